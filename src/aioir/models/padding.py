@@ -1,0 +1,68 @@
+"""Pad an image batch to a size a backbone accepts, and crop its output back.
+
+Padding is always added at the bottom and right, so the top-left ``H x W`` of any full-resolution
+feature map (for example the tap an uncertainty head reads) is aligned with the input.
+
+>>> import torch
+>>> x = torch.rand(1, 3, 13, 30)
+>>> y, (h, w) = pad_to_multiple(x, 8)
+>>> tuple(y.shape), (h, w)
+((1, 3, 16, 32), (13, 30))
+>>> torch.equal(crop_to(y, h, w), x)
+True
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def padded_size(n: int, multiple: int, minimum: int = 0) -> int:
+    """Smallest size >= max(n, minimum) that is a multiple of ``multiple``."""
+    n = max(n, minimum)
+    return ((n + multiple - 1) // multiple) * multiple
+
+
+def pad_to(x: torch.Tensor, height: int, width: int, mode: str = "reflect") -> torch.Tensor:
+    """Pad ``x`` (B,C,H,W) at the bottom/right to ``height x width``.
+
+    ``reflect`` padding needs the pad to be smaller than the side; when it is not (tiny inputs
+    padded to a large multiple) the padding is applied in reflect steps, then falls back to
+    ``replicate`` so any size works.
+    """
+    h, w = x.shape[-2:]
+    if (h, w) == (height, width):
+        return x
+    if height < h or width < w:
+        raise ValueError(f"cannot pad {h}x{w} down to {height}x{width}")
+    if mode != "reflect":
+        return F.pad(x, (0, width - w, 0, height - h), mode=mode)
+    while x.shape[-2] < height or x.shape[-1] < width:
+        ch, cw = x.shape[-2:]
+        ph = min(height - ch, ch - 1)
+        pw = min(width - cw, cw - 1)
+        if ph <= 0 and pw <= 0:  # a side of 1 pixel cannot be reflected
+            return F.pad(x, (0, width - cw, 0, height - ch), mode="replicate")
+        x = F.pad(x, (0, max(pw, 0), 0, max(ph, 0)), mode="reflect")
+    return x
+
+
+def pad_to_multiple(
+    x: torch.Tensor, multiple: int, mode: str = "reflect", minimum: int = 0, square: bool = False
+) -> tuple[torch.Tensor, tuple[int, int]]:
+    """Pad ``x`` so both sides are multiples of ``multiple`` (and >= ``minimum``).
+
+    With ``square=True`` both sides are padded to the larger one (Uformer as MiOIR runs it).
+    Returns the padded tensor and the original ``(H, W)`` for :func:`crop_to`.
+    """
+    h, w = x.shape[-2:]
+    ph, pw = padded_size(h, multiple, minimum), padded_size(w, multiple, minimum)
+    if square:
+        ph = pw = max(ph, pw)
+    return pad_to(x, ph, pw, mode), (h, w)
+
+
+def crop_to(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Top-left ``height x width`` crop (undoes :func:`pad_to_multiple`)."""
+    return x[..., :height, :width]
