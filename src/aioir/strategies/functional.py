@@ -1,0 +1,323 @@
+"""Pure formulas behind the strategies: the tested reference for each paper equation.
+
+Everything here is a plain function of tensors (no state, no modules), so each equation can be
+checked by hand. Notation: a batch of ``B`` samples, ``pred``/``gt`` of shape ``(B, C, H, W)``,
+``task_id`` of shape ``(B,)`` with values in ``[0, K)``, ``K = num_tasks``.
+
+* :func:`per_task_sum_count`, :func:`per_task_mean`, :func:`per_sample_l1`: grouping helpers.
+* :func:`tur_loss`: TUR as the authors' code ran it (grouped per-pixel uncertainty, Laplace-like
+  ``|e| / U`` with a ``2 log`` regulariser); :func:`tur_loss_gaussian`: TUR as written in the
+  paper (Eq. 5-7, one ``sigma_k^2`` per task, MSE); :func:`ue_loss`: the ungrouped "vanilla
+  uncertainty estimation" ablation (TUR paper, Table 6).
+* :func:`art_weights`: Art's active reweighting (Art paper Eq. 5, 7, 8), with the log-transformed
+  global correction of the authors' code and explicit numerical guards.
+
+>>> import torch
+>>> means, present = per_task_mean(torch.tensor([1.0, 3.0, 5.0]), torch.tensor([0, 0, 2]), 3)
+>>> means.tolist(), present.tolist()
+([2.0, 0.0, 5.0], [True, False, True])
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+#: clamp for the losses inside Art's log-ratio: ``log10`` is taken of values in
+#: ``[ART_LOG_EPS, 1 - ART_LOG_EPS]`` (see :func:`art_weights`)
+ART_LOG_EPS = 1e-6
+
+
+def _check_task_id(task_id: torch.Tensor, batch: int, num_tasks: int) -> None:
+    if task_id.dim() != 1 or task_id.shape[0] != batch:
+        raise ValueError(f"task_id must have shape ({batch},), got {tuple(task_id.shape)}")
+    if task_id.dtype not in (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8):
+        raise TypeError(f"task_id must be an integer tensor, got {task_id.dtype}")
+    if batch and (int(task_id.min()) < 0 or int(task_id.max()) >= num_tasks):
+        raise ValueError(
+            f"task_id values must lie in [0, {num_tasks}), got {task_id.tolist()}"
+        )
+
+
+def _float(x: torch.Tensor) -> torch.Tensor:
+    """``x`` in at least float32 (half-precision inputs under AMP are promoted)."""
+    return x.to(torch.promote_types(x.dtype, torch.float32))
+
+
+def per_task_sum_count(
+    values: torch.Tensor, task_id: torch.Tensor, num_tasks: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-task sums and sample counts of per-sample ``values``.
+
+    The counterpart of :func:`per_task_mean` for distributed training: sums and counts add up over
+    ranks (``all_reduce_sum``), means do not. ``counts`` has the dtype of ``values`` so both can be
+    stacked and reduced in one call. Differentiable in ``values``.
+
+    Args:
+        values: (B,) one value per sample.
+        task_id: (B,) integer task of each sample, in ``[0, num_tasks)``.
+        num_tasks: K.
+
+    Returns:
+        ``sums`` (K,) and ``counts`` (K,).
+
+    >>> import torch
+    >>> s, c = per_task_sum_count(torch.tensor([1.0, 2.0, 4.0]), torch.tensor([1, 1, 0]), 3)
+    >>> s.tolist(), c.tolist()
+    ([4.0, 3.0, 0.0], [1.0, 2.0, 0.0])
+    """
+    _check_task_id(task_id, values.shape[0], num_tasks)
+    sums = values.new_zeros(num_tasks).index_add(0, task_id.long(), values)
+    counts = values.new_zeros(num_tasks).index_add(0, task_id.long(), torch.ones_like(values))
+    return sums, counts
+
+
+def per_task_mean(
+    values: torch.Tensor, task_id: torch.Tensor, num_tasks: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean of per-sample ``values`` over each task's samples.
+
+    Returns ``means`` (K,), 0 for tasks absent from the batch, and ``present`` (K,) bool.
+
+    >>> import torch
+    >>> m, p = per_task_mean(torch.tensor([2.0, 4.0]), torch.tensor([1, 1]), 2)
+    >>> m.tolist(), p.tolist()
+    ([0.0, 3.0], [False, True])
+    """
+    sums, counts = per_task_sum_count(values, task_id, num_tasks)
+    return sums / counts.clamp_min(1), counts > 0
+
+
+def per_sample_l1(pred: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
+    """Mean absolute error of each sample over its ``C x H x W`` values: (B,).
+
+    All samples of a batch have the same size, so the mean of these over a task's samples is the
+    L1 loss of that task (``F.l1_loss`` over the task's sub-batch).
+
+    >>> import torch
+    >>> per_sample_l1(torch.zeros(2, 1, 2, 2), torch.tensor([1.0, 3.0]).view(2, 1, 1, 1).expand(2, 1, 2, 2))
+    tensor([1., 3.])
+    """
+    if pred.shape != gt.shape:
+        raise ValueError(f"pred {tuple(pred.shape)} and gt {tuple(gt.shape)} differ in shape")
+    return (_float(pred) - _float(gt)).abs().flatten(1).mean(1)
+
+
+def _check_uncertainty(pred: torch.Tensor, uncertainty: torch.Tensor) -> None:
+    if uncertainty.dim() != 4 or (
+        uncertainty.shape[0] != pred.shape[0] or uncertainty.shape[2:] != pred.shape[2:]
+    ):
+        raise ValueError(
+            f"uncertainty {tuple(uncertainty.shape)} must be (B, C or 1, H, W) matching pred "
+            f"{tuple(pred.shape)}"
+        )
+    if uncertainty.shape[1] not in (1, pred.shape[1]):
+        raise ValueError(
+            f"uncertainty has {uncertainty.shape[1]} channels; pred has {pred.shape[1]}"
+        )
+
+
+def _task_maps(
+    uncertainty: torch.Tensor, task_id: torch.Tensor, num_tasks: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-task mean of per-sample maps: (K, C, H, W) (zeros for absent tasks) and present (K,)."""
+    _check_task_id(task_id, uncertainty.shape[0], num_tasks)
+    idx = task_id.long()
+    sums = uncertainty.new_zeros((num_tasks,) + uncertainty.shape[1:]).index_add(0, idx, uncertainty)
+    counts = uncertainty.new_zeros(num_tasks).index_add(0, idx, uncertainty.new_ones(len(idx)))
+    return sums / counts.clamp_min(1).view(-1, 1, 1, 1), counts > 0
+
+
+def _mean_over_present(per_task: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
+    return per_task.sum() / present.sum().clamp_min(1)
+
+
+def tur_loss(
+    pred: torch.Tensor,
+    gt: torch.Tensor,
+    uncertainty: torch.Tensor,
+    task_id: torch.Tensor,
+    num_tasks: int,
+    log_weight: float = 2.0,
+    eps: float = 1e-6,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Task Uncertainty Regularization, the per-pixel form the authors' experiments ran.
+
+    For every task ``k`` present in the batch, with ``S_k`` its samples and ``u_i`` the UEM map of
+    sample ``i`` (positive, ``(C, H, W)``):
+
+    * ``U_k = (1/|S_k|) sum_{i in S_k} u_i + eps``            (one per-pixel map per task)
+    * ``L_k = mean_{i in S_k, c, y, x} |pred_i - gt_i| / U_k + log_weight * log(mean(U_k))``
+    * ``total = (sum over present k of L_k) / (number of present tasks)``
+
+    This is the code's reading of TUR paper Eq. 5-6 (``1/(2 sigma_k^2)`` becomes a per-pixel
+    ``1/U_k``, the Gaussian ``1/2 log sigma_k^2`` becomes ``2 log mean U_k``, and the task sum is
+    divided by the number of tasks present). Unlike the authors' 3/5-task code, each task's
+    samples are counted once (their lists were not reset between tasks).
+
+    Args:
+        pred, gt: (B, C, H, W).
+        uncertainty: (B, C or 1, H, W) positive per-pixel maps (the UEM output).
+        task_id: (B,) integer tasks in ``[0, num_tasks)``.
+        num_tasks: K.
+        log_weight: weight of the ``log(mean U_k)`` regulariser (2 in the authors' code).
+        eps: added to the averaged map (1e-6 in the authors' code).
+
+    Returns:
+        ``total`` (scalar, differentiable in ``pred`` and ``uncertainty``) and ``per_task`` (K,)
+        with ``L_k`` for present tasks and 0 for absent ones.
+
+    >>> import torch
+    >>> p, g = torch.zeros(2, 3, 4, 4), torch.full((2, 3, 4, 4), 0.5)
+    >>> total, per_task = tur_loss(p, g, torch.ones(2, 3, 4, 4), torch.tensor([0, 0]), 2, eps=0.0)
+    >>> round(float(total), 4), per_task.tolist()
+    (0.5, [0.5, 0.0])
+    """
+    _check_uncertainty(pred, uncertainty)
+    err = (_float(pred) - _float(gt)).abs()
+    maps, present = _task_maps(_float(uncertainty), task_id, num_tasks)
+    maps = maps + eps
+    idx = task_id.long()
+    ratio = (err / maps[idx]).flatten(1).mean(1)  # (B,) mean of |e| / U_k over each sample
+    ratio_k, _ = per_task_mean(ratio, task_id, num_tasks)
+    # absent tasks have maps == eps; their log term is masked out below
+    log_k = torch.log(maps.flatten(1).mean(1))
+    per_task = torch.where(present, ratio_k + log_weight * log_k, torch.zeros_like(ratio_k))
+    return _mean_over_present(per_task, present), per_task
+
+
+def tur_loss_gaussian(
+    pred: torch.Tensor,
+    gt: torch.Tensor,
+    uncertainty: torch.Tensor,
+    task_id: torch.Tensor,
+    num_tasks: int,
+    eps: float = 1e-6,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """TUR as written in the paper (Eq. 5-7): one variance per task, Gaussian likelihood.
+
+    ``sigma_k^2`` is the UEM output averaged over all of task ``k``'s samples, channels and
+    pixels, plus ``eps`` (a scalar per task, as the paper's homoscedastic task uncertainty):
+
+    * ``sigma_k^2 = mean_{i in S_k, c, y, x} u_i + eps``
+    * ``L_k = MSE_k / (2 sigma_k^2) + 1/2 log sigma_k^2``     (Eq. 5, ``MSE_k`` over the task's
+      samples and pixels, the squared L2 of Eq. 4)
+    * ``total = (sum over present k of L_k) / (number of present tasks)``
+
+    Eq. 6 sums over tasks; the division by the number of present tasks (as in the authors' code
+    for the per-pixel form) keeps the scale of the loss independent of how many tasks a batch
+    holds. Per-task weights ``w_k = 1 / (2 sigma_k^2)`` are Eq. 7's.
+
+    Returns ``total`` and ``per_task`` (K,), 0 for absent tasks.
+
+    >>> import torch
+    >>> p, g = torch.zeros(1, 3, 2, 2), torch.ones(1, 3, 2, 2)
+    >>> total, _ = tur_loss_gaussian(p, g, torch.full((1, 3, 2, 2), 0.5), torch.tensor([0]), 1, eps=0.0)
+    >>> round(float(total), 4)  # 1 / (2 * 0.5) + 0.5 * log(0.5)
+    0.6534
+    """
+    _check_uncertainty(pred, uncertainty)
+    sq = (_float(pred) - _float(gt)).pow(2).flatten(1).mean(1)
+    mse_k, present = per_task_mean(sq, task_id, num_tasks)
+    u_k, _ = per_task_mean(_float(uncertainty).flatten(1).mean(1), task_id, num_tasks)
+    var_k = u_k + eps
+    loss_k = mse_k / (2 * var_k) + 0.5 * torch.log(var_k)
+    per_task = torch.where(present, loss_k, torch.zeros_like(loss_k))
+    return _mean_over_present(per_task, present), per_task
+
+
+def ue_loss(
+    pred: torch.Tensor,
+    gt: torch.Tensor,
+    uncertainty: torch.Tensor,
+    log_weight: float = 2.0,
+    eps: float = 1e-6,
+) -> torch.Tensor:
+    """Vanilla uncertainty estimation (TUR paper, Table 6 "UE"): per-sample maps, no grouping.
+
+    With ``U = uncertainty + eps`` (each sample its own map):
+
+    ``loss = mean_{i, c, y, x} |pred - gt| / U + log_weight * log(mean_{i, c, y, x} U)``
+
+    i.e. :func:`tur_loss` with every sample using its own map and the whole batch treated as one
+    group.
+
+    >>> import torch
+    >>> u = torch.ones(2, 3, 4, 4)
+    >>> round(float(ue_loss(torch.zeros_like(u), torch.full_like(u, 0.5), u, eps=0.0)), 4)
+    0.5
+    """
+    _check_uncertainty(pred, uncertainty)
+    u = _float(uncertainty) + eps
+    err = (_float(pred) - _float(gt)).abs()
+    return (err / u).mean() + log_weight * torch.log(u.mean())
+
+
+@torch.no_grad()
+def art_weights(
+    task_losses: torch.Tensor,
+    ema_losses: torch.Tensor,
+    min_losses: torch.Tensor,
+    tau: float,
+    present: torch.Tensor,
+) -> torch.Tensor:
+    """Art's active reweighting coefficients ``alpha`` (Art paper Eq. 5, 7, 8).
+
+    For each present task ``t``:
+
+    * local convergence rate (Eq. 5): ``s_t = L_t / L~_t`` with ``L~_t`` the EMA of the loss;
+    * global correction (Eq. 7, log-transformed as in the authors' code):
+      ``r~_t = log10(L_min_t) / log10(L_t)``;
+    * ``alpha = softmax(s_t * r~_t / tau)`` over the present tasks (Eq. 8); absent tasks get 0.
+
+    Guards (the log-ratio is only meaningful for losses in ``(0, 1)``): inside ``r~`` both ``L_t``
+    and ``L_min_t`` are clamped into ``[ART_LOG_EPS, 1 - ART_LOG_EPS]`` (``ART_LOG_EPS = 1e-6``),
+    so ``log10(L) -> 0`` as ``L -> 1`` and ``log10(0)`` cannot produce inf/NaN; a loss above 1
+    (where ``log10`` would flip the ratio's sign) is treated as ``1 - ART_LOG_EPS``, i.e. as the
+    worst loss, which drives that task's weight up, as the formula does as ``L -> 1-``. In ``s_t``
+    the loss is used unclamped (clamped below at 0) and the EMA clamped below at ``ART_LOG_EPS``.
+    The arithmetic is done in float64. No gradient flows through the weights.
+
+    Args:
+        task_losses: (K,) current per-task losses ``L_t`` (finite, >= 0).
+        ema_losses: (K,) ``L~_t`` (the EMA before this step's update).
+        min_losses: (K,) historical minima ``L_min_t``.
+        tau: temperature (> 0).
+        present: (K,) bool, tasks present in the batch.
+
+    Returns:
+        (K,) weights in the dtype of ``task_losses``: 0 for absent tasks, summing to 1 over the
+        present ones (all zeros when no task is present).
+
+    >>> import torch
+    >>> w = art_weights(torch.tensor([0.1, 0.2, 0.3]), torch.full((3,), 0.1), torch.full((3,), 0.1),
+    ...                 3.0, torch.tensor([True, True, False]))
+    >>> [round(v, 4) for v in w.tolist()]
+    [0.3497, 0.6503, 0.0]
+    """
+    if tau <= 0:
+        raise ValueError(f"tau must be > 0, got {tau}")
+    loss = task_losses.detach().double()
+    ema = ema_losses.detach().double().to(loss.device)
+    low = min_losses.detach().double().to(loss.device)
+    present = present.to(device=loss.device, dtype=torch.bool)
+    lo, hi = ART_LOG_EPS, 1.0 - ART_LOG_EPS
+    s = loss.clamp_min(0.0) / ema.clamp_min(ART_LOG_EPS)
+    r = torch.log10(low.clamp(lo, hi)) / torch.log10(loss.clamp(lo, hi))
+    score = torch.where(present, s * r / tau, torch.full_like(s, -torch.inf))
+    if not bool(present.any()):
+        return torch.zeros_like(task_losses)
+    weights = torch.softmax(score, dim=0)
+    return weights.where(present, torch.zeros_like(weights)).to(task_losses.dtype)
+
+
+def l1_loss(pred: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
+    """Plain L1 over every value of the batch (the mixed-training loss).
+
+    >>> import torch
+    >>> float(l1_loss(torch.zeros(2, 3, 2, 2), torch.ones(2, 3, 2, 2)))
+    1.0
+    """
+    if pred.shape != gt.shape:
+        raise ValueError(f"pred {tuple(pred.shape)} and gt {tuple(gt.shape)} differ in shape")
+    return F.l1_loss(_float(pred), _float(gt))

@@ -1,0 +1,38 @@
+"""``mixed``: plain mixed training, the baseline every task-aware strategy is compared with.
+
+The loss is the L1 over every value of the batch, as all-in-one methods train by default. Since
+all samples have the same size, this equals ``sum_k (n_k / B) * L1_k``: each present task is
+weighted by its share of the batch's samples, which is what ``weights`` reports.
+
+>>> import torch
+>>> s = MixedStrategy(num_tasks=2)
+>>> out = s(torch.zeros(4, 3, 2, 2), torch.ones(4, 3, 2, 2), torch.tensor([0, 0, 0, 1]))
+>>> float(out.loss), out.weights.tolist()
+(1.0, [0.75, 0.25])
+"""
+
+from __future__ import annotations
+
+import torch
+
+from aioir.strategies import STRATEGIES
+from aioir.strategies.base import Strategy, StrategyOutput
+from aioir.strategies.functional import l1_loss, per_sample_l1, per_task_sum_count
+
+
+@STRATEGIES.register("mixed")
+class MixedStrategy(Strategy):
+    """L1 over the whole batch; reports per-task L1 means and each task's share of samples."""
+
+    name = "mixed"
+
+    def forward(  # type: ignore[override]
+        self, pred: torch.Tensor, gt: torch.Tensor, task_id: torch.Tensor
+    ) -> StrategyOutput:
+        loss = l1_loss(pred, gt)
+        with torch.no_grad():
+            sums, counts = per_task_sum_count(per_sample_l1(pred, gt), task_id, self.num_tasks)
+            present = counts > 0
+            task_losses = sums / counts.clamp_min(1)
+            weights = counts / counts.sum().clamp_min(1)
+        return StrategyOutput(loss, task_losses, weights, present)
