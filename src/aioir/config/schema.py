@@ -86,6 +86,7 @@ class TrainConfig:
     grad_clip: Optional[float] = None
     grad_accum: int = 1
     ema_decay: float = 0.999
+    aux_weights: dict[str, float] = field(default_factory=dict)
     log_every: int = 10
     checkpoint_every: int = 200
     keep_checkpoints: int = 2

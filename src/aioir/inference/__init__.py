@@ -1,1 +1,1 @@
-"""aioir.inference"""
+"""Inference: restore images (whole or tiled) and export the plain backbone."""

@@ -1,0 +1,34 @@
+"""Process-group context for the training loop.
+
+:class:`SingleProcess` is the one-process case: every collective is the identity. The
+``torch.distributed`` implementation lives beside it and has the same interface.
+"""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from typing import Any
+
+import torch
+import torch.nn as nn
+
+
+class SingleProcess:
+    """No process group: rank 0 of 1."""
+
+    rank = 0
+    world_size = 1
+    is_main = True
+    device: torch.device | None = None
+
+    def wrap(self, module: nn.Module) -> nn.Module:
+        return module
+
+    def configure_strategy(self, strategy: Any) -> None:
+        """Nothing to reduce with one process."""
+
+    def no_sync(self, module: nn.Module):
+        return nullcontext()
+
+    def barrier(self) -> None:
+        """Nothing to wait for."""

@@ -1,0 +1,99 @@
+"""Run logging: JSONL metrics (one object per line), TensorBoard when installed.
+
+>>> import tempfile, pathlib, json
+>>> d = pathlib.Path(tempfile.mkdtemp())
+>>> log = MetricsLog(d / "metrics.jsonl", tensorboard=False)
+>>> log.write({"step": 1, "loss": 0.5}); log.write({"step": 2, "loss": 0.4}); log.close()
+>>> MetricsLog(d / "metrics.jsonl", tensorboard=False, resume_step=1).close()
+>>> [json.loads(l)["step"] for l in (d / "metrics.jsonl").read_text().splitlines()]
+[1]
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+LOG = logging.getLogger("aioir")
+
+
+def _jsonable(value: Any) -> Any:
+    if hasattr(value, "tolist"):
+        value = value.tolist()
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+class MetricsLog:
+    """Appends metric records to a JSONL file (and TensorBoard scalars when available).
+
+    On resume (``resume_step``), records from steps after the checkpoint are dropped first, so
+    the file never holds the same step twice after a crash and restart.
+    """
+
+    def __init__(self, path: str | Path, tensorboard: bool = True, resume_step: int | None = None):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if resume_step is not None and self.path.exists():
+            kept = [
+                line
+                for line in self.path.read_text().splitlines()
+                if line.strip() and json.loads(line).get("step", 0) <= resume_step
+            ]
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_text("".join(line + "\n" for line in kept))
+            os.replace(tmp, self.path)
+        self._fh = open(self.path, "a", encoding="utf-8")
+        self._tb = None
+        if tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self._tb = SummaryWriter(str(self.path.parent / "tensorboard"))
+            except Exception:  # tensorboard not installed: JSONL only
+                self._tb = None
+
+    def write(self, record: dict[str, Any]) -> None:
+        """Append one record (must contain ``step``)."""
+        record = _jsonable(record)
+        self._fh.write(json.dumps(record, sort_keys=True) + "\n")
+        self._fh.flush()
+        if self._tb is not None:
+            step = int(record.get("step", 0))
+            for key, value in _flatten(record).items():
+                if key != "step" and isinstance(value, (int, float)):
+                    self._tb.add_scalar(key, value, step)
+
+    def close(self) -> None:
+        self._fh.close()
+        if self._tb is not None:
+            self._tb.close()
+
+
+def _flatten(record: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in record.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(_flatten(value, name + "/"))
+        elif isinstance(value, list):
+            for i, v in enumerate(value):
+                if isinstance(v, (int, float)):
+                    out[f"{name}/{i}"] = v
+        else:
+            out[name] = value
+    return out
+
+
+def read_metrics(path: str | Path) -> list[dict[str, Any]]:
+    """All records of a JSONL metrics file."""
+    return [json.loads(l) for l in Path(path).read_text().splitlines() if l.strip()]

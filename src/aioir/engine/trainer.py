@@ -1,0 +1,516 @@
+"""The one training loop, for every backbone and strategy.
+
+The loop never names a method: the backbone comes from :data:`aioir.models.MODELS`, the loss
+balancing from :data:`aioir.strategies.STRATEGIES`, and a backbone that needs more than
+``model(lq)`` (AirNet's contrastive encoder) provides ``training_forward(batch) -> (pred, aux)``
+with its auxiliary losses, weighted by ``train.aux_weights``.
+
+One optimizer step::
+
+    pred, aux = forward(batch)                       # model, TUR's tap hook fires here
+    out = strategy(pred, gt, task_id)                # StrategyOutput
+    loss = out.loss + sum(aux_weights[k] * aux[k])
+    skip if not finite (logged; stop after max_nonfinite in a row)
+    backward, clip, optimizer.step(), EMA update, strategy.after_step(out)
+    log every N steps, validate every M, checkpoint every C (atomic)
+
+Resume is exact on CPU: a checkpoint holds model, EMA, optimizer, strategy state, RNG states and
+the step; the data of step ``s`` is a pure function of ``(seed, s)``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+import torch.nn as nn
+
+from aioir.config.schema import RunConfig
+from aioir.engine import checkpoint as ckpt
+from aioir.engine.ema import ModelEMA
+from aioir.engine.logger import MetricsLog
+from aioir.engine.rng import capture_rng_state, restore_rng_state
+from aioir.engine.sampler import StepBatchSampler
+from aioir.engine.schedule import lr_at
+from aioir.strategies.base import Strategy, StrategyOutput
+
+LOG = logging.getLogger("aioir")
+
+
+class NonFiniteLossError(RuntimeError):
+    """Raised when too many consecutive steps produced a non-finite loss."""
+
+
+@dataclass
+class TrainResult:
+    """What :meth:`Trainer.fit` returns."""
+
+    status: str  # "finished" | "interrupted"
+    step: int
+    run_dir: Path
+    checkpoint: Path | None
+    validation: dict[str, Any] | None = None
+    skipped_steps: int = 0
+    seconds: float = 0.0
+    signal: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class TrainingModule(nn.Module):
+    """Backbone + strategy as one module, so DDP sees every trainable parameter (UEM included)."""
+
+    def __init__(self, model: nn.Module, strategy: Strategy) -> None:
+        super().__init__()
+        self.model = model
+        self.strategy = strategy
+
+    def forward(  # type: ignore[override]
+        self, batch: dict[str, torch.Tensor]
+    ) -> tuple[StrategyOutput, dict[str, torch.Tensor]]:
+        training_forward = getattr(self.model, "training_forward", None)
+        if callable(training_forward):
+            pred, aux = training_forward(batch)
+        else:
+            pred, aux = self.model(batch["lq"]), {}
+        out = self.strategy(pred, batch["gt"], batch["task_id"])
+        return out, aux
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` -> CUDA when available, else CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def autocast_context(device: torch.device, precision: str):
+    """Autocast for ``bf16``/``fp16``; a clear error where the combination does not exist."""
+    if precision == "fp32":
+        return nullcontext()
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+    if device.type == "cpu" and precision == "fp16":
+        raise ValueError("precision fp16 needs CUDA (no fp16 autocast on CPU); use bf16 or fp32")
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+class Trainer:
+    """Builds everything a run needs from a :class:`RunConfig` and trains it.
+
+    Args:
+        cfg: the resolved run configuration.
+        run_dir: the run folder (config, metrics, checkpoints, evaluations).
+        resume: ``None`` (fresh run; refuses a folder that already has checkpoints), ``"auto"``
+            (latest checkpoint in the run folder, fresh start if none) or a checkpoint path.
+        dist: distributed context (rank, world size, reductions); ``None`` for one process.
+    """
+
+    def __init__(
+        self,
+        cfg: RunConfig,
+        run_dir: str | Path,
+        *,
+        resume: str | None = None,
+        dist: Any = None,
+    ) -> None:
+        from aioir.engine import builders
+        from aioir.engine.distributed import SingleProcess
+
+        self.cfg = cfg
+        self.run_dir = Path(run_dir)
+        self.ckpt_dir = self.run_dir / "checkpoints"
+        self.dist = dist or SingleProcess()
+        self.device = self.dist.device if self.dist.world_size > 1 else resolve_device(
+            cfg.train.device
+        )
+        if cfg.train.threads:
+            torch.set_num_threads(cfg.train.threads)
+        if cfg.train.grad_accum < 1:
+            raise ValueError("train.grad_accum must be >= 1")
+
+        resume_path = self._resolve_resume(resume)
+        torch.manual_seed(cfg.train.seed)
+        self.task_names = builders.task_names(cfg)
+        self.model = builders.build_model(cfg.model).to(self.device)
+        if cfg.train.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        # the EMA copy is taken before the strategy hooks the model, so it stays a plain backbone
+        self.ema = ModelEMA(self.model, cfg.train.ema_decay) if cfg.train.ema_decay > 0 else None
+        self.strategy = builders.build_strategy(cfg.strategy, len(self.task_names))
+        self.strategy.attach(self.model)
+        self.strategy.to(self.device)
+        self.dist.configure_strategy(self.strategy)
+        self.module = TrainingModule(self.model, self.strategy)
+        self.train_module = self.dist.wrap(self.module)
+        params = [p for p in self.module.parameters() if p.requires_grad]
+        self.optimizer = builders.build_optimizer(cfg.optim, params)
+        self.scaler = torch.amp.GradScaler(
+            self.device.type, enabled=cfg.train.precision == "fp16" and self.device.type == "cuda"
+        )
+        self.dataset = builders.build_train_dataset(cfg, total_steps=cfg.train.steps)
+        self.step = 0
+        self.nonfinite_streak = 0
+        self.skipped_steps = 0
+        if resume_path is not None:
+            self._load(resume_path)
+        self._stop_signal: int | None = None
+
+    # ------------------------------------------------------------------ checkpoints
+    def _resolve_resume(self, resume: str | None) -> Path | None:
+        latest = ckpt.latest_checkpoint(self.ckpt_dir)
+        if resume is None:
+            if latest is not None:
+                raise ValueError(
+                    f"{self.run_dir} already holds checkpoints (latest {latest.name}); "
+                    "use --resume auto to continue it or choose another --out"
+                )
+            return None
+        if resume == "auto":
+            return latest
+        return Path(resume)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue the run exactly."""
+        from aioir.config import to_dict
+
+        return {
+            "format": ckpt.CHECKPOINT_FORMAT,
+            "version": ckpt.CHECKPOINT_VERSION,
+            "step": self.step,
+            "config": to_dict(self.cfg),
+            "task_names": list(self.task_names),
+            "model": self.model.state_dict(),
+            "ema": self.ema.state_dict() if self.ema is not None else None,
+            "optimizer": self.optimizer.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "strategy": self.strategy.state_dict(),
+            "rng": capture_rng_state(),
+            "nonfinite_streak": self.nonfinite_streak,
+            "skipped_steps": self.skipped_steps,
+        }
+
+    def _load(self, path: Path) -> None:
+        state = ckpt.load_checkpoint(path)
+        if state.get("format") != ckpt.CHECKPOINT_FORMAT:
+            raise ValueError(f"{path} is not an aioir training checkpoint")
+        if list(state["task_names"]) != list(self.task_names):
+            raise ValueError(
+                f"checkpoint tasks {state['task_names']} differ from the config's {self.task_names}"
+            )
+        self.model.load_state_dict(state["model"])
+        if self.ema is not None and state.get("ema") is not None:
+            self.ema.load_state_dict(state["ema"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.strategy.load_state_dict(state["strategy"])
+        restore_rng_state(state["rng"])
+        self.step = int(state["step"])
+        self.nonfinite_streak = int(state["nonfinite_streak"])
+        self.skipped_steps = int(state["skipped_steps"])
+        LOG.info("resumed from %s at step %d", path, self.step)
+
+    def save_checkpoint(self) -> Path | None:
+        """Write the checkpoint of the current step (rank 0 only) and prune old ones."""
+        path = ckpt.checkpoint_path(self.ckpt_dir, self.step)
+        if self.dist.is_main:
+            ckpt.save_checkpoint(self.state_dict(), path)
+            ckpt.prune_checkpoints(self.ckpt_dir, self.cfg.train.keep_checkpoints)
+        self.dist.barrier()
+        return path
+
+    # ------------------------------------------------------------------ loop
+    def _set_lr(self) -> float:
+        s = self.cfg.schedule
+        lr = lr_at(
+            self.step,
+            base_lr=self.cfg.optim.lr,
+            total_steps=self.cfg.train.steps,
+            warmup_steps=s.warmup_steps,
+            min_lr=s.min_lr,
+            name=s.name,
+        )
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        return lr
+
+    def _loader(self) -> torch.utils.data.DataLoader:
+        sampler = StepBatchSampler(
+            self.cfg.data.batch_size,
+            self.step,
+            self.cfg.train.steps,
+            rank=self.dist.rank,
+            world_size=self.dist.world_size,
+        )
+        workers = self.cfg.data.num_workers
+        return torch.utils.data.DataLoader(
+            self.dataset,
+            batch_sampler=sampler,
+            num_workers=workers,
+            persistent_workers=False,
+            prefetch_factor=4 if workers else None,
+        )
+
+    def _to_device(self, batch: dict[str, Any]) -> dict[str, Any]:
+        out = {}
+        for k, v in batch.items():
+            if isinstance(v, torch.Tensor):
+                v = v.to(self.device, non_blocking=True)
+                if self.cfg.train.channels_last and v.dim() == 4:
+                    v = v.contiguous(memory_format=torch.channels_last)
+            out[k] = v
+        return out
+
+    def _micro_batches(self, batch: dict[str, Any]) -> list[dict[str, Any]]:
+        n = self.cfg.train.grad_accum
+        if n == 1:
+            return [batch]
+        size = batch["lq"].shape[0]
+        if size % n:
+            raise ValueError(
+                f"per-rank batch {size} is not divisible by train.grad_accum {n}"
+            )
+        chunk = size // n
+        return [
+            {k: (v[i * chunk : (i + 1) * chunk] if isinstance(v, torch.Tensor) else v)
+             for k, v in batch.items()}
+            for i in range(n)
+        ]
+
+    def _train_step(self, batch: dict[str, Any]) -> tuple[StrategyOutput, dict[str, float], bool]:
+        """One optimizer step; returns the strategy output, aux losses, and whether it stepped."""
+        cfg = self.cfg.train
+        self.optimizer.zero_grad(set_to_none=True)
+        micro = self._micro_batches(batch)
+        outs: list[StrategyOutput] = []
+        aux_values: dict[str, float] = {}
+        finite = True
+        for i, mb in enumerate(micro):
+            sync = self.dist.no_sync(self.train_module) if i < len(micro) - 1 else nullcontext()
+            with sync:
+                with autocast_context(self.device, cfg.precision):
+                    out, aux = self.train_module(mb)
+                    loss = out.loss.float()
+                    for name, value in aux.items():
+                        loss = loss + self.cfg.train.aux_weights.get(name, 1.0) * value.float()
+                        aux_values[name] = aux_values.get(name, 0.0) + float(value) / len(micro)
+                finite_here = bool(torch.isfinite(loss).item())
+                finite = finite and finite_here
+                if finite_here:
+                    self.scaler.scale(loss / len(micro)).backward()
+            outs.append(out)
+        out = merge_outputs(outs)
+        if finite:
+            self.scaler.unscale_(self.optimizer)
+            params = [p for g in self.optimizer.param_groups for p in g["params"]]
+            if cfg.grad_clip:
+                norm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+                finite = bool(torch.isfinite(norm).item()) or self.scaler.is_enabled()
+        if not finite:
+            self.optimizer.zero_grad(set_to_none=True)
+            return out, aux_values, False
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        if self.ema is not None:
+            self.ema.update(self.model)
+        self.strategy.after_step(out)
+        return out, aux_values, True
+
+    def _install_signal_handlers(self) -> dict[int, Any]:
+        def handler(signum: int, _frame: Any) -> None:
+            self._stop_signal = signum
+            LOG.warning("signal %d received: finishing this step and writing a checkpoint", signum)
+
+        previous = {}
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                previous[sig] = signal.signal(sig, handler)
+            except ValueError:  # not the main thread
+                pass
+        return previous
+
+    def fit(self, on_step: Callable[[int], None] | None = None) -> TrainResult:
+        """Train to ``train.steps``; validate and checkpoint on the way and at the end."""
+        cfg = self.cfg
+        t0 = time.perf_counter()
+        log = (
+            MetricsLog(self.run_dir / "metrics.jsonl", resume_step=self.step)
+            if self.dist.is_main
+            else None
+        )
+        previous = self._install_signal_handlers()
+        bar = None
+        if cfg.train.progress and self.dist.is_main:
+            from tqdm import tqdm
+
+            bar = tqdm(total=cfg.train.steps, initial=self.step, desc=cfg.name, dynamic_ncols=True)
+        last_ckpt: Path | None = None
+        validation: dict[str, Any] | None = None
+        status = "finished"
+        try:
+            self.model.train()
+            self.strategy.train()
+            for batch in self._loader():
+                lr = self._set_lr()
+                out, aux, stepped = self._train_step(self._to_device(batch))
+                self.step += 1
+                if stepped:
+                    self.nonfinite_streak = 0
+                else:
+                    self.nonfinite_streak += 1
+                    self.skipped_steps += 1
+                    LOG.warning(
+                        "step %d: non-finite loss, step skipped (%d in a row, limit %d)",
+                        self.step, self.nonfinite_streak, cfg.train.max_nonfinite,
+                    )
+                    if self.nonfinite_streak >= cfg.train.max_nonfinite:
+                        raise NonFiniteLossError(
+                            f"{self.nonfinite_streak} non-finite losses in a row at step "
+                            f"{self.step}; last good checkpoint: {last_ckpt or 'none'}. Lower "
+                            "optim.lr, set train.grad_clip, or check the data."
+                        )
+                if log is not None and (self.step % cfg.train.log_every == 0 or self.step == 1):
+                    log.write(self._record(out, aux, lr, stepped))
+                if bar is not None:
+                    bar.update(1)
+                    if self.step % cfg.train.log_every == 0 or self.step == 1:
+                        bar.set_postfix_str(self._postfix(out), refresh=False)
+                if on_step is not None:
+                    on_step(self.step)
+                done = self.step >= cfg.train.steps
+                if cfg.val.every and self.step % cfg.val.every == 0 and not done:
+                    validation = self.validate(log)
+                if self._stop_signal is not None:
+                    last_ckpt = self.save_checkpoint()
+                    status = "interrupted"
+                    break
+                if done or self.step % cfg.train.checkpoint_every == 0:
+                    last_ckpt = self.save_checkpoint()
+            if status == "finished":
+                if last_ckpt is None or self.step % cfg.train.checkpoint_every:
+                    last_ckpt = self.save_checkpoint()
+                if cfg.val.source != "none":
+                    validation = self.validate(log)
+        finally:
+            if bar is not None:
+                bar.close()
+            if log is not None:
+                log.close()
+            for sig, prev in previous.items():
+                signal.signal(sig, prev)
+        return TrainResult(
+            status=status,
+            step=self.step,
+            run_dir=self.run_dir,
+            checkpoint=last_ckpt,
+            validation=validation,
+            skipped_steps=self.skipped_steps,
+            seconds=time.perf_counter() - t0,
+            signal=self._stop_signal,
+        )
+
+    # ------------------------------------------------------------------ logging / validation
+    def _record(
+        self, out: StrategyOutput, aux: dict[str, float], lr: float, stepped: bool
+    ) -> dict[str, Any]:
+        names = self.task_names
+        present = out.present.tolist()
+        rec: dict[str, Any] = {
+            "step": self.step,
+            "loss": float(out.loss.detach()),
+            "lr": lr,
+            "stepped": stepped,
+            "task_loss": {n: float(v) for n, v, p in zip(names, out.task_losses, present) if p},
+            "task_weight": {n: float(v) for n, v, p in zip(names, out.weights, present) if p},
+        }
+        for key, value in out.extras.items():
+            value = value.detach()
+            rec[key] = (
+                {n: float(v) for n, v, p in zip(names, value, present) if p}
+                if value.dim() == 1 and value.numel() == len(names)
+                else value.tolist()
+            )
+        if aux:
+            rec["aux"] = aux
+        return rec
+
+    def _postfix(self, out: StrategyOutput) -> str:
+        parts = [f"loss {float(out.loss.detach()):.4f}"]
+        for n, l, w, p in zip(self.task_names, out.task_losses, out.weights, out.present):
+            if p:
+                parts.append(f"{n} {float(l):.3f}/{float(w):.2f}")
+        return " ".join(parts)
+
+    def eval_model(self) -> nn.Module:
+        """The network evaluated and exported: the EMA copy when enabled, else the live one."""
+        if self.ema is not None and self.cfg.val.use_ema:
+            return self.ema.module
+        return self.model
+
+    def validate(self, log: MetricsLog | None = None) -> dict[str, Any] | None:
+        """Per-task PSNR/SSIM on the validation images (rank 0); written to the run folder."""
+        if not self.dist.is_main:
+            self.dist.barrier()
+            return None
+        from aioir.engine import builders
+        from aioir.inference.restore import restore_image
+        from aioir.metrics import get_protocol
+        from aioir.metrics.evaluate import evaluate_pairs
+
+        samples = builders.build_val_samples(self.cfg, self.task_names)
+        if samples is None:
+            self.dist.barrier()
+            return None
+        net = self.eval_model()
+        was_training = net.training
+        net.eval()
+        try:
+            result = evaluate_pairs(
+                lambda img: restore_image(net, img, device=self.device),
+                samples,
+                get_protocol(self.cfg.val.protocol),
+                self.task_names,
+                progress=False,
+            )
+        finally:
+            net.train(was_training)
+        summary = result.to_dict()
+        out_dir = self.run_dir / "eval"
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / f"step_{self.step:08d}.json").write_text(json.dumps(summary, indent=2))
+        if log is not None:
+            log.write({"step": self.step, "val": summary["per_task"], "val_avg": summary["average"]})
+        self.dist.barrier()
+        return summary
+
+
+def merge_outputs(outs: list[StrategyOutput]) -> StrategyOutput:
+    """Combine the outputs of gradient-accumulation micro-batches into one step's output.
+
+    Per-task losses are averaged over the micro-batches where the task was present, weights
+    likewise; ``present`` is the union. With one micro-batch this is the identity.
+    """
+    if len(outs) == 1:
+        return outs[0]
+    present = torch.stack([o.present for o in outs])
+    counts = present.sum(0).clamp(min=1).to(outs[0].task_losses.dtype)
+
+    def avg(values: list[torch.Tensor]) -> torch.Tensor:
+        return (torch.stack(values) * present).sum(0) / counts
+
+    extras = {}
+    for key in outs[0].extras:
+        vals = [o.extras[key] for o in outs]
+        extras[key] = avg(vals) if vals[0].shape == counts.shape else torch.stack(vals).mean(0)
+    return StrategyOutput(
+        loss=torch.stack([o.loss.detach() for o in outs]).mean(),
+        task_losses=avg([o.task_losses for o in outs]),
+        weights=avg([o.weights for o in outs]),
+        present=present.any(0),
+        extras=extras,
+    )
