@@ -117,15 +117,22 @@ def _check_uncertainty(pred: torch.Tensor, uncertainty: torch.Tensor) -> None:
         )
 
 
-def _task_maps(
-    uncertainty: torch.Tensor, task_id: torch.Tensor, num_tasks: int
+def per_task_maps(
+    maps: torch.Tensor, task_id: torch.Tensor, num_tasks: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-task mean of per-sample maps: (K, C, H, W) (zeros for absent tasks) and present (K,)."""
-    _check_task_id(task_id, uncertainty.shape[0], num_tasks)
+    """Per-task mean of per-sample maps (B, ...): (K, ...) (zeros for absent tasks), present (K,).
+
+    >>> import torch
+    >>> m, p = per_task_maps(torch.tensor([[1.0, 2.0], [3.0, 6.0]]), torch.tensor([1, 1]), 2)
+    >>> m.tolist(), p.tolist()
+    ([[0.0, 0.0], [2.0, 4.0]], [False, True])
+    """
+    _check_task_id(task_id, maps.shape[0], num_tasks)
     idx = task_id.long()
-    sums = uncertainty.new_zeros((num_tasks,) + uncertainty.shape[1:]).index_add(0, idx, uncertainty)
-    counts = uncertainty.new_zeros(num_tasks).index_add(0, idx, uncertainty.new_ones(len(idx)))
-    return sums / counts.clamp_min(1).view(-1, 1, 1, 1), counts > 0
+    sums = maps.new_zeros((num_tasks,) + maps.shape[1:]).index_add(0, idx, maps)
+    counts = maps.new_zeros(num_tasks).index_add(0, idx, maps.new_ones(len(idx)))
+    shape = (-1,) + (1,) * (maps.dim() - 1)
+    return sums / counts.clamp_min(1).view(shape), counts > 0
 
 
 def _mean_over_present(per_task: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
@@ -175,7 +182,7 @@ def tur_loss(
     """
     _check_uncertainty(pred, uncertainty)
     err = (_float(pred) - _float(gt)).abs()
-    maps, present = _task_maps(_float(uncertainty), task_id, num_tasks)
+    maps, present = per_task_maps(_float(uncertainty), task_id, num_tasks)
     maps = maps + eps
     idx = task_id.long()
     ratio = (err / maps[idx]).flatten(1).mean(1)  # (B,) mean of |e| / U_k over each sample
@@ -309,6 +316,17 @@ def art_weights(
         return torch.zeros_like(task_losses)
     weights = torch.softmax(score, dim=0)
     return weights.where(present, torch.zeros_like(weights)).to(task_losses.dtype)
+
+
+def normalise_present(values: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
+    """``values`` scaled to sum to 1 over the present tasks; 0 for absent ones (no gradient).
+
+    >>> import torch
+    >>> normalise_present(torch.tensor([1.0, 5.0, 3.0]), torch.tensor([True, False, True])).tolist()
+    [0.25, 0.0, 0.75]
+    """
+    v = torch.where(present, values.detach(), torch.zeros_like(values))
+    return v / v.sum().clamp_min(torch.finfo(v.dtype).tiny)
 
 
 def l1_loss(pred: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:

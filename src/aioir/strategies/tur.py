@@ -1,0 +1,98 @@
+"""``tur``: Task Uncertainty Regularization (TUR, AAAI 2025).
+
+A training-only Uncertainty Estimation Module (:class:`~aioir.strategies.uem.UncertaintyHead`)
+reads the backbone's last full-resolution feature (``model.uem_tap``) and predicts a positive
+per-pixel map; the maps of each task's samples are averaged into that task's uncertainty, which
+weights the task's reconstruction error and is regularised by a log term
+(:func:`~aioir.strategies.functional.tur_loss`). At test time the head is discarded: the deployed
+network is the plain backbone.
+
+Forms (option ``form``):
+
+* ``"authors"`` (default): the per-pixel L1 form the authors' experiments ran,
+  ``L_k = mean(|pred - gt| / U_k) + log_weight * log(mean U_k)``.
+* ``"gaussian"``: the paper's Eq. 5, ``MSE_k / (2 sigma_k^2) + 1/2 log sigma_k^2`` with
+  ``sigma_k^2`` the task's mean UEM value (:func:`~aioir.strategies.functional.tur_loss_gaussian`).
+
+Reported ``weights`` (for logs and plots; they are not applied separately, the loss is the
+formula above): the effective weight of each present task's error, normalised to sum to 1 over
+the present tasks: ``mean(1 / U_k)`` over the task's map (authors' form) or ``1 / (2 sigma_k^2)``
+(Gaussian form, Eq. 7's ``w_k``). ``extras["uncertainty"]`` is each task's mean UEM value.
+
+>>> import torch
+>>> from aioir import models
+>>> _ = torch.manual_seed(0)
+>>> net, s = models.build("tiny_unet", width=8), TURStrategy(num_tasks=3)
+>>> s.attach(net)
+>>> x = torch.rand(2, 3, 12, 10)
+>>> out = s(net(x), x, torch.tensor([0, 2]))
+>>> out.weights[1].item(), bool(torch.isfinite(out.loss))
+(0.0, True)
+>>> s.detach()
+"""
+
+from __future__ import annotations
+
+import torch
+
+from aioir.strategies import STRATEGIES
+from aioir.strategies.base import StrategyOutput
+from aioir.strategies.functional import (
+    normalise_present,
+    per_sample_l1,
+    per_task_maps,
+    per_task_mean,
+    tur_loss,
+    tur_loss_gaussian,
+)
+from aioir.strategies.uem import UncertaintyStrategy
+
+FORMS = ("authors", "gaussian")
+
+
+@STRATEGIES.register("tur")
+class TURStrategy(UncertaintyStrategy):
+    """TUR: grouped task uncertainty from a UEM on the backbone's tapped feature.
+
+    Args:
+        num_tasks: K.
+        log_weight: weight of the log regulariser in the authors' form (2).
+        eps: added to the averaged uncertainty (1e-6).
+        form: ``"authors"`` (per-pixel L1, default) or ``"gaussian"`` (paper Eq. 5).
+
+    ``attach(model)`` must come before building the optimizer (the UEM's parameters are created
+    there) and before ``load_state_dict`` (the UEM's keys exist only once it is created).
+    """
+
+    name = "tur"
+
+    def __init__(
+        self, num_tasks: int, log_weight: float = 2.0, eps: float = 1e-6, form: str = "authors"
+    ) -> None:
+        super().__init__(num_tasks)
+        if form not in FORMS:
+            raise ValueError(f"form must be one of {FORMS}, got {form!r}")
+        self.log_weight = float(log_weight)
+        self.eps = float(eps)
+        self.form = form
+
+    def forward(  # type: ignore[override]
+        self, pred: torch.Tensor, gt: torch.Tensor, task_id: torch.Tensor
+    ) -> StrategyOutput:
+        u = self.uncertainty(pred)
+        k = self.num_tasks
+        if self.form == "authors":
+            loss, _ = tur_loss(pred, gt, u, task_id, k, self.log_weight, self.eps)
+        else:
+            loss, _ = tur_loss_gaussian(pred, gt, u, task_id, k, self.eps)
+        with torch.no_grad():
+            ud = u.detach().float()
+            task_losses, present = per_task_mean(per_sample_l1(pred, gt), task_id, k)
+            mean_u, _ = per_task_mean(ud.flatten(1).mean(1), task_id, k)
+            if self.form == "authors":
+                maps, _ = per_task_maps(ud, task_id, k)
+                raw = (1.0 / (maps + self.eps)).flatten(1).mean(1)
+            else:
+                raw = 1.0 / (2.0 * (mean_u + self.eps))
+            weights = normalise_present(raw, present)
+        return StrategyOutput(loss, task_losses, weights, present, {"uncertainty": mean_u})

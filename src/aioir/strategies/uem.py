@@ -1,0 +1,132 @@
+"""The Uncertainty Estimation Module (UEM) and the hook that feeds it.
+
+:class:`UncertaintyHead` is TUR's training-only head (FACTS section 1, the authors' code):
+``Conv3x3(C->C) + ELU, Conv3x3(C->C) + ELU, Conv3x3(C->3) + Softplus``, weights and biases
+scaled by 0.1 after PyTorch's default initialisation. Softplus keeps the map strictly positive
+(an ELU output could go negative and make ``log`` NaN).
+
+:class:`UncertaintyStrategy` is the shared base of ``tur`` and ``ue``: ``attach(model)`` creates
+the head for ``model.uem_channels`` and registers a forward hook on ``model.uem_tap`` that stores
+the tapped feature; ``forward`` turns the stored feature into a map cropped to the prediction's
+size (top-left: backbones pad at the bottom/right) and clears it. The model's own parameters,
+buffers and output are untouched, and :meth:`~UncertaintyStrategy.detach` removes the hook.
+
+>>> head = UncertaintyHead(64)
+>>> sum(p.numel() for p in head.parameters())
+75587
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn as nn
+
+from aioir.strategies.base import Strategy
+
+#: scale applied to the head's initial weights and biases (authors' code)
+INIT_SCALE = 0.1
+
+
+class UncertaintyHead(nn.Sequential):
+    """Three 3x3 convolutions mapping a feature map to a positive per-pixel uncertainty map.
+
+    Initialisation draws from torch's global RNG (seed it for a reproducible run), then every
+    weight and bias is multiplied by :data:`INIT_SCALE`.
+
+    >>> import torch
+    >>> _ = torch.manual_seed(0)
+    >>> u = UncertaintyHead(8)(torch.randn(2, 8, 5, 6))
+    >>> tuple(u.shape), bool((u > 0).all())
+    ((2, 3, 5, 6), True)
+    """
+
+    def __init__(self, in_channels: int, out_channels: int = 3) -> None:
+        c = in_channels
+        super().__init__(
+            nn.Conv2d(c, c, 3, padding=1),
+            nn.ELU(),
+            nn.Conv2d(c, c, 3, padding=1),
+            nn.ELU(),
+            nn.Conv2d(c, out_channels, 3, padding=1),
+            nn.Softplus(),
+        )
+        with torch.no_grad():
+            for p in self.parameters():
+                p.mul_(INIT_SCALE)
+
+
+class UncertaintyStrategy(Strategy):
+    """Base for strategies whose loss uses a UEM map computed from a tapped model feature.
+
+    The tap is captured only while autograd is enabled (training forwards), so evaluation under
+    ``torch.no_grad()`` holds no feature in memory; the stored feature is released as soon as
+    :meth:`uncertainty` reads it.
+    """
+
+    def __init__(self, num_tasks: int, out_channels: int = 3) -> None:
+        super().__init__(num_tasks)
+        self.out_channels = out_channels
+        self.register_module("uem", None)
+        self._handle: Any = None
+        self._tap: torch.Tensor | None = None
+
+    def attach(self, model: nn.Module) -> None:
+        """Create the UEM for ``model.uem_channels`` and hook ``model.uem_tap``.
+
+        A UEM that already exists with the right width is kept (re-attaching after a resume keeps
+        its trained weights); otherwise a new one is drawn from torch's global RNG on the device
+        and dtype of the model's parameters.
+        """
+        if self._handle is not None:
+            raise RuntimeError(f"{self.name or type(self).__name__} is already attached; detach() first")
+        tap_name = getattr(model, "uem_tap", None)
+        channels = getattr(model, "uem_channels", None)
+        if not tap_name or channels is None:
+            raise ValueError(
+                f"{type(model).__name__} declares no uem_tap/uem_channels; "
+                "an uncertainty strategy needs both"
+            )
+        module = model.get_submodule(tap_name)
+        uem = self.uem
+        if not isinstance(uem, UncertaintyHead) or uem[0].in_channels != channels:
+            ref = next(model.parameters(), None)
+            uem = UncertaintyHead(int(channels), self.out_channels)
+            if ref is not None:
+                uem = uem.to(device=ref.device, dtype=ref.dtype)
+            self.uem = uem
+        self._handle = module.register_forward_hook(self._capture)
+
+    def _capture(self, module: nn.Module, inputs: Any, output: Any) -> None:
+        if torch.is_grad_enabled():
+            if not isinstance(output, torch.Tensor) or output.dim() != 4:
+                raise TypeError(
+                    f"the uem_tap output must be a (B, C, H, W) tensor, got {type(output).__name__}"
+                )
+            self._tap = output
+
+    def detach(self) -> None:
+        """Remove the hook and drop any stored feature (the UEM weights are kept)."""
+        if self._handle is not None:
+            self._handle.remove()
+            self._handle = None
+        self._tap = None
+
+    def uncertainty(self, pred: torch.Tensor) -> torch.Tensor:
+        """The UEM map for the last captured feature, cropped to ``pred``'s H x W (top-left).
+
+        Clears the stored feature. Raises a clear error if no feature was captured.
+        """
+        feat, self._tap = self._tap, None
+        if feat is None or self.uem is None:
+            raise RuntimeError(
+                f"{self.name or type(self).__name__}: no tapped feature. Call strategy.attach(model) "
+                "once, then run model(lq) with autograd enabled before strategy(pred, gt, task_id)"
+            )
+        h, w = pred.shape[-2:]
+        if feat.shape[0] != pred.shape[0] or feat.shape[-2] < h or feat.shape[-1] < w:
+            raise ValueError(
+                f"tapped feature {tuple(feat.shape)} does not cover pred {tuple(pred.shape)}"
+            )
+        return self.uem(feat)[..., :h, :w]
