@@ -1,0 +1,282 @@
+"""Robust image reading and writing: every file becomes float32 RGB ``H x W x 3`` in ``[0, 1]``.
+
+Reading (:func:`read_image`)
+
+* any Pillow mode: ``1``, ``L``, ``P``, ``RGB``, ``CMYK``, ``YCbCr``, ``LAB``, ``HSV`` are
+  converted to RGB by Pillow; greyscale is repeated over the three channels;
+* 16-bit data keeps its precision: ``I;16*`` (16-bit grey PNG/TIFF) and ``I`` (32-bit integer,
+  which Pillow also uses for 16-bit data) are divided by 65535 and clipped; 16-bit colour PNGs,
+  which Pillow would truncate to 8 bits, are decoded by :mod:`aioir.data.png16`; ``F`` (float)
+  is taken as already in ``[0, 1]`` and clipped;
+* **alpha is composited on white** (``rgb * a + (1 - a)``), for ``RGBA``, ``LA``, ``PA``,
+  palette or ``RGB``/``L`` images with a ``transparency`` entry, so transparent areas do not turn
+  into arbitrary colours;
+* the EXIF orientation is applied (``PIL.ImageOps.exif_transpose``), so the array is the image
+  as a viewer shows it;
+* a missing, corrupt, truncated or unsupported file raises :class:`ImageReadError` (a
+  ``ValueError``) naming the file and the cause.
+
+Writing (:func:`write_image`): PNG or JPEG (or any format Pillow writes, chosen by extension),
+8-bit rounded, or 16-bit PNG; parent folders are created; the file appears atomically (temporary
+file in the same folder, then ``os.replace``), so a crash never leaves a half-written image.
+
+>>> import tempfile, os
+>>> import numpy as np
+>>> img = np.zeros((4, 5, 3), np.float32); img[..., 0] = 1.0
+>>> path = os.path.join(tempfile.mkdtemp(), "sub", "red.png")
+>>> write_image(path, img)
+>>> back = read_image(path)
+>>> back.shape, back.dtype, float(back[..., 0].min()), float(back[..., 1].max())
+((4, 5, 3), dtype('float32'), 1.0, 0.0)
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from aioir.data import png16
+
+if TYPE_CHECKING:
+    import torch
+
+#: file extensions (lower case) that :func:`list_images` treats as images
+IMAGE_EXTENSIONS: tuple[str, ...] = (
+    ".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pnm", ".gif",
+)
+
+_ALPHA_MODES = {"RGBA", "LA", "PA", "RGBa", "La"}
+_SIXTEEN_BIT_MODES = {"I;16", "I;16L", "I;16B", "I;16N"}
+_EXIF_ORIENTATION = 0x0112
+
+
+class ImageReadError(ValueError):
+    """An image file could not be read; the message names the file and the cause."""
+
+
+def _composite_on_white(rgba: np.ndarray) -> np.ndarray:
+    alpha = rgba[..., 3:4]
+    return rgba[..., :3] * alpha + (1.0 - alpha)
+
+
+def _grey_to_rgb(a: np.ndarray) -> np.ndarray:
+    return np.repeat(a[..., None], 3, axis=2) if a.ndim == 2 else a
+
+
+def _pil_to_array(im: Any) -> np.ndarray:
+    """Float32 RGB in [0, 1] from an (already loaded and oriented) Pillow image."""
+    mode = im.mode
+    if mode in _SIXTEEN_BIT_MODES:
+        return _grey_to_rgb(np.asarray(im).astype(np.float32) / 65535.0)
+    if mode == "I":
+        a = np.asarray(im).astype(np.float64) / 65535.0
+        return _grey_to_rgb(np.clip(a, 0.0, 1.0).astype(np.float32))
+    if mode == "F":
+        a = np.asarray(im).astype(np.float32)
+        if not np.isfinite(a).all():
+            raise ValueError("float image contains NaN or infinite values")
+        return _grey_to_rgb(np.clip(a, 0.0, 1.0))
+    has_alpha = mode in _ALPHA_MODES or "transparency" in im.info
+    if has_alpha:
+        if mode == "La":
+            im = im.convert("LA")
+        a = np.asarray(im.convert("RGBA")).astype(np.float32) / 255.0
+        return _composite_on_white(a)
+    if mode == "1":
+        im = im.convert("L")
+    if mode in ("L", "1"):
+        return _grey_to_rgb(np.asarray(im).astype(np.float32) / 255.0)
+    return np.asarray(im.convert("RGB")).astype(np.float32) / 255.0
+
+
+def orient_array(a: np.ndarray, orientation: int) -> np.ndarray:
+    """Apply EXIF orientation ``1..8`` to an ``H x W x C`` array (as a viewer displays it).
+
+    >>> a = np.arange(6).reshape(2, 3, 1)
+    >>> orient_array(a, 6)[..., 0]   # stored image rotated 90 degrees clockwise
+    array([[3, 0],
+           [4, 1],
+           [5, 2]])
+    """
+    ops = {
+        1: lambda x: x,
+        2: lambda x: x[:, ::-1],
+        3: lambda x: x[::-1, ::-1],
+        4: lambda x: x[::-1],
+        5: lambda x: x.transpose(1, 0, 2),
+        6: lambda x: np.rot90(x, -1),
+        7: lambda x: x.transpose(1, 0, 2)[::-1, ::-1],
+        8: lambda x: np.rot90(x, 1),
+    }
+    return np.ascontiguousarray(ops.get(int(orientation), ops[1])(a))
+
+
+def _read_png16(data: bytes, im: Any) -> np.ndarray:
+    a = png16.decode_png16(data).astype(np.float32) / 65535.0
+    if a.shape[2] == 2:  # grey + alpha
+        a = np.concatenate([_grey_to_rgb(a[..., 0]), a[..., 1:2]], axis=2)
+    if a.shape[2] == 4:
+        a = _composite_on_white(a)
+    orientation = im.getexif().get(_EXIF_ORIENTATION, 1)
+    return orient_array(a, orientation)
+
+
+def read_image(path: str | os.PathLike[str]) -> np.ndarray:
+    """Read ``path`` as float32 RGB ``H x W x 3`` in ``[0, 1]`` (see the module notes).
+
+    >>> read_image("/no/such/file.png")
+    Traceback (most recent call last):
+    ...
+    aioir.data.io.ImageReadError: cannot read image /no/such/file.png: file not found
+    """
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    p = Path(path)
+    try:
+        data = p.read_bytes()
+    except FileNotFoundError:
+        raise ImageReadError(f"cannot read image {p}: file not found") from None
+    except OSError as exc:
+        raise ImageReadError(f"cannot read image {p}: {exc.strerror or exc}") from exc
+    if not data:
+        raise ImageReadError(f"cannot read image {p}: the file is empty")
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            if png16.needs_png16(data):
+                a = _read_png16(data, im)
+            else:
+                im.load()
+                a = _pil_to_array(ImageOps.exif_transpose(im))
+    except UnidentifiedImageError:
+        raise ImageReadError(f"cannot read image {p}: not a recognised image format") from None
+    except (OSError, SyntaxError, ValueError, EOFError, struct.error, Image.DecompressionBombError) as exc:
+        raise ImageReadError(f"cannot read image {p}: {type(exc).__name__}: {exc}") from exc
+    return np.ascontiguousarray(a, dtype=np.float32)
+
+
+def image_size(path: str | os.PathLike[str]) -> tuple[int, int]:
+    """``(height, width)`` of an image from its header, after EXIF orientation; no decoding.
+
+    Raises :class:`ImageReadError` like :func:`read_image`.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    p = Path(path)
+    try:
+        with Image.open(p) as im:
+            width, height = im.size
+            if im.getexif().get(_EXIF_ORIENTATION, 1) in (5, 6, 7, 8):
+                width, height = height, width
+    except FileNotFoundError:
+        raise ImageReadError(f"cannot read image {p}: file not found") from None
+    except UnidentifiedImageError:
+        raise ImageReadError(f"cannot read image {p}: not a recognised image format") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageReadError(f"cannot read image {p}: {type(exc).__name__}: {exc}") from exc
+    return height, width
+
+
+def _as_hwc(img: Any) -> np.ndarray:
+    if hasattr(img, "detach"):  # a torch tensor, CHW
+        img = to_numpy(img)
+    a = np.asarray(img, dtype=np.float64)
+    if a.ndim == 2:
+        a = a[:, :, None]
+    if a.ndim != 3 or a.shape[2] not in (1, 3):
+        raise ValueError(f"expected an image H x W, H x W x 1 or H x W x 3, got shape {a.shape}")
+    if not np.isfinite(a).all():
+        raise ValueError("image contains NaN or infinite values")
+    return np.clip(a, 0.0, 1.0)
+
+
+def write_image(path: str | os.PathLike[str], img: Any, *, bits: int = 8, quality: int = 95) -> None:
+    """Write a float image in ``[0, 1]`` (HWC numpy or CHW tensor) to ``path``, atomically.
+
+    Values are clipped and rounded to ``bits`` (8, or 16 for PNG only). The format follows the
+    extension (``.png``, ``.jpg``/``.jpeg`` with ``quality`` and 4:4:4 chroma, or anything else Pillow writes).
+    Single-channel images are written as greyscale.
+    """
+    from PIL import Image
+
+    p = Path(path)
+    ext = p.suffix.lower()
+    if bits not in (8, 16):
+        raise ValueError(f"bits must be 8 or 16, got {bits}")
+    if bits == 16 and ext != ".png":
+        raise ValueError(f"16-bit output is only supported for PNG, not {ext!r} ({p})")
+    a = _as_hwc(img)
+    fmt = Image.registered_extensions().get(ext)
+    if fmt is None:
+        raise ValueError(f"unknown image extension {ext!r} for {p}")
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            if bits == 16:
+                q = np.round(a * 65535.0).astype(np.uint16)
+                png16.write_png16(fh, q[..., 0] if q.shape[2] == 1 else q)
+            else:
+                q8 = np.round(a * 255.0).astype(np.uint8)
+                pil = Image.fromarray(q8[..., 0] if q8.shape[2] == 1 else q8)
+                options = {"quality": int(quality), "subsampling": 0} if fmt == "JPEG" else {}
+                pil.save(fh, format=fmt, **options)
+        os.replace(tmp, p)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def to_tensor(img: np.ndarray) -> "torch.Tensor":
+    """HWC (or HW) numpy image -> float32 CHW torch tensor (a copy).
+
+    >>> to_tensor(np.zeros((4, 5, 3))).shape
+    torch.Size([3, 4, 5])
+    """
+    import torch
+
+    a = np.asarray(img, dtype=np.float32)
+    if a.ndim == 2:
+        a = a[:, :, None]
+    if a.ndim != 3:
+        raise ValueError(f"expected H x W x C, got shape {a.shape}")
+    return torch.from_numpy(a.transpose(2, 0, 1).copy())
+
+
+def to_numpy(t: "torch.Tensor") -> np.ndarray:
+    """CHW torch tensor -> float32 HWC numpy array (on CPU, detached).
+
+    >>> import torch
+    >>> to_numpy(torch.zeros(3, 4, 5)).shape
+    (4, 5, 3)
+    """
+    if t.ndim != 3:
+        raise ValueError(f"expected C x H x W, got shape {tuple(t.shape)}")
+    return np.ascontiguousarray(t.detach().to("cpu", dtype=t.dtype).float().numpy().transpose(1, 2, 0))
+
+
+def list_images(root: str | os.PathLike[str], recursive: bool = True) -> list[Path]:
+    """Image files under ``root`` (by :data:`IMAGE_EXTENSIONS`, any case), sorted by path.
+
+    Hidden files and folders (names starting with ``.``, e.g. macOS ``._x.png``) are skipped.
+    A missing ``root`` raises ``FileNotFoundError``; a file raises ``NotADirectoryError``.
+    """
+    r = Path(root)
+    if not r.exists():
+        raise FileNotFoundError(f"image folder {r} does not exist")
+    if not r.is_dir():
+        raise NotADirectoryError(f"{r} is not a folder")
+    found = []
+    for p in r.rglob("*") if recursive else r.iterdir():
+        rel = p.relative_to(r)
+        if any(part.startswith(".") for part in rel.parts):
+            continue
+        if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file():
+            found.append(p)
+    return sorted(found, key=lambda q: q.relative_to(r).as_posix())
