@@ -1,0 +1,123 @@
+"""Art: EMA/minimum updates, weights and resume, against a numpy re-implementation."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from aioir import strategies
+
+
+def _weights_by_hand(L, ema, low, tau, present, eps=1e-6):
+    clip = lambda v: min(max(v, eps), 1 - eps)  # noqa: E731
+    score = {
+        t: (L[t] / max(ema[t], eps)) * math.log10(clip(low[t])) / math.log10(clip(L[t])) / tau
+        for t in range(len(L))
+        if present[t]
+    }
+    z = sum(math.exp(v) for v in score.values())
+    return np.array([math.exp(score[t]) / z if t in score else 0.0 for t in range(len(L))])
+
+
+def _batches(seed: int, steps: int, K: int = 3):
+    rng = np.random.default_rng(seed)
+    out = []
+    for step in range(steps):
+        tid = rng.integers(0, K, size=4)
+        if step == 1:
+            tid[:] = [0, 0, 2, 2]  # task 1 absent at least once
+        pred = rng.random((4, 3, 4, 4)) * 0.3
+        gt = rng.random((4, 3, 4, 4)) * 0.3
+        out.append((pred, gt, tid))
+    return out
+
+
+def test_ema_min_and_weights_over_several_steps_by_hand() -> None:
+    K, a, tau = 3, 0.2, 3.0
+    s = strategies.build("art", num_tasks=K, tau=tau, ema_weight=a, init=0.1)
+    ema, low = np.full(K, 0.1), np.full(K, 0.1)
+    for pred, gt, tid in _batches(0, 5, K):
+        # per-task L1 means by explicit loops
+        L, present = np.zeros(K), np.zeros(K, bool)
+        for k in range(K):
+            idx = [i for i in range(len(tid)) if tid[i] == k]
+            if idx:
+                present[k] = True
+                L[k] = np.mean([np.abs(pred[i] - gt[i]).mean() for i in idx])
+        w_ref = _weights_by_hand(L, ema, low, tau, present)
+        out = s(torch.tensor(pred, dtype=torch.float32), torch.tensor(gt, dtype=torch.float32),
+                torch.tensor(tid))
+        np.testing.assert_allclose(out.task_losses.numpy(), L, rtol=1e-5)
+        np.testing.assert_allclose(out.weights.numpy(), w_ref, rtol=1e-4, atol=1e-7)
+        assert out.present.numpy().tolist() == present.tolist()
+        assert out.loss.item() == pytest.approx(float((w_ref * L).sum()), rel=1e-4)
+        s.after_step(out)
+        for k in range(K):
+            if present[k]:
+                ema[k] = a * L[k] + (1 - a) * ema[k]
+                low[k] = min(low[k], L[k])
+        np.testing.assert_allclose(s.ema.numpy(), ema, rtol=1e-5)
+        np.testing.assert_allclose(s.min.numpy(), low, rtol=1e-5)
+
+
+def test_loss_gradient_is_weighted_sum_of_task_gradients() -> None:
+    s = strategies.build("art", num_tasks=2)
+    pred = torch.zeros(2, 1, 1, 2, requires_grad=True)
+    gt = torch.tensor([[[[0.1, 0.3]]], [[[0.4, 0.2]]]])
+    out = s(pred, gt, torch.tensor([0, 1]))
+    out.loss.backward()
+    w = out.weights
+    # d/dpred of w_k * mean|pred - gt| over the task's 2 values = -w_k / 2 (pred < gt)
+    expected = torch.tensor([[[[-w[0] / 2, -w[0] / 2]]], [[[-w[1] / 2, -w[1] / 2]]]])
+    torch.testing.assert_close(pred.grad, expected)
+
+
+def test_state_dict_round_trip_continues_identically() -> None:
+    data = _batches(1, 6)
+    conv = lambda b: (torch.tensor(b[0], dtype=torch.float32),  # noqa: E731
+                      torch.tensor(b[1], dtype=torch.float32), torch.tensor(b[2]))
+    a = strategies.build("art", num_tasks=3, ema_weight=0.3)
+    for b in data[:3]:
+        a.after_step(a(*conv(b)))
+    state = a.state_dict()
+    assert set(state) == {"ema", "min"}
+    b_ = strategies.build("art", num_tasks=3, ema_weight=0.3)
+    b_.load_state_dict(state)
+    for b in data[3:]:
+        oa, ob = a(*conv(b)), b_(*conv(b))
+        assert torch.equal(oa.weights, ob.weights) and torch.equal(oa.loss, ob.loss)
+        a.after_step(oa)
+        b_.after_step(ob)
+    assert torch.equal(a.ema, b_.ema) and torch.equal(a.min, b_.min)
+
+
+def test_weights_use_all_reduced_statistics() -> None:
+    # simulate a second rank holding task 1 (absent locally): its per-task L1 sums and counts
+    other_pred, other_gt = np.zeros((2, 3, 2, 2)), np.full((2, 3, 2, 2), 0.3)
+    other_tid = [1, 0]
+    other = np.zeros((2, 3))
+    for i, k in enumerate(other_tid):
+        other[0, k] += np.abs(other_pred[i] - other_gt[i]).mean()
+        other[1, k] += 1
+    s = strategies.build("art", num_tasks=3)
+    s.all_reduce_sum = lambda t: t + torch.tensor(other, dtype=t.dtype)
+    pred, gt = torch.zeros(2, 3, 2, 2), torch.tensor([0.1, 0.2]).view(2, 1, 1, 1).expand(2, 3, 2, 2)
+    out = s(pred, gt, torch.tensor([0, 2]))
+    # global: task 0 = (0.1 + 0.3) / 2, task 1 = 0.3, task 2 = 0.2
+    L = np.array([0.2, 0.3, 0.2])
+    np.testing.assert_allclose(out.task_losses.numpy(), L, rtol=1e-6)
+    assert out.present.tolist() == [True, True, True]
+    w_ref = _weights_by_hand(L, [0.1] * 3, [0.1] * 3, 3.0, [True] * 3)
+    np.testing.assert_allclose(out.weights.numpy(), w_ref, rtol=1e-5)
+    # the optimised loss uses the local means (task 1 has no local samples)
+    assert out.loss.item() == pytest.approx(w_ref[0] * 0.1 + w_ref[2] * 0.2, rel=1e-5)
+
+
+def test_invalid_options_are_errors() -> None:
+    with pytest.raises(ValueError):
+        strategies.build("art", num_tasks=2, tau=0.0)
+    with pytest.raises(ValueError):
+        strategies.build("art", num_tasks=2, ema_weight=1.5)
