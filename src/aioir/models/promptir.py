@@ -16,7 +16,7 @@ With the defaults it has exactly 35,592,263 parameters and the keys of the relea
 :mod:`aioir.models.pretrained`). That release carries six 1x1 convs (``chnl_reduce1-3``,
 ``reduce_noise_channel_1-3``) that the forward pass never uses; ``unused_convs=False`` drops them,
 as the MiOIR/TUR copy does (35,376,967 parameters, BasicSR ``params``/``params_ema``). The names
-of unused parameters are listed in ``unused_parameters`` (DDP needs
+of unused parameters are listed in ``unused_in_forward`` (DDP needs
 ``find_unused_parameters=True`` when it is not empty).
 
 Inputs are reflect-padded at the bottom/right to a multiple of ``pad_multiple`` (8; MiOIR uses 64)
@@ -27,7 +27,7 @@ the padding slightly changes the output, as it does in the authors' tiled/padded
 >>> net = PromptIR(**TEST_OPTIONS["promptir"])
 >>> net(torch.rand(1, 3, 11, 9)).shape
 torch.Size([1, 3, 11, 9])
->>> sorted(net.unused_parameters)[:2]
+>>> sorted(net.unused_in_forward)[:2]
 ['chnl_reduce1.weight', 'chnl_reduce2.weight']
 """
 
@@ -172,7 +172,7 @@ class PromptIR(nn.Module):
         self.refinement = stage(dim * 2, num_refinement_blocks, 0)
         self.output = nn.Conv2d(dim * 2, out_channels, 3, 1, 1, bias=bias)
         #: parameter names that never receive a gradient (present only to load the release)
-        self.unused_parameters: tuple[str, ...] = tuple(
+        self.unused_in_forward: tuple[str, ...] = tuple(
             f"{m}.{n}" for m in unused for n, _ in self.get_submodule(m).named_parameters()
         )
 
