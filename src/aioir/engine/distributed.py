@@ -32,3 +32,17 @@ class SingleProcess:
 
     def barrier(self) -> None:
         """Nothing to wait for."""
+
+    def shutdown(self) -> None:
+        """Nothing to tear down."""
+
+
+def from_environment(device: str = "auto") -> SingleProcess:
+    """The process context this process was launched in (torchrun sets ``WORLD_SIZE``)."""
+    import os
+
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        from aioir.engine.ddp import TorchDistributed
+
+        return TorchDistributed.from_environment(device)
+    return SingleProcess()

@@ -1,0 +1,57 @@
+"""``aioir restore CHECKPOINT INPUT... --out DIR [--tile N --overlap M]``."""
+
+from __future__ import annotations
+
+import argparse
+
+NAME = "restore"
+HELP = "restore images (files or folders) with a checkpoint or exported model"
+ORDER = 30
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("checkpoint", help="training checkpoint (.pt) or exported .safetensors")
+    p.add_argument("inputs", nargs="+", help="image files or folders (searched recursively)")
+    p.add_argument("--out", required=True, help="output folder (PNG, same relative names)")
+    p.add_argument("--tile", type=int, default=None, help="tile size for large images")
+    p.add_argument("--overlap", type=int, default=32, help="tile overlap in pixels (default 32)")
+    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (default auto)")
+    p.add_argument("--no-ema", action="store_true", help="use live weights, not the EMA")
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from tqdm import tqdm
+
+    from aioir.data.io import ImageReadError, list_images, read_image, write_image
+    from aioir.engine.trainer import resolve_device
+    from aioir.inference.export import load_network
+    from aioir.inference.restore import restore_image
+
+    device = resolve_device(args.device)
+    model, _ = load_network(args.checkpoint, use_ema=not args.no_ema)
+    model.to(device)
+    jobs: list[tuple[Path, Path]] = []
+    for item in map(Path, args.inputs):
+        if item.is_dir():
+            jobs += [(f, f.relative_to(item)) for f in list_images(item)]
+        elif item.is_file():
+            jobs.append((item, Path(item.name)))
+        else:
+            raise FileNotFoundError(f"no such file or folder: {item}")
+    if not jobs:
+        raise ValueError("no images found in the inputs")
+    out = Path(args.out)
+    failed = 0
+    for src, rel in tqdm(jobs, desc="restore", unit="img"):
+        try:
+            img = read_image(src)
+        except ImageReadError as exc:
+            print(f"skipped: {exc}")
+            failed += 1
+            continue
+        res = restore_image(model, img, device=device, tile=args.tile, overlap=args.overlap)
+        write_image(out / rel.with_suffix(".png"), res)
+    print(f"restored {len(jobs) - failed} image(s) into {out}" + (f"; {failed} unreadable" if failed else ""))
+    return 1 if failed else 0

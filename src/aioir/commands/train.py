@@ -1,0 +1,46 @@
+"""``aioir train CONFIG [--set key=value ...] [--resume auto|PATH] [--out DIR]``."""
+
+from __future__ import annotations
+
+import argparse
+
+NAME = "train"
+HELP = "train a backbone with a strategy from a YAML config (also under torchrun)"
+ORDER = 10
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("config", help="YAML run config (see configs/)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value, e.g. --set optim.lr=1e-4 (repeatable)")
+    p.add_argument("--resume", default=None, metavar="auto|PATH",
+                   help="continue the latest checkpoint of the run folder (auto) or a given one")
+    p.add_argument("--out", default=None, help="run folder (default: runs/<name>)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from aioir.config import load_config
+    from aioir.config.schema import RunConfig
+    from aioir.engine.distributed import from_environment
+    from aioir.engine.run import train
+
+    cfg = load_config(RunConfig, args.config, args.overrides)
+    run_dir = Path(args.out) if args.out else Path("runs") / cfg.name
+    dist = from_environment(cfg.train.device)
+    try:
+        result = train(cfg, run_dir, resume=args.resume, dist=dist)
+    finally:
+        dist.shutdown()
+    if dist.is_main:
+        print(f"{result.status} at step {result.step} in {result.seconds:.0f} s; run folder: "
+              f"{result.run_dir}; checkpoint: {result.checkpoint}")
+        if result.validation:
+            from aioir.report.tables import validation_table
+
+            print(validation_table(result.validation))
+    if result.status == "interrupted":
+        print(f"resume with: aioir train {args.config} --out {run_dir} --resume auto")
+        return 128 + (result.signal or 2)
+    return 0
