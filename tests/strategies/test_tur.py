@@ -152,3 +152,18 @@ def test_ue_loss_on_the_uem_map_matches_hand_computation() -> None:
 def test_unknown_form_is_an_error() -> None:
     with pytest.raises(ValueError, match="form"):
         strategies.build("tur", num_tasks=2, form="laplace")
+
+
+def test_a_deep_copy_of_the_attached_model_does_not_feed_the_strategy() -> None:
+    import copy
+
+    net = _net()
+    s = strategies.build("tur", num_tasks=2)
+    s.attach(net)
+    twin = copy.deepcopy(net)  # e.g. the engine's EMA model
+    x = torch.rand(2, 3, 8, 8)
+    twin(x)
+    with pytest.raises(RuntimeError, match="no tapped feature"):
+        s(x, x, torch.tensor([0, 1]))
+    assert torch.isfinite(s(net(x), x, torch.tensor([0, 1])).loss)
+    s.detach()

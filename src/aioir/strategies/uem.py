@@ -18,6 +18,7 @@ buffers and output are untouched, and :meth:`~UncertaintyStrategy.detach` remove
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 import torch
@@ -55,6 +56,25 @@ class UncertaintyHead(nn.Sequential):
         with torch.no_grad():
             for p in self.parameters():
                 p.mul_(INIT_SCALE)
+
+
+class _TapHook:
+    """Forward hook storing the tapped output on its strategy (held by weak reference).
+
+    A deep copy of the model (an EMA copy, say) gets an inert hook: the copy never writes into the
+    strategy, and does not drag a copy of the strategy along.
+    """
+
+    def __init__(self, strategy: "UncertaintyStrategy | None") -> None:
+        self._ref = weakref.ref(strategy) if strategy is not None else None
+
+    def __call__(self, module: nn.Module, inputs: Any, output: Any) -> None:
+        strategy = self._ref() if self._ref is not None else None
+        if strategy is not None:
+            strategy._capture(output)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> "_TapHook":
+        return _TapHook(None)
 
 
 class UncertaintyStrategy(Strategy):
@@ -96,9 +116,9 @@ class UncertaintyStrategy(Strategy):
             if ref is not None:
                 uem = uem.to(device=ref.device, dtype=ref.dtype)
             self.uem = uem
-        self._handle = module.register_forward_hook(self._capture)
+        self._handle = module.register_forward_hook(_TapHook(self))
 
-    def _capture(self, module: nn.Module, inputs: Any, output: Any) -> None:
+    def _capture(self, output: Any) -> None:
         if torch.is_grad_enabled():
             if not isinstance(output, torch.Tensor) or output.dim() != 4:
                 raise TypeError(
