@@ -1,0 +1,209 @@
+"""SyntheticTaskDataset and FixedTestSet with injected fake degradations (and one real smoke test)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from aioir.data.synthetic import FixedTestSet, SyntheticTaskDataset
+
+FACTORS = {"half": 0.5, "third": 1 / 3, "same": 1.0}
+TASKS = list(FACTORS)
+
+
+class ListSource:
+    """Images whose channel 0 encodes the pixel position and channel 1 the image index."""
+
+    def __init__(self, sizes: list[tuple[int, int]]) -> None:
+        self.names = [f"img{j}" for j in range(len(sizes))]
+        self.images = []
+        for j, (h, w) in enumerate(sizes):
+            img = np.zeros((h, w, 3), np.float32)
+            img[..., 0] = (np.arange(h * w).reshape(h, w) % 256) / 255.0
+            img[..., 1] = j / 255.0
+            img[..., 2] = (np.arange(h * w).reshape(h, w) // 256) / 255.0
+            self.images.append(img)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, j: int) -> np.ndarray:
+        return self.images[j]
+
+
+def position(img: np.ndarray) -> np.ndarray:
+    """Decode the flat pixel position stored in channels 0 and 2 (HWC array)."""
+    return np.round(img[..., 0] * 255).astype(int) + 256 * np.round(img[..., 2] * 255).astype(int)
+
+
+def scale(task: str, img: np.ndarray, rng: np.random.Generator, dist: str = "in"):
+    """Multiply by the task's factor (halved again for dist='out')."""
+    f = FACTORS[task] * (0.5 if dist == "out" else 1.0)
+    return img * f, {"factor": f}
+
+
+def noisy(task: str, img: np.ndarray, rng: np.random.Generator, dist: str = "in"):
+    return img * FACTORS[task] + rng.uniform(0, 0.01, img.shape), {}
+
+
+def assert_rounded(lq: np.ndarray, exact: np.ndarray) -> None:
+    """``lq`` is ``exact`` rounded to the nearest of the 256 levels (either one at a tie)."""
+    levels = np.asarray(lq, np.float64) * 255
+    np.testing.assert_allclose(levels, np.round(levels), atol=1e-3)
+    assert np.all(np.abs(levels - np.clip(exact, 0, 1) * 255) <= 0.5 + 1e-3)
+
+
+def hwc(t: torch.Tensor) -> np.ndarray:
+    return t.numpy().transpose(1, 2, 0)
+
+
+def make(**kw) -> SyntheticTaskDataset:
+    opts = dict(source=ListSource([(40, 50), (30, 64)]), tasks=TASKS, patch_size=16, seed=3, length=60,
+                degrade=scale)
+    opts.update(kw)
+    return SyntheticTaskDataset(**opts)
+
+
+def test_same_seed_and_index_give_identical_samples() -> None:
+    a, b = make(degrade=noisy), make(degrade=noisy)
+    for i in (0, 7, 59, 7):
+        sa, sb = a[i], b[i]
+        assert torch.equal(sa["lq"], sb["lq"]) and torch.equal(sa["gt"], sb["gt"])
+        assert sa["task_id"] == sb["task_id"]
+    assert not torch.equal(a[1]["gt"], a[2]["gt"])
+    assert not torch.equal(make(seed=4, degrade=noisy)[7]["gt"], a[7]["gt"])
+
+
+def test_task_balance_is_exact_per_block_and_lq_matches_task() -> None:
+    ds = make()
+    ids = [ds[i]["task_id"] for i in range(60)]
+    for b in range(20):
+        assert sorted(ids[3 * b : 3 * b + 3]) == [0, 1, 2]
+    assert ids == [ds.task_of(i) for i in range(60)]
+    for i in range(6):
+        s = ds[i]
+        gt = hwc(s["gt"]).astype(np.float64)
+        assert_rounded(hwc(s["lq"]), gt * FACTORS[TASKS[s["task_id"]]])
+
+
+def test_random_balance_draws_tasks() -> None:
+    ids = [make(balance="random", augment=False).task_of(i) for i in range(60)]
+    assert set(ids) == {0, 1, 2}
+    assert any(sorted(ids[b : b + 3]) != [0, 1, 2] for b in range(0, 60, 3))
+
+
+def test_patches_are_windows_of_a_source_image() -> None:
+    src = ListSource([(40, 50), (30, 64)])
+    ds = make(source=src, augment=False, patch_size=(8, 12))
+    for i in range(10):
+        gt = hwc(ds[i]["gt"])
+        assert gt.shape == (8, 12, 3)
+        j = int(round(gt[0, 0, 1] * 255))
+        w = src[j].shape[1]
+        y0, x0 = divmod(int(position(gt)[0, 0]), w)
+        assert np.array_equal(gt, src[j][y0 : y0 + 8, x0 : x0 + 12])
+
+
+def test_augmented_patches_are_symmetries_of_windows() -> None:
+    src = ListSource([(40, 50)])
+    ds = make(source=src, augment=True)
+    found = set()
+    for i in range(30):
+        gt = hwc(ds[i]["gt"])
+        candidates = [np.rot90(gt, r) for r in range(4)] + [np.rot90(gt[:, ::-1], r) for r in range(4)]
+        ok = False
+        for k, c in enumerate(candidates):
+            y0, x0 = divmod(int(position(c)[0, 0]), 50)
+            if y0 + 16 <= 40 and x0 + 16 <= 50 and np.array_equal(c, src[0][y0 : y0 + 16, x0 : x0 + 16]):
+                ok = True
+                found.add(k)
+                break
+        assert ok
+    assert len(found) > 4  # several different flips/rotations occur
+
+
+def test_small_images_are_reflect_padded() -> None:
+    src = ListSource([(5, 6)])
+    gt = hwc(make(source=src, augment=False, patch_size=8)[0]["gt"])
+    rows, cols = [0, 1, 2, 3, 4, 3, 2, 1], [0, 1, 2, 3, 4, 5, 4, 3]
+    expected = np.array([[r * 6 + c for c in cols] for r in rows])
+    assert np.array_equal(position(gt), expected)
+
+
+def test_full_images_when_patch_size_is_none() -> None:
+    ds = make(patch_size=None, augment=False, source=ListSource([(10, 12)]))
+    assert tuple(ds[0]["gt"].shape) == (3, 10, 12) == tuple(ds[0]["lq"].shape)
+
+
+def test_quantize_flag_and_dist_is_passed() -> None:
+    q = make(degrade=noisy)[0]["lq"].numpy()
+    assert np.allclose(q * 255, np.round(q * 255), atol=1e-4)
+    raw = make(degrade=noisy, quantize=False)[0]["lq"].numpy()
+    assert not np.allclose(raw * 255, np.round(raw * 255), atol=1e-3)
+    s_in, s_out = make(augment=False)[0], make(augment=False, dist="out")[0]
+    f = FACTORS[TASKS[s_in["task_id"]]]
+    gt = s_in["gt"].numpy()
+    assert_rounded(s_out["lq"].numpy(), gt * f * 0.5)
+
+
+def test_views_are_crops_of_the_degraded_patch() -> None:
+    ds = make(views=2, degrade=noisy)
+    s = ds[5]
+    assert tuple(s["lq_views"].shape) == (2, 3, 8, 8)
+    lq = s["lq"].numpy()
+    for v in s["lq_views"].numpy():
+        hits = [(y, x) for y in range(9) for x in range(9) if np.array_equal(lq[:, y : y + 8, x : x + 8], v)]
+        assert hits
+    assert "lq_views" not in make()[0]
+    with pytest.raises(ValueError, match="view_size"):
+        make(views=2, patch_size=None)
+
+
+def test_default_collate_and_errors() -> None:
+    batch = next(iter(torch.utils.data.DataLoader(make(views=2), batch_size=4)))
+    assert batch["lq"].shape == (4, 3, 16, 16) and batch["lq_views"].shape == (4, 2, 3, 8, 8)
+    assert batch["task_id"].dtype == torch.int64
+    with pytest.raises(IndexError):
+        make()[60]
+
+    def crop(task, img, rng, dist="in"):
+        return img[1:], {}
+
+    with pytest.raises(ValueError, match="shape"):
+        make(degrade=crop)[0]
+
+
+def test_real_degradations_smoke() -> None:
+    from aioir.data.sources import EmbeddedPhotos
+
+    ds = SyntheticTaskDataset(EmbeddedPhotos("test"), ["noise", "dark"], patch_size=24, seed=0, length=2)
+    for i in range(2):
+        s = ds[i]
+        assert s["lq"].shape == s["gt"].shape == (3, 24, 24)
+        lq = s["lq"].numpy()
+        assert np.allclose(lq * 255, np.round(lq * 255), atol=1e-4)
+        assert float((s["lq"] - s["gt"]).abs().mean()) > 1e-3
+
+
+def test_fixed_test_set_is_deterministic_and_documented() -> None:
+    src = ListSource([(37, 45), (20, 70)])
+    a = FixedTestSet(src, TASKS, seed=5, max_size=32, degrade=noisy)
+    b = FixedTestSet(src, TASKS, seed=5, max_size=32, degrade=noisy)
+    assert len(a) == 6
+    for i in range(6):
+        assert np.array_equal(a[i].lq, b[i].lq) and np.array_equal(a[i].gt, b[i].gt)
+    c = FixedTestSet(src, TASKS, seed=6, max_size=32, degrade=noisy)
+    assert not np.array_equal(a[0].lq, c[0].lq)
+    for t, task in enumerate(TASKS):
+        for j in range(2):
+            s = a[t * 2 + j]
+            assert (s.task, s.task_id, s.name) == (task, t, f"img{j}")
+            h, w = src[j].shape[:2]
+            th, tw = min(h, 32) // 8 * 8, min(w, 32) // 8 * 8
+            y0, x0 = (h - th) // 2, (w - tw) // 2
+            assert np.array_equal(s.gt, src[j][y0 : y0 + th, x0 : x0 + tw])
+            noise = np.random.default_rng([5, t, j]).uniform(0, 0.01, s.gt.shape)
+            assert_rounded(s.lq, s.gt.astype(np.float64) * FACTORS[task] + noise)
+    assert [s.name for s in a.for_task("same")] == ["img0", "img1"]
+    assert tuple(a[0].tensors()["lq"].shape) == (3, 32, 32)
