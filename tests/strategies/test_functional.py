@@ -202,9 +202,10 @@ def test_art_weights_values_of_a_small_example() -> None:
 
 def test_art_weights_have_no_gradient_and_no_present_task_gives_zeros() -> None:
     L = torch.tensor([0.1, 0.2], requires_grad=True)
-    w = Fn.art_weights(L, torch.full((2,), 0.1), torch.full((2,), 0.1), 3.0, torch.tensor([True, True]))
+    state = torch.full((2,), 0.1)
+    w = Fn.art_weights(L, state, state, 3.0, torch.tensor([True, True]))
     assert not w.requires_grad
-    none = Fn.art_weights(L, torch.full((2,), 0.1), torch.full((2,), 0.1), 3.0, torch.zeros(2, dtype=torch.bool))
+    none = Fn.art_weights(L, state, state, 3.0, torch.zeros(2, dtype=torch.bool))
     assert none.tolist() == [0.0, 0.0]
 
 

@@ -86,7 +86,9 @@ def test_tur_loss_on_the_cropped_uem_map_matches_hand_computation(form: str) -> 
     np.testing.assert_allclose(
         out.weights.numpy(), [inv.get(k, 0.0) / z for k in range(4)], rtol=1e-4
     )
-    mean_u = [np.mean([u[i] for i in range(4) if tid[i] == k]) if k in inv else 0.0 for k in range(4)]
+    mean_u = [
+        np.mean([u[i] for i in range(4) if tid[i] == k]) if k in inv else 0.0 for k in range(4)
+    ]
     np.testing.assert_allclose(out.extras["uncertainty"].numpy(), mean_u, rtol=1e-5)
     out.loss.backward()
     assert all(p.grad is not None for p in s.uem.parameters())

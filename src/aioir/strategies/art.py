@@ -1,6 +1,7 @@
 """``art``: active reweighting of the per-task L1 losses (Art, ACM MM 2024).
 
-``L = sum_t alpha_t L_t`` (Art Eq. 2) with ``alpha`` from :func:`~aioir.strategies.functional.art_weights`
+``L = sum_t alpha_t L_t`` (Art Eq. 2) with ``alpha`` from
+:func:`~aioir.strategies.functional.art_weights`
 (local convergence rate against an EMA of the loss, log-transformed global correction against the
 historical minimum, softmax with temperature ``tau``). The EMA ``L~`` and the minimum ``L_min``
 are persistent buffers, so they are saved with the strategy and a resumed run continues exactly.

@@ -95,7 +95,8 @@ def per_sample_l1(pred: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
     L1 loss of that task (``F.l1_loss`` over the task's sub-batch).
 
     >>> import torch
-    >>> per_sample_l1(torch.zeros(2, 1, 2, 2), torch.tensor([1.0, 3.0]).view(2, 1, 1, 1).expand(2, 1, 2, 2))
+    >>> gt = torch.tensor([1.0, 3.0]).view(2, 1, 1, 1).expand(2, 1, 2, 2)
+    >>> per_sample_l1(torch.zeros(2, 1, 2, 2), gt)
     tensor([1., 3.])
     """
     if pred.shape != gt.shape:
@@ -219,7 +220,8 @@ def tur_loss_gaussian(
 
     >>> import torch
     >>> p, g = torch.zeros(1, 3, 2, 2), torch.ones(1, 3, 2, 2)
-    >>> total, _ = tur_loss_gaussian(p, g, torch.full((1, 3, 2, 2), 0.5), torch.tensor([0]), 1, eps=0.0)
+    >>> u = torch.full((1, 3, 2, 2), 0.5)
+    >>> total, _ = tur_loss_gaussian(p, g, u, torch.tensor([0]), 1, eps=0.0)
     >>> round(float(total), 4)  # 1 / (2 * 0.5) + 0.5 * log(0.5)
     0.6534
     """

@@ -100,7 +100,8 @@ class UncertaintyStrategy(Strategy):
         and dtype of the model's parameters.
         """
         if self._handle is not None:
-            raise RuntimeError(f"{self.name or type(self).__name__} is already attached; detach() first")
+            who = self.name or type(self).__name__
+            raise RuntimeError(f"{who} is already attached; detach() first")
         tap_name = getattr(model, "uem_tap", None)
         channels = getattr(model, "uem_channels", None)
         if not tap_name or channels is None:
@@ -141,8 +142,9 @@ class UncertaintyStrategy(Strategy):
         feat, self._tap = self._tap, None
         if feat is None or self.uem is None:
             raise RuntimeError(
-                f"{self.name or type(self).__name__}: no tapped feature. Call strategy.attach(model) "
-                "once, then run model(lq) with autograd enabled before strategy(pred, gt, task_id)"
+                f"{self.name or type(self).__name__}: no tapped feature. Call "
+                "strategy.attach(model) once, then run model(lq) with autograd enabled before "
+                "strategy(pred, gt, task_id)"
             )
         h, w = pred.shape[-2:]
         if feat.shape[0] != pred.shape[0] or feat.shape[-2] < h or feat.shape[-1] < w:
