@@ -4,16 +4,16 @@
    fraction ``value / 25600`` of the pixels seeds a drop (``value`` 50-99: 0.2-0.4 %).
 2. Seeds are sharpened by the 3x3 kernel ``[[0, .1, 0], [.1, 8, .1], [0, .1, 0]]``.
 3. Streaks: the seed map is filtered with a motion kernel, a line segment ``length`` px long,
-   tilted ``angle`` degrees from the vertical (positive: top to the right), given a Gaussian
-   cross-section whose std is OpenCV's default for a ``width`` x ``width`` Gaussian blur,
+   tilted ``angle`` degrees from the vertical (positive: top to the right), blurred by a
+   Gaussian whose std is OpenCV's default for a ``width`` x ``width`` Gaussian blur,
    ``0.3 * ((width - 1) / 2 - 1) + 0.8``. Borders are reflected (OpenCV's default).
 4. The streak map is min-max normalised to [0, 1], floored to 8-bit steps (MiOIR casts it to
    uint8), and added to all three channels: ``y = clip(x + r, 0, 1)``.
 
 Differences from the authors' kernel (a rotated, rescaled diagonal matrix blurred by OpenCV):
-our segment is exactly ``length`` px long with round ends, theirs ``~length * 1.41 * (1 -
-length / 100)`` cropped to its ``length`` x ``length`` box; and the image is not cropped to a
-multiple of 4.
+our streak is an exact ``length`` px segment blurred by the Gaussian, theirs is
+``~length * 1.41 * (1 - length / 100)`` px long, cropped to its ``length`` x ``length`` box;
+and the image is not cropped to a multiple of 4.
 
 >>> import numpy as np
 >>> img = np.zeros((32, 32, 3), np.float32)
@@ -38,26 +38,50 @@ def width_sigma(width: int) -> float:
 
 
 def streak_kernel(length: float, angle: float, width: int) -> np.ndarray:
-    """A line segment ``length`` px long at ``angle`` deg from vertical, Gaussian cross-section.
+    """A ``length`` px segment at ``angle`` deg from vertical, blurred by a Gaussian of std ``s``.
 
-    Each kernel pixel gets ``exp(-dist² / (2 s²))`` with ``dist`` its distance to the segment and
-    ``s = width_sigma(width)``; the kernel is normalised to sum 1.
+    The continuous segment convolved with an isotropic Gaussian (``s = width_sigma(width)``),
+    sampled on the pixel grid: with ``t`` the coordinate along the streak and ``p`` across it,
+    ``k ∝ exp(-p² / (2 s²)) * (Phi((L/2 - t) / s) - Phi((-L/2 - t) / s))``; normalised to sum 1.
     """
+    from scipy.special import erf
+
     s = width_sigma(width)
     half = int(math.ceil(length / 2 + 3 * s))
     yy, xx = np.mgrid[-half : half + 1, -half : half + 1].astype(np.float64)
     theta = math.radians(angle)
     dy, dx = math.cos(theta), -math.sin(theta)  # walking down the streak moves left for angle > 0
-    t = np.clip(yy * dy + xx * dx, -length / 2, length / 2)
-    dist2 = (yy - t * dy) ** 2 + (xx - t * dx) ** 2
-    k = np.exp(-dist2 / (2 * s * s))
+    along = yy * dy + xx * dx
+    across = -yy * dx + xx * dy
+    root2s = math.sqrt(2.0) * s
+    profile = erf((length / 2 - along) / root2s) - erf((-length / 2 - along) / root2s)
+    k = np.exp(-(across * across) / (2 * s * s)) * profile
     return k / k.sum()
+
+
+def _fast_len(n: int) -> int:
+    """Smallest 2-3-5-smooth integer >= n (a fast FFT size)."""
+    while True:
+        m = n
+        for p in (2, 3, 5):
+            while m % p == 0:
+                m //= p
+        if m == 1:
+            return n
+        n += 1
+
+
+def _convolve_valid(a: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """``'valid'`` 2-D convolution of ``a`` by ``k`` through the FFT (numpy.fft)."""
+    full = (a.shape[0] + k.shape[0] - 1, a.shape[1] + k.shape[1] - 1)
+    size = (_fast_len(full[0]), _fast_len(full[1]))
+    spec = np.fft.rfft2(a, size) * np.fft.rfft2(k, size)
+    conv = np.fft.irfft2(spec, size)
+    return conv[k.shape[0] - 1 : a.shape[0], k.shape[1] - 1 : a.shape[1]]
 
 
 def rain_layer(shape: tuple[int, int], rng: np.random.Generator, *, value: float, length: float, angle: float, width: int) -> np.ndarray:
     """The (H, W) streak layer in [0, 1] (8-bit steps) that :func:`rain` adds to the image."""
-    from scipy.signal import fftconvolve
-
     u = rng.uniform(0.0, 256.0, size=shape)
     seeds = np.where(u >= 256.0 - value / 100.0, u / 256.0, 0.0)
     if not seeds.any():
@@ -65,7 +89,7 @@ def rain_layer(shape: tuple[int, int], rng: np.random.Generator, *, value: float
     seeds = ndimage.correlate(seeds, _SEED_KERNEL, mode="mirror")
     k = streak_kernel(length, angle, width)
     pad = k.shape[0] // 2
-    streaks = fftconvolve(np.pad(seeds, pad, mode="reflect"), k, mode="valid")
+    streaks = _convolve_valid(np.pad(seeds, pad, mode="reflect"), k)
     lo, hi = float(streaks.min()), float(streaks.max())
     if hi - lo <= 1e-12:
         return np.zeros(shape, np.float32)

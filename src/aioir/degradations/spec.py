@@ -129,7 +129,7 @@ class Param:
                 return False
             raise ValueError(f"{self.name} must be true or false, got {text!r}")
         try:
-            value: Any = float(t)
+            value: Any = int(t) if t.lstrip("+-").isdigit() else float(t)
         except ValueError:
             raise ValueError(f"{self.name} must be a number, got {text!r}") from None
         return self.check(value)
