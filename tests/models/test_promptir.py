@@ -101,3 +101,15 @@ def test_residual_to_the_input():
         net.output.weight.zero_()
     x = torch.rand(1, 3, 8, 16)
     assert torch.equal(net(x), x)
+
+
+def test_configs_build_the_mioir_layout_and_tiny_model():
+    import yaml
+
+    root = Path(__file__).parents[2] / "configs" / "models"
+    full = yaml.safe_load((root / "promptir.yaml").read_text())["model"]
+    with torch.device("meta"):
+        net = models.build(full["name"], **full["options"])
+    assert sum(p.numel() for p in net.parameters()) == manifest("promptir_mioir")["num_params"]
+    small = yaml.safe_load((root / "promptir_tiny.yaml").read_text())["model"]
+    assert small["options"] == tiny(unused_convs=False)

@@ -102,3 +102,15 @@ def test_residual_to_the_input():
         net.output.weight.zero_()
     x = torch.rand(2, 3, 9, 17)
     assert torch.equal(net(x), x)
+
+
+def test_configs_build_the_released_and_tiny_models():
+    import yaml
+
+    root = Path(__file__).parents[2] / "configs" / "models"
+    full = yaml.safe_load((root / "restormer.yaml").read_text())["model"]
+    with torch.device("meta"):
+        net = models.build(full["name"], **full["options"])
+    assert sum(p.numel() for p in net.parameters()) == manifest("restormer")["num_params"]
+    small = yaml.safe_load((root / "restormer_tiny.yaml").read_text())["model"]
+    assert small["options"] == models.TEST_OPTIONS["restormer"]

@@ -83,3 +83,15 @@ def test_residual_to_the_input():
         net.conv_last.bias.zero_()
     x = torch.rand(1, 3, 5, 6)
     assert torch.equal(net(x), x)
+
+
+def test_configs_build_the_released_and_tiny_models():
+    import yaml
+
+    root = Path(__file__).parents[2] / "configs" / "models"
+    full = yaml.safe_load((root / "srresnet.yaml").read_text())["model"]
+    with torch.device("meta"):
+        net = models.build(full["name"], **full["options"])
+    assert sum(p.numel() for p in net.parameters()) == manifest("srresnet_mioir")["num_params"]
+    small = yaml.safe_load((root / "srresnet_tiny.yaml").read_text())["model"]
+    assert small["options"] == models.TEST_OPTIONS["srresnet"]
