@@ -121,7 +121,8 @@ class NAFBlock(nn.Module):
 
 
 def _stage(channels: int, num_blocks: int, drop_out_rate: float) -> nn.Sequential:
-    return nn.Sequential(*[NAFBlock(channels, drop_out_rate=drop_out_rate) for _ in range(num_blocks)])
+    blocks = [NAFBlock(channels, drop_out_rate=drop_out_rate) for _ in range(num_blocks)]
+    return nn.Sequential(*blocks)
 
 
 @MODELS.register("nafnet")
@@ -168,7 +169,8 @@ class NAFNet(nn.Module):
             chan *= 2
         self.middle_blks = _stage(chan, middle_blk_num, drop_out_rate)
         for num in dec_blk_nums:
-            self.ups.append(nn.Sequential(nn.Conv2d(chan, 2 * chan, 1, bias=False), nn.PixelShuffle(2)))
+            up = nn.Sequential(nn.Conv2d(chan, 2 * chan, 1, bias=False), nn.PixelShuffle(2))
+            self.ups.append(up)
             chan //= 2
             self.decoders.append(_stage(chan, num, drop_out_rate))
         self.padder_size = 2 ** len(enc_blk_nums)

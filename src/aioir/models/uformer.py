@@ -1,4 +1,4 @@
-"""``uformer``: Uformer (Wang et al., CVPR 2022), configured as MiOIR / TUR / Art run it (Uformer-B).
+"""``uformer``: Uformer (Wang et al., CVPR 2022) as MiOIR / TUR / Art run it (Uformer-B).
 
 A U-shaped Transformer of locally-enhanced window (LeWin) blocks: ``input_proj`` (3x3 conv +
 LeakyReLU) turns the image into tokens; each encoder level is a stack of LeWin blocks followed by
@@ -55,7 +55,9 @@ def drop_path_schedule(depths: Sequence[int], rate: float) -> list[list[float]]:
     n = len(depths) // 2
     num_enc = sum(depths[:n])
     if sum(depths[n + 1 :]) > num_enc:
-        raise ValueError("the decoder reuses the encoder's drop-path schedule: it needs no more blocks")
+        raise ValueError(
+            "the decoder reuses the encoder's drop-path schedule: it needs no more blocks"
+        )
     enc = torch.linspace(0, rate, num_enc).tolist() if num_enc else []
     dec = enc[::-1]
     layers, start = [], 0
@@ -120,7 +122,9 @@ class Uformer(nn.Module):
         self.levels = n
         self.square = square
         dpr = drop_path_schedule(depths, drop_path_rate)
-        common = dict(mlp_ratio=mlp_ratio, qkv_bias=qkv_bias, drop=drop_rate, attn_drop=attn_drop_rate)
+        common = dict(
+            mlp_ratio=mlp_ratio, qkv_bias=qkv_bias, drop=drop_rate, attn_drop=attn_drop_rate
+        )
 
         def layer(index: int, dim: int, level: int, mod: bool) -> BasicUformerLayer:
             return BasicUformerLayer(
@@ -147,7 +151,8 @@ class Uformer(nn.Module):
             level = n - 1 - i
             in_dim = embed_dim * 2**n if i == 0 else embed_dim * 2 ** (level + 2)
             setattr(self, f"upsample_{i}", Upsample(in_dim, embed_dim * 2**level))
-            setattr(self, f"decoderlayer_{i}", layer(n + 1 + i, embed_dim * 2 ** (level + 1), level, modulator))
+            dec = layer(n + 1 + i, embed_dim * 2 ** (level + 1), level, modulator)
+            setattr(self, f"decoderlayer_{i}", dec)
         self.tap = nn.Identity()
         self.uem_channels = 2 * embed_dim
 
@@ -157,7 +162,8 @@ class Uformer(nn.Module):
             win = getattr(self, name).win
             if self.pad_multiple % 2**i or side % win:
                 raise ValueError(
-                    f"pad_multiple {self.pad_multiple} must give level {i} a multiple of its window {win}"
+                    f"pad_multiple {self.pad_multiple} must give level {i} a multiple of its "
+                    f"window {win}"
                 )
         self.apply(_init_weights)
 

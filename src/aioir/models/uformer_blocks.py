@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 
 def window_partition(x: torch.Tensor, win: int) -> torch.Tensor:
-    """``(B, H, W, C)`` -> ``(B * H/win * W/win, win, win, C)``, windows in row-major order per image."""
+    """``(B, H, W, C)`` -> ``(B * H/win * W/win, win, win, C)``; windows row-major per image."""
     b, h, w, c = x.shape
     x = x.view(b, h // win, win, w // win, win, c)
     return x.permute(0, 1, 3, 2, 4, 5).reshape(-1, win, win, c)
@@ -169,12 +169,13 @@ class WindowAttention(nn.Module):
 
 
 class LeFF(nn.Module):
-    """Locally-enhanced feed-forward: Linear+GELU, depthwise 3x3 conv+GELU on the image grid, Linear."""
+    """Locally-enhanced feed-forward: Linear+GELU, depthwise 3x3 conv+GELU on the grid, Linear."""
 
     def __init__(self, dim: int, hidden: int) -> None:
         super().__init__()
         self.linear1 = nn.Sequential(nn.Linear(dim, hidden), nn.GELU())
-        self.dwconv = nn.Sequential(nn.Conv2d(hidden, hidden, 3, padding=1, groups=hidden), nn.GELU())
+        dw = nn.Conv2d(hidden, hidden, 3, padding=1, groups=hidden)
+        self.dwconv = nn.Sequential(dw, nn.GELU())
         self.linear2 = nn.Sequential(nn.Linear(hidden, dim))
 
     def forward(self, x: torch.Tensor, height: int, width: int) -> torch.Tensor:
