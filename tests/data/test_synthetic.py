@@ -184,6 +184,10 @@ def test_real_degradations_smoke() -> None:
         lq = s["lq"].numpy()
         assert np.allclose(lq * 255, np.round(lq * 255), atol=1e-4)
         assert float((s["lq"] - s["gt"]).abs().mean()) > 1e-3
+    import pickle  # DataLoader workers receive a pickled copy: it must give the same samples
+
+    copy = pickle.loads(pickle.dumps(ds))
+    assert torch.equal(copy[1]["lq"], ds[1]["lq"])
 
 
 def test_fixed_test_set_is_deterministic_and_documented() -> None:

@@ -1,1 +1,60 @@
-"""aioir.data"""
+"""Image IO, clean-image sources and the datasets that turn them into ``(lq, gt, task_id)``.
+
+Modules (imported on first use, so ``import aioir.data`` stays cheap):
+
+* :mod:`aioir.data.io` — ``read_image``/``write_image`` for every Pillow mode, ``ImageReadError``,
+  ``list_images``, ``to_tensor``/``to_numpy``;
+* :mod:`aioir.data.sources` — ``EmbeddedPhotos`` (scikit-image photographs, fixed split),
+  ``FolderSource``;
+* :mod:`aioir.data.synthetic` — ``SyntheticTaskDataset`` (degrade on the fly),
+  ``FixedTestSet`` (deterministic evaluation pairs);
+* :mod:`aioir.data.paired` — ``PairedFolderDataset`` with matching rules and a
+  ``PairingReport``;
+* :mod:`aioir.data.mixing` — ``ConcatTaskDataset`` (balanced or list-repetition mixing);
+* :mod:`aioir.data.sampling`, :mod:`aioir.data.transforms` — the deterministic randomness and
+  patch operations they share.
+
+>>> import aioir.data as data
+>>> data.EmbeddedPhotos("test").names
+['chelsea', 'coffee', 'rocket']
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "ImageReadError": "io",
+    "IMAGE_EXTENSIONS": "io",
+    "read_image": "io",
+    "write_image": "io",
+    "image_size": "io",
+    "list_images": "io",
+    "to_tensor": "io",
+    "to_numpy": "io",
+    "EmbeddedPhotos": "sources",
+    "FolderSource": "sources",
+    "SyntheticTaskDataset": "synthetic",
+    "FixedTestSet": "synthetic",
+    "TestSample": "synthetic",
+    "PairedFolderDataset": "paired",
+    "PairingReport": "paired",
+    "PairingError": "paired",
+    "pair_folders": "paired",
+    "ConcatTaskDataset": "mixing",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f"aioir.data.{_EXPORTS[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'aioir.data' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + __all__)

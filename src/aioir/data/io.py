@@ -155,7 +155,8 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
                 a = _pil_to_array(ImageOps.exif_transpose(im))
     except UnidentifiedImageError:
         raise ImageReadError(f"cannot read image {p}: not a recognised image format") from None
-    except (OSError, SyntaxError, ValueError, EOFError, struct.error, Image.DecompressionBombError) as exc:
+    except (OSError, SyntaxError, ValueError, EOFError, struct.error,
+            Image.DecompressionBombError) as exc:
         raise ImageReadError(f"cannot read image {p}: {type(exc).__name__}: {exc}") from exc
     return np.ascontiguousarray(a, dtype=np.float32)
 
@@ -195,11 +196,14 @@ def _as_hwc(img: Any) -> np.ndarray:
     return np.clip(a, 0.0, 1.0)
 
 
-def write_image(path: str | os.PathLike[str], img: Any, *, bits: int = 8, quality: int = 95) -> None:
+def write_image(
+    path: str | os.PathLike[str], img: Any, *, bits: int = 8, quality: int = 95
+) -> None:
     """Write a float image in ``[0, 1]`` (HWC numpy or CHW tensor) to ``path``, atomically.
 
     Values are clipped and rounded to ``bits`` (8, or 16 for PNG only). The format follows the
-    extension (``.png``, ``.jpg``/``.jpeg`` with ``quality`` and 4:4:4 chroma, or anything else Pillow writes).
+    extension (``.png``, ``.jpg``/``.jpeg`` with ``quality`` and 4:4:4 chroma, or anything else
+    Pillow writes).
     Single-channel images are written as greyscale.
     """
     from PIL import Image
@@ -258,7 +262,7 @@ def to_numpy(t: "torch.Tensor") -> np.ndarray:
     """
     if t.ndim != 3:
         raise ValueError(f"expected C x H x W, got shape {tuple(t.shape)}")
-    return np.ascontiguousarray(t.detach().to("cpu", dtype=t.dtype).float().numpy().transpose(1, 2, 0))
+    return np.ascontiguousarray(t.detach().cpu().float().numpy().transpose(1, 2, 0))
 
 
 def list_images(root: str | os.PathLike[str], recursive: bool = True) -> list[Path]:

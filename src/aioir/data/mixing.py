@@ -51,7 +51,8 @@ class ConcatTaskDataset(torch.utils.data.Dataset):
         if not datasets:
             raise ValueError("need at least one dataset to mix")
         if any(len(d) == 0 for d in datasets):
-            raise ValueError(f"empty dataset among the components: sizes {[len(d) for d in datasets]}")
+            sizes = [len(d) for d in datasets]
+            raise ValueError(f"empty dataset among the components: sizes {sizes}")
         if task_ids is not None and len(task_ids) != len(datasets):
             raise ValueError(f"{len(task_ids)} task_ids for {len(datasets)} datasets")
         self.datasets = list(datasets)
@@ -64,7 +65,9 @@ class ConcatTaskDataset(torch.utils.data.Dataset):
             self.length = sum(len(d) for d in datasets) if length is None else int(length)
         elif balance == "concat":
             if length is not None:
-                raise ValueError("balance='concat' has the length sum(len(d) * repeat); do not pass length")
+                raise ValueError(
+                    "balance='concat' has the length sum(len(d) * repeat); do not pass length"
+                )
             self.repeats = [1] * len(datasets) if repeats is None else [int(r) for r in repeats]
             if len(self.repeats) != len(datasets) or min(self.repeats) < 1:
                 raise ValueError(f"repeats must be one positive int per dataset, got {repeats}")

@@ -60,7 +60,9 @@ def make_matcher(match: MatchRule) -> Callable[[str], str | None]:
         return by_regex
     if callable(match):
         return lambda name: match(Path(name).stem)  # type: ignore[operator]
-    raise ValueError(f"unknown match rule {match!r}: use 'name', 'stem', (pattern, replacement) or a callable")
+    raise ValueError(
+        f"unknown match rule {match!r}: use 'name', 'stem', (pattern, replacement) or a callable"
+    )
 
 
 def _gt_key(match: MatchRule) -> Callable[[str], str]:
@@ -85,7 +87,9 @@ class PairingReport:
     unmatched_lq: list[str] = field(default_factory=list)
     unmatched_gt: list[str] = field(default_factory=list)
     ambiguous: list[str] = field(default_factory=list)
-    size_mismatch: list[tuple[str, str, tuple[int, int], tuple[int, int]]] = field(default_factory=list)
+    size_mismatch: list[tuple[str, str, tuple[int, int], tuple[int, int]]] = field(
+        default_factory=list
+    )
     unreadable: list[str] = field(default_factory=list)
     allow_unused_gt: bool = False
 
@@ -93,7 +97,8 @@ class PairingReport:
     def ok(self) -> bool:
         """True when nothing is wrong (unused GT counts only unless ``allow_unused_gt``)."""
         unused = [] if self.allow_unused_gt else self.unmatched_gt
-        return not (self.unmatched_lq or unused or self.ambiguous or self.size_mismatch or self.unreadable)
+        problems = (self.unmatched_lq, unused, self.ambiguous, self.size_mismatch, self.unreadable)
+        return not any(problems)
 
     def summary(self, limit: int = 5) -> str:
         """Counts and the first ``limit`` examples of every problem."""
@@ -102,16 +107,23 @@ class PairingReport:
             head = ", ".join(str(x) for x in items[:limit])
             return head + (f", ... ({len(items) - limit} more)" if len(items) > limit else "")
 
-        lines = [f"pairing {self.lq_dir} (LQ) with {self.gt_dir} (GT): {len(self.pairs)} valid pairs"]
+        lines = [
+            f"pairing {self.lq_dir} (LQ) with {self.gt_dir} (GT): {len(self.pairs)} valid pairs"
+        ]
         if self.unmatched_lq:
-            lines.append(f"  {len(self.unmatched_lq)} LQ files without a GT: {show(self.unmatched_lq)}")
+            n = len(self.unmatched_lq)
+            lines.append(f"  {n} LQ files without a GT: {show(self.unmatched_lq)}")
         if self.unmatched_gt:
             note = " (allowed)" if self.allow_unused_gt else ""
-            lines.append(f"  {len(self.unmatched_gt)} GT files matched by no LQ{note}: {show(self.unmatched_gt)}")
+            n = len(self.unmatched_gt)
+            lines.append(f"  {n} GT files matched by no LQ{note}: {show(self.unmatched_gt)}")
         if self.ambiguous:
-            lines.append(f"  {len(self.ambiguous)} LQ files matching several GT files: {show(self.ambiguous)}")
+            n = len(self.ambiguous)
+            lines.append(f"  {n} LQ files matching several GT files: {show(self.ambiguous)}")
         if self.size_mismatch:
-            sizes = [f"{a} {ha}x{wa} vs {b} {hb}x{wb}" for a, b, (ha, wa), (hb, wb) in self.size_mismatch]
+            sizes = [
+                f"{a} {ha}x{wa} vs {b} {hb}x{wb}" for a, b, (ha, wa), (hb, wb) in self.size_mismatch
+            ]
             lines.append(f"  {len(self.size_mismatch)} pairs of different sizes: {show(sizes)}")
         if self.unreadable:
             lines.append(f"  {len(self.unreadable)} unreadable files: {show(self.unreadable)}")

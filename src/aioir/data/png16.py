@@ -89,7 +89,9 @@ def decode_png16(data: bytes) -> np.ndarray:
         raise ValueError("not a PNG file")
     width, height, depth, ctype, interlace = head
     if depth != 16 or ctype not in _CHANNELS or interlace != 0:
-        raise ValueError(f"unsupported PNG: bit depth {depth}, colour type {ctype}, interlace {interlace}")
+        raise ValueError(
+            f"unsupported PNG: bit depth {depth}, colour type {ctype}, interlace {interlace}"
+        )
     pos, idat = 8, []
     while True:
         if pos + 8 > len(data):

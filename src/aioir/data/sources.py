@@ -118,7 +118,9 @@ class EmbeddedPhotos(_CachedSource):
     Greyscale photos (camera, moon, coins, brick, grass, gravel) are repeated to RGB.
     """
 
-    def __init__(self, split: Literal["train", "test", "all"] = "train", cache: bool = True) -> None:
+    def __init__(
+        self, split: Literal["train", "test", "all"] = "train", cache: bool = True
+    ) -> None:
         super().__init__(cache)
         splits = {"train": EMBEDDED_TRAIN, "test": EMBEDDED_TEST, "all": tuple(EMBEDDED_PHOTOS)}
         if split not in splits:
@@ -139,7 +141,9 @@ class FolderSource(_CachedSource):
     too large to hold in memory (e.g. DF2K: about 120 GB as float32).
     """
 
-    def __init__(self, root: str | os.PathLike[str], recursive: bool = True, cache: bool = True) -> None:
+    def __init__(
+        self, root: str | os.PathLike[str], recursive: bool = True, cache: bool = True
+    ) -> None:
         super().__init__(cache)
         self.root = Path(root)
         self.paths = list_images(self.root, recursive=recursive)

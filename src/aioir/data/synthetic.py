@@ -42,7 +42,14 @@ import torch
 from aioir.data.io import to_tensor
 from aioir.data.sampling import choose, sample_rng
 from aioir.data.sources import ImageSource
-from aioir.data.transforms import PatchSize, center_crop, dihedral, quantize8, random_crop, random_views
+from aioir.data.transforms import (
+    PatchSize,
+    center_crop,
+    dihedral,
+    quantize8,
+    random_crop,
+    random_views,
+)
 
 #: ``degrade(task, img, rng, *, dist) -> (degraded img, params)``
 DegradeFn = Callable[..., tuple[np.ndarray, dict]]
@@ -56,7 +63,12 @@ def default_degrade() -> DegradeFn:
 
 
 def run_degrade(
-    degrade: DegradeFn, task: str, img: np.ndarray, rng: np.random.Generator, dist: str, quantize: bool
+    degrade: DegradeFn,
+    task: str,
+    img: np.ndarray,
+    rng: np.random.Generator,
+    dist: str,
+    quantize: bool,
 ) -> np.ndarray:
     """Degrade ``img`` for ``task``, check the result and optionally round it to 8 bits."""
     out = degrade(task, np.array(img, dtype=np.float32), rng, dist=dist)
@@ -68,7 +80,9 @@ def run_degrade(
     return quantize8(lq) if quantize else lq
 
 
-def add_views(sample: dict[str, Any], lq: np.ndarray, views: int, view_size: Any, rng: np.random.Generator) -> None:
+def add_views(
+    sample: dict[str, Any], lq: np.ndarray, views: int, view_size: Any, rng: np.random.Generator
+) -> None:
     """Put ``views`` random crops of ``lq`` in ``sample["lq_views"]`` as ``(V, C, h, w)`` when
     ``views >= 2``."""
     if views >= 2:

@@ -73,7 +73,8 @@ def random_crop(
 
 
 def center_crop(img: np.ndarray, max_size: int | None = None, multiple: int = 1) -> np.ndarray:
-    """Centre crop to at most ``max_size`` per side, each side floored to a multiple of ``multiple``.
+    """Centre crop to at most ``max_size`` per side, each side floored to a multiple of
+    ``multiple``.
 
     >>> center_crop(np.zeros((21, 50, 3)), max_size=32, multiple=8).shape
     (16, 32, 3)
