@@ -104,4 +104,5 @@ def build_val_samples(cfg: RunConfig, tasks: list[str]):
     from aioir.data.synthetic import FixedTestSet
 
     source = clean_source(val.source, val.root, "test")
-    return FixedTestSet(source, tasks, seed=val.seed, max_size=val.max_size, dist=val.dist)
+    test = FixedTestSet(source, tasks, seed=val.seed, max_size=val.max_size, dist=val.dist)
+    return [(s.lq, s.gt, s.task, s.name) for s in test]
