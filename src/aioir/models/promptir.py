@@ -83,7 +83,8 @@ class PromptIR(nn.Module):
 
     Args:
         in_channels, out_channels, dim, num_blocks, num_refinement_blocks, heads,
-        ffn_expansion_factor, bias, layernorm_type, pad_multiple: as :class:`~aioir.models.restormer.Restormer`.
+        ffn_expansion_factor, bias, layernorm_type, pad_multiple: as
+            :class:`~aioir.models.restormer.Restormer`.
         prompt_dims: prompt channels at decoder levels 1, 2, 3 (official 64, 128, 320).
         prompt_sizes: learned prompt side at levels 1, 2, 3 (official 64, 32, 16).
         prompt_len: number of prompts per level (5).
@@ -124,7 +125,9 @@ class PromptIR(nn.Module):
         p1, p2, p3 = prompt_dims
 
         def stage(channels: int, depth: int, level: int) -> nn.Sequential:
-            return transformer_stage(channels, depth, heads[level], ffn_expansion_factor, bias, layernorm_type)
+            return transformer_stage(
+                channels, depth, heads[level], ffn_expansion_factor, bias, layernorm_type
+            )
 
         def mixer(channels: int) -> TransformerBlock:
             return TransformerBlock(channels, heads[2], ffn_expansion_factor, bias, layernorm_type)

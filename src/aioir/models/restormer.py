@@ -248,7 +248,9 @@ class Restormer(nn.Module):
         self.uem_channels = 2 * dim
 
         def stage(channels: int, depth: int, level: int) -> nn.Sequential:
-            return transformer_stage(channels, depth, heads[level], ffn_expansion_factor, bias, layernorm_type)
+            return transformer_stage(
+                channels, depth, heads[level], ffn_expansion_factor, bias, layernorm_type
+            )
 
         self.patch_embed = OverlapPatchEmbed(in_channels, dim)
         self.encoder_level1 = stage(dim, num_blocks[0], 0)
