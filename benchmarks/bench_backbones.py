@@ -74,6 +74,9 @@ def _timed(fn: Any, warmup: int, repeats: int, max_seconds: float) -> tuple[floa
 
 def worker(args: argparse.Namespace) -> dict[str, Any]:
     """Measure one (model, size) in this process; returns a JSON-able record."""
+    if args.mem_limit_gb > 0:  # fail with an error instead of driving a shared machine into OOM
+        limit = int(args.mem_limit_gb * 1024**3)
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     import torch
 
     from aioir import models
@@ -130,7 +133,7 @@ def _run_one(args: argparse.Namespace, model: str, size: int) -> dict[str, Any]:
         sys.executable, os.path.abspath(__file__), "--worker",
         "--models", model, "--sizes", str(size), "--threads", str(args.threads),
         "--warmup", str(args.warmup), "--repeats", str(args.repeats),
-        "--max-seconds", str(args.max_seconds),
+        "--max-seconds", str(args.max_seconds), "--mem-limit-gb", str(args.mem_limit_gb),
     ] + (["--tiny"] if args.tiny else [])  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads)}
     try:
@@ -139,7 +142,9 @@ def _run_one(args: argparse.Namespace, model: str, size: int) -> dict[str, Any]:
         return {"model": model, "size": size, "error": f"timeout after {args.timeout} s"}
     if proc.returncode != 0:
         tail = (proc.stderr.strip().splitlines() or ["?"])[-1]
-        return {"model": model, "size": size, "error": tail[:120]}
+        if "memory" in tail.lower() or "alloc" in tail.lower():
+            tail = f"out of memory under the {args.mem_limit_gb:g} GB limit ({tail[:80]})"
+        return {"model": model, "size": size, "error": tail[:160]}
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
@@ -183,6 +188,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=3, help="timed runs per measurement (median)")
     p.add_argument("--max-seconds", type=float, default=60.0, help="stop timing one measurement after this")
     p.add_argument("--timeout", type=float, default=1800.0, help="kill one (model, size) process after this")
+    p.add_argument(
+        "--mem-limit-gb",
+        type=float,
+        default=8.0,
+        help="address-space limit of each measuring process (0 = none); over it the row reports the error",
+    )
     p.add_argument("--tiny", action="store_true", help="use TEST_OPTIONS instead of the full sizes")
     p.add_argument("--json", help="also write the records to this JSON file")
     p.add_argument("--append-md", help="append the table with its provenance to this markdown file")
@@ -216,7 +227,8 @@ def main(argv: list[str] | None = None) -> int:
         f"Command: `python benchmarks/bench_backbones.py {' '.join(argv if argv is not None else sys.argv[1:])}`  \n"
         f"Date: {started:%Y-%m-%d %H:%M %Z}; torch {torch.__version__}; {args.threads} thread(s); "
         f"CPU: {_cpu_name()} ({os.cpu_count()} logical cores); batch 1; warm-up {args.warmup}, "
-        f"median of up to {args.repeats} runs (at most {args.max_seconds:g} s of timed runs each).  \n"
+        f"median of up to {args.repeats} runs (at most {args.max_seconds:g} s of timed runs each); "
+        f"address-space limit {args.mem_limit_gb:g} GB per process.  \n"
         f"Load average (1/5/15 min) before: {load_before[0]:.1f}/{load_before[1]:.1f}/{load_before[2]:.1f}, "
         f"after: {load_after[0]:.1f}/{load_after[1]:.1f}/{load_after[2]:.1f}."
     )
