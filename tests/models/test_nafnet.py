@@ -139,3 +139,24 @@ def test_tiny_config_is_the_test_options() -> None:
     models.names()
     assert cfg["name"] == "nafnet"
     assert cfg["options"] == models.TEST_OPTIONS["nafnet"]
+
+
+@pytest.mark.parametrize("manifest", ["nafnet.json", "nafnet_w64.json", "nafnet_sidd_w32.json"])
+def test_layout_is_read_off_a_checkpoint(manifest: str) -> None:
+    ref = json.loads((MANIFESTS / manifest).read_text())
+    state = {k: torch.empty(shape, device="meta") for k, shape in ref["tensors"].items()}
+    assert models.MODELS.get("nafnet").options_from_state_dict(state) == ref["constructor"]
+
+
+def test_load_pretrained_without_options(tmp_path: Path) -> None:
+    torch.manual_seed(7)
+    layout = {"width": 4, "enc_blk_nums": [2, 1], "middle_blk_num": 3, "dec_blk_nums": [1, 2]}
+    src = models.build("nafnet", **layout)
+    with torch.no_grad():
+        for p in src.parameters():
+            p.add_(torch.randn_like(p) * 0.1)
+    torch.save({"params": src.state_dict()}, tmp_path / "net.pth")  # the authors' format
+    net = models.load_pretrained("nafnet", str(tmp_path / "net.pth"))
+    x = torch.rand(1, 3, 9, 6)
+    with torch.no_grad():
+        assert torch.equal(net.eval()(x), src.eval()(x))

@@ -228,3 +228,30 @@ def test_tiny_config_is_the_test_options() -> None:
     cfg = yaml.safe_load((CONFIGS / "uformer_tiny.yaml").read_text())["model"]
     assert cfg["name"] == "uformer"
     assert cfg["options"] == models.TEST_OPTIONS["uformer"]
+
+
+def test_architecture_is_read_off_a_checkpoint(manifest: dict) -> None:
+    state = {k: torch.empty(shape, device="meta") for k, shape in manifest["tensors"].items()}
+    derived = models.MODELS.get("uformer").options_from_state_dict(state)
+    ctor = manifest["constructor"]
+    assert derived == {
+        "embed_dim": ctor["embed_dim"],
+        "in_chans": ctor["in_chans"],
+        "depths": ctor["depths"],
+        "num_heads": ctor["implicit_defaults"]["num_heads"],
+        "win_size": ctor["win_size"],
+        "mlp_ratio": ctor["implicit_defaults"]["mlp_ratio"],
+        "modulator": ctor["modulator"],
+    }
+
+
+def test_load_official_format_without_options(tmp_path: Path) -> None:
+    torch.manual_seed(8)
+    src = models.build("uformer", **models.TEST_OPTIONS["uformer"]).eval()
+    # official Uformer checkpoints: {'epoch', 'state_dict' with DataParallel 'module.' keys, ...}
+    state = {"module." + k: v for k, v in src.state_dict().items()}
+    torch.save({"epoch": 1, "state_dict": state}, tmp_path / "model_best.pth")
+    net = models.load_pretrained("uformer", str(tmp_path / "model_best.pth")).eval()
+    x = torch.rand(1, 3, 20, 13)
+    with torch.no_grad():
+        assert torch.equal(net(x), src(x))

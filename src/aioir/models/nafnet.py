@@ -28,7 +28,9 @@ torch.Size([1, 3, 13, 10])
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -176,6 +178,30 @@ class NAFNet(nn.Module):
         self.padder_size = 2 ** len(enc_blk_nums)
         self.uem_tap = f"decoders.{len(dec_blk_nums) - 1}"
         self.uem_channels = width
+
+    @staticmethod
+    def options_from_state_dict(state: Mapping[str, Any]) -> dict[str, Any]:
+        """Layout read off a checkpoint: width and blocks per level (GoPro, REDS, SIDD releases).
+
+        Used by :func:`aioir.models.load_pretrained`, so any released NAFNet loads by name alone.
+        """
+        blocks: dict[str, dict[int, int]] = {"encoders": {}, "decoders": {}, "middle_blks": {}}
+        for key in state:
+            m = re.match(r"(encoders|decoders)\.(\d+)\.(\d+)\.", key) or re.match(
+                r"(middle_blks)\.()(\d+)\.", key
+            )
+            if m:
+                level = int(m.group(2) or 0)
+                count = blocks[m.group(1)]
+                count[level] = max(count.get(level, 0), int(m.group(3)) + 1)
+        levels = sum(1 for k in state if re.fullmatch(r"downs\.\d+\.weight", k))
+        return {
+            "width": int(state["intro.weight"].shape[0]),
+            "enc_blk_nums": [blocks["encoders"].get(i, 0) for i in range(levels)],
+            "middle_blk_num": blocks["middle_blks"].get(0, 0),
+            "dec_blk_nums": [blocks["decoders"].get(i, 0) for i in range(levels)],
+            "img_channel": int(state["intro.weight"].shape[1]),
+        }
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         inp, (h, w) = pad_to_multiple(x, self.padder_size, mode="constant")

@@ -29,7 +29,9 @@ torch.Size([1, 3, 5, 7])
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -166,6 +168,35 @@ class Uformer(nn.Module):
                     f"window {win}"
                 )
         self.apply(_init_weights)
+
+    @staticmethod
+    def options_from_state_dict(state: Mapping[str, Any]) -> dict[str, Any]:
+        """Architecture read off a checkpoint: width, depths, heads, window, modulator.
+
+        ``img_size`` (which decides where small levels drop the shift) and the padding are not
+        recorded in a checkpoint and keep their defaults. Used by
+        :func:`aioir.models.load_pretrained`.
+        """
+        layers = [k for k in state if re.fullmatch(r"encoderlayer_\d+\.blocks\.0\.norm1\.weight", k)]
+        n = len(layers)
+        names = [f"encoderlayer_{i}" for i in range(n)] + ["conv"]
+        names += [f"decoderlayer_{i}" for i in range(n)]
+        depths, heads = [], []
+        for name in names:
+            ids = {int(m.group(1)) for k in state if (m := re.match(rf"{name}\.blocks\.(\d+)\.", k))}
+            depths.append(max(ids) + 1)
+            heads.append(int(state[f"{name}.blocks.0.attn.relative_position_bias_table"].shape[1]))
+        table = int(state["encoderlayer_0.blocks.0.attn.relative_position_bias_table"].shape[0])
+        return {
+            "embed_dim": int(state["input_proj.proj.0.weight"].shape[0]),
+            "in_chans": int(state["input_proj.proj.0.weight"].shape[1]),
+            "depths": depths,
+            "num_heads": heads,
+            "win_size": (round(table**0.5) + 1) // 2,
+            "mlp_ratio": state["conv.blocks.0.mlp.linear1.0.weight"].shape[0]
+            / state["conv.blocks.0.mlp.linear1.0.weight"].shape[1],
+            "modulator": "decoderlayer_0.blocks.0.modulator.weight" in state,
+        }
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         xp, (h, w) = pad_to_multiple(x, self.pad_multiple, mode="reflect", square=self.square)
