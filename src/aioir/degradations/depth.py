@@ -13,7 +13,7 @@ that haze follows regions rather than texture. The score is finally rescaled to 
 image (``(d - min) / (max - min)``: a *relative* depth, nearest region 0, farthest 1, so its
 maximum is 1 as MiOIR's normalised depth). Rescaling rather than clipping matters: on clean
 photographs the linear model is negative over saturated regions, and clipping left about half of
-the sample photographs haze-free.
+the pixels of scikit-image's sample photographs haze-free.
 
 Limits: it is a heuristic fitted on hazy photographs. On clean images it puts bright, grey
 regions (sky, white walls, clouds) far and dark or saturated regions near, so a white object in
@@ -44,8 +44,9 @@ def pseudo_depth(img: np.ndarray) -> np.ndarray:
     paper's window) and the Gaussian has ``sigma = max(0.5, min(H, W) / 64)`` pixels.
     """
     h, w = img.shape[:2]
-    mx = img.max(axis=2)
-    mn = img.min(axis=2)
+    r, g, b = img[:, :, 0], img[:, :, 1], img[:, :, 2]
+    mx = np.maximum(np.maximum(r, g), b)  # much faster than img.max(axis=2) on a 3-long axis
+    mn = np.minimum(np.minimum(r, g), b)
     sat = np.where(mx > 0, (mx - mn) / np.maximum(mx, 1e-12), 0.0)
     t0, t1, t2 = CAP_THETA
     d = t0 + t1 * mx + t2 * sat

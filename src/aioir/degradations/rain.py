@@ -59,24 +59,14 @@ def streak_kernel(length: float, angle: float, width: int) -> np.ndarray:
     return k / k.sum()
 
 
-def _fast_len(n: int) -> int:
-    """Smallest 2-3-5-smooth integer >= n (a fast FFT size)."""
-    while True:
-        m = n
-        for p in (2, 3, 5):
-            while m % p == 0:
-                m //= p
-        if m == 1:
-            return n
-        n += 1
-
-
 def _convolve_valid(a: np.ndarray, k: np.ndarray) -> np.ndarray:
-    """``'valid'`` 2-D convolution of ``a`` by ``k`` through the FFT (numpy.fft)."""
+    """``'valid'`` 2-D convolution of ``a`` by ``k`` through a float32 FFT (``scipy.fft``)."""
+    from scipy import fft
+
     full = (a.shape[0] + k.shape[0] - 1, a.shape[1] + k.shape[1] - 1)
-    size = (_fast_len(full[0]), _fast_len(full[1]))
-    spec = np.fft.rfft2(a, size) * np.fft.rfft2(k, size)
-    conv = np.fft.irfft2(spec, size)
+    size = (fft.next_fast_len(full[0], real=True), fft.next_fast_len(full[1], real=True))
+    spec = fft.rfft2(a.astype(np.float32), size) * fft.rfft2(k.astype(np.float32), size)
+    conv = fft.irfft2(spec, size)
     return conv[k.shape[0] - 1 : a.shape[0], k.shape[1] - 1 : a.shape[1]]
 
 
