@@ -177,13 +177,14 @@ class Uformer(nn.Module):
         recorded in a checkpoint and keep their defaults. Used by
         :func:`aioir.models.load_pretrained`.
         """
-        layers = [k for k in state if re.fullmatch(r"encoderlayer_\d+\.blocks\.0\.norm1\.weight", k)]
-        n = len(layers)
+        first_norm = re.compile(r"encoderlayer_\d+\.blocks\.0\.norm1\.weight")
+        n = sum(1 for k in state if first_norm.fullmatch(k))
         names = [f"encoderlayer_{i}" for i in range(n)] + ["conv"]
         names += [f"decoderlayer_{i}" for i in range(n)]
         depths, heads = [], []
         for name in names:
-            ids = {int(m.group(1)) for k in state if (m := re.match(rf"{name}\.blocks\.(\d+)\.", k))}
+            block = re.compile(rf"{name}\.blocks\.(\d+)\.")
+            ids = {int(m.group(1)) for k in state if (m := block.match(k))}
             depths.append(max(ids) + 1)
             heads.append(int(state[f"{name}.blocks.0.attn.relative_position_bias_table"].shape[1]))
         table = int(state["encoderlayer_0.blocks.0.attn.relative_position_bias_table"].shape[0])
