@@ -27,7 +27,7 @@ def test_depth_with_channel_axis_and_fixed_params(photo):
 
 
 def test_pseudo_depth_is_used_and_documented(photo):
-    out, p = apply("haze", photo, np.random.default_rng(0), beta=2.0, airlight=1.0)
+    out, p = apply("haze", photo, np.random.default_rng(0), beta=2.0, airlight=1.0, depth=None)
     assert p["depth"] == "estimated"
     d = pseudo_depth(photo).astype(np.float64)
     t = np.exp(-2.0 * d)[:, :, None]

@@ -67,7 +67,8 @@ def apply(
     if not isinstance(rng, np.random.Generator):
         raise ValueError(f"rng must be a numpy.random.Generator (np.random.default_rng(seed)), got {type(rng).__name__}")
     x = check_image(img)
-    arrays = {name: params.pop(name) for name in spec.arrays if params.get(name) is not None}
+    arrays = {name: params.pop(name) for name in spec.arrays if name in params}
+    arrays = {name: value for name, value in arrays.items() if value is not None}
     used = draw_params(task, rng, dist=dist, **params)
     out = spec.fn(x, rng, **used, **arrays)
     for name in spec.arrays:
