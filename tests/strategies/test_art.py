@@ -104,6 +104,7 @@ def test_weights_use_all_reduced_statistics() -> None:
         other[1, k] += 1
     s = strategies.build("art", num_tasks=3)
     s.all_reduce_sum = lambda t: t + torch.tensor(other, dtype=t.dtype)
+    s.world_size = 2
     pred, gt = torch.zeros(2, 3, 2, 2), torch.tensor([0.1, 0.2]).view(2, 1, 1, 1).expand(2, 3, 2, 2)
     out = s(pred, gt, torch.tensor([0, 2]))
     # global: task 0 = (0.1 + 0.3) / 2, task 1 = 0.3, task 2 = 0.2
@@ -112,8 +113,12 @@ def test_weights_use_all_reduced_statistics() -> None:
     assert out.present.tolist() == [True, True, True]
     w_ref = _weights_by_hand(L, [0.1] * 3, [0.1] * 3, 3.0, [True] * 3)
     np.testing.assert_allclose(out.weights.numpy(), w_ref, rtol=1e-5)
-    # the optimised loss uses the local means (task 1 has no local samples)
-    assert out.loss.item() == pytest.approx(w_ref[0] * 0.1 + w_ref[2] * 0.2, rel=1e-5)
+    # this rank's loss: its task sums over the GLOBAL counts (task 0: 2 samples, task 2: 1), times
+    # the world size; DDP averages gradients, so the mean of the ranks' losses is sum_t w_t L_t
+    local = 2 * (w_ref[0] * 0.1 / 2 + w_ref[2] * 0.2 / 1)
+    assert out.loss.item() == pytest.approx(local, rel=1e-5)
+    other_rank = 2 * (w_ref[0] * 0.3 / 2 + w_ref[1] * 0.3 / 1)
+    assert (local + other_rank) / 2 == pytest.approx(float((w_ref * L).sum()), rel=1e-9)
 
 
 def test_invalid_options_are_errors() -> None:

@@ -33,6 +33,14 @@ class SingleProcess:
     def barrier(self) -> None:
         """Nothing to wait for."""
 
+    def all_true(self, flag: bool) -> bool:
+        """True when ``flag`` is true on every rank."""
+        return flag
+
+    def any_true(self, flag: bool) -> bool:
+        """True when ``flag`` is true on some rank."""
+        return flag
+
     def shutdown(self) -> None:
         """Nothing to tear down."""
 

@@ -147,6 +147,9 @@ class Trainer:
         self.strategy.to(self.device)
         self.dist.configure_strategy(self.strategy)
         self.module = TrainingModule(self.model, self.strategy)
+        # backbones that list parameters forward(x) never uses (e.g. AirNet's encoder outside
+        # its contrastive path, PromptIR's released unused convs) need DDP's unused-param search
+        self.dist.find_unused_parameters = bool(getattr(self.model, "unused_in_forward", ()))
         self.train_module = self.dist.wrap(self.module)
         params = [p for p in self.module.parameters() if p.requires_grad]
         self.optimizer = builders.build_optimizer(cfg.optim, params)
@@ -299,7 +302,8 @@ class Trainer:
                     for name, value in aux.items():
                         loss = loss + self.cfg.train.aux_weights.get(name, 1.0) * value.float()
                         aux_values[name] = aux_values.get(name, 0.0) + float(value) / len(micro)
-                finite_here = bool(torch.isfinite(loss).item())
+                # every rank must take the same decision, or the gradient all-reduce deadlocks
+                finite_here = self.dist.all_true(bool(torch.isfinite(loss).item()))
                 finite = finite and finite_here
                 if finite_here:
                     self.scaler.scale(loss / len(micro)).backward()
@@ -385,7 +389,8 @@ class Trainer:
                 done = self.step >= cfg.train.steps
                 if cfg.val.every and self.step % cfg.val.every == 0 and not done:
                     validation = self.validate(log)
-                if self._stop_signal is not None:
+                if self.dist.any_true(self._stop_signal is not None):
+                    self._stop_signal = self._stop_signal or signal.SIGTERM
                     last_ckpt = self.save_checkpoint()
                     status = "interrupted"
                     break

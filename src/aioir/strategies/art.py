@@ -8,7 +8,10 @@ are persistent buffers, so they are saved with the strategy and a resumed run co
 
 Distributed runs: the per-task sums and sample counts go through ``self.all_reduce_sum`` before
 the weights and the running state are computed, so every rank sees the same global per-task
-losses, weights and state. The loss that is back-propagated uses each rank's local task means.
+losses, weights and state. The loss that is back-propagated divides each rank's local task sums
+by the *global* task counts, times the world size: DDP averages gradients over ranks, so the
+update equals the single-process update on the global batch, ``sum_t w_t L_t`` exactly (up to
+floating-point summation order).
 
 >>> import torch
 >>> s = ArtStrategy(num_tasks=2)
@@ -63,14 +66,15 @@ class ArtStrategy(Strategy):
     ) -> StrategyOutput:
         per_sample = per_sample_l1(pred, gt)
         local_sums, local_counts = per_task_sum_count(per_sample, task_id, self.num_tasks)
-        local_means = local_sums / local_counts.clamp_min(1)
         with torch.no_grad():
             reduced = self.all_reduce_sum(torch.stack([local_sums.detach(), local_counts]))
             sums, counts = reduced[0], reduced[1]
             present = counts > 0
             task_losses = sums / counts.clamp_min(1)
             weights = art_weights(task_losses, self.ema, self.min, self.tau, present)
-        loss = (weights.to(local_means.dtype) * local_means).sum()
+        # local sums over global counts (x world size, undone by DDP's gradient averaging)
+        share = local_sums / counts.clamp_min(1).to(local_sums.dtype)
+        loss = (weights.to(share.dtype) * share).sum() * self.world_size
         return StrategyOutput(loss, task_losses, weights, present)
 
     @torch.no_grad()

@@ -13,8 +13,10 @@ Life cycle, as the engine drives it::
     strategy.detach()                 # remove hooks; the model is the plain backbone again
 
 Under ``torch.distributed`` the engine sets ``strategy.all_reduce_sum`` to a function that sums a
-tensor over ranks (identity otherwise); a strategy that keeps running statistics reduces per-task
-sums and counts through it, so every rank computes the same weights and state.
+tensor over ranks (identity otherwise) and ``strategy.world_size``; a strategy that keeps running
+statistics reduces per-task sums and counts through it, so every rank computes the same weights
+and state. DDP averages gradients over ranks: a strategy whose loss depends on global statistics
+scales its local contribution so that the average equals the single-process loss.
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ class Strategy(nn.Module):
             raise ValueError(f"num_tasks must be >= 1, got {num_tasks}")
         self.num_tasks = num_tasks
         self.all_reduce_sum: Callable[[torch.Tensor], torch.Tensor] = _identity
+        self.world_size = 1
 
     def attach(self, model: nn.Module) -> None:
         """Hook into ``model`` (default: nothing). Must not change the model's state_dict."""

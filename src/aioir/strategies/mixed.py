@@ -2,7 +2,10 @@
 
 The loss is the L1 over every value of the batch, as all-in-one methods train by default. Since
 all samples have the same size, this equals ``sum_k (n_k / B) * L1_k``: each present task is
-weighted by its share of the batch's samples, which is what ``weights`` reports.
+weighted by its share of the batch's samples, which is what ``weights`` reports. Under DDP the
+reported per-task losses and shares are those of the global batch (sums and counts all-reduced);
+the optimised loss needs no reduction: DDP's gradient average of equal-sized rank batches is the
+gradient of the global mean.
 
 >>> import torch
 >>> s = MixedStrategy(num_tasks=2)
@@ -32,6 +35,7 @@ class MixedStrategy(Strategy):
         loss = l1_loss(pred, gt)
         with torch.no_grad():
             sums, counts = per_task_sum_count(per_sample_l1(pred, gt), task_id, self.num_tasks)
+            sums, counts = self.all_reduce_sum(torch.stack([sums, counts]))
             present = counts > 0
             task_losses = sums / counts.clamp_min(1)
             weights = counts / counts.sum().clamp_min(1)
