@@ -52,8 +52,9 @@ class CheckReport:
         return sum(len(r.problems) for r in self.rows)
 
     def counts(self, split: str) -> dict[str, int]:
-        """``{column: count}`` of a split (``train`` or ``test``)."""
-        return {r.column: r.count for r in self.rows if r.split == split}
+        """``{column: count}`` of a split (``train`` or ``test``); absent optional test sets
+        are left out."""
+        return {r.column: r.count for r in self.rows if r.split == split and not r.skipped}
 
     def format(self, limit: int = 20) -> str:
         """The human summary: a table of counts, then every problem (the first ``limit`` per

@@ -189,6 +189,8 @@ def decode_check(col: Collection, sample: int | None = None) -> list[str]:
     from aioir.data.io import ImageReadError, read_image
 
     files = col.files()
+    if sample is not None and sample <= 0:
+        return []
     if sample is not None and len(files) > sample:
         step = len(files) / sample
         files = [files[int(i * step)] for i in range(sample)]

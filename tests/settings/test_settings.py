@@ -1,0 +1,107 @@
+"""Settings: registry, layouts of every setting, training mixes and synthetic test sets."""
+
+from __future__ import annotations
+
+import collections
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import trees
+from aioir.config.schema import DataConfig
+from aioir.settings import build_train_dataset, get_setting, names
+from aioir.settings.check import check_setting
+
+
+def test_registry_names_and_task_ids():
+    assert set(trees.BUILDERS) <= set(names())
+    s = get_setting("three_task")
+    assert list(s.task_names) == ["denoise_15", "denoise_25", "denoise_50", "derain", "dehaze"]
+    assert get_setting("mioir7").task_names == tuple(trees.MIOIR)
+    assert get_setting("daclip10").task_names == tuple(trees.DACLIP)
+    assert {n: get_setting(n).protocol.name for n in ("mioir7", "three_task", "five_task", "daclip10")} == {
+        "mioir7": "mioir", "three_task": "airnet", "five_task": "airnet", "daclip10": "daclip"}
+    assert get_setting("daclip10").protocol.lpips and get_setting("mioir7").protocol.crop_border == 4
+
+
+@pytest.mark.parametrize("name", sorted(trees.BUILDERS))
+def test_check_counts_every_layout(name: str, tmp_path: Path):
+    expected = trees.BUILDERS[name](tmp_path)
+    report = check_setting(name, tmp_path)
+    assert report.ok, report.format()
+    assert report.counts("train") == expected["train"]
+    assert report.counts("test") == expected["test"]
+
+
+def test_mioir_ood_sets_are_optional(tmp_path: Path):
+    trees.mioir7(tmp_path)
+    report = check_setting("mioir7", tmp_path)
+    skipped = [r.column for r in report.rows if r.skipped]
+    assert skipped == [f"{t}_outbig" for t in trees.MIOIR]
+    assert [c for c, _ in get_setting("mioir7").test_sets(tmp_path)] == trees.MIOIR
+
+
+def _cfg(balance: str) -> DataConfig:
+    return DataConfig(source="setting", patch_size=16, batch_size=2, balance=balance)
+
+
+def test_concat_epoch_follows_repetition_factors(tmp_path: Path):
+    trees.three_task(tmp_path)
+    ds = build_train_dataset("three_task", tmp_path, _cfg("concat"), seed=1, length=4)
+    # official factors: noise x3 (3 clean images per level), rain x120 (2 pairs), haze x1 (2 pairs)
+    sizes = {0: 3 * 3, 1: 3 * 3, 2: 3 * 3, 3: 2 * 120, 4: 2 * 1}
+    epoch = sum(sizes.values())
+    assert ds.epoch_length == epoch
+    counts = collections.Counter(ds.locate(i)[0] for i in range(epoch))
+    assert dict(counts) == sizes
+    # every index >= 0 is valid and a pure function of (seed, i)
+    far = 10 * epoch + 3
+    a, b = ds[far], build_train_dataset("three_task", tmp_path, _cfg("concat"), 1, 4)[far]
+    assert a["task_id"] == b["task_id"] and np.array_equal(a["lq"].numpy(), b["lq"].numpy())
+    assert tuple(a["lq"].shape) == (3, 16, 16) and tuple(a["gt"].shape) == (3, 16, 16)
+    assert a["lq"].dtype == a["gt"].dtype == __import__("torch").float32
+
+
+def test_balanced_blocks_hold_every_task_once(tmp_path: Path):
+    trees.daclip10(tmp_path)
+    ds = build_train_dataset("daclip10", tmp_path, _cfg("balanced"), seed=0, length=2)
+    k = 10
+    for block in (0, 7, 123456):
+        ids = sorted(ds[block * k + j]["task_id"] for j in range(k))
+        assert ids == list(range(k))
+
+
+def test_paired_samples_are_crops_of_the_files(tmp_path: Path):
+    trees.daclip10(tmp_path)
+    ds = build_train_dataset("daclip10", tmp_path, _cfg("balanced"), seed=4, length=2)
+    s = ds[3]
+    deg = trees.DACLIP[s["task_id"]]
+    gt = s["gt"].numpy().transpose(1, 2, 0)
+    files = sorted((tmp_path / f"universal/train/{deg}/GT").glob("*.png"))
+    views = []
+    for f in files:
+        a = np.asarray(Image.open(f), dtype=np.float32) / 255.0
+        views += [np.rot90(a, r) for r in range(4)] + [np.rot90(a, r)[:, ::-1] for r in range(4)]
+    found = any(
+        np.array_equal(v[y:y + 16, x:x + 16], gt)
+        for v in views for y in range(v.shape[0] - 15) for x in range(v.shape[1] - 15)
+    )
+    assert found
+
+
+def test_synthetic_test_noise_level_and_determinism(tmp_path: Path):
+    trees.three_task(tmp_path)
+    sets = dict(get_setting("three_task").test_sets(tmp_path))
+    for sigma in (15, 50):
+        items = list(sets[f"denoise_{sigma}"])
+        again = list(sets[f"denoise_{sigma}"])
+        assert [n for *_, n in items] == ["x.png", "y.png"]
+        for (lq, gt, col, _), (lq2, *_) in zip(items, again):
+            assert col == f"denoise_{sigma}" and lq.shape == gt.shape == (32, 32, 3)
+            assert np.array_equal(lq, lq2)
+            assert np.allclose(lq * 255, np.round(lq * 255), atol=1e-4)  # 8-bit values
+            inner = (gt > 0.25) & (gt < 0.75)  # away from clipping
+            resid = (lq - gt)[inner] * 255
+            assert abs(resid.std() - sigma) < 0.15 * sigma
