@@ -18,7 +18,8 @@ def state() -> dict[str, torch.Tensor]:
              10: (256, 128), 12: (256, 256), 14: (256, 256), 17: (512, 256)}
     sd = {}
     for i, (cout, cin) in convs.items():
-        sd[f"features.{i}.weight"] = torch.randn(cout, cin, 3, 3, generator=g) * (2 / (9 * cin)) ** 0.5
+        std = (2 / (9 * cin)) ** 0.5
+        sd[f"features.{i}.weight"] = torch.randn(cout, cin, 3, 3, generator=g) * std
         sd[f"features.{i}.bias"] = torch.randn(cout, generator=g) * 0.01
     sd["classifier.0.weight"] = torch.zeros(2, 2)
     return sd
@@ -78,7 +79,8 @@ def test_imagenet_norm_option(state):
     x = torch.rand(1, 3, 8, 8)
     mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
     std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
-    torch.testing.assert_close(loss.features(x)[0], _hand_features(state, (x - mean) / std)["relu1_2"])
+    expected = _hand_features(state, (x - mean) / std)["relu1_2"]
+    torch.testing.assert_close(loss.features(x)[0], expected)
 
 
 def test_missing_weights_are_a_clear_error(tmp_path):

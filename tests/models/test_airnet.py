@@ -173,7 +173,8 @@ def test_training_outputs_contrastive_loss_ema_and_queue_by_hand():
     assert aux["contrastive"].ndim == 0 and torch.isfinite(aux["contrastive"])
 
     # the official stage-2 loss: only the query encoder and the restorer receive gradients
-    loss = (restored - gt).abs().mean() + AirNet.aux_loss_weights["contrastive"] * aux["contrastive"]
+    weight = AirNet.aux_loss_weights["contrastive"]
+    loss = (restored - gt).abs().mean() + weight * aux["contrastive"]
     loss.backward()
     assert all(p.grad is None for p in m.encoder_k.parameters())
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in m.encoder_q.parameters())
@@ -216,7 +217,8 @@ def test_queue_size_from_checkpoint(tmp_path):
     src = AirNet(**{**TINY, "queue_size": 20}).eval()
     _perturb(src)
     state = src.state_dict()
-    assert AirNet.options_from_state_dict(state) == {"queue_size": 20, "embed_dim": TINY["embed_dim"]}
+    expected = {"queue_size": 20, "embed_dim": TINY["embed_dim"]}
+    assert AirNet.options_from_state_dict(state) == expected
     assert AirNet.options_from_state_dict({"module.E.E.queue": torch.zeros(256, 768)}) == {
         "queue_size": 768, "embed_dim": 256,
     }

@@ -102,7 +102,8 @@ class PerceptualLoss(nn.Module):
         if unknown or not layers:
             raise ValueError(f"layers must be among {list(LAYERS)}, got {list(layers)}")
         self.taps = sorted(LAYERS[n] for n in layers)
-        self.layer_names = [n for n, i in sorted(LAYERS.items(), key=lambda t: t[1]) if i in self.taps]
+        by_depth = sorted(LAYERS.items(), key=lambda t: t[1])
+        self.layer_names = [n for n, i in by_depth if i in self.taps]
         self.vgg = vgg16_features(self.taps[-1] + 1)
         state = _load_weights(weights)
         own = self.vgg.state_dict()

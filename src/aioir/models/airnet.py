@@ -160,7 +160,9 @@ class DGRN(nn.Module):
     the place an uncertainty head reads.
     """
 
-    def __init__(self, n_feats: int = 64, n_groups: int = 5, n_blocks: int = 5, kernel_size: int = 3):
+    def __init__(
+        self, n_feats: int = 64, n_groups: int = 5, n_blocks: int = 5, kernel_size: int = 3
+    ) -> None:
         super().__init__()
         self.head = nn.Sequential(_conv(3, n_feats, kernel_size))
         self.body = nn.Sequential(
@@ -401,4 +403,6 @@ class AirNet(nn.Module):
         return {}
 
 
-TEST_OPTIONS["airnet"] = {"n_feats": 8, "n_groups": 1, "n_blocks": 1, "embed_dim": 16, "queue_size": 12}
+TEST_OPTIONS["airnet"] = {
+    "n_feats": 8, "n_groups": 1, "n_blocks": 1, "embed_dim": 16, "queue_size": 12,
+}

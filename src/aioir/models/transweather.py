@@ -187,7 +187,8 @@ class AttentionDec(_KV):
     """
 
     def __init__(
-        self, dim: int, num_heads: int, qkv_bias: bool = True, sr_ratio: int = 1, num_queries: int = 48
+        self, dim: int, num_heads: int, qkv_bias: bool = True, sr_ratio: int = 1,
+        num_queries: int = 48,
     ) -> None:
         super().__init__()
         self.task_query = nn.Parameter(torch.randn(1, num_queries, dim))
@@ -269,7 +270,9 @@ class EncoderTransformer(nn.Module):
         self.apply(_init_weights)
 
     @staticmethod
-    def _run(blocks: nn.ModuleList, norm: nn.Module, x: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    def _run(
+        blocks: nn.ModuleList, norm: nn.Module, x: torch.Tensor, h: int, w: int
+    ) -> torch.Tensor:
         for blk in blocks:
             x = blk(x, h, w)
         return _tokens_to_map(norm(x), h, w)
@@ -360,7 +363,9 @@ class ConvProjection(nn.Module):
     (odd sizes of the encoder maps). Output: ``tail_dims[-1]`` channels at full resolution.
     """
 
-    def __init__(self, embed_dims: Sequence[int], tail_dims: Sequence[int], with_unused: bool = True):
+    def __init__(
+        self, embed_dims: Sequence[int], tail_dims: Sequence[int], with_unused: bool = True
+    ) -> None:
         super().__init__()
         d, t = list(embed_dims), list(tail_dims)
         self.convd32x = UpsampleConvLayer(d[3], d[3])
