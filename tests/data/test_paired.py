@@ -148,10 +148,21 @@ def test_training_crops_align_lq_and_gt(tmp_path: Path) -> None:
 
 
 def test_views_from_paired(tmp_path: Path) -> None:
-    save(tmp_path / "lq" / "a.png", 16, 16)
-    save(tmp_path / "gt" / "a.png", 16, 16)
-    s = PairedFolderDataset(tmp_path / "lq", tmp_path / "gt", patch_size=12, views=2, view_size=4)[0]
-    assert tuple(s["lq_views"].shape) == (2, 3, 4, 4)
+    """views: patch-size crops of the whole LQ image; view 0 is lq and gt is its GT window."""
+    lq_img = save(tmp_path / "lq" / "a.png", 16, 20)
+    gt_img = save(tmp_path / "gt" / "a.png", 16, 20)
+    ds = PairedFolderDataset(tmp_path / "lq", tmp_path / "gt", patch_size=6, views=2, length=8)
+    for i in range(8):
+        s = ds[i]
+        assert tuple(s["lq_views"].shape) == (2, 3, 6, 6)
+        assert torch.equal(s["lq_views"][0], s["lq"])
+        lq = np.round(s["lq"].numpy().transpose(1, 2, 0) * 255).astype(np.uint8)
+        gt = np.round(s["gt"].numpy().transpose(1, 2, 0) * 255).astype(np.uint8)
+        hits = [(y, x) for y in range(11) for x in range(15)
+                if np.array_equal(lq_img[y:y + 6, x:x + 6], lq)]
+        assert hits and any(np.array_equal(gt_img[y:y + 6, x:x + 6], gt) for y, x in hits)
+        v1 = np.round(s["lq_views"][1].numpy().transpose(1, 2, 0) * 255).astype(np.uint8)
+        assert any(np.array_equal(lq_img[y:y + 6, x:x + 6], v1) for y in range(11) for x in range(15))
 
 
 def folder_pair(root: Path, task_value: int, n: int) -> tuple[Path, Path]:

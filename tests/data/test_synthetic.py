@@ -147,22 +147,35 @@ def test_quantize_flag_and_dist_is_passed() -> None:
     assert_rounded(s_out["lq"].numpy(), gt * f * 0.5)
 
 
-def test_views_are_crops_of_the_degraded_patch() -> None:
-    ds = make(views=2, degrade=noisy)
-    s = ds[5]
-    assert tuple(s["lq_views"].shape) == (2, 3, 8, 8)
-    lq = s["lq"].numpy()
-    for v in s["lq_views"].numpy():
-        hits = [(y, x) for y in range(9) for x in range(9) if np.array_equal(lq[:, y : y + 8, x : x + 8], v)]
-        assert hits
+def test_views_are_patch_crops_of_one_degraded_region() -> None:
+    """AirNet's views: same-size crops of ONE degraded region; view 0 is lq, paired with gt."""
+    ds = SyntheticTaskDataset(ListSource([(40, 44)]), TASKS, 8, seed=3, length=30, augment=False,
+                              degrade=scale, views=3)
+    clean = ListSource([(40, 44)])[0]
+    for i in range(6):
+        s = ds[i]
+        f = FACTORS[TASKS[s["task_id"]]]
+        views = s["lq_views"].numpy()
+        assert views.shape == (3, 3, 8, 8)
+        assert np.array_equal(views[0], s["lq"].numpy())
+        gt = hwc(s["gt"])
+        assert_rounded(hwc(s["lq"]), gt * f)  # view 0 is the degraded gt window
+        gy, gx = np.unravel_index(position(gt)[0, 0], clean.shape[:2])  # where gt was cut
+        for v in views:  # every view is a degraded window of the clean image...
+            v = v.transpose(1, 2, 0).astype(np.float64) * 255
+            hits = [(y, x) for y in range(33) for x in range(37)
+                    if np.all(np.abs(v - clean[y:y + 8, x:x + 8] * f * 255) <= 0.5 + 1e-3)]
+            assert hits, "a view is not a degraded window of the clean image"
+            # ...inside the same 16x16 region as gt (scaled codes can match elsewhere too)
+            assert any(abs(y - gy) <= 8 and abs(x - gx) <= 8 for y, x in hits)
     assert "lq_views" not in make()[0]
-    with pytest.raises(ValueError, match="view_size"):
+    with pytest.raises(ValueError, match="patch_size"):
         make(views=2, patch_size=None)
 
 
 def test_default_collate_and_errors() -> None:
     batch = next(iter(torch.utils.data.DataLoader(make(views=2), batch_size=4)))
-    assert batch["lq"].shape == (4, 3, 16, 16) and batch["lq_views"].shape == (4, 2, 3, 8, 8)
+    assert batch["lq"].shape == (4, 3, 16, 16) and batch["lq_views"].shape == (4, 2, 3, 16, 16)
     assert batch["task_id"].dtype == torch.int64
     with pytest.raises(IndexError):
         make()[60]

@@ -35,8 +35,8 @@ import torch
 
 from aioir.data.io import ImageReadError, image_size, list_images, read_image, to_tensor
 from aioir.data.sampling import sample_rng
-from aioir.data.synthetic import add_views, resolve_view_size
-from aioir.data.transforms import PatchSize, dihedral, random_crop
+from aioir.data.synthetic import check_views, cut_views
+from aioir.data.transforms import PatchSize, as_hw, dihedral, pad_to_min, random_crop
 
 logger = logging.getLogger(__name__)
 
@@ -209,7 +209,6 @@ class PairedFolderDataset(torch.utils.data.Dataset):
         check_sizes: bool = True,
         cache: bool = False,
         views: int = 1,
-        view_size: int | tuple[int, int] | None = None,
     ) -> None:
         if on_error not in ("raise", "warn"):
             raise ValueError(f"on_error must be 'raise' or 'warn', got {on_error!r}")
@@ -226,8 +225,7 @@ class PairedFolderDataset(torch.utils.data.Dataset):
         self.seed = int(seed)
         self.length = len(self.pairs) if length is None else int(length)
         self.cache = cache
-        self.views = int(views)
-        self.view_size = resolve_view_size(self.views, view_size, patch_size)
+        self.views = check_views(views, patch_size)
         self._cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     def __len__(self) -> int:
@@ -248,14 +246,19 @@ class PairedFolderDataset(torch.utils.data.Dataset):
     def sample(self, index: int, rng: np.random.Generator) -> dict[str, Any]:
         """Sample of pair ``index % n`` with all random choices drawn from ``rng``."""
         lq, gt = self.load_pair(index % len(self.pairs))
+        if self.views >= 2:  # patch-size crops of the whole degraded image (AirNet's loader)
+            if self.augment:
+                k = int(rng.integers(8))
+                lq, gt = dihedral(lq, k), dihedral(gt, k)
+            size = as_hw(self.patch_size)
+            lq, gt = pad_to_min(lq, *size), pad_to_min(gt, *size)
+            return {**cut_views(lq, gt, size, self.views, rng), "task_id": self.task_id}
         if self.patch_size is not None:
             lq, gt = random_crop([lq, gt], self.patch_size, rng)
         if self.augment:
             k = int(rng.integers(8))
             lq, gt = dihedral(lq, k), dihedral(gt, k)
-        out: dict[str, Any] = {"lq": to_tensor(lq), "gt": to_tensor(gt), "task_id": self.task_id}
-        add_views(out, lq, self.views, self.view_size, rng)
-        return out
+        return {"lq": to_tensor(lq), "gt": to_tensor(gt), "task_id": self.task_id}
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         if not 0 <= index < self.length:

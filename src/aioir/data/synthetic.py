@@ -12,8 +12,9 @@
 5. the degradation ``degrade(task, patch, rng, dist=dist)`` (default
    :func:`aioir.degradations.apply`), then 8-bit rounding of the LQ when ``quantize`` (MiOIR
    stores its degraded copies as 8-bit files);
-6. with ``views >= 2``, ``views`` random ``view_size`` crops of the degraded patch (AirNet's
-   contrastive encoder sees two crops of one degraded image).
+6. with ``views >= 2``, a region twice the patch size is degraded instead and ``views``
+   patch-size crops are cut from it (AirNet's contrastive encoder sees two crops of one
+   degraded image); view 0 is the training ``lq``.
 
 The patch is cut **before** degrading, for speed. MiOIR degrades whole images then crops; for the
 local degradations (blur, noise, JPEG, SR, rain, dark) the distribution of a degraded patch is
@@ -47,8 +48,8 @@ from aioir.data.transforms import (
     center_crop,
     dihedral,
     quantize8,
+    as_hw,
     random_crop,
-    random_views,
 )
 
 #: ``degrade(task, img, rng, *, dist) -> (degraded img, params)``
@@ -80,33 +81,48 @@ def run_degrade(
     return quantize8(lq) if quantize else lq
 
 
-def add_views(
-    sample: dict[str, Any], lq: np.ndarray, views: int, view_size: Any, rng: np.random.Generator
-) -> None:
-    """Put ``views`` random crops of ``lq`` in ``sample["lq_views"]`` as ``(V, C, h, w)`` when
-    ``views >= 2``."""
-    if views >= 2:
-        stack = random_views(lq, views, view_size, rng)
-        sample["lq_views"] = torch.from_numpy(np.ascontiguousarray(stack.transpose(0, 3, 1, 2)))
+def view_windows(
+    region_hw: tuple[int, int], size: tuple[int, int], views: int, rng: np.random.Generator
+) -> list[tuple[int, int]]:
+    """``views`` random top-left corners of ``size`` windows inside a region of ``region_hw``."""
+    (rh, rw), (h, w) = region_hw, size
+    return [(int(rng.integers(0, rh - h + 1)), int(rng.integers(0, rw - w + 1))) for _ in range(views)]
 
 
-def resolve_view_size(views: int, view_size: Any, patch_size: PatchSize) -> Any:
-    """Default ``view_size``: half the patch; required when there is no patch size."""
+def check_views(views: int, patch_size: PatchSize) -> int:
+    """Views are same-size crops of one degraded region: they need a patch size."""
     if views < 1:
         raise ValueError(f"views must be >= 1, got {views}")
-    if views >= 2 and view_size is None:
-        if patch_size is None:
-            raise ValueError("views >= 2 with patch_size=None needs an explicit view_size")
-        ps = (patch_size, patch_size) if isinstance(patch_size, int) else tuple(patch_size)
-        view_size = (max(1, ps[0] // 2), max(1, ps[1] // 2))
-    return view_size
+    if views >= 2 and patch_size is None:
+        raise ValueError("views >= 2 needs a patch_size (views are patch-size crops)")
+    return int(views)
+
+
+def cut_views(
+    lq: np.ndarray, gt: np.ndarray, size: PatchSize, views: int, rng: np.random.Generator
+) -> dict[str, Any]:
+    """Sample dict with ``views`` random ``size`` crops of ``lq`` (view 0 is ``lq``, with ``gt``)."""
+    h, w = as_hw(size)
+    corners = view_windows(lq.shape[:2], (h, w), views, rng)
+    crops = [lq[y : y + h, x : x + w] for y, x in corners]
+    y0, x0 = corners[0]
+    return {
+        "lq": to_tensor(crops[0]),
+        "gt": to_tensor(gt[y0 : y0 + h, x0 : x0 + w]),
+        "lq_views": torch.stack([to_tensor(c) for c in crops]),
+    }
 
 
 class SyntheticTaskDataset(torch.utils.data.Dataset):
     """Clean images from ``source`` degraded on the fly into ``tasks`` (ids ``0..K-1`` in order).
 
-    Returns ``{"lq": (C,h,w), "gt": (C,h,w), "task_id": int}`` (plus ``"lq_views"`` when
-    ``views >= 2``), float32 in ``[0, 1]``. ``length`` is the number of samples per epoch.
+    Returns ``{"lq": (C,h,w), "gt": (C,h,w), "task_id": int}``, float32 in ``[0, 1]``.
+    ``length`` is the number of samples per epoch.
+
+    With ``views >= 2`` (AirNet's contrastive encoder: two crops of one degraded image, as its
+    official loader cuts them), a region twice the patch size is degraded once and ``views``
+    patch-size windows are cut from it at independent random positions: ``"lq_views"`` is
+    ``(V, C, h, w)``, view 0 is ``lq`` itself and ``gt`` is its clean counterpart.
     """
 
     def __init__(
@@ -122,7 +138,6 @@ class SyntheticTaskDataset(torch.utils.data.Dataset):
         degrade: DegradeFn | None = None,
         balance: str = "balanced",
         views: int = 1,
-        view_size: int | tuple[int, int] | None = None,
     ) -> None:
         if len(tasks) == 0:
             raise ValueError("need at least one task")
@@ -141,8 +156,7 @@ class SyntheticTaskDataset(torch.utils.data.Dataset):
         self.augment = augment
         self.quantize = quantize
         self.balance = balance
-        self.views = int(views)
-        self.view_size = resolve_view_size(self.views, view_size, patch_size)
+        self.views = check_views(views, patch_size)
         self._degrade = degrade
 
     @property
@@ -163,14 +177,19 @@ class SyntheticTaskDataset(torch.utils.data.Dataset):
         schedule uses ``(self.seed, index)``)."""
         task_id = choose(self.seed, index, len(self.tasks), rng, self.balance)
         img = self.source[int(rng.integers(len(self.source)))]
-        gt = img if self.patch_size is None else random_crop([img], self.patch_size, rng)[0]
+        if self.patch_size is None:
+            region_size = None
+        else:
+            ph, pw = as_hw(self.patch_size)
+            region_size = (2 * ph, 2 * pw) if self.views >= 2 else (ph, pw)
+        gt = img if region_size is None else random_crop([img], region_size, rng)[0]
         if self.augment:
             gt = dihedral(gt, int(rng.integers(8)))
         gt = np.ascontiguousarray(gt, dtype=np.float32)
         lq = run_degrade(self.degrade, self.tasks[task_id], gt, rng, self.dist, self.quantize)
-        out: dict[str, Any] = {"lq": to_tensor(lq), "gt": to_tensor(gt), "task_id": task_id}
-        add_views(out, lq, self.views, self.view_size, rng)
-        return out
+        if self.views < 2:
+            return {"lq": to_tensor(lq), "gt": to_tensor(gt), "task_id": task_id}
+        return {**cut_views(lq, gt, (ph, pw), self.views, rng), "task_id": task_id}
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         if not 0 <= index < self.length:
