@@ -76,6 +76,26 @@ class ScheduleConfig:
 
 
 @dataclass
+class StageConfig:
+    """One stage of a staged schedule (e.g. AirNet: encoder-only contrastive, then joint).
+
+    ``steps``: length of the stage. ``recon_weight``: weight of the strategy's reconstruction
+    loss (0 skips the restoration forward where the model allows it). ``aux_weights``: weights of
+    the model's auxiliary losses (override the model's defaults and ``train.aux_weights``).
+    ``trainable``: parameter groups updated in this stage (names from the model's
+    ``parameter_groups()``; ``None``: all). ``lr``: base learning rate of the stage (default
+    ``optim.lr``); the schedule restarts in every stage.
+    """
+
+    steps: int = 1
+    recon_weight: float = 1.0
+    aux_weights: dict[str, float] = field(default_factory=dict)
+    stages: list[StageConfig] = field(default_factory=list)
+    trainable: Optional[list[str]] = None
+    lr: Optional[float] = None
+
+
+@dataclass
 class TrainConfig:
     """The training loop."""
 
@@ -87,6 +107,7 @@ class TrainConfig:
     grad_accum: int = 1
     ema_decay: float = 0.999
     aux_weights: dict[str, float] = field(default_factory=dict)
+    stages: list[StageConfig] = field(default_factory=list)
     log_every: int = 10
     checkpoint_every: int = 200
     keep_checkpoints: int = 2

@@ -1,15 +1,17 @@
 """The one training loop, for every backbone and strategy.
 
 The loop never names a method: the backbone comes from :data:`aioir.models.MODELS`, the loss
-balancing from :data:`aioir.strategies.STRATEGIES`, and a backbone that needs more than
-``model(lq)`` (AirNet's contrastive encoder) provides ``training_forward(batch) -> (pred, aux)``
-with its auxiliary losses, weighted by ``train.aux_weights``.
+balancing from :data:`aioir.strategies.STRATEGIES`. A backbone that needs more than
+``model(lq)`` (AirNet's contrastive encoder) provides
+``train_forward(batch, restore=True) -> (pred or None, aux_losses)`` and optionally
+``aux_loss_weights`` (defaults), ``train_views`` (views per sample it needs) and
+``parameter_groups()`` (for staged schedules, :mod:`aioir.engine.stages`).
 
-One optimizer step::
+One optimizer step (in stage ``st``)::
 
     pred, aux = forward(batch)                       # model, TUR's tap hook fires here
-    out = strategy(pred, gt, task_id)                # StrategyOutput
-    loss = out.loss + sum(aux_weights[k] * aux[k])
+    out = strategy(pred, gt, task_id)                # StrategyOutput (skipped if recon weight 0)
+    loss = st.recon_weight * out.loss + sum(st.aux_weights[k] * aux[k])
     skip if not finite (logged; stop after max_nonfinite in a row)
     backward, clip, optimizer.step(), EMA update, strategy.after_step(out)
     log every N steps, validate every M, checkpoint every C (atomic)
@@ -72,15 +74,26 @@ class TrainingModule(nn.Module):
         self.strategy = strategy
 
     def forward(  # type: ignore[override]
-        self, batch: dict[str, torch.Tensor]
+        self, batch: dict[str, torch.Tensor], restore: bool = True
     ) -> tuple[StrategyOutput, dict[str, torch.Tensor]]:
-        training_forward = getattr(self.model, "training_forward", None)
-        if callable(training_forward):
-            pred, aux = training_forward(batch)
+        train_forward = getattr(self.model, "train_forward", None)
+        if callable(train_forward):
+            pred, aux = train_forward(batch, restore=restore)
         else:
             pred, aux = self.model(batch["lq"]), {}
-        out = self.strategy(pred, batch["gt"], batch["task_id"])
-        return out, aux
+        if pred is None:  # a stage without reconstruction (e.g. encoder-only pre-training)
+            return self._no_reconstruction(batch["task_id"], aux), aux
+        return self.strategy(pred, batch["gt"], batch["task_id"]), aux
+
+    def _no_reconstruction(
+        self, task_id: torch.Tensor, aux: dict[str, torch.Tensor]
+    ) -> StrategyOutput:
+        k = self.strategy.num_tasks
+        ref = next(iter(aux.values())) if aux else torch.zeros(())
+        zeros = torch.zeros(k, device=ref.device)
+        present = torch.zeros(k, dtype=torch.bool, device=ref.device)
+        present[task_id.to(ref.device).long()] = True
+        return StrategyOutput(ref.new_zeros(()), zeros, zeros.clone(), present)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -156,6 +169,15 @@ class Trainer:
         self.scaler = torch.amp.GradScaler(
             self.device.type, enabled=cfg.train.precision == "fp16" and self.device.type == "cuda"
         )
+        from aioir.engine.stages import resolve_stages
+
+        self.stages = resolve_stages(cfg, self.model)
+        needs = int(getattr(self.model, "train_views", 1))
+        if needs > cfg.data.views:
+            raise ValueError(
+                f"{cfg.model.name} trains on {needs} views of each degraded image: set "
+                f"data.views: {needs}"
+            )
         self.dataset = builders.build_train_dataset(cfg, total_steps=cfg.train.steps)
         self.step = 0
         self.nonfinite_streak = 0
@@ -228,13 +250,13 @@ class Trainer:
         return path
 
     # ------------------------------------------------------------------ loop
-    def _set_lr(self) -> float:
+    def _set_lr(self, stage) -> float:
         s = self.cfg.schedule
         lr = lr_at(
-            self.step,
-            base_lr=self.cfg.optim.lr,
-            total_steps=self.cfg.train.steps,
-            warmup_steps=s.warmup_steps,
+            self.step - stage.start,
+            base_lr=stage.lr,
+            total_steps=stage.end - stage.start,
+            warmup_steps=s.warmup_steps if stage.index == 0 else 0,
             min_lr=s.min_lr,
             name=s.name,
         )
@@ -285,9 +307,12 @@ class Trainer:
             for i in range(n)
         ]
 
-    def _train_step(self, batch: dict[str, Any]) -> tuple[StrategyOutput, dict[str, float], bool]:
+    def _train_step(
+        self, batch: dict[str, Any], stage
+    ) -> tuple[StrategyOutput, dict[str, float], bool]:
         """One optimizer step; returns the strategy output, aux losses, and whether it stepped."""
         cfg = self.cfg.train
+        restore = stage.recon_weight > 0
         self.optimizer.zero_grad(set_to_none=True)
         micro = self._micro_batches(batch)
         outs: list[StrategyOutput] = []
@@ -297,11 +322,11 @@ class Trainer:
             sync = self.dist.no_sync(self.train_module) if i < len(micro) - 1 else nullcontext()
             with sync:
                 with autocast_context(self.device, cfg.precision):
-                    out, aux = self.train_module(mb)
-                    loss = out.loss.float()
+                    out, aux = self.train_module(mb, restore)
+                    loss = stage.recon_weight * out.loss.float()
                     for name, value in aux.items():
-                        loss = loss + self.cfg.train.aux_weights.get(name, 1.0) * value.float()
-                        aux_values[name] = aux_values.get(name, 0.0) + float(value) / len(micro)
+                        loss = loss + stage.aux_weights.get(name, 1.0) * value.float()
+                        aux_values[name] = aux_values.get(name, 0.0) + float(value.detach()) / len(micro)
                 # every rank must take the same decision, or the gradient all-reduce deadlocks
                 finite_here = self.dist.all_true(bool(torch.isfinite(loss).item()))
                 finite = finite and finite_here
@@ -309,6 +334,8 @@ class Trainer:
                     self.scaler.scale(loss / len(micro)).backward()
             outs.append(out)
         out = merge_outputs(outs)
+        for p in stage.frozen:  # parameters this stage does not train: no update at all
+            p.grad = None
         if finite:
             self.scaler.unscale_(self.optimizer)
             params = [p for g in self.optimizer.param_groups for p in g["params"]]
@@ -322,7 +349,8 @@ class Trainer:
         self.scaler.update()
         if self.ema is not None:
             self.ema.update(self.model)
-        self.strategy.after_step(out)
+        if restore:  # the strategy's running state only sees real reconstruction losses
+            self.strategy.after_step(out)
         return out, aux_values, True
 
     def _install_signal_handlers(self) -> dict[int, Any]:
@@ -359,9 +387,12 @@ class Trainer:
         try:
             self.model.train()
             self.strategy.train()
+            from aioir.engine.stages import stage_at
+
             for batch in self._loader():
-                lr = self._set_lr()
-                out, aux, stepped = self._train_step(self._to_device(batch))
+                stage = stage_at(self.stages, self.step)
+                lr = self._set_lr(stage)
+                out, aux, stepped = self._train_step(self._to_device(batch), stage)
                 self.step += 1
                 if stepped:
                     self.nonfinite_streak = 0
@@ -442,6 +473,10 @@ class Trainer:
             )
         if aux:
             rec["aux"] = aux
+        if len(self.stages) > 1:
+            from aioir.engine.stages import stage_at
+
+            rec["stage"] = stage_at(self.stages, self.step - 1).index
         return rec
 
     def _postfix(self, out: StrategyOutput) -> str:

@@ -45,6 +45,17 @@ def names() -> list[str]:
     return MODELS.names()
 
 
+def reduced_options(name: str) -> dict[str, Any]:
+    """The reduced-size options of backbone ``name`` (same code, small dims; for tests and
+    ``*_tiny`` configs).
+
+    >>> reduced_options("tiny_unet")
+    {'width': 8, 'blocks': 1}
+    """
+    MODELS.get(name)  # imports the backbone modules, which fill TEST_OPTIONS
+    return dict(TEST_OPTIONS[name])
+
+
 def load_pretrained(name: str, path: str, **options: Any) -> nn.Module:
     """Build ``name`` and load the authors' released checkpoint at ``path`` strictly.
 

@@ -1,0 +1,107 @@
+"""Staged schedules and model-provided auxiliary losses, on AirNet's two-stage training and on
+TransWeather, with every registered strategy (reduced sizes)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from aioir import models, strategies
+from aioir.config.schema import StageConfig
+from aioir.engine.trainer import Trainer
+
+
+def _airnet_config(make_config, strategy: str):
+    cfg = make_config(strategy, steps=4, checkpoint_every=4)
+    cfg.model.name = "airnet"
+    cfg.model.options = models.reduced_options("airnet")
+    cfg.data.views = 2
+    cfg.data.patch_size = 16
+    cfg.train.ema_decay = 0.0
+    cfg.train.stages = [
+        # stage 1: encoder only, contrastive only (AirNet's first 100 epochs)
+        StageConfig(steps=2, recon_weight=0.0, aux_weights={"contrastive": 1.0},
+                    trainable=["encoder"], lr=1e-3),
+        # stage 2: everything, L1 + 0.1 contrastive
+        StageConfig(steps=2, recon_weight=1.0, lr=1e-4),
+    ]
+    return cfg
+
+
+@pytest.mark.parametrize("strategy", strategies.names())
+def test_airnet_two_stage_training(tmp_path, make_config, strategy):
+    cfg = _airnet_config(make_config, strategy)
+    tr = Trainer(cfg, tmp_path)
+    groups = tr.model.parameter_groups()
+    snap = {}
+
+    def on_step(step: int) -> None:
+        enc = [p.detach().clone() for p in groups["encoder"]]
+        res = [p.detach().clone() for p in groups["restorer"]]
+        strat = {k: v.clone() for k, v in tr.strategy.state_dict().items()}
+        snap[step] = (enc, res, strat)
+
+    init = ([p.detach().clone() for p in groups["encoder"]],
+            [p.detach().clone() for p in groups["restorer"]],
+            {k: v.clone() for k, v in tr.strategy.state_dict().items()})
+    res = tr.fit(on_step=on_step)
+    assert res.status == "finished" and res.skipped_steps == 0
+
+    def changed(a, b):
+        return any(not torch.equal(x, y) for x, y in zip(a, b))
+
+    # stage 1 (steps 1-2): the encoder learns, the restorer and the strategy state do not move
+    assert changed(init[0], snap[2][0])
+    assert not changed(init[1], snap[2][1])
+    for k in init[2]:
+        assert torch.equal(init[2][k], snap[2][2][k]), k
+    # stage 2 (steps 3-4): the restorer learns too
+    assert changed(snap[2][1], snap[4][1])
+
+    import json
+
+    recs = [json.loads(l) for l in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    by_step = {r["step"]: r for r in recs if "loss" in r}
+    assert [by_step[s]["stage"] for s in (1, 2, 3, 4)] == [0, 0, 1, 1]
+    assert all("contrastive" in by_step[s]["aux"] for s in (1, 2, 3, 4))
+    # each stage restarts its own cosine: 1e-3 at step 1, 1e-4 at step 3, mid-way at step 4
+    eta = cfg.schedule.min_lr
+    assert by_step[1]["lr"] == pytest.approx(1e-3)
+    assert by_step[3]["lr"] == pytest.approx(1e-4)
+    assert by_step[4]["lr"] == pytest.approx(eta + 0.5 * (1e-4 - eta))
+
+
+def test_airnet_without_views_is_a_clear_error(tmp_path, make_config):
+    cfg = _airnet_config(make_config, "mixed")
+    cfg.data.views = 1
+    with pytest.raises(ValueError, match="data.views: 2"):
+        Trainer(cfg, tmp_path)
+
+
+def test_stage_lengths_must_match_steps(tmp_path, make_config):
+    cfg = _airnet_config(make_config, "mixed")
+    cfg.train.steps = 5
+    with pytest.raises(ValueError, match="train.stages last 4 steps"):
+        Trainer(cfg, tmp_path)
+
+
+def test_unknown_parameter_group(tmp_path, make_config):
+    cfg = _airnet_config(make_config, "mixed")
+    cfg.train.stages[0].trainable = ["encodr"]
+    with pytest.raises(ValueError, match=r"unknown parameter group\(s\) \['encodr'\]"):
+        Trainer(cfg, tmp_path)
+
+
+@pytest.mark.parametrize("strategy", strategies.names())
+def test_transweather_trains_with_every_strategy(tmp_path, make_config, strategy):
+    cfg = make_config(strategy, steps=2, checkpoint_every=2)
+    cfg.model.name = "transweather"
+    cfg.model.options = models.reduced_options("transweather")
+    cfg.data.patch_size = 32
+    cfg.data.batch_size = 3
+    tr = Trainer(cfg, tmp_path)
+    before = {k: v.clone() for k, v in tr.model.state_dict().items()}
+    res = tr.fit()
+    assert res.status == "finished" and res.skipped_steps == 0
+    after = tr.model.state_dict()
+    assert any(not torch.equal(before[k], after[k]) for k in before)
