@@ -105,3 +105,41 @@ def test_transweather_trains_with_every_strategy(tmp_path, make_config, strategy
     assert res.status == "finished" and res.skipped_steps == 0
     after = tr.model.state_dict()
     assert any(not torch.equal(before[k], after[k]) for k in before)
+
+
+def test_extra_loss_is_added_with_its_weight(tmp_path, make_config):
+    """A registry loss on (pred, gt) joins the total with its configured weight."""
+    from aioir.config.schema import LossConfig
+    torch.manual_seed(0)
+    weights = tmp_path / "vgg.pt"
+    # a torchvision-layout VGG16 features state dict with random weights (no download here)
+    shapes = [(64, 3), (64, 64), (128, 64), (128, 128), (256, 128), (256, 256), (256, 256)]
+    idx = [0, 2, 5, 7, 10, 12, 14]
+    sd = {}
+    for i, (o, c) in zip(idx, shapes):
+        sd[f"features.{i}.weight"] = torch.randn(o, c, 3, 3) * 0.05
+        sd[f"features.{i}.bias"] = torch.zeros(o)
+    torch.save(sd, weights)
+    cfg = make_config("mixed", steps=1, checkpoint_every=1)
+    cfg.train.extra_losses = [LossConfig(name="perceptual", weight=0.04,
+                                         options={"weights": str(weights)})]
+    tr = Trainer(cfg, tmp_path / "run")
+    captured = {}
+    real = tr.train_module.forward
+
+    def spy(batch, restore=True):
+        out, aux = real(batch, restore)
+        captured["aux"] = {k: float(v.detach()) for k, v in aux.items()}
+        captured["recon"] = float(out.loss.detach())
+        return out, aux
+
+    tr.train_module.forward = spy
+    tr.fit()
+    assert captured["aux"]["perceptual"] > 0
+    import json
+
+    rec = [json.loads(l) for l in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()][0]
+    assert rec["aux"]["perceptual"] == pytest.approx(captured["aux"]["perceptual"], rel=1e-6)
+    expected = captured["recon"] + 0.04 * captured["aux"]["perceptual"]
+    assert rec["loss_total"] == pytest.approx(expected, rel=1e-6)
+    assert not any(p.requires_grad for p in tr.module.extra_losses.parameters())

@@ -76,6 +76,16 @@ class ScheduleConfig:
 
 
 @dataclass
+class LossConfig:
+    """An extra loss on ``(pred, gt)`` from :data:`aioir.losses.LOSSES` (e.g. ``perceptual``),
+    added to the strategy's loss with ``weight`` (stages may override it by ``name``)."""
+
+    name: str = "perceptual"
+    weight: float = 1.0
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
 class StageConfig:
     """One stage of a staged schedule (e.g. AirNet: encoder-only contrastive, then joint).
 
@@ -91,6 +101,7 @@ class StageConfig:
     recon_weight: float = 1.0
     aux_weights: dict[str, float] = field(default_factory=dict)
     stages: list[StageConfig] = field(default_factory=list)
+    extra_losses: list[LossConfig] = field(default_factory=list)
     trainable: Optional[list[str]] = None
     lr: Optional[float] = None
 
@@ -108,6 +119,7 @@ class TrainConfig:
     ema_decay: float = 0.999
     aux_weights: dict[str, float] = field(default_factory=dict)
     stages: list[StageConfig] = field(default_factory=list)
+    extra_losses: list[LossConfig] = field(default_factory=list)
     log_every: int = 10
     checkpoint_every: int = 200
     keep_checkpoints: int = 2

@@ -43,6 +43,21 @@ def build_strategy(cfg: StrategyConfig, num_tasks: int):
     return strategies.build(cfg.name, num_tasks=num_tasks, **cfg.options)
 
 
+def build_extra_losses(specs) -> dict[str, nn.Module]:
+    """Extra (pred, gt) losses by name, frozen (never optimised)."""
+    from aioir import losses
+
+    out: dict[str, nn.Module] = {}
+    for spec in specs:
+        if spec.name in out:
+            raise ValueError(f"train.extra_losses lists {spec.name!r} twice")
+        module = losses.build(spec.name, **spec.options)
+        for p in module.parameters():
+            p.requires_grad_(False)
+        out[spec.name] = module
+    return out
+
+
 def build_optimizer(cfg: OptimConfig, params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
     """Adam or AdamW."""
     kwargs = dict(lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)

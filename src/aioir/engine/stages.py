@@ -42,6 +42,7 @@ class Stage:
 def resolve_stages(cfg: RunConfig, model: nn.Module | None) -> list[Stage]:
     """The run's stages with absolute step ranges, resolved weights and frozen parameters."""
     defaults = dict(getattr(model, "aux_loss_weights", {}) or {})
+    defaults.update({loss.name: loss.weight for loss in cfg.train.extra_losses})
     defaults.update(cfg.train.aux_weights)
     specs = cfg.train.stages
     if not specs:

@@ -68,10 +68,13 @@ class TrainResult:
 class TrainingModule(nn.Module):
     """Backbone + strategy as one module, so DDP sees every trainable parameter (UEM included)."""
 
-    def __init__(self, model: nn.Module, strategy: Strategy) -> None:
+    def __init__(
+        self, model: nn.Module, strategy: Strategy, extra_losses: dict[str, nn.Module] | None = None
+    ) -> None:
         super().__init__()
         self.model = model
         self.strategy = strategy
+        self.extra_losses = nn.ModuleDict(extra_losses or {})
 
     def forward(  # type: ignore[override]
         self, batch: dict[str, torch.Tensor], restore: bool = True
@@ -83,6 +86,9 @@ class TrainingModule(nn.Module):
             pred, aux = self.model(batch["lq"]), {}
         if pred is None:  # a stage without reconstruction (e.g. encoder-only pre-training)
             return self._no_reconstruction(batch["task_id"], aux), aux
+        aux = dict(aux)
+        for name, loss_fn in self.extra_losses.items():
+            aux[name] = loss_fn(pred, batch["gt"])
         return self.strategy(pred, batch["gt"], batch["task_id"]), aux
 
     def _no_reconstruction(
@@ -159,7 +165,9 @@ class Trainer:
         self.strategy.attach(self.model)
         self.strategy.to(self.device)
         self.dist.configure_strategy(self.strategy)
-        self.module = TrainingModule(self.model, self.strategy)
+        self.module = TrainingModule(
+            self.model, self.strategy, builders.build_extra_losses(cfg.train.extra_losses)
+        ).to(self.device)
         # backbones that list parameters forward(x) never uses (e.g. AirNet's encoder outside
         # its contrastive path, PromptIR's released unused convs) need DDP's unused-param search
         self.dist.find_unused_parameters = bool(getattr(self.model, "unused_in_forward", ()))
@@ -317,6 +325,7 @@ class Trainer:
         micro = self._micro_batches(batch)
         outs: list[StrategyOutput] = []
         aux_values: dict[str, float] = {}
+        total = 0.0
         finite = True
         for i, mb in enumerate(micro):
             sync = self.dist.no_sync(self.train_module) if i < len(micro) - 1 else nullcontext()
@@ -328,12 +337,14 @@ class Trainer:
                         loss = loss + stage.aux_weights.get(name, 1.0) * value.float()
                         aux_values[name] = aux_values.get(name, 0.0) + float(value.detach()) / len(micro)
                 # every rank must take the same decision, or the gradient all-reduce deadlocks
+                total += float(loss.detach()) / len(micro)
                 finite_here = self.dist.all_true(bool(torch.isfinite(loss).item()))
                 finite = finite and finite_here
                 if finite_here:
                     self.scaler.scale(loss / len(micro)).backward()
             outs.append(out)
         out = merge_outputs(outs)
+        out.extras = {**out.extras, "loss_total": torch.tensor(total)}
         for p in stage.frozen:  # parameters this stage does not train: no update at all
             p.grad = None
         if finite:
