@@ -102,6 +102,20 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
 
     fwd, n_fwd = _timed(forward, args.warmup, args.repeats, args.max_seconds)
     peak_fwd = _maxrss_mib()
+    record: dict[str, Any] = {
+        "model": args.model,
+        "size": args.size,
+        "params": params,
+        "forward_s": fwd,
+        "forward_runs": n_fwd,
+        "rss_import_mib": rss_import,
+        "rss_build_mib": rss_build,
+        "peak_fwd_mib": peak_fwd,
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+    }
+    # report the forward phase now: if training runs out of memory, it is not lost
+    print(json.dumps(record), flush=True)
 
     net.train()
 
@@ -111,21 +125,7 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
 
     fwdbwd, n_train = _timed(train_step, args.warmup, args.repeats, args.max_seconds)
     peak_train = _maxrss_mib()
-    return {
-        "model": args.model,
-        "size": args.size,
-        "params": params,
-        "forward_s": fwd,
-        "forward_runs": n_fwd,
-        "fwdbwd_s": fwdbwd,
-        "fwdbwd_runs": n_train,
-        "rss_import_mib": rss_import,
-        "rss_build_mib": rss_build,
-        "peak_fwd_mib": peak_fwd,
-        "peak_train_mib": peak_train,
-        "threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-    }
+    return {**record, "fwdbwd_s": fwdbwd, "fwdbwd_runs": n_train, "peak_train_mib": peak_train}
 
 
 def _run_one(args: argparse.Namespace, model: str, size: int) -> dict[str, Any]:
@@ -138,14 +138,17 @@ def _run_one(args: argparse.Namespace, model: str, size: int) -> dict[str, Any]:
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads)}
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout, env=env)
-    except subprocess.TimeoutExpired:
-        return {"model": model, "size": size, "error": f"timeout after {args.timeout} s"}
+    except subprocess.TimeoutExpired as exc:
+        out = exc.stdout.decode() if isinstance(exc.stdout, bytes) else exc.stdout or ""
+        proc = subprocess.CompletedProcess(cmd, -9, out, f"timeout after {args.timeout:g} s")
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    record = json.loads(lines[-1]) if lines else {"model": model, "size": size}
     if proc.returncode != 0:
         tail = (proc.stderr.strip().splitlines() or ["?"])[-1]
         if "memory" in tail.lower() or "alloc" in tail.lower():
-            tail = f"out of memory under the {args.mem_limit_gb:g} GB limit ({tail[:80]})"
-        return {"model": model, "size": size, "error": tail[:160]}
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+            tail = f"out of memory under the {args.mem_limit_gb:g} GB limit"
+        record["error"] = tail[:160]
+    return record
 
 
 def _cpu_name() -> str:
@@ -167,15 +170,24 @@ def markdown(records: list[dict[str, Any]]) -> str:
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in records:
-        if "error" in r:
-            lines.append(f"| {r['model']} | | {r['size']} | {r['error']} | | | | | | | | |")
+        if "forward_s" not in r:
+            lines.append(f"| {r['model']} | | {r['size']} | {r.get('error', '?')} | | | | | | | | |")
             continue
         b = r["rss_build_mib"]
-        lines.append(
-            f"| {r['model']} | {r['params']:,} | {r['size']} | {r['forward_s']:.3f} | {r['forward_runs']} "
-            f"| {r['fwdbwd_s']:.3f} | {r['fwdbwd_runs']} | {b:.0f} | {r['peak_fwd_mib']:.0f} "
-            f"| {r['peak_fwd_mib'] - b:.0f} | {r['peak_train_mib']:.0f} | {r['peak_train_mib'] - b:.0f} |"
+        row = (
+            f"| {r['model']} | {r['params']:,} | {r['size']} | {r['forward_s']:.3f} "
+            f"| {r['forward_runs']} "
         )
+        if "fwdbwd_s" in r:
+            row += f"| {r['fwdbwd_s']:.3f} | {r['fwdbwd_runs']} "
+        else:
+            row += f"| {r.get('error', '?')} | "
+        row += f"| {b:.0f} | {r['peak_fwd_mib']:.0f} | {r['peak_fwd_mib'] - b:.0f} "
+        if "peak_train_mib" in r:
+            row += f"| {r['peak_train_mib']:.0f} | {r['peak_train_mib'] - b:.0f} |"
+        else:
+            row += "| | |"
+        lines.append(row)
     return "\n".join(lines)
 
 
