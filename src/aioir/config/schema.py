@@ -100,8 +100,6 @@ class StageConfig:
     steps: int = 1
     recon_weight: float = 1.0
     aux_weights: dict[str, float] = field(default_factory=dict)
-    stages: list[StageConfig] = field(default_factory=list)
-    extra_losses: list[LossConfig] = field(default_factory=list)
     trainable: Optional[list[str]] = None
     lr: Optional[float] = None
 
