@@ -53,6 +53,6 @@ def restore_image(
         raise ValueError(f"expected an H x W x 3 image, got shape {img.shape}")
     if device is None:
         device = next(model.parameters()).device
-    x = torch.from_numpy(np.ascontiguousarray(img, dtype=np.float32)).permute(2, 0, 1)[None]
+    x = torch.from_numpy(np.array(img, dtype=np.float32)).permute(2, 0, 1)[None]  # a copy: inputs may be read-only
     y = restore_tensor(model, x.to(device), tile=tile, overlap=overlap)
     return y[0].permute(1, 2, 0).float().cpu().numpy()

@@ -41,7 +41,7 @@ def to_bchw(x: ImageLike, name: str = "image") -> torch.Tensor:
             x = x[:, :, None]
         if x.ndim != 3:
             raise ValueError(f"{name}: a numpy image must be HWC or HW, got shape {x.shape}")
-        t = torch.from_numpy(np.ascontiguousarray(x)).permute(2, 0, 1).unsqueeze(0)
+        t = torch.from_numpy(np.array(x)).permute(2, 0, 1).unsqueeze(0)  # a copy: inputs may be read-only
     else:
         raise TypeError(f"{name}: expected a numpy array or torch tensor, got {type(x).__name__}")
     if t.is_complex() or t.dtype == torch.bool:

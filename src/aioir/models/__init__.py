@@ -50,7 +50,7 @@ def reduced_options(name: str) -> dict[str, Any]:
     ``*_tiny`` configs).
 
     >>> reduced_options("tiny_unet")
-    {'width': 8, 'blocks': 1}
+    {'width': 8, 'blocks': 1, 'global_tone': True}
     """
     MODELS.get(name)  # imports the backbone modules, which fill TEST_OPTIONS
     return dict(TEST_OPTIONS[name])
