@@ -54,6 +54,8 @@ class DataConfig:
     quantize: bool = True
     views: int = 1
     num_workers: int = 0
+    cache: Optional[str] = None
+    cache_workers: int = 2
 
 
 @dataclass

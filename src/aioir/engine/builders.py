@@ -80,9 +80,27 @@ def clean_source(source: str, root: str | None, split: str):
 
 
 def build_train_dataset(cfg: RunConfig, total_steps: int) -> torch.utils.data.Dataset:
-    """The training dataset; sample ``i`` is a pure function of ``(train.seed, i)``."""
+    """The training dataset; sample ``i`` is a pure function of ``(train.seed, i)``.
+
+    With ``data.cache`` the stream is materialised once into that folder and shared.
+    """
     data: DataConfig = cfg.data
     length = max(total_steps, 1) * data.batch_size
+    dataset = _train_dataset(cfg, length)
+    if data.cache:
+        from aioir.config import to_dict
+        from aioir.data.cache import cache_key, materialize
+
+        fields = {k: v for k, v in to_dict(data).items() if k not in ("num_workers", "cache",
+                                                                      "cache_workers")}
+        key = cache_key(fields, cfg.train.seed, length)
+        return materialize(dataset, length, data.cache, workers=data.cache_workers, key=key,
+                           progress=cfg.train.progress)
+    return dataset
+
+
+def _train_dataset(cfg: RunConfig, length: int) -> torch.utils.data.Dataset:
+    data: DataConfig = cfg.data
     if data.source == "setting":
         from aioir.settings import build_train_dataset as setting_dataset
 

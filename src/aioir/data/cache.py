@@ -1,0 +1,149 @@
+"""Materialise a deterministic dataset once and share it between runs.
+
+Sample ``i`` of a synthetic dataset is a pure function of ``(seed, i)``, so runs that differ only
+in their strategy (the demo trains mixed, TUR and Art on the same seed) would synthesise exactly
+the same stream each. :func:`materialize` computes samples ``0..n-1`` once, in parallel worker
+processes, into uint8 memory-mapped arrays; :class:`CachedDataset` serves them back.
+
+Storing uint8 is lossless when every image is on the 8-bit grid: 8-bit sources (photographs,
+PNG/JPEG files) and ``quantize=True`` degraded inputs. :func:`materialize` checks this for every
+sample and refuses otherwise, so a cache never silently changes the data.
+
+>>> import tempfile, torch
+>>> class Toy(torch.utils.data.Dataset):
+...     def __len__(self): return 10
+...     def __getitem__(self, i):
+...         x = torch.full((3, 4, 4), (i % 256) / 255.0)
+...         return {"lq": x, "gt": x.flip(0), "task_id": i % 3}
+>>> d = tempfile.mkdtemp()
+>>> cached = materialize(Toy(), 10, d, workers=1, key="toy")
+>>> all(torch.equal(cached[i]["lq"], Toy()[i]["lq"]) for i in range(10))
+True
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing as mp
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+_FIELDS = ("lq", "gt")
+
+
+def _to_u8(x: torch.Tensor, what: str) -> np.ndarray:
+    a = x.numpy() * 255.0
+    r = np.round(a)
+    if np.abs(a - r).max() > 1e-3:
+        raise ValueError(
+            f"cannot cache {what}: values are not on the 8-bit grid (enable quantize and use "
+            "8-bit sources, or train without the cache)"
+        )
+    return r.astype(np.uint8)
+
+
+def _fill(args: tuple[Any, str, int, int, dict[str, tuple]]) -> None:
+    dataset, folder, start, stop, shapes = args
+    torch.set_num_threads(1)
+    arrays = {
+        f: np.lib.format.open_memmap(Path(folder) / f"{f}.npy", mode="r+") for f in shapes
+    }
+    for i in range(start, stop):
+        s = dataset[i]
+        for f in _FIELDS:
+            arrays[f][i] = _to_u8(s[f], f"{f} of sample {i}")
+        if "lq_views" in arrays:
+            arrays["lq_views"][i] = _to_u8(s["lq_views"], f"lq_views of sample {i}")
+        arrays["task_id"][i] = int(s["task_id"])
+    for a in arrays.values():
+        a.flush()
+
+
+def materialize(
+    dataset: torch.utils.data.Dataset,
+    n: int,
+    folder: str | os.PathLike[str],
+    *,
+    workers: int = 2,
+    key: str = "",
+    progress: bool = False,
+) -> "CachedDataset":
+    """Samples ``0..n-1`` of ``dataset`` in ``folder`` (reused when ``key`` and ``n`` match).
+
+    ``key`` must identify the dataset's content (source, tasks, patch size, seed, ...): a
+    folder holding another key is rebuilt.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = {"key": key, "n": int(n)}
+    done = folder / "complete.json"
+    if done.is_file() and json.loads(done.read_text()) == stamp:
+        return CachedDataset(folder)
+    done.unlink(missing_ok=True)
+    first = dataset[0]
+    shapes = {f: (n, *first[f].shape) for f in _FIELDS}
+    if "lq_views" in first:
+        shapes["lq_views"] = (n, *first["lq_views"].shape)
+    for f, shape in shapes.items():
+        np.lib.format.open_memmap(folder / f"{f}.npy", mode="w+", dtype=np.uint8, shape=shape)
+    np.lib.format.open_memmap(folder / "task_id.npy", mode="w+", dtype=np.int64, shape=(n,))
+    shapes["task_id"] = (n,)
+    chunk = max(1, -(-n // max(workers * 8, 1)))
+    jobs = [(dataset, str(folder), a, min(a + chunk, n), shapes) for a in range(0, n, chunk)]
+    if workers <= 1:
+        for job in jobs:
+            _fill(job)
+    else:
+        with mp.get_context("spawn").Pool(workers) as pool:
+            it = pool.imap_unordered(_fill, jobs)
+            if progress:
+                from tqdm import tqdm
+
+                it = tqdm(it, total=len(jobs), desc="synthesising data", unit="chunk")
+            for _ in it:
+                pass
+    done.write_text(json.dumps(stamp))
+    return CachedDataset(folder)
+
+
+class CachedDataset(torch.utils.data.Dataset):
+    """Serves a folder written by :func:`materialize`; index ``i`` wraps modulo its length."""
+
+    def __init__(self, folder: str | os.PathLike[str]) -> None:
+        self.folder = Path(folder)
+        self._arrays: dict[str, np.ndarray] | None = None
+        self.length = int(json.loads((self.folder / "complete.json").read_text())["n"])
+
+    def _open(self) -> dict[str, np.ndarray]:
+        if self._arrays is None:  # opened lazily: picklable for DataLoader workers
+            self._arrays = {
+                p.stem: np.load(p, mmap_mode="r") for p in self.folder.glob("*.npy")
+            }
+        return self._arrays
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        a = self._open()
+        i = index % self.length
+        out: dict[str, Any] = {
+            f: torch.from_numpy(a[f][i].astype(np.float32) / 255.0) for f in _FIELDS
+        }
+        if "lq_views" in a:
+            out["lq_views"] = torch.from_numpy(a["lq_views"][i].astype(np.float32) / 255.0)
+        out["task_id"] = int(a["task_id"][i])
+        return out
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_arrays": None}
+
+
+def cache_key(*parts: Any) -> str:
+    """A stable digest of the JSON-serialisable ``parts`` describing a dataset."""
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
