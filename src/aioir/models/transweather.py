@@ -36,36 +36,12 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from aioir.models import MODELS, TEST_OPTIONS
+from aioir.models.layers import DropPath
 from aioir.models.padding import crop_to, pad_to_multiple
 
 #: decoder stochastic-depth schedule: the authors' Tdec builds linspace(0, rate, 16) (the sum of
 #: its unused ``depths=[3, 4, 6, 3]``) and its blocks take the first entries
 _DEC_DPR_SPAN = 16
-
-
-class DropPath(nn.Module):
-    """Stochastic depth: drop the residual branch per sample with probability ``p`` (train only).
-
-    Kept samples are scaled by ``1 / (1 - p)``.
-
-    >>> DropPath(0.5).eval()(torch.ones(2, 3)).tolist()
-    [[1.0, 1.0, 1.0], [1.0, 1.0, 1.0]]
-    """
-
-    def __init__(self, p: float = 0.0) -> None:
-        super().__init__()
-        self.p = float(p)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training or self.p == 0.0:
-            return x
-        keep = 1.0 - self.p
-        shape = (x.shape[0],) + (1,) * (x.dim() - 1)
-        mask = x.new_empty(shape).bernoulli_(keep)
-        return x * mask / keep
-
-    def extra_repr(self) -> str:
-        return f"p={self.p}"
 
 
 def _init_weights(m: nn.Module) -> None:

@@ -20,6 +20,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from aioir.models.layers import DropPath
+
 
 def window_partition(x: torch.Tensor, win: int) -> torch.Tensor:
     """``(B, H, W, C)`` -> ``(B * H/win * W/win, win, win, C)``; windows row-major per image."""
@@ -68,35 +70,6 @@ def shift_attention_mask(
     windows = window_partition(labels, win).view(-1, win * win)
     diff = windows.unsqueeze(1) - windows.unsqueeze(2)
     return torch.zeros_like(diff).masked_fill(diff != 0, -100.0)
-
-
-class DropPath(nn.Module):
-    """Stochastic depth: in training, zero a whole sample's branch with probability ``p``.
-
-    Kept samples are scaled by ``1 / (1 - p)`` so the expectation is unchanged; identity in eval
-    mode or when ``p == 0``.
-
-    >>> import torch
-    >>> dp = DropPath(0.5).eval()
-    >>> x = torch.rand(3, 4, 2)
-    >>> torch.equal(dp(x), x)
-    True
-    """
-
-    def __init__(self, p: float = 0.0) -> None:
-        super().__init__()
-        self.p = float(p)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training or self.p == 0.0:
-            return x
-        keep = 1.0 - self.p
-        shape = (x.shape[0],) + (1,) * (x.dim() - 1)
-        mask = torch.empty(shape, dtype=x.dtype, device=x.device).bernoulli_(keep)
-        return x * mask / keep
-
-    def extra_repr(self) -> str:
-        return f"p={self.p}"
 
 
 class LinearProjection(nn.Module):
