@@ -47,10 +47,10 @@ class DemoBudget:
 
 #: the default budget finishes in about 10 minutes on 2 CPU cores; --quick in about 2
 BUDGETS = {
-    "default": DemoBudget(steps=900, patch_size=64, batch_size=16, lr=5e-4, width=24,
+    "default": DemoBudget(steps=450, patch_size=64, batch_size=16, lr=1e-3, width=24,
                           val_max_size=192),
-    "quick": DemoBudget(steps=160, patch_size=64, batch_size=12, lr=5e-4, width=16,
-                        val_max_size=128),
+    "quick": DemoBudget(steps=240, patch_size=64, batch_size=12, lr=1e-3, width=16,
+                        val_max_size=192),
 }
 
 
@@ -61,7 +61,7 @@ def demo_config(
     options = {"tau": 3.0} if strategy == "art" else {}
     return RunConfig(
         name=f"demo-{strategy}",
-        model=ModelConfig(name="tiny_unet", options={"width": budget.width}),
+        model=ModelConfig(name="tiny_unet", options={"width": budget.width, "global_tone": True}),
         strategy=StrategyConfig(name=strategy, options=options),
         data=DataConfig(
             source="embedded",
