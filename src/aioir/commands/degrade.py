@@ -109,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from aioir import __version__
-    from aioir.data.io import ImageReadError, list_images, read_image, write_image
+    from aioir.data.io import list_images, read_images_skipping, write_image
     from aioir.degradations import apply, get_task
 
     spec = get_task(args.task)
@@ -131,14 +131,11 @@ def run(args: argparse.Namespace) -> int:
         jobs[out_rel] = (f, rel.as_posix())
 
     records: dict[str, dict[str, Any]] = {}
-    failed = 0
-    for out_rel, (src, rel) in tqdm(sorted(jobs.items()), desc=f"degrade {args.task}", unit="img"):
-        try:
-            img = read_image(src)
-        except ImageReadError as exc:
-            print(f"skipped: {exc}")
-            failed += 1
-            continue
+    ordered = sorted(jobs.items())
+    skipped: list[str] = []
+    readable = read_images_skipping([src for _, (src, _) in ordered], skipped)
+    for k, img in tqdm(readable, total=len(ordered), desc=f"degrade {args.task}", unit="img"):
+        out_rel, (src, rel) = ordered[k]
         extra = {"depth": find_depth(Path(args.depth), Path(rel))} if args.depth is not None else {}
         lq, used = apply(args.task, img, image_rng(args.seed, rel), dist=args.dist, **fixed, **extra)
         write_image(out_root / out_rel, lq, bits=16 if args.no_quantize else 8)
@@ -159,6 +156,8 @@ def run(args: argparse.Namespace) -> int:
     tmp = out_root / (SIDECAR + ".tmp")
     tmp.write_text(json.dumps(sidecar, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     tmp.replace(out_root / SIDECAR)
+    for message in skipped:
+        print(f"skipped: {message}")
     print(f"degraded {len(records)} image(s) with {args.task!r} into {out_root}"
-          + (f"; {failed} unreadable" if failed else ""))
-    return 1 if failed else 0
+          + (f"; {len(skipped)} unreadable" if skipped else ""))
+    return 1 if skipped else 0

@@ -24,7 +24,7 @@ def run(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
-    from aioir.data.io import ImageReadError, list_images, read_image, write_image
+    from aioir.data.io import list_images, read_images_skipping, write_image
     from aioir.engine.trainer import resolve_device
     from aioir.inference.export import load_network
     from aioir.inference.restore import restore_image
@@ -43,15 +43,13 @@ def run(args: argparse.Namespace) -> int:
     if not jobs:
         raise ValueError("no images found in the inputs")
     out = Path(args.out)
-    failed = 0
-    for src, rel in tqdm(jobs, desc="restore", unit="img"):
-        try:
-            img = read_image(src)
-        except ImageReadError as exc:
-            print(f"skipped: {exc}")
-            failed += 1
-            continue
+    skipped: list[str] = []
+    readable = read_images_skipping([src for src, _ in jobs], skipped)
+    for k, img in tqdm(readable, total=len(jobs), desc="restore", unit="img"):
         res = restore_image(model, img, device=device, tile=args.tile, overlap=args.overlap)
-        write_image(out / rel.with_suffix(".png"), res)
-    print(f"restored {len(jobs) - failed} image(s) into {out}" + (f"; {failed} unreadable" if failed else ""))
-    return 1 if failed else 0
+        write_image(out / jobs[k][1].with_suffix(".png"), res)
+    for message in skipped:
+        print(f"skipped: {message}")
+    print(f"restored {len(jobs) - len(skipped)} image(s) into {out}"
+          + (f"; {len(skipped)} unreadable" if skipped else ""))
+    return 1 if skipped else 0

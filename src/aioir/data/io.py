@@ -37,7 +37,7 @@ import os
 import struct
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 import numpy as np
 
@@ -159,6 +159,25 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
             Image.DecompressionBombError) as exc:
         raise ImageReadError(f"cannot read image {p}: {type(exc).__name__}: {exc}") from exc
     return np.ascontiguousarray(a, dtype=np.float32)
+
+
+def read_images_skipping(
+    paths: Iterable[str | os.PathLike[str]], skipped: list[str]
+) -> Iterator[tuple[int, np.ndarray]]:
+    """``(position, image)`` for every readable file of ``paths``, in order.
+
+    A file that cannot be read is not fatal for a batch job: its :class:`ImageReadError`
+    message (which names the file) is appended to ``skipped`` and the loop goes on.
+
+    >>> skipped = []
+    >>> list(read_images_skipping(["/nonexistent.png"], skipped)), len(skipped)
+    ([], 1)
+    """
+    for k, path in enumerate(paths):
+        try:
+            yield k, read_image(path)
+        except ImageReadError as exc:
+            skipped.append(str(exc))
 
 
 def image_size(path: str | os.PathLike[str]) -> tuple[int, int]:
