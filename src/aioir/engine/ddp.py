@@ -99,12 +99,6 @@ class TorchDistributed:
         """True when ``flag`` is true on some rank (collective)."""
         return self._reduce_flag(flag, tdist.ReduceOp.MAX)
 
-    def broadcast_object(self, obj: Any) -> Any:
-        """Rank 0's ``obj`` on every rank."""
-        holder = [obj]
-        tdist.broadcast_object_list(holder, src=0)
-        return holder[0]
-
     def shutdown(self) -> None:
         if tdist.is_initialized():
             tdist.destroy_process_group()

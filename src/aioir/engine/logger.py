@@ -92,8 +92,3 @@ def _flatten(record: dict[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             out[name] = value
     return out
-
-
-def read_metrics(path: str | Path) -> list[dict[str, Any]]:
-    """All records of a JSONL metrics file."""
-    return [json.loads(l) for l in Path(path).read_text().splitlines() if l.strip()]

@@ -27,7 +27,7 @@ import logging
 import signal
 import time
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -62,7 +62,6 @@ class TrainResult:
     skipped_steps: int = 0
     seconds: float = 0.0
     signal: int | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class TrainingModule(nn.Module):
