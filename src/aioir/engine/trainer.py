@@ -192,6 +192,7 @@ class Trainer:
         if resume_path is not None:
             self._load(resume_path)
         self._stop_signal: int | None = None
+        self._val_samples: list[Any] | None = None  # fixed by val.seed: built once, on first use
 
     # ------------------------------------------------------------------ checkpoints
     def _resolve_resume(self, resume: str | None) -> Path | None:
@@ -512,8 +513,10 @@ class Trainer:
         from aioir.metrics import get_protocol
         from aioir.metrics.evaluate import evaluate_pairs
 
-        samples = builders.build_val_samples(self.cfg, self.task_names)
-        if samples is None:
+        if self._val_samples is None:
+            self._val_samples = builders.build_val_samples(self.cfg, self.task_names) or []
+        samples = self._val_samples
+        if not samples:
             self.dist.barrier()
             return None
         net = self.eval_model()
