@@ -10,7 +10,7 @@ from skimage.metrics import peak_signal_noise_ratio
 from aioir import demo
 from aioir.config.schema import MIOIR_TASKS
 from aioir.data.sources import EmbeddedPhotos
-from aioir.data.synthetic import FixedTestSet
+from aioir.data.testsets import SyntheticTestSet
 
 
 def _u8(x):
@@ -32,11 +32,12 @@ def test_tiny_demo_end_to_end(tmp_path, monkeypatch):
         assert (tmp_path / "quick" / s / "checkpoints").is_dir()
 
     # degraded-input row: PSNR with a 4-px crop on uint8, computed here with scikit-image
-    test = FixedTestSet(EmbeddedPhotos("test"), list(MIOIR_TASKS), seed=1234, max_size=48)
-    for task in MIOIR_TASKS:
+    for t, task in enumerate(MIOIR_TASKS):
+        test = SyntheticTestSet(EmbeddedPhotos("test"), task, seed=1234, key="index", task_index=t,
+                                max_size=48, multiple=8)
         vals = [
-            peak_signal_noise_ratio(_u8(s.gt)[4:-4, 4:-4], _u8(s.lq)[4:-4, 4:-4], data_range=255)
-            for s in test if s.task == task
+            peak_signal_noise_ratio(_u8(gt)[4:-4, 4:-4], _u8(lq)[4:-4, 4:-4], data_range=255)
+            for lq, gt, _, _ in test
         ]
         got = res["rows"]["degraded input"]["per_task"][task]["psnr"]
         assert got == pytest.approx(float(np.mean(vals)), abs=1e-6), task

@@ -13,13 +13,13 @@ from PIL import Image
 from aioir import models
 from aioir.cli import main
 from aioir.config import dump_yaml
-from aioir.engine.checkpoint import latest_checkpoint, load_checkpoint
+from aioir.checkpoint import latest_checkpoint, load_checkpoint
 
 
 @pytest.fixture
 def trained(tmp_path, make_config):
     cfg = make_config("tur", steps=3, checkpoint_every=3)
-    cfg.val.source = "embedded"
+    cfg.val.enabled = True
     cfg.val.max_size = 32
     path = tmp_path / "cfg.yaml"
     dump_yaml(cfg, path)
@@ -77,7 +77,7 @@ def test_restore_folder_writes_the_model_output(trained, tmp_path):
     with torch.no_grad():
         y = net.eval()(x.permute(2, 0, 1)[None]).clamp(0, 1)[0].permute(1, 2, 0).numpy()
     assert np.array_equal(got, np.round(y * 255).astype(np.uint8))
-    # --tile runs through the same path (tiling's exactness is tested in tests/inference)
+    # --tile runs through the same path (tiling's exactness is tested in tests/models/test_tiling.py)
     assert main(["restore", str(latest_checkpoint(trained / "checkpoints")), str(src / "a.jpg"),
                  "--out", str(tmp_path / "tiled"), "--tile", "16", "--overlap", "8"]) == 0
     assert np.asarray(Image.open(tmp_path / "tiled" / "a.png")).shape == got.shape

@@ -13,7 +13,8 @@ import torch
 
 from aioir import strategies
 from aioir.config import dump_yaml
-from aioir.engine.checkpoint import latest_checkpoint, load_checkpoint
+from aioir.checkpoint import latest_checkpoint, load_checkpoint
+from aioir.engine.build import build_run
 from aioir.engine.trainer import Trainer
 
 
@@ -47,9 +48,9 @@ def _final_state(run_dir) -> dict:
 @pytest.mark.parametrize("strategy", strategies.names())
 def test_interrupted_then_resumed_equals_uninterrupted(tmp_path, make_config, strategy):
     cfg = make_config(strategy, steps=6)
-    Trainer(cfg, tmp_path / "full").fit()
+    Trainer(build_run(cfg), tmp_path / "full").fit()
 
-    trainer = Trainer(cfg, tmp_path / "cut")
+    trainer = Trainer(build_run(cfg), tmp_path / "cut")
 
     def interrupt(step: int) -> None:
         if step == 3:  # between checkpoints (every 2): SIGINT path writes its own
@@ -57,7 +58,7 @@ def test_interrupted_then_resumed_equals_uninterrupted(tmp_path, make_config, st
 
     res = trainer.fit(on_step=interrupt)
     assert res.status == "interrupted" and res.step == 3
-    resumed = Trainer(cfg, tmp_path / "cut", resume="auto")
+    resumed = Trainer(build_run(cfg), tmp_path / "cut", resume="auto")
     assert resumed.step == 3
     assert resumed.fit().step == 6
 
@@ -66,9 +67,9 @@ def test_interrupted_then_resumed_equals_uninterrupted(tmp_path, make_config, st
 
 def test_fresh_run_refuses_a_folder_with_checkpoints(tmp_path, make_config):
     cfg = make_config("mixed", steps=2)
-    Trainer(cfg, tmp_path / "r").fit()
+    Trainer(build_run(cfg), tmp_path / "r").fit()
     with pytest.raises(ValueError, match="--resume auto"):
-        Trainer(cfg, tmp_path / "r")
+        Trainer(build_run(cfg), tmp_path / "r")
 
 
 def test_sigkill_loses_at_most_the_steps_since_the_last_checkpoint(tmp_path, make_config):

@@ -8,6 +8,7 @@ import torch
 
 from aioir import models, strategies
 from aioir.config.schema import StageConfig
+from aioir.engine.build import build_run
 from aioir.engine.trainer import Trainer
 
 
@@ -31,7 +32,7 @@ def _airnet_config(make_config, strategy: str):
 @pytest.mark.parametrize("strategy", strategies.names())
 def test_airnet_two_stage_training(tmp_path, make_config, strategy):
     cfg = _airnet_config(make_config, strategy)
-    tr = Trainer(cfg, tmp_path)
+    tr = Trainer(build_run(cfg), tmp_path)
     groups = tr.model.parameter_groups()
     snap = {}
 
@@ -75,21 +76,21 @@ def test_airnet_without_views_is_a_clear_error(tmp_path, make_config):
     cfg = _airnet_config(make_config, "mixed")
     cfg.data.views = 1
     with pytest.raises(ValueError, match="data.views: 2"):
-        Trainer(cfg, tmp_path)
+        Trainer(build_run(cfg), tmp_path)
 
 
 def test_stage_lengths_must_match_steps(tmp_path, make_config):
     cfg = _airnet_config(make_config, "mixed")
     cfg.train.steps = 5
     with pytest.raises(ValueError, match="train.stages last 4 steps"):
-        Trainer(cfg, tmp_path)
+        Trainer(build_run(cfg), tmp_path)
 
 
 def test_unknown_parameter_group(tmp_path, make_config):
     cfg = _airnet_config(make_config, "mixed")
     cfg.train.stages[0].trainable = ["encodr"]
     with pytest.raises(ValueError, match=r"unknown parameter group\(s\) \['encodr'\]"):
-        Trainer(cfg, tmp_path)
+        Trainer(build_run(cfg), tmp_path)
 
 
 @pytest.mark.parametrize("strategy", strategies.names())
@@ -99,7 +100,7 @@ def test_transweather_trains_with_every_strategy(tmp_path, make_config, strategy
     cfg.model.options = models.reduced_options("transweather")
     cfg.data.patch_size = 32
     cfg.data.batch_size = 3
-    tr = Trainer(cfg, tmp_path)
+    tr = Trainer(build_run(cfg), tmp_path)
     before = {k: v.clone() for k, v in tr.model.state_dict().items()}
     res = tr.fit()
     assert res.status == "finished" and res.skipped_steps == 0
@@ -123,7 +124,7 @@ def test_extra_loss_is_added_with_its_weight(tmp_path, make_config):
     cfg = make_config("mixed", steps=1, checkpoint_every=1)
     cfg.train.extra_losses = [LossConfig(name="perceptual", weight=0.04,
                                          options={"weights": str(weights)})]
-    tr = Trainer(cfg, tmp_path / "run")
+    tr = Trainer(build_run(cfg), tmp_path / "run")
     captured = {}
     real = tr.train_module.forward
 

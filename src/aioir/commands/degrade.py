@@ -14,7 +14,6 @@ the folder or in which order they are read; the same seed gives byte-identical f
 from __future__ import annotations
 
 import argparse
-import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -44,15 +43,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def image_rng(seed: int, name: str) -> np.random.Generator:
-    """The generator for the image with relative path ``name`` (POSIX separators) in a run.
+    """The generator for the image with relative path ``name`` (POSIX separators) in a run:
+    :func:`aioir.data.sampling.name_rng`.
 
     >>> a = image_rng(0, "sub/x.png").random(); b = image_rng(0, "sub/x.png").random()
     >>> a == b, a == image_rng(1, "sub/x.png").random()
     (True, False)
     """
-    digest = hashlib.sha256(name.encode("utf-8")).digest()
-    words = [int.from_bytes(digest[i : i + 4], "little") for i in range(0, 16, 4)]
-    return np.random.default_rng([int(seed), *words])
+    from aioir.data.sampling import name_rng
+
+    return name_rng(seed, name)
 
 
 def parse_params(task: str, items: list[str]) -> dict[str, Any]:
@@ -80,21 +80,6 @@ def parse_params(task: str, items: list[str]) -> dict[str, Any]:
     return fixed
 
 
-def find_depth(root: Path, rel: Path) -> np.ndarray:
-    """The depth map for ``rel`` under ``root``: ``<stem>.npy`` or an image (first channel)."""
-    from aioir.data.io import IMAGE_EXTENSIONS, read_image
-
-    base = root / rel.with_suffix("")
-    npy = base.with_name(base.name + ".npy")
-    if npy.is_file():
-        return np.load(npy)
-    for ext in IMAGE_EXTENSIONS:
-        cand = base.with_name(base.name + ext)
-        if cand.is_file():
-            return read_image(cand)[:, :, 0]
-    raise FileNotFoundError(f"no depth map for {rel.as_posix()} in {root} (.npy or an image)")
-
-
 def _inside(path: Path, folder: Path) -> bool:
     try:
         path.resolve().relative_to(folder.resolve())
@@ -109,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from aioir import __version__
+    from aioir.data.depth import load_depth
     from aioir.data.io import list_images, read_images_skipping, write_image
     from aioir.degradations import apply, get_task
 
@@ -136,7 +122,8 @@ def run(args: argparse.Namespace) -> int:
     readable = read_images_skipping([src for _, (src, _) in ordered], skipped)
     for k, img in tqdm(readable, total=len(ordered), desc=f"degrade {args.task}", unit="img"):
         out_rel, (src, rel) = ordered[k]
-        extra = {"depth": find_depth(Path(args.depth), Path(rel))} if args.depth is not None else {}
+        extra = ({"depth": load_depth(args.depth, rel, img.shape[:2])}
+                 if args.depth is not None else {})
         lq, used = apply(args.task, img, image_rng(args.seed, rel), dist=args.dist, **fixed, **extra)
         write_image(out_root / out_rel, lq, bits=16 if args.no_quantize else 8)
         records[out_rel] = {"source": rel, "params": used}

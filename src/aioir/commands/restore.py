@@ -27,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
     from aioir.data.io import list_images, read_images_skipping, write_image
     from aioir.engine.trainer import resolve_device
     from aioir.inference.export import load_network
-    from aioir.inference.restore import restore_image
+    from aioir.models.restore import restore_image
 
     device = resolve_device(args.device)
     model, _ = load_network(args.checkpoint, use_ema=not args.no_ema)

@@ -1,4 +1,9 @@
-"""``aioir train CONFIG [--set key=value ...] [--resume auto|PATH] [--out DIR]``."""
+"""``aioir train CONFIG [--set key=value ...] [--steps N] [--resume auto|PATH] [--out DIR]``.
+
+``--steps N`` shortens (or lengthens) the run, every stage in proportion
+(:func:`aioir.config.budget.scale_budget`); the scaled schedule is printed and saved in the
+run folder's ``config.yaml``.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +18,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("config", help="YAML run config (see configs/)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value, e.g. --set optim.lr=1e-4 (repeatable)")
+    p.add_argument("--steps", type=int, default=None, metavar="N",
+                   help="train N steps: every stage, the warm-up and the checkpoint/log/val "
+                        "intervals scaled in proportion (e.g. try a paper recipe briefly)")
     p.add_argument("--resume", default=None, metavar="auto|PATH",
                    help="continue the latest checkpoint of the run folder (auto) or a given one")
     p.add_argument("--out", default=None, help="run folder (default: runs/<name>)")
@@ -27,6 +35,12 @@ def run(args: argparse.Namespace) -> int:
     from aioir.engine.run import train
 
     cfg = load_config(RunConfig, args.config, args.overrides)
+    if args.steps is not None:
+        from aioir.config.budget import scale_budget
+
+        cfg, lines = scale_budget(cfg, args.steps)
+        for line in lines:
+            print(line)
     run_dir = Path(args.out) if args.out else Path("runs") / cfg.name
     dist = from_environment(cfg.train.device)
     try:

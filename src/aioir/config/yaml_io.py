@@ -21,7 +21,7 @@ import yaml
 from .errors import ConfigError
 from .typed import to_dict
 
-__all__ = ["load_yaml", "dump_yaml", "parse_value", "deep_merge", "ConfigLoader"]
+__all__ = ["load_yaml", "dump_yaml", "parse_value", "parse_mapping", "deep_merge", "ConfigLoader"]
 
 BASE_KEY = "base"
 
@@ -66,20 +66,29 @@ def deep_merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any
     return out
 
 
+def parse_mapping(text: str, where: str) -> dict[str, Any]:
+    """The YAML mapping in ``text`` (``where`` names it in errors; empty text: ``{}``).
+
+    >>> parse_mapping("a: 1e-4", "x.yaml")
+    {'a': 0.0001}
+    """
+    try:
+        data = yaml.load(text, Loader=ConfigLoader)  # noqa: S506 - ConfigLoader is a SafeLoader
+    except yaml.YAMLError as err:
+        raise ConfigError(f"invalid YAML in {where!r}: {err}") from err
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where!r}: the top level must be a mapping, got {type(data).__name__}")
+    return data
+
+
 def _read_mapping(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as err:
         raise ConfigError(f"cannot read config {str(path)!r}: {err}") from err
-    try:
-        data = yaml.load(text, Loader=ConfigLoader)  # noqa: S506 - ConfigLoader is a SafeLoader
-    except yaml.YAMLError as err:
-        raise ConfigError(f"invalid YAML in {str(path)!r}: {err}") from err
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{str(path)!r}: the top level must be a mapping, got {type(data).__name__}")
-    return data
+    return parse_mapping(text, str(path))
 
 
 def load_yaml(path: str | os.PathLike[str], _stack: tuple[Path, ...] = ()) -> dict[str, Any]:

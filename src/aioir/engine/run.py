@@ -82,13 +82,23 @@ def prepare_run_dir(cfg: RunConfig, run_dir: Path, *, is_main: bool = True) -> N
 
 
 def train(cfg: RunConfig, run_dir: str | Path, *, resume: str | None = None, dist: Any = None):
-    """Prepare the run folder and train; returns :class:`aioir.engine.trainer.TrainResult`."""
-    from aioir.engine.trainer import Trainer
+    """Build the run, prepare its folder and train; returns
+    :class:`aioir.engine.trainer.TrainResult`.
+
+    Everything that can be wrong with the config (bad values, unknown model or strategy
+    options, a missing dataset) is found by :func:`aioir.engine.build.build_run` before the
+    run folder is written; a fresh run refuses a folder that already holds checkpoints.
+    """
+    from aioir.engine.build import build_run
+    from aioir.engine.trainer import Trainer, resolve_resume
 
     run_dir = Path(run_dir)
     is_main = dist is None or dist.is_main
+    resolve_resume(run_dir, resume)
+    device = dist.device if dist is not None and dist.world_size > 1 else None
+    parts = build_run(cfg, device=device)
     prepare_run_dir(cfg, run_dir, is_main=is_main)
     if is_main:
         setup_logging(run_dir)
-    trainer = Trainer(cfg, run_dir, resume=resume, dist=dist)
+    trainer = Trainer(parts, run_dir, resume=resume, dist=dist)
     return trainer.fit()

@@ -1,11 +1,10 @@
 """The one training loop, for every backbone and strategy.
 
-The loop never names a method: the backbone comes from :data:`aioir.models.MODELS`, the loss
-balancing from :data:`aioir.strategies.STRATEGIES`. A backbone that needs more than
-``model(lq)`` (AirNet's contrastive encoder) provides
-``train_forward(batch, restore=True) -> (pred or None, aux_losses)`` and optionally
-``aux_loss_weights`` (defaults), ``train_views`` (views per sample it needs) and
-``parameter_groups()`` (for staged schedules, :mod:`aioir.engine.stages`).
+The Trainer receives the parts of a run built by :func:`aioir.engine.build.build_run` (model,
+EMA, strategy, optimizer, stages, training data, validation sets) and never names a method. A
+backbone that needs more than ``model(lq)`` (AirNet's contrastive encoder) offers the training
+hooks of :class:`aioir.models.hooks.TrainingHooks` (``train_forward``, ``train_views``,
+``aux_loss_weights``, ``parameter_groups``, ...).
 
 One optimizer step (in stage ``st``)::
 
@@ -17,7 +16,9 @@ One optimizer step (in stage ``st``)::
     log every N steps, validate every M, checkpoint every C (atomic)
 
 Resume is exact on CPU: a checkpoint holds model, EMA, optimizer, strategy state, RNG states and
-the step; the data of step ``s`` is a pure function of ``(seed, s)``.
+the step; the data of step ``s`` is a pure function of ``(seed, s)``, and the DataLoader draws
+its worker seed from a generator of its own, so creating it after a resume leaves torch's
+global generator (dropout, drop-path) exactly where the checkpoint left it.
 """
 
 from __future__ import annotations
@@ -35,12 +36,13 @@ import torch
 import torch.nn as nn
 
 from aioir.config.schema import RunConfig
-from aioir.engine import checkpoint as ckpt
+from aioir import checkpoint as ckpt
 from aioir.engine.ema import ModelEMA
 from aioir.engine.logger import MetricsLog
 from aioir.engine.rng import capture_rng_state, restore_rng_state
 from aioir.engine.sampler import StepBatchSampler
 from aioir.engine.schedule import lr_at
+from aioir.models.hooks import hooks
 from aioir.strategies.base import Strategy, StrategyOutput
 
 LOG = logging.getLogger("aioir")
@@ -78,8 +80,8 @@ class TrainingModule(nn.Module):
     def forward(  # type: ignore[override]
         self, batch: dict[str, torch.Tensor], restore: bool = True
     ) -> tuple[StrategyOutput, dict[str, torch.Tensor]]:
-        train_forward = getattr(self.model, "train_forward", None)
-        if callable(train_forward):
+        train_forward = hooks(self.model).train_forward
+        if train_forward is not None:
             pred, aux = train_forward(batch, restore=restore)
         else:
             pred, aux = self.model(batch["lq"]), {}
@@ -119,10 +121,10 @@ def autocast_context(device: torch.device, precision: str):
 
 
 class Trainer:
-    """Builds everything a run needs from a :class:`RunConfig` and trains it.
+    """Trains the parts of a run (from :func:`aioir.engine.build.build_run`).
 
     Args:
-        cfg: the resolved run configuration.
+        parts: the built run (model, EMA, strategy, optimizer, stages, data, validation sets).
         run_dir: the run folder (config, metrics, checkpoints, evaluations).
         resume: ``None`` (fresh run; refuses a folder that already has checkpoints), ``"auto"``
             (latest checkpoint in the run folder, fresh start if none) or a checkpoint path.
@@ -131,83 +133,47 @@ class Trainer:
 
     def __init__(
         self,
-        cfg: RunConfig,
+        parts: Any,
         run_dir: str | Path,
         *,
         resume: str | None = None,
         dist: Any = None,
     ) -> None:
-        from aioir.engine import builders
         from aioir.engine.distributed import SingleProcess
 
+        cfg = parts.cfg
+        self.parts = parts
         self.cfg = cfg
         self.run_dir = Path(run_dir)
         self.ckpt_dir = self.run_dir / "checkpoints"
         self.dist = dist or SingleProcess()
-        self.device = self.dist.device if self.dist.world_size > 1 else resolve_device(
-            cfg.train.device
-        )
-        if cfg.train.threads:
-            torch.set_num_threads(cfg.train.threads)
-        if cfg.train.grad_accum < 1:
-            raise ValueError("train.grad_accum must be >= 1")
-
-        resume_path = self._resolve_resume(resume)
-        torch.manual_seed(cfg.train.seed)
-        self.task_names = builders.task_names(cfg)
-        self.model = builders.build_model(cfg.model).to(self.device)
-        if cfg.train.channels_last:
-            self.model = self.model.to(memory_format=torch.channels_last)
-        # the EMA copy is taken before the strategy hooks the model, so it stays a plain backbone
-        self.ema = ModelEMA(self.model, cfg.train.ema_decay) if cfg.train.ema_decay > 0 else None
-        self.strategy = builders.build_strategy(cfg.strategy, len(self.task_names))
-        self.strategy.attach(self.model)
-        self.strategy.to(self.device)
+        self.device = parts.device
+        resume_path = resolve_resume(self.run_dir, resume)
+        self.task_names = list(parts.task_names)
+        self.model = parts.model
+        self.ema = parts.ema
+        self.strategy = parts.strategy
         self.dist.configure_strategy(self.strategy)
-        self.module = TrainingModule(
-            self.model, self.strategy, builders.build_extra_losses(cfg.train.extra_losses)
-        ).to(self.device)
+        self.module = parts.module
         # backbones that list parameters forward(x) never uses (e.g. AirNet's encoder outside
         # its contrastive path, PromptIR's released unused convs) need DDP's unused-param search
-        self.dist.find_unused_parameters = bool(getattr(self.model, "unused_in_forward", ()))
+        self.dist.find_unused_parameters = bool(hooks(self.model).unused_in_forward)
         self.train_module = self.dist.wrap(self.module)
-        params = [p for p in self.module.parameters() if p.requires_grad]
-        self.optimizer = builders.build_optimizer(cfg.optim, params)
+        self.optimizer = parts.optimizer
         self.scaler = torch.amp.GradScaler(
             self.device.type, enabled=cfg.train.precision == "fp16" and self.device.type == "cuda"
         )
-        from aioir.engine.stages import resolve_stages
-
-        self.stages = resolve_stages(cfg, self.model)
-        needs = int(getattr(self.model, "train_views", 1))
-        if needs > cfg.data.views:
-            raise ValueError(
-                f"{cfg.model.name} trains on {needs} views of each degraded image: set "
-                f"data.views: {needs}"
-            )
-        self.dataset = builders.build_train_dataset(cfg, total_steps=cfg.train.steps)
+        self.stages = parts.stages
+        self.dataset = parts.train_data
         self.step = 0
         self.nonfinite_streak = 0
         self.skipped_steps = 0
         if resume_path is not None:
             self._load(resume_path)
         self._stop_signal: int | None = None
-        self._val_samples: list[Any] | None = None  # fixed by val.seed: built once, on first use
+        self._val_samples: list[Any] | None = None  # capped validation images, kept once built
 
     # ------------------------------------------------------------------ checkpoints
-    def _resolve_resume(self, resume: str | None) -> Path | None:
-        latest = ckpt.latest_checkpoint(self.ckpt_dir)
-        if resume is None:
-            if latest is not None:
-                raise ValueError(
-                    f"{self.run_dir} already holds checkpoints (latest {latest.name}); "
-                    "use --resume auto to continue it or choose another --out"
-                )
-            return None
-        if resume == "auto":
-            return latest
-        return Path(resume)
-
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue the run exactly."""
         from aioir.config import to_dict
@@ -281,12 +247,16 @@ class Trainer:
             world_size=self.dist.world_size,
         )
         workers = self.cfg.data.num_workers
+        # a generator of its own: the loader draws its base seed from it, not from torch's
+        # global generator, whose state a resumed run has just restored (dropout needs it)
+        generator = torch.Generator().manual_seed(self.cfg.train.seed)
         return torch.utils.data.DataLoader(
             self.dataset,
             batch_sampler=sampler,
             num_workers=workers,
             persistent_workers=False,
             prefetch_factor=4 if workers else None,
+            generator=generator,
         )
 
     def _to_device(self, batch: dict[str, Any]) -> dict[str, Any]:
@@ -402,6 +372,8 @@ class Trainer:
 
             for batch in self._loader():
                 stage = stage_at(self.stages, self.step)
+                if stage.fresh_optimizer and self.step == stage.start:
+                    self.optimizer.state.clear()  # Adam moments start again, as a new optimizer
                 lr = self._set_lr(stage)
                 out, aux, stepped = self._train_step(self._to_device(batch), stage)
                 self.step += 1
@@ -441,7 +413,7 @@ class Trainer:
             if status == "finished":
                 if last_ckpt is None or self.step % cfg.train.checkpoint_every:
                     last_ckpt = self.save_checkpoint()
-                if cfg.val.source != "none":
+                if cfg.val.enabled:
                     validation = self.validate(log)
         finally:
             if bar is not None:
@@ -503,43 +475,86 @@ class Trainer:
             return self.ema.module
         return self.model
 
+    def validation_samples(self) -> list[Any]:
+        """The validation sets; materialised once when ``val.max_size`` caps them (small
+        images), else streamed from disk at every validation."""
+        if self._val_samples is not None:
+            return self._val_samples
+        sets = list(self.parts.val_sets)
+        if self.cfg.val.max_size is not None:
+            sets = [_Materialised(ts) for ts in sets]
+            self._val_samples = sets
+        return sets
+
     def validate(self, log: MetricsLog | None = None) -> dict[str, Any] | None:
-        """Per-task PSNR/SSIM on the validation images (rank 0); written to the run folder."""
+        """The run's validation sets measured by :func:`aioir.engine.evaluation.evaluate`
+        (rank 0); written to ``eval/step_<step>.json`` and the metrics log."""
         if not self.dist.is_main:
             self.dist.barrier()
             return None
-        from aioir.engine import builders
-        from aioir.inference.restore import restore_image
-        from aioir.metrics import get_protocol
-        from aioir.metrics.evaluate import evaluate_pairs
+        from aioir.engine.evaluation import evaluate, lpips_status, summary
+        from aioir.models.restore import restore_image
 
-        if self._val_samples is None:
-            self._val_samples = builders.build_val_samples(self.cfg, self.task_names) or []
-        samples = self._val_samples
-        if not samples:
+        for note in self.parts.val_notes:
+            LOG.info("validation: %s", note)
+        self.parts.val_notes = []
+        sets = self.validation_samples()
+        if not sets:
             self.dist.barrier()
             return None
+        protocol, note = lpips_status(self.parts.protocol)
+        if note:
+            LOG.warning("validation: %s", note)
         net = self.eval_model()
         was_training = net.training
         net.eval()
         try:
-            result = evaluate_pairs(
-                lambda img: restore_image(net, img, device=self.device),
-                samples,
-                get_protocol(self.cfg.val.protocol),
-                self.task_names,
-                progress=False,
-            )
+            results = evaluate(lambda img: restore_image(net, img, device=self.device), sets,
+                               protocol)
         finally:
             net.train(was_training)
-        summary = result.to_dict()
+        result = summary(results)
         out_dir = self.run_dir / "eval"
         out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / f"step_{self.step:08d}.json").write_text(json.dumps(summary, indent=2))
+        (out_dir / f"step_{self.step:08d}.json").write_text(json.dumps(result, indent=2))
         if log is not None:
-            log.write({"step": self.step, "val": summary["per_task"], "val_avg": summary["average"]})
+            log.write({"step": self.step, "val": result["per_task"], "val_avg": result["average"]})
         self.dist.barrier()
-        return summary
+        return result
+
+
+class _Materialised:
+    """A test set's images kept in memory (validation sets capped by ``val.max_size``)."""
+
+    def __init__(self, ts: Any) -> None:
+        self.column, self.group = ts.column, ts.group
+        self.items = list(ts)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __iter__(self):  # noqa: ANN204 - the cached (lq, gt, column, name) tuples
+        return iter(self.items)
+
+
+def resolve_resume(run_dir: Path, resume: str | None) -> Path | None:
+    """The checkpoint to resume from: ``None`` for a fresh run (``ValueError`` when the folder
+    already holds checkpoints), the latest one for ``"auto"`` (None if there is none), or the
+    given path."""
+    latest = ckpt.latest_checkpoint(Path(run_dir) / "checkpoints")
+    if resume is None:
+        if latest is not None:
+            raise ValueError(
+                f"{run_dir} already holds checkpoints (latest {latest.name}); "
+                "use --resume auto to continue it or choose another --out"
+            )
+        return None
+    if resume == "auto":
+        return latest
+    path = Path(resume)
+    if not path.is_file():
+        raise FileNotFoundError(f"--resume: checkpoint not found: {path}")
+    return path
 
 
 def merge_outputs(outs: list[StrategyOutput]) -> StrategyOutput:

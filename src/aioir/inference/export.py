@@ -93,7 +93,7 @@ def load_network(path: str | Path, *, use_ema: bool = True) -> tuple[nn.Module, 
         }
         state = load_file(str(path))
     else:
-        from aioir.engine.checkpoint import CHECKPOINT_FORMAT, load_checkpoint
+        from aioir.checkpoint import CHECKPOINT_FORMAT, load_checkpoint
 
         ck = load_checkpoint(path)
         if ck.get("format") != CHECKPOINT_FORMAT:

@@ -102,8 +102,10 @@ class UncertaintyStrategy(Strategy):
         if self._handle is not None:
             who = self.name or type(self).__name__
             raise RuntimeError(f"{who} is already attached; detach() first")
-        tap_name = getattr(model, "uem_tap", None)
-        channels = getattr(model, "uem_channels", None)
+        from aioir.models.hooks import hooks
+
+        found = hooks(model)
+        tap_name, channels = found.uem_tap, found.uem_channels
         if not tap_name or channels is None:
             raise ValueError(
                 f"{type(model).__name__} declares no uem_tap/uem_channels; "

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from aioir.inference.tiling import tile_starts, tiled_forward
+from aioir.models.tiling import tile_starts, tiled_forward
 
 
 @pytest.mark.parametrize("size,tile,overlap", [(100, 40, 10), (64, 64, 8), (65, 64, 8), (7, 32, 4), (257, 96, 32)])

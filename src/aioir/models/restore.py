@@ -15,7 +15,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from aioir.inference.tiling import tiled_forward
+from aioir.models.tiling import tiled_forward
 
 
 @torch.no_grad()
