@@ -28,6 +28,7 @@ How it is called here (the outside sees [0, 1] images, like every aioir backbone
 
 from __future__ import annotations
 
+import inspect
 import math
 from typing import Sequence
 
@@ -440,6 +441,10 @@ def transweather_art(**options: object) -> TransWeather:
     """TransWeather as the Art/TUR code base defines it (``art_variant=True``)."""
     options.setdefault("art_variant", True)
     return TransWeather(**options)  # type: ignore[arg-type]
+
+
+# it takes TransWeather's options: say so, so that option names are checked against them
+transweather_art.__signature__ = inspect.signature(TransWeather)  # type: ignore[attr-defined]
 
 
 TEST_OPTIONS["transweather"] = {
