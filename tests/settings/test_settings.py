@@ -112,3 +112,49 @@ def test_synthetic_test_noise_level_and_determinism(tmp_path: Path):
             inner = (gt > 0.25) & (gt < 0.75)  # away from clipping
             resid = (lq - gt)[inner] * 255
             assert abs(resid.std() - sigma) < 0.15 * sigma
+
+
+def test_synthetic_source_with_a_depth_folder(tmp_path: Path):
+    """`depth:` in a synthetic source: maps matched by relative name (.npy, MiOIR's .mat, or
+    an image), any size (resized to the image); a missing map is named by `data check`."""
+    from scipy.io import savemat
+
+    from aioir.config import dump_yaml
+
+    trees.write(tmp_path / "clean/a.png", 1, (40, 48))
+    trees.write(tmp_path / "clean/sub/b.png", 2, (40, 48))
+    (tmp_path / "depth/sub").mkdir(parents=True)
+    np.save(tmp_path / "depth/a.npy", np.linspace(1, 5, 40 * 48).reshape(40, 48))
+    savemat(tmp_path / "depth/sub/b.mat", {"data_obj": np.linspace(2, 3, 10 * 12).reshape(10, 12)})
+    setting = {"tasks": ["haze"], "train": [{"task": "haze", "kind": "synthetic",
+                                             "clean": "clean", "depth": "depth"}]}
+    path = tmp_path / "hazy.yaml"
+    dump_yaml(setting, path)
+    report = check_setting(str(path), tmp_path)
+    assert report.ok, report.format()
+    ds = build_train_dataset(str(path), tmp_path, "balanced", seed=0)
+    assert tuple(ds[0]["lq"].shape) == (3, 16, 16)
+    (tmp_path / "depth/sub/b.mat").unlink()
+    report = check_setting(str(path), tmp_path)
+    assert not report.ok and "missing depth map for clean/sub/b.png" in report.format()
+
+
+def test_embedded_and_folder_are_template_settings(tmp_path: Path):
+    """The built-in synthetic settings take any catalogue tasks; the run's task order gives the
+    ids; a fixed setting takes a subset of its own tasks."""
+    cfg = RunConfig()
+    assert resolve_setting(cfg).task_names == tuple(trees.MIOIR)
+    cfg.data.tasks = ["denoise_25", "rain"]
+    s = resolve_setting(cfg)
+    assert s.task_names == ("denoise_25", "rain") and [t.degrade for t in s.train] == list(
+        s.task_names)
+    trees.write(tmp_path / "photos/x.png", 0)
+    cfg.data.setting, cfg.data.root = "folder", str(tmp_path / "photos")
+    ds = train_dataset(cfg, resolve_setting(cfg))
+    assert {ds[i]["task_id"] for i in range(4)} == {0, 1}
+    cfg = RunConfig()
+    cfg.data.setting, cfg.data.root, cfg.data.tasks = "three_task", "x", ["derain", "denoise_15"]
+    s = resolve_setting(cfg)
+    assert s.task_names == ("derain", "denoise_15")
+    assert [t.task for t in s.train] == ["derain", "denoise_15"]
+    assert [t.column for t in s.test] == ["derain", "denoise_15"]

@@ -70,8 +70,9 @@ _SPECS = [
             Param("value", "integers", (50, 99), (100, 149), domain=(0, 25600),
                   doc="seed density: value / 25600 of the pixels start a streak"),
             Param("length", "integers", (20, 40), domain=(1, 200), doc="streak length in px"),
-            Param("angle", "integers", (-45, 45), domain=(-90.0, 90.0), dtype="float",
-                  doc="streak angle from the vertical in degrees"),
+            Param("angle", "integers", (-45, 44), domain=(-90.0, 90.0), dtype="float",
+                  doc="streak angle from the vertical in degrees, counter-clockwise (MiOIR: "
+                      "np.random.randint(-45, 45), i.e. -45..44)"),
             Param("width", "choice", (3, 5, 7, 9, 11), domain=(1, 31), odd=True,
                   doc="OpenCV-style Gaussian blur size giving the streak width"),
         ),
