@@ -48,3 +48,25 @@ def test_tiny_demo_end_to_end(tmp_path, monkeypatch):
         better = sum(rows[s]["per_task"][t]["psnr"] > rows["degraded input"]["per_task"][t]["psnr"]
                      for t in MIOIR_TASKS)
         assert res["verdict"][s]["n_tasks_beating_input"] == better
+
+
+#: PSNR (dB) of the demo's degraded test inputs per task at the default budget (192 px crops),
+#: as README.md reports them. Update both when the demo's test set changes on purpose.
+DEMO_INPUT_PSNR = {"sr": 26.37, "blur": 27.33, "noise": 16.65, "jpeg": 32.20, "rain": 17.03,
+                   "haze": 12.43, "dark": 16.38}
+
+
+def test_the_demos_test_set_is_pinned():
+    """The demo's test images (setting `embedded`, seed 1234, the first demo's generators) give
+    the degraded-input row of the README, measured here with scikit-image: a change to the
+    test set or its seeds cannot pass unnoticed."""
+    from aioir.engine.build import validation_sets
+
+    cfg = demo.demo_config("mixed", demo.BUDGETS["default"])
+    sets, notes = validation_sets(cfg)
+    assert [ts.column for ts in sets] == list(MIOIR_TASKS) and not notes
+    for ts in sets:
+        vals = [peak_signal_noise_ratio(_u8(gt)[4:-4, 4:-4], _u8(lq)[4:-4, 4:-4], data_range=255)
+                for lq, gt, _, _ in ts]
+        assert len(vals) == 3 and all(lq.shape[0] <= 192 for lq, *_ in ts)
+        assert round(float(np.mean(vals)), 2) == DEMO_INPUT_PSNR[ts.column], ts.column
