@@ -88,3 +88,17 @@ def test_eval_prints_the_per_task_table(trained, capsys):
     text = capsys.readouterr().out
     for task in ("noise", "dark", "jpeg", "Average"):
         assert task in text
+
+
+def test_eval_measures_what_validation_measured(trained):
+    """`aioir eval CKPT` and the Trainer's validation are one evaluation: the same sets, the
+    same numbers for the same weights."""
+    ckpt = latest_checkpoint(trained / "checkpoints")
+    step = int(ckpt.stem.split("_")[1])
+    during = json.loads((trained / "eval" / f"step_{step:08d}.json").read_text())
+    assert main(["eval", str(ckpt), "--out", str(trained / "again")]) == 0
+    after = json.loads((trained / "again" / f"eval_{ckpt.stem}.json").read_text())
+    assert list(after["per_task"]) == list(during["per_task"]) == ["noise", "dark", "jpeg"]
+    for task, row in during["per_task"].items():
+        assert after["per_task"][task]["psnr"] == pytest.approx(row["psnr"], abs=1e-9)
+        assert after["per_task"][task]["count"] == row["count"] == 3

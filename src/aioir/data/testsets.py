@@ -84,20 +84,16 @@ class PairedTestSet(_TestSet):
                  names: Sequence[str] | None = None, group: str = "main",
                  max_size: int | None = None, multiple: int = 1,
                  max_images: int | None = None) -> None:
+        from aioir.data.paired import PairedDataset
+
         super().__init__(len(pairs), column=column, task=task or column, group=group,
                          max_size=max_size, multiple=multiple, max_images=max_images)
-        self.pairs = [(Path(a), Path(b)) for a, b in pairs]
-        self.names = list(names) if names is not None else [a.name for a, _ in self.pairs]
+        self.reader = PairedDataset(pairs, names=names)  # the one paired reader
+        self.names = self.reader.names
 
     def __iter__(self) -> Iterator[Sample]:
-        from aioir.data.io import read_image
-
         for k in self.indices:
-            lq_path, gt_path = self.pairs[k]
-            lq, gt = read_image(lq_path), read_image(gt_path)
-            if lq.shape != gt.shape:
-                raise ValueError(f"LQ {lq_path} is {lq.shape[:2]} but GT {gt_path} is "
-                                 f"{gt.shape[:2]}")
+            lq, gt = self.reader.load_pair(k)
             yield self.crop(lq), self.crop(gt), self.column, self.names[k]
 
 
