@@ -17,7 +17,7 @@ aioir.config.errors.ConfigError: train.checkpoint_every must be >= 1, got 0
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, Optional
+from typing import Any, ClassVar, Literal, Optional
 
 MIOIR_TASKS = ["sr", "blur", "noise", "jpeg", "rain", "haze", "dark"]
 
@@ -52,6 +52,11 @@ class DataConfig:
     degradations (``in`` or ``out``). ``balance``: ``balanced`` (every source equally often),
     ``random`` or ``concat`` (the official loaders' list repetition).
     """
+
+    REMOVED_KEYS: ClassVar[dict[str, str]] = {
+        "source": "every run's data is a setting now: data.setting is embedded (the former "
+                  "source: embedded), folder (source: folder, with data.root) or a benchmark "
+                  "setting name (source: setting); see docs/configs.md"}
 
     setting: str = "embedded"
     root: Optional[str] = None
@@ -156,6 +161,13 @@ class ValConfig:
     ``protocol``: the metric protocol (``None``: the setting's). ``use_ema``: evaluate the EMA
     weights when the run keeps them.
     """
+
+    REMOVED_KEYS: ClassVar[dict[str, str]] = {
+        "source": "validation uses the run's setting's test sets: val.enabled: false replaces "
+                  "source: none; see docs/configs.md",
+        "root": "validation uses the test sets of data.setting under data.root",
+        "seed": "a synthetic test set's seed is part of its setting (test: ... seed:)",
+        "dist": "a synthetic test set's dist is part of its setting (test: ... dist:)"}
 
     enabled: bool = True
     every: int = 0
