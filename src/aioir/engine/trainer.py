@@ -35,9 +35,7 @@ from typing import Any, Callable
 import torch
 import torch.nn as nn
 
-from aioir.config.schema import RunConfig
 from aioir import checkpoint as ckpt
-from aioir.engine.ema import ModelEMA
 from aioir.engine.logger import MetricsLog
 from aioir.engine.rng import capture_rng_state, restore_rng_state
 from aioir.engine.sampler import StepBatchSampler
