@@ -125,6 +125,16 @@ def build_optimizer(cfg: OptimConfig, params: Iterable[torch.nn.Parameter]) -> t
 def resolve_setting(cfg: RunConfig):
     """The run's :class:`aioir.settings.Setting`: ``data.setting`` looked up (a name or a YAML
     file) and instantiated for ``data.tasks``; ``data.root`` is required when it reads files.
+
+    >>> from aioir.config.schema import RunConfig
+    >>> cfg = RunConfig()
+    >>> resolve_setting(cfg).task_names
+    ('sr', 'blur', 'noise', 'jpeg', 'rain', 'haze', 'dark')
+    >>> cfg.data.setting, cfg.data.tasks = "three_task", ["derain", "dehaze"]
+    >>> resolve_setting(cfg)
+    Traceback (most recent call last):
+    ...
+    aioir.config.errors.ConfigError: data.root must be set: setting 'three_task' reads its files under a dataset root (see docs/datasets.md)
     """
     from aioir.settings import get_setting
 
