@@ -20,7 +20,7 @@ class Counting(torch.utils.data.Dataset):
 
 
 def _synthetic(**kw):
-    return synthetic_mix(EmbeddedPhotos("train"), ["noise", "jpeg", "haze"], patch_size=16,
+    return synthetic_mix(EmbeddedPhotos("train"), ["noise", "jpeg", "dark"], patch_size=16,
                          seed=5, length=12, **kw)
 
 
