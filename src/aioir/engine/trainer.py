@@ -530,6 +530,12 @@ class Trainer:
                 self.task_names,
                 progress=False,
             )
+            if log is not None and log.tensorboard:  # input | restored | ground truth per task
+                from aioir.engine.montage import restoration_montage
+
+                grid = restoration_montage(lambda img: restore_image(net, img, device=self.device),
+                                           samples, self.task_names)
+                log.add_image("val/restorations", grid, self.step)
         finally:
             net.train(was_training)
         summary = result.to_dict()
