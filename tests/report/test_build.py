@@ -110,7 +110,8 @@ def test_grid_captions_are_scikit_image_psnr_of_each_runs_restoration(bench_dir,
     from aioir.inference.restore import restore_image
 
     data = _figure(report_json, "restorations")["data"]
-    firsts = [next(s for s in _test_set() if s.task == t) for t in TASKS]
+    test = _test_set()
+    firsts = [test.for_task(t)[i % len(test.for_task(t))] for i, t in enumerate(TASKS)]
     assert [(i["task"], i["name"]) for i in data["images"]] == [(s.task, s.name) for s in firsts]
     assert data["input_psnr"] == pytest.approx([_psnr(s.lq, s.gt) for s in firsts], abs=1e-9)
     table = (report.out / "report.md").read_text()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from aioir.report.images import first_per_task, zoom_window
+from aioir.report.images import one_per_task, zoom_window
 
 
 def test_zoom_window_is_the_most_detailed_square_on_the_half_window_grid():
@@ -27,7 +27,8 @@ def test_zoom_window_never_exceeds_the_image():
     assert zoom_window(np.zeros((6, 20, 3)), 16) == (0, 0, 6)
 
 
-def test_first_per_task_follows_the_task_order():
+def test_one_per_task_follows_the_task_order_and_takes_the_images_in_turn():
     z = np.zeros((2, 2, 3))
-    samples = [(z, z, "jpeg", "a"), (z, z, "noise", "b"), (z, z, "jpeg", "c")]
-    assert [s[3] for s in first_per_task(samples, ["noise", "dark", "jpeg"])] == ["b", "a"]
+    samples = [(z, z, t, f"{t}-{j}") for t in ("noise", "jpeg") for j in range(3)]
+    picked = one_per_task(samples, ["dark", "jpeg", "noise"])  # dark: no sample
+    assert [s[3] for s in picked] == ["jpeg-1", "noise-2"]  # task i shows image i mod 3

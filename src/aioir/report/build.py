@@ -206,9 +206,9 @@ class _Figures:
         if self._restorations is None:
             from aioir.metrics import psnr
 
-            from .images import Restorations, first_per_task, restore_run, zoom_window
+            from .images import Restorations, one_per_task, restore_run, zoom_window
 
-            picks = first_per_task(self.samples or [], self.tasks)
+            picks = one_per_task(self.samples or [], self.tasks)
             res = Restorations(picks)
             options = self.protocol.metric_options()
             res.input_psnr = [psnr(lq, gt, **options) for lq, gt, _, _ in picks]
@@ -239,7 +239,7 @@ class _Figures:
         labels = list(res.outputs)
         seeds = " (lowest seed of each method)" if any(len(g.runs) > 1 for g in self.groups) else ""
         entry.caption = (
-            f"One validation image per task: the degraded input, its restoration by each "
+            f"One validation image per task (taking the validation images in turn): the degraded input, its restoration by each "
             f"method{seeds}, and the ground truth. Under each image: its PSNR (dB) against the "
             f"ground truth under protocol '{self.protocol.name}' (the table below). The square "
             "marks the crop zoomed in the next figure.")
@@ -300,7 +300,7 @@ class _Figures:
 
         entry = FigureEntry(
             "uncertainty_maps", "Uncertainty maps",
-            "For one validation image per task: the degraded input, the per-pixel uncertainty "
+            "For one validation image per task (the images of the restoration grid): the degraded input, the per-pixel uncertainty "
             "that the run's uncertainty head predicts from the backbone's tapped feature (mean "
             "over its 3 channels; live weights of the last checkpoint, which the head was "
             "trained with), and that network's absolute error |restored - ground truth| (mean "
@@ -309,10 +309,11 @@ class _Figures:
         if self._no_uncertainty(entry):
             return entry
         samples = self.samples or []
-        index = {}
-        for i, s in enumerate(samples):
-            index.setdefault(s[2], i)
-        order = [index[t] for t in self.tasks if t in index]
+        from .images import one_per_task
+
+        picked = {id(s) for s in one_per_task(samples, self.tasks)}
+        by_task = {s[2]: i for i, s in enumerate(samples) if id(s) in picked}
+        order = [by_task[t] for t in self.tasks if t in by_task]
         maps, errors = {}, {}
         for label, (m, preds) in self._uncertainty_maps().items():
             maps[label] = [m[i] for i in order]
@@ -449,6 +450,19 @@ def make_report(
     an earlier report (replaced whole). ``baseline``: a row label or the strategy of one row.
     ``figures=False`` writes the tables only. Without matplotlib the figures are listed as
     skipped, with the reason, and the tables are still written.
+
+    >>> import json, tempfile, pathlib
+    >>> run = pathlib.Path(tempfile.mkdtemp()) / "run"; (run / "eval").mkdir(parents=True)
+    >>> _ = (run / "config.yaml").write_text("strategy: {name: mixed}\\nval: {source: none}\\n")
+    >>> _ = (run / "metrics.jsonl").write_text('{"step": 1, "lr": 0.001}\\n')
+    >>> score = {"psnr": 30.0, "ssim": 0.9}
+    >>> _ = (run / "eval" / "step_00000001.json").write_text(json.dumps(
+    ...     {"task_names": ["rain"], "per_task": {"rain": score}, "average": score}))
+    >>> result = make_report([run], figures=False)
+    >>> print((result.out / "report.md").read_text().splitlines()[4:7])  # doctest: +NORMALIZE_WHITESPACE
+    ['| method | seeds |           rain |        Average |',
+     '|:-------|------:|---------------:|---------------:|',
+     '| mixed  |     1 | 30.00 / 0.9000 | 30.00 / 0.9000 |']
     """
     paths = list(paths)
     if not paths:

@@ -78,7 +78,8 @@ h1{font-size:1.6em}h2{font-size:1.25em;margin-top:2em;border-bottom:1px solid #d
 table{border-collapse:collapse;margin:.8em 0;font-size:.88em}
 th,td{border:1px solid #ccc;padding:.3em .6em;text-align:right;white-space:nowrap}
 th:first-child,td:first-child{text-align:left}th{background:#f3f3f3}
-tr.diff td{color:#555;font-style:italic}
+tr.diff td{color:#555;font-style:italic}.wide{overflow-x:auto}
+table.left td,table.left th{text-align:left}
 figure{margin:1.2em 0}figure img{max-width:100%;height:auto;border:1px solid #eee}
 figcaption{font-size:.9em;color:#444;margin-top:.3em}
 .note{font-size:.9em;color:#444}.skipped{color:#8a4b00}code{font-size:.92em}
@@ -89,13 +90,16 @@ def _e(text: Any) -> str:
     return html.escape(str(text))
 
 
-def _html_table(headers: list[str], rows: list[list[str]], diff_marker: str = " vs ") -> str:
+def _html_table(headers: list[str], rows: list[list[str]], diff_marker: str = " vs ",
+                align_left: bool = False) -> str:
     head = "".join(f"<th>{_e(h)}</th>" for h in headers)
     body = []
     for row in rows:
         cls = ' class="diff"' if diff_marker and diff_marker in str(row[0]) else ""
         body.append(f"<tr{cls}>" + "".join(f"<td>{_e(c)}</td>" for c in row) + "</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    cls = ' class="left"' if align_left else ""
+    table = f"<table{cls}><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    return f'<div class="wide">{table}</div>'
 
 
 def _data_uri(path: Path) -> str:
@@ -121,7 +125,7 @@ def html_page(doc: ReportDocument) -> str:
         *(f'<p class="note">{_e(n)}</p>' for n in doc.notes),
     ]
     if doc.runs:
-        parts += ["<h2>Runs</h2>", _html_table(*_runs_rows(doc), diff_marker="")]
+        parts += ["<h2>Runs</h2>", _html_table(*_runs_rows(doc), diff_marker="", align_left=True)]
     if doc.skipped:
         parts.append("<h2>Figures not drawn</h2><ul>")
         parts += [f'<li class="skipped"><b>{_e(f.title)}</b>: {_e(f.skipped)}</li>'

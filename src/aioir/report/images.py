@@ -22,7 +22,7 @@ from .samples import Sample
 
 __all__ = [
     "Restorations",
-    "first_per_task",
+    "one_per_task",
     "restore_run",
     "has_uncertainty_head",
     "uncertainty_maps",
@@ -30,19 +30,21 @@ __all__ = [
 ]
 
 
-def first_per_task(samples: Sequence[Sample], tasks: Sequence[str]) -> list[Sample]:
-    """The first sample of every task, in ``tasks`` order (tasks without a sample are left out).
+def one_per_task(samples: Sequence[Sample], tasks: Sequence[str]) -> list[Sample]:
+    """One sample of every task, in ``tasks`` order, the images taken in turn: task ``i`` shows
+    its ``(i mod n)``-th sample (of its ``n``), so the rows of a grid show different images.
+    Tasks without a sample are left out.
 
     >>> import numpy as np
     >>> z = np.zeros((2, 2, 3))
-    >>> [s[3] for s in first_per_task([(z, z, "b", "x"), (z, z, "a", "y"), (z, z, "a", "z")],
-    ...                               ["a", "b"])]
-    ['y', 'x']
+    >>> samples = [(z, z, t, f"{t}{j}") for t in "abc" for j in range(2)]
+    >>> [s[3] for s in one_per_task(samples, ["a", "b", "c", "d"])]
+    ['a0', 'b1', 'c0']
     """
-    firsts: dict[str, Sample] = {}
+    by_task: dict[str, list[Sample]] = {}
     for s in samples:
-        firsts.setdefault(s[2], s)
-    return [firsts[t] for t in tasks if t in firsts]
+        by_task.setdefault(s[2], []).append(s)
+    return [by_task[t][i % len(by_task[t])] for i, t in enumerate(tasks) if t in by_task]
 
 
 def _checkpoint(run: Run) -> Path:
@@ -115,7 +117,7 @@ def zoom_window(gt: np.ndarray, size: int | None = None) -> tuple[int, int, int]
 
     >>> img = np.zeros((64, 64, 3)); img[40:48, 8:16] = 1.0
     >>> zoom_window(img, 16)
-    (32, 0, 16)
+    (40, 8, 16)
     """
     h, w = gt.shape[:2]
     size = size or max(8, min(h, w) // 4)
