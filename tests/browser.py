@@ -80,11 +80,12 @@ class BrowserPage:
 
     def open(self, target: str | os.PathLike[str], timeout_ms: int = 30_000) -> None:
         """Load a file path or URL and wait until it and its images have loaded."""
-        url = target if isinstance(target, str) and "://" in target else Path(target).resolve().as_uri()
+        is_url = isinstance(target, str) and "://" in target
+        url = target if is_url else Path(target).resolve().as_uri()
         self.page.goto(url, wait_until="load", timeout=timeout_ms)
 
     def images(self) -> list[dict[str, Any]]:
-        """Every ``<img>``: its source (first 80 characters), whether it loaded, its natural size."""
+        """Every ``<img>``: its source (first 80 characters), whether it loaded, its size."""
         return self.page.evaluate(
             """() => Array.from(document.images).map(img => ({
                    src: img.getAttribute('src').slice(0, 80), complete: img.complete,
@@ -102,7 +103,9 @@ class BrowserPage:
 
 
 @contextmanager
-def open_page(*, offline: bool = True, viewport: tuple[int, int] = (1280, 900)) -> Iterator[BrowserPage]:
+def open_page(
+    *, offline: bool = True, viewport: tuple[int, int] = (1280, 900)
+) -> Iterator[BrowserPage]:
     """Launch headless Chromium and yield a :class:`BrowserPage`; closes everything after."""
     from playwright.sync_api import sync_playwright
 

@@ -14,7 +14,7 @@ from aioir.config.schema import ValConfig
 from aioir.data.sources import EmbeddedPhotos
 from aioir.data.synthetic import FixedTestSet
 
-pytest.importorskip("tensorboard", reason="TensorBoard is not installed (pip install aioir[tensorboard])")
+pytest.importorskip("tensorboard", reason="TensorBoard is not installed (aioir[tensorboard])")
 
 
 def test_scalars_and_restoration_grids_reach_tensorboard(tmp_path, make_config):

@@ -77,3 +77,12 @@ def test_reads_latest_evaluation_and_checkpoint(tmp_path):
     loaded = load_run(run)
     assert loaded.eval_step == 10 and loaded.evaluation == {"step": 10}
     assert loaded.checkpoint.name == "step_00000008.pt"
+
+
+def test_falls_back_to_the_evaluation_aioir_eval_wrote(tmp_path):
+    run = _fake_run(tmp_path / "r", _cfg("mixed", 0))
+    (run / "eval").mkdir()
+    (run / "eval" / "eval_step_00000010.json").write_text(json.dumps({"by": "aioir eval"}))
+    assert load_run(run).evaluation == {"by": "aioir eval"}
+    (run / "eval" / "step_00000004.json").write_text(json.dumps({"by": "trainer"}))
+    assert load_run(run).evaluation == {"by": "trainer"}

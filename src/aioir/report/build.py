@@ -67,7 +67,9 @@ def default_out(paths: Sequence[str | Path]) -> Path:
     return Path(paths[0]) / "report"
 
 
-def resolve_baseline(name: str | None, labels: Sequence[str], strategies: Sequence[str]) -> str | None:
+def resolve_baseline(
+    name: str | None, labels: Sequence[str], strategies: Sequence[str]
+) -> str | None:
     """The row label ``name`` refers to: a label, or the strategy of exactly one row.
 
     >>> resolve_baseline("mixed", ["mixed", "tur, train.steps=9"], ["mixed", "tur"])
@@ -239,9 +241,10 @@ class _Figures:
         labels = list(res.outputs)
         seeds = " (lowest seed of each method)" if any(len(g.runs) > 1 for g in self.groups) else ""
         entry.caption = (
-            f"One validation image per task (taking the validation images in turn): the degraded input, its restoration by each "
-            f"method{seeds}, and the ground truth. Under each image: its PSNR (dB) against the "
-            f"ground truth under protocol '{self.protocol.name}' (the table below). The square "
+            "One validation image per task (the validation images taken in turn): the "
+            f"degraded input, its restoration by each method{seeds}, and the ground truth. "
+            "Under each image: its PSNR (dB) against the ground truth under protocol "
+            f"'{self.protocol.name}' (the table below). The square "
             "marks the crop zoomed in the next figure.")
         rows = [[lq, *(res.outputs[lb][i] for lb in labels), gt]
                 for i, (lq, gt, _, _) in enumerate(res.samples)]
@@ -291,7 +294,8 @@ class _Figures:
             return True
         if not self._uncertainty_maps():
             entry.skipped = ("no run's strategy has an uncertainty head (TUR or UE); "
-                             "strategies here: " + ", ".join(sorted({g.strategy for g in self.groups})))
+                             "strategies here: "
+                             + ", ".join(sorted({g.strategy for g in self.groups})))
             return True
         return False
 
@@ -300,7 +304,8 @@ class _Figures:
 
         entry = FigureEntry(
             "uncertainty_maps", "Uncertainty maps",
-            "For one validation image per task (the images of the restoration grid): the degraded input, the per-pixel uncertainty "
+            "For one validation image per task (the images of the restoration grid): the "
+            "degraded input, the per-pixel uncertainty "
             "that the run's uncertainty head predicts from the backbone's tapped feature (mean "
             "over its 3 channels; live weights of the last checkpoint, which the head was "
             "trained with), and that network's absolute error |restored - ground truth| (mean "
@@ -412,7 +417,8 @@ def _notes(rows: list[GroupSummary], groups: list[RunGroup], baseline: str | Non
     elif protocols:
         notes.append("Warning: the runs were evaluated under different protocols, so their "
                      "numbers do not compare: " + " / ".join(protocols))
-    text = "Cells: PSNR (dB) / SSIM of each run's last evaluation (eval/step_*.json)"
+    text = ("Cells: PSNR (dB) / SSIM of each run's last evaluation (eval/step_*.json, else "
+            "the eval/eval_step_*.json of aioir eval)")
     if any(len(g.runs) > 1 for g in groups):
         text += (", mean ± sample standard deviation (ddof=1) over the seeds of runs that share "
                  "a configuration apart from the seed")
@@ -426,8 +432,8 @@ def _notes(rows: list[GroupSummary], groups: list[RunGroup], baseline: str | Non
     for g in groups:
         for r in g.runs:
             if not r.evaluation:
-                notes.append(f"{r.path} has no evaluation (eval/step_*.json): left out of the "
-                             "table.")
+                notes.append(f"{r.path} has no evaluation (eval/step_*.json or "
+                             "eval/eval_step_*.json): left out of the table.")
             else:
                 steps = (r.config.get("train") or {}).get("steps")
                 if steps is not None and r.eval_step != steps:
@@ -459,7 +465,8 @@ def make_report(
     >>> _ = (run / "eval" / "step_00000001.json").write_text(json.dumps(
     ...     {"task_names": ["rain"], "per_task": {"rain": score}, "average": score}))
     >>> result = make_report([run], figures=False)
-    >>> print((result.out / "report.md").read_text().splitlines()[4:7])  # doctest: +NORMALIZE_WHITESPACE
+    >>> lines = (result.out / "report.md").read_text().splitlines()
+    >>> print(lines[4:7])  # doctest: +NORMALIZE_WHITESPACE
     ['| method | seeds |           rain |        Average |',
      '|:-------|------:|---------------:|---------------:|',
      '| mixed  |     1 | 30.00 / 0.9000 | 30.00 / 0.9000 |']
@@ -504,7 +511,8 @@ def make_report(
                                    protocol, input_row).all(progress)
         doc = ReportDocument(
             title=title or "aioir report: " + ", ".join(g.label for g in groups),
-            headers=headers, rows=body, notes=_notes(rows, groups, baseline, rows[0].label == INPUT_ROW),
+            headers=headers, rows=body,
+            notes=_notes(rows, groups, baseline, rows[0].label == INPUT_ROW),
             runs=[RunEntry(g.label, g.strategy, ", ".join(str(s) for s in g.seeds),
                            ", ".join(str(r.eval_step) for r in g.runs),
                            [str(r.path) for r in g.runs]) for g in groups],

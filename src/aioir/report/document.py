@@ -72,11 +72,11 @@ class ReportDocument:
 
 
 _CSS = """
-body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:2em auto;max-width:1200px;
+body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:2em auto;max-width:1280px;
 padding:0 1em;color:#1b1b1b;line-height:1.45}
 h1{font-size:1.6em}h2{font-size:1.25em;margin-top:2em;border-bottom:1px solid #ddd}
-table{border-collapse:collapse;margin:.8em 0;font-size:.88em}
-th,td{border:1px solid #ccc;padding:.3em .6em;text-align:right;white-space:nowrap}
+table{border-collapse:collapse;margin:.8em 0;font-size:.84em}
+th,td{border:1px solid #ccc;padding:.25em .45em;text-align:right;white-space:nowrap}
 th:first-child,td:first-child{text-align:left}th{background:#f3f3f3}
 tr.diff td{color:#555;font-style:italic}.wide{overflow-x:auto}
 table.left td,table.left th{text-align:left}

@@ -77,7 +77,9 @@ def has_uncertainty_head(run: Run) -> bool:
     return isinstance(_build_strategy(run, max(len(run.tasks), 1)), UncertaintyStrategy)
 
 
-def uncertainty_maps(run: Run, samples: Sequence[Sample]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+def uncertainty_maps(
+    run: Run, samples: Sequence[Sample]
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Per-pixel uncertainty (H x W, mean over the head's channels) of each sample's degraded
     image, from the head stored in ``run``'s latest checkpoint, and the live network's
     restoration of it (H x W x 3, not clipped) that the map goes with."""

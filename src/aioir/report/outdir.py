@@ -18,7 +18,7 @@ reports, and a failure leaves the previous report in place.
 >>> check_out_dir(out)  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-ValueError: refusing to write the report into ... it holds files that no aioir report wrote: notes.txt
+ValueError: refusing to write the report into ... wrote: notes.txt
 """
 
 from __future__ import annotations
@@ -60,10 +60,10 @@ def check_out_dir(out: str | os.PathLike[str]) -> None:
     own = set(report_files(out) or []) | {MANIFEST}
     foreign = [p for p in present if p not in own]
     if foreign:
-        shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+        more = f" and {len(foreign) - 5} more" if len(foreign) > 5 else ""
         raise ValueError(
             f"refusing to write the report into {out}: it holds files that no aioir report "
-            f"wrote: {shown}"
+            f"wrote: {', '.join(foreign[:5])}{more}"
         )
 
 

@@ -42,7 +42,8 @@ IGNORED_KEYS = (
     "data.cache",
     "data.cache_workers",
 )
-_EVAL_RE = re.compile(r"^step_(\d+)\.json$")
+_EVAL_RE = re.compile(r"^step_(\d+)\.json$")  # the trainer's validations
+_CLI_EVAL_RE = re.compile(r"^eval_step_(\d+)\.json$")  # `aioir eval CHECKPOINT` (e.g. --setting)
 _CKPT_RE = re.compile(r"^step_(\d+)\.pt$")
 
 
@@ -126,8 +127,13 @@ def _latest(folder: Path, pattern: re.Pattern[str]) -> tuple[int, Path] | None:
 
 
 def load_run(path: str | Path) -> Run:
-    """Read one run folder (``config.yaml``, ``metrics.jsonl``, latest ``eval/step_*.json``,
-    latest ``checkpoints/step_*.pt``)."""
+    """Read one run folder (``config.yaml``, ``metrics.jsonl``, the latest evaluation, the latest
+    ``checkpoints/step_*.pt``).
+
+    The evaluation is the trainer's last validation, ``eval/step_*.json``; a run without one (a
+    run on a benchmark setting) uses the latest ``eval/eval_step_*.json`` that
+    ``aioir eval CHECKPOINT --setting ...`` wrote into it.
+    """
     from aioir.config import load_yaml
 
     path = Path(path)
@@ -138,7 +144,7 @@ def load_run(path: str | Path) -> Run:
     if not isinstance(config, dict):
         raise ValueError(f"{path / 'config.yaml'}: expected a mapping at the top level")
     run = Run(path=path, config=config, records=_read_jsonl(path / "metrics.jsonl"))
-    latest_eval = _latest(path / "eval", _EVAL_RE)
+    latest_eval = _latest(path / "eval", _EVAL_RE) or _latest(path / "eval", _CLI_EVAL_RE)
     if latest_eval is not None:
         run.eval_step, eval_path = latest_eval
         try:
