@@ -211,3 +211,20 @@ def test_default_out_is_inside_a_single_folder():
     assert default_out(["runs/x"]) == Path("runs/x/report")
     with pytest.raises(ValueError, match="--out"):
         default_out(["a", "b"])
+
+
+def test_a_run_whose_images_cannot_be_rebuilt_still_gets_its_tables(bench_dir, tmp_path):
+    import shutil
+
+    run = tmp_path / "runs" / "moved"
+    shutil.copytree(bench_dir / "mixed" / "seed0", run)
+    cfg = (run / "config.yaml").read_text()
+    (run / "config.yaml").write_text(cfg.replace("source: embedded\n  root: null\n  max_size",
+                                                 f"source: folder\n  root: {tmp_path / 'gone'}\n"
+                                                 "  max_size"))
+    result = make_report([run], tmp_path / "r")
+    skipped = {f.id: f.skipped for f in result.skipped}
+    assert "cannot rebuild the validation images" in skipped["restorations"]
+    assert str(tmp_path / "gone") in skipped["restorations"]
+    assert "train_task_loss" in {f.id for f in result.drawn}
+    assert "| mixed " in (tmp_path / "r" / "report.md").read_text()

@@ -396,12 +396,15 @@ def _validation(groups: list[RunGroup], tasks: list[str]) -> tuple[list | None, 
     from .samples import validation_samples
 
     first = groups[0].first
-    cfg = first.run_config
-    protocol = get_protocol(cfg.val.protocol)
+    try:
+        cfg = first.run_config
+        protocol = get_protocol(cfg.val.protocol)
+        samples = validation_samples(cfg, list(tasks))
+    except (ValueError, OSError) as exc:  # a config of another version, images moved away...
+        return None, f"cannot rebuild the validation images of {first.path}: {exc}", None, False
     keys = {repr(((r.config.get("val") or {}) | {"every": None, "use_ema": None},
                   r.tasks, (r.config.get("data") or {}).get("source")))
             for g in groups for r in g.runs}
-    samples = validation_samples(cfg, list(tasks))
     if samples is None:
         return None, (f"{first.path / 'config.yaml'} has no validation images (val.source: "
                       f"{cfg.val.source}, data.source: {cfg.data.source})"), protocol, False
