@@ -13,12 +13,12 @@ ORDER = 45
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("runs", nargs="+", metavar="RUN_DIR",
                    help="run folders, or folders holding run folders (searched recursively)")
-    p.add_argument("--baseline", default=None,
+    p.add_argument("--baseline", default=None, metavar="NAME",
                    help="row (method label or strategy name) the others are compared with")
-    p.add_argument("--out", default=None,
+    p.add_argument("--out", default=None, metavar="DIR",
                    help="report folder (default RUN_DIR/report with one RUN_DIR); never one "
                         "that holds other files")
-    p.add_argument("--title", default=None, help="title of the page")
+    p.add_argument("--title", default=None, metavar="TEXT", help="title of the page")
     p.add_argument("--no-figures", action="store_true", help="write the tables only")
 
 

@@ -17,6 +17,7 @@ The folder is never one that holds anything else (see :mod:`aioir.report.outdir`
 from __future__ import annotations
 
 import math
+import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -383,8 +384,8 @@ class _Figures:
             try:
                 entries.append(make())
             except (FileNotFoundError, ValueError, RuntimeError, KeyError) as exc:
-                entries.append(FigureEntry(title.lower().replace(" ", "_"), title,
-                                           skipped=f"{type(exc).__name__}: {exc}"))
+                slug = re.sub(r"[^a-z0-9]+", "_", title.lower()).strip("_")
+                entries.append(FigureEntry(slug, title, skipped=f"{type(exc).__name__}: {exc}"))
         return entries
 
 
