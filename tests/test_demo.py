@@ -49,6 +49,13 @@ def test_tiny_demo_end_to_end(tmp_path, monkeypatch):
                      for t in MIOIR_TASKS)
         assert res["verdict"][s]["n_tasks_beating_input"] == better
 
+    # the grid and plots next to the table (no uncertainty figures: neither strategy has a head)
+    figures = res["report"]
+    assert figures.out == tmp_path / "quick" / "report" and figures.html.is_file()
+    assert {"restorations", "restoration_crops", "train_task_weight", "train_task_loss",
+            "learning_rate", "validation_psnr"} <= {f.id for f in figures.drawn}
+    assert {f.id for f in figures.skipped} == {"uncertainty_maps", "uncertainty_histograms"}
+
 
 #: PSNR (dB) of the demo's degraded test inputs per task at the default budget (192 px crops),
 #: as README.md reports them. Update both when the demo's test set changes on purpose.

@@ -186,8 +186,13 @@ def run_demo(
     (out / "report.md").write_text(report)
     write_results({"rows": rows, "budget": budget.__dict__, "seconds": elapsed,
                    "verdict": verdict}, out, stem="demo_results")
+    from aioir.report.build import make_report  # grids and plots next to the table
+
+    figures = make_report([out / s for s in strategies], out / "report", progress=progress,
+                          baseline="mixed" if "mixed" in strategies else None,
+                          title="aioir demo: " + ", ".join(strategies))
     return {"table": table, "rows": rows, "seconds": elapsed, "out": out, "verdict": verdict,
-            "protocol": protocol}
+            "protocol": protocol, "report": figures}
 
 
 def degraded_input_scores(cfg: RunConfig) -> dict[str, Any]:

@@ -1,5 +1,9 @@
 """Run logging: JSONL metrics (one object per line), TensorBoard when installed.
 
+With TensorBoard, every number of a record is a scalar named by its path (``task_loss/noise``,
+``task_weight/noise``, ``lr``, ``val/noise/psnr``, ``val_avg/psnr``, ...), and the trainer adds
+an image grid of restorations (``val/restorations``) at each validation.
+
 >>> import tempfile, pathlib, json
 >>> d = pathlib.Path(tempfile.mkdtemp())
 >>> log = MetricsLog(d / "metrics.jsonl", tensorboard=False)
@@ -72,6 +76,17 @@ class MetricsLog:
             for key, value in _flatten(record).items():
                 if key != "step" and isinstance(value, (int, float)):
                     self._tb.add_scalar(key, value, step)
+
+    @property
+    def tensorboard(self) -> bool:
+        """Whether TensorBoard events are written (TensorBoard installed and asked for)."""
+        return self._tb is not None
+
+    def add_image(self, tag: str, image: Any, step: int) -> None:
+        """Log an H x W x 3 float image in [0, 1] to TensorBoard (nothing without it)."""
+        if self._tb is not None:
+            self._tb.add_image(tag, image, int(step), dataformats="HWC")
+            self._tb.flush()
 
     def close(self) -> None:
         self._fh.close()

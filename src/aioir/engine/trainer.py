@@ -509,6 +509,13 @@ class Trainer:
         try:
             results = evaluate(lambda img: restore_image(net, img, device=self.device), sets,
                                protocol)
+            if log is not None and log.tensorboard:  # input | restored | ground truth per task
+                from aioir.engine.montage import restoration_montage
+
+                samples = [item for ts in sets for item in ts]
+                grid = restoration_montage(lambda img: restore_image(net, img, device=self.device),
+                                           samples, [ts.column for ts in sets])
+                log.add_image("val/restorations", grid, self.step)
         finally:
             net.train(was_training)
         result = summary(results)
