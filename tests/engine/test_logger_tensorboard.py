@@ -11,8 +11,6 @@ import pytest
 from PIL import Image
 
 from aioir.config.schema import ValConfig
-from aioir.data.sources import EmbeddedPhotos
-from aioir.data.synthetic import FixedTestSet
 
 pytest.importorskip("tensorboard", reason="TensorBoard is not installed (aioir[tensorboard])")
 
@@ -23,7 +21,7 @@ def test_scalars_and_restoration_grids_reach_tensorboard(tmp_path, make_config):
     from aioir.engine.run import train
 
     cfg = make_config("tur", steps=4)
-    cfg.val = ValConfig(source="embedded", max_size=32, every=2)
+    cfg.val = ValConfig(max_size=32, every=2)
     train(cfg, tmp_path)
     acc = EventAccumulator(str(tmp_path / "tensorboard"), size_guidance={"images": 0})
     acc.Reload()
@@ -38,7 +36,9 @@ def test_scalars_and_restoration_grids_reach_tensorboard(tmp_path, make_config):
         assert [v for _, v in got] == pytest.approx([v for _, v in expected], rel=1e-6)
 
     train_recs = [r for r in records if "val" not in r]
-    tasks = cfg.data.tasks
+    from aioir.engine.build import resolve_setting, validation_sets
+
+    tasks = resolve_setting(cfg).task_names
     for task in tasks:
         for key in ("task_loss", "task_weight", "uncertainty"):
             expected = [(r["step"], r[key][task]) for r in train_recs if task in r[key]]
@@ -54,14 +54,15 @@ def test_scalars_and_restoration_grids_reach_tensorboard(tmp_path, make_config):
     events = acc.Images("val/restorations")
     assert [e.step for e in events] == [2, 4]
     grid = np.asarray(Image.open(io.BytesIO(events[-1].encoded_image_string)).convert("RGB"))
-    test = FixedTestSet(EmbeddedPhotos("test"), tasks, seed=cfg.val.seed, max_size=32)
+    sets, _ = validation_sets(cfg)  # the images the run validated on
+    firsts = {ts.column: next(iter(ts)) for ts in sets}
     gap, top = 2, 0
     for task in tasks:
-        first = next(s for s in test if s.task == task)
-        h, w = first.gt.shape[:2]
+        first_lq, first_gt, _, _ = firsts[task]
+        h, w = first_gt.shape[:2]
         lq_tile = grid[top:top + h, 0:w]
         gt_tile = grid[top:top + h, 2 * (w + gap):3 * w + 2 * gap]
         u8 = lambda x: np.round(np.clip(x, 0, 1) * 255).astype(np.int16)  # noqa: E731
-        assert np.abs(lq_tile.astype(np.int16) - u8(first.lq)).max() <= 1, task
-        assert np.abs(gt_tile.astype(np.int16) - u8(first.gt)).max() <= 1, task
+        assert np.abs(lq_tile.astype(np.int16) - u8(first_lq)).max() <= 1, task
+        assert np.abs(gt_tile.astype(np.int16) - u8(first_gt)).max() <= 1, task
         top += h + gap

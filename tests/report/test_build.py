@@ -10,6 +10,7 @@ import json
 import re
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pytest
@@ -17,8 +18,6 @@ import torch
 from skimage.metrics import peak_signal_noise_ratio
 
 from aioir import models
-from aioir.data.sources import EmbeddedPhotos
-from aioir.data.synthetic import FixedTestSet
 from aioir.report.build import default_out, make_report
 from aioir.report.outdir import MANIFEST
 from aioir.strategies.uem import UncertaintyHead
@@ -36,8 +35,25 @@ def _psnr(out: np.ndarray, gt: np.ndarray) -> float:
     return peak_signal_noise_ratio(_u8(gt)[c, c], _u8(out)[c, c], data_range=255)
 
 
-def _test_set() -> FixedTestSet:  # the runs' validation images: ValConfig's seed 1234, 32 px
-    return FixedTestSet(EmbeddedPhotos("test"), TASKS, seed=1234, max_size=32)
+class _Sample(NamedTuple):
+    lq: np.ndarray
+    gt: np.ndarray
+    task: str
+    name: str
+
+
+class _TestSet(list):
+    def for_task(self, task: str) -> list[_Sample]:
+        return [s for s in self if s.task == task]
+
+
+def _test_set() -> _TestSet:  # the images the runs validated on (val seed 1234, 32 px crops)
+    from aioir.engine.build import validation_sets
+
+    from report_runs import tiny_run_config
+
+    sets, _ = validation_sets(tiny_run_config("mixed", 0))
+    return _TestSet(_Sample(*item) for ts in sets for item in ts)
 
 
 def _latest_eval(run: Path) -> dict:
@@ -107,7 +123,7 @@ def test_degraded_input_row_recomputed_with_scikit_image(report_json):
 def test_grid_captions_are_scikit_image_psnr_of_each_runs_restoration(bench_dir, report,
                                                                       report_json):
     from aioir.inference.export import load_network
-    from aioir.inference.restore import restore_image
+    from aioir.models.restore import restore_image
 
     data = _figure(report_json, "restorations")["data"]
     test = _test_set()
@@ -219,12 +235,11 @@ def test_a_run_whose_images_cannot_be_rebuilt_still_gets_its_tables(bench_dir, t
     run = tmp_path / "runs" / "moved"
     shutil.copytree(bench_dir / "mixed" / "seed0", run)
     cfg = (run / "config.yaml").read_text()
-    (run / "config.yaml").write_text(cfg.replace("source: embedded\n  root: null\n  max_size",
-                                                 f"source: folder\n  root: {tmp_path / 'gone'}\n"
-                                                 "  max_size"))
+    gone = tmp_path / "gone" / "my_setting.yaml"  # the run's setting file, moved away since
+    (run / "config.yaml").write_text(cfg.replace("setting: embedded\n", f"setting: {gone}\n"))
     result = make_report([run], tmp_path / "r")
     skipped = {f.id: f.skipped for f in result.skipped}
     assert "cannot rebuild the validation images" in skipped["restorations"]
-    assert str(tmp_path / "gone") in skipped["restorations"]
+    assert str(gone) in skipped["restorations"]
     assert "train_task_loss" in {f.id for f in result.drawn}
     assert "| mixed " in (tmp_path / "r" / "report.md").read_text()

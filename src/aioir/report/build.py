@@ -392,23 +392,24 @@ class _Figures:
 def _validation(groups: list[RunGroup], tasks: list[str]) -> tuple[list | None, str, Any, bool]:
     """The validation samples shown in image figures, why there are none, the protocol of
     per-image scores, and whether every run validates on exactly these images."""
-    from aioir.metrics import get_protocol
-
     from .samples import validation_samples
 
     first = groups[0].first
     try:
         cfg = first.run_config
-        protocol = get_protocol(cfg.val.protocol)
+        from aioir.engine.build import resolve_setting, val_protocol
+
+        protocol = val_protocol(cfg, resolve_setting(cfg))
         samples = validation_samples(cfg, list(tasks))
     except (ValueError, OSError) as exc:  # a config of another version, images moved away...
         return None, f"cannot rebuild the validation images of {first.path}: {exc}", None, False
     keys = {repr(((r.config.get("val") or {}) | {"every": None, "use_ema": None},
-                  r.tasks, (r.config.get("data") or {}).get("source")))
+                  r.tasks, (r.config.get("data") or {}).get("setting")))
             for g in groups for r in g.runs}
     if samples is None:
-        return None, (f"{first.path / 'config.yaml'} has no validation images (val.source: "
-                      f"{cfg.val.source}, data.source: {cfg.data.source})"), protocol, False
+        return None, (f"{first.path / 'config.yaml'} has no validation images (val.enabled: "
+                      f"{cfg.val.enabled}, data.setting: {cfg.data.setting}, data.root: "
+                      f"{cfg.data.root})"), protocol, False
     return samples, "", protocol, len(keys) == 1
 
 

@@ -56,7 +56,7 @@ def _checkpoint(run: Run) -> Path:
 def restore_run(run: Run, samples: Sequence[Sample]) -> list[np.ndarray]:
     """``run``'s network (as it was evaluated) applied to each sample's degraded image."""
     from aioir.inference.export import load_network
-    from aioir.inference.restore import restore_image
+    from aioir.models.restore import restore_image
 
     use_ema = bool((run.config.get("val") or {}).get("use_ema", True))
     model, _ = load_network(_checkpoint(run), use_ema=use_ema)
