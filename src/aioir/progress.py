@@ -36,7 +36,8 @@ MODES = ("auto", "bar", "lines", "off")
 #: the clock the line display reads (monkeypatched by tests)
 _clock = time.monotonic
 
-_FORMAT = "{desc}: {percentage:3.0f}% {n_fmt}/{total_fmt} [{elapsed}<{remaining}, {rate_fmt}{postfix}]"
+_FORMAT = ("{desc}: {percentage:3.0f}% {n_fmt}/{total_fmt} "
+           "[{elapsed}<{remaining}, {rate_fmt}{postfix}]")
 
 
 def progress_mode(file: TextIO | None = None) -> str:

@@ -1,6 +1,6 @@
 """Set up a run folder (resolved config, environment, log file) and train.
 
-Shared by ``aioir train`` and ``aioir demo``.
+Shared by ``aioir train``, ``aioir demo`` and ``aioir bench``.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import platform
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from aioir.config.schema import RunConfig
 
@@ -81,8 +81,18 @@ def prepare_run_dir(cfg: RunConfig, run_dir: Path, *, is_main: bool = True) -> N
     os.replace(tmp, run_dir / "environment.json")
 
 
-def train(cfg: RunConfig, run_dir: str | Path, *, resume: str | None = None, dist: Any = None):
-    """Prepare the run folder and train; returns :class:`aioir.engine.trainer.TrainResult`."""
+def train(
+    cfg: RunConfig,
+    run_dir: str | Path,
+    *,
+    resume: str | None = None,
+    dist: Any = None,
+    on_step: Callable[[int], None] | None = None,
+):
+    """Prepare the run folder and train; returns :class:`aioir.engine.trainer.TrainResult`.
+
+    ``on_step(step)`` is called after every optimizer step (progress displays, benchmarks).
+    """
     from aioir.engine.trainer import Trainer
 
     run_dir = Path(run_dir)
@@ -91,4 +101,4 @@ def train(cfg: RunConfig, run_dir: str | Path, *, resume: str | None = None, dis
     if is_main:
         setup_logging(run_dir)
     trainer = Trainer(cfg, run_dir, resume=resume, dist=dist)
-    return trainer.fit()
+    return trainer.fit(on_step=on_step)
