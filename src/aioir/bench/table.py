@@ -188,7 +188,8 @@ def method_note(n_boot: int) -> str:
 
 
 def csv_rows(steps: int, result: Mapping[str, Any]) -> list[list[Any]]:
-    """Long-format rows under :data:`CSV_HEADERS` (full precision)."""
+    """Long-format rows under :data:`CSV_HEADERS` (full precision; empty where a field does not
+    apply: ``std`` of the input or of one seed, ``lo``/``hi`` of scores)."""
     columns = [*result["tasks"], AVERAGE]
     seeds, n = len(result["seeds"]), sum(result["images"].values())
     nan = math.nan
@@ -209,4 +210,4 @@ def csv_rows(steps: int, result: Mapping[str, Any]) -> list[list[Any]]:
                 d = by_metric[m][c]
                 rows.append([steps, f"{strategy} - {result['baseline']}", "difference", m, c,
                              d["estimate"], nan, d["lo"], d["hi"], d["excludes_zero"], seeds, n])
-    return rows
+    return [[("" if isinstance(v, float) and math.isnan(v) else v) for v in row] for row in rows]
