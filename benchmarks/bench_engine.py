@@ -69,6 +69,8 @@ def main() -> None:
     p.add_argument("--round", type=int, default=10, help="steps per timed round")
     p.add_argument("--warmup-rounds", type=int, default=1)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--components", action="store_true",
+                   help="also time the engine's extra pieces alone (data, strategy, EMA, log)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override the engine's run config (the bare loop follows lr and EMA)")
     a = p.parse_args()
@@ -132,6 +134,66 @@ def main() -> None:
     print(f"| engine | {1000 * med_e:.1f} | {1000 * mean_e:.1f} |")
     print(f"| engine / bare | {med_e / med_b:.3f} x | {mean_e / mean_b:.3f} x |")
     print(f"\nlargest weight difference engine vs bare after {a.steps} steps: {diff:.2e}")
+    if a.components:
+        components(cfg, dataset, batches[0], net, work)
+
+
+def _median_ms(fn, reps: int = 200, rounds: int = 5) -> float:
+    fn()
+    times = []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        for _ in range(reps // rounds):
+            fn()
+        times.append((time.perf_counter() - t0) / (reps // rounds))
+    return 1000 * statistics.median(times)
+
+
+def components(cfg, dataset, batch: dict, net: torch.nn.Module, work: Path) -> None:
+    """What the engine does besides the bare loop, each timed alone (ms per call)."""
+    import io
+
+    from aioir import strategies
+    from aioir.engine.ema import ModelEMA
+    from aioir.engine.logger import MetricsLog
+    from aioir.progress import LineProgress
+
+    b = cfg.data.batch_size
+    collate = torch.utils.data.default_collate
+    k = len(cfg.data.tasks)
+    pred = net(batch["lq"]).detach().requires_grad_(True)
+    mixed = strategies.build("mixed", num_tasks=k)
+    ema, bare_ema = ModelEMA(net, 0.999), copy.deepcopy(net)
+    pairs = list(zip(bare_ema.parameters(), net.parameters()))
+
+    def bare_ema_step() -> None:
+        with torch.no_grad():
+            for e, w in pairs:
+                e.mul_(0.999).add_(w, alpha=0.001)
+
+    log = MetricsLog(work / "components.jsonl")
+    names = list(cfg.data.tasks)
+    record = {"step": 1, "loss": 0.1, "lr": 1e-3, "stepped": True,
+              "task_loss": {n: 0.1 for n in names}, "task_weight": {n: 0.1 for n in names}}
+    bar = LineProgress(total=10**9, file=io.StringIO())
+    rows = [
+        ("read + collate one batch from the cache", _median_ms(
+            lambda: collate([dataset[i] for i in range(b)]))),
+        ("mixed strategy loss + per-task statistics", _median_ms(
+            lambda: mixed(pred, batch["gt"], batch["task_id"]))),
+        ("plain L1 (the bare loop's loss)", _median_ms(
+            lambda: (pred - batch["gt"]).abs().mean())),
+        ("EMA update, engine (ModelEMA)", _median_ms(lambda: ema.update(net))),
+        ("EMA update, bare loop", _median_ms(bare_ema_step)),
+        (f"JSONL + TensorBoard record (every {cfg.train.log_every} steps)",
+         _median_ms(lambda: log.write(record), reps=50)),
+        ("progress display update", _median_ms(lambda: bar.update(1))),
+    ]
+    log.close()
+    print("\n| engine component, timed alone | ms per call |")
+    print("|---|---:|")
+    for label, ms in rows:
+        print(f"| {label} | {ms:.3f} |")
 
 
 if __name__ == "__main__":

@@ -115,3 +115,14 @@ def test_environment_overrides_and_disable(monkeypatch):
     monkeypatch.setenv(ENV, "sometimes")
     with pytest.raises(ValueError, match="AIOIR_PROGRESS='sometimes'"):
         progress(total=3, file=out)
+
+
+def test_every_progress_display_of_the_package_goes_through_the_helper():
+    from pathlib import Path
+
+    import aioir
+
+    root = Path(aioir.__file__).parent
+    users = sorted(str(p.relative_to(root)) for p in root.rglob("*.py")
+                   if re.search(r"^\s*(from tqdm|import tqdm)", p.read_text(), re.M))
+    assert users == ["progress.py"]
