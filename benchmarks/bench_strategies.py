@@ -9,6 +9,7 @@ weights): what TUR and UE cannot avoid paying over mixed.
 
     python benchmarks/bench_strategies.py --model tiny_unet --options '{"width": 24}' \
         --batch 16 --patch 64 --rounds 7 --steps 5 --threads 1
+    python benchmarks/bench_strategies.py --losses --batch 16 --patch 64 --rounds 9 --steps 10
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=7)
     p.add_argument("--steps", type=int, default=5, help="steps per timed round")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--losses", action="store_true",
+                   help="time only each strategy's loss (forward + backward + after_step) on a "
+                        "fixed prediction, the uncertainty head bypassed by a fixed map")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
@@ -41,6 +45,9 @@ def main() -> None:
     lq = torch.rand(a.batch, 3, a.patch, a.patch)
     gt = (lq + 0.1 * torch.randn_like(lq)).clamp(0, 1)
     task_id = torch.arange(a.batch) % a.tasks
+    if a.losses:
+        losses_only(names, lq, gt, task_id, a)
+        return
     setups = {}
     for name in names:
         torch.manual_seed(0)
@@ -108,6 +115,42 @@ def main() -> None:
         share = f"{med / base:.3f}" if base else "-"
         print(f"| (uncertainty head alone: fwd+bwd+Adam on the tap, {tuple(head[2].shape)}) "
               f"| {med * 1000:.1f} | {share} | |")
+
+
+def losses_only(names, lq, gt, task_id, a) -> None:
+    """Each strategy's own cost: loss forward + backward + after_step on a fixed prediction."""
+    from aioir import strategies
+
+    u_map = torch.rand_like(lq) + 0.1
+    built = {}
+    for name in names:
+        strat = strategies.build(name, num_tasks=a.tasks)
+        if hasattr(strat, "uncertainty"):  # TUR/UE: a fixed map instead of the head
+            strat.uncertainty = lambda pred, _u=u_map: _u.clone().requires_grad_(True)
+        built[name] = strat
+
+    def step(name: str) -> None:
+        pred = lq.clone().requires_grad_(True)
+        out = built[name](pred, gt, task_id)
+        out.loss.backward()
+        built[name].after_step(out)
+
+    times: dict[str, list[float]] = {n: [] for n in names}
+    for name in names:
+        step(name)
+    for _ in range(a.rounds):
+        for name in names:
+            t0 = time.perf_counter()
+            for _ in range(a.steps):
+                step(name)
+            times[name].append((time.perf_counter() - t0) / a.steps)
+    base = statistics.median(times["mixed"]) if "mixed" in times else None
+    print("| strategy loss alone | median ms | over mixed (ms) |")
+    print("|---|---:|---:|")
+    for name in names:
+        med = statistics.median(times[name])
+        extra = f"{(med - base) * 1000:+.2f}" if base else "-"
+        print(f"| {name} | {med * 1000:.2f} | {extra} |")
 
 
 if __name__ == "__main__":
