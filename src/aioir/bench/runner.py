@@ -152,8 +152,8 @@ def run_cells(jobs: list[CellJob], *, workers: int, progress: bool = True) -> Ru
             report.status[name] = kind if kind in ("finished", "interrupted") else "error"
             if kind == "error":
                 report.errors[name] = event[3]
-            if kind in ("finished", "error") and not stopping:
-                hand_out()  # the worker goes on with the next cell
+            if kind in ("finished", "error"):
+                hand_out()  # the worker's next cell, or None (it exits) when none or stopping
         done = sum(s == "finished" for s in report.status.values())
         busy = sum(n is not None for n in current.values())
         bar.set_postfix_str(f"{done}/{len(jobs)} cells done, {busy} running", refresh=False)
