@@ -71,3 +71,28 @@ def test_sigterm_stops_the_bench_with_checkpoints_and_keeps_finished_cells(tmp_p
     assert 1 <= int(ckpt.stem.split("_")[1]) < 3000  # stopped mid-way, with a checkpoint
     assert short_eval.is_file() and (tmp_path / "short/checkpoints/step_00000004.pt").is_file()
     assert signal.getsignal(signal.SIGTERM) is previous  # the bench's handler is removed
+
+
+def test_one_bench_process_per_folder(tmp_path, tiny_spec):
+    import os
+    import subprocess
+    import sys
+
+    import pytest
+
+    from aioir.bench import LOCK_FILE, _folder_lock
+    from aioir.bench.spec import claim_folder
+
+    spec = tiny_spec()
+    out = claim_folder(tmp_path / "b", spec)
+    lock = out / LOCK_FILE
+    lock.write_text(str(os.getppid()))  # a live process holds the folder
+    with pytest.raises(ValueError, match=rf"another aioir bench \(pid {os.getppid()}\)"):
+        run_bench(spec, out, jobs=1, progress=False)
+    assert lock.read_text() == str(os.getppid())  # the holder's lock is left alone
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    lock.write_text(str(dead.pid))  # the lock of a process that died is taken over
+    with _folder_lock(out):
+        assert lock.read_text() == str(os.getpid())
+    assert not lock.exists()  # and released
