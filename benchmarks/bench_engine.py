@@ -56,10 +56,6 @@ def build_config(a: argparse.Namespace, cache: Path):
 
 
 def main() -> None:
-    from aioir import models
-    from aioir.engine.builders import build_train_dataset
-    from aioir.engine.run import train
-
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", default="tiny_unet")
     p.add_argument("--options", default='{"width": 24}', help="backbone options as JSON")
@@ -78,7 +74,15 @@ def main() -> None:
         p.error("--steps must be a multiple of --round")
     torch.set_num_threads(a.threads)
 
-    work = Path(tempfile.mkdtemp(prefix="bench-engine-"))
+    with tempfile.TemporaryDirectory(prefix="bench-engine-") as tmp:  # cache, run: removed
+        run(a, Path(tmp))
+
+
+def run(a: argparse.Namespace, work: Path) -> None:
+    from aioir import models
+    from aioir.engine.builders import build_train_dataset
+    from aioir.engine.run import train
+
     cfg = build_config(a, work / "cache")
     dataset = build_train_dataset(cfg, total_steps=a.steps)
     collate = torch.utils.data.default_collate
