@@ -120,8 +120,7 @@ def run_demo(
     progress: bool = True,
 ) -> dict[str, Any]:
     """Train and evaluate every strategy; returns the results and writes ``report.md``."""
-    from tqdm import tqdm
-
+    from aioir.progress import progress as progress_bar
     from aioir.report.tables import results_table, write_results
 
     budget_name = "quick" if quick else "default"
@@ -152,7 +151,7 @@ def run_demo(
     results: dict[str, dict[str, Any]] = {}
     errors: dict[str, str] = {}
     total = budget.steps * len(configs)
-    bar = tqdm(total=total, desc="demo", unit="step", disable=not progress, dynamic_ncols=True)
+    bar = progress_bar(total=total, desc="demo", unit="step", disable=not progress)
     while pending or running:
         while pending and len(running) < jobs:
             name, cfg = pending.pop(0)

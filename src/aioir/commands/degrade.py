@@ -91,12 +91,11 @@ def _inside(path: Path, folder: Path) -> bool:
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from tqdm import tqdm
-
     from aioir import __version__
     from aioir.data.depth import load_depth
     from aioir.data.io import list_images, read_images_skipping, write_image
     from aioir.degradations import apply, get_task
+    from aioir.progress import progress
 
     spec = get_task(args.task)
     if args.seed < 0:
@@ -120,7 +119,8 @@ def run(args: argparse.Namespace) -> int:
     ordered = sorted(jobs.items())
     skipped: list[str] = []
     readable = read_images_skipping([src for _, (src, _) in ordered], skipped)
-    for k, img in tqdm(readable, total=len(ordered), desc=f"degrade {args.task}", unit="img"):
+    for k, img in progress(readable, total=len(ordered), desc=f"degrade {args.task}",
+                           unit="img"):
         out_rel, (src, rel) = ordered[k]
         extra = ({"depth": load_depth(args.depth, rel, img.shape[:2])}
                  if args.depth is not None else {})

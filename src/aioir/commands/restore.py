@@ -22,12 +22,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from tqdm import tqdm
-
     from aioir.data.io import list_images, read_images_skipping, write_image
     from aioir.engine.trainer import resolve_device
     from aioir.inference.export import load_network
     from aioir.models.restore import restore_image
+    from aioir.progress import progress
 
     device = resolve_device(args.device)
     model, _ = load_network(args.checkpoint, use_ema=not args.no_ema)
@@ -45,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     skipped: list[str] = []
     readable = read_images_skipping([src for src, _ in jobs], skipped)
-    for k, img in tqdm(readable, total=len(jobs), desc="restore", unit="img"):
+    for k, img in progress(readable, total=len(jobs), desc="restore", unit="img"):
         res = restore_image(model, img, device=device, tile=args.tile, overlap=args.overlap)
         write_image(out / jobs[k][1].with_suffix(".png"), res)
     for message in skipped:

@@ -1,6 +1,6 @@
 """Set up a run folder (resolved config, environment, log file) and train.
 
-Shared by ``aioir train`` and ``aioir demo``.
+Shared by ``aioir train``, ``aioir demo`` and ``aioir bench``.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import platform
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from aioir.config.schema import RunConfig
 
@@ -81,13 +81,21 @@ def prepare_run_dir(cfg: RunConfig, run_dir: Path, *, is_main: bool = True) -> N
     os.replace(tmp, run_dir / "environment.json")
 
 
-def train(cfg: RunConfig, run_dir: str | Path, *, resume: str | None = None, dist: Any = None):
+def train(
+    cfg: RunConfig,
+    run_dir: str | Path,
+    *,
+    resume: str | None = None,
+    dist: Any = None,
+    on_step: Callable[[int], None] | None = None,
+):
     """Build the run, prepare its folder and train; returns
     :class:`aioir.engine.trainer.TrainResult`.
 
     Everything that can be wrong with the config (bad values, unknown model or strategy
     options, a missing dataset) is found by :func:`aioir.engine.build.build_run` before the
     run folder is written; a fresh run refuses a folder that already holds checkpoints.
+    ``on_step(step)`` is called after every optimizer step (progress displays, benchmarks).
     """
     from aioir.engine.build import build_run
     from aioir.engine.trainer import Trainer, resolve_resume
@@ -101,4 +109,4 @@ def train(cfg: RunConfig, run_dir: str | Path, *, resume: str | None = None, dis
     if is_main:
         setup_logging(run_dir)
     trainer = Trainer(parts, run_dir, resume=resume, dist=dist)
-    return trainer.fit()
+    return trainer.fit(on_step=on_step)

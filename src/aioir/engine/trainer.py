@@ -357,9 +357,9 @@ class Trainer:
         previous = self._install_signal_handlers()
         bar = None
         if cfg.train.progress and self.dist.is_main:
-            from tqdm import tqdm
+            from aioir.progress import progress
 
-            bar = tqdm(total=cfg.train.steps, initial=self.step, desc=cfg.name, dynamic_ncols=True)
+            bar = progress(total=cfg.train.steps, initial=self.step, desc=cfg.name, unit="step")
         last_ckpt: Path | None = None
         validation: dict[str, Any] | None = None
         status = "finished"

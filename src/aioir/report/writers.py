@@ -1,15 +1,38 @@
-"""Writing tables and results to files: CSV, JSON, and an evaluation summary bundle."""
+"""Writing tables and results to files: CSV, JSON, and an evaluation summary bundle.
+
+Every file is written atomically (a temporary file, then a rename)."""
 
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import os
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-__all__ = ["write_csv", "write_json", "write_results", "per_task_records"]
+__all__ = ["write_csv", "write_json", "write_results", "per_task_records", "write_text_atomic"]
+
+
+def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
+    """Write ``text`` to ``path`` through a temporary file and a rename: a reader (or a crash)
+    never sees a half-written file.
+
+    >>> import tempfile, pathlib
+    >>> p = write_text_atomic(pathlib.Path(tempfile.mkdtemp()) / "a" / "t.md", "# hi")
+    >>> p.read_text(), sorted(f.name for f in p.parent.iterdir())
+    ('# hi', ['t.md'])
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
 
 
 def write_csv(
@@ -23,16 +46,14 @@ def write_csv(
     >>> p.read_text().splitlines()
     ['task,psnr', 'rain,30.5']
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     for row in rows:
         if len(row) != len(headers):
             raise ValueError(f"row {list(row)!r} has {len(row)} cells, expected {len(headers)}")
-    with path.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh, lineterminator="\n")
-        writer.writerow(headers)
-        writer.writerows(rows)
-    return path
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(headers)
+    writer.writerows(rows)
+    return write_text_atomic(path, buffer.getvalue())
 
 
 def _plain(value: Any) -> Any:
@@ -60,10 +81,7 @@ def write_json(path: str | os.PathLike[str], data: Any) -> Path:
     >>> json.loads(p.read_text())
     {'psnr': inf}
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(_plain(data), indent=2, allow_nan=True) + "\n", encoding="utf-8")
-    return path
+    return write_text_atomic(path, json.dumps(_plain(data), indent=2, allow_nan=True) + "\n")
 
 
 def per_task_records(summary: Mapping[str, Any]) -> tuple[list[str], list[list[Any]]]:
