@@ -2,20 +2,31 @@
 
 from __future__ import annotations
 
+import pytest
+
 from aioir.bench import run_bench
 from aioir.bench.runner import auto_jobs, available_cores
 
 
-
-def test_a_failing_cell_is_reported_not_hung(tmp_path, tiny_spec):
+def test_a_config_mistake_is_refused_before_any_cell_trains(tmp_path, tiny_spec):
     spec = tiny_spec(strategies=["mixed"], seeds=[0], steps=[2])
     spec.base["model"]["options"]["no_such_option"] = 1
+    out = tmp_path / "b"
+    with pytest.raises(ValueError, match="model.options: .*'no_such_option'"):
+        run_bench(spec, out, jobs=1, progress=False)
+    assert not list(out.glob("runs/**/checkpoints/*.pt"))
+
+
+def test_a_failing_cell_is_reported_not_hung(tmp_path, tiny_spec):
+    spec = tiny_spec(strategies=["mixed"], seeds=[0], steps=[3])
+    spec.base["optim"]["lr"] = 1e30  # the weights overflow after the first step
+    spec.base["train"]["max_nonfinite"] = 1
     out = tmp_path / "b"
     result = run_bench(spec, out, jobs=1, progress=False)
     assert result.status == "failed"
     (name, error), = result.errors.items()
-    assert name == "mixed-seed0-steps2"
-    assert "no_such_option" in error and str(out / "runs/steps_00000002/seed_0/mixed") in error
+    assert name == "mixed-seed0-steps3"
+    assert "non-finite" in error and str(out / "runs/steps_00000003/seed_0/mixed") in error
     assert not (out / "results.md").exists()
 
 

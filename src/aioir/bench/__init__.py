@@ -232,6 +232,15 @@ def tabulate(spec: BenchSpec, out: str | Path, inputs: dict[str, Any] | None = N
     return tables, text
 
 
+def _setting_tasks(base: dict[str, Any]) -> list[str]:
+    """The task names of the base config's setting (``data.tasks`` unset: all of them)."""
+    from aioir.config import from_dict
+    from aioir.config.schema import RunConfig
+    from aioir.engine.build import resolve_setting
+
+    return list(resolve_setting(from_dict(RunConfig, base)).task_names)
+
+
 def _report(spec: BenchSpec, tables: dict[int, dict[str, Any]], markdown: Any,
             method_note: Any, protocol: str | None) -> str:
     base = spec.base
@@ -239,11 +248,12 @@ def _report(spec: BenchSpec, tables: dict[int, dict[str, Any]], markdown: Any,
     options = ", ".join(f"{k} {v}" for k, v in model.get("options", {}).items())
     strat = "; ".join(f"{s}: {o}" for s, o in spec.strategy_options.items() if o) or "defaults"
     data = base["data"]
+    tasks = data.get("tasks") or _setting_tasks(base)
     lines = [
         f"# aioir bench: {', '.join(spec.strategies)}",
         "",
         f"Backbone `{model['name']}`" + (f" ({options})" if options else "")
-        + f"; data `{data['source']}`, tasks {', '.join(data['tasks'])}; batch "
+        + f"; setting `{data['setting']}`, tasks {', '.join(tasks)}; batch "
         f"{data['batch_size']} x {data['patch_size']} px; {base['optim']['name']} lr "
         f"{base['optim']['lr']}, {base['schedule']['name']} schedule; strategy options: {strat}; "
         f"{spec.threads} thread(s) per cell. Every strategy of a seed trains on the same data "
