@@ -355,7 +355,7 @@ class _Figures:
 
     def all(self, progress: bool = False) -> list[FigureEntry]:
         """Every figure, drawn or skipped with its reason."""
-        from tqdm import tqdm
+        from aioir.progress import progress as progress_bar
 
         extras = sorted({k for g in self.groups for r in g.runs
                          for k in per_task_keys(r.records, self.tasks)}
@@ -380,7 +380,8 @@ class _Figures:
             ("Uncertainty per task", self.uncertainty_histograms),
         ]
         entries = []
-        for title, make in tqdm(makers, desc="report figures", disable=not progress):
+        for title, make in progress_bar(makers, desc="report figures", unit="figure",
+                                        disable=not progress):
             try:
                 entries.append(make())
             except (FileNotFoundError, ValueError, RuntimeError, KeyError) as exc:
