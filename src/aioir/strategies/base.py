@@ -167,6 +167,15 @@ class Strategy(nn.Module):
         share = local_sums / counts.clamp_min(1).to(local_sums.dtype) * self.world_size
         return TaskStats(share, losses, counts, present, local_sums, local_counts)
 
+    def differentiable_reduce(self) -> Callable[[torch.Tensor], torch.Tensor] | None:
+        """A sum over ranks that back-propagates (``None`` in a single process), for losses that
+        are non-linear in global statistics (TUR's per-task maps, UE's mean uncertainty)."""
+        if self.world_size <= 1:
+            return None
+        import torch.distributed.nn.functional as dist_fn
+
+        return dist_fn.all_reduce
+
     def task_label(self, k: int) -> str:
         """A readable name of task ``k`` for messages."""
         if self.task_names is not None and 0 <= k < len(self.task_names):

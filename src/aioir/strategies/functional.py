@@ -25,6 +25,8 @@ Gradient combinations (PCGrad, CAGrad, IMTL-G, Nash-MTL) are in :mod:`aioir.stra
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 
 #: clamp for the losses inside Art's log-ratio: ``log10`` is taken of values in
@@ -166,6 +168,19 @@ def _check_uncertainty(pred: torch.Tensor, uncertainty: torch.Tensor) -> None:
         )
 
 
+def per_task_sum_count_maps(
+    maps: torch.Tensor, task_id: torch.Tensor, num_tasks: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-task sums of per-sample maps (B, ...): (K, ...), and sample counts (K,).
+
+    >>> import torch
+    >>> s, c = per_task_sum_count_maps(torch.ones(3, 2), torch.tensor([1, 1, 0]), 2)
+    >>> s.tolist(), c.tolist()
+    ([[1.0, 1.0], [2.0, 2.0]], [1.0, 2.0])
+    """
+    return _reduce_task_sums(maps, task_id, num_tasks, None)
+
+
 def per_task_maps(
     maps: torch.Tensor, task_id: torch.Tensor, num_tasks: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -188,6 +203,25 @@ def _mean_over_present(per_task: torch.Tensor, present: torch.Tensor) -> torch.T
     return per_task.sum() / present.sum().clamp_min(1)
 
 
+#: a differentiable sum of a tensor over the ranks of a distributed run
+Reduce = Callable[[torch.Tensor], torch.Tensor]
+
+
+def _reduce_task_sums(
+    values: torch.Tensor, task_id: torch.Tensor, num_tasks: int, reduce: Reduce | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-task sums of per-sample ``values`` (B, ...) and sample counts, summed over ranks by
+    ``reduce`` when given (one call; the sums keep their gradient through it)."""
+    _check_task_id(task_id, values.shape[0], num_tasks)
+    idx = task_id.long()
+    sums = values.new_zeros((num_tasks,) + values.shape[1:]).index_add(0, idx, values)
+    counts = values.new_zeros(num_tasks).index_add(0, idx, values.new_ones(len(idx)))
+    if reduce is None:
+        return sums, counts
+    packed = reduce(torch.cat([sums.reshape(-1), counts]))
+    return packed[: sums.numel()].view_as(sums), packed[sums.numel() :]
+
+
 def tur_loss(
     pred: torch.Tensor,
     gt: torch.Tensor,
@@ -198,6 +232,8 @@ def tur_loss(
     eps: float = 1e-6,
     loss: str = "l1",
     charbonnier_eps: float = CHARBONNIER_EPS,
+    reduce: Reduce | None = None,
+    world_size: int = 1,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Task Uncertainty Regularization, the per-pixel form the authors' experiments ran.
 
@@ -224,6 +260,10 @@ def tur_loss(
         log_weight: weight of the ``log(mean U_k)`` regulariser (2 in the authors' code).
         eps: added to the averaged map (1e-6 in the authors' code).
         loss, charbonnier_eps: the pixel loss ``rho`` (:func:`pixel_error`).
+        reduce, world_size: distributed runs (see :func:`_reduce_task_sums`): a differentiable
+            sum over ranks; the maps ``U_k`` and counts are then global, and the returned total is
+            this rank's share, whose gradient averaged over ranks (DDP) is the gradient of the
+            single-process loss on the global batch.
 
     Returns:
         ``total`` (scalar, differentiable in ``pred`` and ``uncertainty``) and ``per_task`` (K,)
@@ -237,11 +277,16 @@ def tur_loss(
     """
     _check_uncertainty(pred, uncertainty)
     err = pixel_error(pred, gt, loss, charbonnier_eps)
-    maps, present = per_task_maps(_float(uncertainty), task_id, num_tasks)
-    maps = maps + eps
+    sums, counts = _reduce_task_sums(_float(uncertainty), task_id, num_tasks, reduce)
+    present = counts > 0
+    shape = (-1,) + (1,) * (sums.dim() - 1)
+    maps = sums / counts.clamp_min(1).view(shape) + eps
     idx = task_id.long()
-    ratio = (err / maps[idx]).flatten(1).mean(1)  # (B,) mean of |e| / U_k over each sample
-    ratio_k, _ = per_task_mean(ratio, task_id, num_tasks)
+    ratio = (err / maps[idx]).flatten(1).mean(1)  # (B,) mean of rho(e) / U_k over each sample
+    ratio_sums, _ = per_task_sum_count(ratio, task_id, num_tasks)
+    ratio_k = ratio_sums / counts.clamp_min(1)
+    if world_size != 1:
+        ratio_k = ratio_k * world_size
     # absent tasks have maps == eps; their log term is masked out below
     log_k = torch.log(maps.flatten(1).mean(1))
     per_task = torch.where(present, ratio_k + log_weight * log_k, torch.zeros_like(ratio_k))
@@ -257,6 +302,8 @@ def tur_loss_gaussian(
     eps: float = 1e-6,
     loss: str = "l2",
     charbonnier_eps: float = CHARBONNIER_EPS,
+    reduce: Reduce | None = None,
+    world_size: int = 1,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """TUR as written in the paper (Eq. 5-7): one variance per task, Gaussian likelihood.
 
@@ -273,7 +320,8 @@ def tur_loss_gaussian(
     for the per-pixel form) keeps the scale of the loss independent of how many tasks a batch
     holds. Per-task weights ``w_k = 1 / (2 sigma_k^2)`` are Eq. 7's.
 
-    Returns ``total`` and ``per_task`` (K,), 0 for absent tasks.
+    Returns ``total`` and ``per_task`` (K,), 0 for absent tasks. ``reduce``/``world_size`` as in
+    :func:`tur_loss` (``sigma_k^2`` and the counts global, the MSE term this rank's share).
 
     >>> import torch
     >>> p, g = torch.zeros(1, 3, 2, 2), torch.ones(1, 3, 2, 2)
@@ -284,9 +332,14 @@ def tur_loss_gaussian(
     """
     _check_uncertainty(pred, uncertainty)
     sq = per_sample_loss(pred, gt, loss, charbonnier_eps)
-    mse_k, present = per_task_mean(sq, task_id, num_tasks)
-    u_k, _ = per_task_mean(_float(uncertainty).flatten(1).mean(1), task_id, num_tasks)
-    var_k = u_k + eps
+    sq_sums, _ = per_task_sum_count(sq, task_id, num_tasks)
+    u_sums, counts = _reduce_task_sums(_float(uncertainty).flatten(1).mean(1), task_id,
+                                       num_tasks, reduce)
+    present = counts > 0
+    mse_k = sq_sums / counts.clamp_min(1)
+    if world_size != 1:
+        mse_k = mse_k * world_size
+    var_k = u_sums / counts.clamp_min(1) + eps
     loss_k = mse_k / (2 * var_k) + 0.5 * torch.log(var_k)
     per_task = torch.where(present, loss_k, torch.zeros_like(loss_k))
     return _mean_over_present(per_task, present), per_task
@@ -300,6 +353,8 @@ def ue_loss(
     eps: float = 1e-6,
     loss: str = "l1",
     charbonnier_eps: float = CHARBONNIER_EPS,
+    reduce: Reduce | None = None,
+    world_size: int = 1,
 ) -> torch.Tensor:
     """Vanilla uncertainty estimation (TUR paper, Table 6 "UE"): per-sample maps, no grouping.
 
@@ -308,7 +363,7 @@ def ue_loss(
     ``loss = mean_{i, c, y, x} rho(pred - gt) / U + log_weight * log(mean_{i, c, y, x} U)``
 
     i.e. :func:`tur_loss` with every sample using its own map and the whole batch treated as one
-    group.
+    group. ``reduce``/``world_size`` as in :func:`tur_loss` (the means over the global batch).
 
     >>> import torch
     >>> u = torch.ones(2, 3, 4, 4)
@@ -318,7 +373,12 @@ def ue_loss(
     _check_uncertainty(pred, uncertainty)
     u = _float(uncertainty) + eps
     err = pixel_error(pred, gt, loss, charbonnier_eps)
-    return (err / u).mean() + log_weight * torch.log(u.mean())
+    if reduce is None:
+        return (err / u).mean() + log_weight * torch.log(u.mean())
+    ratio_sum = (err / u).sum()
+    n_err, n_u = float(err.numel()), float(u.numel())
+    total = reduce(torch.stack([u.sum(), u.new_tensor(n_err), u.new_tensor(n_u)]))
+    return ratio_sum / total[1] * world_size + log_weight * torch.log(total[0] / total[2])
 
 
 #: Art's global-correction forms (option ``gcw``): log-transformed (paper/code), raw Eq. 7, off

@@ -23,7 +23,7 @@ Reported ``weights``: the coefficients of the raw task gradients, ``alpha_k e^{s
 >>> import torch
 >>> s = IMTLStrategy(num_tasks=2, mode="l")
 >>> out = s(torch.zeros(2, 3, 2, 2), torch.full((2, 3, 2, 2), 0.1), torch.tensor([0, 1]))
->>> round(float(out.loss), 4), out.weights.tolist()   # s = 0: mean of (L_k - 0)
+>>> round(out.loss.item(), 4), out.weights.tolist()   # s = 0: mean of (L_k - 0)
 (0.1, [0.5, 0.5])
 """
 

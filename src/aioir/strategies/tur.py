@@ -47,8 +47,8 @@ from aioir.strategies.base import StrategyOutput
 from aioir.strategies.functional import (
     CHARBONNIER_EPS,
     normalise_present,
-    per_task_maps,
-    per_task_mean,
+    per_task_sum_count,
+    per_task_sum_count_maps,
     tur_loss,
     tur_loss_gaussian,
 )
@@ -103,25 +103,33 @@ class TURStrategy(UncertaintyStrategy):
         u = self.uncertainty(pred)
         k = self.num_tasks
         rho, ceps = self.pixel_loss, self.charbonnier_eps
+        dist = dict(reduce=self.differentiable_reduce(), world_size=self.world_size)
         if self.form == "authors":
-            loss, _ = tur_loss(pred, gt, u, task_id, k, self.log_weight, self.eps, rho, ceps)
+            loss, _ = tur_loss(pred, gt, u, task_id, k, self.log_weight, self.eps, rho, ceps,
+                               **dist)
         else:
-            loss, _ = tur_loss_gaussian(pred, gt, u, task_id, k, self.eps, rho, ceps)
+            loss, _ = tur_loss_gaussian(pred, gt, u, task_id, k, self.eps, rho, ceps, **dist)
         with torch.no_grad():
             ud = u.detach().float()
-            task_losses, present = per_task_mean(self.per_sample(pred, gt), task_id, k)
-            counts = torch.bincount(task_id.long(), minlength=k)
-            if len(task_id) > 1 and bool((counts[present] == 1).all()):
-                self.warn_once(
-                    "single", "every task group of this batch holds a single sample, so TUR's "
-                    "per-task averaging does nothing and TUR equals UE; use a batch with several "
-                    f"samples per task (the authors trained with batch 32; batch {len(task_id)})",
-                )
-            mean_u, _ = per_task_mean(ud.flatten(1).mean(1), task_id, k)
+            stats = self.task_statistics(self.per_sample(pred, gt).detach(), task_id)
+            present = stats.present
+            map_sums, _ = per_task_sum_count_maps(ud, task_id, k)
+            u_sums, _ = per_task_sum_count(ud.flatten(1).mean(1), task_id, k)
+            packed = self.all_reduce_sum(torch.cat([map_sums.reshape(-1), u_sums]))
+            map_sums = packed[: map_sums.numel()].view_as(map_sums)
+            denom = stats.counts.clamp_min(1)
+            mean_u = packed[map_sums.numel():] / denom
             if self.form == "authors":
-                maps, _ = per_task_maps(ud, task_id, k)
+                maps = map_sums / denom.view(-1, 1, 1, 1)
                 raw = (1.0 / (maps + self.eps)).flatten(1).mean(1)
             else:
                 raw = 1.0 / (2.0 * (mean_u + self.eps))
             weights = normalise_present(raw, present)
-        return StrategyOutput(loss, task_losses, weights, present, {"uncertainty": mean_u})
+            if len(task_id) > 1 and bool((stats.counts[present] == 1).all()):
+                self.warn_once(
+                    "single", "every task group of this batch holds a single sample, so TUR's "
+                    "per-task averaging does nothing and TUR equals UE; use a batch with several "
+                    f"samples per task (the authors trained with batch 32; batch "
+                    f"{int(stats.counts.sum())})",
+                )
+        return StrategyOutput(loss, stats.losses, weights, present, {"uncertainty": mean_u})

@@ -70,15 +70,20 @@ class UEStrategy(UncertaintyStrategy):
     ) -> StrategyOutput:
         u = self.uncertainty(pred)
         loss = ue_loss(pred, gt, u, self.log_weight, self.eps, self.pixel_loss,
-                       self.charbonnier_eps)
+                       self.charbonnier_eps, self.differentiable_reduce(), self.world_size)
         with torch.no_grad():
             k = self.num_tasks
             ud = u.detach().float()
-            l1_sums, counts = per_task_sum_count(self.per_sample(pred, gt), task_id, k)
+            rho = self.per_sample(pred, gt).detach()
+            u_mean = ud.flatten(1).mean(1)
+            inv_mean = (1.0 / (ud + self.eps)).flatten(1).mean(1)
+            sums = torch.stack([per_task_sum_count(v, task_id, k)[0] for v in (rho, u_mean,
+                                                                                inv_mean)])
+            counts = per_task_sum_count(rho, task_id, k)[1]
+            reduced = self.all_reduce_sum(torch.cat([sums, counts.unsqueeze(0)]))
+            l1_sums, u_sums, inv_sums, counts = reduced
             present = counts > 0
             denom = counts.clamp_min(1)
-            u_sums, _ = per_task_sum_count(ud.flatten(1).mean(1), task_id, k)
-            inv_sums, _ = per_task_sum_count((1.0 / (ud + self.eps)).flatten(1).mean(1), task_id, k)
             # (n_k / B) * mean_k(1/U) = inv_sums / B; normalising removes the common 1/B
             weights = normalise_present(inv_sums, present)
         return StrategyOutput(

@@ -18,7 +18,7 @@ Reported ``weights``: ``exp(-s_k)`` normalised over the present tasks; ``extras[
 >>> import torch
 >>> s = UWStrategy(num_tasks=2)
 >>> out = s(torch.zeros(2, 3, 2, 2), torch.full((2, 3, 2, 2), 0.2), torch.tensor([0, 1]))
->>> round(float(out.loss), 4), out.weights.tolist()   # 1/2 * 0.2 + 1/2 * 0
+>>> round(out.loss.item(), 4), out.weights.tolist()   # 1/2 * 0.2 + 1/2 * 0
 (0.1, [0.5, 0.5])
 """
 
