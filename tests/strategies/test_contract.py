@@ -78,7 +78,9 @@ def test_strategy_contract(name: str) -> None:
         assert t.shape == (K,)
         assert not t.requires_grad
     assert out.present.tolist() == [True, False, True]
-    assert torch.isfinite(out.weights).all() and (out.weights >= 0).all()
+    assert torch.isfinite(out.weights).all()
+    if name != "imtl":  # IMTL-G's closed-form coefficients may be negative (test_gradient.py)
+        assert (out.weights >= 0).all()
     assert out.weights.sum().item() == pytest.approx(1.0, rel=1e-5)
     assert out.weights[1].item() == 0.0 and out.task_losses[1].item() == 0.0
     # the reported task losses are L1 means over each task's samples, computed by hand here
