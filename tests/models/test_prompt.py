@@ -37,8 +37,8 @@ def _f_ext_by_hand(ext, x: torch.Tensor) -> torch.Tensor:
 @pytest.mark.parametrize("prompt", ["adaptive", "explicit"])
 def test_site_and_output_modulation_by_hand(prompt: str) -> None:
     torch.manual_seed(0)
-    net = models.build("prompted", backbone="tiny_unet", backbone_options=TINY, prompt=prompt,
-                       num_tasks=3, prompt_dim=8, sites=["dec2", "tap"])
+    net = models.build("prompted", backbone="tiny_unet", **TINY, prompt=prompt,
+                       prompt_tasks=3, prompt_dim=8, prompt_sites=["dec2", "tap"])
     _perturb(net)
     x = torch.rand(2, 3, 12, 16)
     tid = torch.tensor([2, 0])
@@ -68,8 +68,8 @@ def test_site_and_output_modulation_by_hand(prompt: str) -> None:
 
 def test_explicit_prompts_need_the_task_and_use_it() -> None:
     torch.manual_seed(0)
-    net = models.build("prompted", backbone="tiny_unet", backbone_options=TINY,
-                       prompt="explicit", num_tasks=3, prompt_dim=8)
+    net = models.build("prompted", backbone="tiny_unet", **TINY,
+                       prompt="explicit", prompt_tasks=3, prompt_dim=8)
     _perturb(net)
     x = torch.rand(1, 3, 8, 8)
     with pytest.raises(ValueError, match="needs the task"):
@@ -91,17 +91,17 @@ def test_explicit_prompts_need_the_task_and_use_it() -> None:
 
 def test_explicit_wrapper_trains_every_parameter_and_round_trips() -> None:
     torch.manual_seed(0)
-    net = models.build("prompted", backbone="tiny_unet", backbone_options=TINY,
-                       prompt="explicit", num_tasks=4, prompt_dim=8, extractor_per_site=True)
+    net = models.build("prompted", backbone="tiny_unet", **TINY,
+                       prompt="explicit", prompt_tasks=4, prompt_dim=8, prompt_per_site=True)
     _perturb(net)
     batch = {"lq": torch.rand(3, 3, 10, 9), "task_id": torch.tensor([0, 3, 1])}
     pred, _ = net.train_forward(batch)
     (pred - torch.rand_like(pred)).abs().mean().backward()
     for name, p in net.named_parameters():
         assert p.grad is not None and p.grad.abs().sum() > 0, name
-    fresh = models.build("prompted", backbone="tiny_unet", backbone_options=TINY,
-                         prompt="explicit", num_tasks=4, prompt_dim=8, extractor_per_site=True,
-                         seed=9)
+    fresh = models.build("prompted", backbone="tiny_unet", **TINY,
+                         prompt="explicit", prompt_tasks=4, prompt_dim=8, prompt_per_site=True,
+                         prompt_seed=9)
     assert not torch.equal(fresh.task_maps, net.task_maps)
     fresh.load_state_dict(net.state_dict())
     with torch.no_grad():
@@ -111,7 +111,7 @@ def test_explicit_wrapper_trains_every_parameter_and_round_trips() -> None:
 
 def test_adaptive_prompt_ignores_the_task_and_follows_the_input() -> None:
     torch.manual_seed(0)
-    net = models.build("prompted", backbone="tiny_unet", backbone_options=TINY, prompt_dim=8)
+    net = models.build("prompted", backbone="tiny_unet", **TINY, prompt_dim=8)
     _perturb(net)
     x = torch.rand(2, 3, 8, 8)
     a, _ = net.train_forward({"lq": x, "task_id": torch.tensor([0, 1])})
@@ -121,7 +121,7 @@ def test_adaptive_prompt_ignores_the_task_and_follows_the_input() -> None:
 
 
 def test_backbone_train_forward_and_engine_attributes_are_passed_through() -> None:
-    net = models.build("prompted", backbone="tiny_unet", backbone_options=TINY, prompt_dim=8)
+    net = models.build("prompted", backbone="tiny_unet", **TINY, prompt_dim=8)
     inner = net.backbone
     inner.train_forward = lambda batch, restore=True: (inner(batch["lq"]), {"aux": torch.ones(())})
     x = torch.rand(1, 3, 8, 8)
@@ -137,9 +137,9 @@ def test_backbone_train_forward_and_engine_attributes_are_passed_through() -> No
 
 def test_bad_sites_and_options_are_clear_errors() -> None:
     with pytest.raises(ValueError, match="site 'nope'"):
-        models.build("prompted", backbone="tiny_unet", backbone_options=TINY, sites=["nope"])
+        models.build("prompted", backbone="tiny_unet", **TINY, prompt_sites=["nope"])
     with pytest.raises(ValueError, match="prompt must be one of"):
-        models.build("prompted", backbone="tiny_unet", backbone_options=TINY, prompt="soft")
+        models.build("prompted", backbone="tiny_unet", **TINY, prompt="soft")
 
 
 def test_srresnet_explicit_prompts_add_the_official_sr_resnet_ep_parameters() -> None:
@@ -149,8 +149,8 @@ def test_srresnet_explicit_prompts_add_the_official_sr_resnet_ep_parameters() ->
     f_ext = (1 * 64 * 49 + 64) + 2 * (64 * 64 * 9 + 64)
     linears = 2 * 17 * (64 * 64 + 64) + 2 * (64 * 3 + 3)
     sites = [f"body.{i}" for i in range(16)] + ["conv_hr"]
-    net = models.build("prompted", backbone="srresnet", prompt="explicit", num_tasks=7,
-                       sites=sites)
+    net = models.build("prompted", backbone="srresnet", prompt="explicit", prompt_tasks=7,
+                       prompt_sites=sites)
     plain = sum(p.numel() for p in models.build("srresnet").parameters())
     assert plain == 1_222_147
     assert sum(p.numel() for p in net.parameters()) == plain + f_ext + linears

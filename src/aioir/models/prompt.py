@@ -16,16 +16,16 @@ read from the official architectures (``Xiangtaokong/MiOIR basicsr/archs/srresne
   output residual is modulated the same way (3 channels).
 
 Here the backbone is any registered one: the modulated features are the outputs of the backbone
-submodules named in ``sites`` (forward hooks; channels found by one probe forward at build time;
+submodules named in ``prompt_sites`` (forward hooks; channels found by one probe forward at build time;
 BCHW maps and B x L x C token sequences are both handled), by default the backbone's ``uem_tap``
 (its last full-resolution feature). The output modulation acts on the residual ``pred - lq``, as
 MiOIR's on the last conv before the input is added back. Configs name the paper's sites
 (``configs/models/srresnet_prompt_*.yaml``, ``uformer_prompt_*.yaml``).
 
-Departures (documented options): ``extractor_per_site=True`` gives each site its own ``F_ext``
+Departures (documented options): ``prompt_per_site=True`` gives each site its own ``F_ext``
 (MiOIR's Uformer uses five for its six injections: bottleneck and first decoder level share one;
 SRResNet shares one: the default); on SRResNet the ``conv_hr`` site is the conv's output, before
-the LeakyReLU the authors modulate after; the explicit maps are drawn from ``seed`` instead of
+the LeakyReLU the authors modulate after; the explicit maps are drawn from ``prompt_seed`` instead of
 read from the authors' file (same distribution, same size).
 
 **The task at training and test time.** The engine trains through :meth:`PromptedNet.train_forward`
@@ -36,11 +36,11 @@ models with a separately trained degradation classifier supplying the task.)
 
 >>> import torch
 >>> from aioir import models
->>> net = models.build("prompted", backbone="tiny_unet", backbone_options={"width": 8})
+>>> net = models.build("prompted", backbone="tiny_unet", width=8)
 >>> net(torch.rand(1, 3, 20, 18)).shape
 torch.Size([1, 3, 20, 18])
->>> ep = models.build("prompted", backbone="tiny_unet", backbone_options={"width": 8},
-...                   prompt="explicit", num_tasks=3)
+>>> ep = models.build("prompted", backbone="tiny_unet", width=8, prompt="explicit",
+...                   prompt_tasks=3)
 >>> with ep.use_task(2):
 ...     ep(torch.rand(1, 3, 20, 18)).shape
 torch.Size([1, 3, 20, 18])
@@ -110,54 +110,55 @@ class PromptedNet(nn.Module):
 
     Args:
         backbone: registered backbone name.
-        backbone_options: its constructor options.
         prompt: ``"adaptive"`` (AP, from the input; default) or ``"explicit"`` (EP, task given).
-        num_tasks: number of explicit prompts (EP only).
-        sites: dotted names of backbone submodules whose outputs are modulated; ``None``: the
-            backbone's ``uem_tap``. The output residual is always modulated.
+        prompt_tasks: number of explicit prompts (EP only; 7).
+        prompt_sites: dotted names of backbone submodules whose outputs are modulated; ``None``:
+            the backbone's ``uem_tap``. The output residual is always modulated.
         prompt_dim: the prompt vector's size (64).
         prompt_size: side of the explicit task maps (128).
-        extractor_per_site: one ``F_ext`` per site (and one for the output) instead of a shared
-            one.
-        seed: seed of the explicit task maps.
-        probe_size: side of the probe input used at build time to find the sites' channels.
+        prompt_per_site: one ``F_ext`` per site (and one for the output) instead of a shared one.
+        prompt_seed: seed of the explicit task maps.
+        prompt_probe: side of the probe input used at build time to find the sites' channels.
+        **backbone_options: every other option goes to the backbone (so a backbone's config can
+            be wrapped by changing ``model.name`` and adding the ``prompt*`` keys).
     """
 
     def __init__(
         self,
         backbone: str = "srresnet",
-        backbone_options: Mapping[str, Any] | None = None,
         prompt: str = "adaptive",
-        num_tasks: int = 7,
-        sites: Sequence[str] | None = None,
+        prompt_tasks: int = 7,
+        prompt_sites: Sequence[str] | None = None,
         prompt_dim: int = 64,
         prompt_size: int = 128,
-        extractor_per_site: bool = False,
-        seed: int = 0,
-        probe_size: int = 32,
+        prompt_per_site: bool = False,
+        prompt_seed: int = 0,
+        prompt_probe: int = 32,
+        **backbone_options: Any,
     ) -> None:
         super().__init__()
         if prompt not in PROMPTS:
             raise ValueError(f"prompt must be one of {PROMPTS}, got {prompt!r}")
         if backbone == "prompted":
             raise ValueError("prompted cannot wrap itself")
-        if prompt == "explicit" and num_tasks < 1:
-            raise ValueError(f"num_tasks must be >= 1, got {num_tasks}")
-        self.backbone = MODELS.build(backbone, **dict(backbone_options or {}))
+        if prompt == "explicit" and prompt_tasks < 1:
+            raise ValueError(f"prompt_tasks must be >= 1, got {prompt_tasks}")
+        self.backbone = MODELS.build(backbone, **backbone_options)
         self.prompt = prompt
-        self.num_tasks = int(num_tasks)
+        self.num_tasks = int(prompt_tasks)
         inner_tap = getattr(self.backbone, "uem_tap", None)
+        sites = prompt_sites
         self.sites = list(sites) if sites is not None else ([inner_tap] if inner_tap else [])
-        channels = self._probe_channels(probe_size)
+        channels = self._probe_channels(prompt_probe)
         in_ch = 1 if prompt == "explicit" else 3
-        n_ext = len(self.sites) + 1 if extractor_per_site else 1
+        n_ext = len(self.sites) + 1 if prompt_per_site else 1
         self.extractors = nn.ModuleList(PromptExtractor(in_ch, prompt_dim) for _ in range(n_ext))
         self.scales = nn.ModuleList(nn.Linear(prompt_dim, c) for c in channels + [3])
         self.shifts = nn.ModuleList(nn.Linear(prompt_dim, c) for c in channels + [3])
         if prompt == "explicit":
-            gen = torch.Generator().manual_seed(int(seed))
+            gen = torch.Generator().manual_seed(int(prompt_seed))
             self.register_buffer(
-                "task_maps", torch.rand(num_tasks, prompt_size, prompt_size, generator=gen)
+                "task_maps", torch.rand(prompt_tasks, prompt_size, prompt_size, generator=gen)
             )
         self._mods: list[tuple[torch.Tensor, torch.Tensor]] | None = None
         self._task: int | None = None
@@ -293,7 +294,9 @@ class PromptedNet(nn.Module):
 
 TEST_OPTIONS["prompted"] = {
     "backbone": "tiny_unet",
-    "backbone_options": {"width": 8, "blocks": 1, "global_tone": True},
+    "width": 8,
+    "blocks": 1,
+    "global_tone": True,
     "prompt": "adaptive",
     "prompt_dim": 8,
 }
