@@ -1,4 +1,5 @@
-"""``famo``: fast adaptive multitask optimization (Liu, Liu, Jin, Stone and Liu, NeurIPS 2023).
+"""``famo``: fast adaptive multitask optimization (Liu et al., "FAMO: Fast Adaptive Multitask
+Optimization", NeurIPS 2023).
 
 FAMO keeps task logits ``xi`` (``z = softmax(xi)`` over the present tasks) and decreases the
 task losses at balanced *relative* rates with one backward pass:
