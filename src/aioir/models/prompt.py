@@ -16,17 +16,17 @@ read from the official architectures (``Xiangtaokong/MiOIR basicsr/archs/srresne
   output residual is modulated the same way (3 channels).
 
 Here the backbone is any registered one: the modulated features are the outputs of the backbone
-submodules named in ``prompt_sites`` (forward hooks; channels found by one probe forward at build time;
-BCHW maps and B x L x C token sequences are both handled), by default the backbone's ``uem_tap``
-(its last full-resolution feature). The output modulation acts on the residual ``pred - lq``, as
-MiOIR's on the last conv before the input is added back. Configs name the paper's sites
-(``configs/models/srresnet_prompt_*.yaml``, ``uformer_prompt_*.yaml``).
+submodules named in ``prompt_sites`` (forward hooks; channels found by one probe forward at build
+time; BCHW maps and B x L x C token sequences are both handled), by default the backbone's
+``uem_tap`` (its last full-resolution feature). The output modulation acts on the residual
+``pred - lq``, as MiOIR's on the last conv before the input is added back. Configs name the
+paper's sites (``configs/models/srresnet_prompt_*.yaml``, ``uformer_prompt_*.yaml``).
 
 Departures (documented options): ``prompt_per_site=True`` gives each site its own ``F_ext``
 (MiOIR's Uformer uses five for its six injections: bottleneck and first decoder level share one;
 SRResNet shares one: the default); on SRResNet the ``conv_hr`` site is the conv's output, before
-the LeakyReLU the authors modulate after; the explicit maps are drawn from ``prompt_seed`` instead of
-read from the authors' file (same distribution, same size).
+the LeakyReLU the authors modulate after; the explicit maps are drawn from ``prompt_seed``
+instead of read from the authors' file (same distribution, same size).
 
 **The task at training and test time.** The engine trains through :meth:`PromptedNet.train_forward`
 (the batch carries ``task_id``). ``forward(x)`` has no task: the adaptive variant needs none; the

@@ -29,7 +29,8 @@ Reported ``weights``: ``a_k``; ``extras["z"]``: ``softmax(xi)`` over the present
 
 >>> import torch
 >>> s = FAMOStrategy(num_tasks=2, update="next")
->>> out = s(torch.zeros(2, 1, 1, 1), torch.tensor([0.1, 0.3]).view(2, 1, 1, 1), torch.tensor([0, 1]))
+>>> gt = torch.tensor([0.1, 0.3]).view(2, 1, 1, 1)
+>>> out = s(torch.zeros(2, 1, 1, 1), gt, torch.tensor([0, 1]))
 >>> [round(w, 4) for w in out.weights.tolist()]   # z = (1/2, 1/2): a ~ 1/L, normalised
 [0.75, 0.25]
 """

@@ -26,7 +26,8 @@ every entry, as aioir's stages do).
 >>> [(s["steps"], "+".join(t[0] for t in s["tasks"]), s["fresh_optimizer"])
 ...  for s in sequential_stages("srresnet", 2_500_000)][:2]
 [(250000, 's', True), (250000, 's+b', True)]
->>> len(sequential_stages("uformer", 1_000_000)), sequential_stages("uformer", 1_000_000)[6]["tasks"][-1]
+>>> stages = sequential_stages("uformer", 1_000_000)
+>>> len(stages), stages[6]["tasks"][-1]
 (10, 'dark')
 """
 
