@@ -352,6 +352,7 @@ def build_run(cfg: RunConfig, device: str | torch.device | None = None) -> RunPa
     # the EMA copy is taken before the strategy hooks the model, so it stays a plain backbone
     ema = ModelEMA(model, cfg.train.ema_decay) if cfg.train.ema_decay > 0 else None
     strategy = build_strategy(cfg.strategy, len(task_names))
+    strategy.task_names = list(task_names)  # for the strategy's messages (warnings name tasks)
     strategy.attach(model)
     strategy.to(device)
     module = TrainingModule(model, strategy, build_extra_losses(cfg.train.extra_losses)).to(device)

@@ -12,7 +12,9 @@ One optimizer step (in stage ``st``)::
     out = strategy(pred, gt, task_id)                # StrategyOutput (skipped if recon weight 0)
     loss = st.recon_weight * out.loss + sum(st.aux_weights[k] * aux[k])
     skip if not finite (logged; stop after max_nonfinite in a row)
-    backward, clip, optimizer.step(), EMA update, strategy.after_step(out)
+    strategy.backward(out, ctx)                      # default: loss.backward(); per micro-batch
+    strategy.finish_backward(params, finite)         # gradient strategies combine here
+    clip, optimizer.step(), EMA update, strategy.after_step(out)
     log every N steps, validate every M, checkpoint every C (atomic)
 
 Resume is exact on CPU: a checkpoint holds model, EMA, optimizer, strategy state, RNG states and
@@ -41,7 +43,7 @@ from aioir.engine.rng import capture_rng_state, restore_rng_state
 from aioir.engine.sampler import StepBatchSampler
 from aioir.engine.schedule import lr_at
 from aioir.models.hooks import hooks
-from aioir.strategies.base import Strategy, StrategyOutput
+from aioir.strategies.base import BackwardContext, Strategy, StrategyOutput
 
 LOG = logging.getLogger("aioir")
 
@@ -295,22 +297,34 @@ class Trainer:
         aux_values: dict[str, float] = {}
         total = 0.0
         finite = True
+        # a strategy that reduces gradients itself (per-task gradient combination) gets no DDP
+        # all-reduce at all: it reduces in finish_backward
+        own_sync = self.strategy.reduces_gradients
+        frozen = {id(p) for p in stage.frozen}
+        trained = [p for g in self.optimizer.param_groups for p in g["params"]
+                   if id(p) not in frozen]
         for i, mb in enumerate(micro):
-            sync = self.dist.no_sync(self.train_module) if i < len(micro) - 1 else nullcontext()
+            last = i == len(micro) - 1
+            sync = self.dist.no_sync(self.train_module) if own_sync or not last else nullcontext()
             with sync:
                 with autocast_context(self.device, cfg.precision):
                     out, aux = self.train_module(mb, restore)
                     loss = stage.recon_weight * out.loss.float()
+                    extra = None
                     for name, value in aux.items():
-                        loss = loss + stage.aux_weights.get(name, 1.0) * value.float()
+                        term = stage.aux_weights.get(name, 1.0) * value.float()
+                        loss = loss + term
+                        extra = term if extra is None else extra + term
                         aux_values[name] = aux_values.get(name, 0.0) + float(value.detach()) / len(micro)
                 # every rank must take the same decision, or the gradient all-reduce deadlocks
                 total += float(loss.detach()) / len(micro)
                 finite_here = self.dist.all_true(bool(torch.isfinite(loss).item()))
                 finite = finite and finite_here
                 if finite_here:
-                    self.scaler.scale(loss / len(micro)).backward()
+                    self.strategy.backward(out, BackwardContext(
+                        loss, extra, stage.recon_weight, self.scaler.scale, len(micro), trained))
             outs.append(out)
+        self.strategy.finish_backward(trained, finite)
         out = merge_outputs(outs)
         out.extras = {**out.extras, "loss_total": torch.tensor(total)}
         for p in stage.frozen:  # parameters this stage does not train: no update at all
