@@ -23,16 +23,14 @@ EXP = ROOT / "configs" / "experiments"
 
 
 def _sequential(p: Path) -> bool:
-    """MiOIR "-S" files: their train.stages use ``tasks`` / ``fresh_optimizer``, keys the schema
-    gains with the engine/data support of branch i10; until then they are checked as plain YAML
-    (test_sequential_configs_follow_the_stage_generator) instead of loading strictly."""
+    """MiOIR "-S" files (cumulative ``train.stages[].tasks`` with fresh optimizers)."""
     return p.stem.endswith("_s") or "_s_" in p.stem
 
 
-ALL_YAML = [p for p in sorted(EXP.rglob("*.yaml")) if not _sequential(p)]
-RUNS = [p for p in sorted(EXP.glob("*.yaml")) if not _sequential(p)]  # runnable (top level)
-BASES = [p for p in sorted((EXP / "base").glob("*.yaml")) if not _sequential(p)]
-SEQUENTIAL = [p for p in sorted(EXP.rglob("*.yaml")) if _sequential(p)]
+ALL_YAML = sorted(EXP.rglob("*.yaml"))
+RUNS = sorted(EXP.glob("*.yaml"))  # runnable (top level)
+BASES = sorted((EXP / "base").glob("*.yaml"))
+SEQUENTIAL = [p for p in ALL_YAML if _sequential(p)]
 
 
 def _load(path: Path) -> RunConfig:
@@ -58,8 +56,8 @@ def test_the_expected_experiments_exist():
     for backbone in ["srresnet", "uformer"]:
         for prompt in ["ep", "ap"]:
             assert f"mioir7_{backbone}_{prompt}_mixed" in names
-    assert len(RUNS) == 24 + 3 + 4
     seq = {p.stem for p in SEQUENTIAL if p.parent == EXP}
+    assert len(RUNS) == 24 + 3 + 4 + len(seq)
     assert seq == {f"mioir7_{b}_{v}" for b in ("srresnet", "uformer")
                    for v in ("s_mixed", "s_art", "s_ep_mixed", "s_ap_mixed")}
 
@@ -96,8 +94,7 @@ def test_run_file_is_its_base_plus_a_strategy(path):
 
 def test_art_uses_the_papers_tau():
     for path in EXP.glob("*_art.yaml"):
-        if not _sequential(path):
-            assert _load(path).strategy.options["tau"] == 3.0, path.name
+        assert _load(path).strategy.options["tau"] == 3.0, path.name
 
 
 # ---------------------------------------------------------------- hand conversions to steps
@@ -289,8 +286,7 @@ def test_prompt_configs_wrap_the_mioir_backbones():
 
 @pytest.mark.parametrize("path", SEQUENTIAL, ids=_id)
 def test_sequential_configs_follow_the_stage_generator(path):
-    """Checked as plain YAML until the schema has train.stages[].tasks (branch i10): the stage
-    list is sequential_stages(backbone, steps) and the rest is the mixed recipe's."""
+    """The stage list is sequential_stages(backbone, steps) and the rest is the mixed recipe's."""
     from aioir.config.yaml_io import load_yaml
     from aioir.strategies.sequential import sequential_stages
 
