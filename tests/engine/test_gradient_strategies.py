@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from aioir.engine.checkpoint import latest_checkpoint, load_checkpoint
+from aioir.engine.build import build_run
 from aioir.engine.trainer import Trainer
 
 
@@ -20,10 +21,10 @@ def test_accumulation_equals_the_full_batch(tmp_path, make_config, strategy):
     on the step's task gradients, the same update as the full batch."""
     full = make_config(strategy, steps=3, grad_clip=None)
     full.data.batch_size = 8
-    Trainer(full, tmp_path / "full").fit()
+    Trainer(build_run(full), tmp_path / "full").fit()
     acc = make_config(strategy, steps=3, grad_clip=None, grad_accum=2)
     acc.data.batch_size = 8
-    Trainer(acc, tmp_path / "acc").fit()
+    Trainer(build_run(acc), tmp_path / "acc").fit()
     a, b = _final_model(tmp_path / "full"), _final_model(tmp_path / "acc")
     for k in a:
         assert torch.allclose(a[k], b[k], atol=2e-5, rtol=0), k
@@ -31,7 +32,7 @@ def test_accumulation_equals_the_full_batch(tmp_path, make_config, strategy):
 
 def test_engine_hands_aux_losses_recon_weight_and_trained_parameters(tmp_path, make_config):
     cfg = make_config("pcgrad", steps=1, grad_clip=None)
-    tr = Trainer(cfg, tmp_path)
+    tr = Trainer(build_run(cfg), tmp_path)
     net = tr.model
 
     regs = []
@@ -63,7 +64,7 @@ def test_engine_hands_aux_losses_recon_weight_and_trained_parameters(tmp_path, m
 
 
 def test_bf16_autocast_with_a_gradient_strategy(tmp_path, make_config):
-    res = Trainer(make_config("cagrad", steps=2, precision="bf16"), tmp_path).fit()
+    res = Trainer(build_run(make_config("cagrad", steps=2, precision="bf16")), tmp_path).fit()
     assert res.status == "finished" and res.skipped_steps == 0
     for v in _final_model(tmp_path).values():
         assert v.dtype == torch.float32 and torch.isfinite(v).all()

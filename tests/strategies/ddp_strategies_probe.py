@@ -27,6 +27,7 @@ def main() -> None:
         ValConfig,
     )
     from aioir.engine.distributed import from_environment
+    from aioir.engine.build import build_run
     from aioir.engine.trainer import Trainer
 
     out_dir, out_file, names = Path(sys.argv[1]), sys.argv[2], sys.argv[3:]
@@ -38,12 +39,12 @@ def main() -> None:
             name=f"ddp-{name}",
             model=ModelConfig(name="tiny_unet", options={"width": 8}),
             strategy=StrategyConfig(name=name),
-            data=DataConfig(source="embedded", tasks=["noise", "dark", "jpeg"], patch_size=16,
+            data=DataConfig(setting="embedded", tasks=["noise", "dark", "jpeg"], patch_size=16,
                             batch_size=6, balance="random"),
             optim=OptimConfig(lr=1e-3),
             train=TrainConfig(steps=3, seed=5, device="cpu", ema_decay=0.0, log_every=1,
                               checkpoint_every=3, threads=1, progress=False),
-            val=ValConfig(source="none"),
+            val=ValConfig(enabled=False),
         )
 
     def records(run: Path) -> dict[int, list]:
@@ -56,13 +57,14 @@ def main() -> None:
 
     results = {}
     for name in names:
-        two = Trainer(config(name), out_dir / name / "two", dist=dist)
+        two = Trainer(build_run(config(name), device=dist.device), out_dir / name / "two",
+                      dist=dist)
         two.fit()
         state = {k: v.clone() for k, v in two.strategy.state_dict().items()}
         gathered = [None] * dist.world_size
         tdist.all_gather_object(gathered, state)
         if dist.is_main:
-            one = Trainer(config(name), out_dir / name / "one")
+            one = Trainer(build_run(config(name)), out_dir / name / "one")
             one.fit()
             results[name] = {
                 "two_log": records(out_dir / name / "two"),
