@@ -1,0 +1,312 @@
+"""``aware_unet``: ``tiny_unet`` made degradation-aware by a classifier that gates per-task heads.
+
+In a short all-in-one run the mild tasks (SR, blur, JPEG: the input is already close to the
+target) are damaged by what the severe ones teach a shared output layer: image-wide colour and
+brightness shifts pulled by low light and haze, local artefacts pulled by denoising. This
+backbone keeps one shared trunk (the ``tiny_unet`` U-Net) but gives each of the ``K`` training
+degradations its own output head, chosen by a small classifier on size-invariant pooled features:
+
+* **classifier**: per-channel mean and standard deviation of the three encoder levels
+  (statistics that do not grow with the image, unlike a maximum) -> MLP -> ``K`` logits;
+  ``p = softmax(logits)``. Trained by cross-entropy against the batch's ``task_id``, an
+  auxiliary loss of :meth:`AwareUNet.train_forward` (weight ``aux_loss_weights["cls"]``).
+* **heads** (``heads``): ``"tail"`` - per-task output convs ``r_k`` (one 3x3 conv with ``3K``
+  outputs), ``"tone"`` - per-task global tone curves ``(g_k, a_k, b_k)``, ``"both"``, or
+  ``"none"`` (one shared tail and tone, as ``tiny_unet``; the classifier is then only an
+  auxiliary task). Heads are mixed by the gate ``w`` (``K`` weights summing to one):
+  ``y = a_w * x**g_w + b_w + sum_k w_k r_k`` where the tone parameters ``(log g, log a, b)``
+  are the ``w``-weighted means of the tasks' parameters. Every head is zero-initialised, so
+  the network starts as the identity whatever ``w`` is.
+* **film** (optional): the decoder features are modulated by the gate,
+  ``d <- d * (1 + gamma(w)) + beta(w)`` with ``gamma, beta`` linear in ``w`` (zero at init), as
+  MiOIR's adaptive prompts condition a shared network on the task.
+* **filter** (``filter_size > 0``, optional): a per-task linear ``k x k`` filter of the input
+  (the same kernel for the three channels, a delta at init) replaces ``x`` under the tone
+  curve: a fast, convex path to deconvolution for blur and SR.
+
+The gate: at test time (``forward``) always the classifier's probabilities (``gate="soft"``) or
+its one-hot argmax (``gate="hard"``), so the deployed network needs no task id. In training
+(``train_gate``): ``"true"`` - the true task's one-hot (teacher forcing: each head learns only
+from its task), ``"pred"`` - the classifier's probabilities (the heads see the classifier's
+mistakes; reconstruction gradients reach the classifier), or ``"mix"`` - their average.
+``cls_detach`` stops the classification loss at the pooled statistics, so it does not shape
+the trunk.
+
+**Clean class** (``clean > 0``): a mild degradation (low light with a gamma near 1, JPEG at
+quality 70, sparse rain) can look like a clean photograph, and a classifier that must pick one of
+the ``K`` degradations then sends it to a head that changes it (low light's brightening, say).
+With ``clean`` the classifier has a ``K+1``-th class, "clean", whose head is the identity (zero
+residual, identity tone, delta filter); in training a fraction ``clean`` of the batch's
+ground-truth patches is classified as clean (cross-entropy in the same ``cls`` loss) and, when
+the training gate uses the classifier (``pred``/``mix``), restored with an L1 loss towards
+themselves (auxiliary loss ``idt``, weight ``idt_weight``). At test time an image the classifier
+finds clean-looking is gated towards the identity.
+
+>>> import torch
+>>> net = AwareUNet(width=8, num_tasks=3)
+>>> x = torch.rand(2, 3, 30, 19)
+>>> bool(torch.allclose(net(x), x, atol=1e-6))   # identity at initialisation
+True
+>>> pred, aux = net.train_forward({"lq": x, "task_id": torch.tensor([0, 2])})
+>>> pred.shape, sorted(aux)
+(torch.Size([2, 3, 30, 19]), ['cls'])
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Optional
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from aioir.models import MODELS, TEST_OPTIONS
+from aioir.models.padding import crop_to, pad_to_multiple
+from aioir.models.tiny_unet import ResBlock
+
+HEADS = ("none", "tone", "tail", "both")
+TRAIN_GATES = ("true", "pred", "mix")
+TEST_GATES = ("soft", "hard")
+
+
+def mean_std(x: torch.Tensor) -> torch.Tensor:
+    """Per-channel mean and standard deviation over the positions, ``(B, 2C)``: statistics of an
+    image that do not grow with its size.
+
+    >>> x = torch.tensor([[[[0.0, 2.0]]]])
+    >>> mean_std(x).tolist()
+    [[1.0, 1.0]]
+    """
+    mean = x.mean(dim=(2, 3))
+    var = (x - mean[:, :, None, None]).pow(2).mean(dim=(2, 3))
+    return torch.cat([mean, (var + 1e-8).sqrt()], 1)
+
+
+class MeanStdContext(nn.Module):
+    """Adds an image-wide vector computed from :func:`mean_std` to every position."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.mlp = nn.Sequential(
+            nn.Linear(2 * channels, channels), nn.GELU(), nn.Linear(channels, channels)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.mlp(mean_std(x))[:, :, None, None]
+
+
+def tone_curve(x: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
+    """``a * x**g + b`` per image and channel; ``params`` is ``(B, 3, C)`` holding
+    ``(log g, log a, b)`` (logs clamped to [-3, 3]).
+
+    >>> x = torch.full((1, 1, 1, 1), 0.25)
+    >>> p = torch.tensor([[[0.6931471805599453], [0.0], [0.1]]])   # g = 2, a = 1, b = 0.1
+    >>> round(float(tone_curve(x, p)), 6)
+    0.1625
+    """
+    log_g, log_a, b = (t[:, :, None, None] for t in params.unbind(1))
+    g = torch.exp(log_g.clamp(-3.0, 3.0))
+    return torch.exp(log_a.clamp(-3.0, 3.0)) * x.clamp(min=1e-6).pow(g) + b
+
+
+@MODELS.register("aware_unet")
+class AwareUNet(nn.Module):
+    """Degradation-aware compact U-Net (see the module docstring).
+
+    Args:
+        width: channels at full resolution (doubled per level).
+        blocks: residual blocks per level (encoder and decoder each).
+        num_tasks: degradations the classifier tells apart (the run's tasks, in its order).
+        heads: which output parts are per task: ``none``, ``tone``, ``tail`` or ``both``.
+        film: modulate the decoder features by the gate.
+        filter_size: side of the per-task linear input filter (0: none).
+        train_gate: the gate in training: ``true``, ``pred`` or ``mix``.
+        gate: the gate at test time: ``soft`` (probabilities) or ``hard`` (argmax).
+        cls_detach: the classification loss does not reach the trunk.
+        cls_weight: default weight of the classification loss (``aux_loss_weights``).
+        clean: fraction of each batch's ground truths trained as a "clean" class (0: none).
+        idt_weight: default weight of the clean images' L1 loss (``pred``/``mix`` gates).
+        in_channels: image channels.
+    """
+
+    uem_tap = "tap"
+
+    def __init__(
+        self,
+        width: int = 24,
+        blocks: int = 1,
+        num_tasks: int = 7,
+        heads: str = "both",
+        film: bool = False,
+        filter_size: int = 0,
+        train_gate: str = "true",
+        gate: str = "soft",
+        cls_detach: bool = False,
+        cls_weight: float = 0.1,
+        clean: float = 0.0,
+        idt_weight: float = 1.0,
+        in_channels: int = 3,
+    ) -> None:
+        super().__init__()
+        for name, value, allowed in (("heads", heads, HEADS), ("train_gate", train_gate,
+                                     TRAIN_GATES), ("gate", gate, TEST_GATES)):
+            if value not in allowed:
+                raise ValueError(f"aware_unet: {name} must be one of {', '.join(allowed)}, "
+                                 f"got {value!r}")
+        if num_tasks < 1:
+            raise ValueError(f"aware_unet: num_tasks must be >= 1, got {num_tasks}")
+        if filter_size < 0 or (filter_size and filter_size % 2 == 0):
+            raise ValueError(f"aware_unet: filter_size must be 0 or odd, got {filter_size}")
+        if not 0.0 <= clean <= 1.0:
+            raise ValueError(f"aware_unet: clean must be in [0, 1], got {clean}")
+        c1, c2, c3 = width, 2 * width, 4 * width
+        self.num_tasks = num_tasks
+        self.clean = float(clean)
+        self.num_classes = num_tasks + (1 if clean > 0 else 0)
+        self.heads, self.train_gate, self.gate = heads, train_gate, gate
+        self.cls_detach = cls_detach
+        self.aux_loss_weights = {"cls": float(cls_weight)}
+        if clean > 0 and train_gate != "true":
+            self.aux_loss_weights["idt"] = float(idt_weight)
+        self.in_channels = in_channels
+        self.uem_channels = c1
+        self.head = nn.Conv2d(in_channels, c1, 3, padding=1)
+        self.enc1 = nn.Sequential(*[ResBlock(c1) for _ in range(blocks)])
+        self.down1 = nn.Conv2d(c1, c2, 2, stride=2)
+        self.enc2 = nn.Sequential(*[ResBlock(c2) for _ in range(blocks)])
+        self.down2 = nn.Conv2d(c2, c3, 2, stride=2)
+        self.middle = nn.Sequential(ResBlock(c3), MeanStdContext(c3), ResBlock(c3))
+        self.up2 = nn.Sequential(nn.Conv2d(c3, c2 * 4, 1), nn.PixelShuffle(2))
+        self.dec2 = nn.Sequential(*[ResBlock(c2) for _ in range(blocks)])
+        self.up1 = nn.Sequential(nn.Conv2d(c2, c1 * 4, 1), nn.PixelShuffle(2))
+        self.dec1 = nn.Sequential(*[ResBlock(c1) for _ in range(blocks)])
+        stats = 2 * (c1 + c2 + c3)
+        self.classifier = nn.Sequential(nn.Linear(stats, c3), nn.GELU(), nn.Linear(c3, self.num_classes))
+        n_tone = num_tasks if heads in ("tone", "both") else 1
+        n_tail = num_tasks if heads in ("tail", "both") else 1
+        self.tone = nn.Sequential(
+            nn.Linear(2 * c3, c3), nn.GELU(), nn.Linear(c3, 3 * in_channels * n_tone)
+        )
+        self.tap = nn.Identity()
+        self.tail = nn.Conv2d(c1, in_channels * n_tail, 3, padding=1)
+        for layer in (self.tone[-1], self.tail):
+            nn.init.zeros_(layer.weight)
+            nn.init.zeros_(layer.bias)
+        n = self.num_classes
+        self.film = (nn.ModuleList([nn.Linear(n, 2 * c2), nn.Linear(n, 2 * c1)])
+                     if film else None)
+        if self.film is not None:
+            for layer in self.film:
+                nn.init.zeros_(layer.weight)
+                nn.init.zeros_(layer.bias)
+        self.filter_size = filter_size
+        if filter_size:
+            delta = torch.zeros(num_tasks, filter_size * filter_size)
+            delta[:, (filter_size * filter_size) // 2] = 1.0
+            self.filters = nn.Parameter(delta)
+        else:
+            self.register_parameter("filters", None)
+
+    # ------------------------------------------------------------------ pieces
+    def _modulate(self, d: torch.Tensor, w: torch.Tensor, level: int) -> torch.Tensor:
+        if self.film is None:
+            return d
+        gamma, beta = self.film[level](w).chunk(2, dim=1)
+        return d * (1.0 + gamma[:, :, None, None]) + beta[:, :, None, None]
+
+    def _filtered(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        """``sum_k w_k (f_k * x)`` = ``(sum_k w_k f_k) * x``: one kernel per image (the clean
+        class's filter is the delta)."""
+        if self.filters is None:
+            return x
+        b, c, h, wd = x.shape
+        k = self.filter_size
+        kernels = w[:, :self.num_tasks] @ self.filters
+        if self.num_classes > self.num_tasks:
+            kernels = kernels.clone()
+            kernels[:, (k * k) // 2] += w[:, self.num_tasks]
+        kernels = kernels.view(b, 1, 1, k, k).expand(b, c, 1, k, k)
+        padded = F.pad(x, (k // 2,) * 4, mode="replicate")
+        out = F.conv2d(padded.reshape(1, b * c, h + k - 1, wd + k - 1),
+                       kernels.reshape(b * c, 1, k, k), groups=b * c)
+        return out.view(b, c, h, wd)
+
+    def _mixed(self, params: torch.Tensor, w: torch.Tensor, per: int) -> torch.Tensor:
+        """``params`` ``(B, n * per, ...)`` of ``n`` heads -> their ``w``-weighted mean (the
+        clean class's head is all zeros: the identity)."""
+        n = params.shape[1] // per
+        if n == 1:
+            return params
+        heads = params.view(params.shape[0], n, per, *params.shape[2:])
+        shape = (w.shape[0], n) + (1,) * (heads.dim() - 2)
+        return (heads * w[:, :n].reshape(shape)).sum(1)
+
+    def _trunk(self, x: torch.Tensor):
+        f1 = self.enc1(self.head(x))
+        f2 = self.enc2(self.down1(f1))
+        f3 = self.middle(self.down2(f2))
+        stats = torch.cat([mean_std(f1), mean_std(f2), mean_std(f3)], 1)
+        return f1, f2, f3, stats
+
+    def _decode(self, x, f1, f2, f3, w) -> torch.Tensor:
+        d2 = self._modulate(self.dec2(self.up2(f3) + f2), w, 0)
+        d1 = self._modulate(self.dec1(self.up1(d2) + f1), w, 1)
+        c = self.in_channels
+        tone = self._mixed(self.tone(mean_std(f3)), w, 3 * c).view(-1, 3, c)
+        base = tone_curve(self._filtered(x, w), tone)
+        return base + self._mixed(self.tail(self.tap(d1)), w, c)
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """The classifier's logits ``(B, K)`` for a batch of degraded images."""
+        xp, _ = pad_to_multiple(x, 4)
+        return self.classifier(self._trunk(xp)[3])
+
+    # ------------------------------------------------------------------ forward
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        xp, (h, w) = pad_to_multiple(x, 4)
+        f1, f2, f3, stats = self._trunk(xp)
+        probs = self.classifier(stats).softmax(1)
+        if self.gate == "hard":
+            probs = F.one_hot(probs.argmax(1), self.num_classes).to(probs.dtype)
+        return crop_to(self._decode(xp, f1, f2, f3, probs), h, w)
+
+    def train_forward(
+        self, batch: Mapping[str, Any], restore: bool = True
+    ) -> tuple[Optional[torch.Tensor], dict[str, torch.Tensor]]:
+        """Training forward: ``(restored batch, {"cls": cross-entropy of the classifier})``,
+        the heads gated as ``train_gate`` says (see the module docstring)."""
+        x = batch["lq"]
+        task = torch.as_tensor(batch["task_id"], device=x.device).long()
+        if task.numel() and (int(task.min()) < 0 or int(task.max()) >= self.num_tasks):
+            raise ValueError(f"aware_unet was built for {self.num_tasks} tasks (num_tasks) but "
+                             f"the batch holds task ids up to {int(task.max())}; set "
+                             "model.options.num_tasks to the run's number of tasks")
+        b = x.shape[0]
+        n_clean = int(round(self.clean * b)) if self.clean > 0 and "gt" in batch else 0
+        if n_clean:  # ground truths as the clean class, in the same trunk pass
+            x = torch.cat([x, batch["gt"][:n_clean]], 0)
+            task = torch.cat([task, task.new_full((n_clean,), self.num_tasks)])
+        xp, (h, w) = pad_to_multiple(x, 4)
+        f1, f2, f3, stats = self._trunk(xp)
+        logits = self.classifier(stats.detach() if self.cls_detach else stats)
+        aux = {"cls": F.cross_entropy(logits, task)}
+        if not restore:
+            return None, aux
+        true = F.one_hot(task, self.num_classes).to(x.dtype)
+        if self.train_gate == "true":
+            gate = true
+        elif self.train_gate == "pred":
+            gate = logits.softmax(1)
+        else:
+            gate = 0.5 * (true + logits.softmax(1))
+        if n_clean and self.train_gate == "true":  # the clean head is the identity: no decode
+            f1, f2, f3, xp, gate = f1[:b], f2[:b], f3[:b], xp[:b], gate[:b]
+        out = crop_to(self._decode(xp, f1, f2, f3, gate), h, w)
+        if n_clean and self.train_gate != "true":
+            aux["idt"] = (out[b:] - batch["gt"][:n_clean]).abs().mean()
+            out = out[:b]
+        return out, aux
+
+
+TEST_OPTIONS["aware_unet"] = {"width": 8, "blocks": 1, "num_tasks": 3, "heads": "both",
+                              "film": True, "filter_size": 3, "clean": 0.25}

@@ -1,0 +1,241 @@
+"""aware_unet: identity at initialisation, the gate's mixing of per-task heads by hand, the
+classifier's loss, the linear filter head against scipy, and an engine run."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from scipy.ndimage import uniform_filter
+
+from aioir import models
+
+K = 3
+
+
+def build(**options):
+    torch.manual_seed(0)
+    return models.build("aware_unet", width=8, num_tasks=K, **options)
+
+
+def image(b=3, h=20, w=28, seed=1):
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(b, 3, h, w, generator=g).clamp(min=1e-3)
+
+
+def batch(x, tasks):
+    return {"lq": x, "task_id": torch.tensor(tasks)}
+
+
+@pytest.mark.parametrize("heads", ["none", "tone", "tail", "both"])
+@pytest.mark.parametrize("train_gate", ["true", "pred", "mix"])
+def test_identity_at_init(heads, train_gate):
+    net = build(heads=heads, train_gate=train_gate, film=True, filter_size=5)
+    x = image(h=21, w=17)
+    assert torch.allclose(net(x), x, atol=1e-6)
+    pred, _ = net.train_forward(batch(x, [0, 1, 2]))
+    assert torch.allclose(pred, x, atol=1e-6)
+
+
+def test_mean_std_is_the_population_mean_and_std():
+    from aioir.models.aware_unet import mean_std
+
+    x = image(b=2, h=7, w=9)
+    a = x.numpy()
+    got = mean_std(x).numpy()
+    assert np.allclose(got[:, :3], a.mean(axis=(2, 3)), atol=1e-6)
+    assert np.allclose(got[:, 3:], a.std(axis=(2, 3)), atol=1e-5)
+
+
+def _set_tail_constants(net, consts):
+    """Per-task tails that output a constant per task and channel (bias only)."""
+    with torch.no_grad():
+        net.tail.weight.zero_()
+        net.tail.bias.copy_(torch.tensor(consts, dtype=torch.float32).flatten())
+
+
+def test_teacher_forced_gate_uses_the_true_tasks_tail():
+    net = build(heads="tail", train_gate="true")
+    consts = [[0.1, 0.2, 0.3], [-0.1, 0.0, 0.05], [0.02, -0.03, 0.04]]
+    _set_tail_constants(net, consts)
+    x = image()
+    pred, _ = net.train_forward(batch(x, [2, 0, 1]))
+    for i, k in enumerate([2, 0, 1]):
+        expected = x[i] + torch.tensor(consts[k])[:, None, None]
+        assert torch.allclose(pred[i], expected, atol=1e-6)
+
+
+def test_soft_gate_at_test_time_mixes_tails_by_the_classifiers_probabilities():
+    net = build(heads="tail").eval()
+    consts = np.array([[0.1, 0.2, 0.3], [-0.1, 0.0, 0.05], [0.02, -0.03, 0.04]])
+    _set_tail_constants(net, consts)
+    x = image()
+    with torch.no_grad():
+        p = net.logits(x).softmax(1).numpy()
+        y = net(x)
+    for i in range(x.shape[0]):
+        mix = (p[i][:, None] * consts).sum(0)  # sum_k p_k c_k
+        assert np.allclose((y[i] - x[i]).numpy(), mix[:, None, None], atol=1e-6)
+
+
+def test_hard_gate_takes_the_argmax_head():
+    net = build(heads="tail", gate="hard").eval()
+    consts = [[0.1, 0.2, 0.3], [-0.1, 0.0, 0.05], [0.02, -0.03, 0.04]]
+    _set_tail_constants(net, consts)
+    x = image()
+    with torch.no_grad():
+        k = net.logits(x).argmax(1)
+        y = net(x)
+    for i in range(x.shape[0]):
+        assert torch.allclose(y[i] - x[i], torch.tensor(consts[int(k[i])])[:, None, None],
+                              atol=1e-6)
+
+
+def test_per_task_tone_curves_and_their_soft_mixture():
+    net = build(heads="tone")
+    # task k: (log g, log a, b) per channel, as the tone MLP's constant output (zero weights)
+    params = torch.tensor([[[0.3, 0.0, -0.2], [0.1, -0.1, 0.0], [0.05, 0.0, -0.02]],
+                           [[0.0, 0.0, 0.0], [0.0, 0.0, 0.0], [0.0, 0.0, 0.0]],
+                           [[-0.4, 0.2, 0.1], [0.2, 0.0, -0.3], [0.0, 0.1, 0.03]]])
+    with torch.no_grad():
+        net.tone[-1].weight.zero_()
+        net.tone[-1].bias.copy_(params.flatten())
+    x = image()
+    pred, _ = net.train_forward(batch(x, [0, 1, 2]))
+    for i in range(3):
+        log_g, log_a, b = params[i]
+        for c in range(3):
+            expected = math.exp(log_a[c]) * x[i, c] ** math.exp(log_g[c]) + b[c]
+            assert torch.allclose(pred[i, c], expected, atol=1e-5)
+    with torch.no_grad():  # soft: the probability-weighted mean of the parameters
+        p = net.logits(x).softmax(1)
+        y = net.eval()(x)
+    for i in range(3):
+        log_g, log_a, b = (p[i][:, None, None] * params).sum(0)
+        for c in range(3):
+            expected = math.exp(log_a[c]) * x[i, c] ** math.exp(log_g[c]) + b[c]
+            assert torch.allclose(y[i, c], expected, atol=1e-5)
+
+
+def test_pred_and_mix_train_gates():
+    consts = np.array([[0.1, 0.2, 0.3], [-0.1, 0.0, 0.05], [0.02, -0.03, 0.04]])
+    x = image()
+    tasks = [1, 2, 0]
+    for gate in ("pred", "mix"):
+        net = build(heads="tail", train_gate=gate)
+        _set_tail_constants(net, consts)
+        with torch.no_grad():
+            pred, _ = net.train_forward(batch(x, tasks))
+            p = net.logits(x).softmax(1).numpy()
+        for i, k in enumerate(tasks):
+            w = p[i] if gate == "pred" else 0.5 * (p[i] + np.eye(K)[k])
+            mix = (w[:, None] * consts).sum(0)
+            assert np.allclose((pred[i] - x[i]).numpy(), mix[:, None, None], atol=1e-6)
+
+
+def test_classification_loss_is_the_cross_entropy_of_the_logits():
+    net = build()
+    x = image()
+    tasks = [2, 0, 0]
+    _, aux = net.train_forward(batch(x, tasks))
+    with torch.no_grad():
+        z = net.logits(x).double()
+    expected = np.mean([float(torch.logsumexp(z[i], 0) - z[i, k]) for i, k in enumerate(tasks)])
+    assert float(aux["cls"].detach()) == pytest.approx(expected, abs=1e-5)
+    assert net.aux_loss_weights == {"cls": 0.1}
+    assert build(cls_weight=0.5).aux_loss_weights == {"cls": 0.5}
+
+
+def test_cls_detach_keeps_the_classification_loss_off_the_trunk():
+    for detach in (False, True):
+        net = build(cls_detach=detach)
+        _, aux = net.train_forward(batch(image(), [0, 1, 2]), restore=False)
+        aux["cls"].backward()
+        trunk = net.head.weight.grad
+        assert (trunk is None or not trunk.abs().sum() > 0) == detach
+        assert net.classifier[0].weight.grad.abs().sum() > 0
+
+
+def test_linear_filter_head_against_scipy():
+    net = build(heads="none", filter_size=3)
+    with torch.no_grad():
+        net.filters[1] = 1.0 / 9.0  # task 1: a 3x3 box filter, borders replicated
+    x = image(b=2)
+    pred, _ = net.train_forward(batch(x, [1, 0]))
+    box = uniform_filter(x[0].numpy(), size=(1, 3, 3), mode="nearest")
+    assert np.allclose(pred[0].detach().numpy(), box, atol=1e-6)
+    assert torch.allclose(pred[1], x[1], atol=1e-6)  # task 0: still the delta
+
+
+def test_bad_options_and_task_ids_are_named():
+    with pytest.raises(ValueError, match="heads"):
+        build(heads="all")
+    with pytest.raises(ValueError, match="filter_size"):
+        build(filter_size=4)
+    with pytest.raises(ValueError, match="num_tasks"):
+        build().train_forward(batch(image(), [0, 1, 3]))
+
+
+def test_trains_in_the_engine_with_its_classification_loss(tmp_path):
+    import json
+
+    from aioir.config.schema import RunConfig
+    from aioir.engine.run import train
+
+    cfg = RunConfig()
+    cfg.model.name = "aware_unet"
+    cfg.model.options = {"width": 8, "num_tasks": 2}
+    cfg.data.tasks = ["noise", "dark"]
+    cfg.data.batch_size, cfg.data.patch_size = 4, 16
+    cfg.train.steps, cfg.train.log_every, cfg.train.device = 2, 1, "cpu"
+    cfg.train.progress = False
+    cfg.val.enabled = False
+    res = train(cfg, tmp_path / "run")
+    assert res.status == "finished"
+    lines = [json.loads(s) for s in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    logged = [rec["aux"]["cls"] for rec in lines if "aux" in rec]
+    assert logged and all(0 < v < 10 for v in logged)
+
+
+def test_clean_class_identity_at_init_and_soft_mixture():
+    net = build(heads="tail", clean=0.5, film=True, filter_size=3)
+    x = image()
+    assert torch.allclose(net(x), x, atol=1e-6)
+    consts = np.array([[0.1, 0.2, 0.3], [-0.1, 0.0, 0.05], [0.02, -0.03, 0.04]])
+    _set_tail_constants(net, consts)
+    with torch.no_grad():
+        net.film[1].bias.zero_()
+        p = net.logits(x).softmax(1).numpy()
+        y = net.eval()(x)
+    assert p.shape == (3, K + 1)
+    for i in range(3):  # the clean class's head is the identity: it adds nothing
+        mix = (p[i][:K, None] * consts).sum(0)
+        assert np.allclose((y[i] - x[i]).numpy(), mix[:, None, None], atol=1e-6)
+
+
+def test_clean_class_in_training_classifies_ground_truths_as_clean():
+    net = build(clean=0.5)
+    x, gt = image(b=4), image(b=4, seed=9)
+    tasks = [0, 2, 1, 1]
+    pred, aux = net.train_forward({"lq": x, "gt": gt, "task_id": torch.tensor(tasks)})
+    assert pred.shape == x.shape and set(aux) == {"cls"}  # teacher forcing: no idt loss
+    with torch.no_grad():
+        z = net.logits(torch.cat([x, gt[:2]])).double()
+    labels = tasks + [K, K]  # half the batch's ground truths, labelled "clean"
+    expected = np.mean([float(torch.logsumexp(z[i], 0) - z[i, k]) for i, k in enumerate(labels)])
+    assert float(aux["cls"].detach()) == pytest.approx(expected, abs=1e-5)
+
+
+def test_clean_images_l1_loss_with_the_predicted_gate():
+    net = build(heads="tail", clean=0.5, train_gate="pred")
+    assert net.aux_loss_weights == {"cls": 0.1, "idt": 1.0}
+    consts = np.array([[0.1, 0.2, 0.3], [-0.1, 0.0, 0.05], [0.02, -0.03, 0.04]])
+    _set_tail_constants(net, consts)
+    x, gt = image(b=4), image(b=4, seed=9)
+    with torch.no_grad():
+        _, aux = net.train_forward({"lq": x, "gt": gt, "task_id": torch.tensor([0, 1, 2, 0])})
+        p = net.logits(torch.cat([x, gt[:2]])).softmax(1).numpy()
+    # a clean image is restored to gt + sum_k p_k c_k (tails are constants): L1 to gt by hand
+    l1 = np.mean([np.abs((p[4 + i][:K, None] * consts).sum(0)).mean() for i in range(2)])
+    assert float(aux["idt"]) == pytest.approx(l1, abs=1e-6)
