@@ -107,6 +107,14 @@ VARIANTS: dict[str, Callable] = {
     "aware_both_clean_cls1": _aware(heads="both", clean=0.25, cls_weight=1.0),
     "aware_both_clean_pred_cls1": _aware(heads="both", clean=0.25, train_gate="pred",
                                          cls_weight=1.0),
+    # + closed-form per-task filters and a classifier of its own
+    "aware_f": _aware(heads="both", clean=0.25, filter_size=7, filter_fit="lstsq",
+                      classifier="input"),
+    "aware_f_pred": _aware(heads="both", clean=0.25, filter_size=7, filter_fit="lstsq",
+                           classifier="input", train_gate="pred"),
+    "aware_f_trunk": _aware(heads="both", clean=0.25, filter_size=7, filter_fit="lstsq"),
+    "aware_f_noclean": _aware(heads="both", filter_size=7, filter_fit="lstsq",
+                              classifier="input"),
 }
 
 #: modifiers appended to a variant name with "+", e.g. ``aware_both+lr5e-4+w32+charb``

@@ -239,3 +239,51 @@ def test_clean_images_l1_loss_with_the_predicted_gate():
     # a clean image is restored to gt + sum_k p_k c_k (tails are constants): L1 to gt by hand
     l1 = np.mean([np.abs((p[4 + i][:K, None] * consts).sum(0)).mean() for i in range(2)])
     assert float(aux["idt"]) == pytest.approx(l1, abs=1e-6)
+
+
+def test_lstsq_filter_recovers_a_known_kernel():
+    from scipy.ndimage import correlate
+
+    kernel = np.array([[0.0, 0.1, 0.05], [0.1, 0.5, 0.1], [0.05, 0.1, 0.0]])  # sums to 1
+    net = build(heads="none", filter_size=3, filter_fit="lstsq", filter_ridge=1e-12)
+    x = image(b=2, h=24, w=24)
+    gt = torch.from_numpy(np.stack([[correlate(x[i, c].double().numpy(), kernel, mode="nearest")
+                                     for c in range(3)] for i in range(2)])).float()
+    net.train_forward({"lq": x, "gt": gt, "task_id": torch.tensor([1, 1])})
+    assert np.allclose(net.filters[1].numpy(), kernel.ravel(), atol=1e-4)
+    assert np.allclose(net.filters[0].numpy(), np.eye(9)[4])  # task 0 unseen: still the delta
+    # and the network then applies it (zero tails, identity tone): f * x with borders replicated
+    with torch.no_grad():
+        pred, _ = net.train_forward({"lq": x, "gt": gt, "task_id": torch.tensor([1, 0])})
+    assert np.allclose(pred[0].numpy(), gt[0].numpy(), atol=1e-4)
+
+
+def test_lstsq_filter_accumulates_the_normal_equations_over_batches():
+    """Two batches give the ridge solution over their union, computed here with numpy."""
+    ridge = 1e-3
+    net = build(heads="none", filter_size=3, filter_fit="lstsq", filter_ridge=ridge)
+    batches = [(image(b=1, h=10, w=12, seed=s), image(b=1, h=10, w=12, seed=s + 50))
+               for s in (3, 4)]
+    rows, targets = [], []
+    for x, y in batches:
+        net.train_forward({"lq": x, "gt": y, "task_id": torch.tensor([2])})
+        a, t = x[0].double().numpy(), y[0].double().numpy()
+        for c in range(3):
+            for i in range(1, 9, 2):        # centres of the valid region, every second one
+                for j in range(1, 11, 2):
+                    win = a[c, i - 1:i + 2, j - 1:j + 2].ravel()
+                    rows.append(np.delete(win, 4) - win[4])
+                    targets.append(t[c, i, j] - win[4])
+    z, e = np.array(rows), np.array(targets)
+    h = np.linalg.solve(z.T @ z / len(z) + ridge * np.eye(8), z.T @ e / len(z))
+    expected = np.insert(h, 4, 1.0 - h.sum())
+    assert np.allclose(net.filters[2].numpy(), expected, atol=1e-5)
+
+
+def test_input_classifier_has_its_own_features():
+    net = build(classifier="input")
+    x = image()
+    _, aux = net.train_forward(batch(x, [0, 1, 2]), restore=False)
+    aux["cls"].backward()
+    assert net.cls_net[0][0].weight.grad.abs().sum() > 0
+    assert net.head.weight.grad is None  # the trunk is not part of the classification

@@ -22,7 +22,17 @@ degradations its own output head, chosen by a small classifier on size-invariant
   MiOIR's adaptive prompts condition a shared network on the task.
 * **filter** (``filter_size > 0``, optional): a per-task linear ``k x k`` filter of the input
   (the same kernel for the three channels, a delta at init) replaces ``x`` under the tone
-  curve: a fast, convex path to deconvolution for blur and SR.
+  curve: a path to deconvolution (blur, SR) and to smoothing (JPEG) that a short run finds
+  where the network does not. ``filter_fit="grad"``: the taps are parameters. ``"lstsq"``: the
+  taps are the least-squares (ridge) optimum of ``gt ~ f * lq`` over every training patch of
+  the task seen so far, with the taps summing to one (the filter changes local structure, not
+  brightness): the sufficient statistics ``Z^T Z``, ``Z^T e`` (``Z``: each pixel's neighbours
+  minus itself, ``e``: the target minus the pixel) are accumulated in buffers at every
+  training forward and the filter re-solved, no gradient and no learning rate involved.
+* **classifier input** (``classifier``): ``"trunk"`` pools the restoration trunk's three
+  encoder levels; ``"input"`` has its own small CNN on the degraded image (three 3x3 convs,
+  two of stride 2, widths ``width/2, width, 2*width``), so classifying neither competes with
+  restoring for the trunk nor waits for its features.
 
 The gate: at test time (``forward``) always the classifier's probabilities (``gate="soft"``) or
 its one-hot argmax (``gate="hard"``), so the deployed network needs no task id. In training
@@ -67,6 +77,8 @@ from aioir.models.tiny_unet import ResBlock
 HEADS = ("none", "tone", "tail", "both")
 TRAIN_GATES = ("true", "pred", "mix")
 TEST_GATES = ("soft", "hard")
+FILTER_FITS = ("grad", "lstsq")
+CLASSIFIERS = ("trunk", "input")
 
 
 def mean_std(x: torch.Tensor) -> torch.Tensor:
@@ -120,6 +132,9 @@ class AwareUNet(nn.Module):
         heads: which output parts are per task: ``none``, ``tone``, ``tail`` or ``both``.
         film: modulate the decoder features by the gate.
         filter_size: side of the per-task linear input filter (0: none).
+        filter_fit: how the filter is found: ``grad`` (parameters) or ``lstsq`` (closed form).
+        filter_ridge: ridge added to the normalised normal equations (``lstsq``).
+        classifier: the classifier's features: ``trunk`` or ``input`` (its own CNN).
         train_gate: the gate in training: ``true``, ``pred`` or ``mix``.
         gate: the gate at test time: ``soft`` (probabilities) or ``hard`` (argmax).
         cls_detach: the classification loss does not reach the trunk.
@@ -139,6 +154,9 @@ class AwareUNet(nn.Module):
         heads: str = "both",
         film: bool = False,
         filter_size: int = 0,
+        filter_fit: str = "grad",
+        filter_ridge: float = 1e-5,
+        classifier: str = "trunk",
         train_gate: str = "true",
         gate: str = "soft",
         cls_detach: bool = False,
@@ -149,7 +167,9 @@ class AwareUNet(nn.Module):
     ) -> None:
         super().__init__()
         for name, value, allowed in (("heads", heads, HEADS), ("train_gate", train_gate,
-                                     TRAIN_GATES), ("gate", gate, TEST_GATES)):
+                                     TRAIN_GATES), ("gate", gate, TEST_GATES),
+                                     ("filter_fit", filter_fit, FILTER_FITS),
+                                     ("classifier", classifier, CLASSIFIERS)):
             if value not in allowed:
                 raise ValueError(f"aware_unet: {name} must be one of {', '.join(allowed)}, "
                                  f"got {value!r}")
@@ -180,8 +200,20 @@ class AwareUNet(nn.Module):
         self.dec2 = nn.Sequential(*[ResBlock(c2) for _ in range(blocks)])
         self.up1 = nn.Sequential(nn.Conv2d(c2, c1 * 4, 1), nn.PixelShuffle(2))
         self.dec1 = nn.Sequential(*[ResBlock(c1) for _ in range(blocks)])
-        stats = 2 * (c1 + c2 + c3)
-        self.classifier = nn.Sequential(nn.Linear(stats, c3), nn.GELU(), nn.Linear(c3, self.num_classes))
+        self.classifier_input = classifier
+        if classifier == "input":
+            k1, k2, k3 = max(width // 2, 4), width, 2 * width
+            self.cls_net = nn.ModuleList([
+                nn.Sequential(nn.Conv2d(in_channels, k1, 3, padding=1), nn.GELU()),
+                nn.Sequential(nn.Conv2d(k1, k2, 3, stride=2, padding=1), nn.GELU()),
+                nn.Sequential(nn.Conv2d(k2, k3, 3, stride=2, padding=1), nn.GELU()),
+            ])
+            stats = 2 * (k1 + k2 + k3)
+        else:
+            self.cls_net = None
+            stats = 2 * (c1 + c2 + c3)
+        self.classifier = nn.Sequential(nn.Linear(stats, c3), nn.GELU(),
+                                        nn.Linear(c3, self.num_classes))
         n_tone = num_tasks if heads in ("tone", "both") else 1
         n_tail = num_tasks if heads in ("tail", "both") else 1
         self.tone = nn.Sequential(
@@ -200,10 +232,20 @@ class AwareUNet(nn.Module):
                 nn.init.zeros_(layer.weight)
                 nn.init.zeros_(layer.bias)
         self.filter_size = filter_size
+        self.filter_fit = filter_fit
+        self.filter_ridge = float(filter_ridge)
         if filter_size:
             delta = torch.zeros(num_tasks, filter_size * filter_size)
             delta[:, (filter_size * filter_size) // 2] = 1.0
-            self.filters = nn.Parameter(delta)
+            if filter_fit == "grad":
+                self.filters = nn.Parameter(delta)
+            else:
+                n = filter_size * filter_size - 1
+                self.register_buffer("filters", delta)
+                self.register_buffer("filter_gram", torch.zeros(num_tasks, n, n,
+                                                                dtype=torch.float64))
+                self.register_buffer("filter_rhs", torch.zeros(num_tasks, n, dtype=torch.float64))
+                self.register_buffer("filter_count", torch.zeros(num_tasks, dtype=torch.float64))
         else:
             self.register_parameter("filters", None)
 
@@ -231,6 +273,37 @@ class AwareUNet(nn.Module):
                        kernels.reshape(b * c, 1, k, k), groups=b * c)
         return out.view(b, c, h, wd)
 
+    @torch.no_grad()
+    def _fit_filters(self, lq: torch.Tensor, gt: torch.Tensor, task: torch.Tensor) -> None:
+        """Accumulate the normal equations of each task's filter and re-solve it (``lstsq``).
+
+        Per pixel (every second row and column of the valid region, channels as separate
+        samples): ``z_j = x_j - x_c`` over the ``k*k - 1`` neighbours ``j`` of the centre ``c``,
+        ``e = y_c - x_c``; the taps are ``h = (Z^T Z / n + r I)^-1 Z^T e / n`` and the centre
+        ``1 - sum(h)``, i.e. ``f * x = x_c + sum_j h_j (x_j - x_c)``.
+        """
+        k = self.filter_size
+        centre = (k * k) // 2
+        for t in task.unique().tolist():
+            sel = task == t
+            x = lq[sel].reshape(-1, 1, *lq.shape[2:]).double()
+            y = gt[sel].reshape(-1, 1, *gt.shape[2:]).double()
+            cols = F.unfold(x, k, stride=2)  # (N, k*k, L)
+            target = y[:, :, k // 2: y.shape[2] - k // 2: 2, k // 2: y.shape[3] - k // 2: 2]
+            xc = cols[:, centre]
+            z = torch.cat([cols[:, :centre], cols[:, centre + 1:]], 1) - xc[:, None]
+            z = z.permute(0, 2, 1).reshape(-1, k * k - 1)
+            e = target.reshape(-1) - xc.reshape(-1)
+            self.filter_gram[t] += z.T @ z
+            self.filter_rhs[t] += z.T @ e
+            self.filter_count[t] += z.shape[0]
+            n = self.filter_count[t]
+            eye = torch.eye(k * k - 1, dtype=torch.float64, device=lq.device)
+            h = torch.linalg.solve(self.filter_gram[t] / n + self.filter_ridge * eye,
+                                   self.filter_rhs[t] / n)
+            taps = torch.cat([h[:centre], (1.0 - h.sum())[None], h[centre:]])
+            self.filters[t] = taps.to(self.filters.dtype)
+
     def _mixed(self, params: torch.Tensor, w: torch.Tensor, per: int) -> torch.Tensor:
         """``params`` ``(B, n * per, ...)`` of ``n`` heads -> their ``w``-weighted mean (the
         clean class's head is all zeros: the identity)."""
@@ -256,16 +329,26 @@ class AwareUNet(nn.Module):
         base = tone_curve(self._filtered(x, w), tone)
         return base + self._mixed(self.tail(self.tap(d1)), w, c)
 
+    def _class_stats(self, x: torch.Tensor, trunk_stats: torch.Tensor) -> torch.Tensor:
+        if self.cls_net is None:
+            return trunk_stats
+        stats, h = [], x
+        for layer in self.cls_net:
+            h = layer(h)
+            stats.append(mean_std(h))
+        return torch.cat(stats, 1)
+
     def logits(self, x: torch.Tensor) -> torch.Tensor:
-        """The classifier's logits ``(B, K)`` for a batch of degraded images."""
+        """The classifier's logits ``(B, K)`` for a batch of degraded images (``K + 1`` with the
+        clean class, last)."""
         xp, _ = pad_to_multiple(x, 4)
-        return self.classifier(self._trunk(xp)[3])
+        return self.classifier(self._class_stats(xp, self._trunk(xp)[3]))
 
     # ------------------------------------------------------------------ forward
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         xp, (h, w) = pad_to_multiple(x, 4)
         f1, f2, f3, stats = self._trunk(xp)
-        probs = self.classifier(stats).softmax(1)
+        probs = self.classifier(self._class_stats(xp, stats)).softmax(1)
         if self.gate == "hard":
             probs = F.one_hot(probs.argmax(1), self.num_classes).to(probs.dtype)
         return crop_to(self._decode(xp, f1, f2, f3, probs), h, w)
@@ -288,7 +371,10 @@ class AwareUNet(nn.Module):
             task = torch.cat([task, task.new_full((n_clean,), self.num_tasks)])
         xp, (h, w) = pad_to_multiple(x, 4)
         f1, f2, f3, stats = self._trunk(xp)
+        stats = self._class_stats(xp, stats)
         logits = self.classifier(stats.detach() if self.cls_detach else stats)
+        if self.filter_fit == "lstsq" and self.filter_size and self.training and "gt" in batch:
+            self._fit_filters(batch["lq"], batch["gt"], task[:b])
         aux = {"cls": F.cross_entropy(logits, task)}
         if not restore:
             return None, aux
@@ -309,4 +395,5 @@ class AwareUNet(nn.Module):
 
 
 TEST_OPTIONS["aware_unet"] = {"width": 8, "blocks": 1, "num_tasks": 3, "heads": "both",
-                              "film": True, "filter_size": 3, "clean": 0.25}
+                              "film": True, "filter_size": 3, "clean": 0.25,
+                              "classifier": "input"}
