@@ -4,6 +4,7 @@ stale temporaries of dead writers are removed, live ones kept; names become safe
 from __future__ import annotations
 
 import errno
+import io
 import os
 import stat
 import subprocess
@@ -66,14 +67,13 @@ def test_a_failed_write_names_the_file_and_leaves_the_old_one(tmp_path, monkeypa
 def test_torch_save_errors_keep_their_os_cause(tmp_path, monkeypatch):
     """torch.save turns a failed write into RuntimeError('unexpected pos'); the OSError that
     caused it is what the user sees."""
-    real = files._Recording.write
+    class FullDisk(io.FileIO):  # the disk fills up after 100 bytes
+        def write(self, data):
+            if self.tell() + len(data) > 100:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return super().write(data)
 
-    def write(self, data):
-        if len(data) > 100:
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return real(self, data)
-
-    monkeypatch.setattr(files._Recording, "write", write)
+    monkeypatch.setattr(os, "fdopen", lambda fd, mode="r", *a, **k: FullDisk(fd, "wb"))
     path = tmp_path / "ck" / "step_00000002.pt"
     with pytest.raises(OutputError, match=r"cannot write checkpoint .*step_00000002.pt: the "
                                           r"disk is full"):

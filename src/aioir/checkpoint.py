@@ -2,7 +2,9 @@
 
 A checkpoint is written to a temporary file in the same folder, flushed and fsync'ed, then
 renamed over its final name (``os.replace`` is atomic on POSIX), so a crash at any moment leaves
-either the previous file or the new one, never a truncated file.
+either the previous file or the new one, never a truncated file. The temporary file's name
+carries the writer's process id, so a run started later removes those a killed run left
+(:func:`aioir.files.remove_stale_temporaries`) and never one a live process is writing.
 
 >>> import tempfile, torch, pathlib
 >>> d = pathlib.Path(tempfile.mkdtemp())
@@ -15,13 +17,13 @@ either the previous file or the new one, never a truncated file.
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from aioir.files import atomic_write
 
 CHECKPOINT_FORMAT = "aioir-checkpoint"
 CHECKPOINT_VERSION = 1
@@ -29,28 +31,13 @@ _STEP_RE = re.compile(r"^step_(\d+)\.pt$")
 
 
 def save_checkpoint(state: dict[str, Any], path: str | Path) -> Path:
-    """Write ``state`` to ``path`` atomically; returns the path."""
+    """Write ``state`` to ``path`` atomically (:func:`aioir.files.atomic_write`: the user's
+    umask, no temporary file left on error); returns the path. A full or read-only disk raises
+    :class:`aioir.errors.OutputError` naming the file; the checkpoints already in the folder
+    are untouched."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(state, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    try:  # make the rename itself durable
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except OSError:
-        pass
+    with atomic_write(path, what="checkpoint") as fh:
+        torch.save(state, fh)
     return path
 
 

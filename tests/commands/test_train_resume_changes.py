@@ -41,7 +41,7 @@ def test_a_change_of_the_runs_maths_is_refused_and_nothing_is_rewritten(tmp_path
     assert rc == 2, err
     assert len(err.strip().splitlines()) == 1, err
     for key in ("optim.lr (0.001 -> 0.5)", "train.steps (2 -> 4)",
-                "strategy.options.tau (3.0 -> 2.0)", "--allow-changes"):
+                "strategy.options.tau (unset -> 2.0)", "--allow-changes"):
         assert key in err, err
     assert (run / "config.yaml").read_text() == first
     assert sorted(p.relative_to(run).as_posix() for p in run.rglob("*") if p.is_file()) == files

@@ -35,13 +35,13 @@ from __future__ import annotations
 import io
 import os
 import struct
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 import numpy as np
 
 from aioir.data import png16
+from aioir.files import atomic_write
 
 if TYPE_CHECKING:
     import torch
@@ -237,23 +237,15 @@ def write_image(
     fmt = Image.registered_extensions().get(ext)
     if fmt is None:
         raise ValueError(f"unknown image extension {ext!r} for {p}")
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            if bits == 16:
-                q = np.round(a * 65535.0).astype(np.uint16)
-                png16.write_png16(fh, q[..., 0] if q.shape[2] == 1 else q)
-            else:
-                q8 = np.round(a * 255.0).astype(np.uint8)
-                pil = Image.fromarray(q8[..., 0] if q8.shape[2] == 1 else q8)
-                options = {"quality": int(quality), "subsampling": 0} if fmt == "JPEG" else {}
-                pil.save(fh, format=fmt, **options)
-        os.replace(tmp, p)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_write(p, what="image") as fh:
+        if bits == 16:
+            q = np.round(a * 65535.0).astype(np.uint16)
+            png16.write_png16(fh, q[..., 0] if q.shape[2] == 1 else q)
+        else:
+            q8 = np.round(a * 255.0).astype(np.uint8)
+            pil = Image.fromarray(q8[..., 0] if q8.shape[2] == 1 else q8)
+            options = {"quality": int(quality), "subsampling": 0} if fmt == "JPEG" else {}
+            pil.save(fh, format=fmt, **options)
 
 
 def to_tensor(img: np.ndarray) -> "torch.Tensor":
