@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     from aioir.inference.export import load_network
     from aioir.models.restore import restore_image
 
-    device = resolve_device(args.device)
+    device = resolve_device(args.device, "--device")
     model, meta = load_network(args.checkpoint, use_ema=not args.no_ema)
     model.to(device)
 

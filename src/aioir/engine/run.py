@@ -49,6 +49,26 @@ def environment() -> dict[str, Any]:
     }
 
 
+class _RunLogFile(logging.FileHandler):
+    """``train.log``: a record that cannot be written (a full disk) is reported once, in one
+    line, instead of a traceback per record; the run itself stops at its next checkpoint or
+    metrics write, which name the file."""
+
+    failed = False
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
+        if self.failed:
+            return
+        self.failed = True
+        exc = sys.exc_info()[1]
+        if isinstance(exc, OSError):
+            from aioir.files import write_error
+
+            sys.stderr.write(f"aioir: {write_error(exc, self.baseFilename, 'log')}\n")
+        else:
+            super().handleError(record)
+
+
 def setup_logging(run_dir: Path | None = None, level: int = logging.INFO) -> None:
     """Console logging, plus ``train.log`` in the run folder when given."""
     logger = logging.getLogger("aioir")
@@ -62,7 +82,7 @@ def setup_logging(run_dir: Path | None = None, level: int = logging.INFO) -> Non
         path = str((run_dir / "train.log").resolve())
         if not any(isinstance(h, logging.FileHandler) and h.baseFilename == path
                    for h in logger.handlers):
-            fh = logging.FileHandler(path)
+            fh = _RunLogFile(path)
             fh.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
             logger.addHandler(fh)
 

@@ -102,7 +102,7 @@ class TrainingModule(nn.Module):
         return StrategyOutput(ref.new_zeros(()), zeros, zeros.clone(), present)
 
 
-def resolve_device(name: str, key: str = "train.device") -> torch.device:
+def resolve_device(name: str, key: str = "device") -> torch.device:
     """``auto`` -> CUDA when available, else CPU; a device this machine lacks is a
     ``ValueError`` naming ``key`` (the config key or option that asked for it)."""
     if name == "auto":

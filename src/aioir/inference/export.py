@@ -69,8 +69,6 @@ def load_network(path: str | Path, *, use_ema: bool = True) -> tuple[nn.Module, 
     Returns the model (eval mode, CPU) and metadata: ``model``, ``options``, ``tasks``,
     ``weights`` ("ema" or "model"), ``step`` when known.
     """
-    from aioir import models
-
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no such checkpoint or exported model: {path}")
@@ -109,7 +107,6 @@ def load_network(path: str | Path, *, use_ema: bool = True) -> tuple[nn.Module, 
             "config": ck["config"],
         }
         state = ck[which]
-    model = models.build(meta["model"], **meta["options"])
-    model.load_state_dict(state, strict=True)
-    model.eval()
-    return model, meta
+    from aioir.models.guard import build_for_state  # size checked on "meta" before building
+
+    return build_for_state(meta["model"], meta["options"], state, source=str(path)), meta
