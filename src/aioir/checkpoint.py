@@ -52,6 +52,47 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         raise ValueError(f"cannot load checkpoint {path}: {exc}") from exc
 
 
+def load_training_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Load a checkpoint written by the Trainer and check its structure: a ``ValueError``
+    naming the file and the missing or invalid fields for anything else (another program's
+    file, a damaged or crafted one).
+
+    >>> import tempfile, pathlib
+    >>> p = save_checkpoint({"format": CHECKPOINT_FORMAT, "step": 1}, pathlib.Path(
+    ...     tempfile.mkdtemp()) / "step_00000001.pt")
+    >>> load_training_checkpoint(p)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: checkpoint .../step_00000001.pt is damaged or not a complete aioir training checkpoint: missing or invalid config.model.name, task_names, model
+    """
+    path = Path(path)
+    state = load_checkpoint(path)
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path} is not an aioir training checkpoint")
+
+    def tensors(value: Any) -> bool:
+        return isinstance(value, dict) and all(
+            isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in value.items())
+
+    config = state.get("config")
+    model = config.get("model") if isinstance(config, dict) else None
+    model = model if isinstance(model, dict) else {}
+    checks = {
+        "config.model.name": isinstance(model.get("name"), str),
+        "config.model.options": isinstance(model.get("options") or {}, dict),
+        "task_names": isinstance(state.get("task_names"), list)
+        and all(isinstance(t, str) for t in state["task_names"]),
+        "step": isinstance(state.get("step"), int) and state["step"] >= 0,
+        "model": tensors(state.get("model")),
+        "ema": state.get("ema") is None or tensors(state.get("ema")),
+    }
+    bad = [name for name, ok in checks.items() if not ok]
+    if bad:
+        raise ValueError(f"checkpoint {path} is damaged or not a complete aioir training "
+                         f"checkpoint: missing or invalid {', '.join(bad)}")
+    return state
+
+
 def checkpoint_path(folder: str | Path, step: int) -> Path:
     """Conventional file name of the checkpoint at ``step``."""
     return Path(folder) / f"step_{step:08d}.pt"

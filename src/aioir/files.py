@@ -86,6 +86,9 @@ def describe_os_error(exc: OSError) -> str:
     if code in (errno_codes.ENOSPC, getattr(errno_codes, "EDQUOT", -1)):
         return ("the disk is full (no space left on device): free some space or write "
                 "somewhere else")
+    if code == errno_codes.EFBIG:
+        return ("the file is larger than this process or file system allows (a file-size "
+                "limit, ulimit -f): raise the limit or write somewhere else")
     if code == errno_codes.EROFS:
         return "the file system is read-only: write somewhere else"
     if code in (errno_codes.EACCES, errno_codes.EPERM):

@@ -49,7 +49,7 @@ LOCK_NAME = ".aioir-run.lock"
 #: data-loader workers, forked with the lock, take a few seconds to notice and exit)
 ORPHAN_WAIT_S = 15.0
 
-_held: dict[Path, list[Any]] = {}  # resolved run folder -> [fd, count]
+_held: dict[Path, list[Any]] = {}  # resolved run folder -> [fd, count, created the folder]
 
 
 class RunFolderBusyError(UserError):
@@ -136,8 +136,12 @@ def acquire(run_dir: str | os.PathLike[str], *, orphan_wait_s: float = ORPHAN_WA
         _held[key][1] += 1
         return
     path = run_dir / LOCK_NAME
+    created = not run_dir.exists()
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise write_error(exc, run_dir, "run folder") from exc
+    try:
         deadline = time.monotonic() + orphan_wait_s
         while True:
             fd = _try_flock(path) if fcntl is not None else _try_exclusive(path)
@@ -155,11 +159,12 @@ def acquire(run_dir: str | os.PathLike[str], *, orphan_wait_s: float = ORPHAN_WA
             pass  # the record is only for messages; the lock itself is held
     except OSError as exc:
         raise write_error(exc, path, "run folder lock") from exc
-    _held[key] = [fd, 1]
+    _held[key] = [fd, 1, created]
 
 
 def release(run_dir: str | os.PathLike[str]) -> None:
-    """Release one :func:`acquire` of ``run_dir``; the last one deletes the lock file."""
+    """Release one :func:`acquire` of ``run_dir``; the last one deletes the lock file (and
+    the folder, if the lock created it and it is still empty)."""
     run_dir = Path(run_dir)
     key = run_dir.resolve()
     entry = _held.get(key)
@@ -174,6 +179,11 @@ def release(run_dir: str | os.PathLike[str]) -> None:
     except OSError:
         pass
     os.close(entry[0])
+    if entry[2]:  # a folder this lock created and nothing filled (a refused run): remove it
+        try:
+            run_dir.rmdir()
+        except OSError:
+            pass
 
 
 def check_free(run_dir: str | os.PathLike[str]) -> None:

@@ -218,9 +218,7 @@ class Trainer:
     def _load(self, path: Path) -> None:
         from aioir.engine.resume import check_resume_config, restore_part
 
-        state = ckpt.load_checkpoint(path)
-        if state.get("format") != ckpt.CHECKPOINT_FORMAT:
-            raise ValueError(f"{path} is not an aioir training checkpoint")
+        state = ckpt.load_training_checkpoint(path)
         changes = check_resume_config(state.get("config"), self.cfg, allow=self.allow_changes,
                                       source=path)
         if list(state["task_names"]) != list(self.task_names):

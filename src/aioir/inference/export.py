@@ -76,26 +76,30 @@ def load_network(path: str | Path, *, use_ema: bool = True) -> tuple[nn.Module, 
         from safetensors import safe_open
         from safetensors.torch import load_file
 
-        with safe_open(str(path), framework="pt") as fh:
-            raw = fh.metadata() or {}
+        try:  # a damaged or foreign file: one line naming it (issue 16)
+            with safe_open(str(path), framework="pt") as fh:
+                raw = fh.metadata() or {}
+        except Exception as exc:  # noqa: BLE001 - safetensors' own error type
+            raise ValueError(f"cannot read {path} as a safetensors file: {exc}") from None
         if raw.get("format") != "aioir-backbone":
             raise ValueError(
                 f"{path} is not an aioir export (released third-party weights load through "
                 "aioir.models.load_pretrained(name, path))"
             )
-        meta = {
-            "model": raw["model"],
-            "options": json.loads(raw["options"]),
-            "tasks": json.loads(raw["tasks"]),
-            "weights": "export",
-        }
+        try:
+            meta = {
+                "model": raw["model"],
+                "options": json.loads(raw["options"]),
+                "tasks": json.loads(raw["tasks"]),
+                "weights": "export",
+            }
+        except (KeyError, ValueError) as exc:
+            raise ValueError(f"{path}: damaged aioir export metadata ({exc!r})") from None
         state = load_file(str(path))
     else:
-        from aioir.checkpoint import CHECKPOINT_FORMAT, load_checkpoint
+        from aioir.checkpoint import load_training_checkpoint
 
-        ck = load_checkpoint(path)
-        if ck.get("format") != CHECKPOINT_FORMAT:
-            raise ValueError(f"{path} is not an aioir training checkpoint")
+        ck = load_training_checkpoint(path)  # format and fields checked, the file named
         mcfg = ck["config"]["model"]
         which = "ema" if use_ema and ck.get("ema") is not None else "model"
         meta = {
