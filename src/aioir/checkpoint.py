@@ -42,14 +42,36 @@ def save_checkpoint(state: dict[str, Any], path: str | Path) -> Path:
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Load a checkpoint safely (``weights_only=True``: tensors and plain containers only)."""
+    """Load a checkpoint safely (``weights_only=True``: tensors and plain containers only).
+
+    A file that is not a ``torch.save`` file, a damaged one, or one holding other Python
+    objects (which could run code when unpickled) raises a ``ValueError`` naming the file.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
+    with open(path, "rb") as fh:
+        head = fh.read(4)
+    if not head:
+        raise ValueError(f"cannot load checkpoint {path}: the file is empty")
+    if not (head.startswith(b"PK") or head.startswith(b"\x80")):  # zip (torch.save) or pickle
+        raise ValueError(f"cannot load checkpoint {path}: not a PyTorch checkpoint file")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # corrupt file, pickle with code objects, ...
-        raise ValueError(f"cannot load checkpoint {path}: {exc}") from exc
+        raise ValueError(f"cannot load checkpoint {path}: {_load_failure(exc)}") from exc
+
+
+def _load_failure(exc: Exception) -> str:
+    """torch.load's failure in one line (its weights-only message suggests weights_only=False,
+    which would let the file run code: never repeated here)."""
+    text = str(exc)
+    if "Weights only load failed" in text:
+        why = text.split("WeightsUnpickler error:", 1)[-1].strip().split(". ")[0].strip()
+        return ("it holds Python objects other than tensors and plain containers, which could "
+                f"run code when loaded; aioir refuses it ({why})")
+    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    return f"damaged or truncated file ({first})"
 
 
 def load_training_checkpoint(path: str | Path) -> dict[str, Any]:

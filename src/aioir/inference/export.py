@@ -35,7 +35,7 @@ def save_exported(
     tasks: list[str],
 ) -> Path:
     """Write ``model``'s state dict and its build recipe to a safetensors file."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     from aioir import __version__
 
@@ -49,10 +49,9 @@ def save_exported(
         "tasks": json.dumps(tasks),
         "aioir_version": __version__,
     }
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(state, str(tmp), metadata=meta)
-    tmp.replace(path)
-    return path
+    from aioir.files import write_bytes  # atomic, the user's umask, errors name the file
+
+    return write_bytes(path, save(state, metadata=meta), what="exported model")
 
 
 def export_checkpoint(checkpoint: str | Path, out: str | Path, *, use_ema: bool = True) -> Path:
