@@ -86,6 +86,12 @@ def describe_os_error(exc: OSError) -> str:
     if code in (errno_codes.ENOSPC, getattr(errno_codes, "EDQUOT", -1)):
         return ("the disk is full (no space left on device): free some space or write "
                 "somewhere else")
+    if code == errno_codes.EEXIST:
+        return "a file is in the way where a folder is needed"
+    if code == errno_codes.ENOTDIR:
+        return "a part of the path is a file, not a folder"
+    if code == errno_codes.EISDIR:
+        return "it is a folder, not a file"
     if code == errno_codes.EFBIG:
         return ("the file is larger than this process or file system allows (a file-size "
                 "limit, ulimit -f): raise the limit or write somewhere else")

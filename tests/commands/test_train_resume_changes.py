@@ -68,3 +68,24 @@ def test_keys_that_leave_the_maths_alone_need_no_permission(tmp_path, make_confi
     assert rc == 0, capsys.readouterr().err
     record = yaml.safe_load((run / "configs" / "config_00000002.yaml").read_text())
     assert record["train"]["threads"] == 2 and record["name"] == "other"
+
+
+def test_a_fresh_run_never_overwrites_files_it_did_not_write(tmp_path, make_config, capsys):
+    cfg = make_config("mixed", steps=1, checkpoint_every=1)
+    cfg.data.patch_size = 16
+    path = tmp_path / "cfg.yaml"
+    dump_yaml(cfg, path)
+    mine = tmp_path / "configs"
+    mine.mkdir()
+    (mine / "config.yaml").write_text("my: own config\n")
+    rc = main(["train", str(path), "--out", str(mine)])
+    err = capsys.readouterr().err
+    assert rc == 2 and f"{mine} holds config.yaml, not written by an aioir run" in err, err
+    assert (mine / "config.yaml").read_text() == "my: own config\n"
+    assert sorted(p.name for p in mine.iterdir()) == ["config.yaml"]
+    # a run folder whose first attempt died before its first checkpoint starts again
+    run = tmp_path / "run"
+    assert main(["train", str(path), "--out", str(run), "--set", "train.steps=1"]) == 0
+    for p in (run / "checkpoints").iterdir():
+        p.unlink()
+    assert main(["train", str(path), "--out", str(run), "--resume", "auto"]) == 0

@@ -109,6 +109,8 @@ def prepare_run_dir(cfg: RunConfig, run_dir: Path, *, is_main: bool = True,
         latest = latest_checkpoint(run_dir / "checkpoints")
         step = int(latest.stem.split("_")[1]) if latest is not None else 0
     env = json.dumps(environment(), indent=2)
+    if step == 0:
+        _refuse_foreign_files(run_dir)
     if step == 0 or not (run_dir / "config.yaml").is_file():
         write_text(run_dir / "environment.json", env, what="run environment")
         return write_text(run_dir / "config.yaml", dump_yaml_text(cfg), what="run config")
@@ -119,6 +121,26 @@ def prepare_run_dir(cfg: RunConfig, run_dir: Path, *, is_main: bool = True,
         stem = f"{step:08d}_{n}"
     write_text(folder / f"environment_{stem}.json", env, what="run environment")
     return write_text(folder / f"config_{stem}.yaml", dump_yaml_text(cfg), what="run config")
+
+
+#: the files a run writes at the top of its folder
+RUN_FILES = ("config.yaml", "environment.json", "metrics.jsonl", "train.log")
+
+
+def _refuse_foreign_files(run_dir: Path) -> None:
+    """A run starting at step 0 rewrites its folder's run files; refuse when they are not an
+    earlier aioir run's (its ``environment.json`` says so), e.g. ``--out`` pointing at a folder
+    of configs."""
+    present = [name for name in RUN_FILES if (run_dir / name).exists()]
+    if not present:
+        return
+    try:
+        ours = "aioir" in json.loads((run_dir / "environment.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError, TypeError):
+        ours = False
+    if not ours:
+        raise ValueError(f"{run_dir} holds {', '.join(present)}, not written by an aioir run; "
+                         "refusing to overwrite: choose another --out")
 
 
 def train(cfg: RunConfig, run_dir: str | Path, *, resume: str | None = None, dist: Any = None,
