@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+
 from aioir.cli import main
+from aioir.data.io import write_image
 from aioir.engine.run import train
 
 SETTING = """\
@@ -15,9 +18,8 @@ protocol: mioir
 train:
   - {{task: noise, kind: synthetic, clean: "embedded:train"}}
 test:
-  - {{task: noise, kind: synthetic, clean: "embedded:test", seed: 1, key: index}}
-  - {{task: noise, kind: synthetic, clean: "embedded:test", seed: 2, key: index,
-     column: noise_b, group: "{group}"}}
+  - {{task: noise, kind: synthetic, clean: clean, seed: 1}}
+  - {{task: noise, kind: synthetic, clean: clean, seed: 2, column: noise_b, group: "{group}"}}
 """
 
 
@@ -27,11 +29,12 @@ def test_a_setting_name_with_dot_dot_stays_inside_out(tmp_path, make_config, cap
     train(cfg, tmp_path / "run")
     setting = tmp_path / "evil.yaml"
     setting.write_text(SETTING.format(name="x/../../..", group="../../../g"))
+    write_image(tmp_path / "clean" / "a.png", np.random.default_rng(0).random((24, 24, 3)))
     out = tmp_path / "a" / "b" / "out"
     before = {p for p in tmp_path.rglob("*")}
 
     rc = main(["eval", str(tmp_path / "run" / "checkpoints" / "step_00000001.pt"),
-               "--setting", str(setting), "--out", str(out)])
+               "--setting", str(setting), "--root", str(tmp_path), "--out", str(out)])
     assert rc == 0, capsys.readouterr().err
     new = sorted(p for p in tmp_path.rglob("*") if p not in before and p.is_file())
     assert new, "eval wrote nothing"

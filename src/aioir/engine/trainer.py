@@ -383,7 +383,8 @@ class Trainer:
 
         with run_folder_lock(self.run_dir, enabled=self.dist.is_main):
             if self.dist.is_main:
-                for folder in (self.run_dir, self.ckpt_dir, self.run_dir / "eval"):
+                for folder in (self.run_dir, self.ckpt_dir, self.run_dir / "eval",
+                               self.run_dir / "configs"):
                     for p in remove_stale_temporaries(folder):
                         LOG.info("removed %s, left by an interrupted write", p)
             return self._fit(on_step)
