@@ -175,8 +175,46 @@ def train(
     device = dist.device if dist is not None and dist.world_size > 1 else None
     parts = build_run(cfg, device=device)
     with run_folder_lock(run_dir, enabled=is_main):
-        trainer = Trainer(parts, run_dir, resume=resume, dist=dist, allow_changes=allow_changes)
-        prepare_run_dir(cfg, run_dir, is_main=is_main, step=trainer.step)
-        if is_main:
-            setup_logging(run_dir)
+        # what the Trainer logs while it loads (e.g. "resumed from ...") is held until the run
+        # folder is prepared (a refused resume writes nothing), then reaches train.log too
+        with _held_log_records() as held:
+            trainer = Trainer(parts, run_dir, resume=resume, dist=dist,
+                              allow_changes=allow_changes)
+            prepare_run_dir(cfg, run_dir, is_main=is_main, step=trainer.step)
+            if is_main:
+                setup_logging(run_dir)
+                held.release_to(run_dir / "train.log")
         return trainer.fit(on_step=on_step)
+
+
+class _HeldRecords(logging.Handler):
+    """Keeps the ``aioir`` log records emitted while a run is set up, for its ``train.log``."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+    def release_to(self, path: Path) -> None:
+        """Hand the held records to the file handler of ``path`` (set up by setup_logging)."""
+        target = str(Path(path).resolve())
+        for h in logging.getLogger("aioir").handlers:
+            if isinstance(h, logging.FileHandler) and h.baseFilename == target:
+                for record in self.records:
+                    h.handle(record)
+        self.records = []
+
+
+class _held_log_records:  # noqa: N801 - a context manager used like a function
+    def __enter__(self) -> _HeldRecords:
+        logger = logging.getLogger("aioir")
+        if logger.getEffectiveLevel() > logging.INFO:  # as setup_logging sets it
+            logger.setLevel(logging.INFO)
+        self.handler = _HeldRecords()
+        logger.addHandler(self.handler)
+        return self.handler
+
+    def __exit__(self, *exc: Any) -> None:
+        logging.getLogger("aioir").removeHandler(self.handler)
