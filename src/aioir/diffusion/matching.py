@@ -134,7 +134,7 @@ def match_tasks(net: Any, pairs: Mapping[str, tuple[torch.Tensor, torch.Tensor]]
 def rank_correlation(a: list[float], b: list[float]) -> float:
     """Spearman's rank correlation (average ranks for ties); NaN with fewer than 2 items.
 
-    >>> round(rank_correlation([1, 2, 3], [10, 20, 30]), 9), rank_correlation([1, 2], [2, 1])
+    >>> round(rank_correlation([1, 2, 3], [10, 20, 30]), 9), round(rank_correlation([1, 2], [2, 1]), 9)
     (1.0, -1.0)
     """
     if len(a) < 2:
@@ -158,7 +158,7 @@ def rank_correlation(a: list[float], b: list[float]) -> float:
     cov = sum((x - ma) * (y - mb) for x, y in zip(ra, rb))
     va = math.sqrt(sum((x - ma) ** 2 for x in ra))
     vb = math.sqrt(sum((y - mb) ** 2 for y in rb))
-    return max(-1.0, min(1.0, cov / (va * vb))) if va and vb else math.nan
+    return cov / (va * vb) if va and vb else math.nan
 
 
 def table_rows(rows: list[MatchRow]) -> tuple[list[str], list[list[Any]]]:
