@@ -157,7 +157,7 @@ def find_blocks(
     names: Sequence[str] | None = None,
     *,
     image_channels: int = 3,
-    probe_sizes: Sequence[int] = (32, 72),
+    probe_sizes: Sequence[int] = (16, 40),
 ) -> list[Block]:
     """The conditioned blocks of ``model``, in forward order (see the module docstring).
 
