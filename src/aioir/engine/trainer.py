@@ -281,12 +281,16 @@ class Trainer:
             world_size=self.dist.world_size,
         )
         workers = self.cfg.data.num_workers
+        # the loader draws its base seed from its own generator, not torch's global one: the
+        # global stream (dropout, drop-path, a model's own draws in train_forward) then continues
+        # across a resume exactly as in an uninterrupted run (samples depend on (seed, i) only)
         return torch.utils.data.DataLoader(
             self.dataset,
             batch_sampler=sampler,
             num_workers=workers,
             persistent_workers=False,
             prefetch_factor=4 if workers else None,
+            generator=torch.Generator().manual_seed(self.cfg.train.seed),
         )
 
     def _to_device(self, batch: dict[str, Any]) -> dict[str, Any]:
