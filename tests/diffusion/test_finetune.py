@@ -77,16 +77,25 @@ def test_regularisation_is_the_penalty_against_the_prior(prior_path):
     prior = load_prior(prior_path[0])
     depth = net.parameter_depths()
     factor = {n: math.exp(-0.05 * depth[n]) for n in prior.theta}
-    expected = importance_penalty(dict(net.named_parameters()), prior.theta, prior.fisher,
+    # Omega normalised by its mean over every parameter element (reg_normalize: mean)
+    mean = sum(float(v.double().sum()) for v in prior.fisher.values()) / sum(
+        v.numel() for v in prior.fisher.values())
+    omega = {k: v / mean for k, v in prior.fisher.items()}
+    expected = importance_penalty(dict(net.named_parameters()), prior.theta, omega,
                                   lam=0.2, layer_factor=factor)
     terms = net.gef.terms(batch(), net.task_steps(batch()["task_id"]))
-    assert math.isclose(float(terms["reg"]), float(expected), rel_tol=1e-6)
-    assert float(terms["reg"]) > 0 and float(terms["gen"]) == 0.0 and "orthog" not in terms
-    # by hand for one tensor: 0.2 * exp(-0.05 * 0) * 1/2 * sum(fisher * 0.01^2)
-    one = 0.2 * 0.5 * float((prior.fisher["backbone.head.weight"] * 1e-4).sum())
+    assert math.isclose(float(terms["reg"].detach()), float(expected.detach()), rel_tol=1e-5)
+    assert float(terms["reg"].detach()) > 0 and float(terms["gen"]) == 0.0 and "orthog" not in terms
+    # by hand for one tensor: 0.2 * exp(-0.05 * 0) * 1/2 * sum(Omega * 0.01^2)
+    one = 0.2 * 0.5 * float((omega["backbone.head.weight"] * 1e-4).sum())
     part = importance_penalty({"backbone.head.weight": net.backbone.head.weight}, prior.theta,
-                              prior.fisher, lam=0.2, layer_factor=factor)
-    assert math.isclose(float(part), one, rel_tol=1e-4)
+                              omega, lam=0.2, layer_factor=factor)
+    assert math.isclose(float(part.detach()), one, rel_tol=1e-4)
+    # the raw scale (reg_normalize: none) is the same penalty times 1 / mean
+    raw = make(prior_path, gen_ratio=0.0, orthog=False, reg_normalize="none")
+    raw.load_state_dict(net.state_dict())
+    got = raw.gef.terms(batch(), raw.task_steps(batch()["task_id"]))["reg"]
+    assert math.isclose(float(got.detach()), float(expected.detach()) * mean, rel_tol=1e-5)
 
 
 @pytest.mark.parametrize("method", ["vmap", "loop"])

@@ -14,7 +14,9 @@ part); :class:`GEFObjective` returns the rest as the aux losses ``gen``, ``reg``
   default; ``gen = sum_i w_i l_i / B``, so one generative sample counts as much as one
   restoration sample (times ``w``).
 * ``reg``: :func:`~aioir.diffusion.regularizers.importance_penalty` against the prior of the
-  pre-training run, ``lambda = 0.2``; with ``reg_layer_decay`` the parameters of block ``l``
+  pre-training run, ``lambda = 0.2``, each importance divided by its mean over all parameters
+  (``reg_normalize: mean``; ``none`` keeps the raw gradient scale, which for a mean-reduced
+  loss makes the term vanishingly small); with ``reg_layer_decay`` the parameters of block ``l``
   (forward order, see :meth:`DiffusionNet.parameter_depths`) get ``lambda * exp(-a l)``: the
   shallow, domain-invariant layers are held closest to the generative weights.
 * ``orthog``: :func:`~aioir.diffusion.regularizers.orthogonality_loss` of the per-sample
@@ -42,6 +44,23 @@ from aioir.diffusion.schedule import decay_weight
 
 GEN_WEIGHTS = ("t_mat", "t", "none")
 IMPORTANCES = ("squared", "absolute")
+NORMALIZE = ("mean", "none")
+
+
+def normalized(table: Mapping[str, torch.Tensor], how: str) -> dict[str, torch.Tensor]:
+    """``table`` divided by its mean over every element of every tensor (``"mean"``), or as is.
+
+    >>> normalized({"a": torch.tensor([1.0, 3.0]), "b": torch.tensor([4.0])}, "mean")["b"]
+    tensor([1.5000])
+    """
+    if how == "none":
+        return dict(table)
+    total = sum(float(v.double().sum()) for v in table.values())
+    count = sum(v.numel() for v in table.values())
+    mean = total / max(count, 1)
+    if mean <= 0:
+        return dict(table)
+    return {k: v / mean for k, v in table.items()}
 
 
 class GEFObjective:
@@ -58,6 +77,7 @@ class GEFObjective:
             raise ValueError(f"model.options.gef.gen_ratio must lie in [0, 1), got {o.gen_ratio}")
         for key, value, allowed in (("gen_weight", o.gen_weight, GEN_WEIGHTS),
                                     ("reg_importance", o.reg_importance, IMPORTANCES),
+                                    ("reg_normalize", o.reg_normalize, NORMALIZE),
                                     ("orthog_form", o.orthog_form, FORMS),
                                     ("orthog_method", o.orthog_method, METHODS)):
             if value not in allowed:
@@ -103,8 +123,10 @@ class GEFObjective:
                     raise ValueError(f"prior {self.opts.prior}: {name} has shape "
                                      f"{tuple(value.shape)}, the network "
                                      f"{tuple(params[name].shape)}")
-            omega = prior.fisher if self.opts.reg_importance == "squared" else prior.absgrad
-            first = prior.absgrad if self.opts.reg_first_order else None
+            how = self.opts.reg_normalize
+            omega = normalized(
+                prior.fisher if self.opts.reg_importance == "squared" else prior.absgrad, how)
+            first = normalized(prior.absgrad, how) if self.opts.reg_first_order else None
             factor = None
             if self.opts.reg_layer_decay:
                 depth = self.net.parameter_depths()

@@ -67,9 +67,12 @@ class GEFOptions:
     ``t`` the matched step of the task its image came from (``"t_mat"``, Eq. 21 "with matching
     time step t_mat"), its own diffusion step (``"t"``) or 1 (``"none"``).
     ``reg_lambda``: lambda of L_reg (0.2; 0 disables it); ``reg_importance``: Omega from
-    ``"squared"`` (Gauss-Newton, default) or ``"absolute"`` gradients; ``reg_first_order``: add
-    Eq. 16's first term; ``reg_layer_decay``: lambda times ``exp(-decay_rate * l)`` for the
-    parameters of block ``l`` (the "layer-wise decay" of the balancing coefficient);
+    ``"squared"`` (Gauss-Newton, default) or ``"absolute"`` gradients; ``reg_normalize``:
+    ``"mean"`` divides each importance by its mean over all parameters (so that lambda does not
+    depend on the loss's reduction and the image size), ``"none"`` keeps the raw values;
+    ``reg_first_order``: add Eq. 16's first term; ``reg_layer_decay``: lambda times
+    ``exp(-decay_rate * l)`` for the parameters of block ``l`` (the "layer-wise decay" of the
+    balancing coefficient);
     ``prior``: the prior file of the pre-training run (theta_pre and the importances).
     ``orthog``: add L_orthog; ``orthog_form``: ``"opl"`` or ``"literal"``; ``orthog_method``:
     ``"vmap"`` or ``"loop"``; ``orthog_samples``: at most this many restoration samples enter
@@ -81,6 +84,7 @@ class GEFOptions:
     decay_rate: float = 0.05
     reg_lambda: float = 0.2
     reg_importance: str = "squared"
+    reg_normalize: str = "mean"
     reg_first_order: bool = False
     reg_layer_decay: bool = True
     prior: Optional[str] = None
