@@ -274,7 +274,7 @@ def evaluate_run(cfg: RunConfig, checkpoint: str | Path, run_dir: str | Path, st
     if not samples:
         return None
     net, meta = load_network(checkpoint, use_ema=cfg.val.use_ema)
-    result = evaluate_per_task(net, samples, meta["tasks"], cfg.val.protocol)
+    result = evaluate_per_task(net, samples, meta["tasks"], cfg.val.protocol, measure_input=True)
     summary = result.to_dict()
     out = Path(run_dir) / "eval"
     out.mkdir(parents=True, exist_ok=True)
