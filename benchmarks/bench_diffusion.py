@@ -8,7 +8,9 @@ the same number of optimizer steps, with the same seeds, through the one engine:
   generatively (counted separately: ``--pretrain-steps`` steps, done once and shared by the
   seeds), each task conditioned on its ``t_mat`` (from ``aioir diffusion match``), GEF (about
   10 % extra generative samples on the shallow layers, L_reg, L_orthog);
-* optional ``--variants``: ``tmat_only`` (pre-trained + t_mat conditioning, no GEF terms).
+* optional ``--variants``: ``tmat_only`` (pre-trained + t_mat conditioning, no GEF terms);
+* optional ``--arm NAME|PRETRAINED|TMAT|OVERRIDE,...``: another paradigm arm from another
+  pre-training run (e.g. ``prediction: x0``), with its own overrides.
 
 Both are evaluated by the same function (:func:`aioir.diffusion.pipeline.evaluate_run`: EMA
 weights, every task at its own step where the network has one) on the held-out embedded photos.
@@ -62,6 +64,8 @@ def main() -> None:
                         "valid for the plain arm; use --paradigm-set)")
     p.add_argument("--paradigm-set", action="append", default=[],
                    help="override for the paradigm arms and the pre-training")
+    p.add_argument("--arm", action="append", default=[],
+                   help="extra paradigm arm NAME|PRETRAINED|TMAT|OVERRIDE,OVERRIDE")
     p.add_argument("--append-md", default=None)
     a = p.parse_args()
     out = Path(a.out)
@@ -92,6 +96,13 @@ def main() -> None:
     tmat = pipeline.load_tmat(tmat_path, load(cfg_dir / "embedded_pretrain.yaml", []).data.tasks)
 
     arms = ["plain", "paradigm"] + [v for v in a.variants.split(",") if v]
+    specs = {"paradigm": (pre_dir, tmat, list(a.paradigm_set)),
+             "tmat_only": (pre_dir, tmat, list(a.paradigm_set) + ["model.options.gef=null"])}
+    for arm in a.arm:
+        name, pre, tm, *rest = arm.split("|")
+        specs[name] = (Path(pre), pipeline.load_tmat(tm, list(tmat)),
+                       [o for o in (rest[0].split(",") if rest else []) if o])
+        arms.append(name)
     results: dict[str, dict[int, dict]] = {arm: {} for arm in arms}
     seconds: dict[str, list[float]] = {arm: [] for arm in arms}
     for seed in [int(s) for s in a.seeds.split(",")]:
@@ -107,11 +118,10 @@ def main() -> None:
                 seconds[arm].append(time.perf_counter() - t0)
                 summary = pipeline.evaluate_run(cfg, res.checkpoint, run_dir, res.step, val)
             else:
-                extra = ["model.options.gef=null"] if arm == "tmat_only" else []
-                cfg = load(cfg_dir / "embedded_finetune.yaml",
-                           common + a.paradigm_set + steps + extra)
+                arm_pre, arm_tmat, extra = specs[arm]
+                cfg = load(cfg_dir / "embedded_finetune.yaml", common + steps + extra)
                 t0 = time.perf_counter()
-                fin = pipeline.finetune(cfg, run_dir, pretrained=pre_dir, tmat=tmat,
+                fin = pipeline.finetune(cfg, run_dir, pretrained=arm_pre, tmat=arm_tmat,
                                         resume="auto")
                 seconds[arm].append(time.perf_counter() - t0)
                 summary = fin.evaluation
@@ -119,7 +129,10 @@ def main() -> None:
             print(arm, seed, {k: round(v["psnr"], 2) for k, v in summary["per_task"].items()},
                   round(summary["average"]["psnr"], 2), flush=True)
     ref = load(cfg_dir / "embedded_plain.yaml", common)
-    report = {"arms": arms, "results": results, "seconds": seconds, "tmat": tmat,
+    report = {"arms": arms, "results": results, "seconds": seconds,
+              "tmat": {arm: specs[arm][1] for arm in arms if arm in specs},
+              "pretrain_steps": {arm: load(Path(specs[arm][0]) / "config.yaml", []).train.steps
+                                 for arm in arms if arm in specs},
               "batch": ref.data.batch_size, "patch": ref.data.patch_size,
               "pretrain_seconds": pre_seconds, "pretrain": str(pre_dir),
               "steps": a.steps, "seeds": a.seeds, "load_before": load_before,
@@ -168,9 +181,11 @@ def markdown(r: dict) -> str:
         lines.append(f"| {arm} - plain (dB) | {' | '.join(cells)} | "
                      f"{statistics.mean(diffs):+.2f}{spread} |")
     times = ", ".join(f"{arm} {statistics.mean(r['seconds'][arm]):.0f} s" for arm in arms)
-    pre = (f"{r['pretrain_seconds']:.0f} s" if r["pretrain_seconds"] is not None
-           else f"reused from {r['pretrain']}")
-    tm = ", ".join(f"{k} {v}" for k, v in sorted(r["tmat"].items(), key=lambda kv: kv[1]))
+    pre = "; ".join(f"{arm}: {n} steps" for arm, n in r["pretrain_steps"].items())
+    if r["pretrain_seconds"] is not None:
+        pre += f" ({r['pretrain_seconds']:.0f} s)"
+    tm = "; ".join(f"{arm}: " + ", ".join(f"{k} {v}" for k, v in sorted(
+        table.items(), key=lambda kv: kv[1])) for arm, table in r["tmat"].items())
     return "\n".join([
         "## Diffusion paradigm vs plain fine-tuning (embedded photos, 7 MiOIR tasks, CPU)",
         "",
@@ -178,7 +193,7 @@ def markdown(r: dict) -> str:
         "patches, Adam 1e-3 "
         f"cosine, EMA 0.99, seeds {r['seeds']}; PSNR/SSIM (mean over seeds) on the held-out "
         "embedded photos (MiOIR protocol), every task at its t_mat for the paradigm. The "
-        f"paradigm's generative pre-training is not in these step counts: {pre}. t_mat used: "
+        f"paradigm's generative pre-training is not in these step counts ({pre}). t_mat used: "
         f"{tm}. Wall time per run: {times} (1 thread each).",
         "",
         *lines,
