@@ -5,6 +5,7 @@ exact resume, and the incremental schedule."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -170,3 +171,51 @@ def test_incremental_schedule_in_the_engine(pretrained, tmp_path):
     for row, tasks in zip(rows, allowed):     # each stage draws only from its tasks
         assert set(row["task_loss"]) <= tasks, (row["step"], row["task_loss"])
     assert set(rows[0]["task_loss"]) == {"noise"}
+
+
+def test_eval_on_a_setting_gives_each_column_its_tasks_step(tmp_path, capsys):
+    """Setting A dehazing (RESIDE main, REVIDE generalisation): both columns map to the task
+    'hazy' and are restored at its t_mat; the PSNR matches a restoration done here by hand."""
+    import numpy as np
+    from PIL import Image
+
+    from aioir.diffusion.network import DiffusionNet
+    from aioir.inference.export import save_exported
+    from aioir.metrics import get_protocol, psnr
+
+    root = tmp_path / "data"
+    rng = np.random.default_rng(0)
+    images = {}
+    for folder, lq, gt in [("RESIDE-6K/train", "hazy", "GT"), ("RESIDE-6K/test", "hazy", "GT"),
+                           ("REVIDE/Test", "hazy", "gt")]:
+        for name in ("a.png", "b.png"):
+            for sub in (lq, gt):
+                a = (rng.random((24, 24, 3)) * 255).round().astype(np.uint8)
+                (root / folder / sub).mkdir(parents=True, exist_ok=True)
+                Image.fromarray(a).save(root / folder / sub / name)
+                images[(folder, sub, name)] = a.astype(np.float32) / 255
+    torch.manual_seed(0)
+    opts = {"backbone": "tiny_unet", "backbone_options": {"width": 8}, "embed_dim": 8,
+            "tasks": ["hazy"], "task_t": {"hazy": 47}, "require_t": True}
+    net = DiffusionNet(**opts)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    export = save_exported(net, tmp_path / "net.safetensors", model_name="diffusion",
+                           options=opts, tasks=["hazy"])
+    setting = Path(__file__).resolve().parents[2] / "configs/diffusion/settings/setting_a_dehaze.yaml"
+    out = tmp_path / "eval"
+    assert main(["diffusion", "eval", str(export), "--setting", str(setting), "--root",
+                 str(root), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "(generalization)" in printed and "REVIDE" in printed and "RESIDE" in printed
+    summary = json.loads((out / "diffusion_eval_setting_a_dehaze_generalization.json").read_text())
+    protocol = get_protocol("daclip")
+    expected = []
+    for name in ("a.png", "b.png"):
+        x = torch.from_numpy(images[("REVIDE/Test", "hazy", name)]).permute(2, 0, 1)[None]
+        with torch.no_grad():
+            y = net.eval()(x, 47).clamp(0, 1)[0].permute(1, 2, 0).numpy()
+        expected.append(psnr(y, images[("REVIDE/Test", "gt", name)],
+                             **protocol.metric_options()))
+    assert abs(summary["per_task"]["REVIDE"]["psnr"] - float(np.mean(expected))) < 1e-6

@@ -88,6 +88,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     ev.add_argument("checkpoint", help="training checkpoint or export of a diffusion network")
     ev.add_argument("--config", default=None,
                     help="run config whose validation images to use (default: the checkpoint's)")
+    ev.add_argument("--setting", default=None,
+                    help="evaluate on a setting's test sets instead (with --root)")
+    ev.add_argument("--root", default=None, help="dataset root of --setting")
+    ev.add_argument("--out", default=None,
+                    help="folder for the setting's result files (default: <checkpoint>/../eval)")
     ev.set_defaults(_action=_eval)
 
 
@@ -108,19 +113,34 @@ def _report(result, args: argparse.Namespace, run_dir: Path) -> int:
     print(f"{result.status} at step {result.step} in {result.seconds:.0f} s; run folder: "
           f"{result.run_dir}; checkpoint: {result.checkpoint}")
     if result.status == "interrupted":
+        extra = "".join(f" --{k} {getattr(args, k)}" for k in ("pretrained", "tmat")
+                        if getattr(args, k, None))
         print(f"resume with: aioir diffusion {args.action} {args.config} --out {run_dir} "
-              "--resume auto" + (f" --pretrained {args.pretrained}"
-                                 if getattr(args, "pretrained", None) else ""))
+              f"--resume auto{extra}")
         return 128 + (result.signal or 2)
     return 0
+
+
+def _distributed(cfg):
+    """The process group under torchrun (one process otherwise), as ``aioir train`` does."""
+    from aioir.engine.distributed import from_environment
+
+    return from_environment(cfg.train.device)
 
 
 def _pretrain(args: argparse.Namespace) -> int:
     from aioir.diffusion.pipeline import pretrain
 
     cfg, run_dir = _load(args)
-    out = pretrain(cfg, run_dir, resume=args.resume, importance_batches=args.importance_batches,
-                   sample_count=args.samples)
+    dist = _distributed(cfg)
+    try:
+        out = pretrain(cfg, run_dir, resume=args.resume,
+                       importance_batches=args.importance_batches, sample_count=args.samples,
+                       dist=dist)
+    finally:
+        dist.shutdown()
+    if not dist.is_main:
+        return 0
     code = _report(out.train, args, run_dir)
     if out.weights:
         print(f"pre-trained network: {out.weights}\nprior for L_reg: {out.prior}")
@@ -188,7 +208,14 @@ def _finetune(args: argparse.Namespace) -> int:
     from aioir.report.tables import validation_table
 
     cfg, run_dir = _load(args)
-    out = finetune(cfg, run_dir, pretrained=args.pretrained, tmat=args.tmat, resume=args.resume)
+    dist = _distributed(cfg)
+    try:
+        out = finetune(cfg, run_dir, pretrained=args.pretrained, tmat=args.tmat,
+                       resume=args.resume, dist=dist)
+    finally:
+        dist.shutdown()
+    if not dist.is_main:
+        return 0
     code = _report(out.train, args, run_dir)
     if out.evaluation:
         print("\nevaluation, every task at its t_mat:\n")
@@ -203,9 +230,15 @@ def _incremental(args: argparse.Namespace) -> int:
 
     cfg, run_dir = _load(args)
     steps = args.steps_per_task or max(1, cfg.train.steps // len(builders.task_names(cfg)))
-    out = incremental(cfg, run_dir, pretrained=args.pretrained, tmat=args.tmat,
-                      steps_per_task=steps, order=args.order, replay=args.replay,
-                      resume=args.resume)
+    dist = _distributed(cfg)
+    try:
+        out = incremental(cfg, run_dir, pretrained=args.pretrained, tmat=args.tmat,
+                          steps_per_task=steps, order=args.order, replay=args.replay,
+                          resume=args.resume, dist=dist)
+    finally:
+        dist.shutdown()
+    if not dist.is_main:
+        return 0
     code = _report(out.train, args, run_dir)
     if out.evaluation:
         print("\nevaluation, every task at its t_mat:\n")
@@ -222,6 +255,8 @@ def _eval(args: argparse.Namespace) -> int:
     from aioir.report.tables import validation_table
 
     net, meta = load_network(args.checkpoint)
+    if args.setting:
+        return _eval_setting(net, meta, args)
     if args.config:
         cfg = load_config(RunConfig, args.config)
     elif "config" in meta:
@@ -234,4 +269,35 @@ def _eval(args: argparse.Namespace) -> int:
     result = evaluate_per_task(net, validation_samples(cfg), meta["tasks"], cfg.val.protocol,
                                measure_input=True)
     print(validation_table(result.to_dict()))
+    return 0
+
+
+def _eval_setting(net, meta, args: argparse.Namespace) -> int:
+    from aioir.diffusion.data import setting_test_groups
+    from aioir.diffusion.evaluate import evaluate_per_task
+    from aioir.report.tables import INPUT_ROW, results_table
+    from aioir.report.writers import write_results
+    from aioir.settings import get_setting
+    from aioir.settings.evaluate import lpips_status
+
+    if not args.root:
+        raise ValueError(f"--root is required with --setting {args.setting}")
+    setting = get_setting(args.setting)
+    protocol, lpips_note = lpips_status(setting.protocol)
+    out = Path(args.out) if args.out else Path(args.checkpoint).resolve().parent / "eval"
+    for group, columns, samples, task_of in setting_test_groups(args.setting, args.root):
+        result = evaluate_per_task(net, samples, columns, protocol, measure_input=True,
+                                   task_of=task_of, progress=True)
+        summary = result.to_dict()
+        rows = {INPUT_ROW: {"per_task": summary["input_per_task"],
+                            "average": summary["input_average"]},
+                Path(args.checkpoint).stem: summary}
+        print(f"\n## {setting.name} ({group}), every task at its t_mat\n")
+        print(results_table(rows, result.task_names, protocol=result.protocol.describe()))
+        if lpips_note:
+            print(f"\n{lpips_note}")
+        summary.update(setting=setting.name, group=group, checkpoint=str(args.checkpoint))
+        stem = f"diffusion_eval_{setting.name}" + ("" if group == "main" else f"_{group}")
+        written = write_results(summary, out, stem=stem)
+        print(f"written: {', '.join(str(p) for p in written)}")
     return 0

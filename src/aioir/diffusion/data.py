@@ -72,3 +72,22 @@ def validation_samples(cfg: RunConfig) -> list[tuple[Any, Any, str, str]]:
     if cfg.val.source == "none":
         cfg.val.source = "embedded"
     return list(builders.build_val_samples(cfg, builders.task_names(cfg)) or [])
+
+
+def setting_test_groups(setting: str, root: str) -> list[tuple[str, list[str], Any, dict[str, str]]]:
+    """The test sets of a benchmark setting under ``root``, per group:
+    ``(group, columns, samples, column -> task)``; a sample's third field is its column."""
+    import itertools
+
+    from aioir.settings import get_setting
+
+    s = get_setting(setting)
+    out = []
+    for group in s.groups:
+        sets = s.test_sets(root, group)
+        if not sets:
+            continue
+        task_of = {spec.column: spec.task for spec in s.test if spec.group == group}
+        out.append((group, [c for c, _ in sets],
+                    itertools.chain.from_iterable(ts for _, ts in sets), task_of))
+    return out

@@ -19,7 +19,7 @@ step (FACTS section 6). :func:`evaluate_per_task` restores every sample with its
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import torch.nn as nn
 
@@ -34,9 +34,13 @@ def evaluate_per_task(
     tile: int | None = None,
     measure_input: bool = False,
     progress: bool = False,
+    task_of: Mapping[str, str] | None = None,
 ):
     """:class:`~aioir.metrics.evaluate.EvalResult` of ``net`` on ``samples``, each sample
-    restored at its own task's time step when the network has one."""
+    restored at its own task's time step when the network has one.
+
+    ``task_of`` maps a sample's label (third field; a setting's test column) to the network's
+    task name when they differ (e.g. ``{"REVIDE": "hazy"}``)."""
     from contextlib import nullcontext
 
     from aioir.inference.restore import restore_image
@@ -48,7 +52,7 @@ def evaluate_per_task(
 
     def tagged():
         for sample in samples:
-            current["task"] = sample[2]
+            current["task"] = (task_of or {}).get(sample[2], sample[2])
             yield sample
 
     def restore(img: Any) -> Any:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -241,8 +242,10 @@ def prepare_finetune(cfg: RunConfig, run_dir: str | Path, *, pretrained: str | P
             run_dir = Path(run_dir)
             run_dir.mkdir(parents=True, exist_ok=True)
             copy_path = run_dir / PRIOR
-            if not copy_path.exists():
-                shutil.copyfile(prior, copy_path)
+            if not copy_path.exists():  # atomic: ranks of a distributed run may race here
+                tmp = copy_path.with_name(f"{PRIOR}.{os.getpid()}.tmp")
+                shutil.copyfile(prior, tmp)
+                os.replace(tmp, copy_path)
             opts["gef"] = {**dict(gef), "prior": str(copy_path)}
     cfg.model.options = opts
     cfg.val.source = "none"
