@@ -21,7 +21,8 @@ def test_sinusoidal_embedding_matches_the_formula():
             f = 10000.0 ** (-k / half)
             assert math.isclose(float(emb[i, k]), math.sin(ti * f), abs_tol=1e-5)
             assert math.isclose(float(emb[i, half + k]), math.cos(ti * f), abs_tol=1e-5)
-    assert sinusoidal_embedding(t, 5).shape == (4, 5) and torch.all(sinusoidal_embedding(t, 5)[:, 4] == 0)
+    odd = sinusoidal_embedding(t, 5)
+    assert odd.shape == (4, 5) and torch.all(odd[:, 4] == 0)
 
 
 def test_film_head_is_zero_at_init_and_applies_scale_and_shift():
@@ -37,7 +38,7 @@ def test_film_head_is_zero_at_init_and_applies_scale_and_shift():
 
 
 class Toy(nn.Module):
-    """conv (features) - shared relu used twice - conv (features) - channel-last view - conv to RGB."""
+    """conv (features) - a relu used twice - a block in a Sequential - a conv used twice - RGB."""
 
     def __init__(self) -> None:
         super().__init__()

@@ -40,7 +40,8 @@ def make(prior_path, **gef):
 
 def batch(b=4):
     g = torch.Generator().manual_seed(1)
-    return {"lq": torch.rand(b, 3, 12, 12, generator=g), "gt": torch.rand(b, 3, 12, 12, generator=g),
+    return {"lq": torch.rand(b, 3, 12, 12, generator=g),
+            "gt": torch.rand(b, 3, 12, 12, generator=g),
             "task_id": torch.tensor([0, 1] * (b // 2))}
 
 

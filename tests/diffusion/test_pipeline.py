@@ -203,7 +203,8 @@ def test_eval_on_a_setting_gives_each_column_its_tasks_step(tmp_path, capsys):
             p.add_(0.05 * torch.randn_like(p))
     export = save_exported(net, tmp_path / "net.safetensors", model_name="diffusion",
                            options=opts, tasks=["hazy"])
-    setting = Path(__file__).resolve().parents[2] / "configs/diffusion/settings/setting_a_dehaze.yaml"
+    setting = (Path(__file__).resolve().parents[2] / "configs" / "diffusion" / "settings"
+               / "setting_a_dehaze.yaml")
     out = tmp_path / "eval"
     assert main(["diffusion", "eval", str(export), "--setting", str(setting), "--root",
                  str(root), "--out", str(out)]) == 0

@@ -50,7 +50,7 @@ def test_orthogonality_loss_matches_pairwise_formula(form):
 def test_orthogonality_optimum_and_errors():
     gen = torch.tensor([[1.0, 0.0, 0.0], [2.0, 0.0, 0.0]])
     rec = torch.tensor([[0.0, 1.0, 0.0], [0.0, 3.0, 0.0]])
-    assert float(orthogonality_loss(gen, rec, "opl")) == 0.0        # aligned within, orthogonal across
+    assert float(orthogonality_loss(gen, rec, "opl")) == 0.0  # aligned within, orthogonal across
     assert float(orthogonality_loss(gen, rec, "literal")) == 2.0    # (1 - 0) + |1|
     with pytest.raises(ValueError, match="form"):
         orthogonality_loss(gen, rec, "cosine")

@@ -59,7 +59,8 @@ def test_reverse_mean_is_the_ddpm_posterior_mean():
         x_t = s.q_sample(x0, t, eps)
         ab, ab_prev = abar[t - 1], (abar[t - 2] if t > 1 else 1.0)
         b = betas[t - 1]
-        mu = (math.sqrt(ab_prev) * b / (1 - ab)) * x0 + (math.sqrt(1 - b) * (1 - ab_prev) / (1 - ab)) * x_t
+        mu = ((math.sqrt(ab_prev) * b / (1 - ab)) * x0
+              + (math.sqrt(1 - b) * (1 - ab_prev) / (1 - ab)) * x_t)
         assert torch.allclose(s.reverse_mean(x_t, t, eps), mu, atol=1e-10), t
 
 

@@ -74,7 +74,8 @@ def validation_samples(cfg: RunConfig) -> list[tuple[Any, Any, str, str]]:
     return list(builders.build_val_samples(cfg, builders.task_names(cfg)) or [])
 
 
-def setting_test_groups(setting: str, root: str) -> list[tuple[str, list[str], Any, dict[str, str]]]:
+def setting_test_groups(setting: str, root: str
+                        ) -> list[tuple[str, list[str], Any, dict[str, str]]]:
     """The test sets of a benchmark setting under ``root``, per group:
     ``(group, columns, samples, column -> task)``; a sample's third field is its column."""
     import itertools
