@@ -223,7 +223,12 @@ def prepare_finetune(cfg: RunConfig, run_dir: str | Path, *, pretrained: str | P
     cfg = copy.deepcopy(cfg)
     opts = dict(cfg.model.options)
     tasks = builders.task_names(cfg)
-    table = load_tmat(tmat if tmat is not None else dict(opts.get("task_t") or {}), tasks)
+    if pretrained is not None:
+        resolve_pretrained(pretrained)  # a missing pre-training run is the first thing to say
+    if tmat is None and not opts.get("task_t"):
+        raise ValueError(f"no t_mat for the tasks {tasks}: pass --tmat with the table of "
+                         "`aioir diffusion match` (or 'paper'), or set model.options.task_t")
+    table = load_tmat(tmat if tmat is not None else dict(opts["task_t"]), tasks)
     opts["tasks"] = tasks
     opts["task_t"] = table
     if len(tasks) == 1:
