@@ -196,9 +196,9 @@ class DiffusionNet(nn.Module):
         for i, b in enumerate(self.blocks):
             self.backbone.get_submodule(b.name).register_forward_hook(_BlockHook(self, i))
         self.tasks = list(tasks or [])
-        self.task_t = {str(k): int(v) for k, v in (task_t or {}).items()}
-        for name, t in self.task_t.items():
+        for name, t in (task_t or {}).items():
             self._check_t(t, f"model.options.task_t.{name}")
+        self.task_t = {str(k): int(v) for k, v in (task_t or {}).items()}
         missing = [n for n in self.tasks if n not in self.task_t]
         if missing:
             raise ValueError(f"model.options.task_t has no step for task(s) {missing}")
