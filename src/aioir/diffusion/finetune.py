@@ -94,6 +94,14 @@ class GEFObjective:
         if o.orthog_samples is not None and o.orthog_samples < 1:
             raise ValueError("model.options.gef.orthog_samples must be >= 1 or null")
         self._reg: tuple | None = None
+        self._shallow: set[str] | None = None
+
+    @property
+    def shallow(self) -> set[str]:
+        """Names of the shallow parameters (the network's structure is fixed: computed once)."""
+        if self._shallow is None:
+            self._shallow = set(self.net.shallow_names())
+        return self._shallow
 
     # ------------------------------------------------------------------ pieces
     def generative_count(self, batch_size: int) -> int:
@@ -159,7 +167,7 @@ class GEFObjective:
         zero = gt.new_zeros(())
         out: dict[str, torch.Tensor] = {}
         n_g = self.generative_count(b)
-        shallow = set(net.shallow_names())
+        shallow = self.shallow
         gen = None
         if n_g:
             src = (torch.randperm(b)[:n_g] if n_g <= b else torch.randint(0, b, (n_g,))).to(
