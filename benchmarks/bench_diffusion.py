@@ -24,9 +24,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
+import shlex
 import statistics
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -200,7 +201,8 @@ def markdown(r: dict) -> str:
         "",
         f"Load: before `{r['load_before']}`; after `{r['load_after']}`.",
         "",
-        "Command: `python benchmarks/bench_diffusion.py " + " ".join(os.sys.argv[1:]) + "`",
+        "Command: `python benchmarks/bench_diffusion.py "
+        + " ".join(shlex.quote(x) for x in sys.argv[1:]) + "`",
         "",
     ])
 
