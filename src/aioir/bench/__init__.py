@@ -198,7 +198,8 @@ def tabulate(spec: BenchSpec, out: str | Path, inputs: dict[str, Any] | None = N
     """Read every cell's final evaluation and write ``results.{md,csv,json}`` into ``out``."""
     from aioir.bench import runs
     from aioir.bench.table import CSV_HEADERS, csv_rows, markdown, method_note, summarise
-    from aioir.report.writers import write_csv, write_json, write_text_atomic
+    from aioir.files import write_text
+    from aioir.report.writers import write_csv, write_json
 
     out = Path(out)
     if inputs is None:
@@ -219,7 +220,7 @@ def tabulate(spec: BenchSpec, out: str | Path, inputs: dict[str, Any] | None = N
         tables[steps] = summarise(evaluations, inputs, tasks=tasks, seeds=spec.seeds,
                                   baseline=spec.baseline, n_boot=spec.n_boot)
     text = _report(spec, tables, markdown, method_note, inputs.get("protocol_description"))
-    write_text_atomic(out / "results.md", text)
+    write_text(out / "results.md", text, what="bench table")
     write_csv(out / "results.csv", CSV_HEADERS,
               [row for steps, res in tables.items() for row in csv_rows(steps, res)])
     write_json(out / "results.json", {

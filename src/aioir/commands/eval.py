@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     from aioir.inference.export import load_network
     from aioir.models.restore import restore_image
 
-    device = resolve_device(args.device)
+    device = resolve_device(args.device, "--device")
     model, meta = load_network(args.checkpoint, use_ema=not args.no_ema)
     model.to(device)
 
@@ -114,6 +114,7 @@ def evaluate_setting(setting: str, root: str | None, restore_fn: Callable[[np.nd
     and write CSV/JSON. Returns the exit status (0)."""
     from aioir.engine.build import build_test_sets
     from aioir.engine.evaluation import evaluate, lpips_status, task_mismatch
+    from aioir.files import path_component
     from aioir.metrics import get_protocol
     from aioir.report.tables import INPUT_ROW, results_table
     from aioir.report.writers import write_results
@@ -152,7 +153,9 @@ def evaluate_setting(setting: str, root: str | None, restore_fn: Callable[[np.nd
         summary.update(setting=s.name, group=group, checkpoint=str(checkpoint),
                        checkpoint_tasks=meta.get("tasks"), lpips_note=lpips_note,
                        tile=getattr(args, "tile", None), overlap=getattr(args, "overlap", None))
-        stem = f"eval_{s.name}" + ("" if group == "main" else f"_{group}")
+        # names from a setting file become file names: one safe component each
+        stem = f"eval_{path_component(s.name)}" + ("" if group == "main" else
+                                                   f"_{path_component(group)}")
         written += write_results(summary, out, stem=stem)
     print(f"\nresults written to {out}: {', '.join(p.name for p in written)}")
     return 0

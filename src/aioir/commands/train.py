@@ -1,8 +1,17 @@
-"""``aioir train CONFIG [--set key=value ...] [--steps N] [--resume auto|PATH] [--out DIR]``.
+"""``aioir train CONFIG [--set key=value ...] [--steps N] [--resume auto|PATH]
+[--allow-changes] [--out DIR]``.
 
 ``--steps N`` shortens (or lengthens) the run, every stage in proportion
 (:func:`aioir.config.budget.scale_budget`); the scaled schedule is printed and saved in the
 run folder's ``config.yaml``.
+
+One process at a time trains into a run folder (a second is refused, naming the first). A
+resume whose config changes the run's maths (``--set optim.lr=...``, a longer ``train.steps``,
+another width, ...) is refused, naming the keys, unless ``--allow-changes``; keys that change
+no number (logging, checkpoint interval, progress bar, workers, validation) and those that
+only change the floating-point order (threads, device) need no permission. The first config
+stays in ``config.yaml``; each resume records its own in ``configs/config_<step>.yaml``. See
+``docs/reliability.md``.
 """
 
 from __future__ import annotations
@@ -23,6 +32,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "intervals scaled in proportion (e.g. try a paper recipe briefly)")
     p.add_argument("--resume", default=None, metavar="auto|PATH",
                    help="continue the latest checkpoint of the run folder (auto) or a given one")
+    p.add_argument("--allow-changes", action="store_true",
+                   help="with --resume: continue even if the config changes the run's maths "
+                        "(e.g. a new optim.lr); the new config is recorded in configs/")
     p.add_argument("--out", default=None, help="run folder (default: runs/<name>)")
 
 
@@ -41,10 +53,13 @@ def run(args: argparse.Namespace) -> int:
         cfg, lines = scale_budget(cfg, args.steps)
         for line in lines:
             print(line)
-    run_dir = Path(args.out) if args.out else Path("runs") / cfg.name
+    from aioir.files import path_component
+
+    run_dir = Path(args.out) if args.out else Path("runs") / path_component(cfg.name)
     dist = from_environment(cfg.train.device)
     try:
-        result = train(cfg, run_dir, resume=args.resume, dist=dist)
+        result = train(cfg, run_dir, resume=args.resume, dist=dist,
+                       allow_changes=args.allow_changes)
     finally:
         dist.shutdown()
     if dist.is_main:

@@ -21,7 +21,8 @@ import yaml
 from .errors import ConfigError
 from .typed import to_dict
 
-__all__ = ["load_yaml", "dump_yaml", "parse_value", "parse_mapping", "deep_merge", "ConfigLoader"]
+__all__ = ["load_yaml", "dump_yaml", "dump_yaml_text", "parse_value", "parse_mapping",
+           "deep_merge", "ConfigLoader"]
 
 BASE_KEY = "base"
 
@@ -119,8 +120,22 @@ def load_yaml(path: str | os.PathLike[str], _stack: tuple[Path, ...] = ()) -> di
     return deep_merge(merged, data)
 
 
+def dump_yaml_text(obj: Any) -> str:
+    """A config (dataclass or plain data) as the YAML text :func:`dump_yaml` writes.
+
+    >>> print(dump_yaml_text({"lr": 1e-10, "size": (8, 8)}), end="")
+    lr: 1.0e-10
+    size:
+    - 8
+    - 8
+    """
+    return yaml.safe_dump(to_dict(obj), sort_keys=False, default_flow_style=False,
+                          allow_unicode=True)
+
+
 def dump_yaml(obj: Any, path: str | os.PathLike[str]) -> None:
-    """Write a config (dataclass or plain data) as YAML that :func:`load_yaml` reads back.
+    """Write a config (dataclass or plain data) as YAML that :func:`load_yaml` reads back
+    (atomically, with the user's umask: :func:`aioir.files.write_text`).
 
     >>> import tempfile, pathlib
     >>> p = pathlib.Path(tempfile.mkdtemp()) / "c.yaml"
@@ -128,5 +143,6 @@ def dump_yaml(obj: Any, path: str | os.PathLike[str]) -> None:
     >>> load_yaml(p)
     {'lr': 1e-10, 'size': [8, 8]}
     """
-    text = yaml.safe_dump(to_dict(obj), sort_keys=False, default_flow_style=False, allow_unicode=True)
-    Path(path).write_text(text, encoding="utf-8")
+    from aioir.files import write_text
+
+    write_text(path, dump_yaml_text(obj), what="config")

@@ -14,7 +14,11 @@ Reading (:func:`read_image`)
 * the EXIF orientation is applied (``PIL.ImageOps.exif_transpose``), so the array is the image
   as a viewer shows it;
 * a missing, corrupt, truncated or unsupported file raises :class:`ImageReadError` (a
-  ``ValueError``) naming the file and the cause.
+  ``ValueError``) naming the file and the cause;
+* an image larger than :func:`max_image_pixels` (Pillow's decompression-bomb guard, 89.5
+  megapixels, unless ``AIOIR_MAX_IMAGE_PIXELS`` says otherwise) is refused from its header,
+  before anything is decoded, with a message naming the file, its size, the limit and how to
+  raise it (a 400 KB PNG can decode to 12000 x 12000 pixels: 1.7 GB as float32).
 
 Writing (:func:`write_image`): PNG or JPEG (or any format Pillow writes, chosen by extension),
 8-bit rounded, or 16-bit PNG; parent folders are created; the file appears atomically (temporary
@@ -35,13 +39,14 @@ from __future__ import annotations
 import io
 import os
 import struct
-import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 import numpy as np
 
 from aioir.data import png16
+from aioir.files import atomic_write
 
 if TYPE_CHECKING:
     import torch
@@ -58,6 +63,78 @@ _EXIF_ORIENTATION = 0x0112
 
 class ImageReadError(ValueError):
     """An image file could not be read; the message names the file and the cause."""
+
+
+#: environment variable: the largest image aioir decodes, in pixels (0: no limit)
+PIXEL_LIMIT_ENV = "AIOIR_MAX_IMAGE_PIXELS"
+
+
+def max_image_pixels() -> int | None:
+    """The largest image (width x height) aioir reads: ``AIOIR_MAX_IMAGE_PIXELS`` when set (0:
+    no limit; Pillow's own guard is then lifted too), else Pillow's ``Image.MAX_IMAGE_PIXELS``
+    (89,478,485 by default).
+
+    >>> import os
+    >>> os.environ["AIOIR_MAX_IMAGE_PIXELS"] = "2e8"
+    >>> max_image_pixels()
+    200000000
+    >>> del os.environ["AIOIR_MAX_IMAGE_PIXELS"]
+    """
+    from PIL import Image
+
+    raw = os.environ.get(PIXEL_LIMIT_ENV)
+    if raw is None or not raw.strip():
+        return Image.MAX_IMAGE_PIXELS
+    try:
+        value = int(float(raw))
+    except ValueError:
+        raise ValueError(f"{PIXEL_LIMIT_ENV} must be a number of pixels (0: no limit), got "
+                         f"{raw!r}") from None
+    Image.MAX_IMAGE_PIXELS = None  # aioir checks the size itself (below), Pillow need not
+    return value if value > 0 else None
+
+
+def _too_large(p: Path, width: int, height: int, limit: int | None) -> ImageReadError | None:
+    if limit is None or width * height <= limit:
+        return None
+    return ImageReadError(
+        f"cannot read image {p}: {width} x {height} = {width * height:,} pixels is above the "
+        f"limit of {limit:,} pixels (a guard against decompression bombs: small files that "
+        f"decode to huge images); if you trust this file, raise the limit with "
+        f"{PIXEL_LIMIT_ENV}={width * height} (0: no limit)")
+
+
+@contextmanager
+def _open_guarded(p: Path, source: Any) -> Iterator[Any]:
+    """``Image.open(source)`` refused above :func:`max_image_pixels` before any decoding;
+    Pillow's own decompression-bomb warning and error become that refusal."""
+    import warnings
+
+    from PIL import Image
+
+    limit = max_image_pixels()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            im = Image.open(source)
+        except Image.DecompressionBombError:
+            im = None
+        if im is None:  # Pillow refused at twice its limit: read the size from the header
+            saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+            try:
+                if hasattr(source, "seek"):
+                    source.seek(0)
+                with Image.open(source) as probe:
+                    size = probe.size
+            finally:
+                Image.MAX_IMAGE_PIXELS = saved
+            raise _too_large(p, *size, limit or 0) or ImageReadError(
+                f"cannot read image {p}: above Pillow's decompression-bomb limit")
+    with im:
+        error = _too_large(p, *im.size, limit)
+        if error is not None:
+            raise error
+        yield im
 
 
 def _composite_on_white(rgba: np.ndarray) -> np.ndarray:
@@ -147,7 +224,7 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
     if not data:
         raise ImageReadError(f"cannot read image {p}: the file is empty")
     try:
-        with Image.open(io.BytesIO(data)) as im:
+        with _open_guarded(p, io.BytesIO(data)) as im:
             if png16.needs_png16(data):
                 a = _read_png16(data, im)
             else:
@@ -155,6 +232,8 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
                 a = _pil_to_array(ImageOps.exif_transpose(im))
     except UnidentifiedImageError:
         raise ImageReadError(f"cannot read image {p}: not a recognised image format") from None
+    except ImageReadError:
+        raise
     except (OSError, SyntaxError, ValueError, EOFError, struct.error,
             Image.DecompressionBombError) as exc:
         raise ImageReadError(f"cannot read image {p}: {type(exc).__name__}: {exc}") from exc
@@ -185,11 +264,11 @@ def image_size(path: str | os.PathLike[str]) -> tuple[int, int]:
 
     Raises :class:`ImageReadError` like :func:`read_image`.
     """
-    from PIL import Image, UnidentifiedImageError
+    from PIL import UnidentifiedImageError
 
     p = Path(path)
     try:
-        with Image.open(p) as im:
+        with _open_guarded(p, p) as im:
             width, height = im.size
             if im.getexif().get(_EXIF_ORIENTATION, 1) in (5, 6, 7, 8):
                 width, height = height, width
@@ -197,6 +276,8 @@ def image_size(path: str | os.PathLike[str]) -> tuple[int, int]:
         raise ImageReadError(f"cannot read image {p}: file not found") from None
     except UnidentifiedImageError:
         raise ImageReadError(f"cannot read image {p}: not a recognised image format") from None
+    except ImageReadError:
+        raise
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageReadError(f"cannot read image {p}: {type(exc).__name__}: {exc}") from exc
     return height, width
@@ -237,23 +318,15 @@ def write_image(
     fmt = Image.registered_extensions().get(ext)
     if fmt is None:
         raise ValueError(f"unknown image extension {ext!r} for {p}")
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            if bits == 16:
-                q = np.round(a * 65535.0).astype(np.uint16)
-                png16.write_png16(fh, q[..., 0] if q.shape[2] == 1 else q)
-            else:
-                q8 = np.round(a * 255.0).astype(np.uint8)
-                pil = Image.fromarray(q8[..., 0] if q8.shape[2] == 1 else q8)
-                options = {"quality": int(quality), "subsampling": 0} if fmt == "JPEG" else {}
-                pil.save(fh, format=fmt, **options)
-        os.replace(tmp, p)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_write(p, what="image") as fh:
+        if bits == 16:
+            q = np.round(a * 65535.0).astype(np.uint16)
+            png16.write_png16(fh, q[..., 0] if q.shape[2] == 1 else q)
+        else:
+            q8 = np.round(a * 255.0).astype(np.uint8)
+            pil = Image.fromarray(q8[..., 0] if q8.shape[2] == 1 else q8)
+            options = {"quality": int(quality), "subsampling": 0} if fmt == "JPEG" else {}
+            pil.save(fh, format=fmt, **options)
 
 
 def to_tensor(img: np.ndarray) -> "torch.Tensor":

@@ -68,10 +68,13 @@ class _TestSet:
     def __len__(self) -> int:
         return len(self.indices)
 
-    def crop(self, img: np.ndarray) -> np.ndarray:
+    def crop(self, img: np.ndarray, name: str = "") -> np.ndarray:
         if self.max_size is None and self.multiple <= 1:
             return img
-        return np.ascontiguousarray(center_crop(img, self.max_size, self.multiple))
+        try:
+            return np.ascontiguousarray(center_crop(img, self.max_size, self.multiple))
+        except ValueError as exc:  # e.g. a 1 x 1 image under crop_multiple 8
+            raise ValueError(f"test image {name} ({self.column}): {exc}") from None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.column!r}, {len(self)} images)"
@@ -94,7 +97,8 @@ class PairedTestSet(_TestSet):
     def __iter__(self) -> Iterator[Sample]:
         for k in self.indices:
             lq, gt = self.reader.load_pair(k)
-            yield self.crop(lq), self.crop(gt), self.column, self.names[k]
+            yield (self.crop(lq, self.names[k]), self.crop(gt, self.names[k]), self.column,
+                   self.names[k])
 
 
 class SyntheticTestSet(_TestSet):
@@ -138,7 +142,8 @@ class SyntheticTestSet(_TestSet):
             from aioir.degradations import apply as degrade
         else:
             degrade = self._degrade
-        gt = np.ascontiguousarray(self.crop(self.source[j]), dtype=np.float32)
+        gt = np.ascontiguousarray(self.crop(self.source[j], self.source.names[j]),
+                                dtype=np.float32)
         lq = run_degrade(degrade, self.degrade_task, gt, self.rng(j), self.dist, self.quantize)
         return lq, gt, self.column, self.source.names[j]
 

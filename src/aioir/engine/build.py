@@ -74,6 +74,9 @@ def build_model(cfg: ModelConfig) -> nn.Module:
     except KeyError as exc:
         raise ConfigError(f"model.name: {exc.args[0]}") from None
     check_options(factory, cfg.options, "model.options", cfg.name)
+    from aioir.models.guard import check_model_size
+
+    check_model_size(cfg.name, cfg.options, source="model.options")
     if cfg.pretrained:
         return models.load_pretrained(cfg.name, cfg.pretrained, **cfg.options)
     return models.build(cfg.name, **cfg.options)
@@ -338,7 +341,8 @@ def build_run(cfg: RunConfig, device: str | torch.device | None = None) -> RunPa
     check(cfg)
     setting = resolve_setting(cfg)
     task_names = list(setting.task_names)
-    device = torch.device(device) if device is not None else resolve_device(cfg.train.device)
+    device = (torch.device(device) if device is not None
+              else resolve_device(cfg.train.device, "train.device"))
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     torch.manual_seed(cfg.train.seed)

@@ -65,13 +65,17 @@ def task_mismatch(setting_tasks: list[str], model_tasks: list[str] | None) -> st
 
     >>> task_mismatch(["derain"], ["derain"]) is None
     True
+    >>> print(task_mismatch(["derain"], ["derain", "snow"]))
+    warning: the checkpoint was trained on tasks [derain, snow], the setting has [derain] (all of them trained); evaluating anyway (all-in-one models need no task at test time)
     >>> print(task_mismatch(["derain", "dehaze"], ["derain", "snow"]))
     warning: the checkpoint was trained on tasks [derain, snow], the setting has [derain, dehaze] (not trained: dehaze); evaluating anyway (all-in-one models need no task at test time)
     """
     if model_tasks is None or list(model_tasks) == list(setting_tasks):
         return None
     missing = [t for t in setting_tasks if t not in model_tasks]
-    extra = f" (not trained: {', '.join(missing)})" if missing else " (same tasks, other order)"
+    extra = (f" (not trained: {', '.join(missing)})" if missing else
+             " (same tasks, other order)" if set(setting_tasks) == set(model_tasks) else
+             " (all of them trained)")
     return (f"warning: the checkpoint was trained on tasks [{', '.join(model_tasks)}], the "
             f"setting has [{', '.join(setting_tasks)}]{extra}; evaluating anyway (all-in-one "
             "models need no task at test time)")

@@ -41,6 +41,7 @@ from aioir import checkpoint as ckpt
 from aioir.engine.logger import MetricsLog
 from aioir.engine.rng import capture_rng_state, restore_rng_state
 from aioir.engine.sampler import StepBatchSampler
+from aioir.errors import UserError
 from aioir.engine.schedule import lr_at
 from aioir.models.hooks import hooks
 from aioir.strategies.base import BackwardContext, Strategy, StrategyOutput
@@ -48,7 +49,7 @@ from aioir.strategies.base import BackwardContext, Strategy, StrategyOutput
 LOG = logging.getLogger("aioir")
 
 
-class NonFiniteLossError(RuntimeError):
+class NonFiniteLossError(UserError, RuntimeError):
     """Raised when too many consecutive steps produced a non-finite loss."""
 
 
@@ -103,11 +104,29 @@ class TrainingModule(nn.Module):
         return StrategyOutput(ref.new_zeros(()), zeros, zeros.clone(), present)
 
 
-def resolve_device(name: str) -> torch.device:
-    """``auto`` -> CUDA when available, else CPU."""
+def resolve_device(name: str, key: str = "device") -> torch.device:
+    """``auto`` -> CUDA when available, else CPU; a device this machine lacks is a
+    ``ValueError`` naming ``key`` (the config key or option that asked for it)."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    try:
+        device = torch.device(name)
+    except RuntimeError as exc:
+        raise ValueError(f"{key}: {name!r} is not a device ({exc}); use auto, cpu, cuda or "
+                         "cuda:N") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            why = ("this torch build has no CUDA support" if torch.version.cuda is None
+                   else "no CUDA GPU is visible (driver, CUDA_VISIBLE_DEVICES)")
+            raise ValueError(f"{key}: {name!r} asks for a CUDA GPU, but {why}; set {key} to "
+                             "auto or cpu")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ValueError(f"{key}: {name!r}: this machine has {torch.cuda.device_count()} "
+                             "CUDA device(s)")
+    elif device.type == "mps" and not (getattr(torch.backends, "mps", None)
+                                       and torch.backends.mps.is_available()):
+        raise ValueError(f"{key}: {name!r} asks for Apple's MPS, which is not available here")
+    return device
 
 
 def autocast_context(device: torch.device, precision: str):
@@ -129,6 +148,8 @@ class Trainer:
         resume: ``None`` (fresh run; refuses a folder that already has checkpoints), ``"auto"``
             (latest checkpoint in the run folder, fresh start if none) or a checkpoint path.
         dist: distributed context (rank, world size, reductions); ``None`` for one process.
+        allow_changes: resume even when the config changes the run's maths (see
+            :mod:`aioir.engine.resume`); otherwise such a resume raises ``ConfigChangedError``.
     """
 
     def __init__(
@@ -138,6 +159,7 @@ class Trainer:
         *,
         resume: str | None = None,
         dist: Any = None,
+        allow_changes: bool = False,
     ) -> None:
         from aioir.engine.distributed import SingleProcess
 
@@ -148,6 +170,7 @@ class Trainer:
         self.ckpt_dir = self.run_dir / "checkpoints"
         self.dist = dist or SingleProcess()
         self.device = parts.device
+        self.allow_changes = allow_changes
         resume_path = resolve_resume(self.run_dir, resume)
         self.task_names = list(parts.task_names)
         self.model = parts.model
@@ -195,19 +218,24 @@ class Trainer:
         }
 
     def _load(self, path: Path) -> None:
-        state = ckpt.load_checkpoint(path)
-        if state.get("format") != ckpt.CHECKPOINT_FORMAT:
-            raise ValueError(f"{path} is not an aioir training checkpoint")
+        from aioir.engine.resume import check_resume_config, restore_part
+
+        state = ckpt.load_training_checkpoint(path)
+        changes = check_resume_config(state.get("config"), self.cfg, allow=self.allow_changes,
+                                      source=path)
         if list(state["task_names"]) != list(self.task_names):
             raise ValueError(
                 f"checkpoint tasks {state['task_names']} differ from the config's {self.task_names}"
             )
-        self.model.load_state_dict(state["model"])
+        restore_part("model", lambda: self.model.load_state_dict(state["model"]), path, changes,
+                     self.model, state["model"])
         if self.ema is not None and state.get("ema") is not None:
-            self.ema.load_state_dict(state["ema"])
-        self.optimizer.load_state_dict(state["optimizer"])
+            restore_part("EMA", lambda: self.ema.load_state_dict(state["ema"]), path, changes)
+        restore_part("optimizer", lambda: self.optimizer.load_state_dict(state["optimizer"]),
+                     path, changes)
         self.scaler.load_state_dict(state["scaler"])
-        self.strategy.load_state_dict(state["strategy"])
+        restore_part("strategy", lambda: self.strategy.load_state_dict(state["strategy"]),
+                     path, changes)
         restore_rng_state(state["rng"])
         self.step = int(state["step"])
         self.nonfinite_streak = int(state["nonfinite_streak"])
@@ -360,7 +388,22 @@ class Trainer:
         return previous
 
     def fit(self, on_step: Callable[[int], None] | None = None) -> TrainResult:
-        """Train to ``train.steps``; validate and checkpoint on the way and at the end."""
+        """Train to ``train.steps``; validate and checkpoint on the way and at the end.
+
+        Holds the run folder (:mod:`aioir.runlock`: another process training into it is
+        refused) and first removes the temporary files of writes a killed run left there."""
+        from aioir.files import remove_stale_temporaries
+        from aioir.runlock import run_folder_lock
+
+        with run_folder_lock(self.run_dir, enabled=self.dist.is_main):
+            if self.dist.is_main:
+                for folder in (self.run_dir, self.ckpt_dir, self.run_dir / "eval",
+                               self.run_dir / "configs"):
+                    for p in remove_stale_temporaries(folder):
+                        LOG.info("removed %s, left by an interrupted write", p)
+            return self._fit(on_step)
+
+    def _fit(self, on_step: Callable[[int], None] | None) -> TrainResult:
         cfg = self.cfg
         t0 = time.perf_counter()
         log = (
@@ -533,9 +576,10 @@ class Trainer:
         finally:
             net.train(was_training)
         result = summary(results)
-        out_dir = self.run_dir / "eval"
-        out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / f"step_{self.step:08d}.json").write_text(json.dumps(result, indent=2))
+        from aioir.files import write_text
+
+        write_text(self.run_dir / "eval" / f"step_{self.step:08d}.json",
+                   json.dumps(result, indent=2), what="validation results")
         if log is not None:
             log.write({"step": self.step, "val": result["per_task"], "val_avg": result["average"]})
         self.dist.barrier()

@@ -35,7 +35,7 @@ def save_exported(
     tasks: list[str],
 ) -> Path:
     """Write ``model``'s state dict and its build recipe to a safetensors file."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     from aioir import __version__
 
@@ -49,10 +49,9 @@ def save_exported(
         "tasks": json.dumps(tasks),
         "aioir_version": __version__,
     }
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(state, str(tmp), metadata=meta)
-    tmp.replace(path)
-    return path
+    from aioir.files import write_bytes  # atomic, the user's umask, errors name the file
+
+    return write_bytes(path, save(state, metadata=meta), what="exported model")
 
 
 def export_checkpoint(checkpoint: str | Path, out: str | Path, *, use_ema: bool = True) -> Path:
@@ -69,8 +68,6 @@ def load_network(path: str | Path, *, use_ema: bool = True) -> tuple[nn.Module, 
     Returns the model (eval mode, CPU) and metadata: ``model``, ``options``, ``tasks``,
     ``weights`` ("ema" or "model"), ``step`` when known.
     """
-    from aioir import models
-
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no such checkpoint or exported model: {path}")
@@ -78,26 +75,30 @@ def load_network(path: str | Path, *, use_ema: bool = True) -> tuple[nn.Module, 
         from safetensors import safe_open
         from safetensors.torch import load_file
 
-        with safe_open(str(path), framework="pt") as fh:
-            raw = fh.metadata() or {}
+        try:  # a damaged or foreign file: one line naming it (issue 16)
+            with safe_open(str(path), framework="pt") as fh:
+                raw = fh.metadata() or {}
+        except Exception as exc:  # noqa: BLE001 - safetensors' own error type
+            raise ValueError(f"cannot read {path} as a safetensors file: {exc}") from None
         if raw.get("format") != "aioir-backbone":
             raise ValueError(
                 f"{path} is not an aioir export (released third-party weights load through "
                 "aioir.models.load_pretrained(name, path))"
             )
-        meta = {
-            "model": raw["model"],
-            "options": json.loads(raw["options"]),
-            "tasks": json.loads(raw["tasks"]),
-            "weights": "export",
-        }
+        try:
+            meta = {
+                "model": raw["model"],
+                "options": json.loads(raw["options"]),
+                "tasks": json.loads(raw["tasks"]),
+                "weights": "export",
+            }
+        except (KeyError, ValueError) as exc:
+            raise ValueError(f"{path}: damaged aioir export metadata ({exc!r})") from None
         state = load_file(str(path))
     else:
-        from aioir.checkpoint import CHECKPOINT_FORMAT, load_checkpoint
+        from aioir.checkpoint import load_training_checkpoint
 
-        ck = load_checkpoint(path)
-        if ck.get("format") != CHECKPOINT_FORMAT:
-            raise ValueError(f"{path} is not an aioir training checkpoint")
+        ck = load_training_checkpoint(path)  # format and fields checked, the file named
         mcfg = ck["config"]["model"]
         which = "ema" if use_ema and ck.get("ema") is not None else "model"
         meta = {
@@ -109,7 +110,6 @@ def load_network(path: str | Path, *, use_ema: bool = True) -> tuple[nn.Module, 
             "config": ck["config"],
         }
         state = ck[which]
-    model = models.build(meta["model"], **meta["options"])
-    model.load_state_dict(state, strict=True)
-    model.eval()
-    return model, meta
+    from aioir.models.guard import build_for_state  # size checked on "meta" before building
+
+    return build_for_state(meta["model"], meta["options"], state, source=str(path)), meta

@@ -142,6 +142,11 @@ def evaluate_pairs(
     records: list[ImageRecord] = []
     bar = progress_bar(samples, total=total, disable=not progress, desc="eval", unit="img")
     for lq, gt, task, name in bar:
+        height, width = np.shape(gt)[:2]
+        if min(height, width) < proto.min_size:
+            raise ValueError(f"test image {name} ({task}) is {width} x {height} px: too small "
+                             f"to measure; {proto.size_requirement()}. Remove it from the test "
+                             "set or use a protocol with a smaller crop")
         if task not in names:
             if fixed:
                 raise ValueError(f"sample {name!r} has task {task!r}, not in task_names {names}")

@@ -1,6 +1,8 @@
 """Writing tables and results to files: CSV, JSON, and an evaluation summary bundle.
 
-Every file is written atomically (a temporary file, then a rename)."""
+Every file is written atomically with the user's umask (:func:`aioir.files.write_text`); a
+full or read-only disk raises :class:`aioir.errors.OutputError` naming the file.
+"""
 
 from __future__ import annotations
 
@@ -12,27 +14,7 @@ import os
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-__all__ = ["write_csv", "write_json", "write_results", "per_task_records", "write_text_atomic"]
-
-
-def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
-    """Write ``text`` to ``path`` through a temporary file and a rename: a reader (or a crash)
-    never sees a half-written file.
-
-    >>> import tempfile, pathlib
-    >>> p = write_text_atomic(pathlib.Path(tempfile.mkdtemp()) / "a" / "t.md", "# hi")
-    >>> p.read_text(), sorted(f.name for f in p.parent.iterdir())
-    ('# hi', ['t.md'])
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+__all__ = ["write_csv", "write_json", "write_results", "per_task_records"]
 
 
 def write_csv(
@@ -46,14 +28,16 @@ def write_csv(
     >>> p.read_text().splitlines()
     ['task,psnr', 'rain,30.5']
     """
+    from aioir.files import write_text
+
     for row in rows:
         if len(row) != len(headers):
             raise ValueError(f"row {list(row)!r} has {len(row)} cells, expected {len(headers)}")
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    buf = io.StringIO(newline="")
+    writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(headers)
     writer.writerows(rows)
-    return write_text_atomic(path, buffer.getvalue())
+    return write_text(path, buf.getvalue(), what="table")
 
 
 def _plain(value: Any) -> Any:
@@ -81,7 +65,10 @@ def write_json(path: str | os.PathLike[str], data: Any) -> Path:
     >>> json.loads(p.read_text())
     {'psnr': inf}
     """
-    return write_text_atomic(path, json.dumps(_plain(data), indent=2, allow_nan=True) + "\n")
+    from aioir.files import write_text
+
+    return write_text(path, json.dumps(_plain(data), indent=2, allow_nan=True) + "\n",
+                      what="results")
 
 
 def per_task_records(summary: Mapping[str, Any]) -> tuple[list[str], list[list[Any]]]:
@@ -109,9 +96,18 @@ def per_task_records(summary: Mapping[str, Any]) -> tuple[list[str], list[list[A
 def write_results(data: Any, out_dir: str | os.PathLike[str], stem: str = "results") -> list[Path]:
     """Write ``<stem>.json`` and, for an evaluation summary, ``<stem>.csv`` of its per-task means.
 
-    Returns the paths written.
+    ``stem`` becomes one safe file-name component (:func:`aioir.files.path_component`), so a
+    name from a setting or a run never leads outside ``out_dir``. Returns the paths written.
+
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> [p.name for p in write_results({"a": 1}, d / "out", stem="x/../..")]
+    ['x_.._...json']
     """
+    from aioir.files import path_component
+
     out_dir = Path(out_dir)
+    stem = path_component(stem)
     data = _plain(data)
     paths = [write_json(out_dir / f"{stem}.json", data)]
     if isinstance(data, Mapping) and isinstance(data.get("per_task"), Mapping):
