@@ -113,6 +113,11 @@ VARIANTS: dict[str, Callable] = {
     "aware_f_pred": _aware(heads="both", clean=0.25, filter_size=7, filter_fit="lstsq",
                            classifier="input", train_gate="pred"),
     "aware_f_trunk": _aware(heads="both", clean=0.25, filter_size=7, filter_fit="lstsq"),
+    # + a linear classifier on fixed size-invariant statistics
+    "aware_s": _aware(heads="both", clean=0.25, filter_size=7, filter_fit="lstsq",
+                      classifier="stats", cls_scale=10.0),
+    "aware_s_hard": _aware(heads="both", clean=0.25, filter_size=7, filter_fit="lstsq",
+                           classifier="stats", cls_scale=10.0, gate="hard"),
     "aware_f_noclean": _aware(heads="both", filter_size=7, filter_fit="lstsq",
                               classifier="input"),
 }

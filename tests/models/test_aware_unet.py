@@ -287,3 +287,35 @@ def test_input_classifier_has_its_own_features():
     aux["cls"].backward()
     assert net.cls_net[0][0].weight.grad.abs().sum() > 0
     assert net.head.weight.grad is None  # the trunk is not part of the classification
+
+
+def test_stats_classifier_is_a_scaled_linear_map_of_standardised_statistics():
+    from aioir.models.degradation_stats import degradation_stats
+
+    net = build(classifier="stats", cls_scale=7.0)
+    x = image(b=3, h=20, w=28)
+    net.eval()
+    assert torch.allclose(net.logits(x), torch.zeros(3, K))  # zero init: uniform
+    with torch.no_grad():
+        net.classifier.weight.normal_()
+        net.classifier.bias.normal_()
+    net.train()
+    _, aux = net.train_forward(batch(x, [0, 1, 2]), restore=False)
+    # training mode: standardised by the batch's own mean and (biased) variance, eps 1e-5
+    s = degradation_stats(x).double().numpy()
+    z = (s - s.mean(0)) / np.sqrt(s.var(0) + 1e-5)
+    w, b = net.classifier.weight.detach().double().numpy(), net.classifier.bias.detach().numpy()
+    logits = 7.0 * (z @ w.T + b)
+    ce = np.mean([np.log(np.exp(logits[i]).sum()) - logits[i, i] for i in range(3)])
+    assert float(aux["cls"].detach()) == pytest.approx(ce, rel=1e-4)
+    # test time: the running statistics (momentum 0.1 from mean 0, variance 1)
+    net.eval()
+    mean = 0.1 * s.mean(0)
+    var = 0.9 + 0.1 * s.var(0, ddof=1)
+    expected = 7.0 * (((s - mean) / np.sqrt(var + 1e-5)) @ w.T + b)
+    assert np.allclose(net.logits(x).detach().numpy(), expected, atol=1e-4)
+    # the statistics of the unpadded image: padding (to a multiple of 4) changes nothing
+    y = image(b=1, h=21, w=30)
+    expected = 7.0 * (((degradation_stats(y).double().numpy() - mean) / np.sqrt(var + 1e-5))
+                      @ w.T + b)
+    assert np.allclose(net.logits(y).detach().numpy(), expected, atol=1e-4)

@@ -1,0 +1,75 @@
+"""degradation_stats against a NumPy re-implementation of the table in its docstring."""
+
+import numpy as np
+import pytest
+import torch
+
+from aioir.models.degradation_stats import NUM_STATS, degradation_stats, phase_medians
+
+
+def reference(img: np.ndarray) -> np.ndarray:
+    """The statistics of one (C, H, W) float64 image, written from the docstring's table."""
+    eps = 1e-4
+    g = img.mean(0)
+    flat = g.ravel()
+    step = max(1, flat.size // 4096)
+    q05, q50, q95 = np.quantile(flat[::step], [0.05, 0.5, 0.95])
+    ax, ay = np.abs(np.diff(g, axis=1)), np.abs(np.diff(g, axis=0))
+    lap = 4 * g[1:-1, 1:-1] - g[:-2, 1:-1] - g[2:, 1:-1] - g[1:-1, :-2] - g[1:-1, 2:]
+    al = np.abs(lap)
+    out = [q05, q50, q95, np.log(q95 - q05 + eps), np.log(g.mean() + 0.02),
+           np.log(g.std(ddof=1) + eps), img.min(0).mean(), (img.max(0) - img.min(0)).mean(),
+           np.log(ax.mean() + eps), np.log(ay.mean() + eps), np.log(al.mean() + eps),
+           np.log(np.median(al) + eps), np.log(al.mean() / (ax.mean() + ay.mean() + eps) + eps)]
+    for period in (8, 4):
+        for a, axis in ((ax, 1), (ay, 0)):
+            n = a.shape[axis] // period * period
+            m = np.array([np.median(np.take(a, np.arange(p, n, period), axis=axis))
+                          for p in range(period)]) + eps
+            out += [np.log(m.max() / m.mean()), np.log(m.min() / m.mean())]
+    h = lap.ravel()
+    skew = ((h - h.mean()) ** 3).mean() / (h.std(ddof=1) + eps) ** 3
+    out.append(np.clip(skew, -5, 5) / 5)
+    return np.array(out)
+
+
+@pytest.mark.parametrize("shape", [(3, 37, 50), (1, 20, 24)])
+def test_statistics_match_a_numpy_reference(shape):
+    rng = np.random.default_rng(3)
+    img = rng.random(shape) ** 2
+    got = degradation_stats(torch.from_numpy(img)[None]).numpy()[0]
+    assert got.shape == (NUM_STATS,)
+    assert np.allclose(got, reference(img), atol=1e-9)
+
+
+def test_quantiles_subsample_large_images():
+    img = np.random.default_rng(4).random((3, 130, 140))  # 18200 pixels: every 4th
+    got = degradation_stats(torch.from_numpy(img)[None]).numpy()[0]
+    assert np.allclose(got, reference(img), atol=1e-9)
+
+
+def test_phase_medians_by_hand():
+    a = torch.arange(24.0).reshape(1, 2, 12)   # rows 0..11 and 12..23
+    # columns 0, 4, 8 of both rows: 0, 4, 8, 12, 16, 20 -> median 10 (mean of 8 and 12)
+    assert phase_medians(a, 4, 2)[0].tolist() == [10.0, 11.0, 12.0, 13.0]
+    assert phase_medians(a.transpose(1, 2), 4, 1)[0].tolist() == [10.0, 11.0, 12.0, 13.0]
+
+
+def test_a_block_grid_raises_the_period_8_ratio_and_not_the_period_4_one_along_y():
+    """Steps at every 8th column (an 8 x 8 grid seen along x): the phase holding them has the
+    median |dx| of the step, the others zero."""
+    g = np.zeros((16, 33))
+    g[:, 8:16] = g[:, 24:32] = 0.1          # steps between columns 7|8, 15|16, 23|24, 31|32
+    img = np.repeat(g[None], 3, 0)
+    s = degradation_stats(torch.from_numpy(img)[None]).numpy()[0]
+    m = np.full(8, 1e-4)
+    m[7] += 0.1                              # |dx| index 7, 15, 23, 31 hold the steps
+    assert s[13] == pytest.approx(np.log(m.max() / m.mean()))
+    assert s[15] == pytest.approx(0.0, abs=1e-12)  # no structure along y
+
+
+def test_rejects_tiny_or_badly_shaped_inputs():
+    with pytest.raises(ValueError, match="H, W >= 9"):
+        degradation_stats(torch.rand(1, 3, 8, 30))
+    with pytest.raises(ValueError, match="B, C, H, W"):
+        degradation_stats(torch.rand(3, 30, 30))
