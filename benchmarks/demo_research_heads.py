@@ -115,9 +115,9 @@ VARIANTS: dict[str, Callable] = {
     "aware_f_trunk": _aware(heads="both", clean=0.25, filter_size=7, filter_fit="lstsq"),
     # + a linear classifier on fixed size-invariant statistics
     "aware_s": _aware(heads="both", clean=0.25, filter_size=7, filter_fit="lstsq",
-                      classifier="stats", cls_scale=10.0),
+                      classifier="stats"),
     "aware_s_hard": _aware(heads="both", clean=0.25, filter_size=7, filter_fit="lstsq",
-                           classifier="stats", cls_scale=10.0, gate="hard"),
+                           classifier="stats", gate="hard"),
     "aware_f_noclean": _aware(heads="both", filter_size=7, filter_fit="lstsq",
                               classifier="input"),
 }

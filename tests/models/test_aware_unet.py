@@ -289,33 +289,38 @@ def test_input_classifier_has_its_own_features():
     assert net.head.weight.grad is None  # the trunk is not part of the classification
 
 
-def test_stats_classifier_is_a_scaled_linear_map_of_standardised_statistics():
+def test_stats_classifier_is_lda_over_every_patch_seen():
+    """Two batches (with the clean class): the discriminants are the LDA of their union,
+    computed here with NumPy from the statistics."""
     from aioir.models.degradation_stats import degradation_stats
 
-    net = build(classifier="stats", cls_scale=7.0)
-    x = image(b=3, h=20, w=28)
+    net = build(classifier="stats", clean=0.25, cls_ridge=0.05)
     net.eval()
-    assert torch.allclose(net.logits(x), torch.zeros(3, K))  # zero init: uniform
-    with torch.no_grad():
-        net.classifier.weight.normal_()
-        net.classifier.bias.normal_()
+    assert torch.allclose(net.logits(image()), torch.zeros(3, K + 1))  # nothing seen: uniform
     net.train()
-    _, aux = net.train_forward(batch(x, [0, 1, 2]), restore=False)
-    # training mode: standardised by the batch's own mean and (biased) variance, eps 1e-5
-    s = degradation_stats(x).double().numpy()
-    z = (s - s.mean(0)) / np.sqrt(s.var(0) + 1e-5)
-    w, b = net.classifier.weight.detach().double().numpy(), net.classifier.bias.detach().numpy()
-    logits = 7.0 * (z @ w.T + b)
-    ce = np.mean([np.log(np.exp(logits[i]).sum()) - logits[i, i] for i in range(3)])
-    assert float(aux["cls"].detach()) == pytest.approx(ce, rel=1e-4)
-    # test time: the running statistics (momentum 0.1 from mean 0, variance 1)
+    feats, labels = [], []
+    for seed, tasks in ((5, [0, 1, 2, 0, 1, 2, 0, 1]), (6, [2, 2, 1, 0, 0, 1, 2, 0])):
+        x, y = image(b=8, seed=seed), image(b=8, seed=seed + 10) ** 2
+        _, aux = net.train_forward({"lq": x, "gt": y, "task_id": torch.tensor(tasks)},
+                                   restore=False)
+        feats.append(degradation_stats(torch.cat([x, y[:2]])).double().numpy())
+        labels += tasks + [K, K]
+    s, t = np.concatenate(feats), np.array(labels)
+    mu = np.stack([s[t == k].mean(0) for k in range(K + 1)])
+    r = s - mu[t]
+    cov = r.T @ r / len(s)
+    w = np.linalg.solve(cov + 0.05 * np.diag(np.diag(cov)), mu.T).T
+    b = -0.5 * (w * mu).sum(1)
     net.eval()
-    mean = 0.1 * s.mean(0)
-    var = 0.9 + 0.1 * s.var(0, ddof=1)
-    expected = 7.0 * (((s - mean) / np.sqrt(var + 1e-5)) @ w.T + b)
-    assert np.allclose(net.logits(x).detach().numpy(), expected, atol=1e-4)
-    # the statistics of the unpadded image: padding (to a multiple of 4) changes nothing
-    y = image(b=1, h=21, w=30)
-    expected = 7.0 * (((degradation_stats(y).double().numpy() - mean) / np.sqrt(var + 1e-5))
-                      @ w.T + b)
-    assert np.allclose(net.logits(y).detach().numpy(), expected, atol=1e-4)
+    x = image(b=2, h=21, w=30, seed=9)   # padded inside the network; statistics unpadded
+    expected = degradation_stats(x).double().numpy() @ w.T + b
+    got = net.logits(x).detach().double().numpy()
+    assert np.allclose(got, expected, rtol=1e-4, atol=1e-3 * np.abs(expected).max())
+    assert net.aux_loss_weights["cls"] == 0.0   # reported only: it has no gradient
+
+
+def test_stats_classifier_leaves_unseen_classes_out():
+    net = build(classifier="stats")
+    net.train_forward({"lq": image(b=4), "task_id": torch.tensor([0, 1, 0, 1])}, restore=False)
+    net.eval()
+    assert (net.logits(image()).argmax(1) != 2).all()
