@@ -21,12 +21,14 @@ def reference(img: np.ndarray) -> np.ndarray:
            np.log(g.std(ddof=1) + eps), img.min(0).mean(), (img.max(0) - img.min(0)).mean(),
            np.log(ax.mean() + eps), np.log(ay.mean() + eps), np.log(al.mean() + eps),
            np.log(np.median(al) + eps), np.log(al.mean() / (ax.mean() + ay.mean() + eps) + eps)]
-    for period in (8, 4):
-        for a, axis in ((ax, 1), (ay, 0)):
-            n = a.shape[axis] // period * period
-            m = np.array([np.median(np.take(a, np.arange(p, n, period), axis=axis))
-                          for p in range(period)]) + eps
-            out += [np.log(m.max() / m.mean()), np.log(m.min() / m.mean())]
+    cx = np.abs(g[:, 2:] - 2 * g[:, 1:-1] + g[:, :-2])
+    cy = np.abs(g[2:, :] - 2 * g[1:-1, :] + g[:-2, :])
+    for a, axis, period, how in ((ax, 1, 8, np.median), (ay, 0, 8, np.median),
+                                 (cx, 1, 4, np.mean), (cy, 0, 4, np.mean)):
+        n = a.shape[axis] // period * period
+        m = np.array([how(np.take(a, np.arange(p, n, period), axis=axis))
+                      for p in range(period)]) + eps
+        out += [np.log(m.max() / m.mean()), np.log(m.min() / m.mean())]
     h = lap.ravel()
     skew = ((h - h.mean()) ** 3).mean() / (h.std(ddof=1) + eps) ** 3
     out.append(np.clip(skew, -5, 5) / 5)

@@ -28,13 +28,18 @@ maximum over pixels):
 13  ``log(max_p m_p / mean_p m_p)``, period 8, along x   block edges (JPEG's 8 x 8 grid)
 14  ``log(min_p m_p / mean_p m_p)``, period 8, along x
 15  the same two along y
-17  the same four with period 4                 (x4 bicubic upscaling's phase pattern)
+17  ``log(max_p c_p / mean_p c_p)``, ``log(min_p c_p / mean_p c_p)`` along x, then along y,
+    with ``c_p`` the *mean* of ``|second difference|`` (``g[j+1] - 2 g[j] + g[j-1]``) over
+    the positions ``p`` modulo 4: x4 bicubic upscaling's phase pattern (period 4)
 21  skewness of ``lap``, clamped to [-5, 5] / 5 (bright streaks: rain)
 ==  ==========================================================================================
 
 ``m_p`` is the *median* of ``|dx|`` over the columns ``j`` with ``j mod period == p`` (rows for
 ``dy``): a median, not a mean, so that a few strong edges of the content do not make one phase
-stand out in a small patch (with means, clean 64 px patches score as blocky as JPEG ones). Every
+stand out in a small patch (with means, clean 64 px patches score as blocky as JPEG ones).
+Upscaling's pattern lives in the curvature, which is small and quantised to 1/765 steps, where
+medians are mostly zero: there the means separate x4 upscaling from Gaussian blur (on the demo's
+training patches the max ratio is 0.25 +/- 0.09 for SR against 0.05 +/- 0.04 for blur). Every
 ``log`` has ``1e-4`` added inside. The 5/50/95 % quantiles are taken over at most about 4096
 pixels (every ``n``-th pixel in raster order), so whole photographs cost little.
 
@@ -87,8 +92,24 @@ def median(a: torch.Tensor) -> torch.Tensor:
     return a.sort(-1).values[..., [(n - 1) // 2, n // 2]].mean(-1)
 
 
-def _phase_ratios(a: torch.Tensor, period: int, dim: int) -> list[torch.Tensor]:
-    p = phase_medians(a, period, dim) + EPS
+def phase_means(a: torch.Tensor, period: int, dim: int) -> torch.Tensor:
+    """As :func:`phase_medians` with means.
+
+    >>> a = torch.tensor([[[1.0, 2.0, 3.0, 10.0, 20.0, 30.0, 7.0]]])
+    >>> phase_means(a, 3, 2).tolist()
+    [[5.5, 11.0, 16.5]]
+    """
+    n = a.shape[dim] // period * period
+    if n == 0:
+        raise ValueError(f"phase_means: the image is smaller than the period {period}")
+    a = a.narrow(dim, 0, n)
+    if dim == 2:
+        return a.reshape(a.shape[0], a.shape[1], n // period, period).mean((1, 2))
+    return a.reshape(a.shape[0], n // period, period, a.shape[2]).mean((1, 3))
+
+
+def _phase_ratios(a: torch.Tensor, period: int, dim: int, how=None) -> list[torch.Tensor]:
+    p = (how or phase_medians)(a, period, dim) + EPS
     m = p.mean(1, keepdim=True)
     return [(p.max(1, keepdim=True).values / m).log(), (p.min(1, keepdim=True).values / m).log()]
 
@@ -124,8 +145,10 @@ def degradation_stats(x: torch.Tensor) -> torch.Tensor:
         median(al.flatten(1))[:, None].add(EPS).log(),
         (mean_al / (mean_ax + mean_ay + EPS))[:, None].add(EPS).log(),
     ]
-    for period in (8, 4):
-        feats += _phase_ratios(ax, period, 2) + _phase_ratios(ay, period, 1)
+    feats += _phase_ratios(ax, 8, 2) + _phase_ratios(ay, 8, 1)
+    cx = (g[:, :, 2:] - 2 * g[:, :, 1:-1] + g[:, :, :-2]).abs()
+    cy = (g[:, 2:, :] - 2 * g[:, 1:-1, :] + g[:, :-2, :]).abs()
+    feats += _phase_ratios(cx, 4, 2, phase_means) + _phase_ratios(cy, 4, 1, phase_means)
     hp = lap.flatten(1)
     centred = hp - hp.mean(1, keepdim=True)
     sd = hp.std(1, keepdim=True) + EPS
