@@ -121,6 +121,9 @@ VARIANTS: dict[str, Callable] = {
     # + period-4 curvature means (x4 upscaling vs blur) and the hard gate
     "aware_s2": _aware(heads="both", clean=0.25, filter_size=7, filter_fit="lstsq",
                        classifier="stats", gate="hard"),
+    # + the statistics without saturation (a content cue on the grey training photos)
+    "aware_s3": _aware(heads="both", clean=0.25, filter_size=7, filter_fit="lstsq",
+                       classifier="stats", gate="hard"),
     "aware_f_noclean": _aware(heads="both", filter_size=7, filter_fit="lstsq",
                               classifier="input"),
 }

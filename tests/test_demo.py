@@ -18,7 +18,8 @@ def _u8(x):
 
 
 def test_tiny_demo_end_to_end(tmp_path, monkeypatch):
-    tiny = demo.DemoBudget(steps=3, patch_size=24, batch_size=7, lr=1e-3, width=8, val_max_size=48)
+    tiny = demo.DemoBudget(steps=3, patch_size=24, batch_size=7, lr=1e-3, width=8, val_max_size=48,
+                           whole_max_size=40)
     monkeypatch.setitem(demo.BUDGETS, "quick", tiny)
     res = demo.run_demo(tmp_path, quick=True, strategies=("mixed", "art"), jobs=2, progress=False)
 
@@ -41,6 +42,18 @@ def test_tiny_demo_end_to_end(tmp_path, monkeypatch):
         ]
         got = res["rows"]["degraded input"]["per_task"][task]["psnr"]
         assert got == pytest.approx(float(np.mean(vals)), abs=1e-6), task
+
+    # the whole-photograph row likewise (degraded whole, seed WHOLE_SEED, here cut to 40 px)
+    for t, task in enumerate(MIOIR_TASKS):
+        test = SyntheticTestSet(EmbeddedPhotos("test"), task, seed=demo.WHOLE_SEED, key="index",
+                                task_index=t, max_size=40, multiple=1)
+        vals = [
+            peak_signal_noise_ratio(_u8(gt)[4:-4, 4:-4], _u8(lq)[4:-4, 4:-4], data_range=255)
+            for lq, gt, _, _ in test
+        ]
+        got = res["whole_rows"]["degraded input"]["per_task"][task]["psnr"]
+        assert got == pytest.approx(float(np.mean(vals)), abs=1e-6), task
+    assert "## Whole photographs" in report and set(res["whole_verdict"]) == {"mixed", "art"}
 
     # the verdict counts the tasks where the strategy beats the input, recomputed here
     for s in ("mixed", "art"):

@@ -50,6 +50,8 @@ class DemoBudget:
     lr: float
     width: int
     val_max_size: int
+    #: side limit of the whole-photograph test images (None: full size, as the user's photos)
+    whole_max_size: int | None = None
 
 
 #: the default budget finishes in about 10 minutes on 2 CPU cores; --quick in about 2
@@ -68,7 +70,7 @@ def demo_model_options(width: int) -> dict[str, Any]:
     "clean" class routed to the identity. The deployed network needs no task id. Why this and
     not a plain U-Net: the measurements in docs/benchmarks.md ("The demo")."""
     return {"width": width, "num_tasks": len(MIOIR_TASKS), "heads": "both", "clean": 0.25,
-            "filter_size": 7, "filter_fit": "lstsq", "classifier": "stats"}
+            "filter_size": 7, "filter_fit": "lstsq", "classifier": "stats", "gate": "hard"}
 
 
 def demo_config(
@@ -104,7 +106,8 @@ def demo_config(
     )
 
 
-def _worker(cfg_dict: dict[str, Any], run_dir: str, queue: Any) -> None:
+def _worker(cfg_dict: dict[str, Any], run_dir: str, queue: Any,
+            whole_max_size: int | None = None) -> None:
     """Train one demo run in a child process, reporting progress through ``queue``."""
     import torch
 
@@ -120,7 +123,7 @@ def _worker(cfg_dict: dict[str, Any], run_dir: str, queue: Any) -> None:
         prepare_run_dir(cfg, Path(run_dir))
         trainer = Trainer(parts, run_dir, resume="auto")
         result = trainer.fit(on_step=lambda s: queue.put(("step", cfg.name, 1)))
-        whole = whole_image_scores(cfg, result.checkpoint)
+        whole = whole_image_scores(cfg, result.checkpoint, whole_max_size)
         queue.put(("done", cfg.name, {"validation": result.validation, "seconds": result.seconds,
                                       "checkpoint": str(result.checkpoint), "whole": whole}))
     except BaseException as exc:  # report, never hang the parent
@@ -159,7 +162,7 @@ def run_demo(
     build_run(first)  # materialises the shared data cache, on every core
     first.train.progress = False
     baseline = degraded_input_scores(first)
-    baseline_whole = whole_image_scores(first, None)
+    baseline_whole = whole_image_scores(first, None, budget.whole_max_size)
 
     from aioir.config import to_dict
 
@@ -174,7 +177,8 @@ def run_demo(
     while pending or running:
         while pending and len(running) < jobs:
             name, cfg = pending.pop(0)
-            proc = ctx.Process(target=_worker, args=(to_dict(cfg), str(out / name), queue))
+            proc = ctx.Process(target=_worker, args=(to_dict(cfg), str(out / name), queue,
+                                                     budget.whole_max_size))
             proc.start()
             running[name] = proc
         kind, name, payload = queue.get()
@@ -232,7 +236,7 @@ def degraded_input_scores(cfg: RunConfig) -> dict[str, Any]:
     return summary(evaluate(lambda img: img, sets, val_protocol(cfg, setting)))
 
 
-def whole_image_sets(cfg: RunConfig) -> list[Any]:
+def whole_image_sets(cfg: RunConfig, max_size: int | None = None) -> list[Any]:
     """The held-out embedded photographs at full size, each degraded whole once per task
     (generators ``default_rng([WHOLE_SEED, task_index, j])``), as ``aioir degrade`` makes them."""
     from aioir.data.sources import EmbeddedPhotos
@@ -240,11 +244,12 @@ def whole_image_sets(cfg: RunConfig) -> list[Any]:
 
     tasks = cfg.data.tasks or list(MIOIR_TASKS)
     return [SyntheticTestSet(EmbeddedPhotos("test"), t, seed=WHOLE_SEED, key="index",
-                             task_index=i, max_size=None, multiple=1)
+                             task_index=i, max_size=max_size, multiple=1)
             for i, t in enumerate(tasks)]
 
 
-def whole_image_scores(cfg: RunConfig, checkpoint: str | Path | None) -> dict[str, Any]:
+def whole_image_scores(cfg: RunConfig, checkpoint: str | Path | None,
+                       max_size: int | None = None) -> dict[str, Any]:
     """PSNR/SSIM on :func:`whole_image_sets` of the network in ``checkpoint`` loaded and run as
     ``aioir restore`` runs it (EMA weights, the whole image at once, output clipped to [0, 1]);
     ``checkpoint=None``: of the degraded images themselves."""
@@ -252,7 +257,7 @@ def whole_image_scores(cfg: RunConfig, checkpoint: str | Path | None) -> dict[st
     from aioir.engine.evaluation import evaluate, summary
 
     protocol = val_protocol(cfg, resolve_setting(cfg))
-    sets = whole_image_sets(cfg)
+    sets = whole_image_sets(cfg, max_size)
     if checkpoint is None:
         return summary(evaluate(lambda img: img, sets, protocol))
     from aioir.inference.export import load_network
@@ -294,7 +299,9 @@ def _report_text(table: str, whole_table: str, protocol: str, budget: DemoBudget
         "",
         table,
         "",
-        "## Whole photographs (the same 3 photographs at full size, restored whole)",
+        "## Whole photographs (the same 3 photographs "
+        + ("at full size" if budget.whole_max_size is None
+           else f"cropped to {budget.whole_max_size} px") + ", restored whole)",
         "",
         whole_table,
         "",

@@ -19,20 +19,24 @@ maximum over pixels):
 4   ``log(mean g + 0.02)``                      brightness on a log scale (low light)
 5   ``log std g``
 6   mean over pixels of the channel minimum    (the "dark channel": haze lifts it)
-7   mean over pixels of channel max - min      saturation (haze lowers it)
-8   ``log mean |dx|``
-9   ``log mean |dy|``                           rain streaks are near vertical: dx != dy
-10  ``log mean |lap|``                          fine detail (blur, SR lower it; noise raises it)
-11  ``log median |lap|``                          the noise floor (noise raises it everywhere)
-12  ``log(mean |lap| / (mean |dx| + mean |dy|))``  sharpness: detail per edge (blur, SR)
-13  ``log(max_p m_p / mean_p m_p)``, period 8, along x   block edges (JPEG's 8 x 8 grid)
-14  ``log(min_p m_p / mean_p m_p)``, period 8, along x
-15  the same two along y
-17  ``log(max_p c_p / mean_p c_p)``, ``log(min_p c_p / mean_p c_p)`` along x, then along y,
+7   ``log mean |dx|``
+8   ``log mean |dy|``                           rain streaks are near vertical: dx != dy
+9   ``log mean |lap|``                          fine detail (blur, SR lower it; noise raises it)
+10  ``log median |lap|``                        the noise floor (noise raises it everywhere)
+11  ``log(mean |lap| / (mean |dx| + mean |dy|))``  sharpness: detail per edge (blur, SR)
+12  ``log(max_p m_p / mean_p m_p)``, period 8, along x   block edges (JPEG's 8 x 8 grid)
+13  ``log(min_p m_p / mean_p m_p)``, period 8, along x
+14  the same two along y
+16  ``log(max_p c_p / mean_p c_p)``, ``log(min_p c_p / mean_p c_p)`` along x, then along y,
     with ``c_p`` the *mean* of ``|second difference|`` (``g[j+1] - 2 g[j] + g[j-1]``) over
     the positions ``p`` modulo 4: x4 bicubic upscaling's phase pattern (period 4)
-21  skewness of ``lap``, clamped to [-5, 5] / 5 (bright streaks: rain)
+20  skewness of ``lap``, clamped to [-5, 5] / 5 (bright streaks: rain)
 ==  ==========================================================================================
+
+No saturation (channel max - min): the embedded training photographs include grey ones (camera,
+coins, moon), so there it tells which photograph a patch came from rather than its degradation
+(leaving it out raised the demo's held-out accuracy from 0.76 to 0.86 on its crops and 0.81 to
+0.86 on whole photos, 0.77 either way on its 231 tiles).
 
 ``m_p`` is the *median* of ``|dx|`` over the columns ``j`` with ``j mod period == p`` (rows for
 ``dy``): a median, not a mean, so that a few strong edges of the content do not make one phase
@@ -46,7 +50,7 @@ pixels (every ``n``-th pixel in raster order), so whole photographs cost little.
 >>> import torch
 >>> x = torch.rand(2, 3, 40, 48)
 >>> degradation_stats(x).shape
-torch.Size([2, 22])
+torch.Size([2, 21])
 >>> bool(torch.isfinite(degradation_stats(torch.zeros(1, 3, 16, 16))).all())  # flat black
 True
 """
@@ -56,7 +60,7 @@ from __future__ import annotations
 import torch
 
 #: number of statistics :func:`degradation_stats` returns per image
-NUM_STATS = 22
+NUM_STATS = 21
 EPS = 1e-4
 QUANTILE_SAMPLES = 4096
 
@@ -130,7 +134,7 @@ def degradation_stats(x: torch.Tensor) -> torch.Tensor:
     lap = (4 * g[:, 1:-1, 1:-1] - g[:, :-2, 1:-1] - g[:, 2:, 1:-1] - g[:, 1:-1, :-2]
            - g[:, 1:-1, 2:])
     al = lap.abs()
-    mx, mn = x.max(1).values, x.min(1).values
+    mn = x.min(1).values
     mean_ax, mean_ay, mean_al = ax.mean((1, 2)), ay.mean((1, 2)), al.mean((1, 2))
     feats = [
         q,
@@ -138,7 +142,6 @@ def degradation_stats(x: torch.Tensor) -> torch.Tensor:
         g.mean((1, 2))[:, None].add(0.02).log(),
         g.std((1, 2))[:, None].add(EPS).log(),
         mn.mean((1, 2))[:, None],
-        (mx - mn).mean((1, 2))[:, None],
         mean_ax[:, None].add(EPS).log(),
         mean_ay[:, None].add(EPS).log(),
         mean_al[:, None].add(EPS).log(),
