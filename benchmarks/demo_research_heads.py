@@ -25,7 +25,8 @@ Commands (one run per call; results in ``OUT/<variant>-<strategy>-s<seed>-n<step
 accuracy per task (degradation-aware variants), and each run's paired difference to the
 baseline on the tiles with a 95 % interval (t quantile over the 231 per-image differences).
 ``time`` measures the training step of several variants interleaved in one process (one
-thread, same batches), so machine load hits all alike.
+thread, same batches), so machine load hits all alike: median wall ms/step and core-seconds
+(process CPU time) per step.
 """
 
 from __future__ import annotations
@@ -447,19 +448,22 @@ def cmd_time(a: argparse.Namespace) -> None:
         trainers[v] = Trainer(parts, tmp / v)
         loaders[v] = iter(trainers[v]._loader())
     times: dict[str, list[float]] = {v: [] for v in a.variants}
+    cpu: dict[str, list[float]] = {v: [] for v in a.variants}
     for step in range(a.steps):
         for v in a.variants:
             tr = trainers[v]
             batch = tr._to_device(next(loaders[v]))
             stage = tr.stages[0]
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             tr._train_step(batch, stage)
             if step >= 2:
                 times[v].append(time.perf_counter() - t0)
+                cpu[v].append(time.process_time() - c0)
     ref = statistics.median(times[a.variants[0]])
     for v in a.variants:
         med = statistics.median(times[v])
-        print(f"{v}: {1000 * med:.0f} ms/step (x{med / ref:.2f} of {a.variants[0]})")
+        print(f"{v}: {1000 * med:.0f} ms/step (x{med / ref:.2f} of {a.variants[0]}), "
+              f"{statistics.median(cpu[v]):.3f} core-s/step (process CPU time, one thread)")
 
 
 def main(argv: list[str] | None = None) -> None:

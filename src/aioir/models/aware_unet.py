@@ -454,6 +454,7 @@ class AwareUNet(nn.Module):
         return out, aux
 
 
+#: the demo's configuration (closed-form filters and classifier, hard gate), small, plus FiLM
 TEST_OPTIONS["aware_unet"] = {"width": 8, "blocks": 1, "num_tasks": 3, "heads": "both",
-                              "film": True, "filter_size": 3, "clean": 0.25,
-                              "classifier": "input"}
+                              "film": True, "filter_size": 3, "filter_fit": "lstsq",
+                              "clean": 0.25, "classifier": "stats", "gate": "hard"}
