@@ -70,8 +70,13 @@ def test_a_block_grid_raises_the_period_8_ratio_and_not_the_period_4_one_along_y
     assert s[14] == pytest.approx(0.0, abs=1e-12)  # no structure along y
 
 
-def test_rejects_tiny_or_badly_shaped_inputs():
-    with pytest.raises(ValueError, match="H, W >= 9"):
-        degradation_stats(torch.rand(1, 3, 8, 30))
+def test_small_images_are_extended_by_their_last_row_and_column():
+    img = np.random.default_rng(5).random((3, 5, 7))
+    extended = np.pad(img, ((0, 0), (0, 4), (0, 2)), mode="edge")   # to 9 x 9
+    got = degradation_stats(torch.from_numpy(img)[None]).numpy()[0]
+    assert np.allclose(got, reference(extended), atol=1e-9)
+
+
+def test_rejects_badly_shaped_inputs():
     with pytest.raises(ValueError, match="B, C, H, W"):
         degradation_stats(torch.rand(3, 30, 30))

@@ -58,9 +58,12 @@ True
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 #: number of statistics :func:`degradation_stats` returns per image
 NUM_STATS = 21
+#: smaller images are extended to this side first
+MIN_SIDE = 9
 EPS = 1e-4
 QUANTILE_SAMPLES = 4096
 
@@ -119,11 +122,14 @@ def _phase_ratios(a: torch.Tensor, period: int, dim: int, how=None) -> list[torc
 
 
 def degradation_stats(x: torch.Tensor) -> torch.Tensor:
-    """``(B, C, H, W)`` images in ``[0, 1]`` (``H, W >= 9``) -> ``(B, NUM_STATS)`` statistics
-    (the table in the module docstring)."""
-    if x.dim() != 4 or x.shape[2] < 9 or x.shape[3] < 9:
-        raise ValueError(f"degradation_stats: expected (B, C, H, W) with H, W >= 9, "
-                         f"got {tuple(x.shape)}")
+    """``(B, C, H, W)`` images in ``[0, 1]`` -> ``(B, NUM_STATS)`` statistics (the table in
+    the module docstring). An image under ``MIN_SIDE`` px on a side is first extended to it by
+    repeating its last row/column (the phase statistics need a whole period of 8)."""
+    if x.dim() != 4 or x.shape[2] < 1 or x.shape[3] < 1:
+        raise ValueError(f"degradation_stats: expected (B, C, H, W) images, got {tuple(x.shape)}")
+    if x.shape[2] < MIN_SIDE or x.shape[3] < MIN_SIDE:
+        x = F.pad(x, (0, max(0, MIN_SIDE - x.shape[3]), 0, max(0, MIN_SIDE - x.shape[2])),
+                  mode="replicate")
     g = x.mean(1)
     flat = g.flatten(1)
     step = max(1, flat.shape[1] // QUANTILE_SAMPLES)
