@@ -41,6 +41,18 @@ def test_out_with_another_extension_is_refused(source, tmp_path, capsys):
     assert png.read_bytes() == b"a photo"
 
 
+@pytest.mark.parametrize("fmt,ext", [("torchscript", ".ts"), ("onnx", ".onnx")])
+def test_check_prints_the_difference_and_tolerance(source, tmp_path, capsys, fmt, ext):
+    if fmt == "onnx":
+        pytest.importorskip("onnxruntime", reason="the onnx extra is not installed")
+    out = tmp_path / f"net{ext}"
+    assert main(["export", str(source), "--out", str(out), "--format", fmt, "--check"]) == 0
+    text = capsys.readouterr().out
+    assert f"{fmt} check passed: max |exported - PyTorch| = " in text
+    assert "(tolerance 1e-04) on inputs 1x3x128x160, 2x3x45x61, 1x3x97x50" in text
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["src.safetensors", out.name])
+
+
 @pytest.mark.parametrize("umask", [0o022, 0o002])
 def test_export_follows_the_umask(source, tmp_path, umask):
     old = os.umask(umask)
@@ -51,3 +63,11 @@ def test_export_follows_the_umask(source, tmp_path, umask):
     assert (tmp_path / "n.safetensors").stat().st_mode & 0o777 == 0o666 & ~umask
 
 
+def test_graph_files_are_not_restore_inputs(source, tmp_path, capsys):
+    out = tmp_path / "net.ts"
+    assert main(["export", str(source), "--out", str(out), "--format", "torchscript"]) == 0
+    from PIL import Image
+
+    Image.new("RGB", (8, 8)).save(tmp_path / "x.png")
+    assert main(["restore", str(out), str(tmp_path / "x.png"), "--out", str(tmp_path / "r")]) == 2
+    assert "graph for other runtimes" in capsys.readouterr().err
