@@ -142,6 +142,67 @@ def test_outputs_follow_the_umask(identity, tmp_path, umask):
 
 # --- results ------------------------------------------------------------------------------------
 
+def test_result_is_the_network_output(tmp_path):
+    ckpt = _export(tmp_path / "net.safetensors", perturb=True)
+    from aioir.inference.export import load_network
+
+    net, _ = load_network(ckpt)
+    src = tmp_path / "in"
+    src.mkdir()
+    a = _rgb(src / "a.png", 37, 41)
+    assert main(["restore", str(ckpt), str(src), "--out", str(tmp_path / "out")]) == 0
+    got = np.asarray(Image.open(tmp_path / "out" / "a.png"))
+    with torch.no_grad():
+        y = net(torch.from_numpy(a.astype(np.float32) / 255).permute(2, 0, 1)[None])
+    want = np.round(y.clamp(0, 1)[0].permute(1, 2, 0).double().numpy() * 255).astype(np.uint8)
+    assert np.array_equal(got, want)
+
+
+def test_16_bit_in_16_bit_out(identity, tmp_path):
+    from aioir.data import png16
+
+    a = np.random.default_rng(3).integers(0, 65536, (13, 17, 3), dtype=np.uint16)
+    src = tmp_path / "in"
+    src.mkdir()
+    with open(src / "deep.png", "wb") as fh:
+        png16.write_png16(fh, a)
+    assert main(["restore", str(identity), str(src), "--out", str(tmp_path / "out")]) == 0
+    data = (tmp_path / "out" / "deep.png").read_bytes()
+    assert png16.png_header(data)[2] == 16  # bit depth
+    # the identity network gives back every 16-bit value (tiny_unet starts as the identity)
+    assert np.array_equal(png16.decode_png16(data), a)
+
+
+def test_exif_orientation_icc_and_tags_are_carried_over(identity, tmp_path):
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored rotated: displayed after a 90-degree clockwise turn
+    exif[0x010F] = "aioir-camera"  # Make
+    src = tmp_path / "in"
+    src.mkdir()
+    stored = np.random.default_rng(4).integers(0, 256, (10, 16, 3), dtype=np.uint8)
+    Image.fromarray(stored).save(src / "r.png", exif=exif.tobytes(), icc_profile=icc)
+    assert main(["restore", str(identity), str(src), "--out", str(tmp_path / "out")]) == 0
+    with Image.open(tmp_path / "out" / "r.png") as out, Image.open(src / "r.png") as inp:
+        shown = np.asarray(ImageOps.exif_transpose(inp))
+        assert shown.shape == (16, 10, 3)
+        assert np.array_equal(np.asarray(ImageOps.exif_transpose(out)), shown)
+        assert np.array_equal(np.asarray(out), shown)  # stored upright, no turn left to do
+        assert out.info.get("icc_profile") == icc
+        tags = out.getexif()
+        assert tags.get(0x010F) == "aioir-camera" and 0x0112 not in tags
+
+
+def test_ensemble_flips_runs_from_the_command_line(identity, tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    a = _rgb(src / "a.png")
+    assert main(["restore", str(identity), str(src), "--out", str(tmp_path / "out"),
+                 "--ensemble", "flips"]) == 0
+    # the identity is equivariant: the ensemble gives it back exactly
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "out" / "a.png")), a)
+
+
 # --- any size within the budget, bad images skipped by name ------------------------------------
 
 def _flat_png(path: Path, height: int, width: int, value: int = 90) -> None:
@@ -178,3 +239,19 @@ def test_an_image_too_large_for_the_budget_is_skipped_by_name(identity, huge, tm
     assert set(_tree(tmp_path / "out")) == {"small.png"}
 
 
+def test_12000_square_plan_fits_the_default_budget(huge):
+    """The issue's 12000 x 12000 file: planned from its header (nothing decoded) into windows
+    whose predicted memory fits 1.5 GiB; the real restore is in benchmarks/bench_restore.py."""
+    from aioir.inference.memory import window_cost
+    from aioir.inference.restore import Restorer
+
+    net = models.build("tiny_unet", width=24, global_tone=True)
+    r = Restorer(net, max_memory=int(1.5 * 2**30))
+    plan, bits = r.file_plan(huge)
+    assert bits == 8 and not plan.whole
+    fixed = 2 * 12000 * 12000 * 3  # uint8 input and output
+    assert fixed + window_cost(r.cost, plan.tile_h, plan.tile_w, width=12000, batch=plan.batch,
+                               overlap=plan.overlap) <= 1.5 * 2**30
+    # every pixel is covered, and the overlaps cost little
+    assert plan.rows[-1] + plan.tile_h == 12000 and plan.cols[-1] + plan.tile_w == 12000
+    assert plan.processed_pixels < 1.1 * 12000 * 12000

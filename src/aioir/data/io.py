@@ -345,7 +345,9 @@ def write_image(
     if isinstance(img, np.ndarray) and img.dtype == _INTEGER_DTYPES[bits]:
         q = img[:, :, None] if img.ndim == 2 else img
         if q.ndim != 3 or q.shape[2] not in (1, 3):
-            raise ValueError(f"expected an image H x W, H x W x 1 or H x W x 3, got shape {q.shape}")
+            raise ValueError(
+                f"expected an image H x W, H x W x 1 or H x W x 3, got shape {q.shape}"
+            )
     else:
         q = quantize(img, bits)
     meta: dict[str, Any] = {}
