@@ -42,7 +42,8 @@ def _rgb(path: Path, h: int = 19, w: int = 23, seed: int = 0) -> np.ndarray:
 
 
 def _tree(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+    return {p.relative_to(root).as_posix(): p.read_bytes()
+            for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 # --- data loss (issue 16, items 1, 2, 3) ------------------------------------------------------
@@ -82,7 +83,8 @@ def test_two_inputs_with_one_output_name_are_refused(identity, tmp_path, capsys)
     other.mkdir()
     _rgb(other / "a.png", seed=1)
     (src / "a.jpg").unlink()
-    assert main(["restore", str(identity), str(src), str(other), "--out", str(tmp_path / "o2")]) == 2
+    assert main(["restore", str(identity), str(src), str(other),
+                 "--out", str(tmp_path / "o2")]) == 2
     assert "would both be written as a.png" in capsys.readouterr().err
 
 
@@ -208,7 +210,8 @@ def test_ensemble_flips_runs_from_the_command_line(identity, tmp_path):
 def _flat_png(path: Path, height: int, width: int, value: int = 90) -> None:
     """An 8-bit RGB PNG of one colour written row by row (a 12000 x 12000 file is ~0.4 MB)."""
     def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        crc = struct.pack(">I", zlib.crc32(kind + body))
+        return struct.pack(">I", len(body)) + kind + body + crc
 
     rows = (b"\0" + bytes([value]) * (3 * width)) * 100
     pack = zlib.compressobj(1)

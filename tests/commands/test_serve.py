@@ -108,16 +108,18 @@ def test_info_and_restore(server, tur_checkpoint):
     a = _photo()
     status, answer = _post(server, _png_bytes(a), "photo.png")
     assert status == 200, answer
-    got = np.asarray(Image.open(io.BytesIO(urllib.request.urlopen(server + answer["restored"]).read())))
+    fetch = lambda url: np.asarray(Image.open(io.BytesIO(urllib.request.urlopen(server + url).read())))
+    got = fetch(answer["restored"])
     assert np.array_equal(got, _expected(tur_checkpoint, a))
-    shown = np.asarray(Image.open(io.BytesIO(urllib.request.urlopen(server + answer["input"]).read())))
+    shown = fetch(answer["input"])
     assert np.array_equal(shown, a)
     umap = Image.open(io.BytesIO(urllib.request.urlopen(server + answer["uncertainty"]).read()))
     assert umap.size == (64, 48)
 
 
 @pytest.mark.parametrize("data,name,status,message", [
-    (b"not an image at all", "notes.png", 400, "cannot read image notes.png: not a recognised image format"),
+    (b"not an image at all", "notes.png", 400,
+     "cannot read image notes.png: not a recognised image format"),
     (b"\x89PNG\r\n\x1a\n" + b"\0" * 40, "cut.png", 400, "cannot read image cut.png"),
     (b"x" * (2**20 + 10), "big.jpg", 413, "the file is 1.0 MB; the limit is 1.0 MB"),
 ])

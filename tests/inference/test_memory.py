@@ -124,3 +124,13 @@ def test_views_of_tensors_made_before_count_nothing():
         c = a * 2                       # 400 B, the only allocation
     assert m.peak == 400
     del a, b, c
+
+
+def test_calibration_stays_within_the_budget():
+    """A budget that cannot hold the larger calibration forwards stops the calibration early."""
+    lin = lambda x: (x.repeat(1, 4, 1, 1) * 2).sum(1, keepdim=True)  # 96 B/px
+    # 128 px: 1.5 MiB; 256 px would need 2.5 x 6 MiB + SLACK: over a SLACK + 10 MiB budget
+    cost = calibrate(lin, budget=SLACK + 10 * 2**20)
+    assert cost.points == 1 and cost.per_pixel == pytest.approx(96)
+    cost = calibrate(lin, budget=SLACK + 30 * 2**20)
+    assert cost.points == 2 and cost.per_pixel == pytest.approx(96)

@@ -6,7 +6,8 @@ import torch
 from aioir.inference.tiling import tile_starts, tiled_forward
 
 
-@pytest.mark.parametrize("size,tile,overlap", [(100, 40, 10), (64, 64, 8), (65, 64, 8), (7, 32, 4), (257, 96, 32)])
+@pytest.mark.parametrize("size,tile,overlap",
+                         [(100, 40, 10), (64, 64, 8), (65, 64, 8), (7, 32, 4), (257, 96, 32)])
 def test_windows_cover_the_image_with_the_overlap(size, tile, overlap):
     starts = tile_starts(size, tile, overlap)
     t = min(tile, size)

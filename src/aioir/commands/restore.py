@@ -63,12 +63,13 @@ def run(args: argparse.Namespace) -> int:
     bar = tqdm(jobs, desc="restore", unit="img")
     for job in bar:
         try:
-            plan, _ = restorer.file_plan(job.source)
+            planned = restorer.file_plan(job.source)
+            plan = planned[0]
             windows = None
             if plan.windows > 1:
                 windows = tqdm(total=plan.windows, desc=f"  {job.name}", unit="tile", leave=False)
             try:
-                restorer.restore_file(job.source, job.target,
+                restorer.restore_file(job.source, job.target, planned=planned,
                                       progress=windows.update if windows is not None else None)
             finally:
                 if windows is not None:

@@ -12,7 +12,8 @@ than it was given. Three parts:
   activations / tracked peak is 1.3 - 1.5 for 1200-px windows, 2.2 - 3.0 for 256-400 px ones,
   plus 15 - 20 MiB whatever the size (``docs/benchmarks.md``): the planner counts
   :data:`OVERHEAD` times the tracked peak plus :data:`SLACK`.
-* :func:`calibrate` measures three small square forwards and fits
+* :func:`calibrate` measures three small square forwards (128, 256 and 384 px: multiples of
+  every backbone's padding step; fewer when the budget could not hold the next one) and fits
   ``bytes(P) = a + b P + c P^2`` over the pixel count ``P`` (attention over all positions, as in
   TransWeather's first stages, grows with ``P^2``).
 * :func:`plan_tiles` picks the window grid that runs the fewest pixels through the network
@@ -225,6 +226,8 @@ class ActivationCost:
     constant: float
     per_pixel: float
     quadratic: float = 0.0
+    #: calibration forwards the fit rests on (3 unless a budget stopped it earlier)
+    points: int = 3
 
     def bytes(self, pixels: float) -> float:
         return self.constant + self.per_pixel * pixels + self.quadratic * pixels * pixels
@@ -235,19 +238,35 @@ def calibrate(
     *,
     channels: int = 3,
     device: torch.device | str = "cpu",
-    sizes: tuple[int, int, int] = CALIBRATION_SIZES,
+    sizes: tuple[int, ...] = CALIBRATION_SIZES,
+    budget: int | None = None,
 ) -> ActivationCost:
-    """Fit :class:`ActivationCost` to the measured peaks of ``fn`` on three square inputs.
+    """Fit :class:`ActivationCost` to the measured peaks of ``fn`` on square inputs of ``sizes``.
 
-    The quadratic through the three points is kept when its ``P^2`` term is positive; otherwise
-    (memory linear in the pixels, the usual case) the line through the two larger sizes.
+    With three points, the quadratic through them is kept when its ``P^2`` term is positive;
+    otherwise (memory linear in the pixels, the usual case) the line through the two larger
+    sizes. With ``budget``, a size whose forward the points so far predict to exceed it (with
+    :data:`OVERHEAD` and :data:`SLACK`) is not run: the fit then uses fewer points (two: a line;
+    one: proportional).
     """
     gen = torch.Generator().manual_seed(0)
-    pts = []
+    pts: list[tuple[float, float]] = []
     for s in sizes:
+        p = float(s * s)
+        if budget is not None and pts:
+            per = max(b / q for q, b in pts)
+            if OVERHEAD * per * p + SLACK > budget:
+                break
         x = torch.rand(1, channels, s, s, generator=gen).to(device)
-        pts.append((float(s * s), float(measure_peak_bytes(fn, x))))
-    (p1, b1), (p2, b2), (p3, b3) = pts
+        pts.append((p, float(measure_peak_bytes(fn, x))))
+        del x
+    if len(pts) == 1:
+        return ActivationCost(0.0, pts[0][1] / pts[0][0], 0.0, points=1)
+    if len(pts) == 2:
+        (p1, b1), (p2, b2) = pts
+        slope = max((b2 - b1) / (p2 - p1), 0.0)
+        return ActivationCost(b2 - slope * p2, slope, 0.0, points=2)
+    (p1, b1), (p2, b2), (p3, b3) = pts[:3]
     # divided differences
     d12 = (b2 - b1) / (p2 - p1)
     d23 = (b3 - b2) / (p3 - p2)

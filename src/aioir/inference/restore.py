@@ -208,15 +208,20 @@ class Restorer:
         self.fn = with_ensemble(base, ensemble)
         self.channels_out = 3 + (1 if uncertainty is not None else 0)
         self._key = (architecture_key(self.model), str(self.device), uncertainty is not None)
+        self._measured: ActivationCost | None = None
 
     @property
     def cost(self) -> ActivationCost:
         """The window function's activation memory: the network's (and the uncertainty head's)
-        measured once per architecture and device (:func:`calibrate`, cached for the process),
+        measured once per architecture and device (:func:`calibrate`, cached for the process; a
+        fit that a small budget cut short, on small forwards only, is not cached),
         plus, for the flip ensemble, its buffers (:func:`ensemble_extra_bytes`)."""
-        cost = _CALIBRATED.get(self._key)
-        if cost is None:
-            cost = _CALIBRATED[self._key] = calibrate(self._base, device=self.device)
+        if self._measured is None:
+            cached = _CALIBRATED.get(self._key)
+            self._measured = cached or calibrate(self._base, device=self.device, budget=self.budget)
+            if self._measured.points == 3:
+                _CALIBRATED[self._key] = self._measured
+        cost = self._measured
         if self.ensemble != "none":
             extra = ensemble_extra_bytes(3, self.channels_out)
             cost = ActivationCost(cost.constant, cost.per_pixel + extra, cost.quadratic)
@@ -249,7 +254,7 @@ class Restorer:
         dtype = {8: np.uint8, 16: np.uint16, None: np.float32}[bits]
         out = np.empty((h, w, 3), dtype=dtype)
         if plan is None:
-            plan = self.plan(h, w, fixed=pixels.nbytes + out.nbytes)
+            plan = self.plan(h, w, fixed=pixels.nbytes + out.nbytes + self._map_bytes(h, w))
         umap = np.empty((h, w), dtype=np.float32) if self.channels_out > 3 else None
         scale = float(white)
 
@@ -294,13 +299,18 @@ class Restorer:
                 f"{src} is {w} x {h}: decoding it needs about {format_bytes(decode_peak)}, over "
                 f"the budget of {format_bytes(self.budget)}; raise --max-memory"
             )
-        return self.plan(h, w, fixed=held + out_bytes), bits
+        return self.plan(h, w, fixed=held + out_bytes + self._map_bytes(h, w)), bits
+
+    def _map_bytes(self, height: int, width: int) -> int:
+        """The uncertainty map's buffer (float32), when there is one."""
+        return 4 * height * width if self.channels_out > 3 else 0
 
     def restore_file(
         self,
         src: str | os.PathLike[str],
         dst: str | os.PathLike[str],
         *,
+        planned: tuple[TilePlan, int] | None = None,
         progress: Callable[[int], None] | None = None,
     ) -> FileReport:
         """Restore the image file ``src`` into ``dst`` (PNG), keeping bit depth and metadata.
@@ -308,7 +318,7 @@ class Restorer:
         The plan is made from the header before anything is decoded, so an image too large for
         the budget is refused (:class:`~aioir.inference.memory.BudgetError`) without allocating
         it; that check replaces Pillow's decompression-bomb limit, which is lifted for the
-        decoding of an accepted file.
+        decoding of an accepted file. ``planned``: :meth:`file_plan`'s answer, if already asked.
         """
         import time
 
@@ -316,7 +326,7 @@ class Restorer:
 
         src, dst = Path(src), Path(dst)
         t0 = time.perf_counter()
-        plan, bits = self.file_plan(src)
+        plan, bits = planned if planned is not None else self.file_plan(src)
         with _pixel_limit_lifted():
             decoded = decode_image(src)
         res = self.restore_pixels(decoded.pixels, decoded.white, bits=bits, plan=plan,

@@ -15,7 +15,8 @@ see only their window: tiling is then an approximation whose quality grows with 
 Memory: :func:`blend_rows` keeps one row of windows in a float32 accumulator
 ``(C, tile_h, W)`` (plus the overlap carried to the next row) and yields finished rows as soon as
 no later window touches them, so the whole float result is never held; the blending weights sum
-to a separable map (the windows form a full grid), kept as two vectors. A plan with one window is the plain forward, bit for bit.
+to a separable map (the windows form a full grid), kept as two vectors. A plan with one window
+is the plain forward, bit for bit.
 
 >>> import torch
 >>> x = torch.rand(1, 3, 50, 70)

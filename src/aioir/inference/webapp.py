@@ -87,7 +87,8 @@ class RestoreService:
         self.meta = meta
         self.max_upload_bytes = max_upload_bytes
         self.max_pixels = max_pixels
-        self.results: OrderedDict[str, tuple[str, dict[str, bytes]]] = OrderedDict()  # id -> (stem, PNGs)
+        # id -> (file stem, {"input" | "restored" | "uncertainty": PNG bytes})
+        self.results: OrderedDict[str, tuple[str, dict[str, bytes]]] = OrderedDict()
         self._lock = threading.Lock()
 
     def info(self) -> dict[str, Any]:
@@ -140,7 +141,7 @@ class RestoreService:
                 raise UploadRefused(str(exc).replace(str(path), shown_name)) from None
             except BudgetError as exc:
                 raise UploadRefused(str(exc).replace(str(path), shown_name), 413) from None
-        shown = decoded.to_float()
+        shown = decoded.pixels if decoded.pixels.dtype == np.uint8 else decoded.to_float()
         images = {
             "input": _png(shown),
             "restored": _png(res.image, bits=bits, icc=decoded.icc_profile, exif=decoded.exif),
