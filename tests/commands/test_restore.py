@@ -258,3 +258,13 @@ def test_12000_square_plan_fits_the_default_budget(huge):
     # every pixel is covered, and the overlaps cost little
     assert plan.rows[-1] + plan.tile_h == 12000 and plan.cols[-1] + plan.tile_w == 12000
     assert plan.processed_pixels < 1.1 * 12000 * 12000
+
+
+def test_an_input_folder_inside_the_output_folder_is_read(identity, tmp_path):
+    """Only an output folder inside the input is skipped; an input inside --out is the user's
+    explicit choice, and its files are read."""
+    out = tmp_path / "out"
+    (out / "in").mkdir(parents=True)
+    _rgb(out / "in" / "a.png")
+    assert main(["restore", str(identity), str(out / "in"), "--out", str(out)]) == 0
+    assert (out / "a.png").is_file()

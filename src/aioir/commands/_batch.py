@@ -4,8 +4,8 @@ A batch command reads image files and folders and writes one PNG per image under
 folder, with the same relative name. :func:`plan_outputs` is the one place that makes this
 safe, so no user file is lost:
 
-* a folder's images are listed recursively, except those inside the output folder (an output
-  folder inside the input folder is not re-read as input on the next run);
+* a folder's images are listed recursively, except those inside an output folder that lies
+  within it (an output folder inside the input folder is not re-read as input on the next run);
 * the output folder may not be an input folder, and no output may be one of the input files:
   the results would replace the originals;
 * two inputs that would be written to the same file (``a.jpg`` and ``a.png``, or the same
@@ -75,8 +75,9 @@ def collect_inputs(
                     f"the output folder {out_root} is the input folder {item}: the results would "
                     "replace the originals; choose another output folder"
                 )
+            out_within = inside(out_root, item)  # an output folder inside this input folder
             for f in list_images(item):
-                if inside(f, out_root):
+                if out_within and inside(f, out_root):
                     ignored += 1
                 else:
                     found.append((f, f.relative_to(item).as_posix()))
