@@ -71,3 +71,18 @@ def test_graph_files_are_not_restore_inputs(source, tmp_path, capsys):
     Image.new("RGB", (8, 8)).save(tmp_path / "x.png")
     assert main(["restore", str(out), str(tmp_path / "x.png"), "--out", str(tmp_path / "r")]) == 2
     assert "graph for other runtimes" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("fmt,ext", [("torchscript", ".ts"), ("onnx", ".onnx")])
+def test_a_training_checkpoint_of_the_demo_network_round_trips(tur_checkpoint, tmp_path, capsys,
+                                                               fmt, ext):
+    """From a real run's .pt (tiny_unet with its global tone head, TUR): the plain backbone with
+    the EMA weights, checked against PyTorch."""
+    if fmt == "onnx":
+        pytest.importorskip("onnxruntime", reason="the onnx extra is not installed")
+    out = tmp_path / f"demo{ext}"
+    assert main(["export", str(tur_checkpoint), "--out", str(out), "--format", fmt,
+                 "--check"]) == 0
+    text = capsys.readouterr().out
+    assert "(onnx" in text or "(torchscript" in text
+    assert "tiny_unet, ema weights" in text and "check passed" in text

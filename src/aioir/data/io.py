@@ -76,6 +76,24 @@ def _grey_to_rgb(a: np.ndarray) -> np.ndarray:
     return np.repeat(a[..., None], 3, axis=2) if a.ndim == 2 else a
 
 
+#: rows converted from Pillow to numpy at a time
+_STRIP_ROWS = 1024
+
+
+def _as_array(im: Any) -> np.ndarray:
+    """``np.asarray(im)``, a band of rows at a time: numpy's conversion goes through
+    ``Image.tobytes``, which holds the image twice more while it runs."""
+    width, height = im.size
+    if height <= _STRIP_ROWS:
+        return np.asarray(im)
+    first = np.asarray(im.crop((0, 0, width, _STRIP_ROWS)))
+    out = np.empty((height,) + first.shape[1:], dtype=first.dtype)
+    out[:_STRIP_ROWS] = first
+    for y in range(_STRIP_ROWS, height, _STRIP_ROWS):
+        out[y : y + _STRIP_ROWS] = np.asarray(im.crop((0, y, width, min(height, y + _STRIP_ROWS))))
+    return out
+
+
 def _pil_pixels(im: Any) -> tuple[np.ndarray, float]:
     """``(pixels H x W x 3, white)`` from an (already loaded and oriented) Pillow image.
 
@@ -84,12 +102,12 @@ def _pil_pixels(im: Any) -> tuple[np.ndarray, float]:
     """
     mode = im.mode
     if mode in _SIXTEEN_BIT_MODES:
-        return _grey_to_rgb(np.asarray(im).astype(np.uint16)), 65535.0
+        return _grey_to_rgb(_as_array(im).astype(np.uint16)), 65535.0
     if mode == "I":
-        a = np.asarray(im).astype(np.float64) / 65535.0
+        a = _as_array(im).astype(np.float64) / 65535.0
         return _grey_to_rgb(np.clip(a, 0.0, 1.0).astype(np.float32)), 1.0
     if mode == "F":
-        a = np.asarray(im).astype(np.float32)
+        a = _as_array(im).astype(np.float32)
         if not np.isfinite(a).all():
             raise ValueError("float image contains NaN or infinite values")
         return _grey_to_rgb(np.clip(a, 0.0, 1.0)), 1.0
@@ -97,13 +115,13 @@ def _pil_pixels(im: Any) -> tuple[np.ndarray, float]:
     if has_alpha:
         if mode == "La":
             im = im.convert("LA")
-        a = np.asarray(im.convert("RGBA")).astype(np.float32) / 255.0
+        a = _as_array(im.convert("RGBA")).astype(np.float32) / 255.0
         return _composite_on_white(a), 1.0
     if mode == "1":
         im = im.convert("L")
     if mode in ("L", "1"):
-        return _grey_to_rgb(np.asarray(im)), 255.0
-    return np.asarray(im if mode == "RGB" else im.convert("RGB")), 255.0  # no extra copy
+        return _grey_to_rgb(_as_array(im)), 255.0
+    return _as_array(im if mode == "RGB" else im.convert("RGB")), 255.0
 
 
 def orient_array(a: np.ndarray, orientation: int) -> np.ndarray:
@@ -188,28 +206,33 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
 def decode_image(path: str | os.PathLike[str]) -> DecodedImage:
     """Decode ``path`` to its stored pixels and metadata (see :class:`DecodedImage`).
 
-    Raises :class:`ImageReadError` like :func:`read_image`.
+    Raises :class:`ImageReadError` like :func:`read_image`. Memory: besides the result, Pillow's
+    decoded image and a band of :data:`_STRIP_ROWS` rows (numpy's conversion of a whole Pillow
+    image would hold two more copies); a 16-bit colour PNG is read whole into memory.
     """
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     p = Path(path)
     try:
-        data = p.read_bytes()
+        with open(p, "rb") as fh:
+            head = fh.read(64)
+        data = p.read_bytes() if png16.needs_png16(head) else None
     except FileNotFoundError:
         raise ImageReadError(f"cannot read image {p}: file not found") from None
     except OSError as exc:
         raise ImageReadError(f"cannot read image {p}: {exc.strerror or exc}") from exc
-    if not data:
+    if not head:
         raise ImageReadError(f"cannot read image {p}: the file is empty")
     try:
-        with Image.open(io.BytesIO(data)) as im:
-            if png16.needs_png16(data):
+        with Image.open(io.BytesIO(data) if data is not None else p) as im:
+            if data is not None:
                 pixels, white = _read_png16(data, im)
                 bits = 16
             else:
                 im.load()
                 bits = 16 if im.mode in _SIXTEEN_BIT_MODES | {"I", "F"} else 8
-                pixels, white = _pil_pixels(ImageOps.exif_transpose(im))
+                turned = im.getexif().get(_EXIF_ORIENTATION, 1) in range(2, 9)
+                pixels, white = _pil_pixels(ImageOps.exif_transpose(im) if turned else im)
             icc = im.info.get("icc_profile") or None
             exif = _exif_without_orientation(im)
     except UnidentifiedImageError:
