@@ -365,3 +365,16 @@ def test_quantised_integers_are_written_as_they_are(tmp_path: Path) -> None:
     assert np.array_equal(np.asarray(Image.open(tmp_path / "q.png")), q)
     with pytest.raises(ValueError, match="shape"):
         write_image(tmp_path / "bad.png", np.zeros((2, 2, 2), np.uint8))
+
+
+def test_image_size_of_a_png_reads_the_header_only(tmp_path: Path) -> None:
+    """Pillow's getexif() on a PNG decodes the image looking for a late eXIf chunk; image_size
+    must not (a truncated file shows it: decoding would fail)."""
+    Image.fromarray(u8(40, 30)).save(tmp_path / "p.png")
+    data = (tmp_path / "p.png").read_bytes()
+    (tmp_path / "cut.png").write_bytes(data[: len(data) // 2])
+    assert image_size(tmp_path / "cut.png") == (40, 30)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(u8(40, 30)).save(tmp_path / "turned.png", exif=exif.tobytes())
+    assert image_size(tmp_path / "turned.png") == (30, 40)

@@ -155,8 +155,7 @@ def _read_png16(data: bytes, im: Any) -> tuple[np.ndarray, float]:
         if a.shape[2] == 2:  # grey + alpha
             a = np.concatenate([_grey_to_rgb(a[..., 0]), a[..., 1:2]], axis=2)
         a = _composite_on_white(a)
-    orientation = im.getexif().get(_EXIF_ORIENTATION, 1)
-    return orient_array(a, orientation), white
+    return orient_array(a, _header_orientation(im)), white
 
 
 @dataclass
@@ -187,7 +186,7 @@ class DecodedImage:
 
 
 def _exif_without_orientation(im: Any) -> bytes | None:
-    exif = im.getexif()
+    exif = _exif(im)
     exif.pop(_EXIF_ORIENTATION, None)
     return exif.tobytes() if len(exif) else None
 
@@ -231,7 +230,7 @@ def decode_image(path: str | os.PathLike[str]) -> DecodedImage:
             else:
                 im.load()
                 bits = 16 if im.mode in _SIXTEEN_BIT_MODES | {"I", "F"} else 8
-                turned = im.getexif().get(_EXIF_ORIENTATION, 1) in range(2, 9)
+                turned = _header_orientation(im) in range(2, 9)
                 pixels, white = _pil_pixels(ImageOps.exif_transpose(im) if turned else im)
             icc = im.info.get("icc_profile") or None
             exif = _exif_without_orientation(im)
@@ -262,6 +261,28 @@ def read_images_skipping(
             skipped.append(str(exc))
 
 
+def _exif(im: Any) -> Any:
+    """The EXIF block of an opened image, without decoding it.
+
+    Pillow's ``getexif()`` on a PNG without an ``eXIf`` chunk before the image data decodes the
+    whole image to look for one after it; for PNGs only what has been read counts (everything
+    once the image is loaded; before, the chunks ahead of the image data).
+    """
+    from PIL import Image
+
+    if im.format != "PNG":
+        return im.getexif()
+    exif = Image.Exif()
+    if im.info.get("exif"):
+        exif.load(im.info["exif"])
+    return exif
+
+
+def _header_orientation(im: Any) -> int:
+    """The EXIF orientation an opened (not necessarily loaded) image declares."""
+    return int(_exif(im).get(_EXIF_ORIENTATION, 1))
+
+
 def image_size(path: str | os.PathLike[str]) -> tuple[int, int]:
     """``(height, width)`` of an image from its header, after EXIF orientation; no decoding.
 
@@ -273,7 +294,7 @@ def image_size(path: str | os.PathLike[str]) -> tuple[int, int]:
     try:
         with Image.open(p) as im:
             width, height = im.size
-            if im.getexif().get(_EXIF_ORIENTATION, 1) in (5, 6, 7, 8):
+            if _header_orientation(im) in (5, 6, 7, 8):
                 width, height = height, width
     except FileNotFoundError:
         raise ImageReadError(f"cannot read image {p}: file not found") from None

@@ -11,9 +11,9 @@ graph accepts any batch, height and width:
   opset :data:`ONNX_OPSET`; input ``image`` and output ``restored``, both ``float32
   [batch, 3, height, width]`` with the three dynamic axes named so; values in [0, 1] in and out
   (not clamped). The metadata is in the model's ``metadata_props``. The torch.export-based
-  exporter (the default since torch 2.9) is not used: on 7 of the 9 backbones it fixed height and
-  width to the example's (onnxruntime refused any other size) and took minutes
-  (``docs/deployment.md``).
+  exporter (the default since torch 2.9) is not used: with dynamic height and width declared it
+  failed on 8 of the 9 backbones (sizes fixed to the example's, or no export after minutes;
+  ``docs/deployment.md``).
 
 :func:`check_export` runs the exported file on a test photograph and on two odd-sized inputs
 (one a batch of two) with the runtime a user would use (``torch.jit.load``, onnxruntime,
