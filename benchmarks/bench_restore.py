@@ -183,7 +183,7 @@ def overhead(threads: int) -> None:
     from aioir import models
     from aioir.inference import memory
     from aioir.inference.restore import Restorer
-    from aioir.inference.tiling import TilePlan
+    from aioir.models.tiling import TilePlan
 
     torch.set_num_threads(threads)
     libc = ctypes.CDLL("libc.so.6")

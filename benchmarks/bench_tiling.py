@@ -23,7 +23,7 @@ def worker(model: str, options: str, size: int, tile: int, overlap: int, repeats
     import torch
 
     from aioir import models
-    from aioir.inference.restore import restore_tensor
+    from aioir.models.restore import restore_tensor
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)

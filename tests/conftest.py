@@ -23,11 +23,11 @@ def tiny_config(strategy: str = "mixed", steps: int = 6, **train_overrides) -> R
         name=f"t-{strategy}",
         model=ModelConfig(name="tiny_unet", options={"width": 8}),
         strategy=StrategyConfig(name=strategy),
-        data=DataConfig(source="embedded", tasks=["noise", "dark", "jpeg"], patch_size=24,
+        data=DataConfig(setting="embedded", tasks=["noise", "dark", "jpeg"], patch_size=24,
                         batch_size=4),
         optim=OptimConfig(lr=1e-3),
         train=TrainConfig(**train),
-        val=ValConfig(source="none"),
+        val=ValConfig(enabled=False),
     )
 
 

@@ -10,7 +10,7 @@ from skimage.metrics import peak_signal_noise_ratio
 from aioir import demo
 from aioir.config.schema import MIOIR_TASKS
 from aioir.data.sources import EmbeddedPhotos
-from aioir.data.synthetic import FixedTestSet
+from aioir.data.testsets import SyntheticTestSet
 
 
 def _u8(x):
@@ -32,11 +32,12 @@ def test_tiny_demo_end_to_end(tmp_path, monkeypatch):
         assert (tmp_path / "quick" / s / "checkpoints").is_dir()
 
     # degraded-input row: PSNR with a 4-px crop on uint8, computed here with scikit-image
-    test = FixedTestSet(EmbeddedPhotos("test"), list(MIOIR_TASKS), seed=1234, max_size=48)
-    for task in MIOIR_TASKS:
+    for t, task in enumerate(MIOIR_TASKS):
+        test = SyntheticTestSet(EmbeddedPhotos("test"), task, seed=1234, key="index", task_index=t,
+                                max_size=48, multiple=8)
         vals = [
-            peak_signal_noise_ratio(_u8(s.gt)[4:-4, 4:-4], _u8(s.lq)[4:-4, 4:-4], data_range=255)
-            for s in test if s.task == task
+            peak_signal_noise_ratio(_u8(gt)[4:-4, 4:-4], _u8(lq)[4:-4, 4:-4], data_range=255)
+            for lq, gt, _, _ in test
         ]
         got = res["rows"]["degraded input"]["per_task"][task]["psnr"]
         assert got == pytest.approx(float(np.mean(vals)), abs=1e-6), task
@@ -47,3 +48,32 @@ def test_tiny_demo_end_to_end(tmp_path, monkeypatch):
         better = sum(rows[s]["per_task"][t]["psnr"] > rows["degraded input"]["per_task"][t]["psnr"]
                      for t in MIOIR_TASKS)
         assert res["verdict"][s]["n_tasks_beating_input"] == better
+
+    # the grid and plots next to the table (no uncertainty figures: neither strategy has a head)
+    figures = res["report"]
+    assert figures.out == tmp_path / "quick" / "report" and figures.html.is_file()
+    assert {"restorations", "restoration_crops", "train_task_weight", "train_task_loss",
+            "learning_rate", "validation_psnr"} <= {f.id for f in figures.drawn}
+    assert {f.id for f in figures.skipped} == {"uncertainty_maps", "uncertainty_histograms"}
+
+
+#: PSNR (dB) of the demo's degraded test inputs per task at the default budget (192 px crops),
+#: as README.md reports them. Update both when the demo's test set changes on purpose.
+DEMO_INPUT_PSNR = {"sr": 26.37, "blur": 27.33, "noise": 16.65, "jpeg": 32.20, "rain": 17.03,
+                   "haze": 12.43, "dark": 16.38}
+
+
+def test_the_demos_test_set_is_pinned():
+    """The demo's test images (setting `embedded`, seed 1234, the first demo's generators) give
+    the degraded-input row of the README, measured here with scikit-image: a change to the
+    test set or its seeds cannot pass unnoticed."""
+    from aioir.engine.build import validation_sets
+
+    cfg = demo.demo_config("mixed", demo.BUDGETS["default"])
+    sets, notes = validation_sets(cfg)
+    assert [ts.column for ts in sets] == list(MIOIR_TASKS) and not notes
+    for ts in sets:
+        vals = [peak_signal_noise_ratio(_u8(gt)[4:-4, 4:-4], _u8(lq)[4:-4, 4:-4], data_range=255)
+                for lq, gt, _, _ in ts]
+        assert len(vals) == 3 and all(lq.shape[0] <= 192 for lq, *_ in ts)
+        assert round(float(np.mean(vals)), 2) == DEMO_INPUT_PSNR[ts.column], ts.column

@@ -64,7 +64,7 @@ def demo_config(
         model=ModelConfig(name="tiny_unet", options={"width": budget.width, "global_tone": True}),
         strategy=StrategyConfig(name=strategy, options=options),
         data=DataConfig(
-            source="embedded",
+            setting="embedded",
             tasks=list(MIOIR_TASKS),
             patch_size=budget.patch_size,
             batch_size=budget.batch_size,
@@ -83,7 +83,7 @@ def demo_config(
             threads=1,
             progress=False,
         ),
-        val=ValConfig(source="embedded", max_size=budget.val_max_size, protocol="mioir"),
+        val=ValConfig(max_size=budget.val_max_size, protocol="mioir"),
     )
 
 
@@ -92,14 +92,16 @@ def _worker(cfg_dict: dict[str, Any], run_dir: str, queue: Any) -> None:
     import torch
 
     from aioir.config import from_dict
+    from aioir.engine.build import build_run
     from aioir.engine.run import prepare_run_dir
     from aioir.engine.trainer import Trainer
 
     torch.set_num_threads(1)
     cfg = from_dict(RunConfig, cfg_dict)
     try:
+        parts = build_run(cfg)
         prepare_run_dir(cfg, Path(run_dir))
-        trainer = Trainer(cfg, run_dir, resume="auto")
+        trainer = Trainer(parts, run_dir, resume="auto")
         result = trainer.fit(on_step=lambda s: queue.put(("step", cfg.name, 1)))
         queue.put(("done", cfg.name, {"validation": result.validation, "seconds": result.seconds,
                                       "checkpoint": str(result.checkpoint)}))
@@ -118,8 +120,7 @@ def run_demo(
     progress: bool = True,
 ) -> dict[str, Any]:
     """Train and evaluate every strategy; returns the results and writes ``report.md``."""
-    from tqdm import tqdm
-
+    from aioir.progress import progress as progress_bar
     from aioir.report.tables import results_table, write_results
 
     budget_name = "quick" if quick else "default"
@@ -132,12 +133,12 @@ def run_demo(
     jobs = jobs or len(configs)
     t0 = time.perf_counter()
 
-    from aioir.engine.builders import build_train_dataset
+    from aioir.engine.build import build_run
 
     first = configs[strategies[0]]
     first.data.cache_workers = max(os.cpu_count() or 1, 1)
     first.train.progress = progress
-    build_train_dataset(first, total_steps=budget.steps)
+    build_run(first)  # materialises the shared data cache, on every core
     first.train.progress = False
     baseline = degraded_input_scores(first)
 
@@ -150,7 +151,7 @@ def run_demo(
     results: dict[str, dict[str, Any]] = {}
     errors: dict[str, str] = {}
     total = budget.steps * len(configs)
-    bar = tqdm(total=total, desc="demo", unit="step", disable=not progress, dynamic_ncols=True)
+    bar = progress_bar(total=total, desc="demo", unit="step", disable=not progress)
     while pending or running:
         while pending and len(running) < jobs:
             name, cfg = pending.pop(0)
@@ -184,20 +185,24 @@ def run_demo(
     (out / "report.md").write_text(report)
     write_results({"rows": rows, "budget": budget.__dict__, "seconds": elapsed,
                    "verdict": verdict}, out, stem="demo_results")
+    from aioir.report.build import make_report  # grids and plots next to the table
+
+    figures = make_report([out / s for s in strategies], out / "report", progress=progress,
+                          baseline="mixed" if "mixed" in strategies else None,
+                          title="aioir demo: " + ", ".join(strategies))
     return {"table": table, "rows": rows, "seconds": elapsed, "out": out, "verdict": verdict,
-            "protocol": protocol}
+            "protocol": protocol, "report": figures}
 
 
 def degraded_input_scores(cfg: RunConfig) -> dict[str, Any]:
-    """PSNR/SSIM of the degraded test images themselves (the row every method must beat)."""
-    from aioir.engine.builders import build_val_samples
-    from aioir.metrics import get_protocol
-    from aioir.metrics.evaluate import evaluate_pairs
+    """PSNR/SSIM of the degraded test images themselves (the row every method must beat),
+    measured on the run's validation sets by the evaluation the runs use."""
+    from aioir.engine.build import resolve_setting, val_protocol, validation_sets
+    from aioir.engine.evaluation import evaluate, summary
 
-    samples = build_val_samples(cfg, list(cfg.data.tasks))
-    result = evaluate_pairs(lambda img: img, samples, get_protocol(cfg.val.protocol),
-                            list(cfg.data.tasks), progress=False)
-    return result.to_dict()
+    setting = resolve_setting(cfg)
+    sets, _ = validation_sets(cfg, setting)
+    return summary(evaluate(lambda img: img, sets, val_protocol(cfg, setting)))
 
 
 def demo_verdict(rows: dict[str, Any], strategies: tuple[str, ...]) -> dict[str, Any]:

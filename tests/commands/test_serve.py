@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -25,9 +24,8 @@ pytest.importorskip("fastapi", reason="the serve extra is not installed")
 pytest.importorskip("uvicorn", reason="the serve extra is not installed")
 pytest.importorskip("multipart", reason="the serve extra is not installed")
 
-#: Chromium flags for a headless run in CI containers and offline machines
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the shared browser module
+from browser import open_page, unavailable_reason  # noqa: E402
 
 
 def _free_port() -> int:
@@ -143,33 +141,20 @@ def test_unknown_result_is_404(server):
 
 # --- the page in a real browser ------------------------------------------------------------------
 
-def _chromium() -> str:
-    path = os.environ.get("AIOIR_CHROMIUM") or shutil.which("chromium") or shutil.which(
-        "chromium-browser")
-    if not path:
-        pytest.skip("no Chromium executable (apt-get install chromium, or set AIOIR_CHROMIUM)")
-    return path
+@pytest.fixture
+def browser_page():
+    """The shared headless Chromium (tests/browser.py), online: the page talks to the server on
+    localhost (the helper's default offline mode would block that too)."""
+    reason = unavailable_reason()
+    if reason:
+        pytest.skip(reason)
+    with open_page(offline=False) as seen:
+        yield seen
 
 
-@pytest.fixture(scope="module")
-def browser():
-    """Headless Chromium through Playwright (a minimal local fixture; see docs/serve.md)."""
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    executable = _chromium()
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
-def test_page_end_to_end(server, browser, tur_checkpoint, tmp_path):
-    page = browser.new_page(accept_downloads=True)
-    errors: list[str] = []
-    foreign: list[str] = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.on("request", lambda r: None if r.url.startswith(server) else foreign.append(r.url))
-    page.goto(server + "/")
+def test_page_end_to_end(server, browser_page, tur_checkpoint, tmp_path):
+    page = browser_page.page
+    browser_page.open(server + "/")
     page.wait_for_function("document.getElementById('meta').textContent.includes('tiny_unet')")
 
     # upload, restore, see the result
@@ -221,6 +206,8 @@ def test_page_end_to_end(server, browser, tur_checkpoint, tmp_path):
     assert "the file is 1.0 MB; the limit is 1.0 MB" in page.text_content("#message")
 
     # the browser logs the refused upload (400) as a failed resource; nothing else may fail
+    errors = browser_page.console_errors + browser_page.page_errors
     assert [e for e in errors if "status of 400" not in e] == [], errors
+    assert browser_page.failed_requests == []
+    foreign = [u for u in browser_page.external_requests if not u.startswith(server)]
     assert foreign == [], f"the page fetched from elsewhere: {foreign}"
-    page.close()

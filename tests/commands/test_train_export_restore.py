@@ -13,13 +13,13 @@ from PIL import Image
 from aioir import models
 from aioir.cli import main
 from aioir.config import dump_yaml
-from aioir.engine.checkpoint import latest_checkpoint, load_checkpoint
+from aioir.checkpoint import latest_checkpoint, load_checkpoint
 
 
 @pytest.fixture
 def trained(tmp_path, make_config):
     cfg = make_config("tur", steps=3, checkpoint_every=3)
-    cfg.val.source = "embedded"
+    cfg.val.enabled = True
     cfg.val.max_size = 32
     path = tmp_path / "cfg.yaml"
     dump_yaml(cfg, path)
@@ -77,7 +77,7 @@ def test_restore_folder_writes_the_model_output(trained, tmp_path):
     with torch.no_grad():
         y = net.eval()(x.permute(2, 0, 1)[None]).clamp(0, 1)[0].permute(1, 2, 0).numpy()
     assert np.array_equal(got, np.round(y * 255).astype(np.uint8))
-    # --tile runs through the same path (tiling's exactness is tested in tests/inference)
+    # --tile runs through the same path (tiling's exactness is tested in tests/models/test_tiling.py)
     assert main(["restore", str(latest_checkpoint(trained / "checkpoints")), str(src / "a.jpg"),
                  "--out", str(tmp_path / "tiled"), "--tile", "16", "--overlap", "8"]) == 0
     assert np.asarray(Image.open(tmp_path / "tiled" / "a.png")).shape == got.shape
@@ -88,3 +88,17 @@ def test_eval_prints_the_per_task_table(trained, capsys):
     text = capsys.readouterr().out
     for task in ("noise", "dark", "jpeg", "Average"):
         assert task in text
+
+
+def test_eval_measures_what_validation_measured(trained):
+    """`aioir eval CKPT` and the Trainer's validation are one evaluation: the same sets, the
+    same numbers for the same weights."""
+    ckpt = latest_checkpoint(trained / "checkpoints")
+    step = int(ckpt.stem.split("_")[1])
+    during = json.loads((trained / "eval" / f"step_{step:08d}.json").read_text())
+    assert main(["eval", str(ckpt), "--out", str(trained / "again")]) == 0
+    after = json.loads((trained / "again" / f"eval_{ckpt.stem}.json").read_text())
+    assert list(after["per_task"]) == list(during["per_task"]) == ["noise", "dark", "jpeg"]
+    for task, row in during["per_task"].items():
+        assert after["per_task"][task]["psnr"] == pytest.approx(row["psnr"], abs=1e-9)
+        assert after["per_task"][task]["count"] == row["count"] == 3

@@ -142,3 +142,15 @@ def test_to_dict_is_plain_and_round_trips() -> None:
 def test_not_a_dataclass() -> None:
     with pytest.raises(TypeError):
         from_dict(dict, {})
+
+
+def test_removed_keys_explain_themselves():
+    """A schema's REMOVED_KEYS turns an unknown old key into an explanation (the run schema
+    names data.source and val.source, replaced by settings)."""
+    from aioir.config.schema import RunConfig
+
+    with pytest.raises(ConfigError, match=r"unknown key 'data.source': every run's data is a "
+                                          r"setting now"):
+        from_dict(RunConfig, {"data": {"source": "setting"}})
+    with pytest.raises(ConfigError, match=r"'val.source': .*val.enabled: false"):
+        from_dict(RunConfig, {"val": {"source": "none"}})

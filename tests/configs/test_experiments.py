@@ -14,15 +14,23 @@ import torch
 from aioir import models, settings, strategies
 from aioir.config import load_config
 from aioir.config.schema import ModelConfig, RunConfig
-from aioir.engine import builders
+from aioir.engine import build
 from aioir.engine.schedule import lr_at
 from aioir.engine.stages import resolve_stages, stage_at
 
 ROOT = Path(__file__).resolve().parents[2]
 EXP = ROOT / "configs" / "experiments"
+
+
+def _sequential(p: Path) -> bool:
+    """MiOIR "-S" files (cumulative ``train.stages[].tasks`` with fresh optimizers)."""
+    return p.stem.endswith("_s") or "_s_" in p.stem
+
+
 ALL_YAML = sorted(EXP.rglob("*.yaml"))
-RUNS = sorted(EXP.glob("*.yaml"))              # runnable experiments (top level)
-BASES = sorted((EXP / "base").glob("*.yaml"))  # one per backbone + setting
+RUNS = sorted(EXP.glob("*.yaml"))  # runnable (top level)
+BASES = sorted((EXP / "base").glob("*.yaml"))
+SEQUENTIAL = [p for p in ALL_YAML if _sequential(p)]
 
 
 def _load(path: Path) -> RunConfig:
@@ -41,7 +49,17 @@ def test_the_expected_experiments_exist():
         assert (EXP / "base" / f"{base}.yaml").is_file(), base
         for strategy in ["mixed", "tur", "art"]:
             assert f"{base}_{strategy}" in names, f"{base}_{strategy}"
-    assert len(RUNS) == 24
+    # the TUR recipe as its authors ran AirNet, with the three strategies
+    for strategy in ["mixed", "tur", "art"]:
+        assert f"three_task_airnet_turcode_{strategy}" in names
+    # MiOIR's prompt ablation (M + EP, M + AP) per backbone
+    for backbone in ["srresnet", "uformer"]:
+        for prompt in ["ep", "ap"]:
+            assert f"mioir7_{backbone}_{prompt}_mixed" in names
+    seq = {p.stem for p in SEQUENTIAL if p.parent == EXP}
+    assert len(RUNS) == 24 + 3 + 4 + len(seq)
+    assert seq == {f"mioir7_{b}_{v}" for b in ("srresnet", "uformer")
+                   for v in ("s_mixed", "s_art", "s_ep_mixed", "s_ap_mixed")}
 
 
 @pytest.mark.parametrize("path", ALL_YAML, ids=_id)
@@ -53,7 +71,6 @@ def test_every_yaml_loads_strictly(path):
 @pytest.mark.parametrize("path", RUNS + BASES, ids=_id)
 def test_names_exist_and_stages_add_up(path):
     cfg = _load(path)
-    assert cfg.data.source == "setting"
     assert cfg.data.setting in settings.names()
     assert cfg.model.name in models.names()
     assert cfg.strategy.name in strategies.names()
@@ -217,8 +234,8 @@ def test_backbone_and_strategy_build_and_give_a_loss(pair, path):
     cfg = _load(path)
     num_tasks = len(settings.get_setting(cfg.data.setting).task_names)
     torch.manual_seed(0)
-    model = builders.build_model(ModelConfig(cfg.model.name, models.reduced_options(cfg.model.name)))
-    strategy = builders.build_strategy(cfg.strategy, num_tasks)
+    model = build.build_model(ModelConfig(cfg.model.name, models.reduced_options(cfg.model.name)))
+    strategy = build.build_strategy(cfg.strategy, num_tasks)
     strategy.attach(model)
     x = torch.rand(2, 3, 32, 32)
     task_id = torch.tensor([0, num_tasks - 1])
@@ -228,3 +245,61 @@ def test_backbone_and_strategy_build_and_give_a_loss(pair, path):
     assert torch.isfinite(out.loss)
     out.loss.backward()
     strategy.detach()
+
+
+# ---------------------------------------------------------------- the recipes added for issue 12
+
+def test_turcode_recipe_is_tur_s_airnet_setup():
+    """Aitical/TUR AirNet_uncertainty(fix_E=True, batch_size=32), no contrastive term;
+    250 epochs of AirNet's 2000-sample epoch at batch 32 with drop_last."""
+    cfg = _load(EXP / "three_task_airnet_turcode_tur.yaml")
+    assert cfg.data.batch_size == 32 and cfg.model.options["queue_size"] == 32 * 256
+    assert cfg.train.steps == 250 * (2000 // 32) == 15_500
+    (stage,) = cfg.train.stages
+    assert stage.trainable == ["restorer"] and stage.aux_weights == {"contrastive": 0.0}
+    assert stage.recon_weight == 1.0 and stage.lr == 1e-4
+    assert cfg.data.balance == "balanced"
+    # balanced over the 5 task ids: every task group of a batch holds several samples
+    assert cfg.data.batch_size // 5 >= 2
+    model = models.build("airnet", **{**models.reduced_options("airnet")})
+    stages = resolve_stages(cfg, model)
+    encoder = {id(p) for p in model.parameter_groups()["encoder"]}
+    assert encoder and encoder <= {id(p) for p in stages[0].frozen}
+
+
+def test_prompt_configs_wrap_the_mioir_backbones():
+    for backbone, sites in (("srresnet", [f"body.{i}" for i in range(16)] + ["conv_hr"]),
+                            ("uformer", ["conv"] + [f"decoderlayer_{i}" for i in range(4)])):
+        plain = _load(EXP / f"mioir7_{backbone}_mixed.yaml")
+        for prompt, kind in (("ep", "explicit"), ("ap", "adaptive")):
+            cfg = _load(EXP / f"mioir7_{backbone}_{prompt}_mixed.yaml")
+            assert cfg.model.name == "prompted"
+            opts = dict(cfg.model.options)
+            assert opts.pop("backbone") == backbone and opts.pop("prompt") == kind
+            assert opts.pop("prompt_sites") == sites
+            assert opts.pop("prompt_tasks", 7) == 7
+            opts.pop("prompt_per_site", None)
+            assert opts == plain.model.options  # the backbone's own options, passed through
+            cfg.model, cfg.name = plain.model, plain.name
+            assert cfg == plain  # same recipe otherwise
+
+
+@pytest.mark.parametrize("path", SEQUENTIAL, ids=_id)
+def test_sequential_configs_follow_the_stage_generator(path):
+    """The stage list is sequential_stages(backbone, steps) and the rest is the mixed recipe's."""
+    from aioir.config.yaml_io import load_yaml
+    from aioir.strategies.sequential import sequential_stages
+
+    raw = load_yaml(path)
+    backbone = "srresnet" if "srresnet" in path.stem else "uformer"
+    assert raw["train"]["stages"] == sequential_stages(backbone, raw["train"]["steps"])
+    mixed = load_yaml(EXP / "base" / f"mioir7_{backbone}.yaml")
+    assert raw["train"]["steps"] == mixed["train"]["steps"]
+    for key in ("data", "optim", "schedule", "val"):
+        assert raw[key] == mixed[key], key
+    rest = {k: v for k, v in raw["train"].items() if k != "stages"}
+    assert rest == {k: v for k, v in mixed["train"].items() if k != "stages"}
+    if "_ep" in path.stem or "_ap" in path.stem:
+        assert raw["model"]["name"] == "prompted"
+    else:
+        assert raw["model"] == mixed["model"]

@@ -1,4 +1,4 @@
-"""PairedFolderDataset: matching rules, the pairing report, crops; ConcatTaskDataset mixing."""
+"""PairedFolderDataset: matching rules, the pairing report, crops; TaskMix mixing."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from aioir.data.mixing import ConcatTaskDataset
+from aioir.data.mixing import Segment, TaskMix
 from aioir.data.paired import PairedFolderDataset, PairingError, pair_folders
 
 RNG = np.random.default_rng(7)
@@ -173,25 +173,52 @@ def folder_pair(root: Path, task_value: int, n: int) -> tuple[Path, Path]:
 
 
 def test_concat_repeats_like_official_loaders(tmp_path: Path) -> None:
+    """One epoch holds every item `repeat` times (noise x3, rain x2), in a shuffled order."""
     noise = PairedFolderDataset(*folder_pair(tmp_path / "n", 10, 2), task_id=0, patch_size=4)
     rain = PairedFolderDataset(*folder_pair(tmp_path / "r", 20, 3), task_id=3, patch_size=4)
-    mix = ConcatTaskDataset([noise, rain], balance="concat", repeats=[3, 2], seed=0)
-    assert len(mix) == 2 * 3 + 3 * 2
-    ids = [mix[i]["task_id"] for i in range(len(mix))]
-    assert ids == [0] * 6 + [3] * 6
-    assert all(np.allclose(mix[i]["gt"].numpy(), (10 if i < 6 else 20) / 255) for i in range(len(mix)))
+    mix = TaskMix([noise, rain], balance="concat", repeats=[3, 2], seed=0, length=12,
+                  task_ids=[0, 3])
+    assert mix.epoch_length() == 2 * 3 + 3 * 2
+    slots = sorted(mix.locate(i) for i in range(12))
+    assert slots == sorted([(0, 0)] * 3 + [(0, 1)] * 3 + [(1, 0)] * 2 + [(1, 1)] * 2
+                           + [(1, 2)] * 2)
+    ids = [mix[i]["task_id"] for i in range(12)]
+    assert sorted(ids) == [0] * 6 + [3] * 6 and ids != sorted(ids)  # shuffled
+    for i in range(12):
+        assert np.allclose(mix[i]["gt"].numpy(), (10 if mix[i]["task_id"] == 0 else 20) / 255)
 
 
 def test_balanced_mix_gives_equal_task_shares(tmp_path: Path) -> None:
     small = PairedFolderDataset(*folder_pair(tmp_path / "s", 10, 1), task_id=0)
     large = PairedFolderDataset(*folder_pair(tmp_path / "l", 20, 6), task_id=1)
-    mix = ConcatTaskDataset([small, large], balance="balanced", seed=2, length=40, task_ids=[5, 6])
+    mix = TaskMix([small, large], balance="balanced", seed=2, length=40, task_ids=[5, 6])
     ids = [mix[i]["task_id"] for i in range(40)]
     for b in range(20):
         assert sorted(ids[2 * b : 2 * b + 2]) == [5, 6]
-    again = ConcatTaskDataset([small, large], balance="balanced", seed=2, length=40, task_ids=[5, 6])
+    again = TaskMix([small, large], balance="balanced", seed=2, length=40, task_ids=[5, 6])
     assert all(torch.equal(mix[i]["lq"], again[i]["lq"]) for i in range(6))
     with pytest.raises(ValueError, match="repeats"):
-        ConcatTaskDataset([small], balance="balanced", repeats=[2])
+        TaskMix([small], balance="balanced", repeats=[2, 3])
     with pytest.raises(ValueError, match="balance"):
-        ConcatTaskDataset([small], balance="mixed")
+        TaskMix([small], balance="mixed")
+
+
+@pytest.mark.parametrize("balance", ["balanced", "random", "concat"])
+def test_segments_draw_only_their_components(tmp_path: Path, balance: str) -> None:
+    """A stage's task subset: from its first sample on, only its components are drawn; a
+    balanced segment holds each of its components once per block counted from its start."""
+    comps = [PairedFolderDataset(*folder_pair(tmp_path / str(k), 10 * k, 2), task_id=k)
+             for k in range(3)]
+    segs = [Segment(0, (0,)), Segment(5, (0, 1)), Segment(11, (0, 1, 2))]
+    mix = TaskMix(comps, balance=balance, seed=1, length=40, segments=segs)
+    ids = [mix[i]["task_id"] for i in range(40)]
+    assert set(ids[:5]) == {0}
+    assert set(ids[5:11]) <= {0, 1} and 1 in ids[5:11]
+    assert set(ids[11:]) == {0, 1, 2}
+    if balance == "balanced":
+        for b in range(3):
+            assert sorted(ids[5 + 2 * b : 7 + 2 * b]) == [0, 1]
+    # one segment of every component from 0 is the plain stream
+    plain = TaskMix(comps, balance=balance, seed=1, length=40)
+    whole = TaskMix(comps, balance=balance, seed=1, length=40, segments=[Segment(0, (0, 1, 2))])
+    assert [plain[i]["task_id"] for i in range(20)] == [whole[i]["task_id"] for i in range(20)]

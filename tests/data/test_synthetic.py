@@ -1,4 +1,5 @@
-"""SyntheticTaskDataset and FixedTestSet with injected fake degradations (and one real smoke test)."""
+"""Synthetic training mixes and synthetic test sets with injected fake degradations (and one real
+smoke test)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from aioir.data.synthetic import FixedTestSet, SyntheticTaskDataset
+from aioir.data.synthetic import synthetic_mix
+from aioir.data.testsets import SyntheticTestSet
 
 FACTORS = {"half": 0.5, "third": 1 / 3, "same": 1.0}
 TASKS = list(FACTORS)
@@ -58,11 +60,11 @@ def hwc(t: torch.Tensor) -> np.ndarray:
     return t.numpy().transpose(1, 2, 0)
 
 
-def make(**kw) -> SyntheticTaskDataset:
+def make(**kw):
     opts = dict(source=ListSource([(40, 50), (30, 64)]), tasks=TASKS, patch_size=16, seed=3, length=60,
                 degrade=scale)
     opts.update(kw)
-    return SyntheticTaskDataset(**opts)
+    return synthetic_mix(**opts)
 
 
 def test_same_seed_and_index_give_identical_samples() -> None:
@@ -80,7 +82,7 @@ def test_task_balance_is_exact_per_block_and_lq_matches_task() -> None:
     ids = [ds[i]["task_id"] for i in range(60)]
     for b in range(20):
         assert sorted(ids[3 * b : 3 * b + 3]) == [0, 1, 2]
-    assert ids == [ds.task_of(i) for i in range(60)]
+    assert ids == [ds.locate(i)[0] for i in range(60)]
     for i in range(6):
         s = ds[i]
         gt = hwc(s["gt"]).astype(np.float64)
@@ -88,7 +90,7 @@ def test_task_balance_is_exact_per_block_and_lq_matches_task() -> None:
 
 
 def test_random_balance_draws_tasks() -> None:
-    ids = [make(balance="random", augment=False).task_of(i) for i in range(60)]
+    ids = [make(balance="random", augment=False).locate(i)[0] for i in range(60)]
     assert set(ids) == {0, 1, 2}
     assert any(sorted(ids[b : b + 3]) != [0, 1, 2] for b in range(0, 60, 3))
 
@@ -149,8 +151,8 @@ def test_quantize_flag_and_dist_is_passed() -> None:
 
 def test_views_are_patch_crops_of_one_degraded_region() -> None:
     """AirNet's views: same-size crops of ONE degraded region; view 0 is lq, paired with gt."""
-    ds = SyntheticTaskDataset(ListSource([(40, 44)]), TASKS, 8, seed=3, length=30, augment=False,
-                              degrade=scale, views=3)
+    ds = synthetic_mix(ListSource([(40, 44)]), TASKS, 8, seed=3, length=30, augment=False,
+                       degrade=scale, views=3)
     clean = ListSource([(40, 44)])[0]
     for i in range(6):
         s = ds[i]
@@ -178,7 +180,7 @@ def test_default_collate_and_errors() -> None:
     assert batch["lq"].shape == (4, 3, 16, 16) and batch["lq_views"].shape == (4, 2, 3, 16, 16)
     assert batch["task_id"].dtype == torch.int64
     with pytest.raises(IndexError):
-        make()[60]
+        make()[-1]
 
     def crop(task, img, rng, dist="in"):
         return img[1:], {}
@@ -190,7 +192,7 @@ def test_default_collate_and_errors() -> None:
 def test_real_degradations_smoke() -> None:
     from aioir.data.sources import EmbeddedPhotos
 
-    ds = SyntheticTaskDataset(EmbeddedPhotos("test"), ["noise", "dark"], patch_size=24, seed=0, length=2)
+    ds = synthetic_mix(EmbeddedPhotos("test"), ["noise", "dark"], patch_size=24, seed=0, length=2)
     for i in range(2):
         s = ds[i]
         assert s["lq"].shape == s["gt"].shape == (3, 24, 24)
@@ -203,24 +205,38 @@ def test_real_degradations_smoke() -> None:
     assert torch.equal(copy[1]["lq"], ds[1]["lq"])
 
 
-def test_fixed_test_set_is_deterministic_and_documented() -> None:
+def test_synthetic_test_set_is_deterministic_and_documented() -> None:
     src = ListSource([(37, 45), (20, 70)])
-    a = FixedTestSet(src, TASKS, seed=5, max_size=32, degrade=noisy)
-    b = FixedTestSet(src, TASKS, seed=5, max_size=32, degrade=noisy)
-    assert len(a) == 6
-    for i in range(6):
-        assert np.array_equal(a[i].lq, b[i].lq) and np.array_equal(a[i].gt, b[i].gt)
-    c = FixedTestSet(src, TASKS, seed=6, max_size=32, degrade=noisy)
-    assert not np.array_equal(a[0].lq, c[0].lq)
+
+    def make_set(task, t, seed=5):
+        return SyntheticTestSet(src, task, seed=seed, key="index", task_index=t, max_size=32,
+                                multiple=8, degrade=noisy)
+
     for t, task in enumerate(TASKS):
-        for j in range(2):
-            s = a[t * 2 + j]
-            assert (s.task, s.task_id, s.name) == (task, t, f"img{j}")
+        a, b = list(make_set(task, t)), list(make_set(task, t))
+        assert len(a) == 2
+        for (lq_a, gt_a, col, name), (lq_b, gt_b, _, _) in zip(a, b):
+            assert np.array_equal(lq_a, lq_b) and np.array_equal(gt_a, gt_b)
+        for j, (lq, gt, column, name) in enumerate(a):
+            assert (column, name) == (task, f"img{j}")
             h, w = src[j].shape[:2]
             th, tw = min(h, 32) // 8 * 8, min(w, 32) // 8 * 8
             y0, x0 = (h - th) // 2, (w - tw) // 2
-            assert np.array_equal(s.gt, src[j][y0 : y0 + th, x0 : x0 + tw])
-            noise = np.random.default_rng([5, t, j]).uniform(0, 0.01, s.gt.shape)
-            assert_rounded(s.lq, s.gt.astype(np.float64) * FACTORS[task] + noise)
-    assert [s.name for s in a.for_task("same")] == ["img0", "img1"]
-    assert tuple(a[0].tensors()["lq"].shape) == (3, 32, 32)
+            assert np.array_equal(gt, src[j][y0 : y0 + th, x0 : x0 + tw])
+            noise = np.random.default_rng([5, t, j]).uniform(0, 0.01, gt.shape)
+            assert_rounded(lq, gt.astype(np.float64) * FACTORS[task] + noise)
+    other = list(make_set(TASKS[0], 0, seed=6))
+    assert not np.array_equal(other[0][0], list(make_set(TASKS[0], 0))[0][0])
+
+
+def test_synthetic_test_set_name_key_and_subset() -> None:
+    """key='name': image j's generator is name_rng(seed, name), whatever the other images."""
+    from aioir.data.sampling import name_rng
+
+    src = ListSource([(16, 16)] * 5)
+    ts = SyntheticTestSet(src, "same", seed=7, degrade=noisy, max_images=2)
+    items = list(ts)
+    assert [name for *_, name in items] == ["img0", "img4"]  # evenly spaced
+    for lq, gt, _, name in items:
+        noise = name_rng(7, name).uniform(0, 0.01, gt.shape)
+        assert_rounded(lq, gt.astype(np.float64) + noise)

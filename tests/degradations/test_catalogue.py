@@ -9,12 +9,13 @@ import pytest
 
 from aioir.degradations import DENOISE_TASKS, MIOIR_TASKS, TASKS, draw_params, task_ids
 
-# FACTS.md section 3 / MiOIR's data scripts, typed in by hand.
+# FACTS.md section 3 / MiOIR's data scripts, typed in by hand (inclusive ranges: the scripts'
+# np.random.randint(50, 100), randint(20, 41) and randint(-45, 45) exclude their upper bound).
 PUBLISHED = {
     "blur": {"sigma": ((1, 3), (3, 5)), "kernel_size": ((7, 9, 11, 13, 15, 17, 19, 21),) * 2},
     "noise": {"sigma": ((15, 50), (50, 70))},
     "jpeg": {"quality": ((30, 70), (10, 30))},
-    "rain": {"value": ((50, 99), (100, 149)), "length": ((20, 40),) * 2, "angle": ((-45, 45),) * 2,
+    "rain": {"value": ((50, 99), (100, 149)), "length": ((20, 40),) * 2, "angle": ((-45, 44),) * 2,
              "width": ((3, 5, 7, 9, 11),) * 2},
     "haze": {"beta": ((0.5, 2.5), (2.5, 3.0)), "airlight": ((0.8, 1.0),) * 2},
     "dark": {"gamma": ((1, 3), (3, 4))},

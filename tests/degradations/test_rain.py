@@ -34,10 +34,21 @@ def test_more_value_more_streak_energy():
     assert energy(50) < energy(100) < energy(150)
 
 
-@pytest.mark.parametrize("angle", [-40.0, 0.0, 25.0])
+def _opencv_streak_direction(angle: float) -> np.ndarray:
+    """Direction (x right, y down) of MiOIR's streak: its kernel is the diagonal of ones,
+    direction (1, 1), warped by cv2.getRotationMatrix2D(c, angle - 45, scale), whose linear
+    part is [[a, b], [-b, a]] with a = scale cos t, b = scale sin t (OpenCV documentation);
+    warpAffine maps a source point p to M p."""
+    t = math.radians(angle - 45)
+    a, b = math.cos(t), math.sin(t)
+    d = np.array([[a, b], [-b, a]]) @ np.array([1.0, 1.0])
+    return d / np.linalg.norm(d)
+
+
+@pytest.mark.parametrize("angle", [-40.0, 0.0, 25.0, 44.0])
 def test_streak_kernel_geometry(angle):
     # A segment of length L with a Gaussian cross-section s has variance L²/12 + s² along its
-    # axis and s² across it; the axis makes `angle` with the vertical, top to the right.
+    # axis and s² across it; the axis is the one OpenCV gives MiOIR's kernel for `angle`.
     length, width = 30, 7
     s = 0.3 * ((width - 1) * 0.5 - 1) + 0.8
     k = streak_kernel(length, angle, width)
@@ -47,9 +58,20 @@ def test_streak_kernel_geometry(angle):
     evals, evecs = np.linalg.eigh(cov)
     assert abs(evals[1] / (length**2 / 12 + s * s) - 1) < 0.05
     assert abs(evals[0] / (s * s) - 1) < 0.1
-    vy, vx = evecs[:, 1] * np.sign(evecs[0, 1] or 1)  # major axis, pointing downwards
-    measured = math.degrees(math.atan2(-vx, vy))  # down-left for positive angles
-    assert abs(measured - angle) < 0.5
+    vy, vx = evecs[:, 1]  # major axis (rows = y down, columns = x right)
+    expected = _opencv_streak_direction(angle)
+    assert abs(abs(vx * expected[0] + vy * expected[1]) - 1) < 1e-4  # parallel
+    if angle > 0:  # MiOIR's comment: counter-clockwise positive, the streak runs down-right
+        assert expected[0] > 0 and expected[1] > 0
+
+
+def test_angle_range_is_mioirs_randint():
+    """MiOIR draws np.random.randint(-45, 45): -45 to 44, never 45."""
+    from aioir.degradations import TASKS
+
+    rng = np.random.default_rng(0)
+    draws = {TASKS["rain"].param("angle").draw(rng, "in") for _ in range(3000)}
+    assert draws == set(range(-45, 45))
 
 
 def test_tiny_image_without_seeds_is_unchanged():

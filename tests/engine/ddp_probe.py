@@ -32,9 +32,11 @@ def main() -> None:
     cfg = load_config(RunConfig, a.config)
     dist = from_environment("cpu")
 
+    from aioir.engine.build import build_run
     from aioir.engine.trainer import Trainer
 
-    trainer = Trainer(cfg, a.run_dir, resume="auto" if a.resume else None, dist=dist)
+    parts = build_run(cfg, device=dist.device)
+    trainer = Trainer(parts, a.run_dir, resume="auto" if a.resume else None, dist=dist)
 
     def on_step(step: int) -> None:
         if step == a.interrupt_at and dist.rank == a.interrupt_rank:

@@ -6,7 +6,7 @@ import pickle
 import pytest
 import torch
 
-from aioir.engine import checkpoint as ck
+from aioir import checkpoint as ck
 
 
 def test_failed_write_leaves_previous_file_intact(tmp_path, monkeypatch):

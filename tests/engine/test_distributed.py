@@ -19,7 +19,7 @@ import pytest
 import torch
 
 from aioir.config import dump_yaml
-from aioir.engine.checkpoint import latest_checkpoint, load_checkpoint
+from aioir.checkpoint import latest_checkpoint, load_checkpoint
 
 PROBE = Path(__file__).with_name("ddp_probe.py")
 

@@ -9,6 +9,7 @@ import logging
 import pytest
 import torch
 
+from aioir.engine.build import build_run
 from aioir.engine.trainer import NonFiniteLossError, Trainer
 
 
@@ -28,7 +29,7 @@ class _PoisonOn:
 
 def test_nan_step_is_skipped_and_logged(tmp_path, make_config, caplog):
     cfg = make_config("art", steps=4, max_nonfinite=3)
-    tr = Trainer(cfg, tmp_path)
+    tr = Trainer(build_run(cfg), tmp_path)
     tr.train_module = _PoisonOn(tr.module, {2})
     before = {}
 
@@ -51,7 +52,7 @@ def test_nan_step_is_skipped_and_logged(tmp_path, make_config, caplog):
 
 def test_too_many_nonfinite_in_a_row_stops(tmp_path, make_config):
     cfg = make_config("mixed", steps=10, max_nonfinite=3)
-    tr = Trainer(cfg, tmp_path)
+    tr = Trainer(build_run(cfg), tmp_path)
     tr.train_module = _PoisonOn(tr.module, {3, 4, 5})
     with pytest.raises(NonFiniteLossError, match="3 non-finite losses in a row at step 5"):
         tr.fit()

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from aioir.engine.checkpoint import latest_checkpoint, load_checkpoint
+from aioir.checkpoint import latest_checkpoint, load_checkpoint
+from aioir.engine.build import build_run
 from aioir.engine.trainer import Trainer
 
 
@@ -15,7 +16,7 @@ def _final_model(run_dir):
 
 def test_bf16_autocast_runs_on_cpu_and_really_computes_in_bf16(tmp_path, make_config):
     cfg = make_config("tur", steps=2, precision="bf16")
-    tr = Trainer(cfg, tmp_path)
+    tr = Trainer(build_run(cfg), tmp_path)
     seen = []
     tr.model.head.register_forward_hook(lambda m, i, o: seen.append(o.dtype))
     res = tr.fit()
@@ -26,7 +27,7 @@ def test_bf16_autocast_runs_on_cpu_and_really_computes_in_bf16(tmp_path, make_co
 
 
 def test_fp16_on_cpu_is_a_clear_error(tmp_path, make_config):
-    tr = Trainer(make_config("mixed", steps=1, precision="fp16"), tmp_path)
+    tr = Trainer(build_run(make_config("mixed", steps=1, precision="fp16")), tmp_path)
     with pytest.raises(ValueError, match="fp16 needs CUDA"):
         tr.fit()
 
@@ -35,10 +36,10 @@ def test_gradient_accumulation_equals_the_full_batch_for_mixed(tmp_path, make_co
     """mixed: mean L1 over 2 micro-batches of 4, each scaled by 1/2, is the mean over 8."""
     base = make_config("mixed", steps=3, grad_clip=None)
     base.data.batch_size = 8
-    Trainer(base, tmp_path / "full").fit()
+    Trainer(build_run(base), tmp_path / "full").fit()
     acc = make_config("mixed", steps=3, grad_clip=None, grad_accum=2)
     acc.data.batch_size = 8
-    Trainer(acc, tmp_path / "acc").fit()
+    Trainer(build_run(acc), tmp_path / "acc").fit()
     a, b = _final_model(tmp_path / "full"), _final_model(tmp_path / "acc")
     for k in a:  # same samples, same update up to float32 summation order
         assert torch.allclose(a[k], b[k], atol=2e-5, rtol=0), k
@@ -47,12 +48,12 @@ def test_gradient_accumulation_equals_the_full_batch_for_mixed(tmp_path, make_co
 def test_grad_accum_must_divide_the_batch(tmp_path, make_config):
     cfg = make_config("mixed", steps=1, grad_accum=3)
     with pytest.raises(ValueError, match="not divisible by train.grad_accum 3"):
-        Trainer(cfg, tmp_path).fit()
+        Trainer(build_run(cfg), tmp_path).fit()
 
 
 def test_channels_last_trains_to_the_same_weights(tmp_path, make_config):
-    Trainer(make_config("art", steps=3), tmp_path / "a").fit()
-    Trainer(make_config("art", steps=3, channels_last=True), tmp_path / "b").fit()
+    Trainer(build_run(make_config("art", steps=3)), tmp_path / "a").fit()
+    Trainer(build_run(make_config("art", steps=3, channels_last=True)), tmp_path / "b").fit()
     a, b = _final_model(tmp_path / "a"), _final_model(tmp_path / "b")
     for k in a:  # a memory layout change: identical maths, different kernels' summation order
         assert torch.allclose(a[k], b[k], atol=1e-4, rtol=0), k

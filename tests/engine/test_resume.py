@@ -13,7 +13,8 @@ import torch
 
 from aioir import strategies
 from aioir.config import dump_yaml
-from aioir.engine.checkpoint import latest_checkpoint, load_checkpoint
+from aioir.checkpoint import latest_checkpoint, load_checkpoint
+from aioir.engine.build import build_run
 from aioir.engine.trainer import Trainer
 
 
@@ -47,9 +48,9 @@ def _final_state(run_dir) -> dict:
 @pytest.mark.parametrize("strategy", strategies.names())
 def test_interrupted_then_resumed_equals_uninterrupted(tmp_path, make_config, strategy):
     cfg = make_config(strategy, steps=6)
-    Trainer(cfg, tmp_path / "full").fit()
+    Trainer(build_run(cfg), tmp_path / "full").fit()
 
-    trainer = Trainer(cfg, tmp_path / "cut")
+    trainer = Trainer(build_run(cfg), tmp_path / "cut")
 
     def interrupt(step: int) -> None:
         if step == 3:  # between checkpoints (every 2): SIGINT path writes its own
@@ -57,7 +58,7 @@ def test_interrupted_then_resumed_equals_uninterrupted(tmp_path, make_config, st
 
     res = trainer.fit(on_step=interrupt)
     assert res.status == "interrupted" and res.step == 3
-    resumed = Trainer(cfg, tmp_path / "cut", resume="auto")
+    resumed = Trainer(build_run(cfg), tmp_path / "cut", resume="auto")
     assert resumed.step == 3
     assert resumed.fit().step == 6
 
@@ -66,9 +67,9 @@ def test_interrupted_then_resumed_equals_uninterrupted(tmp_path, make_config, st
 
 def test_fresh_run_refuses_a_folder_with_checkpoints(tmp_path, make_config):
     cfg = make_config("mixed", steps=2)
-    Trainer(cfg, tmp_path / "r").fit()
+    Trainer(build_run(cfg), tmp_path / "r").fit()
     with pytest.raises(ValueError, match="--resume auto"):
-        Trainer(cfg, tmp_path / "r")
+        Trainer(build_run(cfg), tmp_path / "r")
 
 
 def test_sigkill_loses_at_most_the_steps_since_the_last_checkpoint(tmp_path, make_config):
@@ -105,3 +106,41 @@ def test_sigkill_loses_at_most_the_steps_since_the_last_checkpoint(tmp_path, mak
     steps = [json.loads(l)["step"] for l in (tmp_path / "kill" / "metrics.jsonl").read_text().splitlines()
              if "loss" in json.loads(l)]
     assert steps == sorted(set(steps)) and steps[-1] == 40
+
+
+def _stochastic_backbones() -> list[str]:
+    """Every registered backbone whose factory takes a dropout / drop-path option."""
+    import inspect
+
+    from aioir import models
+
+    return [n for n in models.names()
+            if any("drop" in p for p in inspect.signature(models.MODELS.get(n)).parameters)]
+
+
+@pytest.mark.parametrize("name", _stochastic_backbones())
+def test_resume_is_exact_with_dropout_and_drop_path(tmp_path, make_config, name):
+    """With every drop* option at 0.5 the forward pass draws from torch's global generator;
+    a run resumed at step 2 must still equal the uninterrupted run (the DataLoader must not
+    draw from that generator when it is created after the resume)."""
+    import inspect
+
+    from aioir import models
+
+    cfg = make_config("mixed", steps=4, checkpoint_every=2)
+    drops = {p: 0.5 for p in inspect.signature(models.MODELS.get(name)).parameters if "drop" in p}
+    cfg.model.name, cfg.model.options = name, {**models.reduced_options(name), **drops}
+    cfg.data.patch_size, cfg.data.batch_size = 16, 2
+    net = models.build(name, **cfg.model.options).train()
+    with torch.no_grad():  # some branches start at zero scale (NAFNet): wake every weight up
+        for p in net.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    x = torch.rand(4, 3, 16, 16)
+    outs = [net(x) for _ in range(3)]
+    assert not all(torch.equal(outs[0], o) for o in outs), "no layer became stochastic"
+    Trainer(build_run(cfg), tmp_path / "full").fit()
+    res = Trainer(build_run(cfg), tmp_path / "cut").fit(
+        on_step=lambda s: os.kill(os.getpid(), signal.SIGINT) if s == 2 else None)
+    assert res.status == "interrupted" and res.step == 2
+    assert Trainer(build_run(cfg), tmp_path / "cut", resume="auto").fit().step == 4
+    _assert_states_equal(_final_state(tmp_path / "full"), _final_state(tmp_path / "cut"))

@@ -10,9 +10,18 @@ import pytest
 from PIL import Image
 
 import trees
-from aioir.config.schema import DataConfig
-from aioir.settings import build_train_dataset, get_setting, names
+from aioir.config.schema import DataConfig, RunConfig
+from aioir.engine.build import build_test_sets, resolve_setting, train_dataset
+from aioir.settings import get_setting, names
 from aioir.settings.check import check_setting
+
+
+def build_train_dataset(name: str, root: Path, balance: str, seed: int, steps: int = 2):
+    cfg = RunConfig()
+    cfg.data = DataConfig(setting=name, root=str(root), patch_size=16, batch_size=2,
+                          balance=balance)
+    cfg.train.seed, cfg.train.steps = seed, steps
+    return train_dataset(cfg, resolve_setting(cfg))
 
 
 def test_registry_names_and_task_ids():
@@ -40,25 +49,23 @@ def test_mioir_ood_sets_are_optional(tmp_path: Path):
     report = check_setting("mioir7", tmp_path)
     skipped = [r.column for r in report.rows if r.skipped]
     assert skipped == [f"{t}_outbig" for t in trees.MIOIR]
-    assert [c for c, _ in get_setting("mioir7").test_sets(tmp_path)] == trees.MIOIR
-
-
-def _cfg(balance: str) -> DataConfig:
-    return DataConfig(source="setting", patch_size=16, batch_size=2, balance=balance)
+    sets, notes = build_test_sets(get_setting("mioir7"), tmp_path)
+    assert [ts.column for ts in sets] == trees.MIOIR
+    assert len(notes) == len(trees.MIOIR) and all("_outbig" in n for n in notes)
 
 
 def test_concat_epoch_follows_repetition_factors(tmp_path: Path):
     trees.three_task(tmp_path)
-    ds = build_train_dataset("three_task", tmp_path, _cfg("concat"), seed=1, length=4)
+    ds = build_train_dataset("three_task", tmp_path, "concat", seed=1)
     # official factors: noise x3 (3 clean images per level), rain x120 (2 pairs), haze x1 (2 pairs)
     sizes = {0: 3 * 3, 1: 3 * 3, 2: 3 * 3, 3: 2 * 120, 4: 2 * 1}
     epoch = sum(sizes.values())
-    assert ds.epoch_length == epoch
+    assert ds.epoch_length() == epoch
     counts = collections.Counter(ds.locate(i)[0] for i in range(epoch))
     assert dict(counts) == sizes
     # every index >= 0 is valid and a pure function of (seed, i)
     far = 10 * epoch + 3
-    a, b = ds[far], build_train_dataset("three_task", tmp_path, _cfg("concat"), 1, 4)[far]
+    a, b = ds[far], build_train_dataset("three_task", tmp_path, "concat", 1)[far]
     assert a["task_id"] == b["task_id"] and np.array_equal(a["lq"].numpy(), b["lq"].numpy())
     assert tuple(a["lq"].shape) == (3, 16, 16) and tuple(a["gt"].shape) == (3, 16, 16)
     assert a["lq"].dtype == a["gt"].dtype == __import__("torch").float32
@@ -66,7 +73,7 @@ def test_concat_epoch_follows_repetition_factors(tmp_path: Path):
 
 def test_balanced_blocks_hold_every_task_once(tmp_path: Path):
     trees.daclip10(tmp_path)
-    ds = build_train_dataset("daclip10", tmp_path, _cfg("balanced"), seed=0, length=2)
+    ds = build_train_dataset("daclip10", tmp_path, "balanced", seed=0)
     k = 10
     for block in (0, 7, 123456):
         ids = sorted(ds[block * k + j]["task_id"] for j in range(k))
@@ -75,7 +82,7 @@ def test_balanced_blocks_hold_every_task_once(tmp_path: Path):
 
 def test_paired_samples_are_crops_of_the_files(tmp_path: Path):
     trees.daclip10(tmp_path)
-    ds = build_train_dataset("daclip10", tmp_path, _cfg("balanced"), seed=4, length=2)
+    ds = build_train_dataset("daclip10", tmp_path, "balanced", seed=4)
     s = ds[3]
     deg = trees.DACLIP[s["task_id"]]
     gt = s["gt"].numpy().transpose(1, 2, 0)
@@ -93,7 +100,7 @@ def test_paired_samples_are_crops_of_the_files(tmp_path: Path):
 
 def test_synthetic_test_noise_level_and_determinism(tmp_path: Path):
     trees.three_task(tmp_path)
-    sets = dict(get_setting("three_task").test_sets(tmp_path))
+    sets = {ts.column: ts for ts in build_test_sets(get_setting("three_task"), tmp_path)[0]}
     for sigma in (15, 50):
         items = list(sets[f"denoise_{sigma}"])
         again = list(sets[f"denoise_{sigma}"])
@@ -105,3 +112,49 @@ def test_synthetic_test_noise_level_and_determinism(tmp_path: Path):
             inner = (gt > 0.25) & (gt < 0.75)  # away from clipping
             resid = (lq - gt)[inner] * 255
             assert abs(resid.std() - sigma) < 0.15 * sigma
+
+
+def test_synthetic_source_with_a_depth_folder(tmp_path: Path):
+    """`depth:` in a synthetic source: maps matched by relative name (.npy, MiOIR's .mat, or
+    an image), any size (resized to the image); a missing map is named by `data check`."""
+    from scipy.io import savemat
+
+    from aioir.config import dump_yaml
+
+    trees.write(tmp_path / "clean/a.png", 1, (40, 48))
+    trees.write(tmp_path / "clean/sub/b.png", 2, (40, 48))
+    (tmp_path / "depth/sub").mkdir(parents=True)
+    np.save(tmp_path / "depth/a.npy", np.linspace(1, 5, 40 * 48).reshape(40, 48))
+    savemat(tmp_path / "depth/sub/b.mat", {"data_obj": np.linspace(2, 3, 10 * 12).reshape(10, 12)})
+    setting = {"tasks": ["haze"], "train": [{"task": "haze", "kind": "synthetic",
+                                             "clean": "clean", "depth": "depth"}]}
+    path = tmp_path / "hazy.yaml"
+    dump_yaml(setting, path)
+    report = check_setting(str(path), tmp_path)
+    assert report.ok, report.format()
+    ds = build_train_dataset(str(path), tmp_path, "balanced", seed=0)
+    assert tuple(ds[0]["lq"].shape) == (3, 16, 16)
+    (tmp_path / "depth/sub/b.mat").unlink()
+    report = check_setting(str(path), tmp_path)
+    assert not report.ok and "missing depth map for clean/sub/b.png" in report.format()
+
+
+def test_embedded_and_folder_are_template_settings(tmp_path: Path):
+    """The built-in synthetic settings take any catalogue tasks; the run's task order gives the
+    ids; a fixed setting takes a subset of its own tasks."""
+    cfg = RunConfig()
+    assert resolve_setting(cfg).task_names == tuple(trees.MIOIR)
+    cfg.data.tasks = ["denoise_25", "rain"]
+    s = resolve_setting(cfg)
+    assert s.task_names == ("denoise_25", "rain") and [t.degrade for t in s.train] == list(
+        s.task_names)
+    trees.write(tmp_path / "photos/x.png", 0)
+    cfg.data.setting, cfg.data.root = "folder", str(tmp_path / "photos")
+    ds = train_dataset(cfg, resolve_setting(cfg))
+    assert {ds[i]["task_id"] for i in range(4)} == {0, 1}
+    cfg = RunConfig()
+    cfg.data.setting, cfg.data.root, cfg.data.tasks = "three_task", "x", ["derain", "denoise_15"]
+    s = resolve_setting(cfg)
+    assert s.task_names == ("derain", "denoise_15")
+    assert [t.task for t in s.train] == ["derain", "denoise_15"]
+    assert [t.column for t in s.test] == ["derain", "denoise_15"]

@@ -23,12 +23,12 @@ def _config(setting: str, root: Path, balance: str) -> RunConfig:
     return RunConfig(
         name=f"t-{setting}",
         model=ModelConfig(name="tiny_unet", options={"width": 8}),
-        data=DataConfig(source="setting", setting=setting, root=str(root), patch_size=16,
+        data=DataConfig(setting=setting, root=str(root), patch_size=16,
                         batch_size=3, balance=balance),
         optim=OptimConfig(lr=1e-3),
         train=TrainConfig(steps=2, seed=0, device="cpu", threads=1, progress=False,
                           log_every=1, checkpoint_every=2),
-        val=ValConfig(source="none"),
+        val=ValConfig(enabled=False),
     )
 
 

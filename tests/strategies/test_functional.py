@@ -43,7 +43,15 @@ def test_task_id_out_of_range_is_an_error() -> None:
 # ---------------------------------------------------------------- TUR (authors' per-pixel form)
 
 
-def _tur_by_hand(p, g, u, tid, num_tasks, log_weight, eps):
+def _rho(e, loss="l1", eps=1e-3):
+    if loss == "l1":
+        return np.abs(e)
+    if loss == "l2":
+        return e**2
+    return np.sqrt(e**2 + eps**2)
+
+
+def _tur_by_hand(p, g, u, tid, num_tasks, log_weight, eps, loss="l1"):
     per_task = np.zeros(num_tasks)
     present = []
     for k in range(num_tasks):
@@ -52,7 +60,7 @@ def _tur_by_hand(p, g, u, tid, num_tasks, log_weight, eps):
             continue
         present.append(k)
         U = sum(u[i] for i in idx) / len(idx) + eps  # one per-pixel map for the task
-        ratios = [np.abs(p[i] - g[i]) / U for i in idx]
+        ratios = [_rho(p[i] - g[i], loss) / U for i in idx]
         per_task[k] = np.mean(np.stack(ratios)) + log_weight * math.log(np.mean(U))
     return sum(per_task[k] for k in present) / len(present), per_task
 
@@ -212,3 +220,89 @@ def test_art_weights_have_no_gradient_and_no_present_task_gives_zeros() -> None:
 def test_normalise_present() -> None:
     w = Fn.normalise_present(torch.tensor([2.0, 7.0, 6.0]), torch.tensor([True, False, True]))
     assert w.tolist() == pytest.approx([0.25, 0.0, 0.75])
+
+
+# ---------------------------------------------------------------- the pixel loss and its option
+
+
+@pytest.mark.parametrize("loss", ["l1", "l2", "charbonnier"])
+def test_pixel_error_and_per_sample_loss_by_hand(loss: str) -> None:
+    p, g = _rand(1, 3, 2, 4, 5), _rand(2, 3, 2, 4, 5)
+    e = Fn.pixel_error(_t(p), _t(g), loss)
+    np.testing.assert_allclose(e.numpy(), _rho(p - g, loss), rtol=1e-12)
+    per = Fn.per_sample_loss(_t(p), _t(g), loss)
+    np.testing.assert_allclose(per.numpy(), [_rho(p[i] - g[i], loss).mean() for i in range(3)],
+                               rtol=1e-12)
+
+
+def test_charbonnier_eps_and_bad_options() -> None:
+    e = Fn.pixel_error(torch.tensor([0.0, 0.3]), torch.zeros(2), "charbonnier", eps=0.1)
+    np.testing.assert_allclose(e.numpy(), [0.1, math.sqrt(0.09 + 0.01)], rtol=1e-6)
+    with pytest.raises(ValueError, match="loss must be one of"):
+        Fn.pixel_error(torch.zeros(1), torch.zeros(1), "huber")
+    with pytest.raises(ValueError, match="charbonnier_eps"):
+        Fn.pixel_error(torch.zeros(1), torch.zeros(1), "charbonnier", eps=0.0)
+
+
+@pytest.mark.parametrize("loss", ["l2", "charbonnier"])
+def test_tur_and_ue_generalise_to_rho_over_u(loss: str) -> None:
+    p, g, u = _rand(3, 4, 3, 5, 4), _rand(4, 4, 3, 5, 4), _rand(5, 4, 3, 5, 4) + 0.2
+    tid = [0, 2, 0, 1]
+    total, _ = Fn.tur_loss(_t(p), _t(g), _t(u), torch.tensor(tid), 3, 2.0, 1e-6, loss=loss)
+    ref, _ = _tur_by_hand(p, g, u, tid, 3, 2.0, 1e-6, loss)
+    assert total.item() == pytest.approx(ref, rel=1e-9)
+    ue = Fn.ue_loss(_t(p), _t(g), _t(u), 2.0, 1e-6, loss=loss)
+    U = u + 1e-6
+    assert ue.item() == pytest.approx(np.mean(_rho(p - g, loss) / U) + 2 * math.log(U.mean()),
+                                      rel=1e-9)
+
+
+def test_tur_gaussian_with_an_l1_pixel_loss_by_hand() -> None:
+    p, g, u = _rand(6, 3, 3, 2, 2), _rand(7, 3, 3, 2, 2), _rand(8, 3, 3, 2, 2) + 0.1
+    tid = [1, 1, 0]
+    total, per = Fn.tur_loss_gaussian(_t(p), _t(g), _t(u), torch.tensor(tid), 2, 1e-6, "l1")
+    terms = []
+    for k in (0, 1):
+        idx = [i for i in range(3) if tid[i] == k]
+        var = np.mean([u[i] for i in idx]) + 1e-6
+        m = np.mean([np.abs(p[i] - g[i]) for i in idx])
+        terms.append(m / (2 * var) + 0.5 * math.log(var))
+    assert total.item() == pytest.approx(np.mean(terms), rel=1e-9)
+
+
+# ---------------------------------------------------------------- TUR/UE across ranks
+
+
+def _fake_rank_reduce(other: torch.Tensor):
+    return lambda t: t + other
+
+
+@pytest.mark.parametrize("form", ["tur", "gaussian", "ue"])
+def test_distributed_shares_average_to_the_single_process_loss(form: str) -> None:
+    """Two "ranks" holding halves of a batch: with the other half's sums supplied by the
+    reduction, the mean of the two ranks' losses is the loss of the whole batch."""
+    p, g, u = _rand(9, 6, 3, 4, 4), _rand(10, 6, 3, 4, 4), _rand(11, 6, 3, 4, 4) + 0.1
+    tid = torch.tensor([0, 2, 2, 1, 0, 2])
+    P, G, U = _t(p), _t(g), _t(u)
+
+    def call(sl, reduce=None, world=1):
+        if form == "tur":
+            return Fn.tur_loss(P[sl], G[sl], U[sl], tid[sl], 3, reduce=reduce, world_size=world)[0]
+        if form == "gaussian":
+            return Fn.tur_loss_gaussian(P[sl], G[sl], U[sl], tid[sl], 3, reduce=reduce,
+                                        world_size=world)[0]
+        return Fn.ue_loss(P[sl], G[sl], U[sl], reduce=reduce, world_size=world)
+
+    whole = call(slice(None)).item()
+    halves = [slice(0, 3), slice(3, 6)]
+    captured = []
+
+    def capture(t):  # what each half contributes to the all-reduce
+        captured.append(t.detach().clone())
+        return t
+
+    for sl in halves:
+        call(sl, reduce=capture, world=2)
+    shares = [call(sl, reduce=_fake_rank_reduce(captured[1 - i]), world=2).item()
+              for i, sl in enumerate(halves)]
+    assert np.mean(shares) == pytest.approx(whole, rel=1e-10)

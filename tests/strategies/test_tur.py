@@ -169,3 +169,49 @@ def test_a_deep_copy_of_the_attached_model_does_not_feed_the_strategy() -> None:
         s(x, x, torch.tensor([0, 1]))
     assert torch.isfinite(s(net(x), x, torch.tensor([0, 1])).loss)
     s.detach()
+
+
+def test_warns_once_when_every_task_group_holds_one_sample(caplog) -> None:
+    net = _net()
+    s = strategies.build("tur", num_tasks=3)
+    s.attach(net)
+    x = torch.rand(3, 3, 8, 8)
+    with caplog.at_level("WARNING", logger="aioir"):
+        for _ in range(2):
+            s(net(x), x, torch.tensor([0, 1, 2]))  # one sample per task: TUR == UE
+    hits = [r for r in caplog.records if "TUR equals UE" in r.getMessage()]
+    assert len(hits) == 1
+    s.detach()
+    caplog.clear()
+    s2 = strategies.build("tur", num_tasks=3)
+    s2.attach(net)
+    with caplog.at_level("WARNING", logger="aioir"):
+        s2(net(x), x, torch.tensor([0, 0, 2]))  # task 0 holds two samples: no warning
+    assert not [r for r in caplog.records if "TUR equals UE" in r.getMessage()]
+    s2.detach()
+
+
+def test_with_one_sample_per_task_tur_weights_errors_as_ue() -> None:
+    """The reason for the warning: with one sample per task, each task's map is that sample's
+    own map, so TUR's error term mean_k mean(e / U_k) is UE's mean(e / U) (equal-sized samples);
+    only the log regulariser differs (mean of logs vs log of the mean). Checked with the
+    regulariser off, on the same head."""
+    net = _net()
+    x, gt, tid = torch.rand(3, 3, 8, 8), torch.rand(3, 3, 8, 8), torch.tensor([2, 0, 1])
+    tur = strategies.build("tur", num_tasks=3, log_weight=0.0)
+    tur.attach(net)
+    a = tur(net(x), gt, tid).loss
+    tur.detach()
+    ue = strategies.build("ue", num_tasks=3, log_weight=0.0)
+    ue.uem = tur.uem
+    ue.attach(net)
+    b = ue(net(x), gt, tid).loss
+    ue.detach()
+    assert a.item() == pytest.approx(b.item(), rel=1e-6)
+
+
+def test_pixel_loss_default_follows_the_form() -> None:
+    assert strategies.build("tur", num_tasks=2).pixel_loss == "l1"
+    assert strategies.build("tur", num_tasks=2, form="gaussian").pixel_loss == "l2"
+    assert strategies.build("tur", num_tasks=2, form="gaussian", loss="l1").pixel_loss == "l1"
+    assert strategies.build("tur", num_tasks=2, loss="charbonnier").pixel_loss == "charbonnier"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 
 from aioir.strategies.uem import UncertaintyHead
@@ -38,3 +39,30 @@ def test_output_is_positive_and_init_is_reproducible_from_the_global_seed() -> N
         assert torch.equal(pa, pb)
     u = a(torch.randn(2, 8, 6, 5) * 50)
     assert u.shape == (2, 3, 6, 5) and bool((u > 0).all())
+
+
+def test_kaiming_init_is_the_authors_scaled_kaiming_normal_with_zero_bias() -> None:
+    """BasicSR default_init_weights(m, 0.1): kaiming_normal_ (fan_in, gain sqrt(2)) x 0.1."""
+    torch.manual_seed(0)
+    head = UncertaintyHead(64, init="kaiming")
+    for conv in (head[0], head[2], head[4]):
+        fan_in = conv.in_channels * 9
+        std = 0.1 * math.sqrt(2.0 / fan_in)
+        w = conv.weight.detach()
+        assert w.std().item() == pytest.approx(std, rel=0.05)
+        assert abs(w.mean().item()) < 3 * std / math.sqrt(w.numel())
+        assert torch.count_nonzero(conv.bias) == 0
+    with pytest.raises(ValueError, match="init"):
+        UncertaintyHead(8, init="xavier")
+
+
+def test_strategies_pass_the_head_init_through() -> None:
+    from aioir import models, strategies
+
+    net = models.build("tiny_unet", width=8)
+    s = strategies.build("tur", num_tasks=2, head_init="kaiming")
+    s.attach(net)
+    assert all(torch.count_nonzero(m.bias) == 0 for m in (s.uem[0], s.uem[2], s.uem[4]))
+    s.detach()
+    with pytest.raises(ValueError, match="head_init"):
+        strategies.build("ue", num_tasks=2, head_init="zeros")

@@ -17,7 +17,6 @@ the folder or in which order they are read; the same seed gives byte-identical f
 from __future__ import annotations
 
 import argparse
-import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -50,15 +49,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def image_rng(seed: int, name: str) -> np.random.Generator:
-    """The generator for the image with relative path ``name`` (POSIX separators) in a run.
+    """The generator for the image with relative path ``name`` (POSIX separators) in a run:
+    :func:`aioir.data.sampling.name_rng`.
 
     >>> a = image_rng(0, "sub/x.png").random(); b = image_rng(0, "sub/x.png").random()
     >>> a == b, a == image_rng(1, "sub/x.png").random()
     (True, False)
     """
-    digest = hashlib.sha256(name.encode("utf-8")).digest()
-    words = [int.from_bytes(digest[i : i + 4], "little") for i in range(0, 16, 4)]
-    return np.random.default_rng([int(seed), *words])
+    from aioir.data.sampling import name_rng
+
+    return name_rng(seed, name)
 
 
 def parse_params(task: str, items: list[str]) -> dict[str, Any]:
@@ -86,30 +86,16 @@ def parse_params(task: str, items: list[str]) -> dict[str, Any]:
     return fixed
 
 
-def find_depth(root: Path, rel: Path) -> np.ndarray:
-    """The depth map for ``rel`` under ``root``: ``<stem>.npy`` or an image (first channel)."""
-    from aioir.data.io import IMAGE_EXTENSIONS, read_image
-
-    base = root / rel.with_suffix("")
-    npy = base.with_name(base.name + ".npy")
-    if npy.is_file():
-        return np.load(npy)
-    for ext in IMAGE_EXTENSIONS:
-        cand = base.with_name(base.name + ext)
-        if cand.is_file():
-            return read_image(cand)[:, :, 0]
-    raise FileNotFoundError(f"no depth map for {rel.as_posix()} in {root} (.npy or an image)")
-
-
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from tqdm import tqdm
-
     from aioir import __version__
     from aioir.commands._batch import plan_outputs
+    from aioir.data.depth import load_depth
     from aioir.data.io import read_images_skipping, write_image
     from aioir.degradations import apply, get_task
+    from aioir.files import write_text
+    from aioir.progress import progress
 
     spec = get_task(args.task)
     if args.seed < 0:
@@ -124,9 +110,9 @@ def run(args: argparse.Namespace) -> int:
     records: dict[str, dict[str, Any]] = {}
     skipped: list[str] = []
     readable = read_images_skipping([job.source for job in jobs], skipped)
-    for k, img in tqdm(readable, total=len(jobs), desc=f"degrade {args.task}", unit="img"):
+    for k, img in progress(readable, total=len(jobs), desc=f"degrade {args.task}", unit="img"):
         job = jobs[k]
-        extra = ({"depth": find_depth(Path(args.depth), Path(job.name))}
+        extra = ({"depth": load_depth(args.depth, job.name, img.shape[:2])}
                  if args.depth is not None else {})
         lq, used = apply(args.task, img, image_rng(args.seed, job.name), dist=args.dist,
                          **fixed, **extra)
@@ -144,10 +130,8 @@ def run(args: argparse.Namespace) -> int:
         "rng": "numpy default_rng([seed, 4 little-endian uint32 words of sha256(source)])",
         "images": records,
     }
-    out_root.mkdir(parents=True, exist_ok=True)
-    tmp = out_root / (SIDECAR + ".tmp")
-    tmp.write_text(json.dumps(sidecar, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    tmp.replace(out_root / SIDECAR)
+    write_text(out_root / SIDECAR, json.dumps(sidecar, indent=2, sort_keys=True) + "\n",
+               what="degradation record")
     for message in skipped:
         print(f"skipped: {message}")
     print(f"degraded {len(records)} image(s) with {args.task!r} into {out_root}"

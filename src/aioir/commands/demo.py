@@ -33,4 +33,9 @@ def run(args: argparse.Namespace) -> int:
               f"average {v['average_gain_over_input']:+.2f} dB")
     print(f"\nDone in {res['seconds']:.0f} s. Report: {res['out'] / 'report.md'}; "
           f"run folders under {res['out']}")
+    figures = res["report"]
+    for fig in figures.skipped:
+        print(f"figure not drawn: {fig.title}: {fig.skipped}")
+    print(f"Restoration grid and plots ({len(figures.drawn)} figures): {figures.html} "
+          f"(one page, opens offline; PNG files in {figures.out / 'figures'})")
     return 0

@@ -1,17 +1,43 @@
-"""``aioir eval CHECKPOINT [--setting NAME --root DIR] [--tile N]``."""
+"""``aioir eval CHECKPOINT [--setting NAME --root DIR] [--tile N]``.
+
+Both forms call :func:`aioir.engine.evaluation.evaluate`, the function in-training validation
+uses:
+
+* without ``--setting``: the run's own validation sets (its setting's test sets with the run's
+  ``val.*`` caps), i.e. what the Trainer measured; results in ``eval/`` beside the run's
+  checkpoints;
+* with ``--setting NAME --root DIR``: every test set of the setting at full size, one table per
+  test group (``main``: the paper's table; MiOIR also has ``ood``), columns = test sets +
+  Average, a row for the degraded inputs and one for the checkpoint, the protocol named under
+  it (``--protocol`` overrides the setting's). Results go to ``--out`` (default: ``eval/`` next
+  to the checkpoint): ``eval_<setting>.json`` (every number, per image too) and
+  ``eval_<setting>.csv`` (per-task means), with a ``_<group>`` suffix for groups other than
+  ``main``. When the protocol asks for LPIPS and the optional ``lpips`` package (or its
+  AlexNet weights) is missing, PSNR/SSIM are still computed and the output says so.
+
+The checkpoint's task names need not equal the setting's: all-in-one models are task-agnostic at
+test time, so a model trained on other tasks is evaluated anyway, with a warning naming the
+difference.
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
 
 NAME = "eval"
-HELP = "per-task PSNR/SSIM of a checkpoint: on a benchmark setting, or on its validation images"
+HELP = "per-task PSNR/SSIM of a checkpoint: on a setting's test sets, or on its validation sets"
 ORDER = 20
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("checkpoint", help="training checkpoint (.pt) or exported .safetensors")
-    p.add_argument("--setting", default=None, help="benchmark setting (see configs/settings)")
+    p.add_argument("--setting", default=None,
+                   help="setting name (`aioir data list`) or a setting YAML file")
     p.add_argument("--root", default=None, help="dataset root of the setting")
     p.add_argument("--tile", type=int, default=None, help="tile size for large test images")
     p.add_argument("--overlap", type=int, default=32, help="tile overlap in pixels (default 32)")
@@ -22,16 +48,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
-    from pathlib import Path
-
     from aioir.engine.trainer import resolve_device
     from aioir.inference.export import load_network
-    from aioir.inference.restore import restore_image
-    from aioir.metrics import get_protocol
-    from aioir.metrics.evaluate import evaluate_pairs
+    from aioir.models.restore import restore_image
 
-    device = resolve_device(args.device)
+    device = resolve_device(args.device, "--device")
     model, meta = load_network(args.checkpoint, use_ema=not args.no_ema)
     model.to(device)
 
@@ -39,26 +60,102 @@ def run(args: argparse.Namespace) -> int:
         return restore_image(model, img, device=device, tile=args.tile, overlap=args.overlap)
 
     if args.setting:
-        from aioir.settings.evaluate import evaluate_setting
-
         return evaluate_setting(args.setting, args.root, restore_fn, meta, args)
+    return evaluate_validation(restore_fn, meta, args)
 
+
+def evaluate_validation(restore_fn: Callable[[np.ndarray], np.ndarray], meta: dict[str, Any],
+                        args: argparse.Namespace) -> int:
+    """The run's validation sets, as the Trainer measures them."""
     from aioir.config import from_dict
     from aioir.config.schema import RunConfig
-    from aioir.engine.builders import build_val_samples
-    from aioir.report.tables import write_results, validation_table
+    from aioir.engine.build import resolve_setting, val_protocol, validation_sets
+    from aioir.engine.evaluation import evaluate, lpips_status, summary
+    from aioir.report.tables import validation_table
+    from aioir.report.writers import write_results
 
     if "config" not in meta:
-        raise ValueError("an exported model has no validation set: pass --setting and --root")
+        raise ValueError("an exported model has no validation sets: pass --setting and --root")
     cfg = from_dict(RunConfig, meta["config"])
-    samples = build_val_samples(cfg, meta["tasks"])
-    if samples is None:
-        raise ValueError("this run has no validation images: pass --setting and --root")
-    protocol = get_protocol(args.protocol or cfg.val.protocol)
-    result = evaluate_pairs(restore_fn, samples, protocol, meta["tasks"])
-    summary = result.to_dict()
-    print(validation_table(summary))
+    setting = resolve_setting(cfg)
+    cfg.val.enabled = True
+    sets, notes = validation_sets(cfg, setting)
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    if not sets:
+        raise ValueError("this run's setting has no test sets under its data.root: pass "
+                         "--setting and --root")
+    from aioir.metrics import get_protocol
+
+    protocol = get_protocol(args.protocol) if args.protocol else val_protocol(cfg, setting)
+    protocol, note = lpips_status(protocol)
+    result = summary(evaluate(restore_fn, sets, protocol))
+    print(validation_table(result))
+    if note:
+        print(f"\n{note}")
     out = Path(args.out) if args.out else Path(args.checkpoint).resolve().parent.parent / "eval"
-    write_results(summary, out, stem=f"eval_{Path(args.checkpoint).stem}")
+    write_results(result, out, stem=f"eval_{Path(args.checkpoint).stem}")
     print(f"results written to {out}")
+    return 0
+
+
+def _lpips_table(summary: dict[str, Any]) -> str:
+    from aioir.report.tables import markdown_table
+
+    per_task = summary["per_task"]
+    cols = list(per_task) + ["Average"]
+    row = [f"{per_task[c]['lpips']:.4f}" for c in per_task] + [f"{summary['average']['lpips']:.4f}"]
+    return markdown_table(["LPIPS", *cols], [["model", *row]])
+
+
+def evaluate_setting(setting: str, root: str | None, restore_fn: Callable[[np.ndarray],
+                     np.ndarray], meta: dict[str, Any], args: argparse.Namespace) -> int:
+    """Evaluate ``restore_fn`` on every test set of ``setting`` under ``root``; print the tables
+    and write CSV/JSON. Returns the exit status (0)."""
+    from aioir.engine.build import build_test_sets
+    from aioir.engine.evaluation import evaluate, lpips_status, task_mismatch
+    from aioir.files import path_component
+    from aioir.metrics import get_protocol
+    from aioir.report.tables import INPUT_ROW, results_table
+    from aioir.report.writers import write_results
+    from aioir.settings import get_setting
+
+    s = get_setting(setting).for_tasks(None)
+    if not root and s.needs_root:
+        raise ValueError(f"--root is required with --setting {s.name} (see docs/datasets.md)")
+    warning = task_mismatch(list(s.task_names), meta.get("tasks"))
+    if warning:
+        print(warning, file=sys.stderr)
+    protocol_arg = getattr(args, "protocol", None)
+    protocol, lpips_note = lpips_status(get_protocol(protocol_arg) if protocol_arg else s.protocol)
+    checkpoint = Path(getattr(args, "checkpoint", "model"))
+    out = Path(args.out) if getattr(args, "out", None) else checkpoint.resolve().parent / "eval"
+    model_row = checkpoint.stem
+    sets, notes = build_test_sets(s, root)
+    results = evaluate(restore_fn, sets, protocol, measure_input=True,
+                       progress=bool(getattr(args, "progress", False)))
+    written = []
+    for group in s.groups:
+        if group not in results:
+            print(f"[{group}] no test sets found (optional); skipped")
+            continue
+        result = results[group]
+        summary = result.to_dict()
+        rows = {INPUT_ROW: {"per_task": summary["input_per_task"],
+                            "average": summary["input_average"]}, model_row: summary}
+        title = f"{s.name} ({group})" if group != "main" else s.name
+        print(f"\n## {title}\n")
+        print(results_table(rows, result.task_names, protocol=protocol.describe()))
+        if protocol.lpips:
+            print("\n" + _lpips_table(summary))
+        if lpips_note:
+            print(f"\n{lpips_note}")
+        summary.update(setting=s.name, group=group, checkpoint=str(checkpoint),
+                       checkpoint_tasks=meta.get("tasks"), lpips_note=lpips_note,
+                       tile=getattr(args, "tile", None), overlap=getattr(args, "overlap", None))
+        # names from a setting file become file names: one safe component each
+        stem = f"eval_{path_component(s.name)}" + ("" if group == "main" else
+                                                   f"_{path_component(group)}")
+        written += write_results(summary, out, stem=stem)
+    print(f"\nresults written to {out}: {', '.join(p.name for p in written)}")
     return 0

@@ -40,14 +40,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from tqdm import tqdm
-
     from aioir.commands._batch import plan_outputs
     from aioir.data.io import ImageReadError
     from aioir.engine.trainer import resolve_device
+    from aioir.errors import OutputError
     from aioir.inference.export import load_network
     from aioir.inference.memory import BudgetError, format_bytes, parse_memory
     from aioir.inference.restore import Restorer
+    from aioir.progress import progress
 
     budget = None if args.max_memory == "auto" else parse_memory(args.max_memory)
     jobs = plan_outputs(args.inputs, Path(args.out), overwrite=args.overwrite)
@@ -60,14 +60,14 @@ def run(args: argparse.Namespace) -> int:
     print(f"  about {cost.per_pixel:.0f} bytes per pixel of a window")
     skipped: list[str] = []
     done = 0
-    bar = tqdm(jobs, desc="restore", unit="img")
+    bar = progress(jobs, desc="restore", unit="img")
     for job in bar:
         try:
             planned = restorer.file_plan(job.source)
             plan = planned[0]
             windows = None
             if plan.windows > 1:
-                windows = tqdm(total=plan.windows, desc=f"  {job.name}", unit="tile", leave=False)
+                windows = progress(total=plan.windows, desc=f"  {job.name}", unit="tile")
             try:
                 restorer.restore_file(job.source, job.target, planned=planned,
                                       progress=windows.update if windows is not None else None)
@@ -80,9 +80,10 @@ def run(args: argparse.Namespace) -> int:
                 skipped.append(f"{job.source}: file vanished before it was read")
                 continue
             bar.close()
+            cause = str(exc) if isinstance(exc, OutputError) else (
+                f"cannot write {job.target}: {exc.strerror or exc}")  # OutputError names it
             raise ValueError(
-                f"cannot write {job.target}: {exc.strerror or exc}; {done} image(s) were "
-                f"restored into {args.out} before this"
+                f"{cause}; {done} image(s) were restored into {args.out} before this"
             ) from exc
         except (ImageReadError, BudgetError) as exc:
             skipped.append(str(exc))

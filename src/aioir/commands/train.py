@@ -1,4 +1,18 @@
-"""``aioir train CONFIG [--set key=value ...] [--resume auto|PATH] [--out DIR]``."""
+"""``aioir train CONFIG [--set key=value ...] [--steps N] [--resume auto|PATH]
+[--allow-changes] [--out DIR]``.
+
+``--steps N`` shortens (or lengthens) the run, every stage in proportion
+(:func:`aioir.config.budget.scale_budget`); the scaled schedule is printed and saved in the
+run folder's ``config.yaml``.
+
+One process at a time trains into a run folder (a second is refused, naming the first). A
+resume whose config changes the run's maths (``--set optim.lr=...``, a longer ``train.steps``,
+another width, ...) is refused, naming the keys, unless ``--allow-changes``; keys that change
+no number (logging, checkpoint interval, progress bar, workers, validation) and those that
+only change the floating-point order (threads, device) need no permission. The first config
+stays in ``config.yaml``; each resume records its own in ``configs/config_<step>.yaml``. See
+``docs/reliability.md``.
+"""
 
 from __future__ import annotations
 
@@ -13,8 +27,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("config", help="YAML run config (see configs/)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value, e.g. --set optim.lr=1e-4 (repeatable)")
+    p.add_argument("--steps", type=int, default=None, metavar="N",
+                   help="train N steps: every stage, the warm-up and the checkpoint/log/val "
+                        "intervals scaled in proportion (e.g. try a paper recipe briefly)")
     p.add_argument("--resume", default=None, metavar="auto|PATH",
                    help="continue the latest checkpoint of the run folder (auto) or a given one")
+    p.add_argument("--allow-changes", action="store_true",
+                   help="with --resume: continue even if the config changes the run's maths "
+                        "(e.g. a new optim.lr); the new config is recorded in configs/")
     p.add_argument("--out", default=None, help="run folder (default: runs/<name>)")
 
 
@@ -27,10 +47,19 @@ def run(args: argparse.Namespace) -> int:
     from aioir.engine.run import train
 
     cfg = load_config(RunConfig, args.config, args.overrides)
-    run_dir = Path(args.out) if args.out else Path("runs") / cfg.name
+    if args.steps is not None:
+        from aioir.config.budget import scale_budget
+
+        cfg, lines = scale_budget(cfg, args.steps)
+        for line in lines:
+            print(line)
+    from aioir.files import path_component
+
+    run_dir = Path(args.out) if args.out else Path("runs") / path_component(cfg.name)
     dist = from_environment(cfg.train.device)
     try:
-        result = train(cfg, run_dir, resume=args.resume, dist=dist)
+        result = train(cfg, run_dir, resume=args.resume, dist=dist,
+                       allow_changes=args.allow_changes)
     finally:
         dist.shutdown()
     if dist.is_main:

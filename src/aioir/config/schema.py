@@ -4,14 +4,20 @@ YAML files map onto these dataclasses through :func:`aioir.config.from_dict`; ev
 default, unknown keys are errors with a "did you mean" suggestion.
 
 >>> cfg = RunConfig()
->>> cfg.strategy.name, cfg.model.name, cfg.data.tasks[:3]
-('mixed', 'tiny_unet', ['sr', 'blur', 'noise'])
+>>> cfg.strategy.name, cfg.model.name, cfg.data.setting, cfg.data.tasks
+('mixed', 'tiny_unet', 'embedded', None)
+>>> check(cfg)
+>>> cfg.train.checkpoint_every = 0
+>>> check(cfg)
+Traceback (most recent call last):
+...
+aioir.config.errors.ConfigError: train.checkpoint_every must be >= 1, got 0
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, Optional
+from typing import Any, ClassVar, Literal, Optional
 
 MIOIR_TASKS = ["sr", "blur", "noise", "jpeg", "rain", "haze", "dark"]
 
@@ -35,17 +41,26 @@ class StrategyConfig:
 
 @dataclass
 class DataConfig:
-    """Training data.
+    """Training data: a setting (see ``docs/datasets.md``) and how its samples are cut.
 
-    ``source``: ``embedded`` (scikit-image photographs, train split), ``folder`` (clean images
-    under ``root``, degraded on the fly) or ``setting`` (a benchmark setting's datasets under
-    ``root``, see ``setting``).
+    ``setting``: a setting name (``embedded``: the photographs shipped in scikit-image,
+    ``folder``: clean images under ``root``, or a benchmark such as ``mioir7``, ``three_task``)
+    or a path to a setting YAML file. ``root``: the dataset root its paths are relative to.
+    ``tasks``: the run's tasks (ids are positions); ``None``: the setting's own. A benchmark
+    setting accepts a subset of its tasks; ``embedded`` and ``folder`` accept any catalogue
+    tasks (default: the seven MiOIR tasks). ``dist``: parameter ranges of the on-the-fly
+    degradations (``in`` or ``out``). ``balance``: ``balanced`` (every source equally often),
+    ``random`` or ``concat`` (the official loaders' list repetition).
     """
 
-    source: Literal["embedded", "folder", "setting"] = "embedded"
+    REMOVED_KEYS: ClassVar[dict[str, str]] = {
+        "source": "every run's data is a setting now: data.setting is embedded (the former "
+                  "source: embedded), folder (source: folder, with data.root) or a benchmark "
+                  "setting name (source: setting); see docs/configs.md"}
+
+    setting: str = "embedded"
     root: Optional[str] = None
-    setting: Optional[str] = None
-    tasks: list[str] = field(default_factory=lambda: list(MIOIR_TASKS))
+    tasks: Optional[list[str]] = None
     patch_size: int = 64
     batch_size: int = 16
     dist: Literal["in", "out"] = "in"
@@ -96,7 +111,9 @@ class StageConfig:
     the model's auxiliary losses (override the model's defaults and ``train.aux_weights``).
     ``trainable``: parameter groups updated in this stage (names from the model's
     ``parameter_groups()``; ``None``: all). ``lr``: base learning rate of the stage (default
-    ``optim.lr``); the schedule restarts in every stage.
+    ``optim.lr``); the schedule restarts in every stage. ``tasks``: the tasks the training
+    stream draws in this stage (balanced over them; ``None``: all of the run's tasks).
+    ``fresh_optimizer``: reset the optimizer's state (Adam moments) when the stage starts.
     """
 
     steps: int = 1
@@ -104,6 +121,8 @@ class StageConfig:
     aux_weights: dict[str, float] = field(default_factory=dict)
     trainable: Optional[list[str]] = None
     lr: Optional[float] = None
+    tasks: Optional[list[str]] = None
+    fresh_optimizer: bool = False
 
 
 @dataclass
@@ -131,19 +150,31 @@ class TrainConfig:
 
 @dataclass
 class ValConfig:
-    """Periodic validation: per-task PSNR/SSIM on held-out images degraded at a fixed seed.
+    """Validation on the run's setting's test sets (``aioir eval CKPT`` measures the same).
 
-    ``every``: steps between validations (0: only at the end of training).
-    ``source``: ``embedded`` (test split of the embedded photographs) or ``folder`` (``root``).
+    ``enabled``: validate at the end of training (and every ``every`` steps when > 0); a
+    setting whose test sets are absent under ``data.root`` is skipped with a note. ``groups``:
+    the test groups (``main``: the paper's table; e.g. ``ood``). ``max_size``: centre-crop
+    every test image to at most this many pixels per side (``None``: whole images);
+    ``max_images``: keep that many evenly spaced images per test set (``None``: all) — both keep
+    periodic validation cheap; ``aioir eval CKPT --setting NAME`` evaluates the full sets.
+    ``protocol``: the metric protocol (``None``: the setting's). ``use_ema``: evaluate the EMA
+    weights when the run keeps them.
     """
 
+    REMOVED_KEYS: ClassVar[dict[str, str]] = {
+        "source": "validation uses the run's setting's test sets: val.enabled: false replaces "
+                  "source: none; see docs/configs.md",
+        "root": "validation uses the test sets of data.setting under data.root",
+        "seed": "a synthetic test set's seed is part of its setting (test: ... seed:)",
+        "dist": "a synthetic test set's dist is part of its setting (test: ... dist:)"}
+
+    enabled: bool = True
     every: int = 0
-    source: Literal["embedded", "folder", "none"] = "embedded"
-    root: Optional[str] = None
-    max_size: int = 192
-    seed: int = 1234
-    dist: Literal["in", "out"] = "in"
-    protocol: str = "mioir"
+    groups: list[str] = field(default_factory=lambda: ["main"])
+    max_size: Optional[int] = 192
+    max_images: Optional[int] = None
+    protocol: Optional[str] = None
     use_ema: bool = True
 
 
@@ -159,3 +190,56 @@ class RunConfig:
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     val: ValConfig = field(default_factory=ValConfig)
+
+
+def check(cfg: RunConfig) -> None:
+    """Raise :class:`aioir.config.ConfigError` naming the key of the first value no run can
+    use (checked before a run folder is written; the setting, model and strategy are checked
+    when the run is built)."""
+    from aioir.config.errors import ConfigError
+
+    positive = {
+        "train.steps": cfg.train.steps,
+        "train.log_every": cfg.train.log_every,
+        "train.checkpoint_every": cfg.train.checkpoint_every,
+        "train.grad_accum": cfg.train.grad_accum,
+        "data.batch_size": cfg.data.batch_size,
+        "data.patch_size": cfg.data.patch_size,
+        "data.views": cfg.data.views,
+    }
+    for key, value in positive.items():
+        if value < 1:
+            raise ConfigError(f"{key} must be >= 1, got {value}")
+    non_negative = {
+        "train.seed": cfg.train.seed,
+        "val.every": cfg.val.every,
+        "schedule.warmup_steps": cfg.schedule.warmup_steps,
+        "data.num_workers": cfg.data.num_workers,
+        "train.max_nonfinite": cfg.train.max_nonfinite,
+    }
+    for key, value in non_negative.items():
+        if value < 0:
+            raise ConfigError(f"{key} must be >= 0, got {value}")
+    if cfg.val.max_size is not None and cfg.val.max_size < 1:
+        raise ConfigError(f"val.max_size must be >= 1 or null, got {cfg.val.max_size}")
+    if cfg.val.max_images is not None and cfg.val.max_images < 1:
+        raise ConfigError(f"val.max_images must be >= 1 or null, got {cfg.val.max_images}")
+    if not 0.0 <= cfg.train.ema_decay < 1.0:
+        raise ConfigError(f"train.ema_decay must be in [0, 1), got {cfg.train.ema_decay}")
+    if cfg.optim.lr <= 0:
+        raise ConfigError(f"optim.lr must be > 0, got {cfg.optim.lr}")
+    for i, stage in enumerate(cfg.train.stages):
+        if stage.steps < 1:
+            raise ConfigError(f"train.stages.{i}.steps must be >= 1, got {stage.steps}")
+        if stage.tasks is not None and not stage.tasks:
+            raise ConfigError(f"train.stages.{i}.tasks is empty: name at least one task or "
+                              "leave it null (all tasks)")
+        if stage.lr is not None and stage.lr <= 0:
+            raise ConfigError(f"train.stages.{i}.lr must be > 0, got {stage.lr}")
+    if cfg.train.stages:
+        total = sum(s.steps for s in cfg.train.stages)
+        if total != cfg.train.steps:
+            raise ConfigError(
+                f"train.stages last {total} steps in all but train.steps is {cfg.train.steps}; "
+                "make them agree (to shorten a staged run, use `aioir train CONFIG --steps N`, "
+                "which scales every stage)")

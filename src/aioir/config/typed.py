@@ -196,7 +196,10 @@ def from_dict(cls: type[T], data: typing.Mapping[str, Any], path: str = "") -> T
     prefix = f"{path}." if path else ""
     for key in data:
         if key not in fields:
-            raise ConfigError(f"unknown key '{prefix}{key}'{suggest(str(key), fields, prefix)}")
+            # a schema may explain keys it no longer has: ``REMOVED_KEYS = {"old": "why"}``
+            removed = getattr(cls, "REMOVED_KEYS", {}).get(key)
+            hint = f": {removed}" if removed else suggest(str(key), fields, prefix)
+            raise ConfigError(f"unknown key '{prefix}{key}'{hint}")
     try:
         hints = typing.get_type_hints(cls)
     except Exception as err:  # noqa: BLE001 - unresolved forward reference in user code

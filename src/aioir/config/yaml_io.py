@@ -21,7 +21,8 @@ import yaml
 from .errors import ConfigError
 from .typed import to_dict
 
-__all__ = ["load_yaml", "dump_yaml", "parse_value", "deep_merge", "ConfigLoader"]
+__all__ = ["load_yaml", "dump_yaml", "dump_yaml_text", "parse_value", "parse_mapping",
+           "deep_merge", "ConfigLoader"]
 
 BASE_KEY = "base"
 
@@ -66,20 +67,29 @@ def deep_merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any
     return out
 
 
+def parse_mapping(text: str, where: str) -> dict[str, Any]:
+    """The YAML mapping in ``text`` (``where`` names it in errors; empty text: ``{}``).
+
+    >>> parse_mapping("a: 1e-4", "x.yaml")
+    {'a': 0.0001}
+    """
+    try:
+        data = yaml.load(text, Loader=ConfigLoader)  # noqa: S506 - ConfigLoader is a SafeLoader
+    except yaml.YAMLError as err:
+        raise ConfigError(f"invalid YAML in {where!r}: {err}") from err
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where!r}: the top level must be a mapping, got {type(data).__name__}")
+    return data
+
+
 def _read_mapping(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as err:
         raise ConfigError(f"cannot read config {str(path)!r}: {err}") from err
-    try:
-        data = yaml.load(text, Loader=ConfigLoader)  # noqa: S506 - ConfigLoader is a SafeLoader
-    except yaml.YAMLError as err:
-        raise ConfigError(f"invalid YAML in {str(path)!r}: {err}") from err
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{str(path)!r}: the top level must be a mapping, got {type(data).__name__}")
-    return data
+    return parse_mapping(text, str(path))
 
 
 def load_yaml(path: str | os.PathLike[str], _stack: tuple[Path, ...] = ()) -> dict[str, Any]:
@@ -110,8 +120,22 @@ def load_yaml(path: str | os.PathLike[str], _stack: tuple[Path, ...] = ()) -> di
     return deep_merge(merged, data)
 
 
+def dump_yaml_text(obj: Any) -> str:
+    """A config (dataclass or plain data) as the YAML text :func:`dump_yaml` writes.
+
+    >>> print(dump_yaml_text({"lr": 1e-10, "size": (8, 8)}), end="")
+    lr: 1.0e-10
+    size:
+    - 8
+    - 8
+    """
+    return yaml.safe_dump(to_dict(obj), sort_keys=False, default_flow_style=False,
+                          allow_unicode=True)
+
+
 def dump_yaml(obj: Any, path: str | os.PathLike[str]) -> None:
-    """Write a config (dataclass or plain data) as YAML that :func:`load_yaml` reads back.
+    """Write a config (dataclass or plain data) as YAML that :func:`load_yaml` reads back
+    (atomically, with the user's umask: :func:`aioir.files.write_text`).
 
     >>> import tempfile, pathlib
     >>> p = pathlib.Path(tempfile.mkdtemp()) / "c.yaml"
@@ -119,5 +143,6 @@ def dump_yaml(obj: Any, path: str | os.PathLike[str]) -> None:
     >>> load_yaml(p)
     {'lr': 1e-10, 'size': [8, 8]}
     """
-    text = yaml.safe_dump(to_dict(obj), sort_keys=False, default_flow_style=False, allow_unicode=True)
-    Path(path).write_text(text, encoding="utf-8")
+    from aioir.files import write_text
+
+    write_text(path, dump_yaml_text(obj), what="config")

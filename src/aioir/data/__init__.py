@@ -1,16 +1,19 @@
-"""Image IO, clean-image sources and the datasets that turn them into ``(lq, gt, task_id)``.
+"""Image IO, clean-image sources and every dataset class: samples ``(lq, gt, task_id)``.
 
 Modules (imported on first use, so ``import aioir.data`` stays cheap):
 
 * :mod:`aioir.data.io` — ``read_image``/``write_image`` for every Pillow mode, ``ImageReadError``,
   ``list_images``, ``to_tensor``/``to_numpy``;
 * :mod:`aioir.data.sources` — ``EmbeddedPhotos`` (scikit-image photographs, fixed split),
-  ``FolderSource``;
-* :mod:`aioir.data.synthetic` — ``SyntheticTaskDataset`` (degrade on the fly),
-  ``FixedTestSet`` (deterministic evaluation pairs);
-* :mod:`aioir.data.paired` — ``PairedFolderDataset`` with matching rules and a
-  ``PairingReport``;
-* :mod:`aioir.data.mixing` — ``ConcatTaskDataset`` (balanced or list-repetition mixing);
+  ``FolderSource``; :mod:`aioir.data.depth` — depth maps matched by name (haze);
+* :mod:`aioir.data.synthetic` — ``SyntheticTask`` (clean images degraded on the fly as MiOIR
+  did: the full image's context), ``synthetic_mix``;
+* :mod:`aioir.data.paired` — ``PairedDataset``, ``PairedFolderDataset`` with matching rules and
+  a ``PairingReport``;
+* :mod:`aioir.data.mixing` — ``TaskMix``, the one mixer (balanced, random or list repetition;
+  per-stage task subsets);
+* :mod:`aioir.data.testsets` — ``PairedTestSet``, ``SyntheticTestSet``;
+* :mod:`aioir.data.cache` — the training stream materialised once and shared;
 * :mod:`aioir.data.sampling`, :mod:`aioir.data.transforms` — the deterministic randomness and
   patch operations they share.
 
@@ -35,14 +38,17 @@ _EXPORTS = {
     "to_numpy": "io",
     "EmbeddedPhotos": "sources",
     "FolderSource": "sources",
-    "SyntheticTaskDataset": "synthetic",
-    "FixedTestSet": "synthetic",
-    "TestSample": "synthetic",
+    "SyntheticTask": "synthetic",
+    "synthetic_mix": "synthetic",
+    "PairedDataset": "paired",
     "PairedFolderDataset": "paired",
     "PairingReport": "paired",
     "PairingError": "paired",
     "pair_folders": "paired",
-    "ConcatTaskDataset": "mixing",
+    "TaskMix": "mixing",
+    "Segment": "mixing",
+    "PairedTestSet": "testsets",
+    "SyntheticTestSet": "testsets",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -102,9 +102,9 @@ def materialize(
         with mp.get_context("spawn").Pool(workers) as pool:
             it = pool.imap_unordered(_fill, jobs)
             if progress:
-                from tqdm import tqdm
+                from aioir.progress import progress as progress_bar
 
-                it = tqdm(it, total=len(jobs), desc="synthesising data", unit="chunk")
+                it = progress_bar(it, total=len(jobs), desc="synthesising data", unit="chunk")
             for _ in it:
                 pass
     done.write_text(json.dumps(stamp))

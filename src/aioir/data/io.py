@@ -14,7 +14,11 @@ Reading (:func:`read_image`)
 * the EXIF orientation is applied (``PIL.ImageOps.exif_transpose``), so the array is the image
   as a viewer shows it;
 * a missing, corrupt, truncated or unsupported file raises :class:`ImageReadError` (a
-  ``ValueError``) naming the file and the cause.
+  ``ValueError``) naming the file and the cause;
+* an image larger than :func:`max_image_pixels` (Pillow's decompression-bomb guard, 89.5
+  megapixels, unless ``AIOIR_MAX_IMAGE_PIXELS`` says otherwise) is refused from its header,
+  before anything is decoded, with a message naming the file, its size, the limit and how to
+  raise it (a 400 KB PNG can decode to 12000 x 12000 pixels: 1.7 GB as float32).
 
 :func:`decode_image` gives the same pixels before scaling (``uint8``, ``uint16`` or ``float32``,
 a quarter of the memory for 8-bit files) with the source's bit depth, ICC profile and EXIF (less
@@ -22,9 +26,10 @@ the orientation, which is applied): what a command needs to write a result like 
 
 Writing (:func:`write_image`): PNG or JPEG (or any format Pillow writes, chosen by extension),
 8-bit rounded, or 16-bit PNG, with an optional ICC profile and EXIF block (PNG, JPEG, WebP,
-TIFF); parent folders are created; the file appears atomically (temporary file in the same
-folder, then ``os.replace``), so a crash never leaves a half-written image, and it gets the
-permissions of any new file (``0666`` less the process umask), not the temporary file's ``0600``.
+TIFF); parent folders are created; the file appears atomically through
+:func:`aioir.files.atomic_write` (temporary file in the same folder, then ``os.replace``), so a
+crash never leaves a half-written image, with the permissions of any new file (``0666`` less
+the process umask), and a failed write raises :class:`aioir.errors.OutputError` naming the file.
 
 >>> import tempfile, os
 >>> import numpy as np
@@ -41,7 +46,7 @@ from __future__ import annotations
 import io
 import os
 import struct
-import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator
@@ -49,6 +54,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator
 import numpy as np
 
 from aioir.data import png16
+from aioir.files import atomic_write
 
 if TYPE_CHECKING:
     import torch
@@ -65,6 +71,78 @@ _EXIF_ORIENTATION = 0x0112
 
 class ImageReadError(ValueError):
     """An image file could not be read; the message names the file and the cause."""
+
+
+#: environment variable: the largest image aioir decodes, in pixels (0: no limit)
+PIXEL_LIMIT_ENV = "AIOIR_MAX_IMAGE_PIXELS"
+
+
+def max_image_pixels() -> int | None:
+    """The largest image (width x height) aioir reads: ``AIOIR_MAX_IMAGE_PIXELS`` when set (0:
+    no limit; Pillow's own guard is then lifted too), else Pillow's ``Image.MAX_IMAGE_PIXELS``
+    (89,478,485 by default).
+
+    >>> import os
+    >>> os.environ["AIOIR_MAX_IMAGE_PIXELS"] = "2e8"
+    >>> max_image_pixels()
+    200000000
+    >>> del os.environ["AIOIR_MAX_IMAGE_PIXELS"]
+    """
+    from PIL import Image
+
+    raw = os.environ.get(PIXEL_LIMIT_ENV)
+    if raw is None or not raw.strip():
+        return Image.MAX_IMAGE_PIXELS
+    try:
+        value = int(float(raw))
+    except ValueError:
+        raise ValueError(f"{PIXEL_LIMIT_ENV} must be a number of pixels (0: no limit), got "
+                         f"{raw!r}") from None
+    Image.MAX_IMAGE_PIXELS = None  # aioir checks the size itself (below), Pillow need not
+    return value if value > 0 else None
+
+
+def _too_large(p: Path, width: int, height: int, limit: int | None) -> ImageReadError | None:
+    if limit is None or width * height <= limit:
+        return None
+    return ImageReadError(
+        f"cannot read image {p}: {width} x {height} = {width * height:,} pixels is above the "
+        f"limit of {limit:,} pixels (a guard against decompression bombs: small files that "
+        f"decode to huge images); if you trust this file, raise the limit with "
+        f"{PIXEL_LIMIT_ENV}={width * height} (0: no limit)")
+
+
+@contextmanager
+def _open_guarded(p: Path, source: Any) -> Iterator[Any]:
+    """``Image.open(source)`` refused above :func:`max_image_pixels` before any decoding;
+    Pillow's own decompression-bomb warning and error become that refusal."""
+    import warnings
+
+    from PIL import Image
+
+    limit = max_image_pixels()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            im = Image.open(source)
+        except Image.DecompressionBombError:
+            im = None
+        if im is None:  # Pillow refused at twice its limit: read the size from the header
+            saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+            try:
+                if hasattr(source, "seek"):
+                    source.seek(0)
+                with Image.open(source) as probe:
+                    size = probe.size
+            finally:
+                Image.MAX_IMAGE_PIXELS = saved
+            raise _too_large(p, *size, limit or 0) or ImageReadError(
+                f"cannot read image {p}: above Pillow's decompression-bomb limit")
+    with im:
+        error = _too_large(p, *im.size, limit)
+        if error is not None:
+            raise error
+        yield im
 
 
 def _composite_on_white(rgba: np.ndarray) -> np.ndarray:
@@ -223,7 +301,7 @@ def decode_image(path: str | os.PathLike[str]) -> DecodedImage:
     if not head:
         raise ImageReadError(f"cannot read image {p}: the file is empty")
     try:
-        with Image.open(io.BytesIO(data) if data is not None else p) as im:
+        with _open_guarded(p, io.BytesIO(data) if data is not None else p) as im:
             if data is not None:
                 pixels, white = _read_png16(data, im)
                 bits = 16
@@ -236,6 +314,8 @@ def decode_image(path: str | os.PathLike[str]) -> DecodedImage:
             exif = _exif_without_orientation(im)
     except UnidentifiedImageError:
         raise ImageReadError(f"cannot read image {p}: not a recognised image format") from None
+    except ImageReadError:
+        raise
     except (OSError, SyntaxError, ValueError, EOFError, struct.error,
             Image.DecompressionBombError) as exc:
         raise ImageReadError(f"cannot read image {p}: {type(exc).__name__}: {exc}") from exc
@@ -288,11 +368,11 @@ def image_size(path: str | os.PathLike[str]) -> tuple[int, int]:
 
     Raises :class:`ImageReadError` like :func:`read_image`.
     """
-    from PIL import Image, UnidentifiedImageError
+    from PIL import UnidentifiedImageError
 
     p = Path(path)
     try:
-        with Image.open(p) as im:
+        with _open_guarded(p, p) as im:
             width, height = im.size
             if _header_orientation(im) in (5, 6, 7, 8):
                 width, height = height, width
@@ -300,6 +380,8 @@ def image_size(path: str | os.PathLike[str]) -> tuple[int, int]:
         raise ImageReadError(f"cannot read image {p}: file not found") from None
     except UnidentifiedImageError:
         raise ImageReadError(f"cannot read image {p}: not a recognised image format") from None
+    except ImageReadError:
+        raise
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageReadError(f"cannot read image {p}: {type(exc).__name__}: {exc}") from exc
     return height, width
@@ -333,23 +415,6 @@ def quantize(img: Any, bits: int = 8) -> np.ndarray:
     if bits not in _INTEGER_DTYPES:
         raise ValueError(f"bits must be 8 or 16, got {bits}")
     return np.round(_as_hwc(img) * float(2**bits - 1)).astype(_INTEGER_DTYPES[bits])
-
-
-def created_file_mode() -> int:
-    """Permission bits of a file created now: ``0o666`` less the process umask.
-
-    Files written through a temporary file (``tempfile.mkstemp`` creates it ``0600``) are set to
-    this before they take their final name, as if they had been created with ``open``.
-    """
-    try:  # Linux: read the umask without changing it (os.umask is process-wide, not thread-safe)
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("Umask:"):
-                return 0o666 & ~int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return 0o666 & ~mask
 
 
 #: formats whose Pillow writer stores ``icc_profile`` and ``exif``
@@ -397,22 +462,13 @@ def write_image(
     meta: dict[str, Any] = {}
     if fmt in _METADATA_FORMATS:
         meta = {k: v for k, v in (("icc_profile", icc_profile), ("exif", exif)) if v}
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            if bits == 16:
-                png16.write_png16(fh, q[..., 0] if q.shape[2] == 1 else q, **meta)
-            else:
-                pil = Image.fromarray(q[..., 0] if q.shape[2] == 1 else q)
-                options = {"quality": int(quality), "subsampling": 0} if fmt == "JPEG" else {}
-                pil.save(fh, format=fmt, **options, **meta)
-        os.chmod(tmp, created_file_mode())
-        os.replace(tmp, p)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_write(p, what="image") as fh:
+        if bits == 16:
+            png16.write_png16(fh, q[..., 0] if q.shape[2] == 1 else q, **meta)
+        else:
+            pil = Image.fromarray(q[..., 0] if q.shape[2] == 1 else q)
+            options = {"quality": int(quality), "subsampling": 0} if fmt == "JPEG" else {}
+            pil.save(fh, format=fmt, **options, **meta)
 
 
 def to_tensor(img: np.ndarray) -> "torch.Tensor":

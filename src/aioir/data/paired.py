@@ -180,45 +180,35 @@ def pair_folders(
     return report
 
 
-class PairedFolderDataset(torch.utils.data.Dataset):
+class PairedDataset(torch.utils.data.Dataset):
     """LQ/GT file pairs as samples ``{"lq", "gt", "task_id"}`` (plus ``"lq_views"`` when
-    ``views >= 2``).
+    ``views >= 2``); the paired component of a training mix and the reader of paired test sets.
 
     Test use (default): full images, no augmentation. Training use: ``patch_size`` gives the same
     random window of LQ and GT, ``augment`` the same flip/rotation, all drawn from
     ``default_rng([seed, i])``; ``length`` (default: the number of pairs) may exceed the number of
-    pairs, in which case sample ``i`` uses pair ``i % n`` with its own fresh window.
-    ``on_error``: ``"raise"`` (default) raises :class:`PairingError` on any pairing problem,
-    ``"warn"`` logs the report and keeps the valid pairs. ``report`` keeps the pairing outcome.
+    pairs, in which case sample ``i`` uses pair ``i % n`` with its own fresh window. With
+    ``views >= 2`` (AirNet's loader) the views are patch-size crops of the whole degraded image.
+    ``names`` label the pairs (default: the LQ file names).
     """
 
     def __init__(
         self,
-        lq_dir: str | os.PathLike[str],
-        gt_dir: str | os.PathLike[str],
+        pairs: Sequence[tuple[Path, Path]],
         task_id: int = 0,
-        match: MatchRule = "name",
         *,
         patch_size: PatchSize = None,
         augment: bool = False,
         seed: int = 0,
         length: int | None = None,
-        on_error: Literal["raise", "warn"] = "raise",
-        allow_unused_gt: bool = False,
-        recursive: bool = True,
-        check_sizes: bool = True,
         cache: bool = False,
         views: int = 1,
+        names: Sequence[str] | None = None,
     ) -> None:
-        if on_error not in ("raise", "warn"):
-            raise ValueError(f"on_error must be 'raise' or 'warn', got {on_error!r}")
-        self.report = pair_folders(lq_dir, gt_dir, match, recursive, check_sizes, allow_unused_gt)
-        if not self.report.pairs or (not self.report.ok and on_error == "raise"):
-            raise PairingError(self.report)
-        if not self.report.ok:
-            logger.warning("%s\n  -> skipping the problem files above", self.report.summary())
-        self.pairs = self.report.pairs
-        self.names = [lq.relative_to(self.report.lq_dir).as_posix() for lq, _ in self.pairs]
+        if not pairs:
+            raise ValueError("no LQ/GT pairs")
+        self.pairs = [(Path(a), Path(b)) for a, b in pairs]
+        self.names = list(names) if names is not None else [a.name for a, _ in self.pairs]
         self.task_id = int(task_id)
         self.patch_size = patch_size
         self.augment = augment
@@ -264,3 +254,38 @@ class PairedFolderDataset(torch.utils.data.Dataset):
         if not 0 <= index < self.length:
             raise IndexError(f"sample index {index} out of range for length {self.length}")
         return self.sample(index, sample_rng(self.seed, index))
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_cache": {}}
+
+
+class PairedFolderDataset(PairedDataset):
+    """:class:`PairedDataset` of the pairs :func:`pair_folders` finds in two folders.
+
+    ``on_error``: ``"raise"`` (default) raises :class:`PairingError` on any pairing problem,
+    ``"warn"`` logs the report and keeps the valid pairs. ``report`` keeps the pairing outcome;
+    ``names`` are the LQ paths relative to ``lq_dir``.
+    """
+
+    def __init__(
+        self,
+        lq_dir: str | os.PathLike[str],
+        gt_dir: str | os.PathLike[str],
+        task_id: int = 0,
+        match: MatchRule = "name",
+        *,
+        on_error: Literal["raise", "warn"] = "raise",
+        allow_unused_gt: bool = False,
+        recursive: bool = True,
+        check_sizes: bool = True,
+        **options: Any,
+    ) -> None:
+        if on_error not in ("raise", "warn"):
+            raise ValueError(f"on_error must be 'raise' or 'warn', got {on_error!r}")
+        self.report = pair_folders(lq_dir, gt_dir, match, recursive, check_sizes, allow_unused_gt)
+        if not self.report.pairs or (not self.report.ok and on_error == "raise"):
+            raise PairingError(self.report)
+        if not self.report.ok:
+            logger.warning("%s\n  -> skipping the problem files above", self.report.summary())
+        names = [lq.relative_to(self.report.lq_dir).as_posix() for lq, _ in self.report.pairs]
+        super().__init__(self.report.pairs, task_id, names=names, **options)

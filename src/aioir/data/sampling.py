@@ -16,6 +16,7 @@ stream apart from the per-sample streams), so every block holds each task exactl
 
 from __future__ import annotations
 
+import hashlib
 from typing import Literal
 
 import numpy as np
@@ -37,14 +38,39 @@ def sample_rng(seed: int, index: int) -> np.random.Generator:
     return np.random.default_rng([int(seed), int(index)])
 
 
-def balanced_choice(seed: int, index: int, k: int) -> int:
-    """Which of ``k`` choices index ``index`` gets in the balanced block schedule."""
+def name_rng(seed: int, name: str) -> np.random.Generator:
+    """The generator of the file called ``name`` (a relative path, POSIX separators):
+    ``default_rng([seed, w0, w1, w2, w3])`` with ``w0..w3`` the first 16 bytes of
+    ``sha256(name)`` as little-endian 32-bit words. What happens to one file then depends only
+    on the seed and its name, not on the other files or their order (``aioir degrade`` and the
+    synthetic test sets).
+
+    >>> float(name_rng(0, "a.png").random()) == float(name_rng(0, "a.png").random())
+    True
+    >>> float(name_rng(0, "a.png").random()) == float(name_rng(0, "b.png").random())
+    False
+    """
+    if seed < 0:
+        raise ValueError(f"seed must be non-negative, got {seed}")
+    digest = hashlib.sha256(name.encode("utf-8")).digest()
+    words = [int.from_bytes(digest[i : i + 4], "little") for i in range(0, 16, 4)]
+    return np.random.default_rng([int(seed), *words])
+
+
+def balanced_choice(seed: int, index: int, k: int, stream: int = 0) -> int:
+    """Which of ``k`` choices index ``index`` gets in the balanced block schedule.
+
+    ``stream`` > 0 selects an independent schedule (block ``b`` drawn from
+    ``default_rng([seed, b, BLOCK_TAG, stream])``): a training stage with its own task subset
+    counts its indices from its start in its own stream.
+    """
     if k < 1:
         raise ValueError(f"need at least one choice, got k={k}")
     if k == 1:
         return 0
     block, pos = divmod(int(index), k)
-    perm = np.random.default_rng([int(seed), block, BLOCK_TAG]).permutation(k)
+    key = [int(seed), block, BLOCK_TAG] + ([int(stream)] if stream else [])
+    perm = np.random.default_rng(key).permutation(k)
     return int(perm[pos])
 
 

@@ -69,6 +69,12 @@ EMBEDDED_PHOTOS: dict[str, Callable[[], np.ndarray]] = {
 #: the fixed evaluation split (three natural colour photographs); every other photo is training
 EMBEDDED_TEST: tuple[str, ...] = ("chelsea", "coffee", "rocket")
 EMBEDDED_TRAIN: tuple[str, ...] = tuple(n for n in EMBEDDED_PHOTOS if n not in EMBEDDED_TEST)
+#: the photographs of each split, sorted (the order of :class:`EmbeddedPhotos`)
+EMBEDDED_SPLITS: dict[str, tuple[str, ...]] = {
+    "train": tuple(sorted(EMBEDDED_TRAIN)),
+    "test": tuple(sorted(EMBEDDED_TEST)),
+    "all": tuple(sorted(EMBEDDED_PHOTOS)),
+}
 
 
 def _to_float_rgb(a: np.ndarray) -> np.ndarray:
@@ -122,11 +128,10 @@ class EmbeddedPhotos(_CachedSource):
         self, split: Literal["train", "test", "all"] = "train", cache: bool = True
     ) -> None:
         super().__init__(cache)
-        splits = {"train": EMBEDDED_TRAIN, "test": EMBEDDED_TEST, "all": tuple(EMBEDDED_PHOTOS)}
-        if split not in splits:
-            raise ValueError(f"unknown split {split!r}; expected one of {sorted(splits)}")
+        if split not in EMBEDDED_SPLITS:
+            raise ValueError(f"unknown split {split!r}; expected one of {sorted(EMBEDDED_SPLITS)}")
         self.split = split
-        self.names = sorted(splits[split])
+        self.names = list(EMBEDDED_SPLITS[split])
 
     def _load(self, index: int) -> np.ndarray:
         return _to_float_rgb(EMBEDDED_PHOTOS[self.names[index]]())

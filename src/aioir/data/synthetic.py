@@ -1,66 +1,65 @@
-"""Degrade clean images on the fly: the training dataset and the fixed evaluation set.
+"""Degrade clean images on the fly, as MiOIR synthesised its training data.
 
-:class:`SyntheticTaskDataset` — sample ``i`` is a pure function of ``(seed, i)``
-(see :mod:`aioir.data.sampling`). In order, it draws from ``default_rng([seed, i])``:
+:class:`SyntheticTask` is one component of a training mix (:class:`aioir.data.mixing.TaskMix`):
+the clean images of a source degraded for one task. ``sample(item, rng)`` draws, in order, from
+the sample's generator (``default_rng([seed, i])``, see :mod:`aioir.data.sampling`):
 
-1. the task: balanced (block schedule, exactly one of each task per block of ``K`` indices) or a
-   uniform ``random`` draw;
-2. a clean image (uniform over the source);
-3. a ``patch_size`` window (images smaller than the patch are reflect-padded at the bottom/right
-   first; ``patch_size=None`` keeps the full image);
-4. one of the 8 flips/rotations when ``augment``;
-5. the degradation ``degrade(task, patch, rng, dist=dist)`` (default
-   :func:`aioir.degradations.apply`), then 8-bit rounding of the LQ when ``quantize`` (MiOIR
-   stores its degraded copies as 8-bit files);
-6. with ``views >= 2``, a region twice the patch size is degraded instead and ``views``
-   patch-size crops are cut from it (AirNet's contrastive encoder sees two crops of one
-   degraded image); view 0 is the training ``lq``.
+1. a window of ``patch_size`` in clean image ``item`` (images smaller than the window are
+   reflect-padded at the bottom/right first; ``patch_size=None`` keeps the full image; with
+   ``views >= 2`` the window is twice the patch size);
+2. one of the 8 flips/rotations when ``augment``;
+3. the degradation's parameters (:func:`aioir.degradations.draw_params`), then the
+   degradation of the window's **context region**, then its own randomness (noise values, rain
+   seeds) — see below;
+4. with ``views >= 2``, ``views`` patch-size crops of the degraded window (AirNet's contrastive
+   encoder sees two crops of one degraded image); view 0 is the training ``lq``.
 
-The patch is cut **before** degrading, for speed. MiOIR degrades whole images then crops; for the
-local degradations (blur, noise, JPEG, SR, rain, dark) the distribution of a degraded patch is
-the same, up to border effects within a kernel radius; for haze the pseudo-depth is computed from
-the patch instead of the full image.
+The window is then cut from the degraded region, flipped/rotated (the same symmetry for LQ and
+GT: MiOIR's loader augments patches of pre-degraded images, so rain streaks rotate with the
+patch), and the LQ rounded to 8 bits when ``quantize`` (MiOIR stores 8-bit files).
 
->>> import numpy as np
+**The context region.** MiOIR degrades every *full* image, then cuts patches. Degrading only the
+patch changes the distribution wherever a pixel's result depends on more than its neighbours:
+the rain layer is min-max normalised over the whole image (a patch's own maximum is lower, so
+its streaks come out brighter), haze divides the depth by the image's maximum depth, and SR and
+JPEG work on a 4/16-pixel grid anchored at the image's corner. Each catalogue task declares its
+context (:attr:`aioir.degradations.TaskSpec.context`): ``None`` (the whole image: rain), or a
+margin and a grid (blur: the kernel radius; SR: 4 x scale and the scale; JPEG: 16 and 16;
+pixel-wise tasks: 0 and 1). The region degraded is the window grown by the margin, snapped
+outward to the grid from the image's corner and clipped to the image, so the window receives
+exactly what the full-image degradation gives it (for SR, exactly when the image side is a
+multiple of the scale). Haze gets the full image's depth map (a real map from ``depth``, or the
+pseudo-depth of the full image, computed once per image) divided by its maximum over the whole
+image, cut like the window.
+
+A custom ``degrade`` function (tests, experiments) has no catalogue entry and is applied to the
+window alone.
+
 >>> from aioir.data.sources import EmbeddedPhotos
 >>> def darken(task, img, rng, dist="in"):
 ...     return img * 0.5, {}
->>> ds = SyntheticTaskDataset(EmbeddedPhotos("test"), ["dark"], patch_size=16, seed=0,
-...                           length=4, degrade=darken)
->>> s = ds[0]
+>>> comp = SyntheticTask(EmbeddedPhotos("test"), "dark", patch_size=16, degrade=darken)
+>>> s = comp.sample(0, np.random.default_rng(0))
 >>> tuple(s["lq"].shape), tuple(s["gt"].shape), s["task_id"]
 ((3, 16, 16), (3, 16, 16), 0)
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import OrderedDict
 from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
 
 from aioir.data.io import to_tensor
-from aioir.data.sampling import choose, sample_rng
 from aioir.data.sources import ImageSource
-from aioir.data.transforms import (
-    PatchSize,
-    center_crop,
-    dihedral,
-    quantize8,
-    as_hw,
-    random_crop,
-)
+from aioir.data.transforms import PatchSize, as_hw, dihedral, pad_to_min, quantize8
 
 #: ``degrade(task, img, rng, *, dist) -> (degraded img, params)``
 DegradeFn = Callable[..., tuple[np.ndarray, dict]]
-
-
-def default_degrade() -> DegradeFn:
-    """:func:`aioir.degradations.apply`, imported when first needed."""
-    from aioir.degradations import apply
-
-    return apply
+#: ``depth(item, clean image) -> (H, W) depth map of that image`` (any positive scale)
+DepthFn = Callable[[int, np.ndarray], np.ndarray]
 
 
 def run_degrade(
@@ -70,23 +69,16 @@ def run_degrade(
     rng: np.random.Generator,
     dist: str,
     quantize: bool,
+    **params: Any,
 ) -> np.ndarray:
     """Degrade ``img`` for ``task``, check the result and optionally round it to 8 bits."""
-    out = degrade(task, np.array(img, dtype=np.float32), rng, dist=dist)
+    out = degrade(task, np.array(img, dtype=np.float32), rng, dist=dist, **params)
     lq = out[0] if isinstance(out, tuple) else out
     lq = np.asarray(lq, dtype=np.float32)
     if lq.shape != img.shape:
         raise ValueError(f"degradation {task!r} changed the image shape {img.shape} -> {lq.shape}")
     lq = np.clip(lq, 0.0, 1.0)
     return quantize8(lq) if quantize else lq
-
-
-def view_windows(
-    region_hw: tuple[int, int], size: tuple[int, int], views: int, rng: np.random.Generator
-) -> list[tuple[int, int]]:
-    """``views`` random top-left corners of ``size`` windows inside a region of ``region_hw``."""
-    (rh, rw), (h, w) = region_hw, size
-    return [(int(rng.integers(0, rh - h + 1)), int(rng.integers(0, rw - w + 1))) for _ in range(views)]
 
 
 def check_views(views: int, patch_size: PatchSize) -> int:
@@ -101,9 +93,12 @@ def check_views(views: int, patch_size: PatchSize) -> int:
 def cut_views(
     lq: np.ndarray, gt: np.ndarray, size: PatchSize, views: int, rng: np.random.Generator
 ) -> dict[str, Any]:
-    """Sample dict with ``views`` random ``size`` crops of ``lq`` (view 0 is ``lq``, with ``gt``)."""
+    """Sample dict with ``views`` random ``size`` crops of ``lq`` (view 0 is ``lq``, with
+    ``gt``)."""
     h, w = as_hw(size)
-    corners = view_windows(lq.shape[:2], (h, w), views, rng)
+    rh, rw = lq.shape[:2]
+    corners = [(int(rng.integers(0, rh - h + 1)), int(rng.integers(0, rw - w + 1)))
+               for _ in range(views)]
     crops = [lq[y : y + h, x : x + w] for y, x in corners]
     y0, x0 = corners[0]
     return {
@@ -113,161 +108,182 @@ def cut_views(
     }
 
 
-class SyntheticTaskDataset(torch.utils.data.Dataset):
-    """Clean images from ``source`` degraded on the fly into ``tasks`` (ids ``0..K-1`` in order).
+def context_region(
+    window: tuple[int, int, int, int], shape: tuple[int, int], context: tuple[int, int] | None
+) -> tuple[int, int, int, int]:
+    """The region ``(y0, x0, y1, x1)`` to degrade so that ``window`` (same form) gets the
+    full-image result: the whole image for ``context=None``, else the window grown by
+    ``margin`` on every side, snapped outward to multiples of ``grid`` and clipped.
 
-    Returns ``{"lq": (C,h,w), "gt": (C,h,w), "task_id": int}``, float32 in ``[0, 1]``.
-    ``length`` is the number of samples per epoch.
+    >>> context_region((10, 20, 26, 36), (100, 100), (16, 16))
+    (0, 0, 48, 64)
+    >>> context_region((10, 20, 26, 36), (100, 100), (0, 1))
+    (10, 20, 26, 36)
+    >>> context_region((10, 20, 26, 36), (100, 100), None)
+    (0, 0, 100, 100)
+    """
+    h, w = shape
+    if context is None:
+        return 0, 0, h, w
+    margin, grid = int(context[0]), max(int(context[1]), 1)
+    y0, x0, y1, x1 = window
+    y0, x0 = max(0, y0 - margin) // grid * grid, max(0, x0 - margin) // grid * grid
+    y1 = min(h, -(-min(h, y1 + margin) // grid) * grid)
+    x1 = min(w, -(-min(w, x1 + margin) // grid) * grid)
+    return y0, x0, y1, x1
 
-    With ``views >= 2`` (AirNet's contrastive encoder: two crops of one degraded image, as its
-    official loader cuts them), a region twice the patch size is degraded once and ``views``
-    patch-size windows are cut from it at independent random positions: ``"lq_views"`` is
-    ``(V, C, h, w)``, view 0 is ``lq`` itself and ``gt`` is its clean counterpart.
+
+class SyntheticTask:
+    """Clean images of ``source`` degraded on the fly for ``task`` (one mix component).
+
+    ``len()`` is the number of clean images; ``sample(item, rng)`` returns
+    ``{"lq", "gt", "task_id": 0}`` (float32 CHW in ``[0, 1]``; the mixer sets the task id),
+    plus ``"lq_views"`` ``(V, C, h, w)`` with ``views >= 2``. See the module notes for the
+    order of the random draws and the context region. ``depth`` gives haze the depth map of a
+    clean image (default: its pseudo-depth); maps are cached per image like the source's
+    images (at most ``depth_cache`` maps when the source does not cache).
     """
 
     def __init__(
         self,
         source: ImageSource,
-        tasks: Sequence[str],
+        task: str,
         patch_size: PatchSize,
-        seed: int,
-        length: int,
+        *,
         dist: str = "in",
         augment: bool = True,
         quantize: bool = True,
-        degrade: DegradeFn | None = None,
-        balance: str = "balanced",
         views: int = 1,
+        degrade: DegradeFn | None = None,
+        depth: DepthFn | None = None,
+        depth_cache: int = 64,
     ) -> None:
-        if len(tasks) == 0:
-            raise ValueError("need at least one task")
         if len(source) == 0:
             raise ValueError("the image source is empty")
-        if length < 1:
-            raise ValueError(f"length must be positive, got {length}")
-        if balance not in ("balanced", "random"):
-            raise ValueError(f"unknown balance {balance!r}; expected 'balanced' or 'random'")
         self.source = source
-        self.tasks = list(tasks)
+        self.task = str(task)
         self.patch_size = patch_size
-        self.seed = int(seed)
-        self.length = int(length)
         self.dist = dist
         self.augment = augment
         self.quantize = quantize
-        self.balance = balance
         self.views = check_views(views, patch_size)
         self._degrade = degrade
+        self._depth = depth
+        self._depth_cache_size = None if getattr(source, "cache", False) else int(depth_cache)
+        self._depths: OrderedDict[int, np.ndarray] = OrderedDict()
+        if degrade is None:
+            _ = self.spec  # an unknown task fails here, naming the closest one
 
     @property
-    def degrade(self) -> DegradeFn:
-        if self._degrade is None:
-            self._degrade = default_degrade()
-        return self._degrade
+    def spec(self):  # -> aioir.degradations.TaskSpec | None (looked up: specs hold lambdas)
+        """The catalogue entry of the task (None with a custom ``degrade``)."""
+        if self._degrade is not None:
+            return None
+        from aioir.degradations import get_task
+
+        return get_task(self.task)
 
     def __len__(self) -> int:
-        return self.length
+        return len(self.source)
 
-    def task_of(self, index: int) -> int:
-        """Task id of sample ``index`` (without building the sample)."""
-        return choose(self.seed, index, len(self.tasks), sample_rng(self.seed, index), self.balance)
+    def __getstate__(self) -> dict[str, Any]:  # DataLoader workers: no cached maps in the copy
+        return {**self.__dict__, "_depths": OrderedDict()}
 
-    def sample(self, index: int, rng: np.random.Generator) -> dict[str, Any]:
-        """Build sample ``index`` drawing everything random from ``rng`` (the balanced task
-        schedule uses ``(self.seed, index)``)."""
-        task_id = choose(self.seed, index, len(self.tasks), rng, self.balance)
-        img = self.source[int(rng.integers(len(self.source)))]
-        if self.patch_size is None:
-            region_size = None
+    # ------------------------------------------------------------------ depth (haze)
+    def depth_of(self, item: int, img: np.ndarray) -> np.ndarray:
+        """The depth map of clean image ``item`` divided by its maximum (cached)."""
+        if item in self._depths:
+            self._depths.move_to_end(item)
+            return self._depths[item]
+        if self._depth is not None:
+            raw = np.asarray(self._depth(item, img), dtype=np.float64)
         else:
+            from aioir.degradations.depth import pseudo_depth
+
+            raw = pseudo_depth(img)
+        from aioir.degradations.haze import check_depth
+
+        d = check_depth(raw, img.shape[:2]).astype(np.float32)
+        d.flags.writeable = False
+        self._depths[item] = d
+        if self._depth_cache_size is not None and len(self._depths) > self._depth_cache_size:
+            self._depths.popitem(last=False)
+        return d
+
+    # ------------------------------------------------------------------ sampling
+    def _window(self, shape: tuple[int, int], rng: np.random.Generator) -> tuple[int, int, int, int]:
+        if self.patch_size is None:
+            return 0, 0, shape[0], shape[1]
+        ph, pw = as_hw(self.patch_size)
+        if self.views >= 2:
+            ph, pw = 2 * ph, 2 * pw
+        y = int(rng.integers(0, shape[0] - ph + 1))
+        x = int(rng.integers(0, shape[1] - pw + 1))
+        return y, x, y + ph, x + pw
+
+    def _degrade_window(self, item: int, img: np.ndarray, window: tuple[int, int, int, int],
+                        rng: np.random.Generator) -> np.ndarray:
+        y0, x0, y1, x1 = window
+        spec = self.spec
+        if spec is None:  # a custom degradation: the window alone
+            gt = np.ascontiguousarray(img[y0:y1, x0:x1], dtype=np.float32)
+            return run_degrade(self._degrade, self.task, gt, rng, self.dist, self.quantize)
+        from aioir.degradations import apply, draw_params
+
+        params = draw_params(self.task, rng, dist=self.dist)
+        ry0, rx0, ry1, rx1 = context_region(window, img.shape[:2], spec.context(params))
+        region = np.ascontiguousarray(img[ry0:ry1, rx0:rx1], dtype=np.float32)
+        inputs: dict[str, Any] = {}
+        if "depth" in spec.arrays:
+            clean = self.source[item]
+            full = pad_to_min(self.depth_of(item, clean)[:, :, None], *img.shape[:2])[:, :, 0]
+            inputs = {"depth": full[ry0:ry1, rx0:rx1], "depth_scale": 1.0}
+        lq = run_degrade(apply, self.task, region, rng, self.dist, False, **params, **inputs)
+        lq = lq[y0 - ry0 : y1 - ry0, x0 - rx0 : x1 - rx0]
+        return quantize8(lq) if self.quantize else np.ascontiguousarray(lq)
+
+    def sample(self, item: int, rng: np.random.Generator) -> dict[str, Any]:
+        """Sample of clean image ``item`` with every random choice drawn from ``rng``."""
+        img = self.source[int(item) % len(self.source)]
+        if self.patch_size is not None:
             ph, pw = as_hw(self.patch_size)
-            region_size = (2 * ph, 2 * pw) if self.views >= 2 else (ph, pw)
-        gt = img if region_size is None else random_crop([img], region_size, rng)[0]
-        if self.augment:
-            gt = dihedral(gt, int(rng.integers(8)))
-        gt = np.ascontiguousarray(gt, dtype=np.float32)
-        lq = run_degrade(self.degrade, self.tasks[task_id], gt, rng, self.dist, self.quantize)
+            if self.views >= 2:
+                ph, pw = 2 * ph, 2 * pw
+            img = pad_to_min(img, ph, pw)
+        window = self._window(img.shape[:2], rng)
+        k = int(rng.integers(8)) if self.augment else 0
+        lq = self._degrade_window(int(item) % len(self.source), img, window, rng)
+        y0, x0, y1, x1 = window
+        gt = np.asarray(img[y0:y1, x0:x1], dtype=np.float32)
+        if k:
+            lq, gt = dihedral(lq, k), dihedral(gt, k)
         if self.views < 2:
-            return {"lq": to_tensor(lq), "gt": to_tensor(gt), "task_id": task_id}
-        return {**cut_views(lq, gt, (ph, pw), self.views, rng), "task_id": task_id}
-
-    def __getitem__(self, index: int) -> dict[str, Any]:
-        if not 0 <= index < self.length:
-            raise IndexError(f"sample index {index} out of range for length {self.length}")
-        return self.sample(index, sample_rng(self.seed, index))
+            return {"lq": to_tensor(lq), "gt": to_tensor(gt), "task_id": 0}
+        return {**cut_views(lq, gt, self.patch_size, self.views, rng), "task_id": 0}
 
 
-@dataclass(frozen=True)
-class TestSample:
-    """One evaluation pair: HWC float32 arrays, the task and the clean image's name."""
+def synthetic_mix(
+    source: ImageSource,
+    tasks: Sequence[str],
+    patch_size: PatchSize,
+    seed: int,
+    length: int,
+    *,
+    balance: str = "balanced",
+    **options: Any,
+):
+    """A :class:`aioir.data.mixing.TaskMix` of one :class:`SyntheticTask` per task (ids
+    ``0..K-1`` in the order of ``tasks``) over one shared source; ``options`` go to every
+    component (``dist``, ``augment``, ``quantize``, ``views``, ``degrade``, ``depth``).
 
-    lq: np.ndarray
-    gt: np.ndarray
-    task: str
-    task_id: int
-    name: str
-
-    def tensors(self) -> dict[str, Any]:
-        """The pair as a training-style sample dict (CHW tensors)."""
-        return {"lq": to_tensor(self.lq), "gt": to_tensor(self.gt), "task_id": self.task_id}
-
-
-class FixedTestSet:
-    """Every image of ``source`` degraded once for every task, deterministically.
-
-    Item ``t * len(source) + j`` is image ``j`` under task ``t``, degraded with
-    ``default_rng([seed, t, j])``; images are centre-cropped to at most ``max_size`` per side and
-    to a multiple of ``multiple`` (8 by default, so x4 SR and U-Net backbones divide evenly).
-    Items are built on first access and kept, so the arrays are identical every time and for
-    every instance built with the same arguments.
+    >>> from aioir.data.sources import EmbeddedPhotos
+    >>> mix = synthetic_mix(EmbeddedPhotos("test"), ["noise", "dark"], 16, seed=0, length=4)
+    >>> [mix[i]["task_id"] for i in range(4)].count(0)
+    2
     """
+    from aioir.data.mixing import TaskMix
 
-    def __init__(
-        self,
-        source: ImageSource,
-        tasks: Sequence[str],
-        seed: int = 0,
-        max_size: int | None = None,
-        multiple: int = 8,
-        dist: str = "in",
-        quantize: bool = True,
-        degrade: DegradeFn | None = None,
-    ) -> None:
-        if len(tasks) == 0 or len(source) == 0:
-            raise ValueError("a test set needs at least one task and one image")
-        self.source = source
-        self.tasks = list(tasks)
-        self.seed = int(seed)
-        self.max_size = max_size
-        self.multiple = int(multiple)
-        self.dist = dist
-        self.quantize = quantize
-        self._degrade = degrade
-        self._items: dict[int, TestSample] = {}
-
-    def __len__(self) -> int:
-        return len(self.tasks) * len(self.source)
-
-    def __getitem__(self, index: int) -> TestSample:
-        if not 0 <= index < len(self):
-            raise IndexError(f"test sample index {index} out of range for {len(self)} samples")
-        if index not in self._items:
-            t, j = divmod(index, len(self.source))
-            gt = center_crop(self.source[j], self.max_size, self.multiple)
-            gt = np.ascontiguousarray(gt, dtype=np.float32)
-            degrade = self._degrade if self._degrade is not None else default_degrade()
-            rng = np.random.default_rng([self.seed, t, j])
-            lq = run_degrade(degrade, self.tasks[t], gt, rng, self.dist, self.quantize)
-            gt.flags.writeable = False
-            lq.flags.writeable = False
-            self._items[index] = TestSample(lq, gt, self.tasks[t], t, self.source.names[j])
-        return self._items[index]
-
-    def __iter__(self):  # noqa: ANN204 - a plain generator of TestSample
-        return (self[i] for i in range(len(self)))
-
-    def for_task(self, task: str) -> list[TestSample]:
-        """All samples of one task, in image order."""
-        t = self.tasks.index(task)
-        n = len(self.source)
-        return [self[t * n + j] for j in range(n)]
+    if len(tasks) == 0:
+        raise ValueError("need at least one task")
+    comps = [SyntheticTask(source, t, patch_size, **options) for t in tasks]
+    return TaskMix(comps, balance, seed, length)

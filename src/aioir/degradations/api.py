@@ -55,7 +55,8 @@ def apply(
         rng: the ``numpy.random.Generator`` every random draw goes through.
         dist: ``"in"`` (training / in-distribution ranges) or ``"out"`` (out-of-distribution).
         **params: parameters to fix instead of drawing (e.g. ``sigma=25``), and array inputs the
-            task accepts (haze: ``depth=`` an (H, W) map).
+            task accepts (haze: ``depth=`` an (H, W) map, ``depth_scale=`` the value it is
+            divided by, default its maximum).
 
     Returns:
         The degraded float32 (H, W, 3) image in [0, 1] and the parameters used, as plain,
@@ -69,8 +70,11 @@ def apply(
     x = check_image(img)
     arrays = {name: params.pop(name) for name in spec.arrays if name in params}
     arrays = {name: value for name, value in arrays.items() if value is not None}
+    inputs = {name: params.pop(name) for name in spec.inputs if name in params}
+    inputs = {name: value for name, value in inputs.items() if value is not None}
     used = draw_params(task, rng, dist=dist, **params)
-    out = spec.fn(x, rng, **used, **arrays)
+    out = spec.fn(x, rng, **used, **arrays, **inputs)
     for name in spec.arrays:
         used[name] = "given" if name in arrays else "estimated"
+    used.update({name: float(value) for name, value in inputs.items()})
     return np.ascontiguousarray(out, dtype=np.float32), used

@@ -37,6 +37,8 @@ _SPECS = [
             Param("antialias", "option", (False,), doc="anti-alias the downscale (MiOIR: no)"),
         ),
         sr, reference=MIOIR,
+        # bicubic down then up: 2 LR taps (2 x scale px) each way; LR grid anchored at (0, 0)
+        context=lambda p: (4 * int(p["scale"]), int(p["scale"])),
     ),
     TaskSpec(
         "blur", 1, "isotropic Gaussian blur, reflected borders",
@@ -46,6 +48,7 @@ _SPECS = [
             Param("sigma", "uniform", (1.0, 3.0), (3.0, 5.0), domain=(0.01, 50.0), doc="std in px"),
         ),
         blur, reference=MIOIR,
+        context=lambda p: (int(p["kernel_size"]) // 2, 1),
     ),
     TaskSpec(
         "noise", 2, "additive white Gaussian noise, RGB, clipped",
@@ -58,6 +61,8 @@ _SPECS = [
         (Param("quality", "round", (30, 70), (10, 30), domain=(1, 100),
                doc="JPEG quality (draws: round(U(lo, hi)))"),),
         jpeg, reference=MIOIR,
+        # 16 x 16 MCUs (4:2:0) anchored at (0, 0); chroma upsampling reads the next MCU
+        context=lambda p: (16, 16),
     ),
     TaskSpec(
         "rain", 4, "synthetic rain streaks added to the image",
@@ -65,12 +70,14 @@ _SPECS = [
             Param("value", "integers", (50, 99), (100, 149), domain=(0, 25600),
                   doc="seed density: value / 25600 of the pixels start a streak"),
             Param("length", "integers", (20, 40), domain=(1, 200), doc="streak length in px"),
-            Param("angle", "integers", (-45, 45), domain=(-90.0, 90.0), dtype="float",
-                  doc="streak angle from the vertical in degrees"),
+            Param("angle", "integers", (-45, 44), domain=(-90.0, 90.0), dtype="float",
+                  doc="streak angle from the vertical in degrees, counter-clockwise (MiOIR: "
+                      "np.random.randint(-45, 45), i.e. -45..44)"),
             Param("width", "choice", (3, 5, 7, 9, 11), domain=(1, 31), odd=True,
                   doc="OpenCV-style Gaussian blur size giving the streak width"),
         ),
         rain, reference=MIOIR,
+        context=lambda p: None,  # the streak layer is min-max normalised over the whole image
     ),
     TaskSpec(
         "haze", 5, "atmospheric scattering haze, y = x t + A (1 - t), t = exp(-beta d)",
@@ -78,7 +85,7 @@ _SPECS = [
             Param("beta", "uniform", (0.5, 2.5), (2.5, 3.0), domain=(0.0, 20.0), doc="scattering coefficient"),
             Param("airlight", "uniform", (0.8, 1.0), domain=(0.0, 1.0), doc="grey airlight A"),
         ),
-        haze, arrays=("depth",), reference=MIOIR,
+        haze, arrays=("depth",), inputs=("depth_scale",), reference=MIOIR,
         notes="without depth=, a colour-attenuation-prior pseudo-depth (aioir.degradations.depth)",
     ),
     TaskSpec(

@@ -4,11 +4,16 @@
    fraction ``value / 25600`` of the pixels seeds a drop (``value`` 50-99: 0.2-0.4 %).
 2. Seeds are sharpened by the 3x3 kernel ``[[0, .1, 0], [.1, 8, .1], [0, .1, 0]]``.
 3. Streaks: the seed map is filtered with a motion kernel, a line segment ``length`` px long,
-   tilted ``angle`` degrees from the vertical (positive: top to the right), blurred by a
-   Gaussian whose std is OpenCV's default for a ``width`` x ``width`` Gaussian blur,
-   ``0.3 * ((width - 1) / 2 - 1) + 0.8``. Borders are reflected (OpenCV's default).
-4. The streak map is min-max normalised to [0, 1], floored to 8-bit steps (MiOIR casts it to
-   uint8), and added to all three channels: ``y = clip(x + r, 0, 1)``.
+   tilted ``angle`` degrees from the vertical, counter-clockwise on screen as MiOIR's
+   ``cv2.getRotationMatrix2D(c, angle - 45, .)`` turns its diagonal kernel (positive: the top
+   leans left, the streak runs down to the right; MiOIR draws ``np.random.randint(-45, 45)``,
+   i.e. -45 to 44), blurred by a Gaussian whose std is OpenCV's default for a
+   ``width`` x ``width`` Gaussian blur, ``0.3 * ((width - 1) / 2 - 1) + 0.8``. Borders are
+   reflected (OpenCV's default).
+4. The streak map is min-max normalised to [0, 1] over the whole image, floored to 8-bit steps
+   (MiOIR casts it to uint8), and added to all three channels: ``y = clip(x + r, 0, 1)``.
+   Because of this normalisation a crop of a rained image is not a rained crop: training
+   samples degrade the whole clean image first (:mod:`aioir.data.synthetic`).
 
 Differences from the authors' kernel (a rotated, rescaled diagonal matrix blurred by OpenCV):
 our streak is an exact ``length`` px segment blurred by the Gaussian, theirs is
@@ -38,7 +43,8 @@ def width_sigma(width: int) -> float:
 
 
 def streak_kernel(length: float, angle: float, width: int) -> np.ndarray:
-    """A ``length`` px segment at ``angle`` deg from vertical, blurred by a Gaussian of std ``s``.
+    """A ``length`` px segment at ``angle`` deg from vertical (counter-clockwise: positive runs
+    down to the right), blurred by a Gaussian of std ``s``.
 
     The continuous segment convolved with an isotropic Gaussian (``s = width_sigma(width)``),
     sampled on the pixel grid: with ``t`` the coordinate along the streak and ``p`` across it,
@@ -50,7 +56,7 @@ def streak_kernel(length: float, angle: float, width: int) -> np.ndarray:
     half = int(math.ceil(length / 2 + 3 * s))
     yy, xx = np.mgrid[-half : half + 1, -half : half + 1].astype(np.float64)
     theta = math.radians(angle)
-    dy, dx = math.cos(theta), -math.sin(theta)  # walking down the streak moves left for angle > 0
+    dy, dx = math.cos(theta), math.sin(theta)  # walking down the streak moves right for angle > 0
     along = yy * dy + xx * dx
     across = -yy * dx + xx * dy
     root2s = math.sqrt(2.0) * s

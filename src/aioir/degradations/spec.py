@@ -140,7 +140,13 @@ class TaskSpec:
     """A named degradation task: default id, parameters and the function that applies it.
 
     ``fn(img, rng, **params)`` is the pure degradation; ``arrays`` names extra array inputs the
-    function accepts and that are passed through untouched (haze's ``depth``).
+    function accepts and that are passed through untouched (haze's ``depth``), ``inputs``
+    extra scalar inputs (haze's ``depth_scale``). ``context(params)`` says how much of the image one output pixel depends
+    on: ``(margin, grid)`` (the result in a window equals the whole image's when the window is
+    grown by ``margin`` pixels and snapped to multiples of ``grid`` from the image's corner), or
+    ``None`` when it depends on the whole image (rain's min-max normalisation). Training
+    crops use it to degrade as much of the image as MiOIR's full-image synthesis needs
+    (:mod:`aioir.data.synthetic`).
     """
 
     name: str
@@ -149,7 +155,10 @@ class TaskSpec:
     params: tuple[Param, ...]
     fn: Callable[..., np.ndarray]
     arrays: tuple[str, ...] = ()
+    inputs: tuple[str, ...] = ()
     reference: str = ""
+    context: Callable[[dict[str, Any]], tuple[int, int] | None] = field(
+        default=lambda params: (0, 1), compare=False, repr=False)
     notes: str = field(default="", compare=False)
 
     @property
@@ -162,7 +171,7 @@ class TaskSpec:
         for p in self.params:
             if p.name == name:
                 return p
-        known = self.param_names + list(self.arrays)
+        known = self.param_names + list(self.arrays) + list(self.inputs)
         raise ValueError(
             f"task {self.name!r} has no parameter {name!r}{suggest(name, known)} "
             f"Parameters: {', '.join(known) or '(none)'}"

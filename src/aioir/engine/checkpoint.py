@@ -1,93 +1,13 @@
-"""Atomic checkpoint files that load with ``torch.load(weights_only=True)``.
+"""Kept for existing imports: the checkpoint file format lives in :mod:`aioir.checkpoint`, which
+the engine (writing) and inference (reading) both use, so neither imports the other."""
 
-A checkpoint is written to a temporary file in the same folder, flushed and fsync'ed, then
-renamed over its final name (``os.replace`` is atomic on POSIX), so a crash at any moment leaves
-either the previous file or the new one, never a truncated file.
-
->>> import tempfile, torch, pathlib
->>> d = pathlib.Path(tempfile.mkdtemp())
->>> p = save_checkpoint({"step": 3, "w": torch.ones(2)}, d / "step_00000003.pt")
->>> load_checkpoint(p)["step"]
-3
->>> latest_checkpoint(d).name
-'step_00000003.pt'
-"""
-
-from __future__ import annotations
-
-import os
-import re
-import tempfile
-from pathlib import Path
-from typing import Any
-
-import torch
-
-CHECKPOINT_FORMAT = "aioir-checkpoint"
-CHECKPOINT_VERSION = 1
-_STEP_RE = re.compile(r"^step_(\d+)\.pt$")
-
-
-def save_checkpoint(state: dict[str, Any], path: str | Path) -> Path:
-    """Write ``state`` to ``path`` atomically; returns the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(state, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    try:  # make the rename itself durable
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except OSError:
-        pass
-    return path
-
-
-def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Load a checkpoint safely (``weights_only=True``: tensors and plain containers only)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # corrupt file, pickle with code objects, ...
-        raise ValueError(f"cannot load checkpoint {path}: {exc}") from exc
-
-
-def checkpoint_path(folder: str | Path, step: int) -> Path:
-    """Conventional file name of the checkpoint at ``step``."""
-    return Path(folder) / f"step_{step:08d}.pt"
-
-
-def list_checkpoints(folder: str | Path) -> list[Path]:
-    """Checkpoints in ``folder`` sorted by step."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        return []
-    found = [(int(m.group(1)), p) for p in folder.iterdir() if (m := _STEP_RE.match(p.name))]
-    return [p for _, p in sorted(found)]
-
-
-def latest_checkpoint(folder: str | Path) -> Path | None:
-    """The checkpoint with the highest step in ``folder``, or None."""
-    cps = list_checkpoints(folder)
-    return cps[-1] if cps else None
-
-
-def prune_checkpoints(folder: str | Path, keep: int) -> None:
-    """Delete all but the ``keep`` newest checkpoints (``keep <= 0`` keeps everything)."""
-    if keep <= 0:
-        return
-    for p in list_checkpoints(folder)[:-keep]:
-        p.unlink(missing_ok=True)
+from aioir.checkpoint import (  # noqa: F401
+    CHECKPOINT_FORMAT,
+    CHECKPOINT_VERSION,
+    checkpoint_path,
+    latest_checkpoint,
+    list_checkpoints,
+    load_checkpoint,
+    prune_checkpoints,
+    save_checkpoint,
+)

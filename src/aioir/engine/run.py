@@ -1,18 +1,17 @@
 """Set up a run folder (resolved config, environment, log file) and train.
 
-Shared by ``aioir train`` and ``aioir demo``.
+Shared by ``aioir train``, ``aioir demo`` and ``aioir bench``.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import platform
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from aioir.config.schema import RunConfig
 
@@ -50,6 +49,26 @@ def environment() -> dict[str, Any]:
     }
 
 
+class _RunLogFile(logging.FileHandler):
+    """``train.log``: a record that cannot be written (a full disk) is reported once, in one
+    line, instead of a traceback per record; the run itself stops at its next checkpoint or
+    metrics write, which name the file."""
+
+    failed = False
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
+        if self.failed:
+            return
+        self.failed = True
+        exc = sys.exc_info()[1]
+        if isinstance(exc, OSError):
+            from aioir.files import write_error
+
+            sys.stderr.write(f"aioir: {write_error(exc, self.baseFilename, 'log')}\n")
+        else:
+            super().handleError(record)
+
+
 def setup_logging(run_dir: Path | None = None, level: int = logging.INFO) -> None:
     """Console logging, plus ``train.log`` in the run folder when given."""
     logger = logging.getLogger("aioir")
@@ -63,32 +82,139 @@ def setup_logging(run_dir: Path | None = None, level: int = logging.INFO) -> Non
         path = str((run_dir / "train.log").resolve())
         if not any(isinstance(h, logging.FileHandler) and h.baseFilename == path
                    for h in logger.handlers):
-            fh = logging.FileHandler(path)
+            fh = _RunLogFile(path)
             fh.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
             logger.addHandler(fh)
 
 
-def prepare_run_dir(cfg: RunConfig, run_dir: Path, *, is_main: bool = True) -> None:
-    """Write the resolved config and the environment into the run folder (rank 0)."""
-    from aioir.config import dump_yaml
+def prepare_run_dir(cfg: RunConfig, run_dir: Path, *, is_main: bool = True,
+                    step: int | None = None) -> Path | None:
+    """Record the resolved config and the environment in the run folder (rank 0); returns the
+    config file written.
+
+    A run starting at step 0 writes ``config.yaml`` and ``environment.json``. A run resumed at
+    ``step`` (default: the step of the folder's latest checkpoint) never rewrites them: the
+    steps already run used that config. It records its own beside them, in
+    ``configs/config_<step>.yaml`` and ``configs/environment_<step>.json`` (``_2``, ``_3``, ...
+    when the same step is resumed again), so every config the run has used is kept.
+    """
+    from aioir.checkpoint import latest_checkpoint
+    from aioir.config.yaml_io import dump_yaml_text
+    from aioir.files import write_text
 
     if not is_main:
+        return None
+    run_dir = Path(run_dir)
+    if step is None:
+        latest = latest_checkpoint(run_dir / "checkpoints")
+        step = int(latest.stem.split("_")[1]) if latest is not None else 0
+    env = json.dumps(environment(), indent=2)
+    if step == 0:
+        _refuse_foreign_files(run_dir)
+    if step == 0 or not (run_dir / "config.yaml").is_file():
+        write_text(run_dir / "environment.json", env, what="run environment")
+        return write_text(run_dir / "config.yaml", dump_yaml_text(cfg), what="run config")
+    folder = run_dir / "configs"
+    stem, n = f"{step:08d}", 1
+    while (folder / f"config_{stem}.yaml").exists():
+        n += 1
+        stem = f"{step:08d}_{n}"
+    write_text(folder / f"environment_{stem}.json", env, what="run environment")
+    return write_text(folder / f"config_{stem}.yaml", dump_yaml_text(cfg), what="run config")
+
+
+#: the files a run writes at the top of its folder
+RUN_FILES = ("config.yaml", "environment.json", "metrics.jsonl", "train.log")
+
+
+def _refuse_foreign_files(run_dir: Path) -> None:
+    """A run starting at step 0 rewrites its folder's run files; refuse when they are not an
+    earlier aioir run's (its ``environment.json`` says so), e.g. ``--out`` pointing at a folder
+    of configs."""
+    present = [name for name in RUN_FILES if (run_dir / name).exists()]
+    if not present:
         return
-    run_dir.mkdir(parents=True, exist_ok=True)
-    dump_yaml(cfg, run_dir / "config.yaml")
-    tmp = run_dir / "environment.json.tmp"
-    tmp.write_text(json.dumps(environment(), indent=2))
-    os.replace(tmp, run_dir / "environment.json")
+    try:
+        ours = "aioir" in json.loads((run_dir / "environment.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError, TypeError):
+        ours = False
+    if not ours:
+        raise ValueError(f"{run_dir} holds {', '.join(present)}, not written by an aioir run; "
+                         "refusing to overwrite: choose another --out")
 
 
-def train(cfg: RunConfig, run_dir: str | Path, *, resume: str | None = None, dist: Any = None):
-    """Prepare the run folder and train; returns :class:`aioir.engine.trainer.TrainResult`."""
-    from aioir.engine.trainer import Trainer
+def train(
+    cfg: RunConfig,
+    run_dir: str | Path,
+    *,
+    resume: str | None = None,
+    dist: Any = None,
+    allow_changes: bool = False,
+    on_step: Callable[[int], None] | None = None,
+):
+    """Build the run, prepare its folder and train; returns
+    :class:`aioir.engine.trainer.TrainResult`.
+
+    Everything that can be wrong with the config (bad values, unknown model or strategy
+    options, a missing dataset) is found by :func:`aioir.engine.build.build_run` before the
+    run folder is written; a fresh run refuses a folder that already holds checkpoints, a
+    folder another process is training into is refused (:mod:`aioir.runlock`), and a resume
+    whose config changes the run's maths is refused unless ``allow_changes``
+    (:mod:`aioir.engine.resume`).
+    ``on_step(step)`` is called after every optimizer step (progress displays, benchmarks).
+    """
+    from aioir.engine.build import build_run
+    from aioir.engine.trainer import Trainer, resolve_resume
+    from aioir.runlock import check_free, run_folder_lock
 
     run_dir = Path(run_dir)
     is_main = dist is None or dist.is_main
-    prepare_run_dir(cfg, run_dir, is_main=is_main)
     if is_main:
-        setup_logging(run_dir)
-    trainer = Trainer(cfg, run_dir, resume=resume, dist=dist)
-    return trainer.fit()
+        check_free(run_dir)
+    resolve_resume(run_dir, resume)
+    device = dist.device if dist is not None and dist.world_size > 1 else None
+    parts = build_run(cfg, device=device)
+    with run_folder_lock(run_dir, enabled=is_main):
+        # what the Trainer logs while it loads (e.g. "resumed from ...") is held until the run
+        # folder is prepared (a refused resume writes nothing), then reaches train.log too
+        with _held_log_records() as held:
+            trainer = Trainer(parts, run_dir, resume=resume, dist=dist,
+                              allow_changes=allow_changes)
+            prepare_run_dir(cfg, run_dir, is_main=is_main, step=trainer.step)
+            if is_main:
+                setup_logging(run_dir)
+                held.release_to(run_dir / "train.log")
+        return trainer.fit(on_step=on_step)
+
+
+class _HeldRecords(logging.Handler):
+    """Keeps the ``aioir`` log records emitted while a run is set up, for its ``train.log``."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+    def release_to(self, path: Path) -> None:
+        """Hand the held records to the file handler of ``path`` (set up by setup_logging)."""
+        target = str(Path(path).resolve())
+        for h in logging.getLogger("aioir").handlers:
+            if isinstance(h, logging.FileHandler) and h.baseFilename == target:
+                for record in self.records:
+                    h.handle(record)
+        self.records = []
+
+
+class _held_log_records:  # noqa: N801 - a context manager used like a function
+    def __enter__(self) -> _HeldRecords:
+        logger = logging.getLogger("aioir")
+        if logger.getEffectiveLevel() > logging.INFO:  # as setup_logging sets it
+            logger.setLevel(logging.INFO)
+        self.handler = _HeldRecords()
+        logger.addHandler(self.handler)
+        return self.handler
+
+    def __exit__(self, *exc: Any) -> None:
+        logging.getLogger("aioir").removeHandler(self.handler)

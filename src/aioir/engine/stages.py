@@ -13,6 +13,10 @@ auxiliary losses (if the backbone has any) at the backbone's own default weights
 [(0, 10, 0.0, 0.0002), (10, 30, 1.0, 0.0001)]
 >>> stage_at(st, 10).index
 1
+
+A stage may train on a subset of the run's tasks (``tasks``: the data stream draws only those,
+see :func:`task_segments`) and start from a fresh optimizer state (``fresh_optimizer``), as
+MiOIR's sequential learning does.
 """
 
 from __future__ import annotations
@@ -37,26 +41,32 @@ class Stage:
     lr: float
     trainable: list[str] | None = None
     frozen: list[nn.Parameter] = field(default_factory=list, repr=False)
+    tasks: tuple[str, ...] | None = None
+    fresh_optimizer: bool = False
 
 
-def resolve_stages(cfg: RunConfig, model: nn.Module | None) -> list[Stage]:
-    """The run's stages with absolute step ranges, resolved weights and frozen parameters."""
-    defaults = dict(getattr(model, "aux_loss_weights", {}) or {})
+def resolve_stages(
+    cfg: RunConfig, model: nn.Module | None, task_names: list[str] | None = None
+) -> list[Stage]:
+    """The run's stages with absolute step ranges, resolved weights and frozen parameters.
+
+    ``task_names`` (the run's tasks) checks the stages' ``tasks``; ``None`` skips the check.
+    """
+    from aioir.config.schema import check
+
+    check(cfg)
+    from aioir.models.hooks import hooks
+
+    defaults = dict(hooks(model).aux_loss_weights)
     defaults.update({loss.name: loss.weight for loss in cfg.train.extra_losses})
     defaults.update(cfg.train.aux_weights)
     specs = cfg.train.stages
     if not specs:
         return [Stage(0, 0, cfg.train.steps, 1.0, defaults, cfg.optim.lr)]
-    total = sum(s.steps for s in specs)
-    if total != cfg.train.steps:
-        raise ValueError(
-            f"train.stages last {total} steps in all but train.steps is {cfg.train.steps}; "
-            "make them agree"
-        )
     groups: dict[str, list[nn.Parameter]] = {}
     if any(s.trainable is not None for s in specs):
-        get_groups = getattr(model, "parameter_groups", None)
-        if not callable(get_groups):
+        get_groups = hooks(model).parameter_groups
+        if get_groups is None:
             raise ValueError(
                 f"train.stages[].trainable needs a backbone with parameter_groups(); "
                 f"{type(model).__name__} has none"
@@ -64,8 +74,14 @@ def resolve_stages(cfg: RunConfig, model: nn.Module | None) -> list[Stage]:
         groups = get_groups()
     out, start = [], 0
     for i, s in enumerate(specs):
-        if s.steps < 1:
-            raise ValueError(f"train.stages.{i}.steps must be >= 1")
+        if s.tasks is not None and task_names is not None:
+            from aioir.config.errors import suggest
+
+            for t in s.tasks:
+                if t not in task_names:
+                    raise ValueError(
+                        f"train.stages.{i}.tasks: {t!r} is not a task of this run"
+                        f"{suggest(t, task_names)} (tasks: {', '.join(task_names)})")
         frozen: list[nn.Parameter] = []
         if s.trainable is not None:
             unknown = [g for g in s.trainable if g not in groups]
@@ -79,8 +95,33 @@ def resolve_stages(cfg: RunConfig, model: nn.Module | None) -> list[Stage]:
         aux = dict(defaults)
         aux.update(s.aux_weights)
         out.append(Stage(i, start, start + s.steps, s.recon_weight, aux,
-                         cfg.optim.lr if s.lr is None else s.lr, s.trainable, frozen))
+                         cfg.optim.lr if s.lr is None else s.lr, s.trainable, frozen,
+                         None if s.tasks is None else tuple(s.tasks), s.fresh_optimizer))
         start += s.steps
+    return out
+
+
+def task_segments(stages: list[Stage], task_names: list[str], batch_size: int
+                  ) -> list[tuple[int, tuple[str, ...]]]:
+    """``[(first sample index, tasks)]``: where the training stream changes its task subset.
+
+    The batch of step ``s`` is samples ``[s * B, (s + 1) * B)``, so a stage starting at step
+    ``s`` starts at sample ``s * B``. Consecutive stages with the same tasks share a segment
+    (a run without subsets is one segment: the plain stream).
+
+    >>> from aioir.config.schema import RunConfig, StageConfig
+    >>> cfg = RunConfig()
+    >>> cfg.train.steps = 6
+    >>> cfg.train.stages = [StageConfig(steps=2, tasks=["noise"]),
+    ...                     StageConfig(steps=2, tasks=["noise", "rain"]), StageConfig(steps=2)]
+    >>> task_segments(resolve_stages(cfg, None), ["noise", "rain", "haze"], batch_size=4)
+    [(0, ('noise',)), (8, ('noise', 'rain')), (16, ('noise', 'rain', 'haze'))]
+    """
+    out: list[tuple[int, tuple[str, ...]]] = []
+    for st in stages:
+        tasks = tuple(task_names) if st.tasks is None else tuple(st.tasks)
+        if not out or out[-1][1] != tasks:
+            out.append((st.start * batch_size, tasks))
     return out
 
 

@@ -1,11 +1,10 @@
 """The one training loop, for every backbone and strategy.
 
-The loop never names a method: the backbone comes from :data:`aioir.models.MODELS`, the loss
-balancing from :data:`aioir.strategies.STRATEGIES`. A backbone that needs more than
-``model(lq)`` (AirNet's contrastive encoder) provides
-``train_forward(batch, restore=True) -> (pred or None, aux_losses)`` and optionally
-``aux_loss_weights`` (defaults), ``train_views`` (views per sample it needs) and
-``parameter_groups()`` (for staged schedules, :mod:`aioir.engine.stages`).
+The Trainer receives the parts of a run built by :func:`aioir.engine.build.build_run` (model,
+EMA, strategy, optimizer, stages, training data, validation sets) and never names a method. A
+backbone that needs more than ``model(lq)`` (AirNet's contrastive encoder) offers the training
+hooks of :class:`aioir.models.hooks.TrainingHooks` (``train_forward``, ``train_views``,
+``aux_loss_weights``, ``parameter_groups``, ...).
 
 One optimizer step (in stage ``st``)::
 
@@ -13,11 +12,15 @@ One optimizer step (in stage ``st``)::
     out = strategy(pred, gt, task_id)                # StrategyOutput (skipped if recon weight 0)
     loss = st.recon_weight * out.loss + sum(st.aux_weights[k] * aux[k])
     skip if not finite (logged; stop after max_nonfinite in a row)
-    backward, clip, optimizer.step(), EMA update, strategy.after_step(out)
+    strategy.backward(out, ctx)                      # default: loss.backward(); per micro-batch
+    strategy.finish_backward(params, finite)         # gradient strategies combine here
+    clip, optimizer.step(), EMA update, strategy.after_step(out)
     log every N steps, validate every M, checkpoint every C (atomic)
 
 Resume is exact on CPU: a checkpoint holds model, EMA, optimizer, strategy state, RNG states and
-the step; the data of step ``s`` is a pure function of ``(seed, s)``.
+the step; the data of step ``s`` is a pure function of ``(seed, s)``, and the DataLoader draws
+its worker seed from a generator of its own, so creating it after a resume leaves torch's
+global generator (dropout, drop-path) exactly where the checkpoint left it.
 """
 
 from __future__ import annotations
@@ -34,19 +37,19 @@ from typing import Any, Callable
 import torch
 import torch.nn as nn
 
-from aioir.config.schema import RunConfig
-from aioir.engine import checkpoint as ckpt
-from aioir.engine.ema import ModelEMA
+from aioir import checkpoint as ckpt
 from aioir.engine.logger import MetricsLog
 from aioir.engine.rng import capture_rng_state, restore_rng_state
 from aioir.engine.sampler import StepBatchSampler
+from aioir.errors import UserError
 from aioir.engine.schedule import lr_at
-from aioir.strategies.base import Strategy, StrategyOutput
+from aioir.models.hooks import hooks
+from aioir.strategies.base import BackwardContext, Strategy, StrategyOutput
 
 LOG = logging.getLogger("aioir")
 
 
-class NonFiniteLossError(RuntimeError):
+class NonFiniteLossError(UserError, RuntimeError):
     """Raised when too many consecutive steps produced a non-finite loss."""
 
 
@@ -78,8 +81,8 @@ class TrainingModule(nn.Module):
     def forward(  # type: ignore[override]
         self, batch: dict[str, torch.Tensor], restore: bool = True
     ) -> tuple[StrategyOutput, dict[str, torch.Tensor]]:
-        train_forward = getattr(self.model, "train_forward", None)
-        if callable(train_forward):
+        train_forward = hooks(self.model).train_forward
+        if train_forward is not None:
             pred, aux = train_forward(batch, restore=restore)
         else:
             pred, aux = self.model(batch["lq"]), {}
@@ -101,11 +104,29 @@ class TrainingModule(nn.Module):
         return StrategyOutput(ref.new_zeros(()), zeros, zeros.clone(), present)
 
 
-def resolve_device(name: str) -> torch.device:
-    """``auto`` -> CUDA when available, else CPU."""
+def resolve_device(name: str, key: str = "device") -> torch.device:
+    """``auto`` -> CUDA when available, else CPU; a device this machine lacks is a
+    ``ValueError`` naming ``key`` (the config key or option that asked for it)."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    try:
+        device = torch.device(name)
+    except RuntimeError as exc:
+        raise ValueError(f"{key}: {name!r} is not a device ({exc}); use auto, cpu, cuda or "
+                         "cuda:N") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            why = ("this torch build has no CUDA support" if torch.version.cuda is None
+                   else "no CUDA GPU is visible (driver, CUDA_VISIBLE_DEVICES)")
+            raise ValueError(f"{key}: {name!r} asks for a CUDA GPU, but {why}; set {key} to "
+                             "auto or cpu")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ValueError(f"{key}: {name!r}: this machine has {torch.cuda.device_count()} "
+                             "CUDA device(s)")
+    elif device.type == "mps" and not (getattr(torch.backends, "mps", None)
+                                       and torch.backends.mps.is_available()):
+        raise ValueError(f"{key}: {name!r} asks for Apple's MPS, which is not available here")
+    return device
 
 
 def autocast_context(device: torch.device, precision: str):
@@ -119,95 +140,63 @@ def autocast_context(device: torch.device, precision: str):
 
 
 class Trainer:
-    """Builds everything a run needs from a :class:`RunConfig` and trains it.
+    """Trains the parts of a run (from :func:`aioir.engine.build.build_run`).
 
     Args:
-        cfg: the resolved run configuration.
+        parts: the built run (model, EMA, strategy, optimizer, stages, data, validation sets).
         run_dir: the run folder (config, metrics, checkpoints, evaluations).
         resume: ``None`` (fresh run; refuses a folder that already has checkpoints), ``"auto"``
             (latest checkpoint in the run folder, fresh start if none) or a checkpoint path.
         dist: distributed context (rank, world size, reductions); ``None`` for one process.
+        allow_changes: resume even when the config changes the run's maths (see
+            :mod:`aioir.engine.resume`); otherwise such a resume raises ``ConfigChangedError``.
     """
 
     def __init__(
         self,
-        cfg: RunConfig,
+        parts: Any,
         run_dir: str | Path,
         *,
         resume: str | None = None,
         dist: Any = None,
+        allow_changes: bool = False,
     ) -> None:
-        from aioir.engine import builders
         from aioir.engine.distributed import SingleProcess
 
+        cfg = parts.cfg
+        self.parts = parts
         self.cfg = cfg
         self.run_dir = Path(run_dir)
         self.ckpt_dir = self.run_dir / "checkpoints"
         self.dist = dist or SingleProcess()
-        self.device = self.dist.device if self.dist.world_size > 1 else resolve_device(
-            cfg.train.device
-        )
-        if cfg.train.threads:
-            torch.set_num_threads(cfg.train.threads)
-        if cfg.train.grad_accum < 1:
-            raise ValueError("train.grad_accum must be >= 1")
-
-        resume_path = self._resolve_resume(resume)
-        torch.manual_seed(cfg.train.seed)
-        self.task_names = builders.task_names(cfg)
-        self.model = builders.build_model(cfg.model).to(self.device)
-        if cfg.train.channels_last:
-            self.model = self.model.to(memory_format=torch.channels_last)
-        # the EMA copy is taken before the strategy hooks the model, so it stays a plain backbone
-        self.ema = ModelEMA(self.model, cfg.train.ema_decay) if cfg.train.ema_decay > 0 else None
-        self.strategy = builders.build_strategy(cfg.strategy, len(self.task_names))
-        self.strategy.attach(self.model)
-        self.strategy.to(self.device)
+        self.device = parts.device
+        self.allow_changes = allow_changes
+        resume_path = resolve_resume(self.run_dir, resume)
+        self.task_names = list(parts.task_names)
+        self.model = parts.model
+        self.ema = parts.ema
+        self.strategy = parts.strategy
         self.dist.configure_strategy(self.strategy)
-        self.module = TrainingModule(
-            self.model, self.strategy, builders.build_extra_losses(cfg.train.extra_losses)
-        ).to(self.device)
+        self.module = parts.module
         # backbones that list parameters forward(x) never uses (e.g. AirNet's encoder outside
         # its contrastive path, PromptIR's released unused convs) need DDP's unused-param search
-        self.dist.find_unused_parameters = bool(getattr(self.model, "unused_in_forward", ()))
+        self.dist.find_unused_parameters = bool(hooks(self.model).unused_in_forward)
         self.train_module = self.dist.wrap(self.module)
-        params = [p for p in self.module.parameters() if p.requires_grad]
-        self.optimizer = builders.build_optimizer(cfg.optim, params)
+        self.optimizer = parts.optimizer
         self.scaler = torch.amp.GradScaler(
             self.device.type, enabled=cfg.train.precision == "fp16" and self.device.type == "cuda"
         )
-        from aioir.engine.stages import resolve_stages
-
-        self.stages = resolve_stages(cfg, self.model)
-        needs = int(getattr(self.model, "train_views", 1))
-        if needs > cfg.data.views:
-            raise ValueError(
-                f"{cfg.model.name} trains on {needs} views of each degraded image: set "
-                f"data.views: {needs}"
-            )
-        self.dataset = builders.build_train_dataset(cfg, total_steps=cfg.train.steps)
+        self.stages = parts.stages
+        self.dataset = parts.train_data
         self.step = 0
         self.nonfinite_streak = 0
         self.skipped_steps = 0
         if resume_path is not None:
             self._load(resume_path)
         self._stop_signal: int | None = None
-        self._val_samples: list[Any] | None = None  # fixed by val.seed: built once, on first use
+        self._val_samples: list[Any] | None = None  # capped validation images, kept once built
 
     # ------------------------------------------------------------------ checkpoints
-    def _resolve_resume(self, resume: str | None) -> Path | None:
-        latest = ckpt.latest_checkpoint(self.ckpt_dir)
-        if resume is None:
-            if latest is not None:
-                raise ValueError(
-                    f"{self.run_dir} already holds checkpoints (latest {latest.name}); "
-                    "use --resume auto to continue it or choose another --out"
-                )
-            return None
-        if resume == "auto":
-            return latest
-        return Path(resume)
-
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue the run exactly."""
         from aioir.config import to_dict
@@ -229,19 +218,24 @@ class Trainer:
         }
 
     def _load(self, path: Path) -> None:
-        state = ckpt.load_checkpoint(path)
-        if state.get("format") != ckpt.CHECKPOINT_FORMAT:
-            raise ValueError(f"{path} is not an aioir training checkpoint")
+        from aioir.engine.resume import check_resume_config, restore_part
+
+        state = ckpt.load_training_checkpoint(path)
+        changes = check_resume_config(state.get("config"), self.cfg, allow=self.allow_changes,
+                                      source=path)
         if list(state["task_names"]) != list(self.task_names):
             raise ValueError(
                 f"checkpoint tasks {state['task_names']} differ from the config's {self.task_names}"
             )
-        self.model.load_state_dict(state["model"])
+        restore_part("model", lambda: self.model.load_state_dict(state["model"]), path, changes,
+                     self.model, state["model"])
         if self.ema is not None and state.get("ema") is not None:
-            self.ema.load_state_dict(state["ema"])
-        self.optimizer.load_state_dict(state["optimizer"])
+            restore_part("EMA", lambda: self.ema.load_state_dict(state["ema"]), path, changes)
+        restore_part("optimizer", lambda: self.optimizer.load_state_dict(state["optimizer"]),
+                     path, changes)
         self.scaler.load_state_dict(state["scaler"])
-        self.strategy.load_state_dict(state["strategy"])
+        restore_part("strategy", lambda: self.strategy.load_state_dict(state["strategy"]),
+                     path, changes)
         restore_rng_state(state["rng"])
         self.step = int(state["step"])
         self.nonfinite_streak = int(state["nonfinite_streak"])
@@ -281,12 +275,16 @@ class Trainer:
             world_size=self.dist.world_size,
         )
         workers = self.cfg.data.num_workers
+        # a generator of its own: the loader draws its base seed from it, not from torch's
+        # global generator, whose state a resumed run has just restored (dropout needs it)
+        generator = torch.Generator().manual_seed(self.cfg.train.seed)
         return torch.utils.data.DataLoader(
             self.dataset,
             batch_sampler=sampler,
             num_workers=workers,
             persistent_workers=False,
             prefetch_factor=4 if workers else None,
+            generator=generator,
         )
 
     def _to_device(self, batch: dict[str, Any]) -> dict[str, Any]:
@@ -327,22 +325,34 @@ class Trainer:
         aux_values: dict[str, float] = {}
         total = 0.0
         finite = True
+        # a strategy that reduces gradients itself (per-task gradient combination) gets no DDP
+        # all-reduce at all: it reduces in finish_backward
+        own_sync = self.strategy.reduces_gradients
+        frozen = {id(p) for p in stage.frozen}
+        trained = [p for g in self.optimizer.param_groups for p in g["params"]
+                   if id(p) not in frozen]
         for i, mb in enumerate(micro):
-            sync = self.dist.no_sync(self.train_module) if i < len(micro) - 1 else nullcontext()
+            last = i == len(micro) - 1
+            sync = self.dist.no_sync(self.train_module) if own_sync or not last else nullcontext()
             with sync:
                 with autocast_context(self.device, cfg.precision):
                     out, aux = self.train_module(mb, restore)
                     loss = stage.recon_weight * out.loss.float()
+                    extra = None
                     for name, value in aux.items():
-                        loss = loss + stage.aux_weights.get(name, 1.0) * value.float()
+                        term = stage.aux_weights.get(name, 1.0) * value.float()
+                        loss = loss + term
+                        extra = term if extra is None else extra + term
                         aux_values[name] = aux_values.get(name, 0.0) + float(value.detach()) / len(micro)
                 # every rank must take the same decision, or the gradient all-reduce deadlocks
                 total += float(loss.detach()) / len(micro)
                 finite_here = self.dist.all_true(bool(torch.isfinite(loss).item()))
                 finite = finite and finite_here
                 if finite_here:
-                    self.scaler.scale(loss / len(micro)).backward()
+                    self.strategy.backward(out, BackwardContext(
+                        loss, extra, stage.recon_weight, self.scaler.scale, len(micro), trained))
             outs.append(out)
+        self.strategy.finish_backward(trained, finite)
         out = merge_outputs(outs)
         out.extras = {**out.extras, "loss_total": torch.tensor(total)}
         for p in stage.frozen:  # parameters this stage does not train: no update at all
@@ -378,7 +388,22 @@ class Trainer:
         return previous
 
     def fit(self, on_step: Callable[[int], None] | None = None) -> TrainResult:
-        """Train to ``train.steps``; validate and checkpoint on the way and at the end."""
+        """Train to ``train.steps``; validate and checkpoint on the way and at the end.
+
+        Holds the run folder (:mod:`aioir.runlock`: another process training into it is
+        refused) and first removes the temporary files of writes a killed run left there."""
+        from aioir.files import remove_stale_temporaries
+        from aioir.runlock import run_folder_lock
+
+        with run_folder_lock(self.run_dir, enabled=self.dist.is_main):
+            if self.dist.is_main:
+                for folder in (self.run_dir, self.ckpt_dir, self.run_dir / "eval",
+                               self.run_dir / "configs"):
+                    for p in remove_stale_temporaries(folder):
+                        LOG.info("removed %s, left by an interrupted write", p)
+            return self._fit(on_step)
+
+    def _fit(self, on_step: Callable[[int], None] | None) -> TrainResult:
         cfg = self.cfg
         t0 = time.perf_counter()
         log = (
@@ -389,9 +414,9 @@ class Trainer:
         previous = self._install_signal_handlers()
         bar = None
         if cfg.train.progress and self.dist.is_main:
-            from tqdm import tqdm
+            from aioir.progress import progress
 
-            bar = tqdm(total=cfg.train.steps, initial=self.step, desc=cfg.name, dynamic_ncols=True)
+            bar = progress(total=cfg.train.steps, initial=self.step, desc=cfg.name, unit="step")
         last_ckpt: Path | None = None
         validation: dict[str, Any] | None = None
         status = "finished"
@@ -402,6 +427,8 @@ class Trainer:
 
             for batch in self._loader():
                 stage = stage_at(self.stages, self.step)
+                if stage.fresh_optimizer and self.step == stage.start:
+                    self.optimizer.state.clear()  # Adam moments start again, as a new optimizer
                 lr = self._set_lr(stage)
                 out, aux, stepped = self._train_step(self._to_device(batch), stage)
                 self.step += 1
@@ -441,7 +468,7 @@ class Trainer:
             if status == "finished":
                 if last_ckpt is None or self.step % cfg.train.checkpoint_every:
                     last_ckpt = self.save_checkpoint()
-                if cfg.val.source != "none":
+                if cfg.val.enabled:
                     validation = self.validate(log)
         finally:
             if bar is not None:
@@ -503,43 +530,94 @@ class Trainer:
             return self.ema.module
         return self.model
 
+    def validation_samples(self) -> list[Any]:
+        """The validation sets; materialised once when ``val.max_size`` caps them (small
+        images), else streamed from disk at every validation."""
+        if self._val_samples is not None:
+            return self._val_samples
+        sets = list(self.parts.val_sets)
+        if self.cfg.val.max_size is not None:
+            sets = [_Materialised(ts) for ts in sets]
+            self._val_samples = sets
+        return sets
+
     def validate(self, log: MetricsLog | None = None) -> dict[str, Any] | None:
-        """Per-task PSNR/SSIM on the validation images (rank 0); written to the run folder."""
+        """The run's validation sets measured by :func:`aioir.engine.evaluation.evaluate`
+        (rank 0); written to ``eval/step_<step>.json`` and the metrics log."""
         if not self.dist.is_main:
             self.dist.barrier()
             return None
-        from aioir.engine import builders
-        from aioir.inference.restore import restore_image
-        from aioir.metrics import get_protocol
-        from aioir.metrics.evaluate import evaluate_pairs
+        from aioir.engine.evaluation import evaluate, lpips_status, summary
+        from aioir.models.restore import restore_image
 
-        if self._val_samples is None:
-            self._val_samples = builders.build_val_samples(self.cfg, self.task_names) or []
-        samples = self._val_samples
-        if not samples:
+        for note in self.parts.val_notes:
+            LOG.info("validation: %s", note)
+        self.parts.val_notes = []
+        sets = self.validation_samples()
+        if not sets:
             self.dist.barrier()
             return None
+        protocol, note = lpips_status(self.parts.protocol)
+        if note:
+            LOG.warning("validation: %s", note)
         net = self.eval_model()
         was_training = net.training
         net.eval()
         try:
-            result = evaluate_pairs(
-                lambda img: restore_image(net, img, device=self.device),
-                samples,
-                get_protocol(self.cfg.val.protocol),
-                self.task_names,
-                progress=False,
-            )
+            results = evaluate(lambda img: restore_image(net, img, device=self.device), sets,
+                               protocol)
+            if log is not None and log.tensorboard:  # input | restored | ground truth per task
+                from aioir.engine.montage import restoration_montage
+
+                samples = [item for ts in sets for item in ts]
+                grid = restoration_montage(lambda img: restore_image(net, img, device=self.device),
+                                           samples, [ts.column for ts in sets])
+                log.add_image("val/restorations", grid, self.step)
         finally:
             net.train(was_training)
-        summary = result.to_dict()
-        out_dir = self.run_dir / "eval"
-        out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / f"step_{self.step:08d}.json").write_text(json.dumps(summary, indent=2))
+        result = summary(results)
+        from aioir.files import write_text
+
+        write_text(self.run_dir / "eval" / f"step_{self.step:08d}.json",
+                   json.dumps(result, indent=2), what="validation results")
         if log is not None:
-            log.write({"step": self.step, "val": summary["per_task"], "val_avg": summary["average"]})
+            log.write({"step": self.step, "val": result["per_task"], "val_avg": result["average"]})
         self.dist.barrier()
-        return summary
+        return result
+
+
+class _Materialised:
+    """A test set's images kept in memory (validation sets capped by ``val.max_size``)."""
+
+    def __init__(self, ts: Any) -> None:
+        self.column, self.group = ts.column, ts.group
+        self.items = list(ts)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __iter__(self):  # noqa: ANN204 - the cached (lq, gt, column, name) tuples
+        return iter(self.items)
+
+
+def resolve_resume(run_dir: Path, resume: str | None) -> Path | None:
+    """The checkpoint to resume from: ``None`` for a fresh run (``ValueError`` when the folder
+    already holds checkpoints), the latest one for ``"auto"`` (None if there is none), or the
+    given path."""
+    latest = ckpt.latest_checkpoint(Path(run_dir) / "checkpoints")
+    if resume is None:
+        if latest is not None:
+            raise ValueError(
+                f"{run_dir} already holds checkpoints (latest {latest.name}); "
+                "use --resume auto to continue it or choose another --out"
+            )
+        return None
+    if resume == "auto":
+        return latest
+    path = Path(resume)
+    if not path.is_file():
+        raise FileNotFoundError(f"--resume: checkpoint not found: {path}")
+    return path
 
 
 def merge_outputs(outs: list[StrategyOutput]) -> StrategyOutput:

@@ -35,7 +35,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
 import torch.nn as nn
 
 #: export format -> file extension
@@ -89,18 +88,13 @@ def save_exported(
     tasks: list[str],
 ) -> Path:
     """Write ``model``'s state dict and its build recipe to a safetensors file."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    from aioir.files import write_bytes  # atomic, the user's umask, errors name the file
+
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    tmp = temporary_path(path)
-    try:
-        save_file(state, str(tmp), metadata=_metadata(model_name, options, tasks))
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return write_bytes(Path(path), save(state, metadata=_metadata(model_name, options, tasks)),
+                       what="exported model")
 
 
 @dataclass
@@ -126,12 +120,16 @@ def export_checkpoint(
 ) -> ExportReport:
     """Export the backbone of a training checkpoint (EMA weights when present and ``use_ema``)
     to ``out`` in ``fmt``; see the module notes."""
+    from aioir.files import file_mode, write_error
     from aioir.inference import graph_export
 
     out = check_output_path(out, fmt, overwrite=overwrite)
     model, meta = load_network(checkpoint, use_ema=use_ema)
     meta_strings = _metadata(meta["model"], meta["options"], meta["tasks"])
-    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise write_error(exc, out, "exported model") from exc
     tmp = temporary_path(out)
     try:
         if fmt == "safetensors":
@@ -148,10 +146,10 @@ def export_checkpoint(
                     f"cannot express {meta['model']} in {fmt}: {type(exc).__name__}: {first}"
                 ) from exc
         report = graph_export.check_export(model, tmp, fmt) if check else None
-        from aioir.data.io import created_file_mode
-
-        os.chmod(tmp, created_file_mode())
+        os.chmod(tmp, file_mode())
         tmp.replace(out)
+    except OSError as exc:  # a full or read-only disk: one line naming the file
+        raise write_error(exc, out, "exported model") from exc
     finally:
         tmp.unlink(missing_ok=True)
     return ExportReport(out, fmt, meta["model"], meta["weights"], report)
@@ -163,8 +161,6 @@ def load_network(path: str | Path, *, use_ema: bool = True) -> tuple[nn.Module, 
     Returns the model (eval mode, CPU) and metadata: ``model``, ``options``, ``tasks``,
     ``weights`` ("ema", "model" or "export"), ``step`` and ``config`` when known.
     """
-    from aioir import models
-
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no such checkpoint or exported model: {path}")
@@ -177,26 +173,30 @@ def load_network(path: str | Path, *, use_ema: bool = True) -> tuple[nn.Module, 
         from safetensors import safe_open
         from safetensors.torch import load_file
 
-        with safe_open(str(path), framework="pt") as fh:
-            raw = fh.metadata() or {}
+        try:  # a damaged or foreign file: one line naming it (issue 16)
+            with safe_open(str(path), framework="pt") as fh:
+                raw = fh.metadata() or {}
+        except Exception as exc:  # noqa: BLE001 - safetensors' own error type
+            raise ValueError(f"cannot read {path} as a safetensors file: {exc}") from None
         if raw.get("format") != "aioir-backbone":
             raise ValueError(
                 f"{path} is not an aioir export (released third-party weights load through "
                 "aioir.models.load_pretrained(name, path))"
             )
-        meta = {
-            "model": raw["model"],
-            "options": json.loads(raw["options"]),
-            "tasks": json.loads(raw["tasks"]),
-            "weights": "export",
-        }
+        try:
+            meta = {
+                "model": raw["model"],
+                "options": json.loads(raw["options"]),
+                "tasks": json.loads(raw["tasks"]),
+                "weights": "export",
+            }
+        except (KeyError, ValueError) as exc:
+            raise ValueError(f"{path}: damaged aioir export metadata ({exc!r})") from None
         state = load_file(str(path))
     else:
-        from aioir.engine.checkpoint import CHECKPOINT_FORMAT, load_checkpoint
+        from aioir.checkpoint import load_training_checkpoint
 
-        ck = load_checkpoint(path)
-        if ck.get("format") != CHECKPOINT_FORMAT:
-            raise ValueError(f"{path} is not an aioir training checkpoint")
+        ck = load_training_checkpoint(path)  # format and fields checked, the file named
         mcfg = ck["config"]["model"]
         which = "ema" if use_ema and ck.get("ema") is not None else "model"
         meta = {
@@ -208,7 +208,6 @@ def load_network(path: str | Path, *, use_ema: bool = True) -> tuple[nn.Module, 
             "config": ck["config"],
         }
         state = ck[which]
-    model = models.build(meta["model"], **meta["options"])
-    model.load_state_dict(state, strict=True)
-    model.eval()
-    return model, meta
+    from aioir.models.guard import build_for_state  # size checked on "meta" before building
+
+    return build_for_state(meta["model"], meta["options"], state, source=str(path)), meta

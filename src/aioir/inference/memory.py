@@ -17,7 +17,7 @@ than it was given. Three parts:
   ``bytes(P) = a + b P + c P^2`` over the pixel count ``P`` (attention over all positions, as in
   TransWeather's first stages, grows with ``P^2``).
 * :func:`plan_tiles` picks the window grid that runs the fewest pixels through the network
-  (few windows, each no wider than needed: :func:`~aioir.inference.tiling.even_tile`) under the
+  (few windows, each no wider than needed: :func:`~aioir.models.tiling.even_tile`) under the
   budget left once the image buffers are paid for, and batches as many windows of a row per
   forward as still fit. An image that fits is restored whole, exactly.
 
@@ -40,7 +40,7 @@ from typing import Any, Callable
 
 import torch
 
-from aioir.inference.tiling import TilePlan, even_tile
+from aioir.models.tiling import TilePlan, even_tile
 
 #: factor applied to a measured forward peak for what the measurement cannot see (see above)
 OVERHEAD = 2.5
@@ -279,7 +279,7 @@ def calibrate(
 
 
 def band_bytes(tile_h: int, width: int, channels_out: int, overlap: int = 0) -> int:
-    """Host memory of :func:`~aioir.inference.tiling.blend_rows`' row accumulator and of the
+    """Host memory of :func:`~aioir.models.tiling.blend_rows`' row accumulator and of the
     overlap it carries to the next row (float32)."""
     return 4 * channels_out * (tile_h + overlap) * width
 

@@ -1,24 +1,26 @@
-"""Restore images with a trained backbone: whole or tiled, within a memory budget.
+"""Restore image files with a trained backbone within a memory budget: :class:`Restorer`.
 
-Two levels:
+What ``aioir restore`` and ``aioir serve`` use. It measures the network's activation memory once
+(:func:`~aioir.inference.memory.calibrate`), then for each image plans the windows that fit the
+budget (:func:`~aioir.inference.memory.plan_tiles`; an image that fits is restored whole,
+exactly), restores them in batches through the one tiling path
+(:func:`aioir.models.tiling.blend_rows`), optionally averaged over the 8 flips
+(:mod:`~aioir.inference.ensemble`) and with TUR's uncertainty map
+(:mod:`~aioir.inference.uncertainty`), and writes the result with the input's bit depth (8 or
+16), ICC profile and EXIF (orientation applied). The input is held as stored (``uint8`` for
+8-bit files) and the output is quantised band by band, so an image needs about ``H x W x 3``
+bytes twice plus the windows, never a float copy of itself.
 
-* :func:`restore_image` / :func:`restore_tensor`: one float image, whole or with a fixed tile
-  (what ``aioir eval`` and validation during training use);
-* :class:`Restorer`: what ``aioir restore`` and ``aioir serve`` use. It measures the network's
-  activation memory once (:func:`~aioir.inference.memory.calibrate`), then for each image plans
-  the windows that fit the budget (:func:`~aioir.inference.memory.plan_tiles`; an image that
-  fits is restored whole, exactly), restores them in batches, optionally averaged over the 8
-  flips (:mod:`~aioir.inference.ensemble`) and with TUR's uncertainty map
-  (:mod:`~aioir.inference.uncertainty`), and writes the result with the input's bit depth (8 or
-  16), ICC profile and EXIF (orientation applied). The input is held as stored (``uint8`` for
-  8-bit files) and the output is quantised band by band, so an image needs about
-  ``H x W x 3`` bytes twice plus the windows, never a float copy of itself.
+One float image with a fixed tile (what ``aioir eval`` and validation use) is
+:func:`aioir.models.restore.restore_image`; both run windows through
+:func:`aioir.models.tiling.blend_rows`.
 
->>> import numpy as np, torch
+>>> import numpy as np
 >>> from aioir import models
 >>> net = models.build("tiny_unet", width=8)   # identity at initialisation
+>>> r = Restorer(net, max_memory=256 * 2**20)
 >>> img = np.random.default_rng(0).random((20, 30, 3), dtype=np.float32)
->>> out = restore_image(net, img)
+>>> out = r.restore_array(img)
 >>> out.shape, bool(np.allclose(out, img, atol=1e-6))
 ((20, 30, 3), True)
 """
@@ -44,51 +46,10 @@ from aioir.inference.memory import (
     format_bytes,
     plan_tiles,
 )
-from aioir.inference.tiling import TilePlan, blend_rows, tiled_forward
+from aioir.models.tiling import TilePlan, blend_rows
 
 #: rows quantised at a time when a finished band is stored (bounds the float64 temporary)
 _QUANTIZE_ROWS = 64
-
-
-@torch.no_grad()
-def restore_tensor(
-    model: nn.Module,
-    x: torch.Tensor,
-    *,
-    tile: int | None = None,
-    overlap: int = 32,
-    clamp: bool = True,
-) -> torch.Tensor:
-    """Restore a (1,3,H,W) batch; ``tile`` enables tiled inference with ``overlap`` pixels."""
-    was_training = model.training
-    model.eval()
-    try:
-        if tile:
-            y = tiled_forward(model, x, tile=tile, overlap=overlap)
-        else:
-            y = model(x)
-    finally:
-        model.train(was_training)
-    return y.clamp(0.0, 1.0) if clamp else y
-
-
-def restore_image(
-    model: nn.Module,
-    img: np.ndarray,
-    *,
-    device: torch.device | str | None = None,
-    tile: int | None = None,
-    overlap: int = 32,
-) -> np.ndarray:
-    """Restore one float32 HWC RGB image in [0, 1]; returns the same layout, clipped to [0, 1]."""
-    if img.ndim != 3 or img.shape[2] != 3:
-        raise ValueError(f"expected an H x W x 3 image, got shape {img.shape}")
-    if device is None:
-        device = next(model.parameters()).device
-    # a copy: inputs may be read-only
-    x = torch.from_numpy(np.array(img, dtype=np.float32)).permute(2, 0, 1)[None]
-    y = restore_tensor(model, x.to(device), tile=tile, overlap=overlap)
-    return y[0].permute(1, 2, 0).float().cpu().numpy()
 
 
 @dataclass

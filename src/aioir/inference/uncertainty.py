@@ -36,13 +36,13 @@ def load_uncertainty_head(path: str | Path, model: nn.Module) -> nn.Module | Non
     modified (the strategy's hook is removed again).
     """
     from aioir import strategies
-    from aioir.engine.checkpoint import CHECKPOINT_FORMAT, load_checkpoint
+    from aioir.checkpoint import load_training_checkpoint
 
     path = Path(path)
     if path.suffix != ".pt":
         return None
-    ck = load_checkpoint(path)
-    if ck.get("format") != CHECKPOINT_FORMAT or not ck.get("strategy"):
+    ck = load_training_checkpoint(path)  # format and fields checked, the file named
+    if not ck.get("strategy"):
         return None
     scfg = ck["config"].get("strategy") or {}
     options = dict(scfg.get("options") or {})

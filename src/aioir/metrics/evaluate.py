@@ -117,7 +117,7 @@ def evaluate_pairs(
         protocol: a :class:`Protocol` or a preset name (``"mioir"``, ``"airnet"``, ``"daclip"``).
         task_names: task order of the summaries; ``None``: order of first appearance. A sample
             whose task is not listed is an error.
-        progress: show a tqdm progress bar.
+        progress: show a progress display (:func:`aioir.progress.progress`).
         measure_input: also measure the degraded input against the ground truth.
         lpips_fn: ``(a, b, crop_border=..., round_uint8=...) -> float`` used when the protocol
             asks for LPIPS; default :func:`aioir.metrics.perceptual.lpips_distance`.
@@ -129,7 +129,7 @@ def evaluate_pairs(
     >>> res.task_names, res.per_task()["noise"]["psnr"], res.per_task()["dark"]["count"]
     (['dark', 'noise'], inf, 1)
     """
-    from tqdm import tqdm
+    from aioir.progress import progress as progress_bar
 
     proto = get_protocol(protocol)
     options = proto.metric_options()
@@ -140,8 +140,13 @@ def evaluate_pairs(
     lpips_options = {"crop_border": proto.crop_border, "round_uint8": proto.round_uint8}
     total = len(samples) if hasattr(samples, "__len__") else None  # type: ignore[arg-type]
     records: list[ImageRecord] = []
-    bar = tqdm(samples, total=total, disable=not progress, desc="eval", unit="img")
+    bar = progress_bar(samples, total=total, disable=not progress, desc="eval", unit="img")
     for lq, gt, task, name in bar:
+        height, width = np.shape(gt)[:2]
+        if min(height, width) < proto.min_size:
+            raise ValueError(f"test image {name} ({task}) is {width} x {height} px: too small "
+                             f"to measure; {proto.size_requirement()}. Remove it from the test "
+                             "set or use a protocol with a smaller crop")
         if task not in names:
             if fixed:
                 raise ValueError(f"sample {name!r} has task {task!r}, not in task_names {names}")

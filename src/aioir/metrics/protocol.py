@@ -48,6 +48,27 @@ class Protocol:
         """Keyword arguments for :func:`aioir.metrics.ssim` (adds ``window``)."""
         return {**self.metric_options(), "window": self.ssim_window}
 
+    @property
+    def min_size(self) -> int:
+        """The smallest image side the protocol can measure: the border crop on both sides plus
+        SSIM's window (11 px Gaussian, 7 px uniform).
+
+        >>> get_protocol("mioir").min_size, get_protocol("airnet").min_size
+        (19, 7)
+        """
+        return 2 * self.crop_border + (11 if self.ssim_window == "gaussian" else 7)
+
+    def size_requirement(self) -> str:
+        """Why :attr:`min_size`, in words (for error messages).
+
+        >>> get_protocol("mioir").size_requirement()
+        "protocol 'mioir' needs at least 19 x 19 px (a 4-px border crop on each side + SSIM's 11 x 11 window)"
+        """
+        k = 11 if self.ssim_window == "gaussian" else 7
+        crop = f"a {self.crop_border}-px border crop on each side + " if self.crop_border else ""
+        return (f"protocol {self.name!r} needs at least {self.min_size} x {self.min_size} px "
+                f"({crop}SSIM's {k} x {k} window)")
+
     def describe(self) -> str:
         """One line naming every option, printed under each results table.
 

@@ -206,6 +206,9 @@ def load_pretrained(
     factory = MODELS.get(name)
     derive = getattr(factory, "options_from_state_dict", None)
     built_options = {**(derive(state) if derive is not None else {}), **options}
+    from aioir.models.guard import check_model_size
+
+    check_model_size(name, built_options, source=f"checkpoint {os.fspath(path)}")
     model = factory(**built_options)
     adapt = getattr(model, "adapt_state_dict", None)
     if adapt is not None:

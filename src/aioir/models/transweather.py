@@ -28,6 +28,7 @@ How it is called here (the outside sees [0, 1] images, like every aioir backbone
 
 from __future__ import annotations
 
+import inspect
 import math
 from typing import Sequence
 
@@ -226,7 +227,7 @@ class EncoderTransformer(nn.Module):
         self.mini_patch_embed3 = OverlapPatchEmbed(3, 2, d[2], d[3])
         if with_unused:  # present in the official checkpoint, never used by its forward
             self.mini_patch_embed4 = OverlapPatchEmbed(3, 2, d[0], d[3])
-        dpr = torch.linspace(0, drop_path_rate, sum(depths)).tolist()
+        dpr = torch.linspace(0, drop_path_rate, sum(depths), device="cpu").tolist()
         # intra-patch block i: width d[i], heads/mlp/sr as the authors chose per stage
         patch_cfg = [(num_heads[0], mlp_ratios[0], sr_ratios[0]),
                      (num_heads[1], mlp_ratios[1], sr_ratios[1]),
@@ -283,7 +284,7 @@ class DecoderTransformer(nn.Module):
     ) -> None:
         super().__init__()
         self.patch_embed1 = OverlapPatchEmbed(3, 2, dim, dim)
-        dpr = torch.linspace(0, drop_path_rate, max(_DEC_DPR_SPAN, depth)).tolist()
+        dpr = torch.linspace(0, drop_path_rate, max(_DEC_DPR_SPAN, depth), device="cpu").tolist()
         self.block1 = nn.ModuleList(
             [Block(dim, num_heads, mlp_ratio, 1, dpr[j], decoder=True, num_queries=num_queries)
              for j in range(depth)]
@@ -440,6 +441,10 @@ def transweather_art(**options: object) -> TransWeather:
     """TransWeather as the Art/TUR code base defines it (``art_variant=True``)."""
     options.setdefault("art_variant", True)
     return TransWeather(**options)  # type: ignore[arg-type]
+
+
+# it takes TransWeather's options: say so, so that option names are checked against them
+transweather_art.__signature__ = inspect.signature(TransWeather)  # type: ignore[attr-defined]
 
 
 TEST_OPTIONS["transweather"] = {

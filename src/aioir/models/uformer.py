@@ -60,7 +60,7 @@ def drop_path_schedule(depths: Sequence[int], rate: float) -> list[list[float]]:
         raise ValueError(
             "the decoder reuses the encoder's drop-path schedule: it needs no more blocks"
         )
-    enc = torch.linspace(0, rate, num_enc).tolist() if num_enc else []
+    enc = torch.linspace(0, rate, num_enc, device="cpu").tolist() if num_enc else []
     dec = enc[::-1]
     layers, start = [], 0
     for d in depths[:n]:

@@ -1,10 +1,12 @@
-"""Reports: text tables (markdown, LaTeX, CSV, JSON) of per-task results.
+"""Reports: text tables (markdown, LaTeX, CSV, JSON) of per-task results, and
+:func:`make_report` (``aioir report``): run folders in, one HTML page with tables and figures out.
 
 >>> from aioir.report import format_cell
 >>> format_cell({"psnr": 31.456, "ssim": 0.9})
 '31.46/0.9000'
 """
 
+from .build import make_report
 from .tables import (
     INPUT_ROW,
     format_cell,
@@ -20,6 +22,7 @@ __all__ = [
     "INPUT_ROW",
     "format_cell",
     "latex_table",
+    "make_report",
     "markdown_table",
     "per_task_records",
     "psnr_gains",

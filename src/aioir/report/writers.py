@@ -1,8 +1,13 @@
-"""Writing tables and results to files: CSV, JSON, and an evaluation summary bundle."""
+"""Writing tables and results to files: CSV, JSON, and an evaluation summary bundle.
+
+Every file is written atomically with the user's umask (:func:`aioir.files.write_text`); a
+full or read-only disk raises :class:`aioir.errors.OutputError` naming the file.
+"""
 
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import os
@@ -23,16 +28,16 @@ def write_csv(
     >>> p.read_text().splitlines()
     ['task,psnr', 'rain,30.5']
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    from aioir.files import write_text
+
     for row in rows:
         if len(row) != len(headers):
             raise ValueError(f"row {list(row)!r} has {len(row)} cells, expected {len(headers)}")
-    with path.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh, lineterminator="\n")
-        writer.writerow(headers)
-        writer.writerows(rows)
-    return path
+    buf = io.StringIO(newline="")
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(headers)
+    writer.writerows(rows)
+    return write_text(path, buf.getvalue(), what="table")
 
 
 def _plain(value: Any) -> Any:
@@ -60,10 +65,10 @@ def write_json(path: str | os.PathLike[str], data: Any) -> Path:
     >>> json.loads(p.read_text())
     {'psnr': inf}
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(_plain(data), indent=2, allow_nan=True) + "\n", encoding="utf-8")
-    return path
+    from aioir.files import write_text
+
+    return write_text(path, json.dumps(_plain(data), indent=2, allow_nan=True) + "\n",
+                      what="results")
 
 
 def per_task_records(summary: Mapping[str, Any]) -> tuple[list[str], list[list[Any]]]:
@@ -91,9 +96,18 @@ def per_task_records(summary: Mapping[str, Any]) -> tuple[list[str], list[list[A
 def write_results(data: Any, out_dir: str | os.PathLike[str], stem: str = "results") -> list[Path]:
     """Write ``<stem>.json`` and, for an evaluation summary, ``<stem>.csv`` of its per-task means.
 
-    Returns the paths written.
+    ``stem`` becomes one safe file-name component (:func:`aioir.files.path_component`), so a
+    name from a setting or a run never leads outside ``out_dir``. Returns the paths written.
+
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> [p.name for p in write_results({"a": 1}, d / "out", stem="x/../..")]
+    ['x_.._...json']
     """
+    from aioir.files import path_component
+
     out_dir = Path(out_dir)
+    stem = path_component(stem)
     data = _plain(data)
     paths = [write_json(out_dir / f"{stem}.json", data)]
     if isinstance(data, Mapping) and isinstance(data.get("per_task"), Mapping):

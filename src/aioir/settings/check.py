@@ -88,10 +88,10 @@ class CheckReport:
 def check_setting(setting: Any, root: str | Path, *, decode: bool = False,
                   sample: int = 2) -> CheckReport:
     """Check every source of ``setting`` (a name or :class:`Setting`) under ``root``."""
-    from aioir.settings import get_setting
+    from aioir.settings.catalog import get_setting
     from aioir.settings.sources import collect, decode_check
 
-    s = get_setting(setting)
+    s = get_setting(setting).for_tasks(None)
     root = Path(root)
     report = CheckReport(s.name, root)
     for split, specs in (("train", s.train), ("test", s.test)):

@@ -24,21 +24,25 @@ from aioir.settings.spec import SourceSpec
 
 @dataclass
 class Collection:
-    """The files of one source: ``pairs`` (paired/list kinds) or ``images`` (synthetic), the
-    ``problems`` that make the tree unusable and ``notes`` that do not (e.g. unused GT files
-    that the setting allows)."""
+    """The files of one source: ``pairs`` (paired/list kinds) or ``images`` (synthetic; the
+    photograph names in ``embedded`` for ``clean: embedded:<split>``), the ``problems`` that
+    make the tree unusable and ``notes`` that do not (e.g. unused GT files that the setting
+    allows)."""
 
     spec: SourceSpec
     root: Path
     pairs: list[tuple[Path, Path]] = field(default_factory=list)
     images: list[Path] = field(default_factory=list)
+    embedded: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
     @property
     def count(self) -> int:
         """Number of usable pairs (or clean images)."""
-        return len(self.images) if self.spec.kind == "synthetic" else len(self.pairs)
+        if self.spec.kind == "synthetic":
+            return len(self.embedded) if self.spec.embedded_split is not None else len(self.images)
+        return len(self.pairs)
 
     @property
     def ok(self) -> bool:
@@ -85,8 +89,21 @@ def _missing(col: Collection, path: Path, what: str) -> bool:
 def _collect_clean(col: Collection) -> None:
     from aioir.data.io import ImageReadError, image_size, list_images
 
+    split = col.spec.embedded_split
+    if split is not None:
+        from aioir.data.sources import EMBEDDED_SPLITS
+
+        if split not in EMBEDDED_SPLITS:
+            col.problems.append(f"unknown embedded split {split!r} (of {col.spec.column!r}); "
+                                f"use one of {', '.join(EMBEDDED_SPLITS)}")
+        else:
+            col.embedded = list(EMBEDDED_SPLITS[split])
+        return
     folder = col.root / str(col.spec.clean)
     if _missing(col, folder, "clean images"):
+        return
+    depth = col.root / str(col.spec.depth) if col.spec.depth else None
+    if depth is not None and _missing(col, depth, "depth maps"):
         return
     for path in list_images(folder):
         try:
@@ -94,6 +111,14 @@ def _collect_clean(col: Collection) -> None:
         except ImageReadError as exc:
             col.problems.append(f"unreadable {col.rel(path)}: {_cause(exc)}")
             continue
+        if depth is not None:
+            from aioir.data.depth import depth_file
+
+            rel = path.relative_to(folder).as_posix()
+            if depth_file(depth, rel) is None:
+                col.problems.append(f"missing depth map for {col.rel(path)} (looked for "
+                                    f"{col.rel(depth)}/{rel.rsplit('.', 1)[0]}.npy/.mat/image)")
+                continue
         col.images.append(path)
 
 

@@ -1,10 +1,20 @@
-"""``art``: active reweighting of the per-task L1 losses (Art, ACM MM 2024).
+"""``art``: active reweighting of the per-task losses (Art, ACM MM 2024).
 
 ``L = sum_t alpha_t L_t`` (Art Eq. 2) with ``alpha`` from
 :func:`~aioir.strategies.functional.art_weights`
 (local convergence rate against an EMA of the loss, log-transformed global correction against the
 historical minimum, softmax with temperature ``tau``). The EMA ``L~`` and the minimum ``L_min``
 are persistent buffers, so they are saved with the strategy and a resumed run continues exactly.
+
+Ablation switches (the paper's Table 1): ``lcr`` = ``"smoothed"`` (Eq. 5, default), ``"raw"``
+(Eq. 4, ``L_t / L_t^{prev}``: the EMA with weight 1 on the newest loss, so the buffer holds the
+previous loss) or ``"none"``; ``gcw`` = ``"log"`` (default), ``"raw"`` (Eq. 7, ``L_t / L_min``) or
+``"none"``.
+
+The log guard: when a task's loss reaches 1 (``log10(L) -> 0``) the log-transformed correction
+gives that task (almost) all the weight. The strategy warns once per run naming the task, and
+counts the steps where it happened in ``extras["clamped"]`` (per task, cumulative over the run,
+saved with the state).
 
 Distributed runs: the per-task sums and sample counts go through ``self.all_reduce_sum`` before
 the weights and the running state are computed, so every rank sees the same global per-task
@@ -24,11 +34,16 @@ floating-point summation order).
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from aioir.strategies import STRATEGIES
 from aioir.strategies.base import Strategy, StrategyOutput
-from aioir.strategies.functional import art_weights, per_sample_l1, per_task_sum_count
+from aioir.strategies.functional import ART_GCW, CHARBONNIER_EPS, art_clamped, art_weights
+
+#: local convergence rate forms (option ``lcr``)
+ART_LCR = ("smoothed", "raw", "none")
 
 
 @STRATEGIES.register("art")
@@ -42,40 +57,73 @@ class ArtStrategy(Strategy):
         ema_weight: weight of the newest loss in the EMA, ``L~ <- a L + (1 - a) L~`` (the
             authors' code uses 0.01; the paper's Eq. 6 writes the complementary ``beta``).
         init: initial value of both the EMA and the running minimum (0.1 as in the code).
+        lcr: ``"smoothed"`` (Eq. 5), ``"raw"`` (Eq. 4) or ``"none"``.
+        gcw: ``"log"`` (log-transformed Eq. 7), ``"raw"`` (Eq. 7) or ``"none"``.
+        loss, charbonnier_eps: the pixel loss ``rho`` (``l1`` default).
     """
 
     name = "art"
 
     def __init__(
-        self, num_tasks: int, tau: float = 3.0, ema_weight: float = 0.01, init: float = 0.1
+        self,
+        num_tasks: int,
+        tau: float = 3.0,
+        ema_weight: float = 0.01,
+        init: float = 0.1,
+        lcr: str = "smoothed",
+        gcw: str = "log",
+        loss: str = "l1",
+        charbonnier_eps: float = CHARBONNIER_EPS,
     ) -> None:
-        super().__init__(num_tasks)
+        super().__init__(num_tasks, loss, charbonnier_eps)
         if tau <= 0:
             raise ValueError(f"tau must be > 0, got {tau}")
         if not 0.0 <= ema_weight <= 1.0:
             raise ValueError(f"ema_weight must lie in [0, 1], got {ema_weight}")
         if init <= 0:
             raise ValueError(f"init must be > 0, got {init}")
+        if lcr not in ART_LCR:
+            raise ValueError(f"lcr must be one of {ART_LCR}, got {lcr!r}")
+        if gcw not in ART_GCW:
+            raise ValueError(f"gcw must be one of {ART_GCW}, got {gcw!r}")
         self.tau = float(tau)
-        self.ema_weight = float(ema_weight)
+        self.lcr = lcr
+        self.gcw = gcw
+        # the raw rate divides by the previous loss: an "EMA" that keeps only the newest loss
+        self.ema_weight = 1.0 if lcr == "raw" else float(ema_weight)
         self.register_buffer("ema", torch.full((num_tasks,), float(init)))
         self.register_buffer("min", torch.full((num_tasks,), float(init)))
+        self.register_buffer("clamped", torch.zeros(num_tasks))
+
+    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any) -> None:
+        # checkpoints written before the clamp counter existed: start it at 0
+        key = prefix + "clamped"
+        if prefix + "ema" in state_dict and key not in state_dict:
+            state_dict[key] = torch.zeros_like(self.clamped)
+        super()._load_from_state_dict(state_dict, prefix, *args)
 
     def forward(  # type: ignore[override]
         self, pred: torch.Tensor, gt: torch.Tensor, task_id: torch.Tensor
     ) -> StrategyOutput:
-        per_sample = per_sample_l1(pred, gt)
-        local_sums, local_counts = per_task_sum_count(per_sample, task_id, self.num_tasks)
+        stats = self.task_statistics(self.per_sample(pred, gt), task_id)
         with torch.no_grad():
-            reduced = self.all_reduce_sum(torch.stack([local_sums.detach(), local_counts]))
-            sums, counts = reduced[0], reduced[1]
-            present = counts > 0
-            task_losses = sums / counts.clamp_min(1)
-            weights = art_weights(task_losses, self.ema, self.min, self.tau, present)
-        # local sums over global counts (x world size, undone by DDP's gradient averaging)
-        share = local_sums / counts.clamp_min(1).to(local_sums.dtype)
-        loss = (weights.to(share.dtype) * share).sum() * self.world_size
-        return StrategyOutput(loss, task_losses, weights, present)
+            weights = art_weights(stats.losses, self.ema, self.min, self.tau, stats.present,
+                                  lcr=self.lcr != "none", gcw=self.gcw)
+            hit = art_clamped(stats.losses, stats.present) if self.gcw == "log" else None
+            if hit is not None and bool(hit.any()):
+                for k in hit.nonzero().flatten().tolist():
+                    self.warn_once(
+                        f"clamp{k}",
+                        f"the loss of {self.task_label(k)} reached 1 "
+                        f"({float(stats.losses[k]):.4g}): log10(L) -> 0 and the log global "
+                        "correction gives it (almost) all the weight; counted in the "
+                        "'clamped' extra. Check the data range / the pixel loss.",
+                    )
+            count = self.clamped + hit.to(self.clamped) if hit is not None else self.clamped
+        loss = (weights.to(stats.share.dtype) * stats.share).sum()
+        out = StrategyOutput(loss, stats.losses, weights, stats.present,
+                             {"clamped": count.clone()})
+        return out
 
     @torch.no_grad()
     def after_step(self, out: StrategyOutput) -> None:
@@ -85,3 +133,6 @@ class ArtStrategy(Strategy):
         a = self.ema_weight
         self.ema.copy_(torch.where(present, a * losses + (1 - a) * self.ema, self.ema))
         self.min.copy_(torch.where(present, torch.minimum(self.min, losses), self.min))
+        if "clamped" in out.extras:  # one count per optimizer step that hit the guard
+            hit = out.extras["clamped"].to(self.clamped) > self.clamped
+            self.clamped.add_(hit.to(self.clamped))

@@ -1,7 +1,8 @@
 """``mixed``: plain mixed training, the baseline every task-aware strategy is compared with.
 
-The loss is the L1 over every value of the batch, as all-in-one methods train by default. Since
-all samples have the same size, this equals ``sum_k (n_k / B) * L1_k``: each present task is
+The loss is the pixel loss (L1 by default, option ``loss``) over every value of the batch, as
+all-in-one methods train by default. Since all samples have the same size, this equals
+``sum_k (n_k / B) * L_k``: each present task is
 weighted by its share of the batch's samples, which is what ``weights`` reports. Under DDP the
 reported per-task losses and shares are those of the global batch (sums and counts all-reduced);
 the optimised loss needs no reduction: DDP's gradient average of equal-sized rank batches is the
@@ -20,21 +21,27 @@ import torch
 
 from aioir.strategies import STRATEGIES
 from aioir.strategies.base import Strategy, StrategyOutput
-from aioir.strategies.functional import l1_loss, per_sample_l1, per_task_sum_count
+from aioir.strategies.functional import per_task_sum_count
 
 
 @STRATEGIES.register("mixed")
 class MixedStrategy(Strategy):
-    """L1 over the whole batch; reports per-task L1 means and each task's share of samples."""
+    """Pixel loss over the whole batch; reports per-task means and each task's share of samples.
+
+    Args:
+        num_tasks: K.
+        loss, charbonnier_eps: the pixel loss (see :class:`~aioir.strategies.base.Strategy`).
+    """
 
     name = "mixed"
 
     def forward(  # type: ignore[override]
         self, pred: torch.Tensor, gt: torch.Tensor, task_id: torch.Tensor
     ) -> StrategyOutput:
-        loss = l1_loss(pred, gt)
+        per_sample = self.per_sample(pred, gt)
+        loss = per_sample.mean()
         with torch.no_grad():
-            sums, counts = per_task_sum_count(per_sample_l1(pred, gt), task_id, self.num_tasks)
+            sums, counts = per_task_sum_count(per_sample.detach(), task_id, self.num_tasks)
             sums, counts = self.all_reduce_sum(torch.stack([sums, counts]))
             present = counts > 0
             task_losses = sums / counts.clamp_min(1)

@@ -10,9 +10,16 @@ network is the plain backbone.
 Forms (option ``form``):
 
 * ``"authors"`` (default): the per-pixel L1 form the authors' experiments ran,
-  ``L_k = mean(|pred - gt| / U_k) + log_weight * log(mean U_k)``.
+  ``L_k = mean(rho(pred - gt) / U_k) + log_weight * log(mean U_k)`` with ``rho(e) = |e|``;
+  ``loss: charbonnier`` / ``l2`` generalise the authors' ``|e| / U`` to ``rho(e) / U``.
 * ``"gaussian"``: the paper's Eq. 5, ``MSE_k / (2 sigma_k^2) + 1/2 log sigma_k^2`` with
-  ``sigma_k^2`` the task's mean UEM value (:func:`~aioir.strategies.functional.tur_loss_gaussian`).
+  ``sigma_k^2`` the task's mean UEM value (:func:`~aioir.strategies.functional.tur_loss_gaussian`);
+  its pixel loss defaults to ``l2`` (Eq. 4's squared error); ``l1``/``charbonnier`` put the
+  task's mean ``rho`` in place of the MSE.
+
+When every task group of a batch holds a single sample, the per-task averaging does nothing and
+TUR computes exactly what ``ue`` computes: the strategy warns once per run (the authors trained
+with batch 32).
 
 Reported ``weights`` (for logs and plots; they are not applied separately, the loss is the
 formula above): the effective weight of each present task's error, normalised to sum to 1 over
@@ -38,10 +45,10 @@ import torch
 from aioir.strategies import STRATEGIES
 from aioir.strategies.base import StrategyOutput
 from aioir.strategies.functional import (
+    CHARBONNIER_EPS,
     normalise_present,
-    per_sample_l1,
-    per_task_maps,
-    per_task_mean,
+    per_task_sum_count,
+    per_task_sum_count_maps,
     tur_loss,
     tur_loss_gaussian,
 )
@@ -59,6 +66,10 @@ class TURStrategy(UncertaintyStrategy):
         log_weight: weight of the log regulariser in the authors' form (2).
         eps: added to the averaged uncertainty (1e-6).
         form: ``"authors"`` (per-pixel L1, default) or ``"gaussian"`` (paper Eq. 5).
+        head_init: the head's initialisation, ``"torch"`` or ``"kaiming"`` (see ``uem``).
+        loss: the pixel loss ``rho``; ``None`` (default) is the form's own: ``l1`` for
+            ``authors``, ``l2`` for ``gaussian``.
+        charbonnier_eps: ``eps`` of the Charbonnier loss.
 
     ``attach(model)`` must come before building the optimizer (the UEM's parameters are created
     there) and before ``load_state_dict`` (the UEM's keys exist only once it is created).
@@ -67,11 +78,21 @@ class TURStrategy(UncertaintyStrategy):
     name = "tur"
 
     def __init__(
-        self, num_tasks: int, log_weight: float = 2.0, eps: float = 1e-6, form: str = "authors"
+        self,
+        num_tasks: int,
+        log_weight: float = 2.0,
+        eps: float = 1e-6,
+        form: str = "authors",
+        head_init: str = "torch",
+        loss: str | None = None,
+        charbonnier_eps: float = CHARBONNIER_EPS,
     ) -> None:
-        super().__init__(num_tasks)
         if form not in FORMS:
             raise ValueError(f"form must be one of {FORMS}, got {form!r}")
+        if loss is None:
+            loss = "l1" if form == "authors" else "l2"
+        super().__init__(num_tasks, head_init=head_init, loss=loss,
+                         charbonnier_eps=charbonnier_eps)
         self.log_weight = float(log_weight)
         self.eps = float(eps)
         self.form = form
@@ -81,18 +102,34 @@ class TURStrategy(UncertaintyStrategy):
     ) -> StrategyOutput:
         u = self.uncertainty(pred)
         k = self.num_tasks
+        rho, ceps = self.pixel_loss, self.charbonnier_eps
+        dist = dict(reduce=self.differentiable_reduce(), world_size=self.world_size)
         if self.form == "authors":
-            loss, _ = tur_loss(pred, gt, u, task_id, k, self.log_weight, self.eps)
+            loss, _ = tur_loss(pred, gt, u, task_id, k, self.log_weight, self.eps, rho, ceps,
+                               **dist)
         else:
-            loss, _ = tur_loss_gaussian(pred, gt, u, task_id, k, self.eps)
+            loss, _ = tur_loss_gaussian(pred, gt, u, task_id, k, self.eps, rho, ceps, **dist)
         with torch.no_grad():
             ud = u.detach().float()
-            task_losses, present = per_task_mean(per_sample_l1(pred, gt), task_id, k)
-            mean_u, _ = per_task_mean(ud.flatten(1).mean(1), task_id, k)
+            stats = self.task_statistics(self.per_sample(pred, gt).detach(), task_id)
+            present = stats.present
+            map_sums, _ = per_task_sum_count_maps(ud, task_id, k)
+            u_sums, _ = per_task_sum_count(ud.flatten(1).mean(1), task_id, k)
+            packed = self.all_reduce_sum(torch.cat([map_sums.reshape(-1), u_sums]))
+            map_sums = packed[: map_sums.numel()].view_as(map_sums)
+            denom = stats.counts.clamp_min(1)
+            mean_u = packed[map_sums.numel():] / denom
             if self.form == "authors":
-                maps, _ = per_task_maps(ud, task_id, k)
+                maps = map_sums / denom.view(-1, 1, 1, 1)
                 raw = (1.0 / (maps + self.eps)).flatten(1).mean(1)
             else:
                 raw = 1.0 / (2.0 * (mean_u + self.eps))
             weights = normalise_present(raw, present)
-        return StrategyOutput(loss, task_losses, weights, present, {"uncertainty": mean_u})
+            if len(task_id) > 1 and bool((stats.counts[present] == 1).all()):
+                self.warn_once(
+                    "single", "every task group of this batch holds a single sample, so TUR's "
+                    "per-task averaging does nothing and TUR equals UE; use a batch with several "
+                    f"samples per task (the authors trained with batch 32; batch "
+                    f"{int(stats.counts.sum())})",
+                )
+        return StrategyOutput(loss, stats.losses, weights, present, {"uncertainty": mean_u})

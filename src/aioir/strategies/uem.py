@@ -1,9 +1,11 @@
 """The Uncertainty Estimation Module (UEM) and the hook that feeds it.
 
 :class:`UncertaintyHead` is TUR's training-only head (FACTS section 1, the authors' code):
-``Conv3x3(C->C) + ELU, Conv3x3(C->C) + ELU, Conv3x3(C->3) + Softplus``, weights and biases
-scaled by 0.1 after PyTorch's default initialisation. Softplus keeps the map strictly positive
-(an ELU output could go negative and make ``log`` NaN).
+``Conv3x3(C->C) + ELU, Conv3x3(C->C) + ELU, Conv3x3(C->3) + Softplus``. Initialisation (option
+``init``): ``"torch"`` (default) scales PyTorch's default weights and biases by 0.1;
+``"kaiming"`` is the authors' SRResNet initialisation (BasicSR ``default_init_weights(m, 0.1)``):
+Kaiming-normal weights (fan-in, ReLU gain) times 0.1 and zero biases. Softplus keeps the map
+strictly positive (an ELU output could go negative and make ``log`` NaN).
 
 :class:`UncertaintyStrategy` is the shared base of ``tur`` and ``ue``: ``attach(model)`` creates
 the head for ``model.uem_channels`` and registers a forward hook on ``model.uem_tap`` that stores
@@ -25,16 +27,21 @@ import torch
 import torch.nn as nn
 
 from aioir.strategies.base import Strategy
+from aioir.strategies.functional import CHARBONNIER_EPS
 
-#: scale applied to the head's initial weights and biases (authors' code)
+#: scale applied to the head's initial weights (and, for ``init="torch"``, biases)
 INIT_SCALE = 0.1
+#: the head's initialisations (option ``init`` / the strategies' ``head_init``)
+HEAD_INITS = ("torch", "kaiming")
 
 
 class UncertaintyHead(nn.Sequential):
     """Three 3x3 convolutions mapping a feature map to a positive per-pixel uncertainty map.
 
-    Initialisation draws from torch's global RNG (seed it for a reproducible run), then every
-    weight and bias is multiplied by :data:`INIT_SCALE`.
+    Initialisation draws from torch's global RNG (seed it for a reproducible run). ``init="torch"``:
+    PyTorch's default conv initialisation, then every weight and bias is multiplied by
+    :data:`INIT_SCALE`. ``init="kaiming"``: ``kaiming_normal_`` weights (fan-in, gain sqrt(2))
+    multiplied by :data:`INIT_SCALE`, zero biases (the authors' SRResNet initialisation).
 
     >>> import torch
     >>> _ = torch.manual_seed(0)
@@ -43,7 +50,9 @@ class UncertaintyHead(nn.Sequential):
     ((2, 3, 5, 6), True)
     """
 
-    def __init__(self, in_channels: int, out_channels: int = 3) -> None:
+    def __init__(self, in_channels: int, out_channels: int = 3, init: str = "torch") -> None:
+        if init not in HEAD_INITS:
+            raise ValueError(f"head init must be one of {HEAD_INITS}, got {init!r}")
         c = in_channels
         super().__init__(
             nn.Conv2d(c, c, 3, padding=1),
@@ -54,8 +63,13 @@ class UncertaintyHead(nn.Sequential):
             nn.Softplus(),
         )
         with torch.no_grad():
-            for p in self.parameters():
-                p.mul_(INIT_SCALE)
+            for conv in (self[0], self[2], self[4]):
+                if init == "kaiming":
+                    nn.init.kaiming_normal_(conv.weight)
+                    conv.bias.zero_()
+                else:
+                    conv.bias.mul_(INIT_SCALE)
+                conv.weight.mul_(INIT_SCALE)
 
 
 class _TapHook:
@@ -85,9 +99,19 @@ class UncertaintyStrategy(Strategy):
     :meth:`uncertainty` reads it.
     """
 
-    def __init__(self, num_tasks: int, out_channels: int = 3) -> None:
-        super().__init__(num_tasks)
+    def __init__(
+        self,
+        num_tasks: int,
+        out_channels: int = 3,
+        head_init: str = "torch",
+        loss: str = "l1",
+        charbonnier_eps: float = CHARBONNIER_EPS,
+    ) -> None:
+        super().__init__(num_tasks, loss, charbonnier_eps)
+        if head_init not in HEAD_INITS:
+            raise ValueError(f"head_init must be one of {HEAD_INITS}, got {head_init!r}")
         self.out_channels = out_channels
+        self.head_init = head_init
         self.register_module("uem", None)
         self._handle: Any = None
         self._tap: torch.Tensor | None = None
@@ -102,8 +126,10 @@ class UncertaintyStrategy(Strategy):
         if self._handle is not None:
             who = self.name or type(self).__name__
             raise RuntimeError(f"{who} is already attached; detach() first")
-        tap_name = getattr(model, "uem_tap", None)
-        channels = getattr(model, "uem_channels", None)
+        from aioir.models.hooks import hooks
+
+        found = hooks(model)
+        tap_name, channels = found.uem_tap, found.uem_channels
         if not tap_name or channels is None:
             raise ValueError(
                 f"{type(model).__name__} declares no uem_tap/uem_channels; "
@@ -113,7 +139,7 @@ class UncertaintyStrategy(Strategy):
         uem = self.uem
         if not isinstance(uem, UncertaintyHead) or uem[0].in_channels != channels:
             ref = next(model.parameters(), None)
-            uem = UncertaintyHead(int(channels), self.out_channels)
+            uem = UncertaintyHead(int(channels), self.out_channels, self.head_init)
             if ref is not None:
                 uem = uem.to(device=ref.device, dtype=ref.dtype)
             self.uem = uem

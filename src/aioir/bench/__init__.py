@@ -1,0 +1,281 @@
+"""``aioir bench``: strategies side by side, with seeds, budgets and intervals.
+
+Trains every (strategy, seed, budget) cell of a :class:`~aioir.bench.spec.BenchSpec` on one base
+run config -- same data stream, initial weights and test images for every strategy of a seed --
+in parallel processes, and writes one table per budget: per-task and average PSNR/SSIM as mean ±
+std over seeds, and each strategy's paired difference to the baseline with a 95 % interval
+(:mod:`aioir.bench.stats`). A finished cell is never trained again; an interrupted one continues
+from its checkpoint. See ``docs/bench.md``.
+
+Folder layout (``out``)::
+
+    bench.json                        the spec (a different spec is refused)
+    runs/steps_N/seed_S/STRATEGY/     one run folder per cell (config, metrics, checkpoints, eval)
+    data-cache/steps_N-seed_S/        the training stream of a seed and budget, shared
+    degraded-input.json               scores of the degraded test images themselves
+    results.md / results.csv / results.json
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+from aioir.bench.spec import BenchSpec, Cell, cell_config, cells, claim_folder
+
+__all__ = ["BenchSpec", "BenchResult", "run_bench", "tabulate"]
+
+INPUT_FILE = "degraded-input.json"
+#: below this many samples the stream is synthesised in-process (spawning costs ~3 s a worker)
+_PARALLEL_SYNTHESIS_FROM = 2000
+
+
+@dataclass
+class BenchResult:
+    """What :func:`run_bench` did: ``status`` is ``finished``, ``interrupted`` or ``failed``."""
+
+    status: str
+    out: Path
+    trained: list[str] = field(default_factory=list)
+    reused: list[str] = field(default_factory=list)
+    errors: dict[str, str] = field(default_factory=dict)
+    tables: dict[int, dict[str, Any]] = field(default_factory=dict)
+    markdown: str = ""
+
+
+def _input_scores(out: Path, cfg: Any) -> dict[str, Any]:
+    from aioir.bench import runs
+    from aioir.report.writers import write_json
+
+    path = out / INPUT_FILE
+    if path.is_file():
+        return json.loads(path.read_text())
+    summary = runs.input_evaluation(cfg)
+    write_json(path, summary)
+    return summary
+
+
+def _prepare_streams(spec: BenchSpec, todo: list[Cell], configs: dict[Cell, Any],
+                     progress: bool) -> None:
+    from aioir.bench import runs
+    from aioir.bench.runner import available_cores
+
+    done: set[tuple[int, int]] = set()
+    for cell in todo:
+        if (cell.seed, cell.steps) in done:
+            continue
+        done.add((cell.seed, cell.steps))
+        cfg = configs[cell]
+        samples = cfg.train.steps * cfg.data.batch_size
+        workers = available_cores() if samples >= _PARALLEL_SYNTHESIS_FROM else 1
+        runs.prepare_data(cfg, workers=workers, progress=progress)
+
+
+def run_bench(
+    spec: BenchSpec, out: str | Path, *, jobs: int | None = None, progress: bool = True
+) -> BenchResult:
+    """Train the missing cells of ``spec`` into ``out`` and write the tables.
+
+    ``jobs``: cells trained at once (default: as many as the cores allow at ``spec.threads``
+    threads per cell). One bench process at a time may use a folder (``.bench.lock``).
+    """
+    spec.validate()
+    out = claim_folder(out, spec).resolve()
+    with _folder_lock(out):
+        return _run(spec, out, jobs=jobs, progress=progress)
+
+
+def _run(spec: BenchSpec, out: Path, *, jobs: int | None, progress: bool) -> BenchResult:
+    from aioir.bench import runs
+    from aioir.bench.runner import CellJob, auto_jobs, available_cores, run_cells
+    from aioir.config import to_dict
+
+    every = cells(spec)
+    configs = {c: cell_config(spec, c, out) for c in every}
+    todo = [c for c in every if not runs.is_finished(out / c.run_dir, c.steps)]
+    with _torch_threads(spec.threads):  # small convolutions crawl on busy cores with more
+        inputs = _input_scores(out, configs[every[0]])
+    result = BenchResult(status="finished", out=out,
+                         reused=[c.name for c in every if c not in todo])
+    if todo:
+        workers = jobs or auto_jobs(spec.threads, len(todo))
+        if workers * spec.threads > available_cores():
+            import logging
+
+            logging.getLogger("aioir").warning(
+                "%d jobs x %d threads exceed the %d cores: cells will compete for them",
+                workers, spec.threads, available_cores())
+        if spec.cache:
+            with _torch_threads(spec.threads):
+                _prepare_streams(spec, todo, configs, progress)
+        report = run_cells(
+            [CellJob(c.name, to_dict(configs[c]), str(out / c.run_dir), c.steps,
+                     runs.completed_steps(out / c.run_dir)) for c in todo],
+            workers=workers, progress=progress,
+        )
+        result.trained = [n for n, s in report.status.items() if s == "finished"]
+        result.errors = {n: f"{e} (run folder {out / _cell(every, n).run_dir})"
+                         for n, e in report.errors.items()}
+        if report.interrupted:
+            result.status = "interrupted"
+            return result
+        if not report.ok:
+            result.status = "failed"
+            for n, s in report.status.items():
+                if s != "finished" and n not in result.errors:
+                    result.errors[n] = s
+            return result
+    result.tables, result.markdown = tabulate(spec, out, inputs)
+    return result
+
+
+LOCK_FILE = ".bench.lock"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+@contextmanager
+def _folder_lock(out: Path) -> Iterator[None]:
+    """One bench process per folder: ``.bench.lock`` holds the pid of the one running.
+
+    A lock left by a process that no longer exists (killed) is taken over.
+    """
+    path = out / LOCK_FILE
+    for _ in range(2):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            break
+        except FileExistsError:
+            try:
+                pid = int(path.read_text().strip() or 0)
+            except (OSError, ValueError):
+                pid = 0
+            if pid and pid != os.getpid() and _pid_alive(pid):
+                raise ValueError(
+                    f"another aioir bench (pid {pid}) is running in {out}; wait for it or stop "
+                    "it (a dead process's lock is taken over)") from None
+            path.unlink(missing_ok=True)
+    else:
+        raise ValueError(f"cannot create {path}")
+    try:
+        os.write(fd, str(os.getpid()).encode())
+        os.close(fd)
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+
+
+@contextmanager
+def _torch_threads(n: int) -> Iterator[None]:
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _cell(every: list[Cell], name: str) -> Cell:
+    return next(c for c in every if c.name == name)
+
+
+def tabulate(spec: BenchSpec, out: str | Path, inputs: dict[str, Any] | None = None
+             ) -> tuple[dict[int, dict[str, Any]], str]:
+    """Read every cell's final evaluation and write ``results.{md,csv,json}`` into ``out``."""
+    from aioir.bench import runs
+    from aioir.bench.table import CSV_HEADERS, csv_rows, markdown, method_note, summarise
+    from aioir.files import write_text
+    from aioir.report.writers import write_csv, write_json
+
+    out = Path(out)
+    if inputs is None:
+        inputs = json.loads((out / INPUT_FILE).read_text())
+    tasks = list(inputs.get("task_names") or [])
+    tables: dict[int, dict[str, Any]] = {}
+    for steps in spec.steps:
+        evaluations: dict[str, list[dict[str, Any]]] = {}
+        for strategy in spec.strategies:
+            evaluations[strategy] = []
+            for seed in spec.seeds:
+                cell = Cell(strategy, seed, steps)
+                summary = runs.final_evaluation(out / cell.run_dir, steps)
+                if summary is None:
+                    raise ValueError(
+                        f"{out / cell.run_dir} has no final evaluation at step {steps}")
+                evaluations[strategy].append(summary)
+        tables[steps] = summarise(evaluations, inputs, tasks=tasks, seeds=spec.seeds,
+                                  baseline=spec.baseline, n_boot=spec.n_boot)
+    text = _report(spec, tables, markdown, method_note, inputs.get("protocol_description"))
+    write_text(out / "results.md", text, what="bench table")
+    write_csv(out / "results.csv", CSV_HEADERS,
+              [row for steps, res in tables.items() for row in csv_rows(steps, res)])
+    write_json(out / "results.json", {
+        "format": "aioir-bench-results",
+        "spec": spec.to_dict(),
+        "method": method_note(spec.n_boot),
+        "tables": {str(k): v for k, v in tables.items()},
+        "cells": {c.name: c.run_dir for c in cells(spec)},
+    })
+    return tables, text
+
+
+def _setting_tasks(base: dict[str, Any]) -> list[str]:
+    """The task names of the base config's setting (``data.tasks`` unset: all of them)."""
+    from aioir.config import from_dict
+    from aioir.config.schema import RunConfig
+    from aioir.engine.build import resolve_setting
+
+    return list(resolve_setting(from_dict(RunConfig, base)).task_names)
+
+
+def _report(spec: BenchSpec, tables: dict[int, dict[str, Any]], markdown: Any,
+            method_note: Any, protocol: str | None) -> str:
+    base = spec.base
+    model = base["model"]
+    options = ", ".join(f"{k} {v}" for k, v in model.get("options", {}).items())
+    strat = "; ".join(f"{s}: {o}" for s, o in spec.strategy_options.items() if o) or "defaults"
+    data = base["data"]
+    tasks = data.get("tasks") or _setting_tasks(base)
+    lines = [
+        f"# aioir bench: {', '.join(spec.strategies)}",
+        "",
+        f"Backbone `{model['name']}`" + (f" ({options})" if options else "")
+        + f"; setting `{data['setting']}`, tasks {', '.join(tasks)}; batch "
+        f"{data['batch_size']} x {data['patch_size']} px; {base['optim']['name']} lr "
+        f"{base['optim']['lr']}, {base['schedule']['name']} schedule; strategy options: {strat}; "
+        f"{spec.threads} thread(s) per cell. Every strategy of a seed trains on the same data "
+        "stream from the same initial weights and is evaluated on the same test images.",
+    ]
+    for steps, res in tables.items():
+        per_task = sorted(set(res["images"].values()))
+        counts = (f"{per_task[0]} per task" if len(per_task) == 1
+                  else ", ".join(f"{t} {n}" for t, n in res["images"].items()))
+        lines += [
+            "",
+            f"## {steps} steps",
+            "",
+            f"{len(res['seeds'])} seed(s) ({', '.join(map(str, res['seeds']))}); "
+            f"{sum(res['images'].values())} test images ({counts}); baseline "
+            f"`{res['baseline']}`.",
+            "",
+            markdown(res),
+        ]
+    lines += ["", method_note(spec.n_boot)]
+    if protocol:
+        lines += ["", f"{protocol.rstrip('.')}. Cells: PSNR in dB, SSIM."]
+    lines.append("")
+    return "\n".join(lines)

@@ -1,0 +1,282 @@
+"""What a bench trains: its spec, its cells, and the folder that records them.
+
+A bench is strategies x seeds x budgets on one base run config. Every cell's config is the base
+with only ``strategy``, ``train.seed``, ``train.steps``, ``train.threads``, ``train.progress``
+(off: the bench shows one display for all cells), ``data.cache`` (one synthesised stream per
+seed and budget, shared by the strategies) and ``name`` replaced. The spec is written to
+``bench.json`` when a folder is first used; running another spec into that folder is refused.
+
+>>> spec = BenchSpec(base={}, strategies=["mixed", "art"], seeds=[0, 1], steps=[20],
+...                  baseline="mixed")
+>>> [c.run_dir for c in cells(spec)][:2]
+['runs/steps_00000020/seed_0/mixed', 'runs/steps_00000020/seed_0/art']
+>>> cfg = cell_config(spec, cells(spec)[1], "/tmp/b")
+>>> cfg.strategy.name, cfg.train.seed, cfg.train.steps, cfg.data.cache
+('art', 0, 20, '/tmp/b/data-cache/steps_00000020-seed_0')
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from aioir.config.schema import RunConfig
+
+__all__ = ["BenchSpec", "Cell", "cells", "cell_config", "claim_folder", "parse_seeds",
+           "parse_int_list", "parse_strategy_options", "base_from_source", "SPEC_FILE"]
+
+SPEC_FILE = "bench.json"
+FORMAT = "aioir-bench"
+VERSION = 1
+
+
+@dataclass
+class BenchSpec:
+    """Everything that determines a bench's results.
+
+    Attributes:
+        base: the resolved run config (``RunConfig`` as a plain dict) every cell starts from.
+        strategies: strategy names, in table order.
+        seeds: training seeds (each cell of a seed uses the same data stream and initial weights).
+        steps: training budgets (``train.steps``), one table each.
+        baseline: the strategy the others are compared with.
+        strategy_options: per strategy, the options it is built with.
+        threads: torch threads per cell.
+        cache: share one synthesised training stream per seed and budget (``data.cache``).
+        n_boot: bootstrap replicates of the intervals.
+    """
+
+    base: dict[str, Any]
+    strategies: list[str]
+    seeds: list[int]
+    steps: list[int]
+    baseline: str
+    strategy_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    threads: int = 1
+    cache: bool = True
+    n_boot: int = 10_000
+
+    def validate(self) -> None:
+        """Clear errors for an impossible spec (before anything is trained)."""
+        from aioir import strategies as registry
+
+        if not self.strategies:
+            raise ValueError("--strategies is empty: name at least one strategy")
+        for what, items in (("strategy", self.strategies), ("seed", self.seeds),
+                            ("budget", self.steps)):
+            dup = sorted({str(x) for x in items if list(items).count(x) > 1})
+            if dup:
+                raise ValueError(f"{what} listed twice: {', '.join(dup)}")
+        known = registry.names()
+        for s in self.strategies:
+            if s not in known:
+                raise ValueError(f"unknown strategy {s!r}; known: {', '.join(known)}")
+        if self.baseline not in self.strategies:
+            raise ValueError(f"baseline {self.baseline!r} is not among the strategies "
+                             f"{', '.join(self.strategies)}")
+        for s in self.strategy_options:
+            if s not in self.strategies:
+                raise ValueError(f"--strategy-options names {s!r}, which is not benched "
+                                 f"({', '.join(self.strategies)})")
+        if not self.seeds:
+            raise ValueError("--seeds: give a number of seeds (>= 1) or a list like 0,1,2")
+        if any(s < 0 for s in self.seeds):
+            raise ValueError(f"seeds must be >= 0, got {self.seeds}")
+        if not self.steps or any(n < 1 for n in self.steps):
+            raise ValueError(f"--steps must be positive step counts, got {self.steps}")
+        if self.threads < 1:
+            raise ValueError(f"--threads must be >= 1, got {self.threads}")
+        if self.n_boot < 100:
+            raise ValueError(f"n_boot must be >= 100, got {self.n_boot}")
+        num_tasks = len(cell_config(self, Cell(self.baseline, self.seeds[0], self.steps[0]), "."
+                                    ).data.tasks)
+        for s in self.strategies:  # options are checked by building each strategy once
+            try:
+                registry.build(s, num_tasks=num_tasks, **self.strategy_options.get(s, {}))
+            except TypeError as exc:
+                raise ValueError(f"strategy {s!r} options {self.strategy_options.get(s, {})}: "
+                                 f"{exc}") from None
+
+    def to_dict(self) -> dict[str, Any]:
+        return json.loads(json.dumps(asdict(self)))
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One training run of the bench."""
+
+    strategy: str
+    seed: int
+    steps: int
+
+    @property
+    def run_dir(self) -> str:
+        """The cell's run folder, relative to the bench folder."""
+        return f"runs/steps_{self.steps:08d}/seed_{self.seed}/{self.strategy}"
+
+    @property
+    def cache_dir(self) -> str:
+        """The shared training stream of the cell's seed and budget, relative to the bench."""
+        return f"data-cache/steps_{self.steps:08d}-seed_{self.seed}"
+
+    @property
+    def name(self) -> str:
+        return f"{self.strategy}-seed{self.seed}-steps{self.steps}"
+
+
+def cells(spec: BenchSpec) -> list[Cell]:
+    """Every cell, budgets in the given order, then seeds, then strategies."""
+    return [Cell(s, seed, n) for n in spec.steps for seed in spec.seeds for s in spec.strategies]
+
+
+def cell_config(spec: BenchSpec, cell: Cell, bench_dir: str | Path) -> RunConfig:
+    """The run config of ``cell`` (the base with the bench's per-cell fields set)."""
+    from aioir.config import from_dict
+    from aioir.config.schema import StrategyConfig
+
+    cfg = from_dict(RunConfig, spec.base)
+    cfg.name = f"bench-{cell.name}"
+    cfg.strategy = StrategyConfig(name=cell.strategy,
+                                  options=dict(spec.strategy_options.get(cell.strategy, {})))
+    cfg.train.seed = cell.seed
+    cfg.train.steps = cell.steps
+    cfg.train.threads = spec.threads
+    cfg.train.progress = False
+    cfg.data.cache = str(Path(bench_dir) / cell.cache_dir) if spec.cache else None
+    return cfg
+
+
+def parse_int_list(text: str, what: str) -> list[int]:
+    """``"450,1800"`` -> ``[450, 1800]``, with an error naming ``what``.
+
+    >>> parse_int_list("450, 1800", "--steps")
+    [450, 1800]
+    """
+    try:
+        return [int(x) for x in str(text).split(",") if x.strip()]
+    except ValueError:
+        raise ValueError(f"{what} must be comma-separated integers, got {text!r}") from None
+
+
+def parse_seeds(text: str, first: int = 0) -> list[int]:
+    """``"3"`` -> three seeds from ``first``; ``"0,4,7"`` -> exactly those.
+
+    >>> parse_seeds("3", first=10), parse_seeds("0,4")
+    ([10, 11, 12], [0, 4])
+    """
+    values = parse_int_list(text, "--seeds")
+    if "," not in str(text):
+        if len(values) != 1 or values[0] < 1:
+            raise ValueError(f"--seeds N needs N >= 1, got {text!r}")
+        return list(range(first, first + values[0]))
+    return values
+
+
+def parse_strategy_options(items: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """``["art.tau=3", "tur.form=gaussian"]`` -> ``{"art": {"tau": 3}, "tur": {...}}``.
+
+    >>> parse_strategy_options(["art.tau=3", "art.init=0.05"])
+    {'art': {'tau': 3, 'init': 0.05}}
+    """
+    from aioir.config import parse_override
+
+    out: dict[str, dict[str, Any]] = {}
+    for item in items:
+        parts, value = parse_override(item)
+        if len(parts) != 2:
+            raise ValueError(f"--strategy-options {item!r} must look like 'strategy.option=value'")
+        out.setdefault(parts[0], {})[parts[1]] = value
+    return out
+
+
+def base_from_source(
+    source: str, overrides: Sequence[str] = (), strategies: Sequence[str] = ()
+) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """The base config dict and each strategy's default options, from a YAML or the demo.
+
+    ``source``: a run-config YAML (as ``aioir train`` takes), ``demo`` (the demo's default
+    budget) or ``demo:quick``. A YAML's strategy options apply to its own strategy; the demo's
+    per-strategy options (Art's ``tau``) are those ``aioir demo`` trains with.
+    """
+    from aioir.config import apply_overrides, from_dict, load_yaml, to_dict
+
+    if source in ("demo", "demo:default", "demo:quick"):
+        from aioir import demo
+
+        budget = demo.BUDGETS["quick" if source.endswith("quick") else "default"]
+        data = to_dict(demo.demo_config(demo.STRATEGIES[0], budget))
+        options = {s: to_dict(demo.demo_config(s, budget).strategy)["options"]
+                   for s in strategies}
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise FileNotFoundError(f"no such config file: {source} (or use 'demo' / "
+                                    "'demo:quick' for the demo's config)")
+        data = load_yaml(path)
+        options = {}
+    cfg = from_dict(RunConfig, apply_overrides(data, overrides))
+    base = to_dict(cfg)
+    base["data"]["cache"] = None
+    if source.startswith("demo"):
+        return base, options
+    own = cfg.strategy.name
+    return base, {s: dict(cfg.strategy.options) for s in strategies if s == own}
+
+
+def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(data, dict):
+        out: dict[str, Any] = {}
+        for k, v in data.items():
+            out.update(_flatten(v, f"{prefix}{k}."))
+        return out or {prefix.rstrip("."): {}}
+    return {prefix.rstrip("."): data}
+
+
+def spec_differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """``key: old -> new`` for every dotted key whose value differs.
+
+    >>> spec_differences({"seeds": [0, 1], "base": {"optim": {"lr": 1}}},
+    ...                  {"seeds": [0, 1], "base": {"optim": {"lr": 2}}})
+    ['base.optim.lr: 1 -> 2']
+    """
+    a, b = _flatten(old), _flatten(new)
+    return [f"{k}: {a.get(k, '(absent)')!r} -> {b.get(k, '(absent)')!r}".replace("'(absent)'",
+                                                                                "(absent)")
+            for k in sorted(set(a) | set(b)) if a.get(k, "(absent)") != b.get(k, "(absent)")]
+
+
+def claim_folder(out: str | Path, spec: BenchSpec) -> Path:
+    """Create ``out`` for ``spec``, or check that it already holds this very bench.
+
+    Refuses a folder that holds another bench (naming what differs) or files of anything else.
+    """
+    out = Path(out)
+    record = out / SPEC_FILE
+    new = spec.to_dict()
+    if record.is_file():
+        try:
+            stored = json.loads(record.read_text())
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{record} is not readable JSON ({exc}); not touching {out}") from None
+        if stored.get("format") != FORMAT:
+            raise ValueError(f"{record} is not an aioir bench record; choose another --out")
+        diffs = spec_differences(stored.get("spec", {}), new)
+        if diffs:
+            more = f"; ... ({len(diffs)} in all)" if len(diffs) > 6 else ""
+            shown = "; ".join(diffs[:6]) + more
+            raise ValueError(
+                f"{out} holds a bench with another spec ({shown}). Rerun with the same arguments "
+                "to resume it, or choose another --out"
+            )
+        return out
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise ValueError(f"{out} exists and holds no {SPEC_FILE}: refusing to write a bench into "
+                         "it; choose a new or empty --out")
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = record.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps({"format": FORMAT, "version": VERSION, "spec": new}, indent=2) + "\n")
+    os.replace(tmp, record)
+    return out

@@ -1,0 +1,465 @@
+"""``diffusion``: any registered backbone made time-conditioned, trained by the one engine.
+
+:class:`DiffusionNet` holds the plain backbone (``self.backbone``, its parameter names and
+``state_dict`` layout untouched under the ``backbone.`` prefix), a time embedding, one
+zero-initialised FiLM head per conditioned block (:mod:`aioir.diffusion.conditioning`) and,
+optionally, MoE adapters with time-based prompts (:mod:`aioir.diffusion.moe`). The FiLM and MoE
+parts act through forward hooks on the backbone's blocks, and only while a time step is set:
+
+* ``net(x, t)`` computes ``r_theta(x, t)`` (``t``: an int or a (B,) tensor of steps in 1..T);
+* ``net(x)`` uses ``test_t`` when set (the task's ``t_mat`` at test time, see below);
+  without it the hooks do nothing and ``net(x)`` **is** the plain backbone, bit for bit;
+* at initialisation every FiLM head and MoE output scale is zero, so ``net(x, t)`` equals the
+  plain backbone's output exactly for every ``t``.
+
+Training goes through the engine's ``TrainingModule`` via :meth:`DiffusionNet.train_forward`:
+
+* a stage with ``recon_weight: 0`` is **generative pre-training** (Algorithm 1): the batch's clean
+  images ``gt`` are diffused and the aux loss ``gen`` is the DDPM loss;
+* a stage with reconstruction is **fine-tuning**: the restoration prediction
+  ``r(lq, t_mat[task])`` goes to the run's strategy (mixed, TUR, Art, ... unchanged: TUR taps
+  ``uem_tap = "backbone.<the backbone's tap>"``) and, when the ``gef`` option is set, the GEF
+  terms ``gen`` (shallow-only generative samples), ``reg`` (L_reg) and ``orthog`` (L_orthog) are
+  returned as aux losses (:mod:`aioir.diffusion.finetune`).
+
+**Test time.** A network fine-tuned with per-task steps needs the task's ``t_mat`` at test time
+(FACTS section 6, the paper's ``r_theta(x, t_mat)``): single-task fine-tuning stores it as
+``test_t`` (plain ``net(x)`` then works everywhere: ``aioir eval``, ``restore``, ``export``);
+a multi-task network stores the table ``task_t`` and, with ``require_t``, refuses ``net(x)``
+without a step rather than silently restoring unconditioned; evaluate it per task with
+``with net.use_task(name): ...`` (what ``aioir diffusion eval`` does). :meth:`plain_backbone`
+returns the backbone alone (a fresh instance with the same weights): the deployable network when
+time conditioning is off, and the starting point of an export without the diffusion parts.
+
+>>> import torch
+>>> _ = torch.manual_seed(0)
+>>> net = DiffusionNet(backbone="tiny_unet", backbone_options={"width": 8})
+>>> x = torch.rand(1, 3, 20, 18)
+>>> torch.equal(net(x, 7), net.backbone(x))    # zero-initialised conditioning
+True
+>>> [b.name for b in net.blocks][:3], net.uem_tap
+(['head', 'enc1', 'down1'], 'backbone.tap')
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Iterator, Mapping, Optional
+
+import torch
+import torch.nn as nn
+
+from aioir.diffusion.conditioning import Block, FiLMHead, TimeEmbedding, find_blocks
+from aioir.diffusion.moe import MoEAdapter
+from aioir.diffusion.schedule import NoiseSchedule
+
+PREDICTIONS = ("eps", "x0")
+
+
+@dataclass
+class GEFOptions:
+    """Generalization Enhanced Fine-tuning (``model.options.gef``; the paper's values by default).
+
+    ``gen_ratio``: share of the samples of a step that are generative (10 %): ``B * r / (1 - r)``
+    extra clean images (stochastically rounded) are diffused next to the ``B`` restoration pairs.
+    ``gen_weight``: the factor of each generative sample, ``w(t) = exp(-decay_rate * t)`` with
+    ``t`` the matched step of the task its image came from (``"t_mat"``, Eq. 21 "with matching
+    time step t_mat"), its own diffusion step (``"t"``) or 1 (``"none"``).
+    ``reg_lambda``: lambda of L_reg (0.2; 0 disables it); ``reg_importance``: Omega from
+    ``"squared"`` (Gauss-Newton, default) or ``"absolute"`` gradients; ``reg_normalize``:
+    ``"mean"`` divides each importance by its mean over all parameters (so that lambda does not
+    depend on the loss's reduction and the image size), ``"none"`` keeps the raw values;
+    ``reg_first_order``: add Eq. 16's first term; ``reg_layer_decay``: lambda times
+    ``exp(-decay_rate * l)`` for the parameters of block ``l`` (the "layer-wise decay" of the
+    balancing coefficient);
+    ``prior``: the prior file of the pre-training run (theta_pre and the importances).
+    ``orthog``: add L_orthog; ``orthog_form``: ``"opl"`` or ``"literal"``; ``orthog_method``:
+    ``"vmap"`` or ``"loop"``; ``orthog_samples``: at most this many restoration samples enter
+    L_orthog (``None``: all of the batch).
+    """
+
+    gen_ratio: float = 0.1
+    gen_weight: str = "t_mat"
+    decay_rate: float = 0.05
+    reg_lambda: float = 0.2
+    reg_importance: str = "squared"
+    reg_normalize: str = "mean"
+    reg_first_order: bool = False
+    reg_layer_decay: bool = True
+    prior: Optional[str] = None
+    orthog: bool = True
+    orthog_form: str = "opl"
+    orthog_method: str = "vmap"
+    orthog_samples: Optional[int] = None
+
+
+def eps_from_output(
+    prediction: str, out: torch.Tensor, x_t: torch.Tensor, a: torch.Tensor, b: torch.Tensor
+) -> torch.Tensor:
+    """``eps_hat`` from a network output: ``out`` (``"eps"``) or ``(x_t - a out) / b``
+    (``"x0"``), with per-sample ``a = sqrt(abar_t)``, ``b = sqrt(1 - abar_t)`` (B,)."""
+    if prediction == "eps":
+        return out
+    shape = (-1,) + (1,) * (x_t.dim() - 1)
+    a = a.to(x_t).reshape(shape)
+    b = b.to(x_t).reshape(shape)
+    return (x_t - a * out) / b
+
+
+class _BlockHook:
+    """Forward hook of one conditioned block: applies the owner's modulation for block ``index``.
+
+    Holds a plain reference to the owning :class:`DiffusionNet`, so a deep copy of the owner (the
+    engine's EMA copy) gets hooks that point at the copy.
+    """
+
+    def __init__(self, owner: "DiffusionNet", index: int) -> None:
+        self.owner = owner
+        self.index = index
+
+    def __call__(self, module: nn.Module, inputs: Any, output: Any) -> Any:
+        return self.owner._modulate(self.index, output)
+
+
+class DiffusionNet(nn.Module):
+    """A registered backbone with time conditioning (and optional MoE adapters).
+
+    Args:
+        backbone, backbone_options: the wrapped backbone (any name of :mod:`aioir.models`).
+        timesteps: T (50). beta_start, beta_end, sigma: the noise schedule
+            (:class:`~aioir.diffusion.schedule.NoiseSchedule`).
+        prediction: how ``eps_hat`` is read from the output: ``"eps"`` (the output is the noise,
+            Algorithm 1 as printed) or ``"x0"`` (the output is the clean image and
+            ``eps_hat = (x_t - sqrt(abar_t) r) / sqrt(1 - abar_t)``, Eq. 11's reparameterised
+            ``r~``); see docs/diffusion.md.
+        embed_dim: width of the time embedding.
+        blocks: submodule names to condition (default: the backbone's ``time_blocks`` or the
+            automatic rule of :func:`~aioir.diffusion.conditioning.find_blocks`).
+        shallow_blocks: how many of the first blocks (in forward order) are "shallow": the
+            only parameters generative samples update during fine-tuning.
+        moe_experts: experts per MoE adapter (the paper: 10; 0: no adapters).
+        moe_blocks: adapters after the last ``moe_blocks`` blocks, or a list of block names.
+        moe_hidden: bottleneck width of an expert (default ``C // 4``).
+        tasks, task_t: the run's task names (in the run's order) and each task's ``t_mat``.
+        test_t: the step ``net(x)`` uses when none is given (``None``: unconditioned).
+        require_t: refuse ``net(x)`` without a step when ``test_t`` is unset.
+        gef: :class:`GEFOptions` as a mapping (``None``: plain restoration fine-tuning).
+    """
+
+    def __init__(
+        self,
+        backbone: str = "tiny_unet",
+        backbone_options: Optional[dict[str, Any]] = None,
+        timesteps: int = 50,
+        beta_start: Optional[float] = None,
+        beta_end: Optional[float] = None,
+        sigma: str = "beta",
+        prediction: str = "eps",
+        embed_dim: int = 64,
+        blocks: Optional[list[str]] = None,
+        shallow_blocks: int = 2,
+        moe_experts: int = 0,
+        moe_blocks: Any = 2,
+        moe_hidden: Optional[int] = None,
+        tasks: Optional[list[str]] = None,
+        task_t: Optional[dict[str, int]] = None,
+        test_t: Optional[int] = None,
+        require_t: bool = False,
+        gef: Optional[dict[str, Any]] = None,
+    ) -> None:
+        super().__init__()
+        from aioir import models
+
+        if backbone == "diffusion":
+            raise ValueError("model.options.backbone: a diffusion network cannot wrap itself")
+        if prediction not in PREDICTIONS:
+            raise ValueError(f"model.options.prediction must be one of {PREDICTIONS}, "
+                             f"got {prediction!r}")
+        self.backbone_name = backbone
+        self.backbone_options = dict(backbone_options or {})
+        self.backbone = models.build(backbone, **self.backbone_options)
+        self.schedule = NoiseSchedule(timesteps, beta_start, beta_end, sigma)
+        self.prediction = prediction
+        self.blocks: list[Block] = find_blocks(self.backbone, blocks)
+        if not 0 <= shallow_blocks <= len(self.blocks):
+            raise ValueError(f"model.options.shallow_blocks must lie in 0..{len(self.blocks)}, "
+                             f"got {shallow_blocks}")
+        self.shallow_blocks = int(shallow_blocks)
+        self.time = TimeEmbedding(embed_dim)
+        self.film = nn.ModuleList(FiLMHead(embed_dim, b.channels) for b in self.blocks)
+        self.moe = nn.ModuleDict()
+        if moe_experts:
+            for i in self._moe_indices(moe_blocks):
+                self.moe[str(i)] = MoEAdapter(self.blocks[i].channels, embed_dim, moe_experts,
+                                              moe_hidden)
+        for i, b in enumerate(self.blocks):
+            self.backbone.get_submodule(b.name).register_forward_hook(_BlockHook(self, i))
+        self.tasks = list(tasks or [])
+        for name, t in (task_t or {}).items():
+            self._check_t(t, f"model.options.task_t.{name}")
+        self.task_t = {str(k): int(v) for k, v in (task_t or {}).items()}
+        missing = [n for n in self.tasks if n not in self.task_t]
+        if missing:
+            raise ValueError(f"model.options.task_t has no step for task(s) {missing}")
+        if test_t is not None:
+            self._check_t(test_t, "model.options.test_t")
+        self.test_t = test_t
+        self.require_t = bool(require_t)
+        self.gef_options: GEFOptions | None = None
+        self._gef: Any = None
+        if gef is not None:
+            from aioir.config import from_dict
+
+            self.gef_options = from_dict(GEFOptions, dict(gef), "model.options.gef")
+        self._emb: torch.Tensor | None = None
+        # engine-facing attributes of the wrapped backbone
+        self.uem_tap = f"backbone.{self.backbone.uem_tap}"
+        self.uem_channels = int(self.backbone.uem_channels)
+        self.train_views = int(getattr(self.backbone, "train_views", 1))
+        self.aux_loss_weights = {
+            **dict(getattr(self.backbone, "aux_loss_weights", {}) or {}),
+            "gen": 1.0, "reg": 1.0, "orthog": 1.0,
+        }
+        unused = [f"backbone.{n}" for n in getattr(self.backbone, "unused_in_forward", ())]
+        if self.test_t is None:  # net(x) is the plain backbone: the diffusion parts are idle
+            unused += [n for n, _ in self.named_parameters() if not n.startswith("backbone.")]
+        self.unused_in_forward = unused
+
+    # ------------------------------------------------------------------ structure
+    def _moe_indices(self, moe_blocks: Any) -> list[int]:
+        if isinstance(moe_blocks, int):
+            if not 1 <= moe_blocks <= len(self.blocks):
+                raise ValueError(f"model.options.moe_blocks must lie in 1..{len(self.blocks)}")
+            return list(range(len(self.blocks) - moe_blocks, len(self.blocks)))
+        names = [b.name for b in self.blocks]
+        unknown = [n for n in moe_blocks if n not in names]
+        if unknown:
+            raise ValueError(f"model.options.moe_blocks: {unknown} are not conditioned blocks "
+                             f"({names})")
+        return [names.index(n) for n in moe_blocks]
+
+    def _check_t(self, t: int, key: str) -> None:
+        if not isinstance(t, int) or isinstance(t, bool) or not 1 <= t <= self.schedule.T:
+            raise ValueError(f"{key}: a time step is an integer in 1..{self.schedule.T}, got {t!r}")
+
+    def parameter_depths(self) -> dict[str, int]:
+        """Block index of every parameter (forward order; shared time MLP 0; parameters outside
+        every block count as the deepest, ``len(blocks)``)."""
+        depth: dict[str, int] = {}
+        for i, b in enumerate(self.blocks):
+            for n, _ in self.backbone.get_submodule(b.name).named_parameters():
+                depth[f"backbone.{b.name}.{n}"] = i
+        for n, _ in self.named_parameters():
+            if n in depth:
+                continue
+            parts = n.split(".")
+            if parts[0] == "film":
+                depth[n] = int(parts[1])
+            elif parts[0] == "moe":
+                depth[n] = int(parts[1])
+            elif parts[0] == "time":
+                depth[n] = 0
+            else:
+                depth[n] = len(self.blocks)
+        return depth
+
+    def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
+        """``shallow`` (the first ``shallow_blocks`` blocks and their FiLM heads), ``deep`` (every
+        other backbone parameter and FiLM head), ``time`` (the shared time MLP), ``moe``, and the
+        backbone's own groups as ``backbone.<name>``."""
+        depth = self.parameter_depths()
+        groups: dict[str, list[nn.Parameter]] = {"shallow": [], "deep": [], "time": [], "moe": []}
+        for n, p in self.named_parameters():
+            if n.startswith("time."):
+                groups["time"].append(p)
+            elif n.startswith("moe."):
+                groups["moe"].append(p)
+            elif depth[n] < self.shallow_blocks:
+                groups["shallow"].append(p)
+            else:
+                groups["deep"].append(p)
+        own = getattr(self.backbone, "parameter_groups", None)
+        if callable(own):
+            for name, params in own().items():
+                groups[f"backbone.{name}"] = list(params)
+        return groups
+
+    def shallow_names(self) -> list[str]:
+        """Names of the ``shallow`` group's parameters."""
+        ids = {id(p) for p in self.parameter_groups()["shallow"]}
+        return [n for n, p in self.named_parameters() if id(p) in ids]
+
+    # ------------------------------------------------------------------ conditioning
+    def _steps(self, t: Any, batch: int, device: torch.device) -> torch.Tensor:
+        steps = torch.as_tensor(t, dtype=torch.long, device=device)
+        if steps.dim() == 0:
+            steps = steps.expand(batch)
+        if steps.shape != (batch,):
+            raise ValueError(f"t must be an int or a ({batch},) tensor, got shape "
+                             f"{tuple(steps.shape)}")
+        lo, hi = int(steps.min()), int(steps.max())
+        if lo < 1 or hi > self.schedule.T:
+            raise ValueError(f"time steps must lie in 1..{self.schedule.T}, got {lo}..{hi}")
+        return steps
+
+    @contextmanager
+    def embedded(self, emb: torch.Tensor) -> Iterator[None]:
+        """Within the block, the backbone's blocks are modulated by the time embedding ``emb``
+        (B, D) (no checks on it: the form used inside ``torch.func`` transforms)."""
+        previous = self._emb
+        self._emb = emb
+        try:
+            yield
+        finally:
+            self._emb = previous
+
+    @contextmanager
+    def conditioned(self, t: Any, batch: int, device: torch.device) -> Iterator[None]:
+        """Within the block, the backbone's blocks are modulated for steps ``t``."""
+        with self.embedded(self.time(self._steps(t, batch, device))):
+            yield
+
+    def _modulate(self, index: int, out: Any) -> Any:
+        emb = self._emb
+        if emb is None:
+            return None
+        block = self.blocks[index]
+        if not isinstance(out, torch.Tensor) or out.dim() != 4 or out.shape[1] != block.channels:
+            got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+            raise ValueError(f"conditioned block {block.name!r} returned {got}, expected "
+                             f"(B, {block.channels}, H, W)")
+        if out.shape[0] != emb.shape[0]:
+            raise ValueError(f"block {block.name!r} saw a batch of {out.shape[0]} for "
+                             f"{emb.shape[0]} time steps")
+        scale, shift = self.film[index](emb)
+        out = FiLMHead.apply(out, scale.to(out.dtype), shift.to(out.dtype))
+        adapter = self.moe[str(index)] if str(index) in self.moe else None
+        if adapter is not None:
+            out = adapter(out, emb)
+        return out
+
+    def _default_t(self) -> Optional[int]:
+        if self.test_t is None and self.require_t:
+            raise ValueError(
+                "this network was fine-tuned with per-task time steps "
+                f"({self.task_t}) and needs the task's t at test time: evaluate it with "
+                "`aioir diffusion eval` or `with net.use_task(name): ...`"
+            )
+        return self.test_t
+
+    def forward(  # type: ignore[override]
+        self, x: torch.Tensor, t: Any = None, *, emb: Optional[torch.Tensor] = None
+    ) -> torch.Tensor:
+        """``r_theta(x, t)``; ``t`` omitted: ``test_t``, or the plain backbone when unset.
+        ``emb``: a precomputed time embedding (B, D) instead of ``t``."""
+        if emb is not None:
+            with self.embedded(emb):
+                return self.backbone(x)
+        if t is None:
+            t = self._default_t()
+        if t is None:
+            return self.backbone(x)
+        with self.conditioned(t, x.shape[0], x.device):
+            return self.backbone(x)
+
+    @contextmanager
+    def use_task(self, task: str) -> Iterator[None]:
+        """``net(x)`` uses ``task``'s matched step inside the block."""
+        if task not in self.task_t:
+            raise ValueError(f"no time step for task {task!r}; known: {sorted(self.task_t)}")
+        previous = self.test_t
+        self.test_t = self.task_t[task]
+        try:
+            yield
+        finally:
+            self.test_t = previous
+
+    def task_steps(self, task_id: torch.Tensor) -> torch.Tensor:
+        """``t_mat`` of each sample's task (B,), from ``tasks``/``task_t``."""
+        if not self.tasks:
+            raise ValueError(
+                "restoration fine-tuning of a diffusion network needs model.options.tasks and "
+                "model.options.task_t (the t_mat of every task; `aioir diffusion finetune` "
+                "fills them from a match table)"
+            )
+        table = torch.tensor([self.task_t[n] for n in self.tasks], device=task_id.device)
+        if int(task_id.max()) >= len(self.tasks):
+            raise ValueError(f"task id {int(task_id.max())} out of model.options.tasks "
+                             f"{self.tasks}")
+        return table[task_id.long()]
+
+    # ------------------------------------------------------------------ diffusion
+    def eps_prediction(self, out: torch.Tensor, x_t: torch.Tensor, t: Any) -> torch.Tensor:
+        """``eps_hat`` from the network's output at ``x_t`` (see ``prediction``)."""
+        if self.prediction == "eps":
+            return out
+        steps = self._steps(t, x_t.shape[0], x_t.device)
+        ab = self.schedule.abar(steps)
+        return eps_from_output(self.prediction, out, x_t, ab.sqrt(), (1.0 - ab).sqrt())
+
+    # ------------------------------------------------------------------ engine hooks
+    def train_forward(
+        self, batch: Mapping[str, torch.Tensor], restore: bool = True
+    ) -> tuple[Optional[torch.Tensor], dict[str, torch.Tensor]]:
+        """The engine's training forward: generative pre-training without reconstruction,
+        restoration at ``t_mat`` (+ the GEF terms) with it."""
+        from aioir.diffusion.generative import draw_noise, generative_losses
+
+        if not restore:
+            x0 = batch["gt"]
+            t, eps = draw_noise(self, x0)
+            return None, {"gen": generative_losses(self, x0, t, eps).mean()}
+        steps = self.task_steps(batch["task_id"])
+        aux: dict[str, torch.Tensor] = {}
+        if self.gef_options is not None:
+            # the auxiliary forwards run first: a strategy's tap hook (TUR) must see the
+            # restoration forward last
+            aux.update(self.gef.terms(batch, steps))
+        with self.conditioned(steps, batch["lq"].shape[0], batch["lq"].device):
+            own = getattr(self.backbone, "train_forward", None)
+            if callable(own):
+                pred, extra = own(batch, restore=True)
+                aux.update(extra)
+            else:
+                pred = self.backbone(batch["lq"])
+        return pred, aux
+
+    @property
+    def gef(self) -> Any:
+        """The GEF objective (built on first use: it reads the prior file)."""
+        if self._gef is None:
+            from aioir.diffusion.finetune import GEFObjective
+
+            if self.gef_options is None:
+                raise ValueError("model.options.gef is not set")
+            self._gef = GEFObjective(self, self.gef_options)
+        return self._gef
+
+    # ------------------------------------------------------------------ loading / export
+    def adapt_state_dict(self, state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Accept a pre-trained network without MoE adapters (they start at their zero-scale
+        initialisation) or a plain backbone's weights (conditioning starts at zero)."""
+        state = dict(state)
+        own = self.state_dict()
+        if state and all(f"backbone.{k}" in own for k in state):
+            state = {f"backbone.{k}": v for k, v in state.items()}
+        fresh = ("moe.",) if any(k.startswith(("time.", "film.")) for k in state) else (
+            "moe.", "time.", "film.")
+        for k, v in own.items():
+            if k not in state and k.startswith(fresh):
+                state[k] = v
+        return state
+
+    def plain_backbone(self) -> nn.Module:
+        """A fresh instance of the backbone with this network's backbone weights (no hooks)."""
+        from aioir import models
+
+        net = models.build(self.backbone_name, **self.backbone_options)
+        net.load_state_dict(self.backbone.state_dict(), strict=True)
+        return net.train(self.training)
+
+    def __getstate__(self) -> dict[str, Any]:  # the GEF objective holds tensors of its own
+        state = self.__dict__.copy()
+        state["_gef"] = None
+        return state

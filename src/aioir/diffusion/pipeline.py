@@ -1,0 +1,349 @@
+"""The runs behind ``aioir diffusion pretrain|sample|match|finetune|incremental|eval``.
+
+Every training here is one call of the engine (:func:`aioir.engine.run.train`) on a
+:class:`~aioir.config.schema.RunConfig` whose model is ``diffusion``; these functions only
+prepare the configuration and what comes before or after the run:
+
+* :func:`pretrain` — stages without reconstruction (generative pre-training), then, from the
+  EMA weights, ``pretrained.safetensors`` (the network), ``prior.safetensors`` (theta_pre and
+  the importances for L_reg) and ``samples.png`` (a sampled grid) in the run folder;
+* :func:`match` — the t_mat table of a pre-trained network on pairs of the run's tasks;
+* :func:`prepare_finetune` / :func:`finetune` — start from a pre-training run, condition every
+  task on its ``t_mat``, train with the run's strategy (+ GEF when ``model.options.gef`` is
+  set), then evaluate every task at its own step;
+* :func:`incremental_config` / :func:`incremental` — the same with one stage per task in
+  ``t_mat`` order (needs ``train.stages[].tasks`` in the engine's schema).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+from aioir.config.schema import RunConfig, StageConfig
+
+PRETRAINED = "pretrained.safetensors"
+PRIOR = "prior.safetensors"
+SAMPLES = "samples.png"
+TMAT_JSON = "t_mat.json"
+
+
+def _require_diffusion(cfg: RunConfig) -> None:
+    if cfg.model.name != "diffusion":
+        raise ValueError(f"model.name is {cfg.model.name!r}: the diffusion commands train the "
+                         "backbone 'diffusion' (model.options.backbone names the network)")
+
+
+# ---------------------------------------------------------------------------- pre-training
+@dataclass
+class PretrainResult:
+    """What :func:`pretrain` returns (``weights``/``prior``/``samples`` when it finished)."""
+
+    train: Any
+    weights: Path | None = None
+    prior: Path | None = None
+    samples: Path | None = None
+
+
+def pretrain_config(cfg: RunConfig) -> RunConfig:
+    """``cfg`` as a generative pre-training run: one stage without reconstruction when it has no
+    stages (stages it has must all have ``recon_weight: 0``), no restoration validation."""
+    _require_diffusion(cfg)
+    cfg = copy.deepcopy(cfg)
+    if not cfg.train.stages:
+        cfg.train.stages = [StageConfig(steps=cfg.train.steps, recon_weight=0.0)]
+    bad = [i for i, s in enumerate(cfg.train.stages) if s.recon_weight != 0]
+    if bad:
+        raise ValueError(f"train.stages {bad} have a reconstruction weight: generative "
+                         "pre-training trains on clean images only (recon_weight: 0)")
+    cfg.val.source = "none"
+    return cfg
+
+
+def pretrain(cfg: RunConfig, run_dir: str | Path, *, resume: str | None = None,
+             importance_batches: int = 16, sample_count: int = 4, sample_size: int = 64,
+             dist: Any = None) -> PretrainResult:
+    """Generative pre-training through the engine, then the network, the prior and samples."""
+    from aioir.diffusion.data import clean_batches
+    from aioir.diffusion.prior import compute_prior, save_prior
+    from aioir.engine.run import train
+    from aioir.inference.export import load_network, save_exported
+
+    cfg = pretrain_config(cfg)
+    run_dir = Path(run_dir)
+    result = train(cfg, run_dir, resume=resume, dist=dist)
+    out = PretrainResult(result)
+    if result.status != "finished" or (dist is not None and not dist.is_main):
+        return out
+    net, meta = load_network(result.checkpoint)
+    out.weights = save_exported(net, run_dir / PRETRAINED, model_name="diffusion",
+                                options=meta["options"], tasks=meta["tasks"])
+    prior = compute_prior(net, clean_batches(cfg, importance_batches, seed=cfg.train.seed + 1),
+                          seed=cfg.train.seed)
+    prior.meta["checkpoint"] = str(result.checkpoint)
+    out.prior = save_prior(run_dir / PRIOR, prior)
+    if sample_count:
+        out.samples = sample(run_dir / PRETRAINED, run_dir / SAMPLES, count=sample_count,
+                             size=sample_size, seed=cfg.train.seed)
+    return out
+
+
+# ---------------------------------------------------------------------------- networks
+def load_diffusion_network(path: str | Path, *, use_ema: bool = True):
+    """A ``diffusion`` network (eval mode) and its metadata from a training checkpoint, an
+    export, or a run folder (its ``pretrained.safetensors``, else its latest checkpoint)."""
+    from aioir.engine.checkpoint import latest_checkpoint
+    from aioir.inference.export import load_network
+
+    path = Path(path)
+    if path.is_dir():
+        candidate = path / PRETRAINED
+        path = candidate if candidate.is_file() else (latest_checkpoint(path / "checkpoints")
+                                                      or candidate)
+    net, meta = load_network(path, use_ema=use_ema)
+    if meta["model"] != "diffusion":
+        raise ValueError(f"{path} holds a {meta['model']!r} network, not a diffusion network")
+    return net, meta
+
+
+def sample(checkpoint: str | Path, out: str | Path, *, count: int = 4, size: int = 64,
+           seed: int = 0, progress: bool = False) -> Path:
+    """Sample ``count`` images from a pre-trained network and write them side by side (PNG)."""
+    import torch
+
+    from aioir.data.io import write_image
+    from aioir.diffusion.generative import sample_images
+
+    net, _ = load_diffusion_network(checkpoint)
+    images = sample_images(net, count, size, generator=torch.Generator().manual_seed(seed),
+                           progress=progress).clamp(0, 1)
+    grid = torch.cat(list(images), dim=2).permute(1, 2, 0).cpu().numpy()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_image(out, grid)
+    return out
+
+
+# ---------------------------------------------------------------------------- matching
+def match(checkpoint: str | Path, cfg: RunConfig, *, pairs: int = 8, patch_size: int = 64,
+          criterion: str = "step", seed: int = 0, batch_size: int = 8):
+    """The t_mat table (:class:`~aioir.diffusion.matching.MatchRow` list) of the network at
+    ``checkpoint`` on ``pairs`` training pairs of every task of ``cfg``'s data."""
+    from aioir.diffusion.data import task_pairs
+    from aioir.diffusion.matching import match_tasks
+
+    net, _ = load_diffusion_network(checkpoint)
+    samples = task_pairs(cfg, pairs, seed=seed, patch_size=patch_size)
+    return match_tasks(net, samples, criterion=criterion, batch_size=batch_size, seed=seed)
+
+
+def write_match_table(rows: list, out_dir: str | Path, *, meta: Mapping[str, Any]) -> list[Path]:
+    """``t_mat.md``, ``t_mat.csv`` and ``t_mat.json`` (``{"t_mat": {task: t}, ...}``)."""
+    from aioir.diffusion.matching import summary_line, table_rows
+    from aioir.report.tables import markdown_table
+    from aioir.report.writers import write_csv, write_json
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    headers, body = table_rows(rows)
+    md = out_dir / "t_mat.md"
+    md.write_text(markdown_table(headers, body) + "\n\n" + summary_line(rows) + "\n")
+    csv = write_csv(out_dir / "t_mat.csv", headers, body)
+    data = {"t_mat": {r.task: r.t_mat for r in rows}, **dict(meta),
+            "rows": [dataclasses.asdict(r) for r in rows]}
+    js = write_json(out_dir / TMAT_JSON, data)
+    return [md, Path(csv), Path(js)]
+
+
+def load_tmat(spec: str | Path | Mapping[str, int], tasks: list[str]) -> dict[str, int]:
+    """Each task's ``t_mat`` from a mapping, a ``t_mat.json`` written by ``match`` (or its
+    folder), or ``"paper"`` (the paper's table through :func:`~matching.paper_name`)."""
+    from aioir.diffusion.matching import PAPER_TMAT, paper_name
+
+    if isinstance(spec, Mapping):
+        table = {str(k): int(v) for k, v in spec.items()}
+        source = "the given table"
+    elif str(spec) == "paper":
+        table = {t: PAPER_TMAT[paper_name(t)] for t in tasks if paper_name(t)}
+        source = "the paper's table"
+    else:
+        path = Path(spec)
+        if path.is_dir():
+            path = path / TMAT_JSON
+        if not path.is_file():
+            raise FileNotFoundError(f"no t_mat table at {path} (write one with `aioir diffusion "
+                                    "match`)")
+        try:
+            data = json.loads(path.read_text())
+            table = {str(k): int(v) for k, v in data["t_mat"].items()}
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"{path} is not a t_mat table written by `aioir diffusion match` "
+                             f"({exc})") from exc
+        source = str(path)
+    missing = [t for t in tasks if t not in table]
+    if missing:
+        raise ValueError(f"{source} has no t_mat for task(s) {missing}")
+    return {t: table[t] for t in tasks}
+
+
+# ---------------------------------------------------------------------------- fine-tuning
+def resolve_pretrained(pretrained: str | Path) -> tuple[Path, Path | None]:
+    """The network file and the prior file of a pre-training run folder (or of a network file
+    with ``prior.safetensors`` beside it)."""
+    path = Path(pretrained)
+    if path.is_dir():
+        weights, prior = path / PRETRAINED, path / PRIOR
+    else:
+        weights, prior = path, path.with_name(PRIOR)
+    if not weights.is_file():
+        raise FileNotFoundError(f"no pre-trained network at {weights} (written by `aioir "
+                                "diffusion pretrain`)")
+    return weights, (prior if prior.is_file() else None)
+
+
+def prepare_finetune(cfg: RunConfig, run_dir: str | Path, *, pretrained: str | Path | None,
+                     tmat: Any = None) -> RunConfig:
+    """``cfg`` ready for restoration fine-tuning of a pre-trained network.
+
+    Sets ``model.pretrained`` (the pre-trained network), ``model.options.tasks``/``task_t``
+    (``tmat``: see :func:`load_tmat`; default the config's own ``task_t``), ``test_t`` (a
+    single task: its step; several: ``require_t``), ``model.options.gef.prior`` (a copy of the
+    pre-training run's prior in the run folder) and turns the engine's own validation off
+    (it cannot give each task its step: :func:`finetune` evaluates instead).
+    """
+    from aioir.engine import builders
+
+    _require_diffusion(cfg)
+    cfg = copy.deepcopy(cfg)
+    opts = dict(cfg.model.options)
+    tasks = builders.task_names(cfg)
+    if pretrained is not None:
+        resolve_pretrained(pretrained)  # a missing pre-training run is the first thing to say
+    if tmat is None and not opts.get("task_t"):
+        raise ValueError(f"no t_mat for the tasks {tasks}: pass --tmat with the table of "
+                         "`aioir diffusion match` (or 'paper'), or set model.options.task_t")
+    table = load_tmat(tmat if tmat is not None else dict(opts["task_t"]), tasks)
+    opts["tasks"] = tasks
+    opts["task_t"] = table
+    if len(tasks) == 1:
+        opts["test_t"], opts["require_t"] = table[tasks[0]], False
+    else:
+        opts["test_t"], opts["require_t"] = None, True
+    gef = opts.get("gef")
+    if pretrained is not None:
+        weights, prior = resolve_pretrained(pretrained)
+        cfg.model.pretrained = str(weights)
+        needs_prior = gef is not None and float(dict(gef).get("reg_lambda", 0.2)) > 0
+        if needs_prior and not dict(gef).get("prior"):
+            if prior is None:
+                raise FileNotFoundError(f"L_reg needs the prior of the pre-training run; none "
+                                        f"beside {weights}")
+            run_dir = Path(run_dir)
+            run_dir.mkdir(parents=True, exist_ok=True)
+            copy_path = run_dir / PRIOR
+            if not copy_path.exists():  # atomic: ranks of a distributed run may race here
+                tmp = copy_path.with_name(f"{PRIOR}.{os.getpid()}.tmp")
+                shutil.copyfile(prior, tmp)
+                os.replace(tmp, copy_path)
+            opts["gef"] = {**dict(gef), "prior": str(copy_path)}
+    cfg.model.options = opts
+    cfg.val.source = "none"
+    return cfg
+
+
+@dataclass
+class FinetuneResult:
+    """What :func:`finetune` / :func:`incremental` return."""
+
+    train: Any
+    evaluation: dict[str, Any] | None = None
+
+
+def evaluate_run(cfg: RunConfig, checkpoint: str | Path, run_dir: str | Path, step: int,
+                 val_cfg: Any = None) -> dict[str, Any] | None:
+    """Per-task evaluation (each task at its step) of a checkpoint on the run's validation
+    images; written as ``eval/step_<step>.json`` like the engine's validation."""
+    from aioir.diffusion.data import validation_samples
+    from aioir.diffusion.evaluate import evaluate_per_task
+    from aioir.inference.export import load_network
+
+    cfg = copy.deepcopy(cfg)
+    if val_cfg is not None:
+        cfg.val = val_cfg
+    if cfg.val.source == "none" or cfg.data.source == "setting":
+        return None
+    samples = validation_samples(cfg)
+    if not samples:
+        return None
+    net, meta = load_network(checkpoint, use_ema=cfg.val.use_ema)
+    result = evaluate_per_task(net, samples, meta["tasks"], cfg.val.protocol, measure_input=True)
+    summary = result.to_dict()
+    out = Path(run_dir) / "eval"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"step_{step:08d}.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def finetune(cfg: RunConfig, run_dir: str | Path, *, pretrained: str | Path | None,
+             tmat: Any = None, resume: str | None = None, dist: Any = None) -> FinetuneResult:
+    """Restoration fine-tuning (GEF when configured) through the engine, then evaluation."""
+    from aioir.engine.run import train
+
+    val_cfg = copy.deepcopy(cfg.val)
+    cfg = prepare_finetune(cfg, run_dir, pretrained=pretrained, tmat=tmat)
+    result = train(cfg, run_dir, resume=resume, dist=dist)
+    out = FinetuneResult(result)
+    if result.status == "finished" and (dist is None or dist.is_main):
+        out.evaluation = evaluate_run(cfg, result.checkpoint, run_dir, result.step, val_cfg)
+    return out
+
+
+# ---------------------------------------------------------------------------- incremental
+def stage_tasks_supported() -> bool:
+    """Whether the engine's schema has ``train.stages[].tasks`` (per-stage task subsets)."""
+    return "tasks" in {f.name for f in dataclasses.fields(StageConfig)}
+
+
+def incremental_config(cfg: RunConfig, *, steps_per_task: int, order: str = "increasing",
+                       replay: str = "all") -> RunConfig:
+    """``cfg`` (prepared by :func:`prepare_finetune`) with one stage per task in ``t_mat``
+    order; ``train.steps`` becomes the sum of the stages."""
+    from aioir.config import from_dict, to_dict
+    from aioir.diffusion.incremental import incremental_stages
+
+    table = dict(cfg.model.options.get("task_t") or {})
+    stages = incremental_stages(table, steps_per_task, order=order, replay=replay)
+    if not stage_tasks_supported():
+        raise ValueError(
+            "time-sequential incremental training needs train.stages[].tasks (the task subset "
+            "a stage's data draws from), which this version of aioir's engine does not have "
+            "yet; the generated stages would be: "
+            + "; ".join(f"{s['steps']} steps on {s['tasks']}" for s in stages)
+        )
+    data = to_dict(cfg)
+    data["train"]["stages"] = stages
+    data["train"]["steps"] = sum(s["steps"] for s in stages)
+    return from_dict(RunConfig, data)
+
+
+def incremental(cfg: RunConfig, run_dir: str | Path, *, pretrained: str | Path | None,
+                tmat: Any = None, steps_per_task: int, order: str = "increasing",
+                replay: str = "all", resume: str | None = None, dist: Any = None
+                ) -> FinetuneResult:
+    """Time-sequential incremental training through the engine's stages, then evaluation."""
+    from aioir.engine.run import train
+
+    val_cfg = copy.deepcopy(cfg.val)
+    cfg = prepare_finetune(cfg, run_dir, pretrained=pretrained, tmat=tmat)
+    cfg = incremental_config(cfg, steps_per_task=steps_per_task, order=order, replay=replay)
+    result = train(cfg, run_dir, resume=resume, dist=dist)
+    out = FinetuneResult(result)
+    if result.status == "finished" and (dist is None or dist.is_main):
+        out.evaluation = evaluate_run(cfg, result.checkpoint, run_dir, result.step, val_cfg)
+    return out

@@ -1,0 +1,95 @@
+"""The one evaluation: a restoration function over a setting's test sets, per group.
+
+In-training validation (:meth:`aioir.engine.trainer.Trainer.validate`), ``aioir eval CKPT``
+(the run's validation sets) and ``aioir eval CKPT --setting NAME --root DIR`` (the full test
+sets, every group, with a degraded-input row) all call :func:`evaluate`; underneath, every image
+is measured by :func:`aioir.metrics.evaluate.evaluate_pairs` under the protocol.
+
+>>> import numpy as np
+>>> from aioir.data.sources import EmbeddedPhotos
+>>> from aioir.data.testsets import SyntheticTestSet
+>>> sets = [SyntheticTestSet(EmbeddedPhotos("test"), t, key="index", task_index=i,
+...                          max_size=32, multiple=8) for i, t in enumerate(["dark", "noise"])]
+>>> res = evaluate(lambda img: img, sets, "mioir", measure_input=True)
+>>> list(res), res["main"].task_names
+(['main'], ['dark', 'noise'])
+>>> summary(res)["per_task"]["dark"]["psnr"] == summary(res)["input_per_task"]["dark"]["psnr"]
+True
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+RestoreFn = Callable[[np.ndarray], np.ndarray]
+
+
+def evaluate(restore_fn: RestoreFn, sets: Sequence[Any], protocol: Any, *,
+             measure_input: bool = False, progress: bool = False) -> dict[str, Any]:
+    """``{group: EvalResult}`` of ``restore_fn`` on ``sets`` (each has ``column`` and
+    ``group`` and yields ``(lq, gt, column, name)``), groups in order of first appearance;
+    columns are the sets' columns."""
+    from aioir.metrics import evaluate_pairs
+
+    groups: dict[str, list[Any]] = {}
+    for ts in sets:
+        groups.setdefault(ts.group, []).append(ts)
+    out = {}
+    for group, members in groups.items():
+        columns = [ts.column for ts in members]
+        samples = itertools.chain.from_iterable(members)
+        out[group] = evaluate_pairs(restore_fn, samples, protocol, columns, progress=progress,
+                                    measure_input=measure_input)
+    return out
+
+
+def summary(results: dict[str, Any]) -> dict[str, Any]:
+    """The first group's :meth:`EvalResult.to_dict` (per-task means, average, per image), with
+    the other groups under ``"groups"`` (what ``eval/step_*.json`` holds)."""
+    if not results:
+        return {}
+    first, *rest = results
+    out = results[first].to_dict()
+    out["group"] = first
+    if rest:
+        out["groups"] = {g: results[g].to_dict() for g in rest}
+    return out
+
+
+def task_mismatch(setting_tasks: list[str], model_tasks: list[str] | None) -> str | None:
+    """A warning when the checkpoint was trained on other tasks than the setting's, else None.
+
+    >>> task_mismatch(["derain"], ["derain"]) is None
+    True
+    >>> print(task_mismatch(["derain"], ["derain", "snow"]))
+    warning: the checkpoint was trained on tasks [derain, snow], the setting has [derain] (all of them trained); evaluating anyway (all-in-one models need no task at test time)
+    >>> print(task_mismatch(["derain", "dehaze"], ["derain", "snow"]))
+    warning: the checkpoint was trained on tasks [derain, snow], the setting has [derain, dehaze] (not trained: dehaze); evaluating anyway (all-in-one models need no task at test time)
+    """
+    if model_tasks is None or list(model_tasks) == list(setting_tasks):
+        return None
+    missing = [t for t in setting_tasks if t not in model_tasks]
+    extra = (f" (not trained: {', '.join(missing)})" if missing else
+             " (same tasks, other order)" if set(setting_tasks) == set(model_tasks) else
+             " (all of them trained)")
+    return (f"warning: the checkpoint was trained on tasks [{', '.join(model_tasks)}], the "
+            f"setting has [{', '.join(setting_tasks)}]{extra}; evaluating anyway (all-in-one "
+            "models need no task at test time)")
+
+
+def lpips_status(protocol: Any) -> tuple[Any, str | None]:
+    """``(protocol, note)``: the protocol unchanged when LPIPS is not asked for or available;
+    otherwise a copy without LPIPS and a note saying why it is missing."""
+    if not protocol.lpips:
+        return protocol, None
+    from aioir.metrics import LpipsUnavailableError, load_lpips
+
+    try:
+        load_lpips()
+    except LpipsUnavailableError as exc:
+        return dataclasses.replace(protocol, lpips=False), f"LPIPS unavailable: {exc}"
+    return protocol, None

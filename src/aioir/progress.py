@@ -1,0 +1,199 @@
+"""Progress bars that fit their stream: every progress display of the package goes through here.
+
+On an interactive terminal :func:`progress` is tqdm's live bar. Anywhere else (a log file, a pipe,
+CI) a live bar would write one carriage-return update per step into the log, so
+:class:`LineProgress` prints a plain line each time another ``every_percent`` of the total is
+done, and at least every ``every_seconds`` while work goes on (a heartbeat for slow steps or an
+unknown total), plus a last line when it closes.
+
+The environment variable ``AIOIR_PROGRESS`` overrides the choice: ``auto`` (default: live bar on
+a terminal, lines elsewhere), ``bar`` (always the live bar), ``lines`` (always lines) or ``off``.
+
+>>> import io
+>>> out = io.StringIO()                       # not a terminal: lines, one per 25 % here
+>>> bar = progress(total=8, desc="train", unit="step", file=out, every_percent=25)
+>>> for _ in range(8):
+...     bar.update(1)
+>>> bar.close()
+>>> [line.split(" [")[0] for line in out.getvalue().splitlines()]
+['train:  25% 2/8', 'train:  50% 4/8', 'train:  75% 6/8', 'train: 100% 8/8']
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+from typing import Any, Iterable, Iterator, TextIO
+
+__all__ = ["progress", "LineProgress", "progress_mode", "ENV", "MODES"]
+
+#: environment variable that overrides the display
+ENV = "AIOIR_PROGRESS"
+MODES = ("auto", "bar", "lines", "off")
+
+#: the clock the line display reads (monkeypatched by tests)
+_clock = time.monotonic
+
+_FORMAT = ("{desc}: {percentage:3.0f}% {n_fmt}/{total_fmt} "
+           "[{elapsed}<{remaining}, {rate_fmt}{postfix}]")
+
+
+def progress_mode(file: TextIO | None = None) -> str:
+    """``"bar"``, ``"lines"`` or ``"off"`` for a display written to ``file`` (default stderr).
+
+    >>> import io
+    >>> progress_mode(io.StringIO()) in ("lines", "bar", "off")   # "lines" unless overridden
+    True
+    """
+    value = os.environ.get(ENV, "auto").strip().lower() or "auto"
+    if value not in MODES:
+        raise ValueError(f"{ENV}={value!r} is not one of {', '.join(MODES)}")
+    if value != "auto":
+        return value
+    stream = file if file is not None else sys.stderr
+    try:
+        interactive = bool(stream.isatty())
+    except (AttributeError, ValueError):  # closed or exotic streams
+        interactive = False
+    return "bar" if interactive else "lines"
+
+
+def progress(
+    iterable: Iterable[Any] | None = None,
+    *,
+    total: int | None = None,
+    desc: str = "",
+    unit: str = "it",
+    initial: int = 0,
+    disable: bool = False,
+    file: TextIO | None = None,
+    every_percent: float = 5.0,
+    every_seconds: float = 60.0,
+) -> Any:
+    """A progress display over ``iterable`` (or updated by hand): tqdm or :class:`LineProgress`.
+
+    Both offer ``update(n)``, ``set_postfix_str(text, refresh=...)``, ``close()``, iteration and
+    ``with``. ``disable=True`` shows nothing.
+    """
+    if total is None and iterable is not None and hasattr(iterable, "__len__"):
+        total = len(iterable)  # type: ignore[arg-type]
+    mode = "off" if disable else progress_mode(file)
+    if mode == "bar":
+        from tqdm import tqdm
+
+        return tqdm(iterable, total=total, desc=desc, unit=unit, initial=initial, file=file,
+                    dynamic_ncols=True)
+    return LineProgress(iterable, total=total, desc=desc, unit=unit, initial=initial,
+                        file=file, every_percent=every_percent, every_seconds=every_seconds,
+                        disable=mode == "off")
+
+
+class LineProgress:
+    """Progress for logs: one line per ``every_percent`` of ``total`` and per ``every_seconds``.
+
+    A line reads like tqdm's (``desc:  45% 45/100 [00:10<00:12,  4.50step/s, postfix]``); with
+    no total, ``desc: 45step [00:10,  4.50step/s]``.
+    """
+
+    def __init__(
+        self,
+        iterable: Iterable[Any] | None = None,
+        *,
+        total: int | None = None,
+        desc: str = "",
+        unit: str = "it",
+        initial: int = 0,
+        file: TextIO | None = None,
+        every_percent: float = 5.0,
+        every_seconds: float = 60.0,
+        disable: bool = False,
+    ) -> None:
+        if every_percent <= 0 or every_seconds <= 0:
+            raise ValueError("every_percent and every_seconds must be > 0")
+        self.iterable = iterable
+        self.total = total if total is None else int(total)
+        self.desc = desc
+        self.unit = unit
+        self.n = int(initial)
+        self.file = file
+        self.every_percent = float(every_percent)
+        self.every_seconds = float(every_seconds)
+        self.disable = disable
+        self.postfix = ""
+        self.start = _clock()
+        self._last_time = self.start
+        self._last_bucket = self._bucket()
+        self._printed_n: int | None = None
+        self._closed = False
+
+    def _bucket(self) -> int:
+        if not self.total:
+            return 0
+        return math.floor(100.0 * self.n / self.total / self.every_percent + 1e-9)
+
+    def __iter__(self) -> Iterator[Any]:
+        if self.iterable is None:
+            raise TypeError("this progress display has no iterable")
+        try:
+            for item in self.iterable:
+                yield item
+                self.update(1)
+        finally:
+            self.close()
+
+    def __enter__(self) -> "LineProgress":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __len__(self) -> int:
+        return int(self.total or 0)
+
+    def update(self, n: int = 1) -> None:
+        """Advance by ``n``; print a line when a new percent bucket or the heartbeat is due."""
+        self.n += int(n)
+        if self.disable or self._closed:
+            return
+        bucket = self._bucket()
+        now = _clock()
+        if bucket > self._last_bucket or now - self._last_time >= self.every_seconds:
+            self._last_bucket = bucket
+            self._emit(now)
+
+    def set_postfix_str(self, text: str = "", refresh: bool = True) -> None:
+        """Text shown at the end of the next line (``refresh`` is accepted for tqdm parity)."""
+        self.postfix = str(text)
+
+    def set_description(self, desc: str = "", refresh: bool = True) -> None:
+        """Change the label of the next lines."""
+        self.desc = str(desc)
+
+    def close(self) -> None:
+        """Print the final line (unless the last line already showed this count)."""
+        if self._closed:
+            return
+        self._closed = True
+        if not self.disable and self._printed_n != self.n:
+            self._emit(_clock())
+
+    def line(self, now: float | None = None) -> str:
+        """The text of a line for the current state."""
+        from tqdm import tqdm
+
+        elapsed = (now if now is not None else _clock()) - self.start
+        postfix = self.postfix or None
+        if self.total:
+            return tqdm.format_meter(self.n, self.total, elapsed, prefix=self.desc,
+                                     unit=self.unit, postfix=postfix, bar_format=_FORMAT)
+        return tqdm.format_meter(self.n, None, elapsed, prefix=self.desc, unit=self.unit,
+                                 postfix=postfix)
+
+    def _emit(self, now: float) -> None:
+        stream = self.file if self.file is not None else sys.stderr
+        stream.write(self.line(now) + "\n")
+        stream.flush()
+        self._last_time = now
+        self._printed_n = self.n

@@ -1,0 +1,563 @@
+"""``make_report``: run folders in, one report folder out (HTML, markdown, CSV, LaTeX, JSON,
+and the figures as PNG files).
+
+Works on anything that holds run folders: one ``aioir train`` run, the output of ``aioir demo``
+or of ``aioir bench`` (runs that share a configuration apart from the seed become one row, mean
++/- std over seeds). What the report folder holds:
+
+* ``report.html``: the whole report on one page, figures embedded (opens offline);
+* ``report.md`` and ``figures/*.png``: the same, as markdown linking the figures;
+* ``results.csv`` (one line per method, column and metric: mean, std, n, difference to the
+  baseline), ``results.tex`` (the table as a LaTeX ``tabular``), ``report.json`` (every number
+  the report shows, figures' numbers included).
+
+The folder is never one that holds anything else (see :mod:`aioir.report.outdir`).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from .curves import per_task_keys, per_task_series, scalar_series, validation_series
+from .document import FigureEntry, ReportDocument, RunEntry, html_page, markdown_page
+from .outdir import check_out_dir, publish, staging_dir
+from .runs import RunGroup, find_runs, group_runs
+from .summary import GroupSummary, summarise_evaluation, summarise_group, summary_records
+from .summary import summary_rows
+from .tables import INPUT_ROW, latex_table
+from .writers import write_csv, write_json
+
+__all__ = ["ReportResult", "make_report", "default_out", "resolve_baseline"]
+
+
+@dataclass
+class ReportResult:
+    """Where the report went and what it holds."""
+
+    out: Path
+    document: ReportDocument
+    rows: list[GroupSummary]
+    groups: list[RunGroup]
+    baseline: str | None = None
+    files: list[Path] = field(default_factory=list)
+
+    @property
+    def html(self) -> Path:
+        return self.out / "report.html"
+
+    @property
+    def drawn(self) -> list[FigureEntry]:
+        return self.document.drawn
+
+    @property
+    def skipped(self) -> list[FigureEntry]:
+        return self.document.skipped
+
+
+def default_out(paths: Sequence[str | Path]) -> Path:
+    """``<RUN_DIR>/report`` for a single folder; several folders need an explicit ``--out``."""
+    if len(paths) != 1:
+        raise ValueError("several folders given: choose the report folder with --out DIR")
+    return Path(paths[0]) / "report"
+
+
+def resolve_baseline(
+    name: str | None, labels: Sequence[str], strategies: Sequence[str]
+) -> str | None:
+    """The row label ``name`` refers to: a label, or the strategy of exactly one row.
+
+    >>> resolve_baseline("mixed", ["mixed", "tur, train.steps=9"], ["mixed", "tur"])
+    'mixed'
+    >>> resolve_baseline("tur", ["mixed", "tur, train.steps=9"], ["mixed", "tur"])
+    'tur, train.steps=9'
+    """
+    if name is None or name in labels:
+        return name
+    matches = [label for label, s in zip(labels, strategies) if s == name]
+    if len(matches) == 1:
+        return matches[0]
+    known = ", ".join(repr(label) for label in labels)
+    if matches:
+        raise ValueError(f"--baseline {name!r} matches several rows ({', '.join(matches)}): "
+                         f"name one of {known}")
+    raise ValueError(f"--baseline {name!r} is not a row of this report; rows: {known}")
+
+
+def _tasks(groups: Sequence[RunGroup]) -> list[str]:
+    tasks: list[str] = []
+    for g in groups:
+        for r in g.runs:
+            tasks += [t for t in r.tasks if t not in tasks]
+    return tasks
+
+
+class _Figures:
+    """Draws the figures of a report into ``folder`` (each one independently: a figure that
+    cannot be drawn is recorded as skipped with its reason, and the others are still drawn)."""
+
+    def __init__(self, groups: list[RunGroup], tasks: list[str], folder: Path,
+                 samples: list | None, samples_note: str, protocol: Any,
+                 input_row: GroupSummary | None = None) -> None:
+        self.groups = groups
+        self.input_row = input_row
+        self.tasks = tasks
+        self.folder = folder
+        self.samples = samples
+        self.samples_note = samples_note
+        self.protocol = protocol
+        self._restorations: Any = None
+        self._uncertainty: dict[str, tuple[list[np.ndarray], list[np.ndarray]]] | None = None
+
+    # ------------------------------------------------------------------ helpers
+    def _save(self, fig: Any, entry: FigureEntry) -> FigureEntry:
+        from .figures import save_png
+
+        entry.file = f"figures/{entry.id}.png"
+        save_png(fig, self.folder / f"{entry.id}.png")
+        return entry
+
+    def _per_task_panels(self, key: str) -> dict[str, dict[str, list]]:
+        panels: dict[str, dict[str, list]] = {}
+        for g in self.groups:
+            lines: dict[str, list] = {}
+            for run in g.runs:
+                for task, series in per_task_series(run.records, key, self.tasks).items():
+                    lines.setdefault(task, []).append(series)
+            if lines:
+                panels[g.label] = {t: lines[t] for t in self.tasks if t in lines}
+        return panels
+
+    def _seeds_text(self) -> str:
+        many = any(len(g.runs) > 1 for g in self.groups)
+        return " Lines are means over seeds, shaded +/- one std." if many else ""
+
+    # ------------------------------------------------------------------ figures
+    def per_task_curve(self, key: str, title: str, ylabel: str, caption: str,
+                       log_y: bool = False) -> FigureEntry:
+        from .figures import SMOOTH, panels_figure
+
+        entry = FigureEntry(f"train_{key}", title, caption)
+        panels = self._per_task_panels(key)
+        if not panels:
+            entry.skipped = f"no metrics.jsonl record holds {key!r}"
+            return entry
+        entry.caption += (f" Faint: the logged values; solid: their trailing mean over "
+                          f"{SMOOTH} logged points.{self._seeds_text()}")
+        return self._save(panels_figure(panels, ylabel=ylabel, smooth=SMOOTH, log_y=log_y,
+                                        sharey=False), entry)
+
+    def learning_rate(self) -> FigureEntry:
+        from .figures import lines_figure
+
+        entry = FigureEntry("learning_rate", "Learning rate",
+                            "The learning rate of every logged step (log scale).")
+        lines = {g.label: [scalar_series(r.records, "lr") for r in g.runs] for g in self.groups}
+        lines = {k: v for k, v in lines.items() if any(v)}
+        if not lines:
+            entry.skipped = "no metrics.jsonl record holds 'lr'"
+            return entry
+        return self._save(lines_figure(lines, ylabel="learning rate", log_y=True), entry)
+
+    def validation(self) -> FigureEntry:
+        from .figures import panels_figure
+
+        entry = FigureEntry(
+            "validation_psnr", "Validation PSNR over training",
+            "PSNR (dB) on the validation images at each validation during training, on "
+            "average over tasks and per task." + self._seeds_text())
+        panels: dict[str, dict[str, list]] = {}
+        points = 0
+        for g in self.groups:
+            for run in g.runs:
+                series = validation_series(run.records, self.tasks)
+                points = max(points, max((len(s.steps) for s in series.values()), default=0))
+                for col, s in series.items():
+                    panels.setdefault(col, {}).setdefault(g.label, []).append(s)
+        if not panels:
+            entry.skipped = "no validation records (val/val_avg) in metrics.jsonl"
+            return entry
+        if points == 1:
+            entry.caption += (" Each run validated once, at the end of training (val.every: 0);"
+                              " set val.every to follow it during training.")
+        order = ["Average", *[t for t in self.tasks if t in panels]]
+        panels = {c: panels[c] for c in order if c in panels}
+        references = {}
+        if self.input_row is not None:
+            entry.caption += f" Dashed: the {INPUT_ROW} (PSNR of the images before restoration)."
+            references = {c: (INPUT_ROW, self.input_row.mean(c)) for c in panels
+                          if not math.isnan(self.input_row.mean(c))}
+        steps = [s for g in self.groups for r in g.runs
+                 if isinstance(s := (r.config.get("train") or {}).get("steps"), (int, float))]
+        return self._save(panels_figure(panels, ylabel="PSNR (dB)", markers=True, sharey=False,
+                                        references=references, xmax=max(steps, default=None)),
+                          entry)
+
+    def _need_samples(self, entry: FigureEntry) -> bool:
+        if self.samples is None:
+            entry.skipped = self.samples_note
+            return False
+        return True
+
+    def restorations(self):
+        if self._restorations is None:
+            from aioir.metrics import psnr
+
+            from .images import Restorations, one_per_task, restore_run, zoom_window
+
+            picks = one_per_task(self.samples or [], self.tasks)
+            res = Restorations(picks)
+            options = self.protocol.metric_options()
+            res.input_psnr = [psnr(lq, gt, **options) for lq, gt, _, _ in picks]
+            for g in self.groups:
+                outs = restore_run(g.first, picks)
+                res.outputs[g.label] = outs
+                res.psnr[g.label] = [psnr(o, s[1], **options) for o, s in zip(outs, picks)]
+            res.windows = [zoom_window(gt) for _, gt, _, _ in picks]
+            self._restorations = res
+        return self._restorations
+
+    def _grid_table(self, res) -> tuple[list[str], list[list[str]]]:
+        labels = list(res.outputs)
+        headers = ["task", "image", INPUT_ROW, *labels]
+        rows = []
+        for i, (_, _, task, name) in enumerate(res.samples):
+            rows.append([task, name, f"{res.input_psnr[i]:.2f}",
+                         *(f"{res.psnr[label][i]:.2f}" for label in labels)])
+        return headers, rows
+
+    def restoration_grid(self) -> FigureEntry:
+        from .figures import image_grid_figure
+
+        entry = FigureEntry("restorations", "Restorations", "")
+        if not self._need_samples(entry):
+            return entry
+        res = self.restorations()
+        labels = list(res.outputs)
+        seeds = " (lowest seed of each method)" if any(len(g.runs) > 1 for g in self.groups) else ""
+        entry.caption = (
+            "One validation image per task (the validation images taken in turn): the "
+            f"degraded input, its restoration by each method{seeds}, and the ground truth. "
+            "Under each image: its PSNR (dB) against the ground truth under protocol "
+            f"'{self.protocol.name}' (the table below). The square "
+            "marks the crop zoomed in the next figure.")
+        rows = [[lq, *(res.outputs[lb][i] for lb in labels), gt]
+                for i, (lq, gt, _, _) in enumerate(res.samples)]
+        captions = [[f"{res.input_psnr[i]:.2f} dB", *(f"{res.psnr[lb][i]:.2f} dB" for lb in labels),
+                     name] for i, (_, _, _, name) in enumerate(res.samples)]
+        fig = image_grid_figure(rows, column_titles=[INPUT_ROW, *labels, "ground truth"],
+                                row_titles=[s[2] for s in res.samples], captions=captions,
+                                boxes=res.windows)
+        entry.table = self._grid_table(res)
+        entry.data = res.to_dict()
+        return self._save(fig, entry)
+
+    def crops(self) -> FigureEntry:
+        from .figures import image_grid_figure
+
+        entry = FigureEntry("restoration_crops", "Restorations, zoomed", "")
+        if not self._need_samples(entry):
+            return entry
+        res = self.restorations()
+        labels = list(res.outputs)
+        rows = []
+        for i, (lq, gt, _, _) in enumerate(res.samples):
+            top, left, size = res.windows[i]
+            crop = (slice(top, top + size), slice(left, left + size))
+            rows.append([lq[crop], *(res.outputs[lb][i][crop] for lb in labels), gt[crop]])
+        size = res.windows[0][2] if res.windows else 0
+        entry.caption = (
+            f"The {size} x {size} px square marked in the previous figure (the window with the "
+            "most detail in the ground truth), enlarged without interpolation.")
+        fig = image_grid_figure(rows, column_titles=[INPUT_ROW, *labels, "ground truth"],
+                                row_titles=[s[2] for s in res.samples])
+        entry.data = {"windows": [list(w) for w in res.windows]}
+        return self._save(fig, entry)
+
+    def _uncertainty_maps(self) -> dict[str, tuple[list[np.ndarray], list[np.ndarray]]]:
+        if self._uncertainty is None:
+            from .images import has_uncertainty_head, uncertainty_maps
+
+            self._uncertainty = {}
+            for g in self.groups:
+                if has_uncertainty_head(g.first):
+                    self._uncertainty[g.label] = uncertainty_maps(g.first, self.samples or [])
+        return self._uncertainty
+
+    def _no_uncertainty(self, entry: FigureEntry) -> bool:
+        if not self._need_samples(entry):
+            return True
+        if not self._uncertainty_maps():
+            entry.skipped = ("no run's strategy has an uncertainty head (TUR or UE); "
+                             "strategies here: "
+                             + ", ".join(sorted({g.strategy for g in self.groups})))
+            return True
+        return False
+
+    def uncertainty_figure(self) -> FigureEntry:
+        from .figures import uncertainty_maps_figure
+
+        entry = FigureEntry(
+            "uncertainty_maps", "Uncertainty maps",
+            "For one validation image per task (the images of the restoration grid): the "
+            "degraded input, the per-pixel uncertainty "
+            "that the run's uncertainty head predicts from the backbone's tapped feature (mean "
+            "over its 3 channels; live weights of the last checkpoint, which the head was "
+            "trained with), and that network's absolute error |restored - ground truth| (mean "
+            "over channels). One colour scale per run for maps, one for errors (1st-99th "
+            "percentile).")
+        if self._no_uncertainty(entry):
+            return entry
+        samples = self.samples or []
+        from .images import one_per_task
+
+        picked = {id(s) for s in one_per_task(samples, self.tasks)}
+        by_task = {s[2]: i for i, s in enumerate(samples) if id(s) in picked}
+        order = [by_task[t] for t in self.tasks if t in by_task]
+        maps, errors = {}, {}
+        for label, (m, preds) in self._uncertainty_maps().items():
+            maps[label] = [m[i] for i in order]
+            errors[label] = [np.abs(np.clip(preds[i], 0, 1) - samples[i][1]).mean(axis=2)
+                             for i in order]
+        fig = uncertainty_maps_figure([samples[i][0] for i in order], maps, errors,
+                                      [samples[i][2] for i in order])
+        return self._save(fig, entry)
+
+    def uncertainty_histograms(self) -> FigureEntry:
+        from .figures import histograms_figure
+
+        entry = FigureEntry(
+            "uncertainty_histograms", "Uncertainty per task",
+            "Distribution of the per-pixel uncertainty (mean over the head's channels) over "
+            "all validation images of each task, per run; the legend gives each task's mean.")
+        if self._no_uncertainty(entry):
+            return entry
+        samples = self.samples or []
+        values: dict[str, dict[str, np.ndarray]] = {}
+        rows = []
+        for label, (maps, _) in self._uncertainty_maps().items():
+            per_task = {t: np.concatenate([m.ravel() for m, s in zip(maps, samples) if s[2] == t])
+                        for t in self.tasks if any(s[2] == t for s in samples)}
+            values[label] = per_task
+            for t, v in per_task.items():
+                rows.append([label, t, str(v.size), f"{np.mean(v):.4g}", f"{np.median(v):.4g}"])
+        entry.table = (["method", "task", "pixels", "mean", "median"], rows)
+        entry.data = {label: {t: {"pixels": int(v.size), "mean": float(np.mean(v)),
+                                  "median": float(np.median(v))} for t, v in per_task.items()}
+                      for label, per_task in values.items()}
+        return self._save(histograms_figure(values, xlabel="uncertainty"), entry)
+
+    def all(self, progress: bool = False) -> list[FigureEntry]:
+        """Every figure, drawn or skipped with its reason."""
+        from aioir.progress import progress as progress_bar
+
+        extras = sorted({k for g in self.groups for r in g.runs
+                         for k in per_task_keys(r.records, self.tasks)}
+                        - {"task_loss", "task_weight"})
+        makers: list[tuple[str, Callable[[], FigureEntry]]] = [
+            ("Training loss per task", lambda: self.per_task_curve(
+                "task_loss", "Training loss per task", "loss",
+                "Each task's reconstruction loss (L1) in the training batches, per method.",
+                log_y=True)),
+            ("Task weights", lambda: self.per_task_curve(
+                "task_weight", "Task weights over training", "weight",
+                "The weight each method's strategy gave each task's loss, per logged step "
+                "(what the strategy reports as task_weight).")),
+            *((f"{k} per task", (lambda k=k: self.per_task_curve(
+                k, f"{k} per task over training", k,
+                f"The per-task '{k}' the strategy logged at each step."))) for k in extras),
+            ("Learning rate", self.learning_rate),
+            ("Validation PSNR", self.validation),
+            ("Restorations", self.restoration_grid),
+            ("Restorations, zoomed", self.crops),
+            ("Uncertainty maps", self.uncertainty_figure),
+            ("Uncertainty per task", self.uncertainty_histograms),
+        ]
+        entries = []
+        for title, make in progress_bar(makers, desc="report figures", unit="figure",
+                                        disable=not progress):
+            try:
+                entries.append(make())
+            except (FileNotFoundError, ValueError, RuntimeError, KeyError) as exc:
+                slug = re.sub(r"[^a-z0-9]+", "_", title.lower()).strip("_")
+                entries.append(FigureEntry(slug, title, skipped=f"{type(exc).__name__}: {exc}"))
+        return entries
+
+
+def _validation(groups: list[RunGroup], tasks: list[str]) -> tuple[list | None, str, Any, bool]:
+    """The validation samples shown in image figures, why there are none, the protocol of
+    per-image scores, and whether every run validates on exactly these images."""
+    from .samples import validation_samples
+
+    first = groups[0].first
+    try:
+        cfg = first.run_config
+        from aioir.engine.build import resolve_setting, val_protocol
+
+        protocol = val_protocol(cfg, resolve_setting(cfg))
+        samples = validation_samples(cfg, list(tasks))
+    except (ValueError, OSError) as exc:  # a config of another version, images moved away...
+        return None, f"cannot rebuild the validation images of {first.path}: {exc}", None, False
+    keys = {repr(((r.config.get("val") or {}) | {"every": None, "use_ema": None},
+                  r.tasks, (r.config.get("data") or {}).get("setting")))
+            for g in groups for r in g.runs}
+    if samples is None:
+        return None, (f"{first.path / 'config.yaml'} has no validation images (val.enabled: "
+                      f"{cfg.val.enabled}, data.setting: {cfg.data.setting}, data.root: "
+                      f"{cfg.data.root})"), protocol, False
+    return samples, "", protocol, len(keys) == 1
+
+
+def _notes(rows: list[GroupSummary], groups: list[RunGroup], baseline: str | None,
+           has_input: bool) -> list[str]:
+    notes = []
+    protocols = sorted({p for r in rows for p in r.protocols})
+    if len(protocols) == 1:
+        notes.append(f"Evaluated on each run's validation images. {protocols[0]}")
+    elif protocols:
+        notes.append("Warning: the runs were evaluated under different protocols, so their "
+                     "numbers do not compare: " + " / ".join(protocols))
+    text = ("Cells: PSNR (dB) / SSIM of each run's last evaluation (eval/step_*.json, else "
+            "the eval/eval_step_*.json of aioir eval)")
+    if any(len(g.runs) > 1 for g in groups):
+        text += (", mean ± sample standard deviation (ddof=1) over the seeds of runs that share "
+                 "a configuration apart from the seed")
+    text += "; Average: the mean over tasks."
+    if baseline:
+        text += f" Rows 'vs {baseline}': difference of the PSNR means to {baseline}, in dB."
+    notes.append(text)
+    if has_input:
+        notes.append(f"{INPUT_ROW}: the validation images before restoration, under the same "
+                     "protocol.")
+    for g in groups:
+        for r in g.runs:
+            if not r.evaluation:
+                notes.append(f"{r.path} has no evaluation (eval/step_*.json or "
+                             "eval/eval_step_*.json): left out of the table.")
+            else:
+                steps = (r.config.get("train") or {}).get("steps")
+                if steps is not None and r.eval_step != steps:
+                    notes.append(f"{r.path}: evaluated at step {r.eval_step} of {steps}.")
+    return notes
+
+
+def make_report(
+    paths: Sequence[str | Path],
+    out: str | Path | None = None,
+    *,
+    baseline: str | None = None,
+    title: str | None = None,
+    progress: bool = False,
+    figures: bool = True,
+) -> ReportResult:
+    """Make the report of the run folders at or under ``paths`` into ``out``.
+
+    ``out`` (default ``<RUN_DIR>/report`` for a single folder) must not exist, be empty or hold
+    an earlier report (replaced whole). ``baseline``: a row label or the strategy of one row.
+    ``figures=False`` writes the tables only. Without matplotlib the figures are listed as
+    skipped, with the reason, and the tables are still written.
+
+    >>> import json, tempfile, pathlib
+    >>> run = pathlib.Path(tempfile.mkdtemp()) / "run"; (run / "eval").mkdir(parents=True)
+    >>> _ = (run / "config.yaml").write_text("strategy: {name: mixed}\\nval: {source: none}\\n")
+    >>> _ = (run / "metrics.jsonl").write_text('{"step": 1, "lr": 0.001}\\n')
+    >>> score = {"psnr": 30.0, "ssim": 0.9}
+    >>> _ = (run / "eval" / "step_00000001.json").write_text(json.dumps(
+    ...     {"task_names": ["rain"], "per_task": {"rain": score}, "average": score}))
+    >>> result = make_report([run], figures=False)
+    >>> lines = (result.out / "report.md").read_text().splitlines()
+    >>> print(lines[4:7])  # doctest: +NORMALIZE_WHITESPACE
+    ['| method | seeds |           rain |        Average |',
+     '|:-------|------:|---------------:|---------------:|',
+     '| mixed  |     1 | 30.00 / 0.9000 | 30.00 / 0.9000 |']
+    """
+    paths = list(paths)
+    if not paths:
+        raise ValueError("give at least one run folder")
+    out = Path(out) if out is not None else default_out(paths)
+    check_out_dir(out)
+    groups = group_runs(find_runs(paths))
+    tasks = _tasks(groups)
+    baseline = resolve_baseline(baseline, [g.label for g in groups],
+                                [g.strategy for g in groups])
+    groups.sort(key=lambda g: g.label != baseline)  # the baseline first, the rest in path order
+
+    samples, samples_note, protocol, same_val = _validation(groups, tasks)
+    rows: list[GroupSummary] = []
+    if samples is not None and same_val:
+        from aioir.metrics.evaluate import evaluate_pairs
+
+        identity = evaluate_pairs(lambda img: img, samples, protocol, tasks, progress=False)
+        rows.append(summarise_evaluation(INPUT_ROW, identity.to_dict(), tasks))
+    rows += [summarise_group(g, tasks) for g in groups]
+    if baseline == INPUT_ROW and not rows[0].label == INPUT_ROW:
+        raise ValueError(f"--baseline {INPUT_ROW!r}: this report has no degraded-input row")
+    headers, body = summary_rows(rows, tasks, baseline, no_difference=[INPUT_ROW])
+
+    staged = staging_dir(out)
+    try:
+        entries: list[FigureEntry]
+        if not figures:
+            entries = []
+        else:
+            from .figures import matplotlib_missing
+
+            missing = matplotlib_missing()
+            if missing:
+                entries = [FigureEntry("figures", "All figures", skipped=missing)]
+            else:
+                input_row = rows[0] if rows[0].label == INPUT_ROW else None
+                entries = _Figures(groups, tasks, staged / "figures", samples, samples_note,
+                                   protocol, input_row).all(progress)
+        doc = ReportDocument(
+            title=title or "aioir report: " + ", ".join(g.label for g in groups),
+            headers=headers, rows=body,
+            notes=_notes(rows, groups, baseline, rows[0].label == INPUT_ROW),
+            runs=[RunEntry(g.label, g.strategy, ", ".join(str(s) for s in g.seeds),
+                           ", ".join(str(r.eval_step) for r in g.runs),
+                           [str(r.path) for r in g.runs]) for g in groups],
+            figures=entries, root=staged,
+        )
+        (staged / "report.html").write_text(html_page(doc), encoding="utf-8")
+        (staged / "report.md").write_text(markdown_page(doc), encoding="utf-8")
+        write_csv(staged / "results.csv", *summary_records(rows, tasks, baseline))
+        notes_tex = "".join(f"% {n}\n" for n in doc.notes)
+        (staged / "results.tex").write_text(notes_tex + latex_table(headers, body) + "\n",
+                                            encoding="utf-8")
+        write_json(staged / "report.json", _json(doc, rows, tasks, baseline, groups))
+        files = sorted(p.relative_to(staged) for p in staged.rglob("*") if p.is_file())
+        publish(staged, out)
+    except BaseException:
+        shutil.rmtree(staged, ignore_errors=True)
+        raise
+    return ReportResult(out, doc, rows, groups, baseline, [out / f for f in files])
+
+
+def _stat(stat) -> dict[str, Any]:
+    return {"mean": stat.mean, "std": None if math.isnan(stat.std) else stat.std, "n": stat.n}
+
+
+def _json(doc: ReportDocument, rows: list[GroupSummary], tasks: list[str],
+          baseline: str | None, groups: list[RunGroup]) -> dict[str, Any]:
+    from .summary import psnr_differences
+
+    return {
+        "title": doc.title,
+        "tasks": tasks,
+        "baseline": baseline,
+        "notes": doc.notes,
+        "rows": [{"label": r.label, "seeds": r.seeds, "steps": r.steps,
+                  "scores": {c: {m: _stat(s) for m, s in ms.items()} for c, ms in r.scores.items()}}
+                 for r in rows],
+        "differences": psnr_differences(rows, baseline, tasks) if baseline else {},
+        "runs": [{"label": g.label, "folders": [str(r.path) for r in g.runs], "seeds": g.seeds}
+                 for g in groups],
+        "figures": [{"id": f.id, "title": f.title, "file": f.file, "skipped": f.skipped,
+                     "caption": f.caption, "data": f.data} for f in doc.figures],
+    }

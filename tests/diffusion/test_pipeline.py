@@ -1,0 +1,222 @@
+"""Every stage of the paradigm end to end on the embedded photographs, on CPU, through the one
+engine: pretrain -> sample -> match -> finetune (GEF, every strategy, MoE) -> export -> eval,
+exact resume, and the incremental schedule."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from aioir import strategies
+from aioir.cli import main
+from aioir.config.schema import (
+    DataConfig,
+    ModelConfig,
+    OptimConfig,
+    RunConfig,
+    StageConfig,
+    TrainConfig,
+    ValConfig,
+)
+from aioir.diffusion import pipeline
+from aioir.engine.checkpoint import latest_checkpoint, load_checkpoint
+
+TASKS = ["noise", "dark", "jpeg"]
+GEF = {"gen_ratio": 0.3, "orthog_samples": 2}
+
+
+def config(steps: int = 2, **options) -> RunConfig:
+    return RunConfig(
+        name="d",
+        model=ModelConfig(name="diffusion", options={
+            "backbone": "tiny_unet", "backbone_options": {"width": 8}, "embed_dim": 8,
+            "timesteps": 50, **options}),
+        data=DataConfig(source="embedded", tasks=list(TASKS), patch_size=16, batch_size=2),
+        optim=OptimConfig(lr=1e-3),
+        train=TrainConfig(steps=steps, seed=3, device="cpu", ema_decay=0.9, log_every=1,
+                          checkpoint_every=2, threads=1, progress=False),
+        val=ValConfig(source="embedded", max_size=32),
+    )
+
+
+@pytest.fixture(scope="module")
+def pretrained(tmp_path_factory):
+    run = tmp_path_factory.mktemp("pre")
+    out = pipeline.pretrain(config(steps=2), run, importance_batches=1, sample_count=1,
+                            sample_size=16)
+    assert out.train.status == "finished"
+    return run
+
+
+def test_pretraining_writes_network_prior_and_samples(pretrained):
+    rows = [json.loads(line) for line in (pretrained / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [1, 2] and all(r["aux"]["gen"] > 0 for r in rows)
+    assert json.loads((pretrained / "metrics.jsonl").read_text().splitlines()[0])["loss"] == 0.0
+    for name in ("pretrained.safetensors", "prior.safetensors", "samples.png"):
+        assert (pretrained / name).is_file(), name
+    with pytest.raises(ValueError, match="recon_weight: 0"):
+        cfg = config(steps=2)
+        cfg.train.stages = [StageConfig(steps=2, recon_weight=1.0)]
+        pipeline.pretrain_config(cfg)
+
+
+def test_match_command_prints_the_table_beside_the_papers(pretrained, tmp_path, capsys):
+    out = tmp_path / "match"
+    code = main(["diffusion", "match", str(pretrained), "--tasks", "noise,dark,sr", "--pairs",
+                 "2", "--size", "16", "--criterion", "x0", "--out", str(out)])
+    printed = capsys.readouterr().out
+    assert code == 0
+    assert "paper (Tab. 4, 10-task DA-CLIP setting): noisy 4, rainy 8, jpeg 12" in printed
+    assert "low-light" in printed and "t_mat (paper)" in printed
+    table = json.loads((out / "t_mat.json").read_text())
+    assert set(table["t_mat"]) == {"noise", "dark", "sr"} and table["criterion"] == "x0"
+    assert all(1 <= t <= 50 for t in table["t_mat"].values())
+    assert (out / "t_mat.md").is_file() and (out / "t_mat.csv").is_file()
+    # no silent overwrite
+    assert main(["diffusion", "match", str(pretrained), "--tasks", "noise", "--pairs", "1",
+                 "--size", "16", "--out", str(out)]) == 2
+    assert "exists" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("strategy", strategies.names())
+def test_finetune_with_gef_under_every_strategy(pretrained, tmp_path, strategy):
+    cfg = config(steps=2, gef=GEF)
+    cfg.strategy.name = strategy
+    cfg.val.source = "none" if strategy != "tur" else "embedded"
+    tmat = {"noise": 4, "dark": 20, "jpeg": 9}
+    out = pipeline.finetune(cfg, tmp_path, pretrained=pretrained, tmat=tmat)
+    assert out.train.status == "finished" and out.train.skipped_steps == 0
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert all(set(r["aux"]) == {"gen", "reg", "orthog"} for r in rows)
+    saved = json.loads(json.dumps(load_checkpoint(out.train.checkpoint)["config"]))
+    opts = saved["model"]["options"]
+    assert opts["task_t"] == tmat and opts["require_t"] and opts["test_t"] is None
+    assert opts["gef"]["prior"] == str(tmp_path / "prior.safetensors")
+    if strategy == "tur":   # per-task evaluation, every task at its own t
+        assert set(out.evaluation["per_task"]) == set(TASKS)
+        assert (tmp_path / "eval" / "step_00000002.json").is_file()
+
+
+def test_finetune_resumes_exactly(pretrained, tmp_path):
+    cfg = config(steps=4, gef=GEF)
+    cfg.val.source = "none"
+    tmat = {"noise": 4, "dark": 20, "jpeg": 9}
+    full = pipeline.finetune(cfg, tmp_path / "full", pretrained=pretrained, tmat=tmat)
+    half = tmp_path / "full" / "checkpoints" / "step_00000002.pt"
+    resumed = pipeline.finetune(cfg, tmp_path / "resumed", pretrained=pretrained, tmat=tmat,
+                                resume=str(half))
+    a = load_checkpoint(full.train.checkpoint)
+    b = load_checkpoint(resumed.train.checkpoint)
+    for k in a["model"]:
+        assert torch.equal(a["model"][k], b["model"][k]), k
+
+
+def test_moe_adapters_train_and_the_single_task_network_exports(pretrained, tmp_path, capsys):
+    cfg = config(steps=2, moe_experts=3, moe_blocks=2, gef=GEF)
+    cfg.data.tasks = ["dark"]
+    out = pipeline.finetune(cfg, tmp_path / "run", pretrained=pretrained, tmat="paper")
+    state = load_checkpoint(out.train.checkpoint)
+    opts = state["config"]["model"]["options"]
+    assert opts["test_t"] == 38 and not opts["require_t"]            # the paper's low-light t
+    assert any(float(v.abs().sum()) > 0 for k, v in state["model"].items()
+               if k.startswith("moe.") and k.endswith(".scale"))
+    export = tmp_path / "net.safetensors"
+    assert main(["export", str(out.train.checkpoint), "--out", str(export)]) == 0
+    from aioir.inference.export import load_network
+
+    net, meta = load_network(export)
+    assert meta["model"] == "diffusion" and net.test_t == 38
+    x = torch.rand(1, 3, 16, 16)
+    with torch.no_grad():
+        assert torch.equal(net(x), net(x, 38))
+    assert main(["diffusion", "eval", str(out.train.checkpoint)]) == 0
+    assert "dark" in capsys.readouterr().out
+
+
+def test_errors_are_clear(pretrained, tmp_path, capsys):
+    with pytest.raises(ValueError, match="no t_mat for task"):
+        pipeline.prepare_finetune(config(), tmp_path, pretrained=pretrained, tmat={"noise": 3})
+    with pytest.raises(ValueError, match="model.name"):
+        cfg = config()
+        cfg.model.name = "tiny_unet"
+        pipeline.pretrain_config(cfg)
+    png = tmp_path / "s.png"
+    png.write_bytes(b"x")
+    assert main(["diffusion", "sample", str(pretrained), "--out", str(png)]) == 2
+    assert "exists" in capsys.readouterr().err
+
+
+def test_incremental_schedule_in_the_engine(pretrained, tmp_path):
+    cfg = config(steps=3, moe_experts=3, gef=GEF)
+    cfg.val.source = "none"
+    tmat = {"noise": 4, "dark": 38, "jpeg": 12}
+    prepared = pipeline.prepare_finetune(cfg, tmp_path, pretrained=pretrained, tmat=tmat)
+    if not pipeline.stage_tasks_supported():
+        with pytest.raises(ValueError, match=r"train.stages\[\].tasks"):
+            pipeline.incremental_config(prepared, steps_per_task=1)
+        return
+    inc = pipeline.incremental_config(prepared, steps_per_task=1)
+    assert [s.tasks for s in inc.train.stages] == [["noise"], ["noise", "jpeg"],
+                                                   ["noise", "jpeg", "dark"]]
+    out = pipeline.incremental(cfg, tmp_path / "run", pretrained=pretrained, tmat=tmat,
+                               steps_per_task=1)
+    assert out.train.status == "finished" and out.train.step == 3
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text()
+            .splitlines() if '"task_loss"' in line]
+    allowed = [{"noise"}, {"noise", "jpeg"}, {"noise", "jpeg", "dark"}]
+    assert len(rows) == 3
+    for row, tasks in zip(rows, allowed):     # each stage draws only from its tasks
+        assert set(row["task_loss"]) <= tasks, (row["step"], row["task_loss"])
+    assert set(rows[0]["task_loss"]) == {"noise"}
+
+
+def test_eval_on_a_setting_gives_each_column_its_tasks_step(tmp_path, capsys):
+    """Setting A dehazing (RESIDE main, REVIDE generalisation): both columns map to the task
+    'hazy' and are restored at its t_mat; the PSNR matches a restoration done here by hand."""
+    import numpy as np
+    from PIL import Image
+
+    from aioir.diffusion.network import DiffusionNet
+    from aioir.inference.export import save_exported
+    from aioir.metrics import get_protocol, psnr
+
+    root = tmp_path / "data"
+    rng = np.random.default_rng(0)
+    images = {}
+    for folder, lq, gt in [("RESIDE-6K/train", "hazy", "GT"), ("RESIDE-6K/test", "hazy", "GT"),
+                           ("REVIDE/Test", "hazy", "gt")]:
+        for name in ("a.png", "b.png"):
+            for sub in (lq, gt):
+                a = (rng.random((24, 24, 3)) * 255).round().astype(np.uint8)
+                (root / folder / sub).mkdir(parents=True, exist_ok=True)
+                Image.fromarray(a).save(root / folder / sub / name)
+                images[(folder, sub, name)] = a.astype(np.float32) / 255
+    torch.manual_seed(0)
+    opts = {"backbone": "tiny_unet", "backbone_options": {"width": 8}, "embed_dim": 8,
+            "tasks": ["hazy"], "task_t": {"hazy": 47}, "require_t": True}
+    net = DiffusionNet(**opts)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    export = save_exported(net, tmp_path / "net.safetensors", model_name="diffusion",
+                           options=opts, tasks=["hazy"])
+    setting = (Path(__file__).resolve().parents[2] / "configs" / "diffusion" / "settings"
+               / "setting_a_dehaze.yaml")
+    out = tmp_path / "eval"
+    assert main(["diffusion", "eval", str(export), "--setting", str(setting), "--root",
+                 str(root), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "(generalization)" in printed and "REVIDE" in printed and "RESIDE" in printed
+    summary = json.loads((out / "diffusion_eval_setting_a_dehaze_generalization.json").read_text())
+    protocol = get_protocol("daclip")
+    expected = []
+    for name in ("a.png", "b.png"):
+        x = torch.from_numpy(images[("REVIDE/Test", "hazy", name)]).permute(2, 0, 1)[None]
+        with torch.no_grad():
+            y = net.eval()(x, 47).clamp(0, 1)[0].permute(1, 2, 0).numpy()
+        expected.append(psnr(y, images[("REVIDE/Test", "gt", name)],
+                             **protocol.metric_options()))
+    assert abs(summary["per_task"]["REVIDE"]["psnr"] - float(np.mean(expected))) < 1e-6

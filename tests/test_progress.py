@@ -1,0 +1,128 @@
+"""The progress helper: live bar on a terminal, a line every few percent elsewhere."""
+
+from __future__ import annotations
+
+import io
+import re
+
+import pytest
+
+from aioir import progress as progress_mod
+from aioir.progress import ENV, LineProgress, progress
+
+
+class FakeTTY(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.fixture(autouse=True)
+def _auto_mode(monkeypatch):
+    monkeypatch.delenv(ENV, raising=False)
+
+
+def _counts(text: str) -> list[int]:
+    return [int(m.group(1)) for m in re.finditer(r"(\d+)/\d+ \[", text)]
+
+
+def test_non_tty_prints_one_line_every_five_percent():
+    out = io.StringIO()
+    bar = progress(total=1000, desc="train", unit="step", file=out)
+    assert isinstance(bar, LineProgress)
+    for _ in range(1000):
+        bar.update(1)
+    bar.close()
+    lines = out.getvalue().splitlines()
+    # 5 % of 1000 = 50 steps: lines at 50, 100, ..., 1000 and none at the other 980 steps
+    assert _counts(out.getvalue()) == list(range(50, 1001, 50))
+    assert len(lines) == 20
+    assert "\r" not in out.getvalue()
+    assert lines[-1].startswith("train: 100% 1000/1000 [")
+
+
+def test_resumed_bar_counts_from_initial_and_close_prints_the_last_state():
+    out = io.StringIO()
+    bar = progress(total=200, initial=100, desc="x", file=out)
+    for _ in range(15):  # 100 -> 115: crosses 55 % at 110
+        bar.update(1)
+    bar.set_postfix_str("loss 0.1")
+    bar.close()
+    bar.close()  # idempotent
+    assert _counts(out.getvalue()) == [110, 115]
+    assert out.getvalue().splitlines()[-1].endswith(", loss 0.1]")
+
+
+def test_heartbeat_line_when_progress_is_slow(monkeypatch):
+    now = [0.0]
+    monkeypatch.setattr(progress_mod, "_clock", lambda: now[0])
+    out = io.StringIO()
+    bar = progress(total=10_000, file=out, every_seconds=30)
+    for _ in range(3):  # 0.03 % done each time, 31 s apart: below 5 %, so only heartbeats
+        now[0] += 31.0
+        bar.update(1)
+    bar.update(1)  # no time passed: no line
+    assert _counts(out.getvalue()) == [1, 2, 3]
+
+
+def test_unknown_total_prints_on_heartbeat_and_close(monkeypatch):
+    now = [0.0]
+    monkeypatch.setattr(progress_mod, "_clock", lambda: now[0])
+    out = io.StringIO()
+    bar = progress(desc="read", unit="img", file=out, every_seconds=10)
+    for _ in range(5):
+        now[0] += 4.0
+        bar.update(1)  # lines at 12 s (3 images) only
+    bar.close()
+    assert out.getvalue().splitlines() == ["read: 3img [00:12,  4.00s/img]",
+                                           "read: 5img [00:20,  4.00s/img]"]
+
+
+def test_iterating_yields_every_item_and_reports():
+    out = io.StringIO()
+    items = list(progress(range(40), desc="eval", file=out, every_percent=50))
+    assert items == list(range(40))
+    assert _counts(out.getvalue()) == [20, 40]
+
+
+def test_tty_gets_the_live_tqdm_bar():
+    from tqdm import tqdm
+
+    out = FakeTTY()
+    bar = progress(total=10, desc="live", file=out)
+    assert isinstance(bar, tqdm)
+    bar.update(10)
+    bar.close()
+    assert "\r" in out.getvalue()
+
+
+def test_environment_overrides_and_disable(monkeypatch):
+    from tqdm import tqdm
+
+    monkeypatch.setenv(ENV, "lines")
+    assert isinstance(progress(total=3, file=FakeTTY()), LineProgress)
+    monkeypatch.setenv(ENV, "bar")
+    assert isinstance(progress(total=3, file=io.StringIO()), tqdm)
+    out = io.StringIO()
+    monkeypatch.setenv(ENV, "off")
+    bar = progress(total=3, file=out)
+    bar.update(3)
+    bar.close()
+    monkeypatch.delenv(ENV)
+    quiet = progress(total=3, file=out, disable=True)
+    quiet.update(3)
+    quiet.close()
+    assert out.getvalue() == ""
+    monkeypatch.setenv(ENV, "sometimes")
+    with pytest.raises(ValueError, match="AIOIR_PROGRESS='sometimes'"):
+        progress(total=3, file=out)
+
+
+def test_every_progress_display_of_the_package_goes_through_the_helper():
+    from pathlib import Path
+
+    import aioir
+
+    root = Path(aioir.__file__).parent
+    users = sorted(str(p.relative_to(root)) for p in root.rglob("*.py")
+                   if re.search(r"^\s*(from tqdm|import tqdm)", p.read_text(), re.M))
+    assert users == ["progress.py"]
