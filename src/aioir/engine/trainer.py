@@ -563,15 +563,22 @@ class Trainer:
         net = self.eval_model()
         was_training = net.training
         net.eval()
+        task_context = hooks(net).task_context  # a network that needs each set's task
+
+        def restore(img):
+            return restore_image(net, img, device=self.device)
+
         try:
-            results = evaluate(lambda img: restore_image(net, img, device=self.device), sets,
-                               protocol)
+            results = evaluate(restore, sets, protocol, task_context=task_context)
             if log is not None and log.tensorboard:  # input | restored | ground truth per task
+                from aioir.engine.evaluation import restore_for
                 from aioir.engine.montage import restoration_montage
 
                 samples = [item for ts in sets for item in ts]
-                grid = restoration_montage(lambda img: restore_image(net, img, device=self.device),
-                                           samples, [ts.column for ts in sets])
+                task_of = {ts.column: getattr(ts, "task", None) or ts.column for ts in sets}
+                grid = restoration_montage(
+                    restore, samples, [ts.column for ts in sets],
+                    restore_for=lambda column: restore_for(restore, task_context, task_of[column]))
                 log.add_image("val/restorations", grid, self.step)
         finally:
             net.train(was_training)
@@ -591,6 +598,7 @@ class _Materialised:
 
     def __init__(self, ts: Any) -> None:
         self.column, self.group = ts.column, ts.group
+        self.task = getattr(ts, "task", None) or ts.column
         self.items = list(ts)
 
     def __len__(self) -> int:
