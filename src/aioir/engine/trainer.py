@@ -452,7 +452,7 @@ class Trainer:
                 if bar is not None:
                     bar.update(1)
                     if self.step % cfg.train.log_every == 0 or self.step == 1:
-                        bar.set_postfix_str(self._postfix(out), refresh=False)
+                        bar.set_postfix_str(self._postfix(out, aux, stage), refresh=False)
                 if on_step is not None:
                     on_step(self.step)
                 done = self.step >= cfg.train.steps
@@ -517,11 +517,17 @@ class Trainer:
             rec["stage"] = stage_at(self.stages, self.step - 1).index
         return rec
 
-    def _postfix(self, out: StrategyOutput) -> str:
-        parts = [f"loss {float(out.loss.detach()):.4f}"]
-        for n, l, w, p in zip(self.task_names, out.task_losses, out.weights, out.present):
-            if p:
-                parts.append(f"{n} {float(l):.3f}/{float(w):.2f}")
+    def _postfix(self, out: StrategyOutput, aux: dict[str, float] | None = None,
+                 stage: Any = None) -> str:
+        """The progress display's summary: the strategy's loss and each task's loss/weight
+        (not in a stage without reconstruction), then the auxiliary losses."""
+        parts = []
+        if stage is None or stage.recon_weight > 0:
+            parts.append(f"loss {float(out.loss.detach()):.4f}")
+            for n, l, w, p in zip(self.task_names, out.task_losses, out.weights, out.present):
+                if p:
+                    parts.append(f"{n} {float(l):.3f}/{float(w):.2f}")
+        parts += [f"{k} {float(v):.4f}" for k, v in (aux or {}).items()]
         return " ".join(parts)
 
     def eval_model(self) -> nn.Module:
