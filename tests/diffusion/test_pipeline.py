@@ -151,6 +151,16 @@ def test_errors_are_clear(pretrained, tmp_path, capsys):
     png.write_bytes(b"x")
     assert main(["diffusion", "sample", str(pretrained), "--out", str(png)]) == 2
     assert "exists" in capsys.readouterr().err
+    tmat = {"noise": 4, "dark": 20, "jpeg": 9}
+    with pytest.raises(ValueError, match="2 steps cannot give each of 3 stages a step"):
+        pipeline.incremental(config(steps=2, gef=GEF), tmp_path / "inc", pretrained=pretrained,
+                             tmat=tmat)
+    assert not (tmp_path / "inc").exists()          # refused before anything is written
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "prior.safetensors").write_bytes(b"another run's prior")
+    with pytest.raises(ValueError, match="prior of another pre-training run"):
+        pipeline.prepare_finetune(config(gef=GEF), tmp_path / "other", pretrained=pretrained,
+                                  tmat=tmat)
 
 
 def test_incremental_schedule_in_the_engine(pretrained, tmp_path):

@@ -213,14 +213,15 @@ def resolve_pretrained(pretrained: str | Path) -> tuple[Path, Path | None]:
 
 
 def prepare_finetune(cfg: RunConfig, run_dir: str | Path, *, pretrained: str | Path | None,
-                     tmat: Any = None) -> RunConfig:
+                     tmat: Any = None, copy_prior: bool = True) -> RunConfig:
     """``cfg`` ready for restoration fine-tuning of a pre-trained network.
 
     Sets ``model.pretrained`` (the pre-trained network), ``model.options.tasks``/``task_t``
     (``tmat``: see :func:`load_tmat`; default the config's own ``task_t``), ``test_t`` (a
     single task: its step; several: ``require_t``) and ``model.options.gef.prior`` (a copy of
-    the pre-training run's prior in the run folder). Validation stays as configured: the
-    engine evaluates each test set at its task's step (the network's ``task_context`` hook).
+    the pre-training run's prior in the run folder, written by :func:`copy_prior_file` unless
+    ``copy_prior`` is false). Validation stays as configured: the engine evaluates each test
+    set at its task's step (the network's ``task_context`` hook).
     """
     from aioir.engine.build import resolve_setting
 
@@ -241,6 +242,7 @@ def prepare_finetune(cfg: RunConfig, run_dir: str | Path, *, pretrained: str | P
     else:
         opts["test_t"], opts["require_t"] = None, True
     gef = opts.get("gef")
+    wants_copy = False
     if pretrained is not None:
         weights, prior = resolve_pretrained(pretrained)
         cfg.model.pretrained = str(weights)
@@ -249,16 +251,34 @@ def prepare_finetune(cfg: RunConfig, run_dir: str | Path, *, pretrained: str | P
             if prior is None:
                 raise FileNotFoundError(f"L_reg needs the prior of the pre-training run; none "
                                         f"beside {weights}")
-            run_dir = Path(run_dir)
-            run_dir.mkdir(parents=True, exist_ok=True)
-            copy_path = run_dir / PRIOR
-            if not copy_path.exists():  # atomic: ranks of a distributed run may race here
-                tmp = copy_path.with_name(f"{PRIOR}.{os.getpid()}.tmp")
-                shutil.copyfile(prior, tmp)
-                os.replace(tmp, copy_path)
-            opts["gef"] = {**dict(gef), "prior": str(copy_path)}
+            opts["gef"] = {**dict(gef), "prior": str(Path(run_dir) / PRIOR)}
+            wants_copy = True
     cfg.model.options = opts
+    if copy_prior and wants_copy:
+        copy_prior_file(pretrained, run_dir)
     return cfg
+
+
+def copy_prior_file(pretrained: str | Path, run_dir: str | Path) -> Path | None:
+    """Copy the pre-training run's prior into ``run_dir`` (atomically: the ranks of a
+    distributed run may race here); a copy already there must be the same file (a resumed
+    run), else the folder was prepared from another pre-training run and is refused."""
+    import filecmp
+
+    _, prior = resolve_pretrained(pretrained)
+    if prior is None:
+        return None
+    target = Path(run_dir) / PRIOR
+    if target.exists():
+        if not filecmp.cmp(prior, target, shallow=False):
+            raise ValueError(f"{target} holds the prior of another pre-training run than "
+                             f"{prior}; choose another --out (or remove it)")
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f"{PRIOR}.{os.getpid()}.tmp")
+    shutil.copyfile(prior, tmp)
+    os.replace(tmp, target)
+    return target
 
 
 @dataclass
@@ -316,8 +336,11 @@ def incremental(cfg: RunConfig, run_dir: str | Path, *, pretrained: str | Path |
     ``model.options.moe_experts`` train with the rest), validated at the end."""
     from aioir.engine.run import train
 
-    cfg = prepare_finetune(cfg, run_dir, pretrained=pretrained, tmat=tmat)
+    cfg = prepare_finetune(cfg, run_dir, pretrained=pretrained, tmat=tmat, copy_prior=False)
     cfg = incremental_config(cfg, steps_per_task=steps_per_task, order=order, replay=replay,
                              fresh_optimizer=fresh_optimizer)
+    gef_prior = (cfg.model.options.get("gef") or {}).get("prior")
+    if pretrained is not None and gef_prior == str(Path(run_dir) / PRIOR):
+        copy_prior_file(pretrained, run_dir)   # once the stages are known to be valid
     result = train(cfg, run_dir, resume=resume, dist=dist, allow_changes=allow_changes)
     return FinetuneResult(result, result.validation)
