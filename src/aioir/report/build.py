@@ -151,8 +151,8 @@ class _Figures:
         if not panels:
             entry.skipped = f"no metrics.jsonl record holds {key!r}"
             return entry
-        if not any(v != 0 for lines in panels.values() for runs in lines.values()
-                   for series in runs for v in series.values):
+        if log_y and not any(v > 0 for lines in panels.values() for runs in lines.values()
+                             for series in runs for v in series.values):
             entry.skipped = (f"every logged {key!r} is 0: the runs trained without "
                              "reconstruction (e.g. generative pre-training; see the auxiliary "
                              "losses)")
