@@ -537,12 +537,12 @@ class Trainer:
         return self.model
 
     def validation_samples(self) -> list[Any]:
-        """The validation sets; materialised once when ``val.max_size`` caps them (small
-        images), else streamed from disk at every validation."""
+        """The validation sets; materialised once when ``val.max_size`` or ``val.tile`` caps
+        them (small images), else streamed from disk at every validation."""
         if self._val_samples is not None:
             return self._val_samples
         sets = list(self.parts.val_sets)
-        if self.cfg.val.max_size is not None:
+        if self.cfg.val.max_size is not None or self.cfg.val.tile is not None:
             sets = [_Materialised(ts) for ts in sets]
             self._val_samples = sets
         return sets
