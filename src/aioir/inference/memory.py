@@ -8,10 +8,11 @@ than it was given. Three parts:
   every tensor an operator returns (through a ``TorchDispatchMode``) until it is freed. What it
   cannot see, the planner adds: tensors that live only inside an operator (oneDNN reorders and
   scratch space) and the memory glibc keeps after a free to reuse it (tensors under its 32 MiB
-  mmap threshold come from the heap, which fragments). Measured on CPU, peak RSS of the
-  activations / tracked peak is 1.3 - 1.5 for 1200-px windows, 2.2 - 3.0 for 256-400 px ones,
-  plus 15 - 20 MiB whatever the size (``docs/benchmarks.md``): the planner counts
-  :data:`OVERHEAD` times the tracked peak plus :data:`SLACK`.
+  mmap threshold come from the heap, which fragments). Measured on CPU for the demo network,
+  peak RSS of the activations / tracked peak is 1.3 - 1.6 for 1200-px windows, 2.5 - 2.9 for
+  256-400 px ones, plus 15 - 20 MiB whatever the size: the planner counts :data:`OVERHEAD`
+  times the tracked peak plus :data:`SLACK`. NAFNet and SRResNet measured 3.3 - 4.0 times
+  (``docs/benchmarks.md``), more than this allowance: their restores can exceed the budget.
 * :func:`calibrate` measures three small square forwards (128, 256 and 384 px: multiples of
   every backbone's padding step; fewer when the budget could not hold the next one) and fits
   ``bytes(P) = a + b P + c P^2`` over the pixel count ``P`` (attention over all positions, as in
