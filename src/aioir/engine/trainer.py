@@ -363,6 +363,8 @@ class Trainer:
             if cfg.grad_clip:
                 norm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
                 finite = bool(torch.isfinite(norm).item()) or self.scaler.is_enabled()
+                # the norm before clipping: how far a strategy's loss scales the gradient
+                out.extras = {**out.extras, "grad_norm": norm.detach().float()}
         if not finite:
             self.optimizer.zero_grad(set_to_none=True)
             return out, aux_values, False
