@@ -23,7 +23,7 @@ from aioir.config.schema import (
     ValConfig,
 )
 from aioir.diffusion import pipeline
-from aioir.engine.checkpoint import latest_checkpoint, load_checkpoint
+from aioir.checkpoint import load_checkpoint
 
 TASKS = ["noise", "dark", "jpeg"]
 GEF = {"gen_ratio": 0.3, "orthog_samples": 2}

@@ -101,7 +101,7 @@ def pretrain(cfg: RunConfig, run_dir: str | Path, *, resume: str | None = None,
 def load_diffusion_network(path: str | Path, *, use_ema: bool = True):
     """A ``diffusion`` network (eval mode) and its metadata from a training checkpoint, an
     export, or a run folder (its ``pretrained.safetensors``, else its latest checkpoint)."""
-    from aioir.engine.checkpoint import latest_checkpoint
+    from aioir.checkpoint import latest_checkpoint
     from aioir.inference.export import load_network
 
     path = Path(path)

@@ -96,7 +96,7 @@ def uncertainty_maps(
 
     import torch
 
-    from aioir.engine.checkpoint import load_checkpoint
+    from aioir.checkpoint import load_checkpoint
     from aioir.inference.export import load_network
     from aioir.models.hooks import hooks
 
