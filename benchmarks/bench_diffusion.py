@@ -12,8 +12,10 @@ the same number of optimizer steps, with the same seeds, through the one engine:
 * optional ``--arm NAME|PRETRAINED|TMAT|OVERRIDE,...``: another paradigm arm from another
   pre-training run (e.g. ``prediction: x0``), with its own overrides.
 
-Both are evaluated by the same function (:func:`aioir.diffusion.pipeline.evaluate_run`: EMA
-weights, every task at its own step where the network has one) on the held-out embedded photos.
+Both are evaluated by the engine's validation at the end of training (the one evaluation,
+:func:`aioir.engine.evaluation.evaluate`: EMA weights, every task at its own step where the
+network has one, through its ``task_context`` hook) on the held-out embedded photos; the
+degraded-input row is the same function on the identity.
 
     python benchmarks/bench_diffusion.py --out runs/bench_diffusion --pretrain-steps 1500 \\
         --steps 600 --seeds 0,1 --append-md docs/benchmarks.md
@@ -22,7 +24,6 @@ weights, every task at its own step where the network has one) on the held-out e
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import shlex
 import statistics
@@ -46,6 +47,25 @@ def uptime() -> str:
         return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
     except OSError:
         return "load unknown"
+
+
+def last_validation(run_dir: Path) -> dict:
+    """The run's last ``eval/step_*.json`` (a finished run resumed with ``auto`` trains no
+    step and returns no validation)."""
+    files = sorted((run_dir / "eval").glob("step_*.json"))
+    if not files:
+        raise SystemExit(f"{run_dir} has no validation (eval/step_*.json)")
+    return json.loads(files[-1].read_text())
+
+
+def input_row(cfg) -> dict:
+    """PSNR/SSIM of the degraded validation images themselves (the identity restored)."""
+    from aioir.engine.build import resolve_setting, val_protocol, validation_sets
+    from aioir.engine.evaluation import evaluate, summary
+
+    setting = resolve_setting(cfg)
+    sets, _ = validation_sets(cfg, setting)
+    return summary(evaluate(lambda img: img, sets, val_protocol(cfg, setting)))
 
 
 def main() -> None:
@@ -112,12 +132,10 @@ def main() -> None:
             steps = [f"train.steps={a.steps}", f"train.seed={seed}"]
             if arm == "plain":
                 cfg = load(cfg_dir / "embedded_plain.yaml", common + steps)
-                val = cfg.val
-                cfg.val = dataclasses.replace(val, source="none")
                 t0 = time.perf_counter()
                 res = train(cfg, run_dir, resume="auto")
                 seconds[arm].append(time.perf_counter() - t0)
-                summary = pipeline.evaluate_run(cfg, res.checkpoint, run_dir, res.step, val)
+                summary = res.validation or last_validation(run_dir)
             else:
                 arm_pre, arm_tmat, extra = specs[arm]
                 cfg = load(cfg_dir / "embedded_finetune.yaml", common + steps + extra)
@@ -125,12 +143,12 @@ def main() -> None:
                 fin = pipeline.finetune(cfg, run_dir, pretrained=arm_pre, tmat=arm_tmat,
                                         resume="auto")
                 seconds[arm].append(time.perf_counter() - t0)
-                summary = fin.evaluation
+                summary = fin.evaluation or last_validation(run_dir)
             results[arm][seed] = summary
             print(arm, seed, {k: round(v["psnr"], 2) for k, v in summary["per_task"].items()},
                   round(summary["average"]["psnr"], 2), flush=True)
     ref = load(cfg_dir / "embedded_plain.yaml", common)
-    report = {"arms": arms, "results": results, "seconds": seconds,
+    report = {"arms": arms, "results": results, "seconds": seconds, "input": input_row(ref),
               "tmat": {arm: specs[arm][1] for arm in arms if arm in specs},
               "pretrain_steps": {arm: load(Path(specs[arm][0]) / "config.yaml", []).train.steps
                                  for arm in arms if arm in specs},
@@ -151,6 +169,7 @@ def markdown(r: dict) -> str:
     arms, seeds = r["arms"], sorted(int(s) for s in r["results"]["plain"])
     first = r["results"]["plain"][seeds[0]]
     tasks = list(first["per_task"])
+    inp_row = r.get("input") or {}
 
     def mean_psnr(arm: str, task: str | None) -> float:
         vals = [(r["results"][arm][s]["average"] if task is None else
@@ -164,10 +183,10 @@ def markdown(r: dict) -> str:
 
     head = "| arm | " + " | ".join(tasks) + " | Average |\n|:--|" + "--:|" * (len(tasks) + 1)
     lines = [head]
-    inp = first.get("input_per_task")
+    inp = inp_row.get("per_task")
     if inp:
         cells = [f"{inp[t]['psnr']:.2f}/{inp[t]['ssim']:.3f}" for t in tasks]
-        avg = first["input_average"]
+        avg = inp_row["average"]
         lines.append(f"| degraded input | {' | '.join(cells)} | "
                      f"{avg['psnr']:.2f}/{avg['ssim']:.3f} |")
     for arm in arms:

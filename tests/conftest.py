@@ -34,3 +34,15 @@ def tiny_config(strategy: str = "mixed", steps: int = 6, **train_overrides) -> R
 @pytest.fixture
 def make_config():
     return tiny_config
+
+
+@pytest.fixture(scope="session")
+def tur_checkpoint(tmp_path_factory):
+    """A 3-step TUR run of the demo backbone (tiny): its last checkpoint keeps the UEM head."""
+    from aioir.engine.run import train
+
+    cfg = tiny_config("tur", steps=3, checkpoint_every=3)
+    cfg.model.options = {"width": 8, "global_tone": True}
+    result = train(cfg, tmp_path_factory.mktemp("tur") / "run")
+    assert result.checkpoint is not None
+    return result.checkpoint

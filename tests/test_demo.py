@@ -66,7 +66,8 @@ def test_tiny_demo_end_to_end(tmp_path, monkeypatch):
     figures = res["report"]
     assert figures.out == tmp_path / "quick" / "report" and figures.html.is_file()
     assert {"restorations", "restoration_crops", "train_task_weight", "train_task_loss",
-            "learning_rate", "validation_psnr"} <= {f.id for f in figures.drawn}
+            "learning_rate", "validation_psnr"} <= {f.id for f in figures.drawn}, \
+        {f.id: f.skipped for f in figures.skipped}
     assert {f.id for f in figures.skipped} == {"uncertainty_maps", "uncertainty_histograms"}
 
 

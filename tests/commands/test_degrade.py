@@ -137,3 +137,48 @@ def test_empty_folder(tmp_path: Path, capsys):
     (tmp_path / "empty").mkdir()
     assert main(["degrade", "--task", "noise", "--input", str(tmp_path / "empty"), "--output", str(tmp_path / "o")]) == 2
     assert "no images" in capsys.readouterr().err
+
+
+# --- outputs are checked (shared with restore: aioir.commands._batch) -------------------------
+
+def test_output_equal_to_input_is_refused(folder: Path, capsys):
+    before = _files(folder)
+    assert main(["degrade", "--task", "noise", "--input", str(folder), "--output", str(folder)]) == 2
+    assert "is the input folder" in capsys.readouterr().err
+    assert _files(folder) == before
+
+
+def test_existing_outputs_are_kept_without_overwrite(folder: Path, tmp_path: Path, capsys):
+    out = tmp_path / "o"
+    args = ["degrade", "--task", "noise", "--input", str(folder), "--output", str(out)]
+    assert main(args) == 0
+    first = _files(out)
+    assert main(args + ["--seed", "9"]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert _files(out) == first
+    assert main(args + ["--seed", "9", "--overwrite"]) == 0
+    assert _files(out)["a.png"] != first["a.png"]
+
+
+def test_input_may_be_one_file(folder: Path, tmp_path: Path):
+    """``--input FILE`` degrades that file, named by its file name, with the bytes it gets as
+    the same name at the root of a folder (the generator depends on the name only)."""
+    out = tmp_path / "one"
+    assert main(["degrade", "--task", "noise", "--input", str(folder / "a.png"), "--output", str(out)]) == 0
+    assert set(_files(out)) == {"a.png", "params.json"}
+    whole = tmp_path / "whole"
+    assert main(["degrade", "--task", "noise", "--input", str(folder), "--output", str(whole)]) == 0
+    assert _files(out)["a.png"] == _files(whole)["a.png"]
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_outputs_follow_the_umask(folder: Path, tmp_path: Path, umask: int):
+    import os
+
+    old = os.umask(umask)
+    try:
+        assert main(["degrade", "--task", "noise", "--input", str(folder), "--output", str(tmp_path / "o")]) == 0
+    finally:
+        os.umask(old)
+    for name in ("a.png", "params.json"):
+        assert (tmp_path / "o" / name).stat().st_mode & 0o777 == 0o666 & ~umask

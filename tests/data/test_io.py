@@ -14,6 +14,7 @@ from PIL import Image, ImageOps
 
 from aioir.data.io import (
     ImageReadError,
+    decode_image,
     image_size,
     list_images,
     read_image,
@@ -289,3 +290,91 @@ def test_list_images(tmp_path: Path) -> None:
     assert flat == ["a.JPG", "b.png"]
     with pytest.raises(FileNotFoundError):
         list_images(tmp_path / "nope")
+
+
+# --- decode_image: stored pixels and metadata; write_image: metadata, integers, umask ----------
+
+@pytest.mark.parametrize("mode,dtype,white,bits", [
+    ("RGB", np.uint8, 255.0, 8), ("L", np.uint8, 255.0, 8), ("I;16", np.uint16, 65535.0, 16),
+    ("RGBA", np.float32, 1.0, 8),
+])
+def test_decode_keeps_the_stored_type_and_matches_read_image(tmp_path: Path, mode, dtype,
+                                                             white, bits) -> None:
+    if mode == "I;16":
+        im = Image.fromarray(RNG.integers(0, 65536, (6, 5)).astype(np.uint16))
+    elif mode == "L":
+        im = Image.fromarray(u8(6, 5, None))
+    else:
+        im = Image.fromarray(u8(6, 5, 4 if mode == "RGBA" else 3))
+    assert im.mode == mode
+    im.save(tmp_path / "x.png")
+    d = decode_image(tmp_path / "x.png")
+    assert d.pixels.dtype == dtype and d.pixels.shape == (6, 5, 3)
+    assert (d.white, d.bits) == (white, bits)
+    # read_image is the stored values over white, bit for bit
+    assert np.array_equal(read_image(tmp_path / "x.png"), d.pixels.astype(np.float32) / np.float32(white))
+
+
+def test_16bit_colour_png_decodes_to_uint16(tmp_path: Path) -> None:
+    q = RNG.integers(0, 65536, (4, 6, 3)).astype(np.uint16)
+    write_image(tmp_path / "c16.png", q, bits=16)  # integers are written as they are
+    d = decode_image(tmp_path / "c16.png")
+    assert d.pixels.dtype == np.uint16 and d.bits == 16 and np.array_equal(d.pixels, q)
+
+
+def test_metadata_is_read_and_written_back(tmp_path: Path) -> None:
+    from PIL import ImageCms
+
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    exif = Image.Exif()
+    exif[0x0112] = 8  # displayed after a 90-degree counter-clockwise turn
+    exif[0x0131] = "a-program"  # Software
+    stored = u8(4, 7)
+    Image.fromarray(stored).save(tmp_path / "m.jpg", exif=exif.tobytes(), icc_profile=icc,
+                                 quality=100, subsampling=0)
+    d = decode_image(tmp_path / "m.jpg")
+    assert d.pixels.shape == (7, 4, 3)  # upright
+    assert d.icc_profile == icc
+    back = Image.Exif()
+    back.load(d.exif)
+    assert back.get(0x0131) == "a-program" and 0x0112 not in back  # orientation applied
+    for name, bits in (("o8.png", 8), ("o16.png", 16), ("o.jpg", 8)):
+        write_image(tmp_path / name, d.to_float(), bits=bits, icc_profile=d.icc_profile,
+                    exif=d.exif)
+        with Image.open(tmp_path / name) as im:
+            assert im.info.get("icc_profile") == icc, name
+            assert im.getexif().get(0x0131) == "a-program", name
+    write_image(tmp_path / "o.bmp", d.to_float(), icc_profile=icc, exif=d.exif)  # no place: ignored
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027, 0o002])
+def test_written_files_follow_the_umask(tmp_path: Path, umask: int) -> None:
+    old = os.umask(umask)
+    try:
+        write_image(tmp_path / "u.png", np.zeros((2, 2, 3)))
+        write_image(tmp_path / "u16.png", np.zeros((2, 2, 3)), bits=16)
+    finally:
+        os.umask(old)
+    for name in ("u.png", "u16.png"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_quantised_integers_are_written_as_they_are(tmp_path: Path) -> None:
+    q = u8(3, 4)
+    write_image(tmp_path / "q.png", q)
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "q.png")), q)
+    with pytest.raises(ValueError, match="shape"):
+        write_image(tmp_path / "bad.png", np.zeros((2, 2, 2), np.uint8))
+
+
+def test_image_size_of_a_png_reads_the_header_only(tmp_path: Path) -> None:
+    """Pillow's getexif() on a PNG decodes the image looking for a late eXIf chunk; image_size
+    must not (a truncated file shows it: decoding would fail)."""
+    Image.fromarray(u8(40, 30)).save(tmp_path / "p.png")
+    data = (tmp_path / "p.png").read_bytes()
+    (tmp_path / "cut.png").write_bytes(data[: len(data) // 2])
+    assert image_size(tmp_path / "cut.png") == (40, 30)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(u8(40, 30)).save(tmp_path / "turned.png", exif=exif.tobytes())
+    assert image_size(tmp_path / "turned.png") == (30, 40)

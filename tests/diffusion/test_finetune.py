@@ -125,3 +125,27 @@ def test_generative_count_and_errors(prior_path):
         DiffusionNet(backbone_options={"width": 8}, gef={}).gef
     with pytest.raises(ValueError, match="orthog_form"):
         make(prior_path, orthog_form="pcgrad").gef
+
+
+def test_a_strategy_hooked_on_the_model_sees_only_the_restoration_call(prior_path):
+    """FAMO keeps the model's training call to re-run it after the step: with GEF's generative
+    and L_orthog forwards before it, the call it keeps is r(lq, t_mat) of the batch."""
+    from aioir.strategies.famo import FAMOStrategy
+
+    net = make(prior_path, gen_ratio=0.5, reg_lambda=0.2, orthog=True)
+    famo = FAMOStrategy(num_tasks=len(TASKS))
+    famo.attach(net)
+    calls = []
+    counter = net.register_forward_pre_hook(lambda module, args: calls.append(args[0].shape))
+    data = batch()
+    torch.manual_seed(2)
+    pred, aux = net.train_forward(data)
+    counter.remove()
+    assert set(aux) == {"gen", "reg", "orthog"}
+    assert calls == [data["lq"].shape]   # the auxiliary forwards stay out of model-level hooks
+    (args, kwargs) = famo._input
+    assert args[0] is data["lq"] and kwargs == {}
+    assert args[1].tolist() == [TMAT[TASKS[i]] for i in data["task_id"].tolist()]
+    with torch.no_grad():   # re-running the kept call restores the batch as in training
+        assert torch.equal(net(*args, **kwargs), pred.detach())
+    famo.detach()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from aioir.engine.checkpoint import latest_checkpoint, load_checkpoint
+from aioir.checkpoint import latest_checkpoint, load_checkpoint
 from aioir.engine.build import build_run
 from aioir.engine.trainer import Trainer
 

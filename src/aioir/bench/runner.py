@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from aioir.bench.runs import is_finished
+
 __all__ = ["CellJob", "RunReport", "run_cells", "available_cores", "auto_jobs"]
 
 #: seconds the parent waits for workers to checkpoint and exit after an interruption
@@ -149,6 +151,8 @@ def run_cells(jobs: list[CellJob], *, workers: int, progress: bool = True) -> Ru
             report.status[name] = "running"
         else:
             current[worker] = None
+            if kind != "finished" and _complete(name):
+                kind = "finished"  # stopped after its final checkpoint and evaluation
             report.status[name] = kind if kind in ("finished", "interrupted") else "error"
             if kind == "error":
                 report.errors[name] = event[3]
@@ -158,12 +162,21 @@ def run_cells(jobs: list[CellJob], *, workers: int, progress: bool = True) -> Ru
         busy = sum(n is not None for n in current.values())
         bar.set_postfix_str(f"{done}/{len(jobs)} cells done, {busy} running", refresh=False)
 
+    by_name = {j.name: j for j in jobs}
+
+    def _complete(name: str) -> bool:
+        """The cell's final checkpoint and evaluation are written (what a rerun skips)."""
+        job = by_name[name]
+        return is_finished(job.run_dir, job.steps)
+
     def reap_dead() -> None:
         for w, p in procs.items():
             if not p.is_alive() and current[w] is not None:
                 name = current[w]
                 current[w] = None
-                if report.interrupted:
+                if _complete(name):
+                    report.status[name] = "finished"
+                elif report.interrupted:
                     report.status[name] = "interrupted"
                 else:
                     report.status[name] = "error"

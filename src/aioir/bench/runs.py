@@ -68,7 +68,7 @@ def final_evaluation(run_dir: str | Path, steps: int) -> dict[str, Any] | None:
 
 def is_finished(run_dir: str | Path, steps: int) -> bool:
     """A cell is finished when its final checkpoint and its final evaluation are both present."""
-    from aioir.engine.checkpoint import checkpoint_path
+    from aioir.checkpoint import checkpoint_path
 
     run_dir = Path(run_dir)
     return (checkpoint_path(run_dir / "checkpoints", steps).is_file()
@@ -77,7 +77,7 @@ def is_finished(run_dir: str | Path, steps: int) -> bool:
 
 def completed_steps(run_dir: str | Path) -> int:
     """The step of a cell's latest checkpoint (0 when it has none)."""
-    from aioir.engine.checkpoint import latest_checkpoint
+    from aioir.checkpoint import latest_checkpoint
 
     latest = latest_checkpoint(Path(run_dir) / "checkpoints")
     return int(latest.stem.split("_")[1]) if latest is not None else 0

@@ -1,10 +1,13 @@
-"""``aioir degrade --task NAME --input DIR --output DIR``: write degraded copies of a folder.
+"""``aioir degrade --task NAME --input DIR|FILE --output DIR``: write degraded copies of images.
 
-Every image under ``--input`` (recursively) is degraded with one task of
-:data:`aioir.degradations.TASKS` and written under ``--output`` with the same relative name and
-the extension ``.png`` (8-bit, like MiOIR's stored data; ``--no-quantize`` writes 16-bit PNGs).
-``params.json`` in the output folder records the task, distribution, seed, aioir version and the
-parameters used for every image.
+Every image under ``--input`` (a folder, searched recursively, or one image file) is degraded
+with one task of :data:`aioir.degradations.TASKS` and written under ``--output`` with the same
+relative name (a file: its name) and the extension ``.png`` (8-bit, like MiOIR's stored data;
+``--no-quantize`` writes 16-bit PNGs). ``params.json`` in the output folder records the task,
+distribution, seed, aioir version and the parameters used for every image. The outputs are
+checked before anything is written (:mod:`aioir.commands._batch`, shared with ``restore``): the
+output folder may not be the input folder, images inside it are not read as inputs, two inputs
+may not share an output name, and existing files are kept unless ``--overwrite``.
 
 Each image gets its own generator ``numpy.random.default_rng([seed, *sha256(relative name)])``,
 so its output depends only on the seed and its relative path, not on which other files are in
@@ -28,7 +31,8 @@ SIDECAR = "params.json"
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--task", required=True, help="task name, e.g. noise, blur, sr, jpeg, rain, haze, dark, denoise_25")
-    p.add_argument("--input", required=True, help="folder of clean images (searched recursively)")
+    p.add_argument("--input", required=True,
+                   help="folder of clean images (searched recursively), or one image file")
     p.add_argument("--output", required=True, help="output folder (PNG, same relative names)")
     p.add_argument("--dist", choices=("in", "out"), default="in",
                    help="parameter ranges: in-distribution (default) or out-of-distribution")
@@ -40,6 +44,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "(.npy, or a greyscale image); without it a pseudo-depth is estimated")
     p.add_argument("--no-quantize", action="store_true",
                    help="write 16-bit PNGs instead of rounding the result to 8 bits")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace files that already exist in --output (never the inputs)")
 
 
 def image_rng(seed: int, name: str) -> np.random.Generator:
@@ -80,21 +86,15 @@ def parse_params(task: str, items: list[str]) -> dict[str, Any]:
     return fixed
 
 
-def _inside(path: Path, folder: Path) -> bool:
-    try:
-        path.resolve().relative_to(folder.resolve())
-        return True
-    except ValueError:
-        return False
-
-
 def run(args: argparse.Namespace) -> int:
     import json
 
     from aioir import __version__
+    from aioir.commands._batch import plan_outputs
     from aioir.data.depth import load_depth
-    from aioir.data.io import list_images, read_images_skipping, write_image
+    from aioir.data.io import read_images_skipping, write_image
     from aioir.degradations import apply, get_task
+    from aioir.files import write_text
     from aioir.progress import progress
 
     spec = get_task(args.task)
@@ -103,30 +103,21 @@ def run(args: argparse.Namespace) -> int:
     if args.depth is not None and "depth" not in spec.arrays:
         raise ValueError(f"--depth only applies to tasks that use depth (haze), not {args.task!r}")
     fixed = parse_params(args.task, args.param)
-    src_root, out_root = Path(args.input), Path(args.output)
-    files = [f for f in list_images(src_root) if not _inside(f, out_root)]
-    if not files:
-        raise ValueError(f"no images found in {src_root}")
-    jobs: dict[str, tuple[Path, str]] = {}
-    for f in files:
-        rel = f.relative_to(src_root)
-        out_rel = rel.with_suffix(".png").as_posix()
-        if out_rel in jobs:
-            raise ValueError(f"{jobs[out_rel][1]} and {rel.as_posix()} would both be written as {out_rel}")
-        jobs[out_rel] = (f, rel.as_posix())
+    out_root = Path(args.output)
+    jobs = plan_outputs([args.input], out_root, overwrite=args.overwrite,
+                        extra_targets=[SIDECAR], flag="--output")
 
     records: dict[str, dict[str, Any]] = {}
-    ordered = sorted(jobs.items())
     skipped: list[str] = []
-    readable = read_images_skipping([src for _, (src, _) in ordered], skipped)
-    for k, img in progress(readable, total=len(ordered), desc=f"degrade {args.task}",
-                           unit="img"):
-        out_rel, (src, rel) = ordered[k]
-        extra = ({"depth": load_depth(args.depth, rel, img.shape[:2])}
+    readable = read_images_skipping([job.source for job in jobs], skipped)
+    for k, img in progress(readable, total=len(jobs), desc=f"degrade {args.task}", unit="img"):
+        job = jobs[k]
+        extra = ({"depth": load_depth(args.depth, job.name, img.shape[:2])}
                  if args.depth is not None else {})
-        lq, used = apply(args.task, img, image_rng(args.seed, rel), dist=args.dist, **fixed, **extra)
-        write_image(out_root / out_rel, lq, bits=16 if args.no_quantize else 8)
-        records[out_rel] = {"source": rel, "params": used}
+        lq, used = apply(args.task, img, image_rng(args.seed, job.name), dist=args.dist,
+                         **fixed, **extra)
+        write_image(job.target, lq, bits=16 if args.no_quantize else 8)
+        records[job.target.relative_to(out_root).as_posix()] = {"source": job.name, "params": used}
 
     sidecar = {
         "aioir_version": __version__,
@@ -139,10 +130,8 @@ def run(args: argparse.Namespace) -> int:
         "rng": "numpy default_rng([seed, 4 little-endian uint32 words of sha256(source)])",
         "images": records,
     }
-    out_root.mkdir(parents=True, exist_ok=True)
-    tmp = out_root / (SIDECAR + ".tmp")
-    tmp.write_text(json.dumps(sidecar, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    tmp.replace(out_root / SIDECAR)
+    write_text(out_root / SIDECAR, json.dumps(sidecar, indent=2, sort_keys=True) + "\n",
+               what="degradation record")
     for message in skipped:
         print(f"skipped: {message}")
     print(f"degraded {len(records)} image(s) with {args.task!r} into {out_root}"

@@ -1,6 +1,10 @@
 """``aioir diffusion pretrain|sample|match|finetune|incremental|eval``: the diffusion paradigm.
 
-The logic lives in :mod:`aioir.diffusion.pipeline`; this module only parses and prints.
+The logic lives in :mod:`aioir.diffusion.pipeline`; this module only parses and prints. The
+training commands take ``aioir train``'s ``--set``, ``--steps N`` (every budget scaled,
+:func:`aioir.config.budget.scale_budget`), ``--resume`` and ``--allow-changes``;
+``aioir diffusion eval`` is ``aioir eval`` (every evaluation gives a diffusion network each test
+set's task step through the network's ``task_context`` hook).
 """
 
 from __future__ import annotations
@@ -17,8 +21,13 @@ def _run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("config", help="YAML run config with model.name: diffusion (configs/diffusion/)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value (repeatable)")
+    p.add_argument("--steps", type=int, default=None, metavar="N",
+                   help="train N steps in all, every budget and interval scaled in proportion "
+                        "(as `aioir train --steps`)")
     p.add_argument("--resume", default=None, metavar="auto|PATH",
                    help="continue the latest checkpoint of the run folder (auto) or a given one")
+    p.add_argument("--allow-changes", action="store_true",
+                   help="with --resume: continue even if the config changes the run's maths")
     p.add_argument("--out", default=None, help="run folder (default: runs/<name>)")
 
 
@@ -55,12 +64,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     mat = sub.add_parser("match", help="t_mat per task (Algorithm 2), beside the paper's table")
     mat.add_argument("checkpoint", help="pre-training run folder, checkpoint or export")
     mat.add_argument("--config", default=None,
-                     help="run config whose data gives the tasks (default: the embedded photos "
+                     help="run config whose data gives the pairs (default: the embedded photos "
                           "with the 7 MiOIR tasks)")
     mat.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
-    mat.add_argument("--tasks", default=None, help="comma-separated tasks (embedded data)")
-    mat.add_argument("--setting", default=None, help="a setting's tasks (with --root)")
-    mat.add_argument("--root", default=None, help="dataset root of --setting")
+    mat.add_argument("--tasks", default=None,
+                     help="comma-separated tasks (data.tasks: a subset of the setting's, or any "
+                          "catalogue tasks on the embedded photos)")
+    mat.add_argument("--setting", default=None,
+                     help="the pairs of a setting's training data (data.setting; with --root)")
+    mat.add_argument("--root", default=None, help="dataset root of --setting (data.root)")
     mat.add_argument("--pairs", type=int, default=8, help="training pairs per task")
     mat.add_argument("--size", type=int, default=64, help="patch size of the pairs")
     mat.add_argument("--criterion", default="step", choices=["step", "x0", "sdedit"])
@@ -78,22 +90,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     inc = sub.add_parser("incremental", help="time-sequential incremental training (+ MoE)")
     _run_arguments(inc)
     _pretrained_arguments(inc)
-    inc.add_argument("--steps-per-task", type=int, default=None, metavar="N",
-                     help="steps of every stage (default: train.steps / number of tasks)")
+    inc.add_argument("--steps-per-task", default=None, metavar="N|N1,N2,...",
+                     help="steps of every stage, or one budget per stage in t_mat order "
+                          "(default: train.steps split evenly over the tasks)")
     inc.add_argument("--order", default="increasing", choices=["increasing", "decreasing"])
     inc.add_argument("--replay", default="all", choices=["all", "none"])
+    inc.add_argument("--keep-optimizer", action="store_true",
+                     help="carry Adam's moments across stages (default: every stage after the "
+                          "first starts a fresh optimizer, see docs/diffusion.md)")
     inc.set_defaults(_action=_incremental)
 
-    ev = sub.add_parser("eval", help="evaluate every task at its own t_mat")
-    ev.add_argument("checkpoint", help="training checkpoint or export of a diffusion network")
-    ev.add_argument("--config", default=None,
-                    help="run config whose validation images to use (default: the checkpoint's)")
-    ev.add_argument("--setting", default=None,
-                    help="evaluate on a setting's test sets instead (with --root)")
-    ev.add_argument("--root", default=None, help="dataset root of --setting")
-    ev.add_argument("--out", default=None,
-                    help="folder for the setting's result files (default: <checkpoint>/../eval)")
-    ev.set_defaults(_action=_eval)
+    from aioir.commands import eval as eval_command
+
+    ev = sub.add_parser("eval", help="evaluate every task at its own t_mat (= aioir eval)")
+    eval_command.add_arguments(ev)
+    ev.set_defaults(_action=eval_command.run)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -104,17 +115,29 @@ def run(args: argparse.Namespace) -> int:
 def _load(args: argparse.Namespace):
     from aioir.config import load_config
     from aioir.config.schema import RunConfig
+    from aioir.files import path_component
 
     cfg = load_config(RunConfig, args.config, args.overrides)
-    return cfg, Path(args.out) if args.out else Path("runs") / cfg.name
+    if args.steps is not None:
+        from aioir.config.budget import scale_budget
+
+        cfg, lines = scale_budget(cfg, args.steps)
+        for line in lines:
+            print(line)
+    return cfg, Path(args.out) if args.out else Path("runs") / path_component(cfg.name)
 
 
 def _report(result, args: argparse.Namespace, run_dir: Path) -> int:
     print(f"{result.status} at step {result.step} in {result.seconds:.0f} s; run folder: "
           f"{result.run_dir}; checkpoint: {result.checkpoint}")
     if result.status == "interrupted":
-        extra = "".join(f" --{k} {getattr(args, k)}" for k in ("pretrained", "tmat")
-                        if getattr(args, k, None))
+        import shlex
+
+        keys = ("pretrained", "tmat", "steps", "steps_per_task", "order", "replay")
+        extra = "".join(f" --{k.replace('_', '-')} {shlex.quote(str(getattr(args, k)))}"
+                        for k in keys if getattr(args, k, None) is not None)
+        extra += "".join(f" --set {shlex.quote(o)}" for o in args.overrides)
+        extra += " --keep-optimizer" if getattr(args, "keep_optimizer", False) else ""
         print(f"resume with: aioir diffusion {args.action} {args.config} --out {run_dir} "
               f"--resume auto{extra}")
         return 128 + (result.signal or 2)
@@ -136,7 +159,7 @@ def _pretrain(args: argparse.Namespace) -> int:
     try:
         out = pretrain(cfg, run_dir, resume=args.resume,
                        importance_batches=args.importance_batches, sample_count=args.samples,
-                       dist=dist)
+                       dist=dist, allow_changes=args.allow_changes)
     finally:
         dist.shutdown()
     if not dist.is_main:
@@ -160,19 +183,20 @@ def _sample(args: argparse.Namespace) -> int:
 
 
 def _match_config(args: argparse.Namespace):
-    from aioir.config import load_config
+    from aioir.config import apply_overrides, from_dict, load_config
     from aioir.config.schema import RunConfig
 
-    if args.config:
-        cfg = load_config(RunConfig, args.config, args.overrides)
-    else:
-        cfg = RunConfig()
+    cfg = (load_config(RunConfig, args.config, args.overrides) if args.config
+           else from_dict(RunConfig, apply_overrides({}, args.overrides)))
     if args.setting:
-        cfg.data.source, cfg.data.setting, cfg.data.root = "setting", args.setting, args.root
-        if not args.root:
+        from aioir.settings import get_setting
+
+        if not args.root and get_setting(args.setting).needs_root:
             raise ValueError(f"--root is required with --setting {args.setting}")
+        cfg.data.setting, cfg.data.tasks = args.setting, None
+    if args.root:
+        cfg.data.root = args.root
     if args.tasks:
-        cfg.data.source = "embedded" if cfg.data.source == "setting" else cfg.data.source
         cfg.data.tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
     return cfg
 
@@ -211,7 +235,7 @@ def _finetune(args: argparse.Namespace) -> int:
     dist = _distributed(cfg)
     try:
         out = finetune(cfg, run_dir, pretrained=args.pretrained, tmat=args.tmat,
-                       resume=args.resume, dist=dist)
+                       resume=args.resume, dist=dist, allow_changes=args.allow_changes)
     finally:
         dist.shutdown()
     if not dist.is_main:
@@ -221,20 +245,32 @@ def _finetune(args: argparse.Namespace) -> int:
         print("\nevaluation, every task at its t_mat:\n")
         print(validation_table(out.evaluation))
     return code
+
+
+def _budgets(text: str | None) -> int | list[int] | None:
+    """``--steps-per-task``: ``None``, one budget, or one per stage."""
+    if text is None:
+        return None
+    try:
+        values = [int(v) for v in str(text).split(",") if v.strip()]
+    except ValueError:
+        raise ValueError(f"--steps-per-task: expected N or N1,N2,..., got {text!r}") from None
+    if not values:
+        raise ValueError(f"--steps-per-task: expected N or N1,N2,..., got {text!r}")
+    return values[0] if len(values) == 1 and "," not in str(text) else values
 
 
 def _incremental(args: argparse.Namespace) -> int:
     from aioir.diffusion.pipeline import incremental
-    from aioir.engine import builders
     from aioir.report.tables import validation_table
 
     cfg, run_dir = _load(args)
-    steps = args.steps_per_task or max(1, cfg.train.steps // len(builders.task_names(cfg)))
     dist = _distributed(cfg)
     try:
         out = incremental(cfg, run_dir, pretrained=args.pretrained, tmat=args.tmat,
-                          steps_per_task=steps, order=args.order, replay=args.replay,
-                          resume=args.resume, dist=dist)
+                          steps_per_task=_budgets(args.steps_per_task), order=args.order,
+                          replay=args.replay, fresh_optimizer=not args.keep_optimizer,
+                          resume=args.resume, dist=dist, allow_changes=args.allow_changes)
     finally:
         dist.shutdown()
     if not dist.is_main:
@@ -244,60 +280,3 @@ def _incremental(args: argparse.Namespace) -> int:
         print("\nevaluation, every task at its t_mat:\n")
         print(validation_table(out.evaluation))
     return code
-
-
-def _eval(args: argparse.Namespace) -> int:
-    from aioir.config import from_dict, load_config
-    from aioir.config.schema import RunConfig
-    from aioir.diffusion.data import validation_samples
-    from aioir.diffusion.evaluate import evaluate_per_task
-    from aioir.inference.export import load_network
-    from aioir.report.tables import validation_table
-
-    net, meta = load_network(args.checkpoint)
-    if args.setting:
-        return _eval_setting(net, meta, args)
-    if args.config:
-        cfg = load_config(RunConfig, args.config)
-    elif "config" in meta:
-        cfg = from_dict(RunConfig, meta["config"])
-    else:
-        raise ValueError(f"{args.checkpoint} carries no run config; pass --config")
-    if cfg.data.source == "setting":
-        raise ValueError("aioir diffusion eval reads the run's own validation images "
-                         "(embedded or folder sources); this run uses a setting")
-    result = evaluate_per_task(net, validation_samples(cfg), meta["tasks"], cfg.val.protocol,
-                               measure_input=True)
-    print(validation_table(result.to_dict()))
-    return 0
-
-
-def _eval_setting(net, meta, args: argparse.Namespace) -> int:
-    from aioir.diffusion.data import setting_test_groups
-    from aioir.diffusion.evaluate import evaluate_per_task
-    from aioir.report.tables import INPUT_ROW, results_table
-    from aioir.report.writers import write_results
-    from aioir.settings import get_setting
-    from aioir.settings.evaluate import lpips_status
-
-    if not args.root:
-        raise ValueError(f"--root is required with --setting {args.setting}")
-    setting = get_setting(args.setting)
-    protocol, lpips_note = lpips_status(setting.protocol)
-    out = Path(args.out) if args.out else Path(args.checkpoint).resolve().parent / "eval"
-    for group, columns, samples, task_of in setting_test_groups(args.setting, args.root):
-        result = evaluate_per_task(net, samples, columns, protocol, measure_input=True,
-                                   task_of=task_of, progress=True)
-        summary = result.to_dict()
-        rows = {INPUT_ROW: {"per_task": summary["input_per_task"],
-                            "average": summary["input_average"]},
-                Path(args.checkpoint).stem: summary}
-        print(f"\n## {setting.name} ({group}), every task at its t_mat\n")
-        print(results_table(rows, result.task_names, protocol=result.protocol.describe()))
-        if lpips_note:
-            print(f"\n{lpips_note}")
-        summary.update(setting=setting.name, group=group, checkpoint=str(args.checkpoint))
-        stem = f"diffusion_eval_{setting.name}" + ("" if group == "main" else f"_{group}")
-        written = write_results(summary, out, stem=stem)
-        print(f"written: {', '.join(str(p) for p in written)}")
-    return 0

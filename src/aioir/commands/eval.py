@@ -59,14 +59,19 @@ def run(args: argparse.Namespace) -> int:
     def restore_fn(img):
         return restore_image(model, img, device=device, tile=args.tile, overlap=args.overlap)
 
+    from aioir.models.hooks import hooks
+
+    task_context = hooks(model).task_context  # e.g. the diffusion wrapper: each task's t_mat
     if args.setting:
-        return evaluate_setting(args.setting, args.root, restore_fn, meta, args)
-    return evaluate_validation(restore_fn, meta, args)
+        return evaluate_setting(args.setting, args.root, restore_fn, meta, args,
+                                task_context=task_context)
+    return evaluate_validation(restore_fn, meta, args, task_context=task_context)
 
 
 def evaluate_validation(restore_fn: Callable[[np.ndarray], np.ndarray], meta: dict[str, Any],
-                        args: argparse.Namespace) -> int:
-    """The run's validation sets, as the Trainer measures them."""
+                        args: argparse.Namespace, *, task_context: Any = None) -> int:
+    """The run's validation sets, as the Trainer measures them (``task_context``: the
+    model's hook, see :func:`aioir.engine.evaluation.evaluate`)."""
     from aioir.config import from_dict
     from aioir.config.schema import RunConfig
     from aioir.engine.build import resolve_setting, val_protocol, validation_sets
@@ -89,7 +94,7 @@ def evaluate_validation(restore_fn: Callable[[np.ndarray], np.ndarray], meta: di
 
     protocol = get_protocol(args.protocol) if args.protocol else val_protocol(cfg, setting)
     protocol, note = lpips_status(protocol)
-    result = summary(evaluate(restore_fn, sets, protocol))
+    result = summary(evaluate(restore_fn, sets, protocol, task_context=task_context))
     print(validation_table(result))
     if note:
         print(f"\n{note}")
@@ -109,7 +114,8 @@ def _lpips_table(summary: dict[str, Any]) -> str:
 
 
 def evaluate_setting(setting: str, root: str | None, restore_fn: Callable[[np.ndarray],
-                     np.ndarray], meta: dict[str, Any], args: argparse.Namespace) -> int:
+                     np.ndarray], meta: dict[str, Any], args: argparse.Namespace, *,
+                     task_context: Any = None) -> int:
     """Evaluate ``restore_fn`` on every test set of ``setting`` under ``root``; print the tables
     and write CSV/JSON. Returns the exit status (0)."""
     from aioir.engine.build import build_test_sets
@@ -133,7 +139,8 @@ def evaluate_setting(setting: str, root: str | None, restore_fn: Callable[[np.nd
     model_row = checkpoint.stem
     sets, notes = build_test_sets(s, root)
     results = evaluate(restore_fn, sets, protocol, measure_input=True,
-                       progress=bool(getattr(args, "progress", False)))
+                       progress=bool(getattr(args, "progress", False)),
+                       task_context=task_context)
     written = []
     for group in s.groups:
         if group not in results:

@@ -1,23 +1,43 @@
-"""``aioir export CHECKPOINT --out model.safetensors``: the plain backbone, nothing else."""
+"""``aioir export CHECKPOINT --out FILE [--format safetensors|torchscript|onnx] [--check]``.
+
+The plain backbone, nothing else (no uncertainty head, no strategy state), with the EMA
+weights unless ``--no-ema``. ``--check`` runs the exported file with its own runtime on a test
+photograph and two odd-sized inputs and compares with PyTorch (see
+:mod:`aioir.inference.graph_export`); a file that fails the check is not written. An existing
+``--out`` is replaced only with ``--overwrite``.
+"""
 
 from __future__ import annotations
 
 import argparse
 
 NAME = "export"
-HELP = "export the plain backbone of a training checkpoint to safetensors"
+HELP = "export the plain backbone of a checkpoint (safetensors, TorchScript, ONNX), checked"
 ORDER = 40
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("checkpoint", help="training checkpoint (.pt)")
-    p.add_argument("--out", required=True, help="output .safetensors file")
+    p.add_argument("checkpoint", help="training checkpoint (.pt) or an aioir .safetensors export")
+    p.add_argument("--out", required=True,
+                   help="output file: .safetensors, .ts (TorchScript) or .onnx, per --format")
+    p.add_argument("--format", choices=("safetensors", "torchscript", "onnx"),
+                   default="safetensors", help="file format (default safetensors)")
+    p.add_argument("--check", action="store_true",
+                   help="run the exported file and compare it with PyTorch (max abs diff <= 1e-4)")
+    p.add_argument("--opset", type=int, default=None, help="ONNX operator set (default 17)")
     p.add_argument("--no-ema", action="store_true", help="export the live weights, not the EMA")
+    p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
 
 
 def run(args: argparse.Namespace) -> int:
     from aioir.inference.export import export_checkpoint
 
-    path = export_checkpoint(args.checkpoint, args.out, use_ema=not args.no_ema)
-    print(f"wrote {path}")
+    if args.opset is not None and args.format != "onnx":
+        raise ValueError("--opset applies to --format onnx only")
+    report = export_checkpoint(args.checkpoint, args.out, fmt=args.format,
+                               use_ema=not args.no_ema, check=args.check, opset=args.opset,
+                               overwrite=args.overwrite)
+    print(f"wrote {report.path} ({report.fmt}, {report.model}, {report.weights} weights)")
+    if report.check is not None:
+        print(report.check.summary())
     return 0

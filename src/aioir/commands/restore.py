@@ -1,4 +1,14 @@
-"""``aioir restore CHECKPOINT INPUT... --out DIR [--tile N --overlap M]``."""
+"""``aioir restore CHECKPOINT INPUT... --out DIR [--max-memory SIZE] [--ensemble flips]``.
+
+Every image (files, or folders searched recursively) is restored with the checkpoint's backbone
+and written under ``--out`` as PNG with its relative name, its bit depth (8 or 16), ICC profile
+and EXIF (orientation applied). Images of any size are restored within ``--max-memory``: the
+windows are planned from a measurement of the network's activation memory (an image that fits
+is restored whole). An image that cannot be read or cannot fit is skipped with a message naming
+it; the others are restored (exit status 1 when any was skipped). The outputs are checked before
+anything runs (:mod:`aioir.commands._batch`): no output may replace an input or another output,
+and existing files are kept unless ``--overwrite``.
+"""
 
 from __future__ import annotations
 
@@ -13,42 +23,75 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("checkpoint", help="training checkpoint (.pt) or exported .safetensors")
     p.add_argument("inputs", nargs="+", help="image files or folders (searched recursively)")
     p.add_argument("--out", required=True, help="output folder (PNG, same relative names)")
-    p.add_argument("--tile", type=int, default=None, help="tile size for large images")
+    p.add_argument("--max-memory", default="auto", metavar="SIZE",
+                   help="working-memory budget, e.g. 1.5G, 800M (default auto: 1.5 GiB or half "
+                        "the available memory on CPU, 80%% of the free memory on CUDA)")
+    p.add_argument("--tile", type=int, default=None,
+                   help="fixed tile size (default: planned from --max-memory)")
     p.add_argument("--overlap", type=int, default=32, help="tile overlap in pixels (default 32)")
+    p.add_argument("--ensemble", choices=("none", "flips"), default="none",
+                   help="flips: average over the 8 flips/rotations (8x the time)")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (default auto)")
     p.add_argument("--no-ema", action="store_true", help="use live weights, not the EMA")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace files that already exist in --out (never the inputs)")
 
 
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from aioir.data.io import list_images, read_images_skipping, write_image
+    from aioir.commands._batch import plan_outputs
+    from aioir.data.io import ImageReadError
     from aioir.engine.trainer import resolve_device
+    from aioir.errors import OutputError
     from aioir.inference.export import load_network
-    from aioir.models.restore import restore_image
+    from aioir.inference.memory import BudgetError, format_bytes, parse_memory
+    from aioir.inference.restore import Restorer
     from aioir.progress import progress
 
+    budget = None if args.max_memory == "auto" else parse_memory(args.max_memory)
+    jobs = plan_outputs(args.inputs, Path(args.out), overwrite=args.overwrite)
     device = resolve_device(args.device)
     model, _ = load_network(args.checkpoint, use_ema=not args.no_ema)
-    model.to(device)
-    jobs: list[tuple[Path, Path]] = []
-    for item in map(Path, args.inputs):
-        if item.is_dir():
-            jobs += [(f, f.relative_to(item)) for f in list_images(item)]
-        elif item.is_file():
-            jobs.append((item, Path(item.name)))
-        else:
-            raise FileNotFoundError(f"no such file or folder: {item}")
-    if not jobs:
-        raise ValueError("no images found in the inputs")
-    out = Path(args.out)
+    restorer = Restorer(model, device=device, max_memory=budget, tile=args.tile,
+                        overlap=args.overlap, ensemble=args.ensemble)
+    print(f"measuring the network's memory (budget {format_bytes(restorer.budget)}) ...")
+    cost = restorer.cost
+    print(f"  about {cost.per_pixel:.0f} bytes per pixel of a window")
     skipped: list[str] = []
-    readable = read_images_skipping([src for src, _ in jobs], skipped)
-    for k, img in progress(readable, total=len(jobs), desc="restore", unit="img"):
-        res = restore_image(model, img, device=device, tile=args.tile, overlap=args.overlap)
-        write_image(out / jobs[k][1].with_suffix(".png"), res)
+    done = 0
+    bar = progress(jobs, desc="restore", unit="img")
+    for job in bar:
+        try:
+            planned = restorer.file_plan(job.source)
+            plan = planned[0]
+            windows = None
+            if plan.windows > 1:
+                windows = progress(total=plan.windows, desc=f"  {job.name}", unit="tile")
+            try:
+                restorer.restore_file(job.source, job.target, planned=planned,
+                                      progress=windows.update if windows is not None else None)
+            finally:
+                if windows is not None:
+                    windows.close()
+            done += 1
+        except OSError as exc:  # cannot write: the next images would fail alike
+            if isinstance(exc, FileNotFoundError) and not job.source.exists():
+                skipped.append(f"{job.source}: file vanished before it was read")
+                continue
+            bar.close()
+            cause = str(exc) if isinstance(exc, OutputError) else (
+                f"cannot write {job.target}: {exc.strerror or exc}")  # OutputError names it
+            raise ValueError(
+                f"{cause}; {done} image(s) were restored into {args.out} before this"
+            ) from exc
+        except (ImageReadError, BudgetError) as exc:
+            skipped.append(str(exc))
+        except (MemoryError, RuntimeError, ValueError) as exc:
+            skipped.append(f"{job.source}: {type(exc).__name__}: {exc}")
+    bar.close()
     for message in skipped:
         print(f"skipped: {message}")
-    print(f"restored {len(jobs) - len(skipped)} image(s) into {out}"
-          + (f"; {len(skipped)} unreadable" if skipped else ""))
+    print(f"restored {done} of {len(jobs)} image(s) into {args.out}"
+          + (f"; {len(skipped)} skipped" if skipped else ""))
     return 1 if skipped else 0

@@ -158,6 +158,9 @@ class ValConfig:
     every test image to at most this many pixels per side (``None``: whole images);
     ``max_images``: keep that many evenly spaced images per test set (``None``: all) — both keep
     periodic validation cheap; ``aioir eval CKPT --setting NAME`` evaluates the full sets.
+    ``tile``: cut every (cropped) synthetic test image into a centred grid of ``tile x tile``
+    tiles, each degraded on its own (more independent test images from the same photographs:
+    narrower intervals for a paired difference; ``None``: one test image per photograph).
     ``protocol``: the metric protocol (``None``: the setting's). ``use_ema``: evaluate the EMA
     weights when the run keeps them.
     """
@@ -174,6 +177,7 @@ class ValConfig:
     groups: list[str] = field(default_factory=lambda: ["main"])
     max_size: Optional[int] = 192
     max_images: Optional[int] = None
+    tile: Optional[int] = None
     protocol: Optional[str] = None
     use_ema: bool = True
 
@@ -222,6 +226,8 @@ def check(cfg: RunConfig) -> None:
             raise ConfigError(f"{key} must be >= 0, got {value}")
     if cfg.val.max_size is not None and cfg.val.max_size < 1:
         raise ConfigError(f"val.max_size must be >= 1 or null, got {cfg.val.max_size}")
+    if cfg.val.tile is not None and cfg.val.tile < 1:
+        raise ConfigError(f"val.tile must be >= 1 or null, got {cfg.val.tile}")
     if cfg.val.max_images is not None and cfg.val.max_images < 1:
         raise ConfigError(f"val.max_images must be >= 1 or null, got {cfg.val.max_images}")
     if not 0.0 <= cfg.train.ema_decay < 1.0:

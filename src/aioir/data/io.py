@@ -20,9 +20,16 @@ Reading (:func:`read_image`)
   before anything is decoded, with a message naming the file, its size, the limit and how to
   raise it (a 400 KB PNG can decode to 12000 x 12000 pixels: 1.7 GB as float32).
 
+:func:`decode_image` gives the same pixels before scaling (``uint8``, ``uint16`` or ``float32``,
+a quarter of the memory for 8-bit files) with the source's bit depth, ICC profile and EXIF (less
+the orientation, which is applied): what a command needs to write a result like its input.
+
 Writing (:func:`write_image`): PNG or JPEG (or any format Pillow writes, chosen by extension),
-8-bit rounded, or 16-bit PNG; parent folders are created; the file appears atomically (temporary
-file in the same folder, then ``os.replace``), so a crash never leaves a half-written image.
+8-bit rounded, or 16-bit PNG, with an optional ICC profile and EXIF block (PNG, JPEG, WebP,
+TIFF); parent folders are created; the file appears atomically through
+:func:`aioir.files.atomic_write` (temporary file in the same folder, then ``os.replace``), so a
+crash never leaves a half-written image, with the permissions of any new file (``0666`` less
+the process umask), and a failed write raises :class:`aioir.errors.OutputError` naming the file.
 
 >>> import tempfile, os
 >>> import numpy as np
@@ -40,6 +47,7 @@ import io
 import os
 import struct
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
@@ -146,30 +154,52 @@ def _grey_to_rgb(a: np.ndarray) -> np.ndarray:
     return np.repeat(a[..., None], 3, axis=2) if a.ndim == 2 else a
 
 
-def _pil_to_array(im: Any) -> np.ndarray:
-    """Float32 RGB in [0, 1] from an (already loaded and oriented) Pillow image."""
+#: rows converted from Pillow to numpy at a time
+_STRIP_ROWS = 1024
+
+
+def _as_array(im: Any) -> np.ndarray:
+    """``np.asarray(im)``, a band of rows at a time: numpy's conversion goes through
+    ``Image.tobytes``, which holds the image twice more while it runs."""
+    width, height = im.size
+    if height <= _STRIP_ROWS:
+        return np.asarray(im)
+    first = np.asarray(im.crop((0, 0, width, _STRIP_ROWS)))
+    out = np.empty((height,) + first.shape[1:], dtype=first.dtype)
+    out[:_STRIP_ROWS] = first
+    for y in range(_STRIP_ROWS, height, _STRIP_ROWS):
+        out[y : y + _STRIP_ROWS] = np.asarray(im.crop((0, y, width, min(height, y + _STRIP_ROWS))))
+    return out
+
+
+def _pil_pixels(im: Any) -> tuple[np.ndarray, float]:
+    """``(pixels H x W x 3, white)`` from an (already loaded and oriented) Pillow image.
+
+    ``pixels / white`` is the float RGB image in [0, 1]; ``pixels`` is ``uint8`` or ``uint16``
+    where the file stores integers without alpha, ``float32`` (white 1) otherwise.
+    """
     mode = im.mode
     if mode in _SIXTEEN_BIT_MODES:
-        return _grey_to_rgb(np.asarray(im).astype(np.float32) / 65535.0)
+        return _grey_to_rgb(_as_array(im).astype(np.uint16)), 65535.0
     if mode == "I":
-        a = np.asarray(im).astype(np.float64) / 65535.0
-        return _grey_to_rgb(np.clip(a, 0.0, 1.0).astype(np.float32))
+        a = _as_array(im).astype(np.float64) / 65535.0
+        return _grey_to_rgb(np.clip(a, 0.0, 1.0).astype(np.float32)), 1.0
     if mode == "F":
-        a = np.asarray(im).astype(np.float32)
+        a = _as_array(im).astype(np.float32)
         if not np.isfinite(a).all():
             raise ValueError("float image contains NaN or infinite values")
-        return _grey_to_rgb(np.clip(a, 0.0, 1.0))
+        return _grey_to_rgb(np.clip(a, 0.0, 1.0)), 1.0
     has_alpha = mode in _ALPHA_MODES or "transparency" in im.info
     if has_alpha:
         if mode == "La":
             im = im.convert("LA")
-        a = np.asarray(im.convert("RGBA")).astype(np.float32) / 255.0
-        return _composite_on_white(a)
+        a = _as_array(im.convert("RGBA")).astype(np.float32) / 255.0
+        return _composite_on_white(a), 1.0
     if mode == "1":
         im = im.convert("L")
     if mode in ("L", "1"):
-        return _grey_to_rgb(np.asarray(im).astype(np.float32) / 255.0)
-    return np.asarray(im.convert("RGB")).astype(np.float32) / 255.0
+        return _grey_to_rgb(_as_array(im)), 255.0
+    return _as_array(im if mode == "RGB" else im.convert("RGB")), 255.0
 
 
 def orient_array(a: np.ndarray, orientation: int) -> np.ndarray:
@@ -194,14 +224,49 @@ def orient_array(a: np.ndarray, orientation: int) -> np.ndarray:
     return np.ascontiguousarray(ops.get(int(orientation), ops[1])(a))
 
 
-def _read_png16(data: bytes, im: Any) -> np.ndarray:
-    a = png16.decode_png16(data).astype(np.float32) / 65535.0
-    if a.shape[2] == 2:  # grey + alpha
-        a = np.concatenate([_grey_to_rgb(a[..., 0]), a[..., 1:2]], axis=2)
-    if a.shape[2] == 4:
+def _read_png16(data: bytes, im: Any) -> tuple[np.ndarray, float]:
+    a = png16.decode_png16(data)
+    white = 65535.0
+    if a.shape[2] in (2, 4):  # with alpha: composite in float
+        a = a.astype(np.float32) / 65535.0
+        white = 1.0
+        if a.shape[2] == 2:  # grey + alpha
+            a = np.concatenate([_grey_to_rgb(a[..., 0]), a[..., 1:2]], axis=2)
         a = _composite_on_white(a)
-    orientation = im.getexif().get(_EXIF_ORIENTATION, 1)
-    return orient_array(a, orientation)
+    return orient_array(a, _header_orientation(im)), white
+
+
+@dataclass
+class DecodedImage:
+    """An image file's pixels as stored (upright), with what is needed to write a result like it.
+
+    Attributes:
+        pixels: ``H x W x 3``, ``uint8`` or ``uint16`` (integer files without alpha) or
+            ``float32``; ``pixels / white`` is the float RGB image of :func:`read_image`.
+        white: the value of full intensity (255, 65535 or 1).
+        bits: precision of the source, 8 or 16 (16 for 16-bit, 32-bit integer and float files).
+        icc_profile: the embedded ICC profile, or None.
+        exif: the EXIF block without its orientation tag (the pixels are upright), or None.
+    """
+
+    pixels: np.ndarray
+    white: float
+    bits: int
+    icc_profile: bytes | None = None
+    exif: bytes | None = None
+
+    def to_float(self) -> np.ndarray:
+        """Float32 RGB in [0, 1], exactly :func:`read_image`'s array."""
+        a = self.pixels.astype(np.float32)  # a copy, so the in-place division below is safe
+        if self.white != 1.0:
+            a /= np.float32(self.white)
+        return a
+
+
+def _exif_without_orientation(im: Any) -> bytes | None:
+    exif = _exif(im)
+    exif.pop(_EXIF_ORIENTATION, None)
+    return exif.tobytes() if len(exif) else None
 
 
 def read_image(path: str | os.PathLike[str]) -> np.ndarray:
@@ -212,24 +277,41 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
     ...
     aioir.data.io.ImageReadError: cannot read image /no/such/file.png: file not found
     """
+    return decode_image(path).to_float()
+
+
+def decode_image(path: str | os.PathLike[str]) -> DecodedImage:
+    """Decode ``path`` to its stored pixels and metadata (see :class:`DecodedImage`).
+
+    Raises :class:`ImageReadError` like :func:`read_image`. Memory: besides the result, Pillow's
+    decoded image and a band of :data:`_STRIP_ROWS` rows (numpy's conversion of a whole Pillow
+    image would hold two more copies); a 16-bit colour PNG is read whole into memory.
+    """
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     p = Path(path)
     try:
-        data = p.read_bytes()
+        with open(p, "rb") as fh:
+            head = fh.read(64)
+        data = p.read_bytes() if png16.needs_png16(head) else None
     except FileNotFoundError:
         raise ImageReadError(f"cannot read image {p}: file not found") from None
     except OSError as exc:
         raise ImageReadError(f"cannot read image {p}: {exc.strerror or exc}") from exc
-    if not data:
+    if not head:
         raise ImageReadError(f"cannot read image {p}: the file is empty")
     try:
-        with _open_guarded(p, io.BytesIO(data)) as im:
-            if png16.needs_png16(data):
-                a = _read_png16(data, im)
+        with _open_guarded(p, io.BytesIO(data) if data is not None else p) as im:
+            if data is not None:
+                pixels, white = _read_png16(data, im)
+                bits = 16
             else:
                 im.load()
-                a = _pil_to_array(ImageOps.exif_transpose(im))
+                bits = 16 if im.mode in _SIXTEEN_BIT_MODES | {"I", "F"} else 8
+                turned = _header_orientation(im) in range(2, 9)
+                pixels, white = _pil_pixels(ImageOps.exif_transpose(im) if turned else im)
+            icc = im.info.get("icc_profile") or None
+            exif = _exif_without_orientation(im)
     except UnidentifiedImageError:
         raise ImageReadError(f"cannot read image {p}: not a recognised image format") from None
     except ImageReadError:
@@ -237,7 +319,7 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
     except (OSError, SyntaxError, ValueError, EOFError, struct.error,
             Image.DecompressionBombError) as exc:
         raise ImageReadError(f"cannot read image {p}: {type(exc).__name__}: {exc}") from exc
-    return np.ascontiguousarray(a, dtype=np.float32)
+    return DecodedImage(np.ascontiguousarray(pixels), white, bits, icc, exif)
 
 
 def read_images_skipping(
@@ -259,6 +341,28 @@ def read_images_skipping(
             skipped.append(str(exc))
 
 
+def _exif(im: Any) -> Any:
+    """The EXIF block of an opened image, without decoding it.
+
+    Pillow's ``getexif()`` on a PNG without an ``eXIf`` chunk before the image data decodes the
+    whole image to look for one after it; for PNGs only what has been read counts (everything
+    once the image is loaded; before, the chunks ahead of the image data).
+    """
+    from PIL import Image
+
+    if im.format != "PNG":
+        return im.getexif()
+    exif = Image.Exif()
+    if im.info.get("exif"):
+        exif.load(im.info["exif"])
+    return exif
+
+
+def _header_orientation(im: Any) -> int:
+    """The EXIF orientation an opened (not necessarily loaded) image declares."""
+    return int(_exif(im).get(_EXIF_ORIENTATION, 1))
+
+
 def image_size(path: str | os.PathLike[str]) -> tuple[int, int]:
     """``(height, width)`` of an image from its header, after EXIF orientation; no decoding.
 
@@ -270,7 +374,7 @@ def image_size(path: str | os.PathLike[str]) -> tuple[int, int]:
     try:
         with _open_guarded(p, p) as im:
             width, height = im.size
-            if im.getexif().get(_EXIF_ORIENTATION, 1) in (5, 6, 7, 8):
+            if _header_orientation(im) in (5, 6, 7, 8):
                 width, height = height, width
     except FileNotFoundError:
         raise ImageReadError(f"cannot read image {p}: file not found") from None
@@ -296,15 +400,45 @@ def _as_hwc(img: Any) -> np.ndarray:
     return np.clip(a, 0.0, 1.0)
 
 
-def write_image(
-    path: str | os.PathLike[str], img: Any, *, bits: int = 8, quality: int = 95
-) -> None:
-    """Write a float image in ``[0, 1]`` (HWC numpy or CHW tensor) to ``path``, atomically.
+_INTEGER_DTYPES = {8: np.uint8, 16: np.uint16}
 
-    Values are clipped and rounded to ``bits`` (8, or 16 for PNG only). The format follows the
+
+def quantize(img: Any, bits: int = 8) -> np.ndarray:
+    """A float image in ``[0, 1]`` (HWC numpy or CHW tensor) as ``H x W x C`` integers.
+
+    Clipped to ``[0, 1]``, scaled by ``2**bits - 1`` and rounded (in float64), to ``uint8`` or
+    ``uint16``: the values :func:`write_image` stores.
+
+    >>> quantize(np.array([[[0.0, 0.5, 1.2]]]))
+    array([[[  0, 128, 255]]], dtype=uint8)
+    """
+    if bits not in _INTEGER_DTYPES:
+        raise ValueError(f"bits must be 8 or 16, got {bits}")
+    return np.round(_as_hwc(img) * float(2**bits - 1)).astype(_INTEGER_DTYPES[bits])
+
+
+#: formats whose Pillow writer stores ``icc_profile`` and ``exif``
+_METADATA_FORMATS = {"PNG", "JPEG", "WEBP", "TIFF"}
+
+
+def write_image(
+    path: str | os.PathLike[str],
+    img: Any,
+    *,
+    bits: int = 8,
+    quality: int = 95,
+    icc_profile: bytes | None = None,
+    exif: bytes | None = None,
+) -> None:
+    """Write an image to ``path``, atomically.
+
+    ``img`` is a float image in ``[0, 1]`` (HWC numpy or CHW tensor), clipped and rounded to
+    ``bits`` (8, or 16 for PNG only) by :func:`quantize`, or an already quantised ``uint8``
+    (``bits=8``) / ``uint16`` (``bits=16``) HWC array, written as is. The format follows the
     extension (``.png``, ``.jpg``/``.jpeg`` with ``quality`` and 4:4:4 chroma, or anything else
-    Pillow writes).
-    Single-channel images are written as greyscale.
+    Pillow writes). Single-channel images are written as greyscale. ``icc_profile`` and ``exif``
+    (bytes, as :class:`DecodedImage` holds them) are embedded where the format has a place for
+    them (PNG, JPEG, WebP, TIFF) and ignored elsewhere.
     """
     from PIL import Image
 
@@ -314,19 +448,27 @@ def write_image(
         raise ValueError(f"bits must be 8 or 16, got {bits}")
     if bits == 16 and ext != ".png":
         raise ValueError(f"16-bit output is only supported for PNG, not {ext!r} ({p})")
-    a = _as_hwc(img)
     fmt = Image.registered_extensions().get(ext)
     if fmt is None:
         raise ValueError(f"unknown image extension {ext!r} for {p}")
+    if isinstance(img, np.ndarray) and img.dtype == _INTEGER_DTYPES[bits]:
+        q = img[:, :, None] if img.ndim == 2 else img
+        if q.ndim != 3 or q.shape[2] not in (1, 3):
+            raise ValueError(
+                f"expected an image H x W, H x W x 1 or H x W x 3, got shape {q.shape}"
+            )
+    else:
+        q = quantize(img, bits)
+    meta: dict[str, Any] = {}
+    if fmt in _METADATA_FORMATS:
+        meta = {k: v for k, v in (("icc_profile", icc_profile), ("exif", exif)) if v}
     with atomic_write(p, what="image") as fh:
         if bits == 16:
-            q = np.round(a * 65535.0).astype(np.uint16)
-            png16.write_png16(fh, q[..., 0] if q.shape[2] == 1 else q)
+            png16.write_png16(fh, q[..., 0] if q.shape[2] == 1 else q, **meta)
         else:
-            q8 = np.round(a * 255.0).astype(np.uint8)
-            pil = Image.fromarray(q8[..., 0] if q8.shape[2] == 1 else q8)
+            pil = Image.fromarray(q[..., 0] if q.shape[2] == 1 else q)
             options = {"quality": int(quality), "subsampling": 0} if fmt == "JPEG" else {}
-            pil.save(fh, format=fmt, **options)
+            pil.save(fh, format=fmt, **options, **meta)
 
 
 def to_tensor(img: np.ndarray) -> "torch.Tensor":

@@ -3,7 +3,8 @@
 Pillow has no 16-bit colour mode: it opens a 48/64-bit PNG as 8-bit ``RGB``/``RGBA`` (keeping
 the high byte) and cannot write one. This module reads non-interlaced 16-bit PNGs of colour type
 2 (RGB), 4 (grey + alpha) and 6 (RGBA) exactly, and writes 16-bit grey or RGB PNGs (filter 0,
-zlib), following the PNG specification (ISO/IEC 15948). Everything else goes through Pillow.
+zlib, optional ICC profile and EXIF), following the PNG specification (ISO/IEC 15948).
+Everything else goes through Pillow.
 
 >>> import io
 >>> import numpy as np
@@ -125,8 +126,23 @@ def decode_png16(data: bytes) -> np.ndarray:
     return out.view(">u2").astype(np.uint16).reshape(height, width, _CHANNELS[ctype])
 
 
-def write_png16(file: BinaryIO, img: np.ndarray) -> None:
-    """Write a ``uint16`` array ``(H, W)``, ``(H, W, 1)`` or ``(H, W, 3)`` as a 16-bit PNG."""
+#: rows compressed per step when writing, so a large image is never copied whole
+_WRITE_ROWS = 256
+
+
+def write_png16(
+    file: BinaryIO,
+    img: np.ndarray,
+    *,
+    icc_profile: bytes | None = None,
+    exif: bytes | None = None,
+) -> None:
+    """Write a ``uint16`` array ``(H, W)``, ``(H, W, 1)`` or ``(H, W, 3)`` as a 16-bit PNG.
+
+    ``icc_profile`` is stored in an ``iCCP`` chunk, ``exif`` (with or without the ``Exif\\0\\0``
+    header) in an ``eXIf`` chunk, both before the image data. Rows are filtered and compressed
+    :data:`_WRITE_ROWS` at a time (one ``IDAT`` chunk per step).
+    """
     a = np.asarray(img)
     if a.dtype != np.uint16:
         raise TypeError(f"write_png16 needs uint16 data, got {a.dtype}")
@@ -135,13 +151,24 @@ def write_png16(file: BinaryIO, img: np.ndarray) -> None:
     if a.ndim != 3 or a.shape[2] not in (1, 3):
         raise ValueError(f"write_png16 needs (H, W), (H, W, 1) or (H, W, 3), got {a.shape}")
     height, width, channels = a.shape
-    rows = np.ascontiguousarray(a.astype(">u2")).view(np.uint8).reshape(height, -1)
-    raw = np.concatenate([np.zeros((height, 1), np.uint8), rows], axis=1).tobytes()
 
     def chunk(kind: bytes, body: bytes) -> bytes:
         crc = zlib.crc32(kind + body) & 0xFFFFFFFF
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
 
     ihdr = struct.pack(">IIBBBBB", width, height, 16, 0 if channels == 1 else 2, 0, 0, 0)
-    file.write(PNG_SIGNATURE + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw, 6)))
+    file.write(PNG_SIGNATURE + chunk(b"IHDR", ihdr))
+    if icc_profile:
+        file.write(chunk(b"iCCP", b"ICC profile\0\0" + zlib.compress(icc_profile)))
+    if exif:
+        file.write(chunk(b"eXIf", exif[6:] if exif.startswith(b"Exif\0\0") else exif))
+    packer = zlib.compressobj(6)
+    for y in range(0, height, _WRITE_ROWS):
+        rows = np.ascontiguousarray(a[y : y + _WRITE_ROWS].astype(">u2")).view(np.uint8)
+        rows = rows.reshape(rows.shape[0], -1)
+        raw = np.concatenate([np.zeros((rows.shape[0], 1), np.uint8), rows], axis=1)
+        data = packer.compress(raw.tobytes())
+        if data:
+            file.write(chunk(b"IDAT", data))
+    file.write(chunk(b"IDAT", packer.flush()))
     file.write(chunk(b"IEND", b""))

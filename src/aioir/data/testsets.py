@@ -14,11 +14,21 @@ synthetic set crops the clean image before degrading it — and ``max_images`` k
 evenly spaced images (cheap periodic validation). Each has ``column`` (its table column),
 ``task`` and ``group``.
 
+A synthetic set can also cut every (cropped) clean image into a centred grid of ``tile x tile``
+tiles and degrade each tile on its own (``tile``): more test images from the same photographs,
+each an independent degradation (its own generator: ``[seed, task_index, j, k]`` with
+``key="index"``, the tile's name with ``key="name"``), so a paired difference between two
+networks is measured on many images instead of a few. A tile is named ``NAME@rRcC``.
+
 >>> from aioir.data.sources import EmbeddedPhotos
 >>> ts = SyntheticTestSet(EmbeddedPhotos("test"), "noise", seed=1, key="index", max_size=32,
 ...                       multiple=8, max_images=2)
 >>> len(ts), [(lq.shape, column, name) for lq, gt, column, name in ts]
 (2, [((32, 32, 3), 'noise', 'chelsea'), ((32, 32, 3), 'noise', 'rocket')])
+>>> tiles = SyntheticTestSet(EmbeddedPhotos("test"), "noise", seed=1, key="index", max_size=64,
+...                          multiple=8, tile=32)
+>>> len(tiles), [name for _, _, _, name in tiles][:4]
+(12, ['chelsea@r0c0', 'chelsea@r0c1', 'chelsea@r1c0', 'chelsea@r1c1'])
 """
 
 from __future__ import annotations
@@ -59,7 +69,7 @@ class _TestSet:
     group: str
 
     def __init__(self, n: int, *, column: str, task: str, group: str, max_size: int | None,
-                 multiple: int, max_images: int | None) -> None:
+                 multiple: int, max_images: int | None) -> None:  # n: the number of test images
         self.column, self.task, self.group = column, task, group
         self.max_size = max_size
         self.multiple = max(int(multiple), 1)
@@ -102,7 +112,8 @@ class PairedTestSet(_TestSet):
 
 
 class SyntheticTestSet(_TestSet):
-    """Every clean image of ``source`` degraded once by ``degrade_task`` (default ``task``).
+    """Every clean image of ``source`` (or every ``tile`` of it) degraded once by
+    ``degrade_task`` (default ``task``).
 
     ``key`` and ``task_index`` choose each image's generator (see the module notes); ``dist``
     the parameter ranges; ``degrade`` replaces :func:`aioir.degradations.apply` (tests).
@@ -112,14 +123,37 @@ class SyntheticTestSet(_TestSet):
                  task_index: int = 0, column: str | None = None, degrade_task: str | None = None,
                  dist: str = "in", group: str = "main", max_size: int | None = None,
                  multiple: int = 1, max_images: int | None = None, quantize: bool = True,
-                 degrade: DegradeFn | None = None) -> None:
+                 tile: int | None = None, degrade: DegradeFn | None = None) -> None:
         if key not in ("name", "index"):
             raise ValueError(f"key must be 'name' or 'index', got {key!r}")
         if len(source) == 0:
             raise ValueError("a test set needs at least one image")
-        super().__init__(len(source), column=column or task, task=task, group=group,
-                         max_size=max_size, multiple=multiple, max_images=max_images)
         self.source = source
+        self.tile = None if tile is None else int(tile)
+        self.multiple = max(int(multiple), 1)
+        self.max_size = max_size
+        if self.tile is not None and (self.tile < self.multiple or self.tile % self.multiple):
+            raise ValueError(f"tile must be a positive multiple of {self.multiple} (the "
+                             f"setting's crop multiple), got {tile}")
+        # (clean image index, tile index or -1, top, left, name) of every test image
+        self.units: list[tuple[int, int, int, int, str]] = []
+        for j, name in enumerate(source.names):
+            if self.tile is None:
+                self.units.append((j, -1, 0, 0, name))
+                continue
+            h, w = self._cropped_shape(j, name)
+            rows, cols = h // self.tile, w // self.tile
+            if rows == 0 or cols == 0:
+                raise ValueError(f"test image {name} ({h} x {w} after cropping) is smaller "
+                                 f"than one {self.tile} x {self.tile} tile")
+            top0, left0 = (h - rows * self.tile) // 2, (w - cols * self.tile) // 2
+            for r in range(rows):
+                for c in range(cols):
+                    self.units.append((j, r * cols + c, top0 + r * self.tile,
+                                       left0 + c * self.tile, f"{name}@r{r}c{c}"))
+        super().__init__(len(self.units), column=column or task, task=task, group=group,
+                         max_size=max_size, multiple=multiple, max_images=max_images)
+        self.names = [u[4] for u in self.units]
         self.seed = int(seed)
         self.key = key
         self.task_index = int(task_index)
@@ -128,25 +162,33 @@ class SyntheticTestSet(_TestSet):
         self.quantize = quantize
         self._degrade = degrade
 
-    def rng(self, j: int) -> np.random.Generator:
-        """The generator of image ``j``."""
+    def _cropped_shape(self, j: int, name: str) -> tuple[int, int]:
+        h, w = self.crop(self.source[j], name).shape[:2]
+        return h, w
+
+    def rng(self, u: int) -> np.random.Generator:
+        """The generator of test image ``u`` (a clean image, or one tile of it)."""
+        j, k, _, _, name = self.units[u]
         if self.key == "index":
-            return np.random.default_rng([self.seed, self.task_index, j])
+            return np.random.default_rng([self.seed, self.task_index, j] + ([k] if k >= 0 else []))
         from aioir.data.sampling import name_rng
 
-        return name_rng(self.seed, self.source.names[j])
+        return name_rng(self.seed, name)
 
-    def item(self, j: int) -> Sample:
-        """``(lq, gt, column, name)`` of clean image ``j``."""
+    def item(self, u: int) -> Sample:
+        """``(lq, gt, column, name)`` of test image ``u``."""
         if self._degrade is None:
             from aioir.degradations import apply as degrade
         else:
             degrade = self._degrade
-        gt = np.ascontiguousarray(self.crop(self.source[j], self.source.names[j]),
-                                dtype=np.float32)
-        lq = run_degrade(degrade, self.degrade_task, gt, self.rng(j), self.dist, self.quantize)
-        return lq, gt, self.column, self.source.names[j]
+        j, k, top, left, name = self.units[u]
+        gt = self.crop(self.source[j], self.source.names[j])
+        if k >= 0:
+            gt = gt[top:top + self.tile, left:left + self.tile]
+        gt = np.ascontiguousarray(gt, dtype=np.float32)
+        lq = run_degrade(degrade, self.degrade_task, gt, self.rng(u), self.dist, self.quantize)
+        return lq, gt, self.column, name
 
     def __iter__(self) -> Iterator[Sample]:
-        for j in self.indices:
-            yield self.item(j)
+        for u in self.indices:
+            yield self.item(u)

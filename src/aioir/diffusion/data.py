@@ -1,9 +1,18 @@
-"""Where the diffusion commands get their images: the one place that reads a run's data.
+"""Where the diffusion commands get their training images: the run's own training stream.
 
-Every function here goes through the run configuration's data section and the engine's own
-builders, so pairs, clean batches and validation samples come from exactly the data a run
-trains and validates on (the embedded photos with the 7 MiOIR tasks by default, any setting).
-Kept in one small module so that a change of the data path touches only this file.
+Pairs for timestep matching and clean batches for the parameter importance of L_reg come from
+:func:`aioir.engine.build.train_dataset` on the run's setting (:func:`~aioir.engine.build.
+resolve_setting`: ``data.setting``, ``data.root``, ``data.tasks``), i.e. exactly the data a run
+trains on (the embedded photos with the 7 MiOIR tasks by default, any setting). Test images are
+not read here: every evaluation of a diffusion network is :func:`aioir.engine.evaluation.evaluate`
+on the run's validation sets or a setting's test sets, as for any other network.
+
+>>> from aioir.config.schema import RunConfig
+>>> cfg = RunConfig()
+>>> cfg.data.tasks, cfg.data.batch_size = ["noise", "dark"], 2
+>>> pairs = task_pairs(cfg, 1, patch_size=16)
+>>> {task: tuple(lq.shape) for task, (lq, gt) in pairs.items()}
+{'noise': (1, 3, 16, 16), 'dark': (1, 3, 16, 16)}
 """
 
 from __future__ import annotations
@@ -17,14 +26,17 @@ from aioir.config.schema import RunConfig
 
 
 def _dataset(cfg: RunConfig, length: int, seed: int) -> tuple[Any, list[str]]:
-    from aioir.engine import builders
+    """The run's training stream (whole task mix, no stage subsets) of at least ``length``
+    samples at ``seed``, and its task names."""
+    from aioir.engine.build import resolve_setting, train_dataset
 
     cfg = copy.deepcopy(cfg)
     cfg.train.seed = int(seed)
+    cfg.train.steps = max(1, length // cfg.data.batch_size + 1)
     cfg.data.cache = None
     cfg.data.views = 1
-    return builders.build_train_dataset(cfg, total_steps=max(1, length // cfg.data.batch_size + 1)
-                                        ), builders.task_names(cfg)
+    setting = resolve_setting(cfg)
+    return train_dataset(cfg, setting), list(setting.task_names)
 
 
 def task_pairs(cfg: RunConfig, per_task: int, *, seed: int = 0, patch_size: int | None = None,
@@ -37,9 +49,7 @@ def task_pairs(cfg: RunConfig, per_task: int, *, seed: int = 0, patch_size: int 
     if patch_size is not None:
         cfg.data.patch_size = int(patch_size)
     cfg.data.augment = False
-    names = None
-    length = per_task * 64
-    ds, names = _dataset(cfg, length, seed)
+    ds, names = _dataset(cfg, per_task * 64, seed)
     found: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {n: [] for n in names}
     for i in range(min(len(ds), max_draws)):
         s = ds[i]
@@ -63,32 +73,3 @@ def clean_batches(cfg: RunConfig, count: int, *, seed: int = 1) -> Iterator[torc
     for k in range(count):
         yield torch.stack([torch.as_tensor(ds[k * b + j]["gt"]) for j in range(b)])
 
-
-def validation_samples(cfg: RunConfig) -> list[tuple[Any, Any, str, str]]:
-    """The run's validation samples ``(lq, gt, task, name)`` (empty when it has none)."""
-    from aioir.engine import builders
-
-    cfg = copy.deepcopy(cfg)
-    if cfg.val.source == "none":
-        cfg.val.source = "embedded"
-    return list(builders.build_val_samples(cfg, builders.task_names(cfg)) or [])
-
-
-def setting_test_groups(setting: str, root: str
-                        ) -> list[tuple[str, list[str], Any, dict[str, str]]]:
-    """The test sets of a benchmark setting under ``root``, per group:
-    ``(group, columns, samples, column -> task)``; a sample's third field is its column."""
-    import itertools
-
-    from aioir.settings import get_setting
-
-    s = get_setting(setting)
-    out = []
-    for group in s.groups:
-        sets = s.test_sets(root, group)
-        if not sets:
-            continue
-        task_of = {spec.column: spec.task for spec in s.test if spec.group == group}
-        out.append((group, [c for c, _ in sets],
-                    itertools.chain.from_iterable(ts for _, ts in sets), task_of))
-    return out

@@ -72,12 +72,13 @@ def sample_images(
     progress: bool = False,
 ) -> torch.Tensor:
     """``count`` images of ``size x size`` from the ancestral DDPM chain (B, 3, H, W), unclipped."""
-    from tqdm import tqdm
+    from aioir.progress import progress as progress_bar
 
     ref = next(net.parameters())
     sched = net.schedule
     x = torch.randn((count, 3, size, size), generator=generator).to(ref.device)
-    for t in tqdm(range(sched.T, 0, -1), disable=not progress, desc="sample", unit="step"):
+    for t in progress_bar(range(sched.T, 0, -1), total=sched.T, disable=not progress,
+                          desc="sample", unit="step"):
         steps = torch.full((count,), t, dtype=torch.long, device=ref.device)
         eps = net.eps_prediction(net(x, steps), x, steps)
         x = sched.reverse_step(x, t, eps, generator=generator)

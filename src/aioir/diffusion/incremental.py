@@ -7,18 +7,24 @@ training 100K iterations (App. G.2). In aioir this is a staged schedule, one sta
 * stage ``i`` draws its data from the first ``i + 1`` tasks in ``t_mat`` order (``replay="all"``:
   the data injected so far stays in the mix, balanced over its tasks), or from task ``i`` alone
   (``replay="none"``);
-* every stage lasts ``steps_per_task`` optimizer steps and restarts the lr schedule (the engine's
-  stages always do);
+* every stage lasts ``steps_per_task`` optimizer steps (one budget for all, or one per stage)
+  and restarts the lr schedule (the engine's stages always do);
+* every stage after the first starts a fresh optimizer (``fresh_optimizer``: Adam's moments
+  reset): Algorithm 4 trains one network ``r_theta_i`` per incremental task, initialised from
+  ``theta_{i-1}``, 100K iterations each under the recipe's cosine annealing, i.e. a training run
+  of its own per task (``fresh_optimizer=False`` keeps the moments across stages);
 * ties in ``t_mat`` keep the run's task order.
 
 The stage dictionaries carry ``tasks`` (``train.stages[].tasks``: the task subset a stage's data
-draws from) for the engine. Algorithm 4 writes its loop ``for i = n, ..., 1``; with tasks indexed
+draws from) and ``fresh_optimizer`` for the engine (:mod:`aioir.engine.stages`). Algorithm 4 writes its loop ``for i = n, ..., 1``; with tasks indexed
 in increasing ``t_mat`` that would be the decreasing order, which the text and Fig. 5 contradict:
 ``order="decreasing"`` is available as that reading.
 
 >>> stages = incremental_stages({"haze": 47, "noise": 4, "rain": 8}, steps_per_task=100)
 >>> [(s["steps"], s["tasks"]) for s in stages]
 [(100, ['noise']), (100, ['noise', 'rain']), (100, ['noise', 'rain', 'haze'])]
+>>> [s["fresh_optimizer"] for s in stages]
+[False, True, True]
 """
 
 from __future__ import annotations
@@ -27,6 +33,21 @@ from typing import Any, Mapping, Sequence
 
 ORDERS = ("increasing", "decreasing")
 REPLAYS = ("all", "none")
+
+
+def split_budget(total: int, stages: int) -> list[int]:
+    """``total`` steps in ``stages`` near-equal budgets (the first ones one step longer when
+    it does not divide), each at least one step.
+
+    >>> split_budget(700, 7), split_budget(10, 3)
+    ([100, 100, 100, 100, 100, 100, 100], [4, 3, 3])
+    """
+    if stages < 1:
+        raise ValueError(f"need at least one stage, got {stages}")
+    if total < stages:
+        raise ValueError(f"{total} steps cannot give each of {stages} stages a step")
+    base, extra = divmod(int(total), stages)
+    return [base + (1 if i < extra else 0) for i in range(stages)]
 
 
 def task_order(t_mat: Mapping[str, int], order: str = "increasing") -> list[str]:
@@ -46,10 +67,12 @@ def incremental_stages(
     order: str = "increasing",
     replay: str = "all",
     lr: float | None = None,
+    fresh_optimizer: bool = True,
 ) -> list[dict[str, Any]]:
     """One stage config (a dict for ``train.stages``) per task, in ``t_mat`` order.
 
     ``steps_per_task``: one budget for every stage, or one per stage (in stage order).
+    ``fresh_optimizer``: every stage after the first resets the optimizer's state.
     """
     if replay not in REPLAYS:
         raise ValueError(f"replay must be one of {REPLAYS}, got {replay!r}")
@@ -67,6 +90,7 @@ def incremental_stages(
         stage: dict[str, Any] = {
             "steps": steps,
             "tasks": tasks[: i + 1] if replay == "all" else [task],
+            "fresh_optimizer": bool(fresh_optimizer and i > 0),
         }
         if lr is not None:
             stage["lr"] = float(lr)

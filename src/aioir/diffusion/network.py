@@ -27,9 +27,11 @@ Training goes through the engine's ``TrainingModule`` via :meth:`DiffusionNet.tr
 ``test_t`` (plain ``net(x)`` then works everywhere: ``aioir eval``, ``restore``, ``export``);
 a multi-task network stores the table ``task_t`` and, with ``require_t``, refuses ``net(x)``
 without a step rather than silently restoring unconditioned; evaluate it per task with
-``with net.use_task(name): ...`` (what ``aioir diffusion eval`` does). :meth:`plain_backbone`
-returns the backbone alone (a fresh instance with the same weights): the deployable network when
-time conditioning is off, and the starting point of an export without the diffusion parts.
+``with net.use_task(name): ...``; every aioir evaluation (validation, ``aioir eval``,
+``aioir diffusion eval``, the report's figures) does so through the model hook
+:meth:`DiffusionNet.task_context`. :meth:`plain_backbone` returns the backbone alone (a fresh
+instance with the same weights): the deployable network when time conditioning is off, and the
+starting point of an export without the diffusion parts.
 
 >>> import torch
 >>> _ = torch.manual_seed(0)
@@ -344,7 +346,8 @@ class DiffusionNet(nn.Module):
             raise ValueError(
                 "this network was fine-tuned with per-task time steps "
                 f"({self.task_t}) and needs the task's t at test time: evaluate it with "
-                "`aioir diffusion eval` or `with net.use_task(name): ...`"
+                "`aioir eval` (each test set at its task's step) or restore inside "
+                "`with net.use_task(name): ...`"
             )
         return self.test_t
 
@@ -374,6 +377,33 @@ class DiffusionNet(nn.Module):
             yield
         finally:
             self.test_t = previous
+
+    @contextmanager
+    def task_context(self, task: str) -> Iterator[None]:
+        """The evaluation hook (:mod:`aioir.models.hooks`): restore images of ``task`` inside
+        the block, at its ``t_mat`` when the network has one for it; otherwise ``net(x)`` as it
+        is (``test_t``, or the plain backbone), except that a network that requires a step
+        says which task it lacks.
+
+        >>> net = DiffusionNet(backbone_options={"width": 8}, tasks=["dark"],
+        ...                    task_t={"dark": 38}, require_t=True)
+        >>> with net.task_context("dark"):
+        ...     net.test_t
+        38
+        >>> with net.task_context("rain"):
+        ...     pass
+        Traceback (most recent call last):
+        ...
+        ValueError: no time step for task 'rain': this network was fine-tuned with per-task steps {'dark': 38} and restores only those tasks
+        """
+        if task in self.task_t:
+            with self.use_task(task):
+                yield
+            return
+        if self.require_t and self.test_t is None:
+            raise ValueError(f"no time step for task {task!r}: this network was fine-tuned "
+                             f"with per-task steps {self.task_t} and restores only those tasks")
+        yield
 
     def task_steps(self, task_id: torch.Tensor) -> torch.Tensor:
         """``t_mat`` of each sample's task (B,), from ``tasks``/``task_t``."""
@@ -409,21 +439,35 @@ class DiffusionNet(nn.Module):
         if not restore:
             x0 = batch["gt"]
             t, eps = draw_noise(self, x0)
-            return None, {"gen": generative_losses(self, x0, t, eps).mean()}
+            with self._auxiliary_forwards():
+                return None, {"gen": generative_losses(self, x0, t, eps).mean()}
         steps = self.task_steps(batch["task_id"])
         aux: dict[str, torch.Tensor] = {}
         if self.gef_options is not None:
             # the auxiliary forwards run first: a strategy's tap hook (TUR) must see the
             # restoration forward last
-            aux.update(self.gef.terms(batch, steps))
-        with self.conditioned(steps, batch["lq"].shape[0], batch["lq"].device):
-            own = getattr(self.backbone, "train_forward", None)
-            if callable(own):
+            with self._auxiliary_forwards():
+                aux.update(self.gef.terms(batch, steps))
+        own = getattr(self.backbone, "train_forward", None)
+        if callable(own):
+            with self.conditioned(steps, batch["lq"].shape[0], batch["lq"].device):
                 pred, extra = own(batch, restore=True)
-                aux.update(extra)
-            else:
-                pred = self.backbone(batch["lq"])
+            aux.update(extra)
+        else:  # through forward: a strategy's hook on the model sees the call r(lq, t_mat)
+            pred = self(batch["lq"], steps)
         return pred, aux
+
+    @contextmanager
+    def _auxiliary_forwards(self) -> Iterator[None]:
+        """The generative and L_orthog forwards are not the model's restoration call: the
+        hooks strategies hang on the whole model (FAMO keeps its training call to re-run it
+        after the step) do not see them. Hooks on submodules (TUR's tap, the FiLM heads) do."""
+        pre, post = self._forward_pre_hooks, self._forward_hooks
+        self._forward_pre_hooks, self._forward_hooks = type(pre)(), type(post)()
+        try:
+            yield
+        finally:
+            self._forward_pre_hooks, self._forward_hooks = pre, post
 
     @property
     def gef(self) -> Any:

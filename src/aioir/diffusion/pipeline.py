@@ -10,9 +10,11 @@ prepare the configuration and what comes before or after the run:
 * :func:`match` — the t_mat table of a pre-trained network on pairs of the run's tasks;
 * :func:`prepare_finetune` / :func:`finetune` — start from a pre-training run, condition every
   task on its ``t_mat``, train with the run's strategy (+ GEF when ``model.options.gef`` is
-  set), then evaluate every task at its own step;
-* :func:`incremental_config` / :func:`incremental` — the same with one stage per task in
-  ``t_mat`` order (needs ``train.stages[].tasks`` in the engine's schema).
+  set); the engine's validation evaluates every task at its own step (the network's
+  ``task_context`` hook);
+* :func:`incremental_config` / :func:`incremental` — the same with one engine stage per task in
+  ``t_mat`` order (``train.stages[].tasks``: replay of the tasks injected so far, a budget and a
+  fresh optimizer per stage).
 """
 
 from __future__ import annotations
@@ -53,7 +55,8 @@ class PretrainResult:
 
 def pretrain_config(cfg: RunConfig) -> RunConfig:
     """``cfg`` as a generative pre-training run: one stage without reconstruction when it has no
-    stages (stages it has must all have ``recon_weight: 0``), no restoration validation."""
+    stages (stages it has must all have ``recon_weight: 0``), no restoration validation (there
+    is nothing to restore yet: ``val.enabled`` false)."""
     _require_diffusion(cfg)
     cfg = copy.deepcopy(cfg)
     if not cfg.train.stages:
@@ -62,13 +65,13 @@ def pretrain_config(cfg: RunConfig) -> RunConfig:
     if bad:
         raise ValueError(f"train.stages {bad} have a reconstruction weight: generative "
                          "pre-training trains on clean images only (recon_weight: 0)")
-    cfg.val.source = "none"
+    cfg.val.enabled = False
     return cfg
 
 
 def pretrain(cfg: RunConfig, run_dir: str | Path, *, resume: str | None = None,
              importance_batches: int = 16, sample_count: int = 4, sample_size: int = 64,
-             dist: Any = None) -> PretrainResult:
+             dist: Any = None, allow_changes: bool = False) -> PretrainResult:
     """Generative pre-training through the engine, then the network, the prior and samples."""
     from aioir.diffusion.data import clean_batches
     from aioir.diffusion.prior import compute_prior, save_prior
@@ -77,7 +80,7 @@ def pretrain(cfg: RunConfig, run_dir: str | Path, *, resume: str | None = None,
 
     cfg = pretrain_config(cfg)
     run_dir = Path(run_dir)
-    result = train(cfg, run_dir, resume=resume, dist=dist)
+    result = train(cfg, run_dir, resume=resume, dist=dist, allow_changes=allow_changes)
     out = PretrainResult(result)
     if result.status != "finished" or (dist is not None and not dist.is_main):
         return out
@@ -98,7 +101,7 @@ def pretrain(cfg: RunConfig, run_dir: str | Path, *, resume: str | None = None,
 def load_diffusion_network(path: str | Path, *, use_ema: bool = True):
     """A ``diffusion`` network (eval mode) and its metadata from a training checkpoint, an
     export, or a run folder (its ``pretrained.safetensors``, else its latest checkpoint)."""
-    from aioir.engine.checkpoint import latest_checkpoint
+    from aioir.checkpoint import latest_checkpoint
     from aioir.inference.export import load_network
 
     path = Path(path)
@@ -146,14 +149,16 @@ def match(checkpoint: str | Path, cfg: RunConfig, *, pairs: int = 8, patch_size:
 def write_match_table(rows: list, out_dir: str | Path, *, meta: Mapping[str, Any]) -> list[Path]:
     """``t_mat.md``, ``t_mat.csv`` and ``t_mat.json`` (``{"t_mat": {task: t}, ...}``)."""
     from aioir.diffusion.matching import summary_line, table_rows
+    from aioir.files import write_text
     from aioir.report.tables import markdown_table
     from aioir.report.writers import write_csv, write_json
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     headers, body = table_rows(rows)
-    md = out_dir / "t_mat.md"
-    md.write_text(markdown_table(headers, body) + "\n\n" + summary_line(rows) + "\n")
+    md = write_text(out_dir / "t_mat.md",
+                    markdown_table(headers, body) + "\n\n" + summary_line(rows) + "\n",
+                    what="t_mat table")
     csv = write_csv(out_dir / "t_mat.csv", headers, body)
     data = {"t_mat": {r.task: r.t_mat for r in rows}, **dict(meta),
             "rows": [dataclasses.asdict(r) for r in rows]}
@@ -208,21 +213,22 @@ def resolve_pretrained(pretrained: str | Path) -> tuple[Path, Path | None]:
 
 
 def prepare_finetune(cfg: RunConfig, run_dir: str | Path, *, pretrained: str | Path | None,
-                     tmat: Any = None) -> RunConfig:
+                     tmat: Any = None, copy_prior: bool = True) -> RunConfig:
     """``cfg`` ready for restoration fine-tuning of a pre-trained network.
 
     Sets ``model.pretrained`` (the pre-trained network), ``model.options.tasks``/``task_t``
     (``tmat``: see :func:`load_tmat`; default the config's own ``task_t``), ``test_t`` (a
-    single task: its step; several: ``require_t``), ``model.options.gef.prior`` (a copy of the
-    pre-training run's prior in the run folder) and turns the engine's own validation off
-    (it cannot give each task its step: :func:`finetune` evaluates instead).
+    single task: its step; several: ``require_t``) and ``model.options.gef.prior`` (a copy of
+    the pre-training run's prior in the run folder, written by :func:`copy_prior_file` unless
+    ``copy_prior`` is false). Validation stays as configured: the engine evaluates each test
+    set at its task's step (the network's ``task_context`` hook).
     """
-    from aioir.engine import builders
+    from aioir.engine.build import resolve_setting
 
     _require_diffusion(cfg)
     cfg = copy.deepcopy(cfg)
     opts = dict(cfg.model.options)
-    tasks = builders.task_names(cfg)
+    tasks = list(resolve_setting(cfg).task_names)
     if pretrained is not None:
         resolve_pretrained(pretrained)  # a missing pre-training run is the first thing to say
     if tmat is None and not opts.get("task_t"):
@@ -236,6 +242,7 @@ def prepare_finetune(cfg: RunConfig, run_dir: str | Path, *, pretrained: str | P
     else:
         opts["test_t"], opts["require_t"] = None, True
     gef = opts.get("gef")
+    wants_copy = False
     if pretrained is not None:
         weights, prior = resolve_pretrained(pretrained)
         cfg.model.pretrained = str(weights)
@@ -244,88 +251,76 @@ def prepare_finetune(cfg: RunConfig, run_dir: str | Path, *, pretrained: str | P
             if prior is None:
                 raise FileNotFoundError(f"L_reg needs the prior of the pre-training run; none "
                                         f"beside {weights}")
-            run_dir = Path(run_dir)
-            run_dir.mkdir(parents=True, exist_ok=True)
-            copy_path = run_dir / PRIOR
-            if not copy_path.exists():  # atomic: ranks of a distributed run may race here
-                tmp = copy_path.with_name(f"{PRIOR}.{os.getpid()}.tmp")
-                shutil.copyfile(prior, tmp)
-                os.replace(tmp, copy_path)
-            opts["gef"] = {**dict(gef), "prior": str(copy_path)}
+            opts["gef"] = {**dict(gef), "prior": str(Path(run_dir) / PRIOR)}
+            wants_copy = True
     cfg.model.options = opts
-    cfg.val.source = "none"
+    if copy_prior and wants_copy:
+        copy_prior_file(pretrained, run_dir)
     return cfg
+
+
+def copy_prior_file(pretrained: str | Path, run_dir: str | Path) -> Path | None:
+    """Copy the pre-training run's prior into ``run_dir`` (atomically: the ranks of a
+    distributed run may race here); a copy already there must be the same file (a resumed
+    run), else the folder was prepared from another pre-training run and is refused."""
+    import filecmp
+
+    _, prior = resolve_pretrained(pretrained)
+    if prior is None:
+        return None
+    target = Path(run_dir) / PRIOR
+    if target.exists():
+        if not filecmp.cmp(prior, target, shallow=False):
+            raise ValueError(f"{target} holds the prior of another pre-training run than "
+                             f"{prior}; choose another --out (or remove it)")
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f"{PRIOR}.{os.getpid()}.tmp")
+    shutil.copyfile(prior, tmp)
+    os.replace(tmp, target)
+    return target
 
 
 @dataclass
 class FinetuneResult:
-    """What :func:`finetune` / :func:`incremental` return."""
+    """What :func:`finetune` / :func:`incremental` return: the engine's result and its final
+    validation (every task at its own step; ``None`` with ``val.enabled: false``)."""
 
     train: Any
     evaluation: dict[str, Any] | None = None
 
 
-def evaluate_run(cfg: RunConfig, checkpoint: str | Path, run_dir: str | Path, step: int,
-                 val_cfg: Any = None) -> dict[str, Any] | None:
-    """Per-task evaluation (each task at its step) of a checkpoint on the run's validation
-    images; written as ``eval/step_<step>.json`` like the engine's validation."""
-    from aioir.diffusion.data import validation_samples
-    from aioir.diffusion.evaluate import evaluate_per_task
-    from aioir.inference.export import load_network
-
-    cfg = copy.deepcopy(cfg)
-    if val_cfg is not None:
-        cfg.val = val_cfg
-    if cfg.val.source == "none" or cfg.data.source == "setting":
-        return None
-    samples = validation_samples(cfg)
-    if not samples:
-        return None
-    net, meta = load_network(checkpoint, use_ema=cfg.val.use_ema)
-    result = evaluate_per_task(net, samples, meta["tasks"], cfg.val.protocol, measure_input=True)
-    summary = result.to_dict()
-    out = Path(run_dir) / "eval"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"step_{step:08d}.json").write_text(json.dumps(summary, indent=2))
-    return summary
-
-
 def finetune(cfg: RunConfig, run_dir: str | Path, *, pretrained: str | Path | None,
-             tmat: Any = None, resume: str | None = None, dist: Any = None) -> FinetuneResult:
-    """Restoration fine-tuning (GEF when configured) through the engine, then evaluation."""
+             tmat: Any = None, resume: str | None = None, dist: Any = None,
+             allow_changes: bool = False) -> FinetuneResult:
+    """Restoration fine-tuning (GEF when configured) through the engine, validated at the end
+    like any run (``eval/step_*.json``)."""
     from aioir.engine.run import train
 
-    val_cfg = copy.deepcopy(cfg.val)
     cfg = prepare_finetune(cfg, run_dir, pretrained=pretrained, tmat=tmat)
-    result = train(cfg, run_dir, resume=resume, dist=dist)
-    out = FinetuneResult(result)
-    if result.status == "finished" and (dist is None or dist.is_main):
-        out.evaluation = evaluate_run(cfg, result.checkpoint, run_dir, result.step, val_cfg)
-    return out
+    result = train(cfg, run_dir, resume=resume, dist=dist, allow_changes=allow_changes)
+    return FinetuneResult(result, result.validation)
 
 
 # ---------------------------------------------------------------------------- incremental
-def stage_tasks_supported() -> bool:
-    """Whether the engine's schema has ``train.stages[].tasks`` (per-stage task subsets)."""
-    return "tasks" in {f.name for f in dataclasses.fields(StageConfig)}
-
-
-def incremental_config(cfg: RunConfig, *, steps_per_task: int, order: str = "increasing",
-                       replay: str = "all") -> RunConfig:
+def incremental_config(cfg: RunConfig, *, steps_per_task: int | list[int] | None = None,
+                       order: str = "increasing", replay: str = "all",
+                       fresh_optimizer: bool = True) -> RunConfig:
     """``cfg`` (prepared by :func:`prepare_finetune`) with one stage per task in ``t_mat``
-    order; ``train.steps`` becomes the sum of the stages."""
+    order (:func:`~aioir.diffusion.incremental.incremental_stages`); ``train.steps`` becomes
+    the sum of the stages. ``steps_per_task``: one budget for every stage, one per stage, or
+    ``None``: ``train.steps`` split evenly over the tasks."""
     from aioir.config import from_dict, to_dict
-    from aioir.diffusion.incremental import incremental_stages
+    from aioir.diffusion.incremental import incremental_stages, split_budget
 
     table = dict(cfg.model.options.get("task_t") or {})
-    stages = incremental_stages(table, steps_per_task, order=order, replay=replay)
-    if not stage_tasks_supported():
-        raise ValueError(
-            "time-sequential incremental training needs train.stages[].tasks (the task subset "
-            "a stage's data draws from), which this version of aioir's engine does not have "
-            "yet; the generated stages would be: "
-            + "; ".join(f"{s['steps']} steps on {s['tasks']}" for s in stages)
-        )
+    if cfg.train.stages:
+        raise ValueError("incremental training writes train.stages itself (one stage per task "
+                         "in t_mat order); remove train.stages from the config")
+    if steps_per_task is None:
+        steps_per_task = split_budget(cfg.train.steps, len(table))
+    stages = incremental_stages(table, steps_per_task, order=order, replay=replay,
+                                fresh_optimizer=fresh_optimizer)
     data = to_dict(cfg)
     data["train"]["stages"] = stages
     data["train"]["steps"] = sum(s["steps"] for s in stages)
@@ -333,17 +328,19 @@ def incremental_config(cfg: RunConfig, *, steps_per_task: int, order: str = "inc
 
 
 def incremental(cfg: RunConfig, run_dir: str | Path, *, pretrained: str | Path | None,
-                tmat: Any = None, steps_per_task: int, order: str = "increasing",
-                replay: str = "all", resume: str | None = None, dist: Any = None
+                tmat: Any = None, steps_per_task: int | list[int] | None = None,
+                order: str = "increasing", replay: str = "all", fresh_optimizer: bool = True,
+                resume: str | None = None, dist: Any = None, allow_changes: bool = False
                 ) -> FinetuneResult:
-    """Time-sequential incremental training through the engine's stages, then evaluation."""
+    """Time-sequential incremental training through the engine's stages (the MoE adapters of
+    ``model.options.moe_experts`` train with the rest), validated at the end."""
     from aioir.engine.run import train
 
-    val_cfg = copy.deepcopy(cfg.val)
-    cfg = prepare_finetune(cfg, run_dir, pretrained=pretrained, tmat=tmat)
-    cfg = incremental_config(cfg, steps_per_task=steps_per_task, order=order, replay=replay)
-    result = train(cfg, run_dir, resume=resume, dist=dist)
-    out = FinetuneResult(result)
-    if result.status == "finished" and (dist is None or dist.is_main):
-        out.evaluation = evaluate_run(cfg, result.checkpoint, run_dir, result.step, val_cfg)
-    return out
+    cfg = prepare_finetune(cfg, run_dir, pretrained=pretrained, tmat=tmat, copy_prior=False)
+    cfg = incremental_config(cfg, steps_per_task=steps_per_task, order=order, replay=replay,
+                             fresh_optimizer=fresh_optimizer)
+    gef_prior = (cfg.model.options.get("gef") or {}).get("prior")
+    if pretrained is not None and gef_prior == str(Path(run_dir) / PRIOR):
+        copy_prior_file(pretrained, run_dir)   # once the stages are known to be valid
+    result = train(cfg, run_dir, resume=resume, dist=dist, allow_changes=allow_changes)
+    return FinetuneResult(result, result.validation)

@@ -250,13 +250,15 @@ def train_dataset(cfg: RunConfig, setting, stages=None) -> torch.utils.data.Data
 
 def build_test_sets(setting, root: str | Path | None, *, groups: Iterable[str] | None = None,
               max_size: int | None = None, max_images: int | None = None,
-              missing: str = "raise") -> tuple[list[Any], list[str]]:
+              tile: int | None = None, missing: str = "raise") -> tuple[list[Any], list[str]]:
     """``(test sets, notes)`` of ``setting`` under ``root``, in the setting's order.
 
     ``groups``: the test groups to include (``None``: all). A missing optional set is left out
     with a note; a missing required one raises ``FileNotFoundError`` naming the expected
     folder, or with ``missing="skip"`` (periodic validation) is left out with a note.
-    ``max_size``/``max_images`` cap every set (see :mod:`aioir.data.testsets`).
+    ``max_size``/``max_images`` cap every set; ``tile`` cuts every synthetic test image into
+    independently degraded tiles (see :mod:`aioir.data.testsets`); a real (paired) test set is
+    never tiled: its pairs are the dataset's, so ``tile`` with a paired set raises ``ValueError``.
     """
     from aioir.data.testsets import PairedTestSet, SyntheticTestSet
     from aioir.settings.sources import collect
@@ -283,8 +285,12 @@ def build_test_sets(setting, root: str | Path | None, *, groups: Iterable[str] |
             index = setting.task_names.index(spec.task) if spec.task in setting.task_names else 0
             out.append(SyntheticTestSet(sources.get(spec), spec.task, seed=spec.seed, key=spec.key,
                                         task_index=index, degrade_task=str(spec.degrade),
-                                        dist=spec.dist, **common))
+                                        dist=spec.dist, tile=tile, **common))
         else:
+            if tile is not None:
+                raise ValueError(f"val.tile={tile}: test set {spec.column!r} of setting "
+                                 f"{setting.name!r} is a real paired set; only synthetic test "
+                                 "sets are cut into tiles (set val.tile: null)")
             names = [col.rel(lq) for lq, _ in col.pairs]
             out.append(PairedTestSet(col.pairs, task=spec.task, names=names, **common))
     return out, notes
@@ -297,7 +303,7 @@ def validation_sets(cfg: RunConfig, setting=None) -> tuple[list[Any], list[str]]
         return [], []
     setting = setting or resolve_setting(cfg)
     return build_test_sets(setting, cfg.data.root, groups=cfg.val.groups, max_size=cfg.val.max_size,
-                     max_images=cfg.val.max_images, missing="skip")
+                     max_images=cfg.val.max_images, tile=cfg.val.tile, missing="skip")
 
 
 def val_protocol(cfg: RunConfig, setting):

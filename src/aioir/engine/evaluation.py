@@ -21,18 +21,25 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, ContextManager, Sequence
 
 import numpy as np
 
 RestoreFn = Callable[[np.ndarray], np.ndarray]
+#: ``task_context(task)``: a context inside which a network restores images of ``task``
+TaskContext = Callable[[str], ContextManager[None]]
 
 
 def evaluate(restore_fn: RestoreFn, sets: Sequence[Any], protocol: Any, *,
-             measure_input: bool = False, progress: bool = False) -> dict[str, Any]:
+             measure_input: bool = False, progress: bool = False,
+             task_context: TaskContext | None = None) -> dict[str, Any]:
     """``{group: EvalResult}`` of ``restore_fn`` on ``sets`` (each has ``column`` and
     ``group`` and yields ``(lq, gt, column, name)``), groups in order of first appearance;
-    columns are the sets' columns."""
+    columns are the sets' columns.
+
+    ``task_context``: for a network that needs the task of the images it restores (the
+    model hook of that name, :mod:`aioir.models.hooks`; the diffusion wrapper's ``t_mat``):
+    every image of a set is restored inside ``task_context(set.task)``."""
     from aioir.metrics import evaluate_pairs
 
     groups: dict[str, list[Any]] = {}
@@ -41,10 +48,48 @@ def evaluate(restore_fn: RestoreFn, sets: Sequence[Any], protocol: Any, *,
     out = {}
     for group, members in groups.items():
         columns = [ts.column for ts in members]
-        samples = itertools.chain.from_iterable(members)
-        out[group] = evaluate_pairs(restore_fn, samples, protocol, columns, progress=progress,
+        fn, samples = restore_fn, itertools.chain.from_iterable(members)
+        if task_context is not None:
+            fn, samples = _per_task(restore_fn, members, task_context)
+        out[group] = evaluate_pairs(fn, samples, protocol, columns, progress=progress,
                                     measure_input=measure_input)
     return out
+
+
+def restore_for(restore_fn: RestoreFn, task_context: TaskContext | None, task: str
+                ) -> RestoreFn:
+    """``restore_fn`` for images of ``task``: inside ``task_context(task)`` when given.
+
+    >>> restore_for(abs, None, "noise") is abs
+    True
+    """
+    if task_context is None:
+        return restore_fn
+
+    def restore(img: np.ndarray) -> np.ndarray:
+        with task_context(task):
+            return restore_fn(img)
+
+    return restore
+
+
+def _per_task(restore_fn: RestoreFn, members: Sequence[Any], task_context: TaskContext
+              ) -> tuple[RestoreFn, Any]:
+    """The samples of ``members`` in order, and a restore function that restores each inside
+    the context of the task of the set it came from (``evaluate_pairs`` restores every sample
+    before it draws the next)."""
+    current: dict[str, str] = {}
+
+    def samples():
+        for ts in members:
+            current["task"] = getattr(ts, "task", None) or ts.column
+            yield from ts
+
+    def restore(img: np.ndarray) -> np.ndarray:
+        with task_context(current["task"]):
+            return restore_fn(img)
+
+    return restore, samples()
 
 
 def summary(results: dict[str, Any]) -> dict[str, Any]:

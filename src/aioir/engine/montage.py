@@ -40,8 +40,12 @@ def restoration_montage(
     samples: Sequence[tuple[np.ndarray, np.ndarray, str, str]],
     tasks: Sequence[str],
     gap: int = 2,
+    restore_for: Callable[[str], Callable[[np.ndarray], np.ndarray]] | None = None,
 ) -> np.ndarray:
     """One row per task (its first sample): degraded input | ``restore(input)`` | ground truth.
+
+    ``restore_for(task)``: the restore function of a task's row, when it depends on the task
+    (:func:`aioir.engine.evaluation.restore_for`); default ``restore`` for every row.
 
     >>> z = np.zeros((4, 4, 3), np.float32)
     >>> restoration_montage(lambda x: x, [(z, z, "noise", "a")], ["noise"], gap=0).shape
@@ -50,5 +54,6 @@ def restoration_montage(
     firsts: dict[str, tuple] = {}
     for s in samples:
         firsts.setdefault(s[2], s)
-    rows = [[firsts[t][0], restore(firsts[t][0]), firsts[t][1]] for t in tasks if t in firsts]
+    pick = restore_for or (lambda task: restore)
+    rows = [[firsts[t][0], pick(t)(firsts[t][0]), firsts[t][1]] for t in tasks if t in firsts]
     return montage(rows, gap=gap)

@@ -22,7 +22,6 @@ MiOIR's sequential learning does.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import torch.nn as nn
 

@@ -363,6 +363,8 @@ class Trainer:
             if cfg.grad_clip:
                 norm = torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
                 finite = bool(torch.isfinite(norm).item()) or self.scaler.is_enabled()
+                # the norm before clipping: how far a strategy's loss scales the gradient
+                out.extras = {**out.extras, "grad_norm": norm.detach().float()}
         if not finite:
             self.optimizer.zero_grad(set_to_none=True)
             return out, aux_values, False
@@ -452,7 +454,7 @@ class Trainer:
                 if bar is not None:
                     bar.update(1)
                     if self.step % cfg.train.log_every == 0 or self.step == 1:
-                        bar.set_postfix_str(self._postfix(out), refresh=False)
+                        bar.set_postfix_str(self._postfix(out, aux, stage), refresh=False)
                 if on_step is not None:
                     on_step(self.step)
                 done = self.step >= cfg.train.steps
@@ -517,11 +519,17 @@ class Trainer:
             rec["stage"] = stage_at(self.stages, self.step - 1).index
         return rec
 
-    def _postfix(self, out: StrategyOutput) -> str:
-        parts = [f"loss {float(out.loss.detach()):.4f}"]
-        for n, l, w, p in zip(self.task_names, out.task_losses, out.weights, out.present):
-            if p:
-                parts.append(f"{n} {float(l):.3f}/{float(w):.2f}")
+    def _postfix(self, out: StrategyOutput, aux: dict[str, float] | None = None,
+                 stage: Any = None) -> str:
+        """The progress display's summary: the strategy's loss and each task's loss/weight
+        (not in a stage without reconstruction), then the auxiliary losses."""
+        parts = []
+        if stage is None or stage.recon_weight > 0:
+            parts.append(f"loss {float(out.loss.detach()):.4f}")
+            for n, l, w, p in zip(self.task_names, out.task_losses, out.weights, out.present):
+                if p:
+                    parts.append(f"{n} {float(l):.3f}/{float(w):.2f}")
+        parts += [f"{k} {float(v):.4f}" for k, v in (aux or {}).items()]
         return " ".join(parts)
 
     def eval_model(self) -> nn.Module:
@@ -531,12 +539,12 @@ class Trainer:
         return self.model
 
     def validation_samples(self) -> list[Any]:
-        """The validation sets; materialised once when ``val.max_size`` caps them (small
-        images), else streamed from disk at every validation."""
+        """The validation sets; materialised once when ``val.max_size`` or ``val.tile`` caps
+        them (small images), else streamed from disk at every validation."""
         if self._val_samples is not None:
             return self._val_samples
         sets = list(self.parts.val_sets)
-        if self.cfg.val.max_size is not None:
+        if self.cfg.val.max_size is not None or self.cfg.val.tile is not None:
             sets = [_Materialised(ts) for ts in sets]
             self._val_samples = sets
         return sets
@@ -563,15 +571,22 @@ class Trainer:
         net = self.eval_model()
         was_training = net.training
         net.eval()
+        task_context = hooks(net).task_context  # a network that needs each set's task
+
+        def restore(img):
+            return restore_image(net, img, device=self.device)
+
         try:
-            results = evaluate(lambda img: restore_image(net, img, device=self.device), sets,
-                               protocol)
+            results = evaluate(restore, sets, protocol, task_context=task_context)
             if log is not None and log.tensorboard:  # input | restored | ground truth per task
+                from aioir.engine.evaluation import restore_for
                 from aioir.engine.montage import restoration_montage
 
                 samples = [item for ts in sets for item in ts]
-                grid = restoration_montage(lambda img: restore_image(net, img, device=self.device),
-                                           samples, [ts.column for ts in sets])
+                task_of = {ts.column: getattr(ts, "task", None) or ts.column for ts in sets}
+                grid = restoration_montage(
+                    restore, samples, [ts.column for ts in sets],
+                    restore_for=lambda column: restore_for(restore, task_context, task_of[column]))
                 log.add_image("val/restorations", grid, self.step)
         finally:
             net.train(was_training)
@@ -591,6 +606,7 @@ class _Materialised:
 
     def __init__(self, ts: Any) -> None:
         self.column, self.group = ts.column, ts.group
+        self.task = getattr(ts, "task", None) or ts.column
         self.items = list(ts)
 
     def __len__(self) -> int:

@@ -16,7 +16,7 @@ never look attributes up themselves.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Optional, Protocol, Sequence
+from typing import Any, Callable, ContextManager, Mapping, Optional, Protocol, Sequence
 
 import torch
 import torch.nn as nn
@@ -40,6 +40,11 @@ class TrainingHooks(Protocol):
       DDP's unused-parameter search).
     * ``uem_tap: str`` and ``uem_channels: int``: the submodule whose output is the last
       full-resolution feature map, where TUR/UE hook their uncertainty head.
+    * ``task_context(task) -> context manager``: for a network that needs to know the task of
+      the images it restores (the diffusion wrapper: each task at its ``t_mat``), ``forward(x)``
+      inside the context restores images of ``task``. Every evaluation
+      (:func:`aioir.engine.evaluation.evaluate`) enters it around each test set's images.
+      Default: none (all-in-one networks are task-agnostic at test time).
 
     The backbone's factory may also define ``options_from_state_dict(state)`` (constructor
     options implied by a released checkpoint, :mod:`aioir.models.pretrained`).
@@ -56,6 +61,8 @@ class TrainingHooks(Protocol):
 
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]: ...
 
+    def task_context(self, task: str) -> ContextManager[None]: ...
+
 
 @dataclass(frozen=True)
 class Hooks:
@@ -68,6 +75,7 @@ class Hooks:
     unused_in_forward: tuple[str, ...] = ()
     uem_tap: str | None = None
     uem_channels: int | None = None
+    task_context: Callable[[str], ContextManager[None]] | None = None
 
 
 def hooks(model: nn.Module | None) -> Hooks:
@@ -88,4 +96,5 @@ def hooks(model: nn.Module | None) -> Hooks:
         unused_in_forward=tuple(getattr(model, "unused_in_forward", None) or ()),
         uem_tap=getattr(model, "uem_tap", None),
         uem_channels=None if channels is None else int(channels),
+        task_context=method("task_context"),
     )

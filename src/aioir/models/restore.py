@@ -1,4 +1,9 @@
-"""Restore images with a trained backbone: whole or tiled, numpy HWC in and out.
+"""Restore one float image with a trained backbone: whole or with a fixed tile, numpy HWC.
+
+What ``aioir eval``, validation during training and ``aioir report`` use. Files of any size
+within a memory budget (``aioir restore``, ``aioir serve``) go through
+:class:`aioir.inference.restore.Restorer`; both run windows through
+:func:`aioir.models.tiling.blend_rows`.
 
 >>> import numpy as np, torch
 >>> from aioir import models
@@ -53,6 +58,7 @@ def restore_image(
         raise ValueError(f"expected an H x W x 3 image, got shape {img.shape}")
     if device is None:
         device = next(model.parameters()).device
-    x = torch.from_numpy(np.array(img, dtype=np.float32)).permute(2, 0, 1)[None]  # a copy: inputs may be read-only
+    # a copy: inputs may be read-only
+    x = torch.from_numpy(np.array(img, dtype=np.float32)).permute(2, 0, 1)[None]
     y = restore_tensor(model, x.to(device), tile=tile, overlap=overlap)
     return y[0].permute(1, 2, 0).float().cpu().numpy()

@@ -21,7 +21,7 @@ import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -123,15 +123,18 @@ class _Figures:
         save_png(fig, self.folder / f"{entry.id}.png")
         return entry
 
-    def _per_task_panels(self, key: str) -> dict[str, dict[str, list]]:
+    def _per_task_panels(self, key: str, names: Sequence[str] | None = None
+                         ) -> dict[str, dict[str, list]]:
+        """``{method: {name: [series per run]}}`` of ``record[key][name]`` (names: the tasks)."""
+        names = list(self.tasks if names is None else names)
         panels: dict[str, dict[str, list]] = {}
         for g in self.groups:
             lines: dict[str, list] = {}
             for run in g.runs:
-                for task, series in per_task_series(run.records, key, self.tasks).items():
+                for task, series in per_task_series(run.records, key, names).items():
                     lines.setdefault(task, []).append(series)
             if lines:
-                panels[g.label] = {t: lines[t] for t in self.tasks if t in lines}
+                panels[g.label] = {t: lines[t] for t in names if t in lines}
         return panels
 
     def _seeds_text(self) -> str:
@@ -148,10 +151,41 @@ class _Figures:
         if not panels:
             entry.skipped = f"no metrics.jsonl record holds {key!r}"
             return entry
+        if log_y and not any(v > 0 for lines in panels.values() for runs in lines.values()
+                             for series in runs for v in series.values):
+            entry.skipped = (f"every logged {key!r} is 0: the runs trained without "
+                             "reconstruction (e.g. generative pre-training; see the auxiliary "
+                             "losses)")
+            return entry
         entry.caption += (f" Faint: the logged values; solid: their trailing mean over "
                           f"{SMOOTH} logged points.{self._seeds_text()}")
         return self._save(panels_figure(panels, ylabel=ylabel, smooth=SMOOTH, log_y=log_y,
                                         sharey=False), entry)
+
+    def aux_losses(self) -> FigureEntry:
+        """The backbone's auxiliary losses (``record["aux"]``), unweighted, one panel per
+        method."""
+        from .figures import SMOOTH, panels_figure
+
+        entry = FigureEntry(
+            "train_aux", "Auxiliary losses",
+            "The backbone's auxiliary losses as logged (before their weights): e.g. the diffusion "
+            "paradigm's generative loss gen and GEF's reg and orthog, AirNet's contrastive term.")
+        names: list[str] = []
+        for g in self.groups:
+            for run in g.runs:
+                for record in run.records:
+                    aux = record.get("aux")
+                    if isinstance(aux, Mapping):
+                        names += [k for k in aux if k not in names]
+        panels = self._per_task_panels("aux", names)
+        if not panels:
+            entry.skipped = "no metrics.jsonl record holds auxiliary losses ('aux')"
+            return entry
+        entry.caption += (f" Faint: the logged values; solid: their trailing mean over "
+                          f"{SMOOTH} logged points.{self._seeds_text()}")
+        return self._save(panels_figure(panels, ylabel="loss", smooth=SMOOTH, sharey=False),
+                          entry)
 
     def learning_rate(self) -> FigureEntry:
         from .figures import lines_figure
@@ -360,6 +394,8 @@ class _Figures:
         extras = sorted({k for g in self.groups for r in g.runs
                          for k in per_task_keys(r.records, self.tasks)}
                         - {"task_loss", "task_weight"})
+        has_aux = any(isinstance(rec.get("aux"), Mapping) and rec["aux"]
+                      for g in self.groups for r in g.runs for rec in r.records)
         makers: list[tuple[str, Callable[[], FigureEntry]]] = [
             ("Training loss per task", lambda: self.per_task_curve(
                 "task_loss", "Training loss per task", "loss",
@@ -372,6 +408,7 @@ class _Figures:
             *((f"{k} per task", (lambda k=k: self.per_task_curve(
                 k, f"{k} per task over training", k,
                 f"The per-task '{k}' the strategy logged at each step."))) for k in extras),
+            *((("Auxiliary losses", self.aux_losses),) if has_aux else ()),
             ("Learning rate", self.learning_rate),
             ("Validation PSNR", self.validation),
             ("Restorations", self.restoration_grid),

@@ -54,13 +54,22 @@ def _checkpoint(run: Run) -> Path:
 
 
 def restore_run(run: Run, samples: Sequence[Sample]) -> list[np.ndarray]:
-    """``run``'s network (as it was evaluated) applied to each sample's degraded image."""
+    """``run``'s network (as it was evaluated) applied to each sample's degraded image (a
+    network that needs its task, the diffusion wrapper, restores each sample as its task's:
+    the sample's column)."""
+    from aioir.engine.evaluation import restore_for
     from aioir.inference.export import load_network
+    from aioir.models.hooks import hooks
     from aioir.models.restore import restore_image
 
     use_ema = bool((run.config.get("val") or {}).get("use_ema", True))
     model, _ = load_network(_checkpoint(run), use_ema=use_ema)
-    return [restore_image(model, lq, device="cpu") for lq, _, _, _ in samples]
+    task_context = hooks(model).task_context
+
+    def restore(img: np.ndarray) -> np.ndarray:
+        return restore_image(model, img, device="cpu")
+
+    return [restore_for(restore, task_context, task)(lq) for lq, _, task, _ in samples]
 
 
 def _build_strategy(run: Run, num_tasks: int):
@@ -83,13 +92,17 @@ def uncertainty_maps(
     """Per-pixel uncertainty (H x W, mean over the head's channels) of each sample's degraded
     image, from the head stored in ``run``'s latest checkpoint, and the live network's
     restoration of it (H x W x 3, not clipped) that the map goes with."""
+    from contextlib import nullcontext
+
     import torch
 
-    from aioir.engine.checkpoint import load_checkpoint
+    from aioir.checkpoint import load_checkpoint
     from aioir.inference.export import load_network
+    from aioir.models.hooks import hooks
 
     path = _checkpoint(run)
     model, meta = load_network(path, use_ema=False)
+    task_context = hooks(model).task_context or (lambda task: nullcontext())
     with torch.random.fork_rng(devices=[]):  # attach() draws a fresh head: keep the RNG as is
         strategy = _build_strategy(run, len(meta["tasks"]))
         if not hasattr(strategy, "uncertainty"):
@@ -101,9 +114,10 @@ def uncertainty_maps(
         for p in [*model.parameters(), *strategy.parameters()]:
             p.requires_grad_(False)
         strategy.eval()
-        for lq, _, _, _ in samples:
+        for lq, _, task, _ in samples:
             x = torch.from_numpy(np.array(lq, dtype=np.float32)).permute(2, 0, 1)[None]
-            with torch.enable_grad():  # the hook captures the tapped feature only under autograd
+            # the hook captures the tapped feature only under autograd
+            with torch.enable_grad(), task_context(task):
                 pred = model(x)
                 u = strategy.uncertainty(pred)
             maps.append(u[0].mean(0).detach().cpu().numpy().astype(np.float64))

@@ -15,12 +15,13 @@ task losses at balanced *relative* rates with one backward pass:
 **The post-update loss.** The official code runs one extra forward pass without gradient on the
 same batch after the optimizer step (``update="same"``, default here, as the official code).
 aioir does it inside the strategy: ``attach(model)`` registers a forward pre-hook that keeps the
-training input of each micro-batch, and ``after_step`` re-runs ``model(lq)`` (the model's current
-mode, as the official trainer) and all-reduces the per-task losses. A backbone trained through
-``train_forward`` (AirNet) does not call its own ``forward``: there, and with ``update="next"``,
-the next step's losses (a new batch, at ``theta_{t+1}``) are used instead, which costs no extra
-forward but measures the decrease on a different batch (noisier, and without the same-batch
-bias). The strategy warns once when it falls back.
+training call of each micro-batch (``model(lq)``; ``model(lq, t)`` for the diffusion wrapper,
+whose ``train_forward`` restores through its own ``forward``), and ``after_step`` re-runs it (the
+model's current mode, as the official trainer) and all-reduces the per-task losses. For a
+backbone whose ``train_forward`` does not call its own ``forward`` (AirNet), and with
+``update="next"``, the next step's losses (a new batch, at ``theta_{t+1}``) are used instead,
+which costs no extra forward but measures the decrease on a different batch (noisier, and
+without the same-batch bias). The strategy warns once when it falls back.
 
 State (persistent buffers, exact resume, identical on every rank): ``logits`` and Adam's
 ``adam_m``, ``adam_v``, ``adam_t``; ``prev_loss``/``prev_present`` for ``update="next"``.
@@ -77,16 +78,18 @@ def softmax_vjp(z: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
 
 
 class _InputHook:
-    """Forward pre-hook keeping the model's training input (weak reference to the strategy)."""
+    """Forward pre-hook keeping the model's training call, its positional and keyword arguments
+    (a time-conditioned network is called ``model(lq, t)``), by weak reference to the
+    strategy."""
 
     def __init__(self, strategy: "FAMOStrategy | None") -> None:
         self._ref = weakref.ref(strategy) if strategy is not None else None
 
-    def __call__(self, module: nn.Module, args: Any) -> None:
+    def __call__(self, module: nn.Module, args: Any, kwargs: Any) -> None:
         strategy = self._ref() if self._ref is not None else None
         if strategy is not None and torch.is_grad_enabled() and args:
             if isinstance(args[0], torch.Tensor):
-                strategy._input = args[0]
+                strategy._input = (tuple(args), dict(kwargs or {}))
 
     def __deepcopy__(self, memo: dict[int, Any]) -> "_InputHook":
         return _InputHook(None)
@@ -131,8 +134,8 @@ class FAMOStrategy(Strategy):
         self.register_buffer("prev_present", torch.zeros(num_tasks, dtype=torch.bool))
         self._model: Any = None
         self._handle: Any = None
-        self._input: torch.Tensor | None = None
-        self._pending: list[tuple[torch.Tensor | None, torch.Tensor, torch.Tensor]] = []
+        self._input: tuple[tuple[Any, ...], dict[str, Any]] | None = None
+        self._pending: list[tuple[Any, torch.Tensor, torch.Tensor]] = []
         self._pending_sums: torch.Tensor | None = None
         self._step: tuple[list, torch.Tensor] | None = None
 
@@ -140,7 +143,7 @@ class FAMOStrategy(Strategy):
     def attach(self, model: nn.Module) -> None:
         if self.update == "same" and self._handle is None:
             self._model = weakref.ref(model)
-            self._handle = model.register_forward_pre_hook(_InputHook(self))
+            self._handle = model.register_forward_pre_hook(_InputHook(self), with_kwargs=True)
 
     def detach(self) -> None:
         if self._handle is not None:
@@ -208,7 +211,7 @@ class FAMOStrategy(Strategy):
         self.prev_present.copy_(present)
 
     def _post_update_losses(
-        self, batches: list[tuple[torch.Tensor | None, torch.Tensor, torch.Tensor]]
+        self, batches: list[tuple[Any, torch.Tensor, torch.Tensor]]
     ) -> tuple[torch.Tensor, torch.Tensor] | None:
         model = self._model() if self._model is not None else None
         if model is None or not batches or any(lq is None for lq, _, _ in batches):
@@ -220,8 +223,8 @@ class FAMOStrategy(Strategy):
             return None
         sums = torch.zeros(self.num_tasks, dtype=torch.float64, device=self.logits.device)
         counts = torch.zeros_like(sums)
-        for lq, gt, task_id in batches:
-            pred = model(lq)
+        for (args, kwargs), gt, task_id in batches:
+            pred = model(*args, **kwargs)
             s, c = per_task_sum_count(self.per_sample(pred, gt), task_id, self.num_tasks)
             sums += s.to(sums)
             counts += c.to(counts)

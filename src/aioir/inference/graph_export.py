@@ -1,0 +1,183 @@
+"""TorchScript and ONNX exports of a backbone, and the check that they compute what PyTorch does.
+
+Both formats come from one trace (``torch.jit.trace``) of the eval-mode backbone on an odd-sized
+example (:data:`TRACE_SIZE`), so the input padding every backbone applies is recorded with its
+size arithmetic (:mod:`aioir.models.padding` records traced sizes as graph operations) and the
+graph accepts any batch, height and width:
+
+* TorchScript (``.ts``): ``torch.jit.save`` of the trace, with ``aioir.json`` (model, options,
+  tasks) as an extra file. Load with ``torch.jit.load(path)``.
+* ONNX (``.onnx``): the TorchScript-based exporter (``torch.onnx.export(..., dynamo=False)``),
+  opset :data:`ONNX_OPSET`; input ``image`` and output ``restored``, both ``float32
+  [batch, 3, height, width]`` with the three dynamic axes named so; values in [0, 1] in and out
+  (not clamped). The metadata is in the model's ``metadata_props``. The torch.export-based
+  exporter (the default since torch 2.9) is not used: with dynamic height and width declared it
+  failed on 8 of the 9 backbones (sizes fixed to the example's, or no export after minutes;
+  ``docs/deployment.md``).
+
+:func:`check_export` runs the exported file on a test photograph and on two odd-sized inputs
+(one a batch of two) with the runtime a user would use (``torch.jit.load``, onnxruntime,
+:func:`~aioir.inference.export.load_network` for safetensors) and compares with the PyTorch
+backbone: the largest absolute difference must be at most :data:`CHECK_TOLERANCE` (on outputs
+in [0, 1]; 1e-4 is 0.026 of an 8-bit level). A shape the graph cannot take, or a difference
+above the tolerance, raises :class:`ExportCheckError` naming the input.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+#: ONNX operator set of the exports (GridSample for the pure-PyTorch deformable conv needs 16)
+ONNX_OPSET = 17
+#: largest absolute difference allowed between an exported network and PyTorch
+CHECK_TOLERANCE = 1e-4
+#: example the trace runs on (odd sides, so the padding branch is recorded)
+TRACE_SIZE = (1, 3, 67, 93)
+#: the check's extra inputs (odd sides, a batch of two, a tall one)
+CHECK_SHAPES = ((2, 3, 45, 61), (1, 3, 97, 50))
+#: the graphs' input / output names and dynamic axes
+INPUT_NAME, OUTPUT_NAME = "image", "restored"
+DYNAMIC_AXES = {0: "batch", 2: "height", 3: "width"}
+
+
+class ExportCheckError(ValueError):
+    """The exported network does not compute what the PyTorch one does (message says where)."""
+
+
+def _trace(model: nn.Module) -> torch.jit.ScriptModule:
+    example = torch.rand(*TRACE_SIZE, generator=torch.Generator().manual_seed(0))
+    with warnings.catch_warnings():
+        # size-to-int conversions are reported by the tracer; check_export is what verifies
+        warnings.simplefilter("ignore")
+        with torch.no_grad():
+            return torch.jit.trace(model.eval(), example, check_trace=False)
+
+
+def save_torchscript(model: nn.Module, path: str | Path, metadata: dict[str, str]) -> Path:
+    """Trace ``model`` and save it as TorchScript with ``metadata`` in ``aioir.json``."""
+    traced = _trace(model)
+    torch.jit.save(traced, str(path), _extra_files={"aioir.json": json.dumps(metadata)})
+    return Path(path)
+
+
+def save_onnx(model: nn.Module, path: str | Path, metadata: dict[str, str], *,
+              opset: int = ONNX_OPSET) -> Path:
+    """Export ``model`` to ONNX (opset ``opset``, dynamic batch/height/width) with ``metadata``."""
+    try:
+        import onnx
+    except ImportError as exc:
+        raise ValueError("ONNX export needs the onnx package: pip install 'aioir[onnx]'") from exc
+    example = torch.rand(*TRACE_SIZE, generator=torch.Generator().manual_seed(0))
+    axes = {INPUT_NAME: DYNAMIC_AXES, OUTPUT_NAME: DYNAMIC_AXES}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracer size warnings, the exporter's deprecation note
+        with torch.no_grad():
+            torch.onnx.export(model.eval(), (example,), str(path), dynamo=False,
+                              opset_version=opset, input_names=[INPUT_NAME],
+                              output_names=[OUTPUT_NAME], dynamic_axes=axes)
+    proto = onnx.load(str(path))
+    # the backbone contract: the output has the input's shape (shape inference may not see the
+    # channel count through the padding and cropping)
+    channels = proto.graph.output[0].type.tensor_type.shape.dim[1]
+    channels.Clear()
+    channels.dim_value = TRACE_SIZE[1]
+    for key, value in metadata.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.save(proto, str(path))
+    return Path(path)
+
+
+def runner(path: str | Path, fmt: str) -> Callable[[torch.Tensor], torch.Tensor]:
+    """A function running the exported file the way a user of ``fmt`` would."""
+    path = Path(path)
+    if fmt == "safetensors":
+        from aioir.inference.export import load_network
+
+        net, _ = load_network(path)
+        return lambda x: net(x)
+    if fmt == "torchscript":
+        ts = torch.jit.load(str(path), map_location="cpu")
+        return lambda x: ts(x)
+    if fmt == "onnx":
+        try:
+            import onnxruntime as ort
+        except ImportError as exc:
+            raise ValueError("checking an ONNX export needs onnxruntime: "
+                             "pip install 'aioir[onnx]'") from exc
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        name = session.get_inputs()[0].name
+        return lambda x: torch.from_numpy(session.run(None, {name: x.numpy()})[0])
+    raise ValueError(f"unknown export format {fmt!r}")
+
+
+def check_inputs() -> list[torch.Tensor]:
+    """The check's inputs: a crop of a held-out photograph, then :data:`CHECK_SHAPES` of
+    crops of it (float32 in [0, 1])."""
+    from aioir.data.sources import EmbeddedPhotos
+
+    photo = torch.from_numpy(np.ascontiguousarray(EmbeddedPhotos("test")[0])).permute(2, 0, 1)
+    inputs = [photo[None, :, 40:168, 100:260].contiguous()]
+    for b, c, h, w in CHECK_SHAPES:
+        inputs.append(torch.stack([photo[:, 7 * i : 7 * i + h, 11 * i : 11 * i + w]
+                                   for i in range(b)]).contiguous())
+    return inputs
+
+
+@dataclass
+class CheckReport:
+    """Largest absolute difference to PyTorch per checked input shape."""
+
+    fmt: str
+    tolerance: float
+    differences: list[tuple[tuple[int, ...], float]] = field(default_factory=list)
+
+    @property
+    def max_difference(self) -> float:
+        return max(d for _, d in self.differences)
+
+    def summary(self) -> str:
+        shapes = ", ".join("x".join(map(str, s)) for s, _ in self.differences)
+        return (f"{self.fmt} check passed: max |exported - PyTorch| = {self.max_difference:.2e} "
+                f"(tolerance {self.tolerance:.0e}) on inputs {shapes}")
+
+
+@torch.no_grad()
+def check_export(model: nn.Module, path: str | Path, fmt: str, *,
+                 tolerance: float = CHECK_TOLERANCE) -> CheckReport:
+    """Run the export at ``path`` and ``model`` on :func:`check_inputs`; raise
+    :class:`ExportCheckError` unless every output matches within ``tolerance``."""
+    run = runner(path, fmt)
+    model.eval()
+    report = CheckReport(fmt, tolerance)
+    for x in check_inputs():
+        shape = tuple(x.shape)
+        want = model(x)
+        try:
+            got = run(x)
+        except Exception as exc:  # the runtime's own error: the graph cannot take this input
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ExportCheckError(
+                f"the {fmt} export fails on a {'x'.join(map(str, shape))} input: {first}"
+            ) from exc
+        if tuple(got.shape) != tuple(want.shape):
+            raise ExportCheckError(
+                f"the {fmt} export returns {tuple(got.shape)} for a {shape} input "
+                f"(PyTorch: {tuple(want.shape)})"
+            )
+        diff = float((got.float() - want.float()).abs().max())
+        report.differences.append((shape, diff))
+        if not diff <= tolerance:
+            raise ExportCheckError(
+                f"the {fmt} export differs from PyTorch by {diff:.3g} (tolerance "
+                f"{tolerance:.0e}) on a {'x'.join(map(str, shape))} input"
+            )
+    return report

@@ -1,0 +1,82 @@
+"""TUR's uncertainty map at inference, from a training checkpoint that kept the head.
+
+A TUR (or UE) run trains an uncertainty head on the backbone's tapped feature
+(:mod:`aioir.strategies.uem`); the deployed network is the plain backbone, but the training
+checkpoint holds the head in its strategy state. :func:`load_uncertainty_head` rebuilds the
+run's strategy from the checkpoint's config, lets it attach to the backbone (which creates the
+head for the backbone's ``uem_channels``), loads its state and returns the head, or None when
+the strategy has no such head (mixed, Art) or the file is an export. :func:`with_uncertainty`
+turns the backbone into a window function returning the restored image and the map as a fourth
+channel (the head's channels averaged), so tiling, batching and the flip ensemble treat both
+alike.
+
+>>> import torch
+>>> from aioir import models
+>>> from aioir.strategies.uem import UncertaintyHead
+>>> net = models.build("tiny_unet", width=8).eval()
+>>> fn = with_uncertainty(net, UncertaintyHead(net.uem_channels))
+>>> y = fn(torch.rand(2, 3, 13, 10))
+>>> tuple(y.shape), bool((y[:, 3] > 0).all())
+((2, 4, 13, 10), True)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+import torch.nn as nn
+
+
+def load_uncertainty_head(path: str | Path, model: nn.Module) -> nn.Module | None:
+    """The uncertainty head kept in the training checkpoint ``path`` for ``model``, or None.
+
+    ``model`` must be the checkpoint's backbone (the head's width comes from it); it is not
+    modified (the strategy's hook is removed again).
+    """
+    from aioir import strategies
+    from aioir.checkpoint import load_training_checkpoint
+
+    path = Path(path)
+    if path.suffix != ".pt":
+        return None
+    ck = load_training_checkpoint(path)  # format and fields checked, the file named
+    if not ck.get("strategy"):
+        return None
+    scfg = ck["config"].get("strategy") or {}
+    options = dict(scfg.get("options") or {})
+    strategy = strategies.build(scfg["name"], len(ck["task_names"]), **options)
+    try:
+        strategy.attach(model)
+    except ValueError:  # the backbone declares no tap: no head can exist
+        return None
+    try:
+        strategy.load_state_dict(ck["strategy"], strict=True)
+    finally:
+        strategy.detach()
+    head = getattr(strategy, "uem", None)
+    return head.eval() if isinstance(head, nn.Module) else None
+
+
+def with_uncertainty(model: nn.Module, head: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``x -> cat(model(x), mean over channels of head(tap))``: ``(B, 4, H, W)``."""
+    tap = model.get_submodule(getattr(model, "uem_tap"))
+    captured: dict[str, Any] = {}
+
+    def hook(module: nn.Module, inputs: Any, output: torch.Tensor) -> None:
+        captured["feat"] = output
+
+    @torch.no_grad()
+    def fn(x: torch.Tensor) -> torch.Tensor:
+        handle = tap.register_forward_hook(hook)
+        try:
+            y = model(x)
+        finally:
+            handle.remove()
+        feat = captured.pop("feat")
+        h, w = y.shape[-2:]
+        u = head(feat)[..., :h, :w].mean(dim=1, keepdim=True)
+        return torch.cat([y, u.to(y.dtype)], dim=1)
+
+    return fn
