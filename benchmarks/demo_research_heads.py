@@ -155,7 +155,8 @@ def edit_for(variant: str) -> Callable:
     for m in mods:
         key = next((k for k in sorted(MODIFIERS, key=len, reverse=True) if m.startswith(k)), None)
         if key is None:
-            raise SystemExit(f"unknown modifier {m!r} in {variant!r}; known: {', '.join(MODIFIERS)}")
+            raise SystemExit(f"unknown modifier {m!r} in {variant!r}; "
+                             f"known: {', '.join(MODIFIERS)}")
         fns.append(MODIFIERS[key](m[len(key):]))
     return _chain(*fns)
 
