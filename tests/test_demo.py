@@ -62,6 +62,16 @@ def test_tiny_demo_end_to_end(tmp_path, monkeypatch):
                      for t in MIOIR_TASKS)
         assert res["verdict"][s]["n_tasks_beating_input"] == better
 
+    # art vs mixed: the mean over tasks of the per-task PSNR differences, with an interval
+    for key, table in (("crops", "rows"), ("whole", "whole_rows")):
+        rows = res[table]
+        want = np.mean([rows["art"]["per_task"][t]["psnr"] - rows["mixed"]["per_task"][t]["psnr"]
+                        for t in MIOIR_TASKS])
+        iv = res["vs_mixed"]["art"][0 if key == "crops" else 1]
+        assert iv["estimate"] == pytest.approx(want, abs=1e-9)
+        assert iv["lo"] <= iv["estimate"] <= iv["hi"]
+    assert re.search(r"^- art - mixed: [+-]\d+\.\d\d \[", report, re.M)
+
     # the grid and plots next to the table (no uncertainty figures: neither strategy has a head)
     figures = res["report"]
     assert figures.out == tmp_path / "quick" / "report" and figures.html.is_file()
