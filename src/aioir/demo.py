@@ -57,7 +57,7 @@ class DemoBudget:
 BUDGETS = {
     "default": DemoBudget(steps=450, patch_size=64, batch_size=16, lr=1e-3, width=24,
                           val_max_size=192),
-    "quick": DemoBudget(steps=240, patch_size=64, batch_size=12, lr=1e-3, width=16,
+    "quick": DemoBudget(steps=150, patch_size=64, batch_size=12, lr=1e-3, width=16,
                         val_max_size=192),
 }
 
