@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 NAME = "diffusion"
 HELP = "diffusion training paradigm: pretrain, sample, match t_mat, finetune (GEF), incremental"
@@ -229,8 +230,6 @@ def _match(args: argparse.Namespace) -> int:
 
 def _finetune(args: argparse.Namespace) -> int:
     from aioir.diffusion.pipeline import finetune
-    from aioir.report.tables import validation_table
-
     cfg, run_dir = _load(args)
     dist = _distributed(cfg)
     try:
@@ -240,6 +239,13 @@ def _finetune(args: argparse.Namespace) -> int:
         dist.shutdown()
     if not dist.is_main:
         return 0
+    return _report_with_evaluation(out, args, run_dir)
+
+
+def _report_with_evaluation(out: Any, args: argparse.Namespace, run_dir: Path) -> int:
+    """The run's report, then its final evaluation (every task at its t_mat) when it has one."""
+    from aioir.report.tables import validation_table
+
     code = _report(out.train, args, run_dir)
     if out.evaluation:
         print("\nevaluation, every task at its t_mat:\n")
@@ -262,7 +268,6 @@ def _budgets(text: str | None) -> int | list[int] | None:
 
 def _incremental(args: argparse.Namespace) -> int:
     from aioir.diffusion.pipeline import incremental
-    from aioir.report.tables import validation_table
 
     cfg, run_dir = _load(args)
     dist = _distributed(cfg)
@@ -275,8 +280,4 @@ def _incremental(args: argparse.Namespace) -> int:
         dist.shutdown()
     if not dist.is_main:
         return 0
-    code = _report(out.train, args, run_dir)
-    if out.evaluation:
-        print("\nevaluation, every task at its t_mat:\n")
-        print(validation_table(out.evaluation))
-    return code
+    return _report_with_evaluation(out, args, run_dir)
