@@ -55,7 +55,7 @@ class DemoBudget:
 
 #: the default budget finishes in about 10 minutes on 2 CPU cores; --quick in about 2
 BUDGETS = {
-    "default": DemoBudget(steps=450, patch_size=64, batch_size=16, lr=1e-3, width=24,
+    "default": DemoBudget(steps=420, patch_size=64, batch_size=16, lr=1e-3, width=24,
                           val_max_size=192),
     "quick": DemoBudget(steps=150, patch_size=64, batch_size=12, lr=1e-3, width=16,
                         val_max_size=192),

@@ -1,6 +1,7 @@
 """A tiny bench end to end: the table against numbers recomputed here from the cells' own
 evaluation files, resuming (finished cells are not retrained; an interrupted one continues from
-its checkpoint and ends where an uninterrupted run ended), and the refusal of another spec."""
+its checkpoint and ends where an uninterrupted run ended), growing a bench by a strategy (only
+its cells train), and the refusal of a spec that would change a cell."""
 
 from __future__ import annotations
 
@@ -86,9 +87,21 @@ def test_tiny_bench_table_resume_and_refusal(tmp_path, capsys, tiny_spec):
         [(r["name"], r["psnr"]) for r in old_records]  # resumed run ends where it ended before
     assert second.tables[6]["differences"] == table["differences"]
 
-    # -- a different spec into the same folder is refused, naming what differs
-    with pytest.raises(ValueError, match=r"another spec \(seeds: \[0, 1\] -> \[0, 1, 2\]"):
-        run_bench(tiny_spec(seeds=[0, 1, 2]), out, jobs=1, progress=False)
+    # -- a larger bench into the same folder trains only its new cells
+    grown = run_bench(tiny_spec(strategies=["mixed", "art", "uw"]), out, jobs=2, progress=False)
+    assert grown.status == "finished", grown.errors
+    assert sorted(grown.trained) == ["uw-seed0-steps6", "uw-seed1-steps6"]
+    assert {c: _stamp(out, c) for c in kept} == before
+    assert grown.tables[6]["differences"]["art"] == table["differences"]["art"]
+    assert json.loads((out / "bench.json").read_text())["spec"]["strategies"] == \
+        ["mixed", "art", "uw"]
+
+    # -- a spec that would change a cell is refused, naming what differs
+    with pytest.raises(ValueError, match=r"another spec \(threads: 1 -> 2"):
+        run_bench(tiny_spec(threads=2), out, jobs=1, progress=False)
+    changed = r"another spec .*strategy_options.art.tau: \(absent\) -> 1"
+    with pytest.raises(ValueError, match=changed):
+        run_bench(tiny_spec(strategy_options={"art": {"tau": 1}}), out, jobs=1, progress=False)
     assert main(["bench", "demo:quick", "--strategies", "mixed,art", "--seeds", "2",
                  "--steps", "6", "--out", str(out)]) == 2
     assert "holds a bench with another spec" in capsys.readouterr().err

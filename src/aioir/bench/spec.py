@@ -4,7 +4,8 @@ A bench is strategies x seeds x budgets on one base run config. Every cell's con
 with only ``strategy``, ``train.seed``, ``train.steps``, ``train.threads``, ``train.progress``
 (off: the bench shows one display for all cells), ``data.cache`` (one synthesised stream per
 seed and budget, shared by the strategies) and ``name`` replaced. The spec is written to
-``bench.json`` when a folder is first used; running another spec into that folder is refused.
+``bench.json`` when a folder is first used; a later bench into that folder may add strategies,
+seeds and budgets (only the new cells train); anything that would change a cell is refused.
 
 >>> spec = BenchSpec(base={}, strategies=["mixed", "art"], seeds=[0, 1], steps=[20],
 ...                  baseline="mixed")
@@ -26,7 +27,8 @@ from typing import Any, Sequence
 from aioir.config.schema import RunConfig
 
 __all__ = ["BenchSpec", "Cell", "cells", "cell_config", "claim_folder", "parse_seeds",
-           "parse_int_list", "parse_strategy_options", "base_from_source", "SPEC_FILE"]
+           "parse_int_list", "parse_strategy_options", "base_from_source", "merge_specs",
+           "SPEC_FILE"]
 
 SPEC_FILE = "bench.json"
 FORMAT = "aioir-bench"
@@ -248,10 +250,49 @@ def spec_differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
             for k in sorted(set(a) | set(b)) if a.get(k, "(absent)") != b.get(k, "(absent)")]
 
 
-def claim_folder(out: str | Path, spec: BenchSpec) -> Path:
-    """Create ``out`` for ``spec``, or check that it already holds this very bench.
+#: spec fields that only choose which cells are tabulated, and how: a folder's bench may grow in
+#: them (new strategies, seeds or budgets train only their own cells)
+GROWABLE = ("strategies", "seeds", "steps", "baseline", "n_boot", "strategy_options")
 
-    Refuses a folder that holds another bench (naming what differs) or files of anything else.
+
+def merge_specs(stored: dict[str, Any], new: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The folder's record after running ``new`` into a folder that holds ``stored``, and what
+    makes them incompatible (empty when ``new`` may run there).
+
+    Cells are fixed by the base config, ``threads``, ``cache`` and each strategy's options, so
+    those must agree (options only for strategies both name); strategies, seeds and budgets are
+    united, so every finished cell stays in the record and is reused by a later, larger bench.
+
+    >>> old = {"base": {"lr": 1}, "strategies": ["mixed", "art"], "seeds": [0], "steps": [6],
+    ...        "strategy_options": {"art": {"tau": 3}}}
+    >>> merged, diffs = merge_specs(old, {**old, "strategies": ["mixed", "uw"], "seeds": [0, 1],
+    ...                                   "strategy_options": {}})
+    >>> merged["strategies"], merged["seeds"], merged["strategy_options"], diffs
+    (['mixed', 'art', 'uw'], [0, 1], {'art': {'tau': 3}}, [])
+    >>> merge_specs(old, {**old, "strategy_options": {"art": {"tau": 1}}})[1]
+    ['strategy_options.art.tau: 3 -> 1']
+    """
+    fixed = [k for k in sorted(set(stored) | set(new)) if k not in GROWABLE]
+    diffs = spec_differences({k: stored.get(k) for k in fixed}, {k: new.get(k) for k in fixed})
+    old_opts, new_opts = stored.get("strategy_options", {}), new.get("strategy_options", {})
+    shared = set(stored.get("strategies", [])) & set(new.get("strategies", []))
+    for s in sorted(shared):
+        diffs += spec_differences({"strategy_options": {s: old_opts.get(s, {})}},
+                                  {"strategy_options": {s: new_opts.get(s, {})}})
+    merged = dict(new)
+    for key in ("strategies", "seeds", "steps"):
+        merged[key] = list(stored.get(key, [])) + [x for x in new.get(key, [])
+                                                   if x not in stored.get(key, [])]
+    merged["strategy_options"] = {**old_opts, **new_opts}
+    return merged, diffs
+
+
+def claim_folder(out: str | Path, spec: BenchSpec) -> Path:
+    """Create ``out`` for ``spec``, or check that it holds a compatible bench (see
+    :func:`merge_specs`) and record the union of both.
+
+    Refuses a folder that holds an incompatible bench (naming what differs) or files of
+    anything else.
     """
     out = Path(out)
     record = out / SPEC_FILE
@@ -263,16 +304,16 @@ def claim_folder(out: str | Path, spec: BenchSpec) -> Path:
             raise ValueError(f"{record} is not readable JSON ({exc}); not touching {out}") from None
         if stored.get("format") != FORMAT:
             raise ValueError(f"{record} is not an aioir bench record; choose another --out")
-        diffs = spec_differences(stored.get("spec", {}), new)
+        new, diffs = merge_specs(stored.get("spec", {}), new)
         if diffs:
             more = f"; ... ({len(diffs)} in all)" if len(diffs) > 6 else ""
             shown = "; ".join(diffs[:6]) + more
             raise ValueError(
-                f"{out} holds a bench with another spec ({shown}). Rerun with the same arguments "
-                "to resume it, or choose another --out"
+                f"{out} holds a bench with another spec ({shown}). Rerun with the same base "
+                "config, threads and strategy options to resume or extend it, or choose "
+                "another --out"
             )
-        return out
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+    elif out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ValueError(f"{out} exists and holds no {SPEC_FILE}: refusing to write a bench into "
                          "it; choose a new or empty --out")
     out.mkdir(parents=True, exist_ok=True)
