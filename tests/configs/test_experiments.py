@@ -278,6 +278,8 @@ def test_prompt_configs_wrap_the_mioir_backbones():
             assert opts.pop("backbone") == backbone and opts.pop("prompt") == kind
             assert opts.pop("prompt_sites") == sites
             assert opts.pop("prompt_tasks", 7) == 7
+            if kind == "explicit":  # validation gives each test set its task's prompt
+                assert opts.pop("prompt_task_names") == list(build.resolve_setting(plain).task_names)
             opts.pop("prompt_per_site", None)
             assert opts == plain.model.options  # the backbone's own options, passed through
             cfg.model, cfg.name = plain.model, plain.name

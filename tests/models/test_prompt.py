@@ -155,3 +155,35 @@ def test_srresnet_explicit_prompts_add_the_official_sr_resnet_ep_parameters() ->
     assert plain == 1_222_147
     assert sum(p.numel() for p in net.parameters()) == plain + f_ext + linears
     assert net.task_maps.shape == (7, 128, 128)
+
+
+def test_explicit_prompts_by_task_name_for_the_engines_evaluation():
+    """``task_context(name)`` (the engine's evaluation hook) restores with the prompt of the
+    named task's id, as ``forward(x, task_id=...)`` does; without names it says what to set."""
+    import pytest
+    import torch
+
+    from aioir import models
+    from aioir.models.hooks import hooks
+
+    torch.manual_seed(0)
+    net = models.build("prompted", backbone="tiny_unet", width=8, prompt="explicit",
+                       prompt_tasks=3, prompt_task_names=["noise", "rain", "dark"]).eval()
+    x = torch.rand(2, 3, 24, 20)
+    context = hooks(net).task_context
+    with torch.no_grad(), context("dark"):
+        got = net(x)
+    with torch.no_grad():
+        want = net(x, task_id=torch.tensor([2, 2]))
+        other = net(x, task_id=torch.tensor([0, 0]))
+    assert torch.equal(got, want) and not torch.equal(got, other)
+    with pytest.raises(ValueError, match="task 'haze' has no explicit prompt"):
+        context("haze")
+    plain = models.build("prompted", backbone="tiny_unet", width=8, prompt="explicit",
+                         prompt_tasks=3)
+    with pytest.raises(ValueError, match="set model.options.prompt_task_names"):
+        hooks(plain).task_context("dark")
+    assert hooks(models.build("prompted", backbone="tiny_unet", width=8)).task_context is None
+    with pytest.raises(ValueError, match="2 names for prompt_tasks=3"):
+        models.build("prompted", backbone="tiny_unet", width=8, prompt="explicit",
+                     prompt_tasks=3, prompt_task_names=["noise", "rain"])

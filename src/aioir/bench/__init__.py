@@ -9,9 +9,9 @@ from its checkpoint. See ``docs/bench.md``.
 
 Folder layout (``out``)::
 
-    bench.json                        the spec (a different spec is refused)
-    runs/steps_N/seed_S/STRATEGY/     one run folder per cell (config, metrics, checkpoints, eval)
-    data-cache/steps_N-seed_S/        the training stream of a seed and budget, shared
+    bench.json                        the spec (a bench may grow; a spec changing a cell is refused)
+    runs/steps_N/seed_S/ROW/          one run folder per cell (config, metrics, checkpoints, eval)
+    data-cache/steps_N-seed_S[-ROW]/  the training stream of a seed and budget (per variant)
     degraded-input.json               scores of the degraded test images themselves
     results.md / results.csv / results.json
 """
@@ -64,12 +64,12 @@ def _prepare_streams(spec: BenchSpec, todo: list[Cell], configs: dict[Cell, Any]
     from aioir.bench import runs
     from aioir.bench.runner import available_cores
 
-    done: set[tuple[int, int]] = set()
+    done: set[str | None] = set()
     for cell in todo:
-        if (cell.seed, cell.steps) in done:
-            continue
-        done.add((cell.seed, cell.steps))
         cfg = configs[cell]
+        if cfg.data.cache in done:  # one stream per seed and budget (and per variant)
+            continue
+        done.add(cfg.data.cache)
         samples = cfg.train.steps * cfg.data.batch_size
         workers = available_cores() if samples >= _PARALLEL_SYNTHESIS_FROM else 1
         runs.prepare_data(cfg, workers=workers, progress=progress)
@@ -208,7 +208,7 @@ def tabulate(spec: BenchSpec, out: str | Path, inputs: dict[str, Any] | None = N
     tables: dict[int, dict[str, Any]] = {}
     for steps in spec.steps:
         evaluations: dict[str, list[dict[str, Any]]] = {}
-        for strategy in spec.strategies:
+        for strategy in spec.rows:
             evaluations[strategy] = []
             for seed in spec.seeds:
                 cell = Cell(strategy, seed, steps)
@@ -242,6 +242,19 @@ def _setting_tasks(base: dict[str, Any]) -> list[str]:
     return list(resolve_setting(from_dict(RunConfig, base)).task_names)
 
 
+def _describe(config: dict[str, Any], prefix: str = "") -> list[str]:
+    """``key: value`` lines of a partial config (lists of stages shortened to their count)."""
+    out = []
+    for key, value in config.items():
+        if isinstance(value, dict) and value:
+            out += _describe(value, f"{prefix}{key}.")
+        elif isinstance(value, list) and value and isinstance(value[0], dict):
+            out.append(f"{prefix}{key}: {len(value)} entries")
+        else:
+            out.append(f"{prefix}{key}: {value}")
+    return out
+
+
 def _report(spec: BenchSpec, tables: dict[int, dict[str, Any]], markdown: Any,
             method_note: Any, protocol: str | None) -> str:
     base = spec.base
@@ -251,15 +264,20 @@ def _report(spec: BenchSpec, tables: dict[int, dict[str, Any]], markdown: Any,
     data = base["data"]
     tasks = data.get("tasks") or _setting_tasks(base)
     lines = [
-        f"# aioir bench: {', '.join(spec.strategies)}",
+        f"# aioir bench: {', '.join(spec.rows)}",
         "",
         f"Backbone `{model['name']}`" + (f" ({options})" if options else "")
         + f"; setting `{data['setting']}`, tasks {', '.join(tasks)}; batch "
         f"{data['batch_size']} x {data['patch_size']} px; {base['optim']['name']} lr "
         f"{base['optim']['lr']}, {base['schedule']['name']} schedule; strategy options: {strat}; "
         f"{spec.threads} thread(s) per cell. Every strategy of a seed trains on the same data "
-        "stream from the same initial weights and is evaluated on the same test images.",
+        "stream from the same initial weights and is evaluated on the same test images"
+        + (" (variants: see below)." if spec.variants else "."),
     ]
+    for label, variant in spec.variants.items():
+        changes = "; ".join(_describe(variant["config"])) or "the base config"
+        lines.append(f"\nVariant `{label}`: strategy `{variant['strategy']}` on {changes} "
+                     "(its own data stream; its stages, if any, scaled to each budget).")
     for steps, res in tables.items():
         per_task = sorted(set(res["images"].values()))
         counts = (f"{per_task[0]} per task" if len(per_task) == 1

@@ -27,8 +27,8 @@ from typing import Any, Sequence
 from aioir.config.schema import RunConfig
 
 __all__ = ["BenchSpec", "Cell", "cells", "cell_config", "claim_folder", "parse_seeds",
-           "parse_int_list", "parse_strategy_options", "base_from_source", "merge_specs",
-           "SPEC_FILE"]
+           "parse_int_list", "parse_strategy_options", "parse_variant", "base_from_source",
+           "merge_specs", "SPEC_FILE"]
 
 SPEC_FILE = "bench.json"
 FORMAT = "aioir-bench"
@@ -49,6 +49,11 @@ class BenchSpec:
         threads: torch threads per cell.
         cache: share one synthesised training stream per seed and budget (``data.cache``).
         n_boot: bootstrap replicates of the intervals.
+        variants: extra table rows, ``label -> {"strategy": name, "config": partial run
+            config}``: the strategy trained on the base merged with ``config`` (MiOIR's
+            sequential stages, a prompt wrapper, ...). Stages are scaled to each budget, and a
+            variant trains on its own data stream (``data-cache/steps_N-seed_S-LABEL``: stages
+            change the stream).
     """
 
     base: dict[str, Any]
@@ -60,6 +65,16 @@ class BenchSpec:
     threads: int = 1
     cache: bool = True
     n_boot: int = 10_000
+    variants: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def rows(self) -> list[str]:
+        """The table's rows: the strategies, then the variants' labels."""
+        return list(self.strategies) + [v for v in self.variants if v not in self.strategies]
+
+    def strategy_of(self, row: str) -> str:
+        """The registered strategy a row trains."""
+        return self.variants[row]["strategy"] if row in self.variants else row
 
     def validate(self) -> None:
         """Clear errors for an impossible spec (before anything is trained)."""
@@ -76,13 +91,16 @@ class BenchSpec:
         for s in self.strategies:
             if s not in known:
                 raise ValueError(f"unknown strategy {s!r}; known: {', '.join(known)}")
-        if self.baseline not in self.strategies:
-            raise ValueError(f"baseline {self.baseline!r} is not among the strategies "
-                             f"{', '.join(self.strategies)}")
+        for label, variant in self.variants.items():
+            _check_variant(label, variant, self.strategies, known)
+        rows = self.rows
+        if self.baseline not in rows:
+            raise ValueError(f"baseline {self.baseline!r} is not among the rows "
+                             f"{', '.join(rows)}")
         for s in self.strategy_options:
-            if s not in self.strategies:
+            if s not in rows:
                 raise ValueError(f"--strategy-options names {s!r}, which is not benched "
-                                 f"({', '.join(self.strategies)})")
+                                 f"({', '.join(rows)})")
         if not self.seeds:
             raise ValueError("--seeds: give a number of seeds (>= 1) or a list like 0,1,2")
         if any(s < 0 for s in self.seeds):
@@ -93,14 +111,21 @@ class BenchSpec:
             raise ValueError(f"--threads must be >= 1, got {self.threads}")
         if self.n_boot < 100:
             raise ValueError(f"n_boot must be >= 100, got {self.n_boot}")
-        num_tasks = len(cell_config(self, Cell(self.baseline, self.seeds[0], self.steps[0]), "."
-                                    ).data.tasks)
-        for s in self.strategies:  # options are checked by building each strategy once
+        from aioir.config import ConfigError
+        from aioir.config.schema import check
+
+        for row in rows:
             try:
-                registry.build(s, num_tasks=num_tasks, **self.strategy_options.get(s, {}))
+                cfg = cell_config(self, Cell(row, self.seeds[0], self.steps[0]), ".")
+                check(cfg)
+            except (ConfigError, TypeError, ValueError) as exc:
+                raise ValueError(f"row {row!r}: {exc}") from None
+            try:  # options are checked by building each strategy once
+                registry.build(self.strategy_of(row), num_tasks=len(cfg.data.tasks),
+                               **self.strategy_options.get(row, {}))
             except TypeError as exc:
-                raise ValueError(f"strategy {s!r} options {self.strategy_options.get(s, {})}: "
-                                 f"{exc}") from None
+                raise ValueError(f"strategy {row!r} options {self.strategy_options.get(row, {})}"
+                                 f": {exc}") from None
 
     def to_dict(self) -> dict[str, Any]:
         return json.loads(json.dumps(asdict(self)))
@@ -130,25 +155,78 @@ class Cell:
 
 
 def cells(spec: BenchSpec) -> list[Cell]:
-    """Every cell, budgets in the given order, then seeds, then strategies."""
-    return [Cell(s, seed, n) for n in spec.steps for seed in spec.seeds for s in spec.strategies]
+    """Every cell, budgets in the given order, then seeds, then rows (strategies, variants)."""
+    return [Cell(r, seed, n) for n in spec.steps for seed in spec.seeds for r in spec.rows]
 
 
 def cell_config(spec: BenchSpec, cell: Cell, bench_dir: str | Path) -> RunConfig:
-    """The run config of ``cell`` (the base with the bench's per-cell fields set)."""
+    """The run config of ``cell``: the base (merged with the row's variant config, if any) with
+    the bench's per-cell fields set; stages are scaled to the cell's budget, each keeping its
+    share (:func:`aioir.config.budget.scale_stages`)."""
     from aioir.config import from_dict
+    from aioir.config.budget import scale_stages
     from aioir.config.schema import StrategyConfig
+    from aioir.config.yaml_io import deep_merge
 
-    cfg = from_dict(RunConfig, spec.base)
+    variant = spec.variants.get(cell.strategy)
+    base = deep_merge(spec.base, variant["config"]) if variant else spec.base
+    cfg = from_dict(RunConfig, base)
     cfg.name = f"bench-{cell.name}"
-    cfg.strategy = StrategyConfig(name=cell.strategy,
+    cfg.strategy = StrategyConfig(name=spec.strategy_of(cell.strategy),
                                   options=dict(spec.strategy_options.get(cell.strategy, {})))
     cfg.train.seed = cell.seed
     cfg.train.steps = cell.steps
+    if cfg.train.stages and sum(s.steps for s in cfg.train.stages) != cell.steps:
+        cfg.train.stages = scale_stages(cfg.train.stages, cell.steps)
+        cfg.train.steps = sum(s.steps for s in cfg.train.stages)
     cfg.train.threads = spec.threads
     cfg.train.progress = False
-    cfg.data.cache = str(Path(bench_dir) / cell.cache_dir) if spec.cache else None
+    cache = cell.cache_dir + (f"-{cell.strategy}" if variant else "")
+    cfg.data.cache = str(Path(bench_dir) / cache) if spec.cache else None
     return cfg
+
+
+#: a variant's label names a run folder and prefixes ``--strategy-options``: letters, digits, + - _
+_LABEL_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+-_")
+
+
+def _check_variant(label: str, variant: Any, strategies: Sequence[str],
+                   known: Sequence[str]) -> None:
+    if not label or not set(label) <= _LABEL_CHARS:
+        raise ValueError(f"variant label {label!r}: use letters, digits and + - _ only")
+    if label in strategies or label in known:
+        raise ValueError(f"variant label {label!r} is a strategy's name; choose another label")
+    if not isinstance(variant, dict) or set(variant) != {"strategy", "config"}:
+        raise ValueError(f"variant {label!r} must be {{'strategy': NAME, 'config': {{...}}}}, "
+                         f"got {variant!r}")
+    if variant["strategy"] not in known:
+        raise ValueError(f"variant {label!r}: unknown strategy {variant['strategy']!r}; known: "
+                         f"{', '.join(known)}")
+    if not isinstance(variant["config"], dict):
+        raise ValueError(f"variant {label!r}: its config must be a mapping (a partial run "
+                         f"config), got {type(variant['config']).__name__}")
+
+
+def parse_variant(text: str) -> tuple[str, dict[str, Any]]:
+    """``"LABEL=STRATEGY[:FILE.yaml]"`` -> ``(label, {"strategy", "config"})``; the YAML file is a
+    partial run config merged over the bench's base (read now: the spec keeps its content).
+    """
+    from aioir.config import load_yaml
+
+    label, sep, rest = text.partition("=")
+    if not sep or not label.strip() or not rest.strip():
+        raise ValueError(f"--variant {text!r} must look like LABEL=STRATEGY or "
+                         "LABEL=STRATEGY:FILE.yaml")
+    strategy, _, path = rest.partition(":")
+    config: dict[str, Any] = {}
+    if path:
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"--variant {label}: no such config file: {path}")
+        config = load_yaml(Path(path))
+        if not isinstance(config, dict):
+            raise ValueError(f"--variant {label}: {path} must hold a mapping (a partial run "
+                             "config)")
+    return label.strip(), {"strategy": strategy.strip(), "config": config}
 
 
 def parse_int_list(text: str, what: str) -> list[int]:
@@ -252,7 +330,8 @@ def spec_differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
 
 #: spec fields that only choose which cells are tabulated, and how: a folder's bench may grow in
 #: them (new strategies, seeds or budgets train only their own cells)
-GROWABLE = ("strategies", "seeds", "steps", "baseline", "n_boot", "strategy_options")
+GROWABLE = ("strategies", "seeds", "steps", "baseline", "n_boot", "strategy_options",
+            "variants")
 
 
 def merge_specs(stored: dict[str, Any], new: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
@@ -275,15 +354,23 @@ def merge_specs(stored: dict[str, Any], new: dict[str, Any]) -> tuple[dict[str, 
     fixed = [k for k in sorted(set(stored) | set(new)) if k not in GROWABLE]
     diffs = spec_differences({k: stored.get(k) for k in fixed}, {k: new.get(k) for k in fixed})
     old_opts, new_opts = stored.get("strategy_options", {}), new.get("strategy_options", {})
-    shared = set(stored.get("strategies", [])) & set(new.get("strategies", []))
-    for s in sorted(shared):
+    old_vars, new_vars = stored.get("variants", {}), new.get("variants", {})
+
+    def rows(spec: dict[str, Any]) -> set[str]:
+        return set(spec.get("strategies", [])) | set(spec.get("variants", {}))
+
+    for s in sorted(rows(stored) & rows(new)):
         diffs += spec_differences({"strategy_options": {s: old_opts.get(s, {})}},
                                   {"strategy_options": {s: new_opts.get(s, {})}})
+        if s in old_vars or s in new_vars:
+            diffs += spec_differences({"variants": {s: old_vars.get(s, {})}},
+                                      {"variants": {s: new_vars.get(s, {})}})
     merged = dict(new)
     for key in ("strategies", "seeds", "steps"):
         merged[key] = list(stored.get(key, [])) + [x for x in new.get(key, [])
                                                    if x not in stored.get(key, [])]
     merged["strategy_options"] = {**old_opts, **new_opts}
+    merged["variants"] = {**old_vars, **new_vars}
     return merged, diffs
 
 

@@ -31,6 +31,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="override a base config value, e.g. --set optim.lr=1e-4 (repeatable)")
     p.add_argument("--strategy-options", action="append", default=[], metavar="S.KEY=VALUE",
                    help="an option of one strategy, e.g. art.tau=3 (repeatable)")
+    p.add_argument("--variant", dest="variants", action="append", default=[],
+                   metavar="LABEL=STRATEGY[:FILE.yaml]",
+                   help="an extra row: STRATEGY trained on the base merged with the partial run "
+                        "config in FILE.yaml (stages scaled to each budget), e.g. "
+                        "mixed-S=mixed:benchmarks/variants/sequential_srresnet.yaml (repeatable)")
     p.add_argument("--no-cache", action="store_true",
                    help="synthesise the data in every cell instead of sharing one stream per seed "
                         "and budget")
@@ -46,12 +51,21 @@ def run(args: argparse.Namespace) -> int:
         parse_int_list,
         parse_seeds,
         parse_strategy_options,
+        parse_variant,
     )
 
     strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
-    base, options = base_from_source(args.config, args.overrides, strategies)
-    for name, opts in parse_strategy_options(args.strategy_options).items():
-        options.setdefault(name, {}).update(opts)
+    variants = dict(parse_variant(v) for v in args.variants)
+    names = strategies + [v["strategy"] for v in variants.values()]
+    base, options = base_from_source(args.config, args.overrides, names)
+    given = parse_strategy_options(args.strategy_options)
+    for name, opts in given.items():
+        if name not in variants:
+            options.setdefault(name, {}).update(opts)
+    for label, variant in variants.items():  # its strategy's options, then its own
+        options[label] = {**options.get(variant["strategy"], {}), **given.get(label, {})}
+    options = {k: o for k, o in options.items()
+               if k in strategies or k in variants or k in given}
     if args.jobs == "auto":
         jobs = None
     else:
@@ -70,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
         threads=args.threads,
         cache=not args.no_cache,
         n_boot=args.boot,
+        variants=variants,
     )
     result = run_bench(spec, args.out, jobs=jobs)
     if result.status == "interrupted":

@@ -30,7 +30,7 @@ import copy
 import math
 
 from aioir.config.errors import ConfigError
-from aioir.config.schema import RunConfig
+from aioir.config.schema import RunConfig, StageConfig
 
 
 def _shares(lengths: list[int], total: int) -> list[int]:
@@ -56,6 +56,19 @@ def _scaled(value: int, factor: float) -> int:
     return max(1, round(value * factor))
 
 
+def scale_stages(stages: list[StageConfig], steps: int) -> list[StageConfig]:
+    """Copies of ``stages`` lasting ``steps`` steps in all, each keeping its share (largest
+    remainder, at least one step each).
+
+    >>> [s.steps for s in scale_stages([StageConfig(steps=1), StageConfig(steps=3)], 10)]
+    [3, 7]
+    """
+    out = copy.deepcopy(list(stages))
+    for stage, n in zip(out, _shares([s.steps for s in stages], steps)):
+        stage.steps = n
+    return out
+
+
 def scale_budget(cfg: RunConfig, steps: int) -> tuple[RunConfig, list[str]]:
     """A copy of ``cfg`` lasting ``steps`` steps (see the module notes) and the log lines."""
     if steps < 1:
@@ -67,9 +80,8 @@ def scale_budget(cfg: RunConfig, steps: int) -> tuple[RunConfig, list[str]]:
     factor = steps / old_total
     lines = [f"budget: {old_total} -> {steps} steps (x{factor:.3g})"]
     if cfg.train.stages:
-        lengths = _shares([s.steps for s in cfg.train.stages], steps)
-        for stage, n in zip(new.train.stages, lengths):
-            stage.steps = n
+        new.train.stages = scale_stages(cfg.train.stages, steps)
+        lengths = [s.steps for s in new.train.stages]
         new.train.steps = sum(lengths)
         if new.train.steps != steps:
             lines.append(f"  {len(lengths)} stages need at least one step each: "

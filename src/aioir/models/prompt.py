@@ -31,8 +31,11 @@ instead of read from the authors' file (same distribution, same size).
 **The task at training and test time.** The engine trains through :meth:`PromptedNet.train_forward`
 (the batch carries ``task_id``). ``forward(x)`` has no task: the adaptive variant needs none; the
 explicit variant uses ``forward(x, task_id=...)`` or the task set by :meth:`PromptedNet.use_task`
-(``with net.use_task(k): net(x)``) and otherwise raises a clear error. (MiOIR evaluates its EP
-models with a separately trained degradation classifier supplying the task.)
+(``with net.use_task(k): net(x)``) and otherwise raises a clear error. With
+``prompt_task_names`` the explicit variant also offers the engine's ``task_context(name)`` hook,
+so validation, ``aioir eval`` and the bench restore every test set with its task's prompt (the
+oracle task). (MiOIR evaluates its EP models with a separately trained degradation classifier
+supplying the task.)
 
 >>> import torch
 >>> from aioir import models
@@ -44,6 +47,11 @@ torch.Size([1, 3, 20, 18])
 >>> with ep.use_task(2):
 ...     ep(torch.rand(1, 3, 20, 18)).shape
 torch.Size([1, 3, 20, 18])
+>>> named = models.build("prompted", backbone="tiny_unet", width=8, prompt="explicit",
+...                      prompt_tasks=2, prompt_task_names=["noise", "rain"])
+>>> with named.task_context("rain"):
+...     named._task
+1
 """
 
 from __future__ import annotations
@@ -118,6 +126,10 @@ class PromptedNet(nn.Module):
         prompt_size: side of the explicit task maps (128).
         prompt_per_site: one ``F_ext`` per site (and one for the output) instead of a shared one.
         prompt_seed: seed of the explicit task maps.
+        prompt_task_names: the names of the explicit prompts' tasks, in task-id order (the run's
+            tasks, ``data.tasks`` order): with them the network gives the engine a
+            ``task_context(name)`` hook, so validation and ``aioir eval`` restore each test set
+            with its task's prompt (the oracle task; MiOIR uses a trained classifier instead).
         prompt_probe: side of the probe input used at build time to find the sites' channels.
         **backbone_options: every other option goes to the backbone (so a backbone's config can
             be wrapped by changing ``model.name`` and adding the ``prompt*`` keys).
@@ -134,6 +146,7 @@ class PromptedNet(nn.Module):
         prompt_per_site: bool = False,
         prompt_seed: int = 0,
         prompt_probe: int = 32,
+        prompt_task_names: Sequence[str] | None = None,
         **backbone_options: Any,
     ) -> None:
         super().__init__()
@@ -143,6 +156,9 @@ class PromptedNet(nn.Module):
             raise ValueError("prompted cannot wrap itself")
         if prompt == "explicit" and prompt_tasks < 1:
             raise ValueError(f"prompt_tasks must be >= 1, got {prompt_tasks}")
+        if prompt_task_names is not None and len(prompt_task_names) != prompt_tasks:
+            raise ValueError(f"prompt_task_names has {len(prompt_task_names)} names for "
+                             f"prompt_tasks={prompt_tasks}: give one name per explicit prompt")
         self.backbone = MODELS.build(backbone, **backbone_options)
         self.prompt = prompt
         self.num_tasks = int(prompt_tasks)
@@ -162,6 +178,10 @@ class PromptedNet(nn.Module):
             )
         self._mods: list[tuple[torch.Tensor, torch.Tensor]] | None = None
         self._task: int | None = None
+        self.task_names = None if prompt_task_names is None else [str(t) for t in
+                                                                   prompt_task_names]
+        if prompt == "explicit":  # the engine's hook: each test set restored with its prompt
+            self.task_context = self._task_context
         for i, name in enumerate(self.sites):
             self.backbone.get_submodule(name).register_forward_hook(_Modulate(self, i))
         # what the engine and strategies read off a backbone
@@ -222,6 +242,18 @@ class PromptedNet(nn.Module):
             yield self
         finally:
             self._task = previous
+
+    def _task_context(self, task: str) -> Any:
+        """``with net.task_context("noise"):`` -- :meth:`use_task` by name (explicit prompts)."""
+        if self.task_names is None:
+            raise ValueError(
+                "prompted (explicit prompts) was asked to restore a test set of task "
+                f"{task!r} but has no prompt_task_names: set model.options.prompt_task_names to "
+                "the run's tasks in data.tasks order")
+        if task not in self.task_names:
+            raise ValueError(f"prompted: task {task!r} has no explicit prompt (prompt_task_names:"
+                             f" {', '.join(self.task_names)})")
+        return self.use_task(self.task_names.index(task))
 
     def _prompt_inputs(self, lq: torch.Tensor, task_id: torch.Tensor | None) -> torch.Tensor:
         if self.prompt == "adaptive":
