@@ -83,7 +83,7 @@ import torch.nn.functional as F
 from aioir.models import MODELS, TEST_OPTIONS
 from aioir.models.padding import crop_to, pad_to_multiple
 from aioir.models.degradation_stats import NUM_STATS, degradation_stats
-from aioir.models.tiny_unet import ResBlock
+from aioir.models.tiny_unet import add_unet_trunk, encode_unet
 
 HEADS = ("none", "tone", "tail", "both")
 TRAIN_GATES = ("true", "pred", "mix")
@@ -206,16 +206,7 @@ class AwareUNet(nn.Module):
             self.aux_loss_weights["idt"] = float(idt_weight)
         self.in_channels = in_channels
         self.uem_channels = c1
-        self.head = nn.Conv2d(in_channels, c1, 3, padding=1)
-        self.enc1 = nn.Sequential(*[ResBlock(c1) for _ in range(blocks)])
-        self.down1 = nn.Conv2d(c1, c2, 2, stride=2)
-        self.enc2 = nn.Sequential(*[ResBlock(c2) for _ in range(blocks)])
-        self.down2 = nn.Conv2d(c2, c3, 2, stride=2)
-        self.middle = nn.Sequential(ResBlock(c3), MeanStdContext(c3), ResBlock(c3))
-        self.up2 = nn.Sequential(nn.Conv2d(c3, c2 * 4, 1), nn.PixelShuffle(2))
-        self.dec2 = nn.Sequential(*[ResBlock(c2) for _ in range(blocks)])
-        self.up1 = nn.Sequential(nn.Conv2d(c2, c1 * 4, 1), nn.PixelShuffle(2))
-        self.dec1 = nn.Sequential(*[ResBlock(c1) for _ in range(blocks)])
+        add_unet_trunk(self, in_channels, width, blocks, MeanStdContext)
         self.classifier_input = classifier
         self.cls_ridge = float(cls_ridge)
         if classifier == "stats":  # fixed statistics, LDA in closed form (buffers, no grad)
@@ -343,9 +334,7 @@ class AwareUNet(nn.Module):
         return (heads * w[:, :n].reshape(shape)).sum(1)
 
     def _trunk(self, x: torch.Tensor):
-        f1 = self.enc1(self.head(x))
-        f2 = self.enc2(self.down1(f1))
-        f3 = self.middle(self.down2(f2))
+        f1, f2, f3 = encode_unet(self, x)
         stats = torch.cat([mean_std(f1), mean_std(f2), mean_std(f3)], 1)
         return f1, f2, f3, stats
 

@@ -25,6 +25,8 @@ torch.Size([2, 3, 30, 19])
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 import torch.nn as nn
 
@@ -99,6 +101,41 @@ class GlobalContext(nn.Module):
         return x + self.mlp(stats)
 
 
+def add_unet_trunk(net: nn.Module, in_channels: int, width: int, blocks: int,
+                   context: Callable[[int], nn.Module]) -> None:
+    """Give ``net`` the 3-level U-Net trunk both compact backbones share (``tiny_unet`` and
+    ``aware_unet``): ``head``, ``enc1``, ``down1``, ``enc2``, ``down2``, ``middle`` (a residual
+    block, ``context``, a residual block), ``up2``, ``dec2``, ``up1``, ``dec1``; widths
+    ``width``, ``2 width``, ``4 width``; ``context(4 width)`` builds the middle's context block.
+    Built in this order, so a seed gives the same weights and the parameter names are the
+    checkpoints' (:func:`encode_unet` runs the encoder).
+
+    >>> net = nn.Module()
+    >>> add_unet_trunk(net, 3, 8, 1, lambda channels: nn.Identity())
+    >>> [name for name, _ in net.named_children()][:4], net.middle[0].body[0].in_channels
+    (['head', 'enc1', 'down1', 'enc2'], 32)
+    """
+    c1, c2, c3 = width, 2 * width, 4 * width
+    net.head = nn.Conv2d(in_channels, c1, 3, padding=1)
+    net.enc1 = nn.Sequential(*[ResBlock(c1) for _ in range(blocks)])
+    net.down1 = nn.Conv2d(c1, c2, 2, stride=2)
+    net.enc2 = nn.Sequential(*[ResBlock(c2) for _ in range(blocks)])
+    net.down2 = nn.Conv2d(c2, c3, 2, stride=2)
+    net.middle = nn.Sequential(ResBlock(c3), context(c3), ResBlock(c3))
+    net.up2 = nn.Sequential(nn.Conv2d(c3, c2 * 4, 1), nn.PixelShuffle(2))
+    net.dec2 = nn.Sequential(*[ResBlock(c2) for _ in range(blocks)])
+    net.up1 = nn.Sequential(nn.Conv2d(c2, c1 * 4, 1), nn.PixelShuffle(2))
+    net.dec1 = nn.Sequential(*[ResBlock(c1) for _ in range(blocks)])
+
+
+def encode_unet(net: nn.Module, x: torch.Tensor
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The trunk's encoder features ``(f1, f2, f3)`` at full, half and quarter resolution."""
+    f1 = net.enc1(net.head(x))
+    f2 = net.enc2(net.down1(f1))
+    return f1, f2, net.middle(net.down2(f2))
+
+
 @MODELS.register("tiny_unet")
 class TinyUNet(nn.Module):
     """Compact 3-level U-Net with global context.
@@ -122,18 +159,9 @@ class TinyUNet(nn.Module):
         global_tone: bool = False,
     ) -> None:
         super().__init__()
-        c1, c2, c3 = width, 2 * width, 4 * width
+        c1, c3 = width, 4 * width
         self.uem_channels = c1
-        self.head = nn.Conv2d(in_channels, c1, 3, padding=1)
-        self.enc1 = nn.Sequential(*[ResBlock(c1) for _ in range(blocks)])
-        self.down1 = nn.Conv2d(c1, c2, 2, stride=2)
-        self.enc2 = nn.Sequential(*[ResBlock(c2) for _ in range(blocks)])
-        self.down2 = nn.Conv2d(c2, c3, 2, stride=2)
-        self.middle = nn.Sequential(ResBlock(c3), GlobalContext(c3), ResBlock(c3))
-        self.up2 = nn.Sequential(nn.Conv2d(c3, c2 * 4, 1), nn.PixelShuffle(2))
-        self.dec2 = nn.Sequential(*[ResBlock(c2) for _ in range(blocks)])
-        self.up1 = nn.Sequential(nn.Conv2d(c2, c1 * 4, 1), nn.PixelShuffle(2))
-        self.dec1 = nn.Sequential(*[ResBlock(c1) for _ in range(blocks)])
+        add_unet_trunk(self, in_channels, width, blocks, GlobalContext)
         self.tone = GlobalTone(c3, in_channels) if global_tone else None
         self.tap = nn.Identity()
         self.tail = nn.Conv2d(c1, in_channels, 3, padding=1)
@@ -143,9 +171,7 @@ class TinyUNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         xp, (h, w) = pad_to_multiple(x, 4)
-        f1 = self.enc1(self.head(xp))
-        f2 = self.enc2(self.down1(f1))
-        f3 = self.middle(self.down2(f2))
+        f1, f2, f3 = encode_unet(self, xp)
         d2 = self.dec2(self.up2(f3) + f2)
         d1 = self.dec1(self.up1(d2) + f1)
         base = xp if self.tone is None else self.tone(f3, xp)
