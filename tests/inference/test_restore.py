@@ -97,9 +97,10 @@ import torch
 torch.set_num_threads(1)
 from aioir import models
 from aioir.inference.restore import Restorer
-src, dst, budget = sys.argv[1], sys.argv[2], int(sys.argv[3])
+src, dst, budget, name, options = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], \
+    json.loads(sys.argv[5])
 torch.manual_seed(0)
-r = Restorer(models.build("tiny_unet", width=8, global_tone=True), max_memory=budget)
+r = Restorer(models.build(name, **options), max_memory=budget)
 plan, _ = r.file_plan(src)
 def status(key):
     for line in open("/proc/self/status"):
@@ -115,10 +116,17 @@ print(json.dumps({"peak": status("VmHWM") - base, "windows": plan.windows,
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self (Linux)")
-def test_measured_peak_memory_stays_within_the_budget(tmp_path):
-    """A real process restoring a 1200 x 1600 image under a 64 MiB budget: its resident memory
+@pytest.mark.parametrize("name, options, budget_mib", [
+    ("tiny_unet", {"width": 8, "global_tone": True}, 64),
+    # NAFNet keeps 3.3 - 4.0 times its tracked peak resident (docs/benchmarks.md): the case a
+    # smaller allowance let exceed the budget
+    ("nafnet", {"width": 16, "enc_blk_nums": [1, 1, 1, 1], "middle_blk_num": 1,
+                "dec_blk_nums": [1, 1, 1, 1]}, 160),
+])
+def test_measured_peak_memory_stays_within_the_budget(tmp_path, name, options, budget_mib):
+    """A real process restoring a 1200 x 1600 image under a small budget: its resident memory
     above what it held before the restore (peak RSS, reset through /proc/self/clear_refs) stays
-    under the budget, though the whole image would need ~0.5 GB."""
+    under the budget, though the whole image would need several times more."""
     try:
         open("/proc/self/clear_refs", "w").write("5")
     except OSError:
@@ -126,12 +134,12 @@ def test_measured_peak_memory_stays_within_the_budget(tmp_path):
     yy, xx = np.mgrid[0:1200, 0:1600]
     img = np.stack([(xx / 7) % 256, (yy / 5) % 256, ((xx + yy) / 9) % 256], -1).astype(np.uint8)
     Image.fromarray(img).save(tmp_path / "big.png")
-    budget = 64 * 2**20
+    budget = budget_mib * 2**20
     out = subprocess.run([sys.executable, "-c", _PEAK_SCRIPT, str(tmp_path / "big.png"),
-                          str(tmp_path / "out.png"), str(budget)],
+                          str(tmp_path / "out.png"), str(budget), name, json.dumps(options)],
                          capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr
     got = json.loads(out.stdout.strip().splitlines()[-1])
     assert not got["whole"] and got["windows"] > 1
-    assert got["peak"] <= budget, f"peak {got['peak'] / 2**20:.1f} MiB over 64 MiB"
+    assert got["peak"] <= budget, f"peak {got['peak'] / 2**20:.1f} MiB over {budget_mib} MiB"
     assert np.asarray(Image.open(tmp_path / "out.png")).shape == (1200, 1600, 3)
