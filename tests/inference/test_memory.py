@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
 from aioir.inference.memory import (
     OVERHEAD,
+    OVERHEAD_FADE,
     SLACK,
     ActivationCost,
     BudgetError,
@@ -15,6 +17,7 @@ from aioir.inference.memory import (
     measure_peak_bytes,
     parse_memory,
     plan_tiles,
+    resident,
     window_cost,
 )
 
@@ -110,8 +113,22 @@ def test_impossible_budget_says_what_it_needs():
 
 def test_overhead_is_applied_to_the_measured_peak():
     cost = ActivationCost(0.0, 100.0)
-    assert window_cost(cost, 10, 10, width=10) == (OVERHEAD * 100 * 100 + SLACK + 4 * 3 * 10 * 10
-                                                   + 4 * 6 * 100)
+    tracked = 100 * 100  # bytes: the factor is 4 - 1.5 * tracked / 512 MiB
+    factor = OVERHEAD - 1.5 * tracked / (512 * 2**20)
+    assert window_cost(cost, 10, 10, width=10) == pytest.approx(
+        factor * tracked + SLACK + 4 * 3 * 10 * 10 + 4 * 6 * 100, rel=1e-12)
+    # 256 MiB tracked: half-way down from 4 x to 2.5 x = 3.25 x
+    big = ActivationCost(256 * 2**20, 0.0)
+    assert window_cost(big, 10, 10, width=10) == (3.25 * 256 * 2**20 + SLACK + 4 * 3 * 10 * 10
+                                                  + 4 * 6 * 100)
+
+
+def test_the_allowance_grows_with_the_window():
+    """A larger window never looks cheaper to the planner (the factor falls, the product not)."""
+    tracked = np.linspace(0, 2 * OVERHEAD_FADE, 401)
+    allowed = np.array([resident(t) for t in tracked])
+    assert np.all(np.diff(allowed) > 0)
+    assert resident(2 * OVERHEAD_FADE) == 2.5 * 2 * OVERHEAD_FADE
 
 
 def test_views_of_tensors_made_before_count_nothing():
@@ -129,7 +146,7 @@ def test_views_of_tensors_made_before_count_nothing():
 def test_calibration_stays_within_the_budget():
     """A budget that cannot hold the larger calibration forwards stops the calibration early."""
     lin = lambda x: (x.repeat(1, 4, 1, 1) * 2).sum(1, keepdim=True)  # 96 B/px
-    # 128 px: 1.5 MiB; 256 px would need 2.5 x 6 MiB + SLACK: over a SLACK + 10 MiB budget
+    # 128 px: 1.5 MiB; 256 px would need about 4 x 6 MiB + SLACK: over a SLACK + 10 MiB budget
     cost = calibrate(lin, budget=SLACK + 10 * 2**20)
     assert cost.points == 1 and cost.per_pixel == pytest.approx(96)
     cost = calibrate(lin, budget=SLACK + 30 * 2**20)

@@ -11,8 +11,8 @@ than it was given. Three parts:
   mmap threshold come from the heap, which fragments). Measured on CPU for the demo network,
   peak RSS of the activations / tracked peak is 1.3 - 1.6 for 1200-px windows, 2.5 - 2.9 for
   256-400 px ones, plus 15 - 20 MiB whatever the size; NAFNet 3.3 - 3.8 and SRResNet 4.0
-  (``docs/benchmarks.md``). The planner counts :data:`OVERHEAD` (4, the largest ratio
-  measured) times the tracked peak plus :data:`SLACK`.
+  (``docs/benchmarks.md``). The planner counts :func:`resident` (4 times the tracked peak
+  for small forwards, falling to 2.5 times for large ones) plus :data:`SLACK`.
 * :func:`calibrate` measures three small square forwards (128, 256 and 384 px: multiples of
   every backbone's padding step; fewer when the budget could not hold the next one) and fits
   ``bytes(P) = a + b P + c P^2`` over the pixel count ``P`` (attention over all positions, as in
@@ -25,7 +25,7 @@ than it was given. Three parts:
 >>> cost = ActivationCost(constant=0.0, per_pixel=500.0, quadratic=0.0)
 >>> plan = plan_tiles(3000, 4000, cost=cost, budget=2 * 2**30, fixed=0, overlap=32)
 >>> plan.whole, plan.windows, plan.tile_h, plan.tile_w
-(False, 15, 1022, 826)
+(False, 8, 1516, 1024)
 >>> parse_memory("1.5G") == int(1.5 * 2**30)
 True
 """
@@ -43,8 +43,28 @@ import torch
 
 from aioir.models.tiling import TilePlan, even_tile
 
-#: factor applied to a measured forward peak for what the measurement cannot see (see above)
+#: factor applied to a small forward's measured peak for what the measurement cannot see
 OVERHEAD = 4.0
+#: factor for a forward whose tracked peak reaches :data:`OVERHEAD_FADE` bytes (see resident())
+OVERHEAD_LARGE = 2.5
+OVERHEAD_FADE = 512 * 2**20
+
+
+def resident(tracked: float) -> float:
+    """Resident bytes allowed for a forward whose tracked peak is ``tracked`` (before
+    :data:`SLACK`): ``OVERHEAD`` times it for small forwards, the factor falling linearly to
+    ``OVERHEAD_LARGE`` at ``OVERHEAD_FADE`` and staying there. Small tensors come from glibc's
+    heap, which fragments (NAFNet: 3.3 - 3.8 x, SRResNet 4.0 x at 256 px windows); tensors over
+    its mmap threshold are returned to the system when freed (the demo network's 1200 px windows:
+    1.3 x). Monotone in ``tracked``, so a larger window never looks cheaper.
+
+    >>> round(resident(100.0) / 100.0, 6), resident(OVERHEAD_FADE) / OVERHEAD_FADE
+    (4.0, 2.5)
+    >>> round(resident(OVERHEAD_FADE / 2) / (OVERHEAD_FADE / 2), 2)
+    3.25
+    """
+    fade = min(max(tracked, 0.0) / OVERHEAD_FADE, 1.0)
+    return tracked * (OVERHEAD - (OVERHEAD - OVERHEAD_LARGE) * fade)
 #: memory a forward takes regardless of its size beyond its tensors (oneDNN scratch space,
 #: thread buffers; about 15-20 MiB measured with 128-px windows)
 SLACK = 32 * 2**20
@@ -247,7 +267,7 @@ def calibrate(
     With three points, the quadratic through them is kept when its ``P^2`` term is positive;
     otherwise (memory linear in the pixels, the usual case) the line through the two larger
     sizes. With ``budget``, a size whose forward the points so far predict to exceed it (with
-    :data:`OVERHEAD` and :data:`SLACK`) is not run: the fit then uses fewer points (two: a line;
+    :func:`resident` and :data:`SLACK`) is not run: the fit then uses fewer points (two: a line;
     one: proportional).
     """
     gen = torch.Generator().manual_seed(0)
@@ -256,7 +276,7 @@ def calibrate(
         p = float(s * s)
         if budget is not None and pts:
             per = max(b / q for q, b in pts)
-            if OVERHEAD * per * p + SLACK > budget:
+            if resident(per * p) + SLACK > budget:
                 break
         x = torch.rand(1, channels, s, s, generator=gen).to(device)
         pts.append((p, float(measure_peak_bytes(fn, x))))
@@ -293,9 +313,9 @@ def window_bytes(tile_h: int, tile_w: int, batch: int, channels: int, channels_o
 def window_cost(cost: ActivationCost, th: int, tw: int, *, width: int, batch: int = 1,
                 channels: int = 3, channels_out: int = 3, overlap: int = 0) -> float:
     """Bytes that running ``batch`` windows of ``th x tw`` on an image ``width`` wide takes
-    besides the image buffers: activations (:data:`OVERHEAD` and :data:`SLACK`), accumulator,
+    besides the image buffers: activations (:func:`resident` and :data:`SLACK`), accumulator,
     window copies."""
-    return (OVERHEAD * cost.bytes(batch * th * tw) + SLACK
+    return (resident(cost.bytes(batch * th * tw)) + SLACK
             + band_bytes(th, width, channels_out, overlap)
             + window_bytes(th, tw, batch, channels, channels_out))
 
