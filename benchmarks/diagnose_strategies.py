@@ -44,7 +44,7 @@ def _mean(values: list[float]) -> float:
 def summarise(run: Path) -> dict:
     recs = _records(run)
     cfg = yaml.safe_load((run / "config.yaml").read_text())
-    tasks = list(recs[0]["task_loss"])
+    tasks = list(dict.fromkeys(t for r in recs for t in r["task_loss"]))  # staged runs add tasks
     half = recs[len(recs) // 2:]
     out: dict = {"tasks": tasks, "steps": recs[-1]["step"], "weight": {}, "loss": {}, "u": {}}
     for t in tasks:
