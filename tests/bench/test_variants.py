@@ -95,3 +95,14 @@ def test_variants_train_in_one_table(tiny_spec, tmp_path):
     assert results["spec"]["variants"]["mixed-EP"]["config"] == ep
     assert "Variant `mixed-S`: strategy `mixed` on train.stages: 2 entries" in \
         (out / "results.md").read_text()
+
+
+def test_a_base_without_data_tasks_validates_with_the_settings_tasks(tiny_spec):
+    """``data.tasks`` unset means all of the setting's tasks (7 for embedded): the strategies'
+    options are checked with that count (it raised a TypeError on ``len(None)`` before)."""
+    spec = tiny_spec(strategy_options={"art": {"tau": 3}})
+    spec.base["data"]["tasks"] = None
+    spec.validate()
+    spec.strategy_options = {"art": {"temperature": 3}}
+    with pytest.raises(ValueError, match="strategy 'art' options"):
+        spec.validate()

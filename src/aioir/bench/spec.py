@@ -120,8 +120,14 @@ class BenchSpec:
                 check(cfg)
             except (ConfigError, TypeError, ValueError) as exc:
                 raise ValueError(f"row {row!r}: {exc}") from None
+            if cfg.data.tasks:
+                num_tasks = len(cfg.data.tasks)
+            else:  # the setting's tasks
+                from aioir.engine.build import resolve_setting
+
+                num_tasks = len(resolve_setting(cfg).task_names)
             try:  # options are checked by building each strategy once
-                registry.build(self.strategy_of(row), num_tasks=len(cfg.data.tasks),
+                registry.build(self.strategy_of(row), num_tasks=num_tasks,
                                **self.strategy_options.get(row, {}))
             except TypeError as exc:
                 raise ValueError(f"strategy {row!r} options {self.strategy_options.get(row, {})}"
