@@ -53,7 +53,7 @@ class DemoBudget:
     whole_max_size: int | None = None
 
 
-#: the default budget finishes in about 10 minutes on 2 CPU cores; --quick in about 2
+#: the default budget finishes in about 9.5 minutes on 2 idle CPU cores; --quick in about 2
 BUDGETS = {
     "default": DemoBudget(steps=420, patch_size=64, batch_size=16, lr=1e-3, width=24,
                           val_max_size=192),
