@@ -70,7 +70,7 @@ class BenchSpec:
     @property
     def rows(self) -> list[str]:
         """The table's rows: the strategies, then the variants' labels."""
-        return list(self.strategies) + [v for v in self.variants if v not in self.strategies]
+        return list(self.strategies) + list(self.variants)  # labels never name a strategy
 
     def strategy_of(self, row: str) -> str:
         """The registered strategy a row trains."""
