@@ -13,7 +13,7 @@ the seconds of the restore alone and the plan.
     python benchmarks/bench_restore.py compare --size 4000x3000 --repeats 3 --threads 1
     # the 12000 x 12000 image of issue 16, default budget
     python benchmarks/bench_restore.py single --size 12000x12000 --threads 2
-    # peak RSS of the activations / the tracked peak, by window size (memory.OVERHEAD)
+    # peak RSS of the activations / the tracked peak, by window size (memory.resident)
     python benchmarks/bench_restore.py overhead --threads 1
 
 The test image is a real photograph (scikit-image's ``astronaut``, ``coffee`` and ``chelsea``
