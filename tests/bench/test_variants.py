@@ -106,3 +106,12 @@ def test_a_base_without_data_tasks_validates_with_the_settings_tasks(tiny_spec):
     spec.strategy_options = {"art": {"temperature": 3}}
     with pytest.raises(ValueError, match="strategy 'art' options"):
         spec.validate()
+
+
+def test_a_label_given_twice_is_refused(tmp_path, capsys):
+    from aioir.cli import main
+
+    assert main(["bench", "demo:quick", "--strategies", "mixed", "--variant", "a=mixed",
+                 "--variant", "a=art", "--out", str(tmp_path / "b")]) == 2
+    assert "--variant 'a' is given twice" in capsys.readouterr().err
+    assert not (tmp_path / "b").exists()

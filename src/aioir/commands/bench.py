@@ -30,7 +30,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a base config value, e.g. --set optim.lr=1e-4 (repeatable)")
     p.add_argument("--strategy-options", action="append", default=[], metavar="S.KEY=VALUE",
-                   help="an option of one strategy, e.g. art.tau=3 (repeatable)")
+                   help="an option of one row, e.g. art.tau=3 or art-S.tau=3 (repeatable)")
     p.add_argument("--variant", dest="variants", action="append", default=[],
                    metavar="LABEL=STRATEGY[:FILE.yaml]",
                    help="an extra row: STRATEGY trained on the base merged with the partial run "
@@ -55,7 +55,12 @@ def run(args: argparse.Namespace) -> int:
     )
 
     strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
-    variants = dict(parse_variant(v) for v in args.variants)
+    variants: dict = {}
+    for text in args.variants:
+        label, variant = parse_variant(text)
+        if label in variants:
+            raise ValueError(f"--variant {label!r} is given twice: one label per row")
+        variants[label] = variant
     names = strategies + [v["strategy"] for v in variants.values()]
     base, options = base_from_source(args.config, args.overrides, names)
     given = parse_strategy_options(args.strategy_options)
