@@ -242,17 +242,13 @@ def _setting_tasks(base: dict[str, Any]) -> list[str]:
     return list(resolve_setting(from_dict(RunConfig, base)).task_names)
 
 
-def _describe(config: dict[str, Any], prefix: str = "") -> list[str]:
+def _describe(config: dict[str, Any]) -> list[str]:
     """``key: value`` lines of a partial config (lists of stages shortened to their count)."""
-    out = []
-    for key, value in config.items():
-        if isinstance(value, dict) and value:
-            out += _describe(value, f"{prefix}{key}.")
-        elif isinstance(value, list) and value and isinstance(value[0], dict):
-            out.append(f"{prefix}{key}: {len(value)} entries")
-        else:
-            out.append(f"{prefix}{key}: {value}")
-    return out
+    from aioir.bench.spec import flatten_keys
+
+    return [f"{key}: {len(value)} entries" if isinstance(value, list) and value
+            and isinstance(value[0], dict) else f"{key}: {value}"
+            for key, value in (flatten_keys(config) if config else {}).items()]
 
 
 def _report(spec: BenchSpec, tables: dict[int, dict[str, Any]], markdown: Any,

@@ -312,11 +312,16 @@ def base_from_source(
     return base, {s: dict(cfg.strategy.options) for s in strategies if s == own}
 
 
-def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+def flatten_keys(data: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested dicts as ``{dotted key: value}`` (lists and empty dicts are values).
+
+    >>> flatten_keys({"train": {"steps": 6, "stages": [{"steps": 2}]}, "val": {}})
+    {'train.steps': 6, 'train.stages': [{'steps': 2}], 'val': {}}
+    """
     if isinstance(data, dict):
         out: dict[str, Any] = {}
         for k, v in data.items():
-            out.update(_flatten(v, f"{prefix}{k}."))
+            out.update(flatten_keys(v, f"{prefix}{k}."))
         return out or {prefix.rstrip("."): {}}
     return {prefix.rstrip("."): data}
 
@@ -328,7 +333,7 @@ def spec_differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     ...                  {"seeds": [0, 1], "base": {"optim": {"lr": 2}}})
     ['base.optim.lr: 1 -> 2']
     """
-    a, b = _flatten(old), _flatten(new)
+    a, b = flatten_keys(old), flatten_keys(new)
     return [f"{k}: {a.get(k, '(absent)')!r} -> {b.get(k, '(absent)')!r}".replace("'(absent)'",
                                                                                 "(absent)")
             for k in sorted(set(a) | set(b)) if a.get(k, "(absent)") != b.get(k, "(absent)")]
