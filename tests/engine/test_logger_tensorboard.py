@@ -66,3 +66,37 @@ def test_scalars_and_restoration_grids_reach_tensorboard(tmp_path, make_config):
         assert np.abs(lq_tile.astype(np.int16) - u8(first_lq)).max() <= 1, task
         assert np.abs(gt_tile.astype(np.int16) - u8(first_gt)).max() <= 1, task
         top += h + gap
+
+
+def test_each_record_is_on_disk_before_write_returns(tmp_path, monkeypatch):
+    """A run paused or killed after a step has that step's scalars in its event file: no
+    background thread writes into the run folder later (the concurrent-run test snapshots it).
+    TensorBoard writes events from a thread; it is slowed down here as on a busy machine."""
+    import time
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.summary.writer.record_writer import RecordWriter
+
+    from aioir.engine.logger import MetricsLog
+
+    write = RecordWriter.write
+
+    def slow_write(self, data):
+        time.sleep(0.05)
+        return write(self, data)
+
+    monkeypatch.setattr(RecordWriter, "write", slow_write)
+
+    log = MetricsLog(tmp_path / "metrics.jsonl")
+    try:
+        for step in (1, 2, 3):
+            log.write({"step": step, "loss": 0.5 / step, "task_loss": {"noise": 0.1 * step}})
+            acc = EventAccumulator(str(tmp_path / "tensorboard"))
+            acc.Reload()  # reads the file as another process would, the writer still open
+            losses = acc.Scalars("loss")
+            assert [e.step for e in losses] == list(range(1, step + 1))
+            assert [e.value for e in losses] == pytest.approx(
+                [0.5 / s for s in range(1, step + 1)], rel=1e-6)
+            assert [e.step for e in acc.Scalars("task_loss/noise")] == list(range(1, step + 1))
+    finally:
+        log.close()

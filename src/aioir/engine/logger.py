@@ -84,6 +84,9 @@ class MetricsLog:
             for key, value in _flatten(record).items():
                 if key != "step" and isinstance(value, (int, float)):
                     self._tb.add_scalar(key, value, step)
+            # on disk now, like the JSONL line: a crash loses no logged step, and no background
+            # thread writes into the run folder later (a paused or killed run is complete)
+            self._tb.flush()
 
     @property
     def tensorboard(self) -> bool:
