@@ -77,15 +77,20 @@ def phase_medians(a: torch.Tensor, period: int, dim: int) -> torch.Tensor:
     >>> phase_medians(a, 3, 2).tolist()
     [[5.5, 11.0, 16.5]]
     """
-    n = a.shape[dim] // period * period
-    if n == 0:
-        raise ValueError(f"phase_medians: the image is smaller than the period {period}")
-    a = a.narrow(dim, 0, n)
+    a, k = _whole_periods(a, period, dim, "phase_medians")
     if dim == 2:
-        a = a.reshape(a.shape[0], a.shape[1], n // period, period).permute(0, 3, 1, 2)
+        a = a.reshape(a.shape[0], a.shape[1], k, period).permute(0, 3, 1, 2)
     else:
-        a = a.reshape(a.shape[0], n // period, period, a.shape[2]).permute(0, 2, 1, 3)
+        a = a.reshape(a.shape[0], k, period, a.shape[2]).permute(0, 2, 1, 3)
     return median(a.flatten(2))
+
+
+def _whole_periods(a: torch.Tensor, period: int, dim: int, caller: str) -> tuple[torch.Tensor, int]:
+    """``a`` cut along ``dim`` to whole periods, and how many periods that is."""
+    k = a.shape[dim] // period
+    if k == 0:
+        raise ValueError(f"{caller}: the image is smaller than the period {period}")
+    return a.narrow(dim, 0, k * period), k
 
 
 def median(a: torch.Tensor) -> torch.Tensor:
@@ -106,13 +111,10 @@ def phase_means(a: torch.Tensor, period: int, dim: int) -> torch.Tensor:
     >>> phase_means(a, 3, 2).tolist()
     [[5.5, 11.0, 16.5]]
     """
-    n = a.shape[dim] // period * period
-    if n == 0:
-        raise ValueError(f"phase_means: the image is smaller than the period {period}")
-    a = a.narrow(dim, 0, n)
+    a, k = _whole_periods(a, period, dim, "phase_means")
     if dim == 2:
-        return a.reshape(a.shape[0], a.shape[1], n // period, period).mean((1, 2))
-    return a.reshape(a.shape[0], n // period, period, a.shape[2]).mean((1, 3))
+        return a.reshape(a.shape[0], a.shape[1], k, period).mean((1, 2))
+    return a.reshape(a.shape[0], k, period, a.shape[2]).mean((1, 3))
 
 
 def _phase_ratios(a: torch.Tensor, period: int, dim: int, how=None) -> list[torch.Tensor]:
