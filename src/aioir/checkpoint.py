@@ -88,8 +88,24 @@ def load_training_checkpoint(path: str | Path) -> dict[str, Any]:
     ValueError: checkpoint .../step_00000001.pt is damaged or not a complete aioir training checkpoint: missing or invalid config.model.name, task_names, model
     """
     path = Path(path)
-    state = load_checkpoint(path)
-    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+    return check_training_checkpoint(load_checkpoint(path), path)
+
+
+def is_training_checkpoint(state: Any) -> bool:
+    """Whether an object read from a file claims to be an aioir training checkpoint (its
+    ``format`` field), complete or not; released weights from other programs do not.
+
+    >>> is_training_checkpoint({"format": CHECKPOINT_FORMAT}), is_training_checkpoint({"params": {}})
+    (True, False)
+    """
+    return isinstance(state, dict) and state.get("format") == CHECKPOINT_FORMAT
+
+
+def check_training_checkpoint(state: Any, path: str | Path) -> dict[str, Any]:
+    """``state`` (read from ``path``) if it is a complete aioir training checkpoint, else a
+    ``ValueError`` naming the file and what is missing (see :func:`load_training_checkpoint`)."""
+    path = Path(path)
+    if not is_training_checkpoint(state):
         raise ValueError(f"{path} is not an aioir training checkpoint")
 
     def tensors(value: Any) -> bool:

@@ -29,13 +29,15 @@ from typing import Any, Callable
 
 import numpy as np
 
+from aioir.commands._network import CHECKPOINT_HELP, add_network_arguments, open_network
+
 NAME = "eval"
 HELP = "per-task PSNR/SSIM of a checkpoint: on a setting's test sets, or on its validation sets"
 ORDER = 20
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("checkpoint", help="training checkpoint (.pt) or exported .safetensors")
+    p.add_argument("checkpoint", help=CHECKPOINT_HELP)
     p.add_argument("--setting", default=None,
                    help="setting name (`aioir data list`) or a setting YAML file")
     p.add_argument("--root", default=None, help="dataset root of the setting")
@@ -45,15 +47,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default=None, help="folder for the CSV/JSON results")
     p.add_argument("--device", default="auto")
     p.add_argument("--no-ema", action="store_true", help="evaluate live weights, not the EMA")
+    add_network_arguments(p)
 
 
 def run(args: argparse.Namespace) -> int:
     from aioir.engine.trainer import resolve_device
-    from aioir.inference.export import load_network
     from aioir.models.restore import restore_image
 
     device = resolve_device(args.device, "--device")
-    model, meta = load_network(args.checkpoint, use_ema=not args.no_ema)
+    model, meta = open_network(args, use_ema=not args.no_ema)
     model.to(device)
 
     def restore_fn(img):
@@ -129,7 +131,7 @@ def evaluate_setting(setting: str, root: str | None, restore_fn: Callable[[np.nd
     s = get_setting(setting).for_tasks(None)
     if not root and s.needs_root:
         raise ValueError(f"--root is required with --setting {s.name} (see docs/datasets.md)")
-    warning = task_mismatch(list(s.task_names), meta.get("tasks"))
+    warning = task_mismatch(list(s.task_names), meta.get("tasks") or None)  # [] = not known
     if warning:
         print(warning, file=sys.stderr)
     protocol_arg = getattr(args, "protocol", None)

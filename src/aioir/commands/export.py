@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import argparse
 
+from aioir.commands._network import CHECKPOINT_HELP, add_network_arguments
+
 NAME = "export"
 HELP = "export the plain backbone of a checkpoint (safetensors, TorchScript, ONNX), checked"
 ORDER = 40
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("checkpoint", help="training checkpoint (.pt) or an aioir .safetensors export")
+    p.add_argument("checkpoint", help=CHECKPOINT_HELP)
     p.add_argument("--out", required=True,
                    help="output file: .safetensors, .ts (TorchScript) or .onnx, per --format")
     p.add_argument("--format", choices=("safetensors", "torchscript", "onnx"),
@@ -27,16 +29,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--opset", type=int, default=None, help="ONNX operator set (default 17)")
     p.add_argument("--no-ema", action="store_true", help="export the live weights, not the EMA")
     p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    add_network_arguments(p)
 
 
 def run(args: argparse.Namespace) -> int:
     from aioir.inference.export import export_checkpoint
+    from aioir.models.release import parse_model_options
 
     if args.opset is not None and args.format != "onnx":
         raise ValueError("--opset applies to --format onnx only")
     report = export_checkpoint(args.checkpoint, args.out, fmt=args.format,
                                use_ema=not args.no_ema, check=args.check, opset=args.opset,
-                               overwrite=args.overwrite)
+                               overwrite=args.overwrite, model=args.model,
+                               options=parse_model_options(args.option), tasks=args.tasks)
+    if report.chosen:
+        print(report.chosen)
     print(f"wrote {report.path} ({report.fmt}, {report.model}, {report.weights} weights)")
     if report.check is not None:
         print(report.check.summary())

@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import argparse
 
+from aioir.commands._network import CHECKPOINT_HELP, add_network_arguments, open_network
+
 NAME = "restore"
 HELP = "restore images (files or folders) with a checkpoint or exported model"
 ORDER = 30
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("checkpoint", help="training checkpoint (.pt) or exported .safetensors")
+    p.add_argument("checkpoint", help=CHECKPOINT_HELP)
     p.add_argument("inputs", nargs="+", help="image files or folders (searched recursively)")
     p.add_argument("--out", required=True, help="output folder (PNG, same relative names)")
     p.add_argument("--max-memory", default="auto", metavar="SIZE",
@@ -35,6 +37,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-ema", action="store_true", help="use live weights, not the EMA")
     p.add_argument("--overwrite", action="store_true",
                    help="replace files that already exist in --out (never the inputs)")
+    add_network_arguments(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -44,7 +47,6 @@ def run(args: argparse.Namespace) -> int:
     from aioir.data.io import ImageReadError
     from aioir.engine.trainer import resolve_device
     from aioir.errors import OutputError
-    from aioir.inference.export import load_network
     from aioir.inference.memory import BudgetError, format_bytes, parse_memory
     from aioir.inference.restore import Restorer
     from aioir.progress import progress
@@ -52,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     budget = None if args.max_memory == "auto" else parse_memory(args.max_memory)
     jobs = plan_outputs(args.inputs, Path(args.out), overwrite=args.overwrite)
     device = resolve_device(args.device)
-    model, _ = load_network(args.checkpoint, use_ema=not args.no_ema)
+    model, meta = open_network(args, use_ema=not args.no_ema)
     restorer = Restorer(model, device=device, max_memory=budget, tile=args.tile,
                         overlap=args.overlap, ensemble=args.ensemble)
     print(f"measuring the network's memory (budget {format_bytes(restorer.budget)}) ...")

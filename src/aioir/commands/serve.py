@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import argparse
 
+from aioir.commands._network import CHECKPOINT_HELP, add_network_arguments
+
 NAME = "serve"
 HELP = "a local web page: upload an image, restore it, compare before/after, download"
 ORDER = 45
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("checkpoint", help="training checkpoint (.pt) or exported .safetensors")
+    p.add_argument("checkpoint", help=CHECKPOINT_HELP)
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
@@ -29,15 +31,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="working-memory budget of one restore, as for aioir restore")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (default auto)")
     p.add_argument("--no-ema", action="store_true", help="use live weights, not the EMA")
+    add_network_arguments(p)
 
 
 def run(args: argparse.Namespace) -> int:
     from aioir.engine.trainer import resolve_device
-    from aioir.inference.export import load_network
     from aioir.inference.memory import format_bytes, parse_memory
     from aioir.inference.restore import Restorer
     from aioir.inference.uncertainty import load_uncertainty_head
     from aioir.inference.webapp import RestoreService, create_app, serve
+    from aioir.commands._network import open_network
 
     if not 0 < args.port < 65536:
         raise ValueError(f"--port must be 1-65535, got {args.port}")
@@ -45,8 +48,9 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--max-upload-mb and --max-megapixels must be positive")
     budget = None if args.max_memory == "auto" else parse_memory(args.max_memory)
     device = resolve_device(args.device)
-    model, meta = load_network(args.checkpoint, use_ema=not args.no_ema)
-    head = load_uncertainty_head(args.checkpoint, model)
+    model, meta = open_network(args, use_ema=not args.no_ema)
+    trained = meta["weights"] in ("ema", "model")  # only a training checkpoint keeps TUR's head
+    head = load_uncertainty_head(args.checkpoint, model) if trained else None
     restorers = {name: Restorer(model, device=device, max_memory=budget, ensemble=name,
                                 uncertainty=head) for name in ("none", "flips")}
     service = RestoreService(restorers, meta, max_upload_bytes=int(args.max_upload_mb * 2**20),

@@ -41,10 +41,12 @@ import torch.nn as nn
 FORMATS: dict[str, str] = {"safetensors": ".safetensors", "torchscript": ".ts", "onnx": ".onnx"}
 
 
-def _metadata(model_name: str, options: dict[str, Any], tasks: list[str]) -> dict[str, str]:
+def _metadata(model_name: str, options: dict[str, Any], tasks: list[str],
+              extra: dict[str, str] | None = None) -> dict[str, str]:
     from aioir import __version__
 
     return {
+        **(extra or {}),
         "format": "aioir-backbone",
         "model": model_name,
         "options": json.dumps(options),
@@ -86,14 +88,16 @@ def save_exported(
     model_name: str,
     options: dict[str, Any],
     tasks: list[str],
+    extra: dict[str, str] | None = None,
 ) -> Path:
-    """Write ``model``'s state dict and its build recipe to a safetensors file."""
+    """Write ``model``'s state dict and its build recipe to a safetensors file (``extra``:
+    more metadata strings, e.g. where imported weights came from)."""
     from safetensors.torch import save
 
     from aioir.files import write_bytes  # atomic, the user's umask, errors name the file
 
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    return write_bytes(Path(path), save(state, metadata=_metadata(model_name, options, tasks)),
+    return write_bytes(Path(path), save(state, metadata=_metadata(model_name, options, tasks, extra)),
                        what="exported model")
 
 
@@ -106,6 +110,8 @@ class ExportReport:
     model: str
     weights: str
     check: Any = None  # graph_export.CheckReport
+    #: how released weights were read (:func:`aioir.models.release.describe_choice`), or None
+    chosen: str | None = None
 
 
 def export_checkpoint(
@@ -117,14 +123,21 @@ def export_checkpoint(
     check: bool = False,
     opset: int | None = None,
     overwrite: bool = False,
+    model: str | None = None,
+    options: dict[str, Any] | None = None,
+    tasks: list[str] | None = None,
 ) -> ExportReport:
     """Export the backbone of a training checkpoint (EMA weights when present and ``use_ema``)
-    to ``out`` in ``fmt``; see the module notes."""
+    or of released weights (``model``, ``options``, ``tasks``: :func:`load_network`) to ``out``
+    in ``fmt``; see the module notes."""
     from aioir.files import file_mode, write_error
     from aioir.inference import graph_export
 
     out = check_output_path(out, fmt, overwrite=overwrite)
-    model, meta = load_network(checkpoint, use_ema=use_ema)
+    from aioir.models.release import describe_choice
+
+    model, meta = load_network(checkpoint, use_ema=use_ema, model=model, options=options,
+                               tasks=tasks)
     meta_strings = _metadata(meta["model"], meta["options"], meta["tasks"])
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -152,15 +165,22 @@ def export_checkpoint(
         raise write_error(exc, out, "exported model") from exc
     finally:
         tmp.unlink(missing_ok=True)
-    return ExportReport(out, fmt, meta["model"], meta["weights"], report)
+    return ExportReport(out, fmt, meta["model"], meta["weights"], report, describe_choice(meta))
 
 
-def load_network(path: str | Path, *, use_ema: bool = True) -> tuple[nn.Module, dict[str, Any]]:
-    """A ready-to-run backbone from a training checkpoint (``.pt``) or an exported file.
+def load_network(path: str | Path, *, use_ema: bool = True, model: str | None = None,
+                 options: dict[str, Any] | None = None, tasks: list[str] | None = None,
+                 ) -> tuple[nn.Module, dict[str, Any]]:
+    """A ready-to-run backbone from a training checkpoint (``.pt``), an exported or imported
+    file, or the authors' released weights (:func:`aioir.models.release.load_release`:
+    ``model``, ``options`` and ``tasks`` apply to those; ``model`` must agree with aioir's
+    own files).
 
     Returns the model (eval mode, CPU) and metadata: ``model``, ``options``, ``tasks``,
-    ``weights`` ("ema", "model" or "export"), ``step`` and ``config`` when known.
+    ``weights`` ("ema", "model", "export" or "release"), ``step`` and ``config`` when known.
     """
+    from aioir.models import release
+
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no such checkpoint or exported model: {path}")
@@ -178,25 +198,30 @@ def load_network(path: str | Path, *, use_ema: bool = True) -> tuple[nn.Module, 
                 raw = fh.metadata() or {}
         except Exception as exc:  # noqa: BLE001 - safetensors' own error type
             raise ValueError(f"cannot read {path} as a safetensors file: {exc}") from None
-        if raw.get("format") != "aioir-backbone":
-            raise ValueError(
-                f"{path} is not an aioir export (released third-party weights load through "
-                "aioir.models.load_pretrained(name, path))"
-            )
+        if raw.get("format") != "aioir-backbone":  # the authors' weights as safetensors
+            return release.load_release(path, model=model, options=options, tasks=tasks)
         try:
             meta = {
                 "model": raw["model"],
                 "options": json.loads(raw["options"]),
                 "tasks": json.loads(raw["tasks"]),
                 "weights": "export",
+                # where `aioir import` read the weights (absent from exports of trained runs)
+                **{k: raw[k] for k in ("source", "source_sha256", "source_layout") if k in raw},
             }
         except (KeyError, ValueError) as exc:
             raise ValueError(f"{path}: damaged aioir export metadata ({exc!r})") from None
         state = load_file(str(path))
     else:
-        from aioir.checkpoint import load_training_checkpoint
+        from aioir.checkpoint import check_training_checkpoint, is_training_checkpoint, \
+            load_checkpoint
 
-        ck = load_training_checkpoint(path)  # format and fields checked, the file named
+        obj = load_checkpoint(path)  # read once, safely; a damaged file is named
+        if not is_training_checkpoint(obj):  # the authors' weights (.pth, .ckpt, ...)
+            found = release.release_from_object(path, obj)
+            return release.load_release(path, model=model, options=options, tasks=tasks,
+                                        release=found)
+        ck = check_training_checkpoint(obj, path)  # format and fields checked, the file named
         mcfg = ck["config"]["model"]
         which = "ema" if use_ema and ck.get("ema") is not None else "model"
         meta = {
@@ -208,6 +233,13 @@ def load_network(path: str | Path, *, use_ema: bool = True) -> tuple[nn.Module, 
             "config": ck["config"],
         }
         state = ck[which]
+    if model is not None and model != meta["model"]:
+        raise ValueError(f"{path} holds a {meta['model']}, not --model {model}")
+    if options:
+        raise ValueError(f"{path} is an aioir file that records its options; --option applies "
+                         "to released weights only")
+    if tasks:
+        meta["tasks"] = list(tasks)
     from aioir.models.guard import build_for_state  # size checked on "meta" before building
 
     return build_for_state(meta["model"], meta["options"], state, source=str(path)), meta

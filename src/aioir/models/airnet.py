@@ -389,18 +389,30 @@ class AirNet(nn.Module):
 
     @classmethod
     def options_from_state_dict(cls, state: Mapping[str, torch.Tensor]) -> dict[str, int]:
-        """Constructor options implied by a checkpoint: ``queue_size`` and ``embed_dim``.
-
-        Read from the shape (dim, K) of ``E.E.queue`` (any key prefix is accepted); empty when
-        the state dict has no queue.
+        """Constructor options implied by a checkpoint: ``queue_size`` and ``embed_dim`` from
+        the shape (dim, K) of ``E.E.queue`` (any key prefix is accepted), and, when the
+        restorer's keys are there, ``n_feats`` (``R.head.0``), ``n_groups`` and ``n_blocks``
+        (the last entry of each ``body`` is a conv, not a block) and ``kernel_size``.
 
         >>> AirNet.options_from_state_dict({"E.E.queue": torch.zeros(256, 768)})
         {'queue_size': 768, 'embed_dim': 256}
         """
+        from aioir.models.pretrained import count_indexed
+
+        options: dict[str, int] = {}
         for key, value in state.items():
             if key == "E.E.queue" or key.endswith(".E.E.queue"):
-                return {"queue_size": int(value.shape[1]), "embed_dim": int(value.shape[0])}
-        return {}
+                options = {"queue_size": int(value.shape[1]), "embed_dim": int(value.shape[0])}
+                break
+        head = state.get("R.head.0.weight")
+        if head is not None:
+            options.update(
+                n_feats=int(head.shape[0]),
+                n_groups=count_indexed(state, "R.body") - 1,
+                n_blocks=count_indexed(state, "R.body.0.body") - 1,
+                kernel_size=int(head.shape[-1]),
+            )
+        return options
 
 
 TEST_OPTIONS["airnet"] = {

@@ -137,6 +137,19 @@ def load_state_dict_file(
     return strip_prefixes(unwrap_state_dict(read_checkpoint(path, trusted=trusted), key))
 
 
+def count_indexed(state: Mapping[str, Any], prefix: str) -> int:
+    """How many numbered children ``prefix.<i>.`` the keys of ``state`` hold (highest index +
+    1; 0 when none): a block count read off a checkpoint.
+
+    >>> count_indexed({"body.0.w": 1, "body.2.w": 1, "bodyx.5.w": 1}, "body")
+    3
+    """
+    import re
+
+    pat = re.compile(re.escape(prefix) + r"\.(\d+)\.")
+    return max((int(m.group(1)) + 1 for k in state if (m := pat.match(k))), default=0)
+
+
 def _listing(names: Iterable[Any], limit: int = MAX_LISTED) -> str:
     names = list(names)
     shown = ", ".join(str(n) for n in names[:limit])

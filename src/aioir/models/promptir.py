@@ -47,6 +47,7 @@ from aioir.models.restormer import (
     TransformerBlock,
     Upsample,
     check_levels,
+    levels_from_state_dict,
     transformer_stage,
 )
 
@@ -181,8 +182,19 @@ class PromptIR(nn.Module):
 
     @classmethod
     def options_from_state_dict(cls, state: Mapping[str, Any]) -> dict[str, Any]:
-        """Keep the unused convs exactly when the checkpoint has them (official vs MiOIR copy)."""
-        return {"unused_convs": "chnl_reduce1.weight" in state}
+        """Options read off a checkpoint: the Restormer levels
+        (:func:`~aioir.models.restormer.levels_from_state_dict`), the decoder prompts
+        (``prompt<k>.prompt_param`` is ``(1, prompt_len, prompt_dim, size, size)``) and the unused
+        convs exactly when the checkpoint has them (official vs MiOIR copy)."""
+        options = levels_from_state_dict(state)
+        params = [state[f"prompt{k}.prompt_param"] for k in (1, 2, 3)]
+        options.update(
+            prompt_dims=[int(p.shape[2]) for p in params],
+            prompt_sizes=[int(p.shape[3]) for p in params],
+            prompt_len=int(params[0].shape[1]),
+            unused_convs="chnl_reduce1.weight" in state,
+        )
+        return options
 
     @staticmethod
     def _prompted(

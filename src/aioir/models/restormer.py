@@ -26,7 +26,7 @@ torch.Size([1, 3, 13, 10])
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 import torch
 import torch.nn as nn
@@ -34,6 +34,7 @@ import torch.nn.functional as F
 
 from aioir.models import MODELS, TEST_OPTIONS
 from aioir.models.padding import crop_to, pad_to_multiple
+from aioir.models.pretrained import count_indexed
 
 
 class WithBiasLayerNorm(nn.Module):
@@ -208,6 +209,45 @@ def check_levels(num_blocks: Sequence[int], heads: Sequence[int], pad_multiple: 
         raise ValueError(f"pad_multiple must be a multiple of 8 (three 2x downsamplings), got {pad_multiple}")
 
 
+def levels_from_state_dict(state: Mapping[str, Any]) -> dict[str, Any]:
+    """The options of the 4-level transformer U-Net shared by Restormer and PromptIR, read off a
+    checkpoint: widths (``patch_embed``), blocks per level, refinement blocks, heads per level
+    (the attention ``temperature`` is ``(heads, 1, 1)``), the GDFN factor (hidden widths),
+    ``bias`` and ``layernorm_type`` (BiasFree layer norms have no ``bias``).
+
+    >>> import torch
+    >>> sd = Restormer(**TEST_OPTIONS["restormer"], layernorm_type="BiasFree").state_dict()
+    >>> opts = levels_from_state_dict(sd)
+    >>> opts["layernorm_type"], opts["heads"], opts["dim"]
+    ('BiasFree', [1, 1, 2, 2], 8)
+    """
+    embed = state["patch_embed.proj.weight"]
+    dim = int(embed.shape[0])
+    levels = ["encoder_level1", "encoder_level2", "encoder_level3", "latent"]
+    num_blocks = [count_indexed(state, name) for name in levels]
+    heads = [int(state[f"{name}.0.attn.temperature"].shape[0]) for name in levels]
+    hidden = [int(state[f"{name}.0.ffn.project_out.weight"].shape[1]) for name in levels]
+    widths = [dim, 2 * dim, 4 * dim, 8 * dim]
+    factor = None
+    for f in (2.66, hidden[0] / dim, (hidden[0] + 0.5) / dim):
+        if all(int(c * f) == h for c, h in zip(widths, hidden)):
+            factor = f
+            break
+    if factor is None:
+        raise ValueError(f"cannot find an ffn_expansion_factor giving the hidden widths {hidden}")
+    return {
+        "in_channels": int(embed.shape[1]),
+        "out_channels": int(state["output.weight"].shape[0]),
+        "dim": dim,
+        "num_blocks": num_blocks,
+        "num_refinement_blocks": count_indexed(state, "refinement"),
+        "heads": heads,
+        "ffn_expansion_factor": factor,
+        "bias": "encoder_level1.0.attn.qkv.bias" in state,
+        "layernorm_type": "WithBias" if "encoder_level1.0.norm1.body.bias" in state else "BiasFree",
+    }
+
+
 @MODELS.register("restormer")
 class Restormer(nn.Module):
     """Restormer with the official defaults.
@@ -270,6 +310,12 @@ class Restormer(nn.Module):
         self.decoder_level1 = stage(dim * 2, num_blocks[0], 0)
         self.refinement = stage(dim * 2, num_refinement_blocks, 0)
         self.output = nn.Conv2d(dim * 2, out_channels, 3, 1, 1, bias=bias)
+
+    @staticmethod
+    def options_from_state_dict(state: Mapping[str, Any]) -> dict[str, Any]:
+        """Options read off a checkpoint (:func:`levels_from_state_dict`): Restormer's released
+        denoising models are ``BiasFree``, the others ``WithBias``."""
+        return levels_from_state_dict(state)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         xp, (h, w) = pad_to_multiple(x, self.pad_multiple)

@@ -23,6 +23,8 @@ torch.Size([1, 8, 4, 4])
 
 from __future__ import annotations
 
+from typing import Any, Mapping
+
 import torch
 import torch.nn as nn
 
@@ -85,6 +87,15 @@ class SRResNet(nn.Module):
         self.conv_last = nn.Conv2d(num_feat, num_out_ch, 3, 1, 1)
         self.lrelu = nn.LeakyReLU(negative_slope=0.1)
         scaled_kaiming_([self.conv_first, self.conv_hr, self.conv_last], 0.1)
+
+    @staticmethod
+    def options_from_state_dict(state: Mapping[str, Any]) -> dict[str, int]:
+        """Width, block count and channels read off a checkpoint (MiOIR/TUR/Art releases)."""
+        from aioir.models.pretrained import count_indexed
+
+        first, last = state["conv_first.weight"], state["conv_last.weight"]
+        return {"num_in_ch": int(first.shape[1]), "num_out_ch": int(last.shape[0]),
+                "num_feat": int(first.shape[0]), "num_block": count_indexed(state, "body")}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         feat = self.body(self.lrelu(self.conv_first(x)))

@@ -25,7 +25,7 @@ torch.Size([2, 3, 30, 19])
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable, Mapping
 
 import torch
 import torch.nn as nn
@@ -168,6 +168,15 @@ class TinyUNet(nn.Module):
         if identity_init:
             nn.init.zeros_(self.tail.weight)
             nn.init.zeros_(self.tail.bias)
+
+    @staticmethod
+    def options_from_state_dict(state: Mapping[str, Any]) -> dict[str, Any]:
+        """Width, blocks per level, channels and the tone head, read off a state dict."""
+        from aioir.models.pretrained import count_indexed
+
+        head = state["head.weight"]
+        return {"width": int(head.shape[0]), "blocks": count_indexed(state, "enc1"),
+                "in_channels": int(head.shape[1]), "global_tone": "tone.mlp.0.weight" in state}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         xp, (h, w) = pad_to_multiple(x, 4)

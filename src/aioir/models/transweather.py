@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import inspect
 import math
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 import torch
 import torch.nn as nn
@@ -423,6 +423,31 @@ class TransWeather(nn.Module):
         ]
 
     @staticmethod
+    def options_from_state_dict(state: Mapping[str, Any]) -> dict[str, Any]:
+        """Widths, depths, MLP ratios, spatial-reduction ratios, decoder depth, queries and tail
+        widths read off a checkpoint. The attention heads (``num_heads``, ``dec_heads``) leave no
+        trace in the weights: they keep the official values unless given."""
+        from aioir.models.pretrained import count_indexed
+
+        dims = [int(state[f"Tenc.patch_embed{i}.proj.weight"].shape[0]) for i in (1, 2, 3, 4)]
+        depths = [count_indexed(state, f"Tenc.block{i}") for i in (1, 2, 3, 4)]
+        ratios = [state[f"Tenc.block{i}.0.mlp.fc1.weight"].shape[0] / d
+                  for i, d in zip((1, 2, 3, 4), dims)]
+        srs = [int(state[f"Tenc.block{i}.0.attn.sr.weight"].shape[-1])
+               if f"Tenc.block{i}.0.attn.sr.weight" in state else 1 for i in (1, 2, 3, 4)]
+        dec_fc1 = state["Tdec.block1.0.mlp.fc1.weight"]
+        return {
+            "embed_dims": dims, "depths": depths,
+            "mlp_ratios": [int(r) if float(r).is_integer() else r for r in ratios],
+            "sr_ratios": srs, "dec_depth": count_indexed(state, "Tdec.block1"),
+            "dec_mlp_ratio": int(dec_fc1.shape[0] // dec_fc1.shape[1])
+            if dec_fc1.shape[0] % dec_fc1.shape[1] == 0 else dec_fc1.shape[0] / dec_fc1.shape[1],
+            "num_queries": int(state["Tdec.block1.0.attn.task_query"].shape[1]),
+            "tail_dims": [int(state["convtail.convd2x.conv2d.weight"].shape[1]),
+                          int(state["convtail.convd1x.conv2d.weight"].shape[1])],
+        }
+
+    @staticmethod
     def normalize(x: torch.Tensor) -> torch.Tensor:
         """[0, 1] -> [-1, 1]: ``(x - 0.5) / 0.5``, the input the authors' network was trained on."""
         return (x - 0.5) / 0.5
@@ -445,6 +470,7 @@ def transweather_art(**options: object) -> TransWeather:
 
 # it takes TransWeather's options: say so, so that option names are checked against them
 transweather_art.__signature__ = inspect.signature(TransWeather)  # type: ignore[attr-defined]
+transweather_art.options_from_state_dict = TransWeather.options_from_state_dict  # type: ignore[attr-defined]
 
 
 TEST_OPTIONS["transweather"] = {
