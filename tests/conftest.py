@@ -46,3 +46,18 @@ def tur_checkpoint(tmp_path_factory):
     result = train(cfg, tmp_path_factory.mktemp("tur") / "run")
     assert result.checkpoint is not None
     return result.checkpoint
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache_dir(tmp_path_factory):
+    """Tests never read or write the user's cache (the memory measurements of aioir restore):
+    one fresh folder for the session."""
+    import os
+
+    old = os.environ.get("AIOIR_CACHE_DIR")
+    os.environ["AIOIR_CACHE_DIR"] = str(tmp_path_factory.mktemp("aioir-cache"))
+    yield
+    if old is None:
+        os.environ.pop("AIOIR_CACHE_DIR", None)
+    else:
+        os.environ["AIOIR_CACHE_DIR"] = old

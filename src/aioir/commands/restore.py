@@ -8,6 +8,14 @@ is restored whole). An image that cannot be read or cannot fit is skipped with a
 it; the others are restored (exit status 1 when any was skipped). The outputs are checked before
 anything runs (:mod:`aioir.commands._batch`): no output may replace an input or another output,
 and existing files are kept unless ``--overwrite``.
+
+A network that routes each image by the degradation it recognises (``aware_unet``; the
+``degradation_probabilities`` hook of :mod:`aioir.models.hooks`) has what it detected printed
+per image and written to ``detected.json`` in ``--out`` (relative name -> most likely task, its
+probability, every class's probability).
+
+The checkpoint may be the authors' released weights (``--model``, ``--option``, ``--tasks``;
+see docs/models.md).
 """
 
 from __future__ import annotations
@@ -15,6 +23,9 @@ from __future__ import annotations
 import argparse
 
 from aioir.commands._network import CHECKPOINT_HELP, add_network_arguments, open_network
+
+#: the sidecar (in --out) naming what a network that routes by degradation saw in each image
+DETECTED_FILE = "detected.json"
 
 NAME = "restore"
 HELP = "restore images (files or folders) with a checkpoint or exported model"
@@ -41,6 +52,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import json
+    import time
     from pathlib import Path
 
     from aioir.commands._batch import plan_outputs
@@ -49,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
     from aioir.errors import OutputError
     from aioir.inference.memory import BudgetError, format_bytes, parse_memory
     from aioir.inference.restore import Restorer
+    from aioir.models.hooks import hooks
     from aioir.progress import progress
 
     budget = None if args.max_memory == "auto" else parse_memory(args.max_memory)
@@ -56,10 +70,21 @@ def run(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     model, meta = open_network(args, use_ema=not args.no_ema)
     restorer = Restorer(model, device=device, max_memory=budget, tile=args.tile,
-                        overlap=args.overlap, ensemble=args.ensemble)
+                        overlap=args.overlap, ensemble=args.ensemble,
+                        network={"model": meta["model"], "options": meta["options"]},
+                        tasks=meta["tasks"])
+    sidecar = Path(args.out) / DETECTED_FILE
+    routes = hooks(model).degradation_probabilities is not None
+    if routes and sidecar.exists() and not args.overwrite:
+        raise ValueError(f"{sidecar} already exists; pass --overwrite to replace, or choose "
+                         "another --out folder")
+    detected: dict[str, dict] = {}
     print(f"measuring the network's memory (budget {format_bytes(restorer.budget)}) ...")
+    started = time.perf_counter()
     cost = restorer.cost
-    print(f"  about {cost.per_pixel:.0f} bytes per pixel of a window")
+    how = "kept from an earlier run" if restorer.cost_source == "disk" else "measured"
+    print(f"  about {cost.per_pixel:.0f} bytes per pixel of a window ({how}, "
+          f"{time.perf_counter() - started:.2f} s)")
     skipped: list[str] = []
     done = 0
     bar = progress(jobs, desc="restore", unit="img")
@@ -71,12 +96,17 @@ def run(args: argparse.Namespace) -> int:
             if plan.windows > 1:
                 windows = progress(total=plan.windows, desc=f"  {job.name}", unit="tile")
             try:
-                restorer.restore_file(job.source, job.target, planned=planned,
-                                      progress=windows.update if windows is not None else None)
+                report = restorer.restore_file(
+                    job.source, job.target, planned=planned,
+                    progress=windows.update if windows is not None else None)
             finally:
                 if windows is not None:
                     windows.close()
             done += 1
+            if report.detected is not None:
+                detected[job.name] = report.detected
+                print(f"  {job.name}: detected {report.detected['task']} "
+                          f"(p = {report.detected['probability']:.2f})")
         except OSError as exc:  # cannot write: the next images would fail alike
             if isinstance(exc, FileNotFoundError) and not job.source.exists():
                 skipped.append(f"{job.source}: file vanished before it was read")
@@ -92,6 +122,11 @@ def run(args: argparse.Namespace) -> int:
         except (MemoryError, RuntimeError, ValueError) as exc:
             skipped.append(f"{job.source}: {type(exc).__name__}: {exc}")
     bar.close()
+    if detected:
+        from aioir.files import write_text
+
+        write_text(sidecar, json.dumps(detected, indent=1) + "\n", what="detections")
+        print(f"what the network detected in each image: {sidecar}")
     for message in skipped:
         print(f"skipped: {message}")
     print(f"restored {done} of {len(jobs)} image(s) into {args.out}"

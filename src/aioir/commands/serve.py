@@ -52,7 +52,9 @@ def run(args: argparse.Namespace) -> int:
     trained = meta["weights"] in ("ema", "model")  # only a training checkpoint keeps TUR's head
     head = load_uncertainty_head(args.checkpoint, model) if trained else None
     restorers = {name: Restorer(model, device=device, max_memory=budget, ensemble=name,
-                                uncertainty=head) for name in ("none", "flips")}
+                                uncertainty=head, network={"model": meta["model"],
+                                                           "options": meta["options"]})
+                 for name in ("none", "flips")}
     service = RestoreService(restorers, meta, max_upload_bytes=int(args.max_upload_mb * 2**20),
                              max_pixels=int(args.max_megapixels * 1e6))
     app = create_app(service)

@@ -31,7 +31,7 @@ import os
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -62,6 +62,8 @@ class Restored:
     image: np.ndarray
     plan: TilePlan
     uncertainty: np.ndarray | None = None
+    #: what a network that routes by degradation saw in the image (:meth:`Restorer.detect`)
+    detected: dict[str, Any] | None = None
 
 
 @dataclass
@@ -74,6 +76,8 @@ class FileReport:
     bits: int
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
+    #: what a network that routes by degradation saw in the image (:meth:`Restorer.detect`)
+    detected: dict[str, Any] | None = None
 
 
 @contextmanager
@@ -132,6 +136,9 @@ def io_peaks(height: int, width: int, sample: int, bits: int, file_bytes: int,
     return int(decode), int(write)
 
 
+#: largest side the degradation classifier of :meth:`Restorer.detect` reads (central crop)
+DETECT_SIDE = 1024
+
 #: measured activation costs, per (architecture, device, uncertainty head)
 _CALIBRATED: dict[tuple[object, ...], ActivationCost] = {}
 
@@ -158,6 +165,9 @@ class Restorer:
         uncertainty: TUR's uncertainty head on the backbone's tap, or None
             (:func:`~aioir.inference.uncertainty.load_uncertainty_head`).
         max_batch: most windows per forward.
+        network: the backbone's name and options, part of the key under which the memory
+            measurement is kept on disk (:mod:`~aioir.inference.memory_cache`).
+        tasks: the network's tasks in order (names what :meth:`detect` reports).
     """
 
     def __init__(
@@ -171,6 +181,8 @@ class Restorer:
         ensemble: str = "none",
         uncertainty: nn.Module | None = None,
         max_batch: int = 16,
+        network: Mapping[str, Any] | None = None,
+        tasks: Sequence[str] | None = None,
     ) -> None:
         if tile is not None and tile <= overlap:
             raise ValueError(f"--tile ({tile}) must be larger than --overlap ({overlap})")
@@ -190,24 +202,74 @@ class Restorer:
         self.fn = with_ensemble(base, ensemble)
         self.channels_out = 3 + (1 if uncertainty is not None else 0)
         self._key = (architecture_key(self.model), str(self.device), uncertainty is not None)
+        self._disk_key = (self._key, dict(network or {}),
+                          None if uncertainty is None else architecture_key(uncertainty))
+        self.tasks = list(tasks or [])
+        from aioir.models.hooks import hooks
+
+        self._classify = hooks(self.model).degradation_probabilities
         self._measured: ActivationCost | None = None
+        #: where :attr:`cost` came from: "measured", "process" or "disk" (None before asked)
+        self.cost_source: str | None = None
 
     @property
     def cost(self) -> ActivationCost:
         """The window function's activation memory: the network's (and the uncertainty head's)
-        measured once per architecture and device (:func:`calibrate`, cached for the process; a
-        fit that a small budget cut short, on small forwards only, is not cached),
+        measured once per architecture and device (:func:`calibrate`, cached for the process and
+        on disk, :mod:`~aioir.inference.memory_cache`; a fit that a small budget cut short, on
+        small forwards only, is not cached),
         plus, for the flip ensemble, its buffers (:func:`ensemble_extra_bytes`)."""
         if self._measured is None:
+            from aioir.inference import memory_cache
+
+            arch, device, head = self._key
+            disk = memory_cache.cost_key({  # what the measurement depends on (module notes)
+                "architecture": repr(arch), "network": self._disk_key[1], "head":
+                repr(self._disk_key[2]), "device": memory_cache.device_label(self.device),
+                "dtype": "float32"})
             cached = _CALIBRATED.get(self._key)
+            self.cost_source = "process"
+            if cached is None:
+                cached, self.cost_source = memory_cache.load_cost(disk), "disk"
+            if cached is None:
+                self.cost_source = "measured"
             self._measured = cached or calibrate(self._base, device=self.device, budget=self.budget)
             if self._measured.points == 3:
                 _CALIBRATED[self._key] = self._measured
+                if cached is None:
+                    memory_cache.store_cost(disk, self._measured, {
+                        "class": f"{arch[0]}.{arch[1]}", **self._disk_key[1], "device": device,
+                        "uncertainty_head": head})
         cost = self._measured
         if self.ensemble != "none":
             extra = ensemble_extra_bytes(3, self.channels_out)
             cost = ActivationCost(cost.constant, cost.per_pixel + extra, cost.quadratic)
         return cost
+
+    @torch.no_grad()
+    def detect(self, pixels: np.ndarray, white: float = 1.0) -> dict[str, Any] | None:
+        """What a network that routes by degradation recognises in an ``H x W x 3`` image
+        (its ``degradation_probabilities`` hook, :mod:`aioir.models.hooks`), or None for the
+        others: ``{"task": most likely class, "probability": p, "probabilities": {class: p}}``.
+        Classes are :attr:`tasks`, then ``"clean"`` when the network has one more class
+        (``"class <k>"`` when the tasks are not known). The classifier reads the whole image,
+        or its central :data:`DETECT_SIDE` x :data:`DETECT_SIDE` crop when larger (a tiled
+        restore routes each window by what the classifier sees in it)."""
+        if self._classify is None:
+            return None
+        h, w = pixels.shape[:2]
+        y0, x0 = max((h - DETECT_SIDE) // 2, 0), max((w - DETECT_SIDE) // 2, 0)
+        crop = np.asarray(pixels[y0:y0 + DETECT_SIDE, x0:x0 + DETECT_SIDE], dtype=np.float32)
+        x = torch.from_numpy(crop / float(white)).permute(2, 0, 1)[None].to(self.device)
+        probs = self._classify(x)[0].float().cpu().tolist()
+        names = list(self.tasks)
+        if len(probs) == len(names) + 1:
+            names.append("clean")
+        if len(probs) != len(names):
+            names = [f"class {k}" for k in range(len(probs))]
+        best = int(np.argmax(probs))
+        return {"task": names[best], "probability": round(probs[best], 4),
+                "probabilities": {n: round(p, 4) for n, p in zip(names, probs)}}
 
     def plan(self, height: int, width: int, *, fixed: int = 0) -> TilePlan:
         """The windows for an ``height x width`` image with ``fixed`` bytes of image buffers."""
@@ -254,7 +316,7 @@ class Restorer:
                 rows_out[...] = np.clip(part, 0.0, 1.0) if bits is None else quantize(part, bits)
             if umap is not None:
                 umap[y0 : y0 + rows] = block[3].numpy()
-        return Restored(out, plan, umap)
+        return Restored(out, plan, umap, self.detect(pixels, white))
 
     def restore_array(self, img: np.ndarray) -> np.ndarray:
         """Restore a float32 HWC image in [0, 1] (within the budget); float32 result."""
@@ -318,4 +380,4 @@ class Restorer:
         icc, exif = decoded.icc_profile, decoded.exif
         del decoded
         write_image(dst, res.image, bits=bits, icc_profile=icc, exif=exif)
-        return FileReport(src, dst, plan, bits, time.perf_counter() - t0)
+        return FileReport(src, dst, plan, bits, time.perf_counter() - t0, detected=res.detected)
