@@ -269,3 +269,45 @@ def test_an_input_folder_inside_the_output_folder_is_read(identity, tmp_path):
     _rgb(out / "in" / "a.png")
     assert main(["restore", str(identity), str(out / "in"), "--out", str(out)]) == 0
     assert (out / "a.png").is_file()
+
+
+def test_a_network_that_routes_by_degradation_reports_what_it_detected(tmp_path, capsys):
+    """aware_unet's classifier (LDA: ``logits = stats . W + b``) with W = 0 and b = (0, 5, 0, 0)
+    gives every image the probabilities softmax(b): rain e^5 / (e^5 + 3), the others
+    1 / (e^5 + 3), computed here by hand; the last class is "clean"."""
+    import json
+    import math
+
+    torch.manual_seed(0)
+    opts = models.reduced_options("aware_unet")  # 3 tasks and a clean class
+    net = models.build("aware_unet", **opts)
+    with torch.no_grad():
+        net.lda_weight.zero_()
+        net.lda_bias.copy_(torch.tensor([0.0, 5.0, 0.0, 0.0]))
+    path = save_exported(net, tmp_path / "aware.safetensors", model_name="aware_unet",
+                         options=opts, tasks=["noise", "rain", "haze"])
+    for name in ("a.png", "b.png"):
+        Image.fromarray(np.random.default_rng(len(name)).integers(
+            0, 256, (20, 28, 3), dtype=np.uint8)).save(tmp_path / name)
+    out = tmp_path / "out"
+    assert main(["restore", str(path), str(tmp_path / "a.png"), str(tmp_path / "b.png"),
+                 "--out", str(out)]) == 0
+    assert "a.png: detected rain (p = 0.98)" in capsys.readouterr().out
+    found = json.loads((out / "detected.json").read_text())
+    rain, other = math.exp(5) / (math.exp(5) + 3), 1 / (math.exp(5) + 3)
+    for name in ("a.png", "b.png"):
+        assert found[name]["task"] == "rain"
+        assert found[name]["probabilities"] == pytest.approx(
+            {"noise": other, "rain": rain, "haze": other, "clean": other}, abs=1e-4)
+    # the sidecar is an output like the images: kept unless --overwrite
+    (out / "a.png").unlink()
+    (out / "b.png").unlink()
+    assert main(["restore", str(path), str(tmp_path / "a.png"), "--out", str(out)]) == 2
+    assert "detected.json already exists" in capsys.readouterr().err
+
+
+def test_a_network_without_the_hook_writes_no_sidecar(identity, tmp_path):
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "x.png")
+    assert main(["restore", str(identity), str(tmp_path / "x.png"), "--out",
+                 str(tmp_path / "o")]) == 0
+    assert not (tmp_path / "o" / "detected.json").exists()

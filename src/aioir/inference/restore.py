@@ -201,7 +201,11 @@ class Restorer:
         self._base = base
         self.fn = with_ensemble(base, ensemble)
         self.channels_out = 3 + (1 if uncertainty is not None else 0)
-        self._key = (architecture_key(self.model), str(self.device), uncertainty is not None)
+        import json
+
+        described = json.dumps(dict(network or {}), sort_keys=True, default=str)
+        self._key = (architecture_key(self.model), str(self.device), uncertainty is not None,
+                     described)
         self._disk_key = (self._key, dict(network or {}),
                           None if uncertainty is None else architecture_key(uncertainty))
         self.tasks = list(tasks or [])
@@ -222,7 +226,7 @@ class Restorer:
         if self._measured is None:
             from aioir.inference import memory_cache
 
-            arch, device, head = self._key
+            arch, device, head, _ = self._key
             disk = memory_cache.cost_key({  # what the measurement depends on (module notes)
                 "architecture": repr(arch), "network": self._disk_key[1], "head":
                 repr(self._disk_key[2]), "device": memory_cache.device_label(self.device),
