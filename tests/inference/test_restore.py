@@ -143,3 +143,23 @@ def test_measured_peak_memory_stays_within_the_budget(tmp_path, name, options, b
     assert not got["whole"] and got["windows"] > 1
     assert got["peak"] <= budget, f"peak {got['peak'] / 2**20:.1f} MiB over {budget_mib} MiB"
     assert np.asarray(Image.open(tmp_path / "out.png")).shape == (1200, 1600, 3)
+
+
+def test_restore_pixels_carries_what_a_routing_network_detected():
+    """What serve returns comes from here: aware_unet's classifier with zero weights and bias b
+    gives softmax(b) (by hand: e^2 / (e^2 + 3) for the second class); others give None."""
+    import math
+
+    torch.manual_seed(0)
+    net = models.build("aware_unet", **models.reduced_options("aware_unet"))
+    with torch.no_grad():
+        net.lda_weight.zero_()
+        net.lda_bias.copy_(torch.tensor([0.0, 2.0, 0.0, 0.0]))
+    img = np.random.default_rng(0).integers(0, 256, (24, 20, 3), dtype=np.uint8)
+    res = Restorer(net, max_memory=2**30, tasks=["noise", "jpeg", "haze"]).restore_pixels(
+        img, 255.0)
+    assert res.detected["task"] == "jpeg"
+    assert res.detected["probability"] == pytest.approx(math.exp(2) / (math.exp(2) + 3), abs=1e-4)
+    unnamed = Restorer(net, max_memory=2**30).restore_pixels(img, 255.0).detected
+    assert list(unnamed["probabilities"]) == ["class 0", "class 1", "class 2", "class 3"]
+    assert Restorer(_net(), max_memory=2**30).restore_pixels(img, 255.0).detected is None

@@ -217,7 +217,9 @@ def test_queue_size_from_checkpoint(tmp_path):
     src = AirNet(**{**TINY, "queue_size": 20}).eval()
     _perturb(src)
     state = src.state_dict()
-    expected = {"queue_size": 20, "embed_dim": TINY["embed_dim"]}
+    # the queue gives K and the embedding; the restorer's keys its width, groups and blocks
+    expected = {"queue_size": 20, "embed_dim": TINY["embed_dim"], "n_feats": TINY["n_feats"],
+                "n_groups": TINY["n_groups"], "n_blocks": TINY["n_blocks"], "kernel_size": 3}
     assert AirNet.options_from_state_dict(state) == expected
     assert AirNet.options_from_state_dict({"module.E.E.queue": torch.zeros(256, 768)}) == {
         "queue_size": 768, "embed_dim": 256,
