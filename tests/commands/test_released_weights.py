@@ -21,7 +21,7 @@ from aioir import models
 from aioir.cli import main
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "settings"))
-import trees  # noqa: E402  (tests/settings/trees.py: dataset trees of every setting)
+import trees
 
 
 def _perturbed(name: str, **extra) -> torch.nn.Module:

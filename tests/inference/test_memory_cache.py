@@ -66,16 +66,16 @@ def test_a_damaged_entry_is_measured_again_and_rewritten(fresh, monkeypatch):
 
 def test_other_options_or_another_network_are_other_entries(fresh):
     folder, calls = fresh
-    _restorer().cost
-    _restorer(pad="other").cost  # same tensors, other build options: measured again
-    _restorer(width=12).cost
+    _ = _restorer().cost
+    _ = _restorer(pad="other").cost  # same tensors, other build options: measured again
+    _ = _restorer(width=12).cost
     assert len(calls) == 3 and len(list(folder.glob("*.json"))) == 3
 
 
 def test_cache_off_and_the_default_folders(fresh, monkeypatch, tmp_path):
-    folder, calls = fresh
+    folder, _ = fresh
     monkeypatch.setenv("AIOIR_CACHE_DIR", "off")
-    _restorer().cost
+    _ = _restorer().cost
     assert memory_cache.cache_dir() is None and not folder.exists()
     monkeypatch.delenv("AIOIR_CACHE_DIR")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))

@@ -86,7 +86,7 @@ def test_the_released_layouts_are_detected_with_their_published_options(manifest
 def test_restormer_biasfree_release_is_read_as_biasfree():
     """Restormer's denoising releases are ``LayerNorm_type: BiasFree``: the official layout
     without the layer norms' biases (every ``norm*.body.bias``)."""
-    state, data = manifest_state("restormer")
+    state, _ = manifest_state("restormer")
     bias_free = {k: v for k, v in state.items()
                  if not (".norm" in k and k.endswith(".body.bias"))}
     dropped = len(state) - len(bias_free)
@@ -113,7 +113,8 @@ def _tiny(name: str, **extra) -> torch.nn.Module:
     ("plain", lambda sd: sd, "plain state_dict"),
     ("basicsr", lambda sd: {"params": sd}, 'BasicSR {"params"}'),
     ("lightning", lambda sd: {"state_dict": {"net." + k: v for k, v in sd.items()},
-                              "epoch": 7, "global_step": 9}, 'Lightning {"state_dict"}, prefix net.'),
+                              "epoch": 7, "global_step": 9},
+     'Lightning {"state_dict"}, prefix net.'),
     ("dataparallel", lambda sd: {"module." + k: v for k, v in sd.items()},
      "plain state_dict, prefix module."),
 ])

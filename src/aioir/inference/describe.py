@@ -18,8 +18,9 @@ when several fit). The network is never built: sizes come from the ``meta`` devi
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 
 def _parameters(model: str, options: Mapping[str, Any]) -> int | None:
@@ -63,8 +64,11 @@ def describe_file(path: str | Path, *, model: str | None = None,
         obj: Any = None
         found = release.open_release(path)
     else:
-        from aioir.checkpoint import check_training_checkpoint, is_training_checkpoint, \
-            load_checkpoint
+        from aioir.checkpoint import (
+            check_training_checkpoint,
+            is_training_checkpoint,
+            load_checkpoint,
+        )
 
         obj = load_checkpoint(path)
         if is_training_checkpoint(obj):

@@ -97,7 +97,8 @@ def save_exported(
     from aioir.files import write_bytes  # atomic, the user's umask, errors name the file
 
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    return write_bytes(Path(path), save(state, metadata=_metadata(model_name, options, tasks, extra)),
+    metadata = _metadata(model_name, options, tasks, extra)
+    return write_bytes(Path(path), save(state, metadata=metadata),
                        what="exported model")
 
 

@@ -21,7 +21,8 @@ into a ready network and says what it did:
 
 >>> import tempfile, os, torch
 >>> from aioir import models
->>> net = models.build("restormer", **models.TEST_OPTIONS["restormer"], layernorm_type="BiasFree")
+>>> options = {**models.reduced_options("restormer"), "layernorm_type": "BiasFree"}
+>>> net = models.build("restormer", **options)
 >>> path = os.path.join(tempfile.mkdtemp(), "real_denoising.pth")
 >>> torch.save({"params": net.state_dict()}, path)
 >>> found = identify(open_release(path))
@@ -35,18 +36,30 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import torch
-import torch.nn as nn
+from torch import nn
 
 from aioir.errors import UserError
 
-__all__ = ["ReleaseFile", "Identified", "AmbiguousReleaseError", "UnknownReleaseError",
-           "open_release", "release_from_object", "identify", "load_release", "sha256_of",
-           "parse_model_options", "describe_choice", "import_release"]
+__all__ = [
+    "AmbiguousReleaseError",
+    "Identified",
+    "ReleaseFile",
+    "UnknownReleaseError",
+    "describe_choice",
+    "identify",
+    "import_release",
+    "load_release",
+    "open_release",
+    "parse_model_options",
+    "release_from_object",
+    "sha256_of",
+]
 
 #: registered names that wrap another backbone (built from a config, never from bare weights)
 WRAPPERS = ("diffusion", "prompted")
@@ -115,11 +128,17 @@ def _read(path: Path) -> Any:
 def release_from_object(path: str | os.PathLike[str], obj: Any, *, key: str | None = None,
                         sha256: str | None = None) -> ReleaseFile:
     """:class:`ReleaseFile` of an object already read from ``path`` (see :func:`open_release`)."""
-    from aioir.models.pretrained import PREFIXES, WRAPPER_KEYS, _is_state_dict, unwrap_state_dict
+    from aioir.models.pretrained import (
+        PREFIXES,
+        WRAPPER_KEYS,
+        _is_state_dict,
+        unwrap_state_dict,
+    )
 
     path = Path(path)
-    if not isinstance(obj, Mapping):
-        raise ValueError(f"{path} holds a {type(obj).__name__}, not the weights of a network")
+    if not isinstance(obj, Mapping):  # a user's file, not a bug: ValueError, one line
+        what = type(obj).__name__
+        raise ValueError(f"{path} holds a {what}, not the weights of a network")  # noqa: TRY004
     if key is None and not _is_state_dict(obj):
         key = next((k for k in WRAPPER_KEYS if k in obj), None)
         if key is None:
@@ -262,9 +281,10 @@ def describe_choice(meta: Mapping[str, Any]) -> str | None:
     """One line saying which architecture a released file was read as, or None for aioir's
     own files.
 
-    >>> describe_choice({"weights": "release", "model": "nafnet", "chosen": "detected",
-    ...                  "layout": 'BasicSR {"params"}', "source": "w.pth", "options": {}})
-    'w.pth: BasicSR {"params"} weights, detected as nafnet from its keys (pass --model NAME to choose another)'
+    >>> meta = {"weights": "release", "model": "nafnet", "chosen": "detected",
+    ...         "layout": "plain state_dict", "source": "w.pth", "options": {}}
+    >>> print(describe_choice(meta))  # doctest: +ELLIPSIS
+    w.pth: plain state_dict weights, detected as nafnet from its keys (pass --model NAME to ...
     """
     if meta.get("weights") != "release":
         return None
@@ -306,7 +326,8 @@ def import_release(path: str | os.PathLike[str], out: str | os.PathLike[str], *,
     >>> from aioir import models
     >>> from aioir.inference.export import load_network
     >>> d = pathlib.Path(tempfile.mkdtemp())
-    >>> torch.save(models.build("airnet", **models.TEST_OPTIONS["airnet"]).state_dict(), d / "All.pth")
+    >>> net = models.build("airnet", **models.reduced_options("airnet"))
+    >>> torch.save(net.state_dict(), d / "All.pth")
     >>> out, _ = import_release(d / "All.pth", d / "airnet.safetensors", tasks=["noise", "rain"])
     >>> net, meta = load_network(out)
     >>> meta["model"], meta["tasks"], meta["source"]
