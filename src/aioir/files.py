@@ -25,6 +25,7 @@
 from __future__ import annotations
 
 import errno as errno_codes
+import hashlib
 import os
 import re
 import socket
@@ -293,6 +294,17 @@ def path_component(name: Any, *, limit: int = 120) -> str:
     ('x_.._.._..', 'mioir7', '_')
     >>> path_component("a b\\\\c:d"), path_component("")
     ('a_b_c_d', '_')
+
+    A name longer than ``limit`` keeps its first characters and ends with 8 hex digits of a hash
+    of the whole name, so two long names that share their first ``limit`` characters stay two
+    files:
+
+    >>> a, b = path_component("x" * 200), path_component("x" * 200 + "_ood")
+    >>> len(a), a[:5], a != b
+    (120, 'xxxxx', True)
     """
     text = _UNSAFE_CHARS.sub("_", str(name)).lstrip(".")
-    return text[:limit] or "_"
+    if len(text) > limit:
+        digest = hashlib.sha256(str(name).encode("utf-8", "surrogatepass")).hexdigest()[:8]
+        text = text[:max(limit - 9, 0)] + "-" + digest
+    return text or "_"
