@@ -10,6 +10,9 @@ what it did) and sleeps until the test kills it (SIGKILL). Modes:
 * ``before-rename K``: the K-th checkpoint is complete in its temporary file, not yet renamed;
 * ``file-size-limit BYTES``: no pause; every file write beyond BYTES fails in the kernel
   (``RLIMIT_FSIZE``, with SIGXFSZ ignored: ``write`` returns ``EFBIG``), as on a full disk.
+* ``tiny-demo STEPS``: no pause; ``aioir demo --quick`` trains STEPS steps (batch 1) of a
+  width-8 network on 16 px patches (its workers get the budget in their configs), so a test can
+  kill it while its workers run.
 
 Nothing here is part of aioir: it only wraps ``torch.save``, ``os.replace`` or the Trainer's
 ``on_step`` callback, whatever aioir version runs.
@@ -88,6 +91,12 @@ def main() -> int:
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         limit = int(arg)
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    elif mode == "tiny-demo":
+        import aioir.demo as demo
+
+        demo.BUDGETS["quick"] = demo.DemoBudget(steps=int(arg), patch_size=16, batch_size=1,
+                                                lr=1e-3, width=8, val_max_size=32,
+                                                whole_max_size=32)
     else:
         raise SystemExit(f"unknown mode {mode}")
     from aioir.cli import main as aioir_main

@@ -45,6 +45,8 @@ class BenchResult:
     errors: dict[str, str] = field(default_factory=dict)
     tables: dict[int, dict[str, Any]] = field(default_factory=dict)
     markdown: str = ""
+    #: the signal that interrupted the bench (``status == "interrupted"``)
+    signal: int | None = None
 
 
 def _input_scores(out: Path, cfg: Any) -> dict[str, Any]:
@@ -121,7 +123,7 @@ def _run(spec: BenchSpec, out: Path, *, jobs: int | None, progress: bool) -> Ben
         result.errors = {n: f"{e} (run folder {out / _cell(every, n).run_dir})"
                          for n, e in report.errors.items()}
         if report.interrupted:
-            result.status = "interrupted"
+            result.status, result.signal = "interrupted", report.signal
             return result
         if not report.ok:
             result.status = "failed"

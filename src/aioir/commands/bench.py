@@ -91,11 +91,14 @@ def run(args: argparse.Namespace) -> int:
         n_boot=args.boot,
         variants=variants,
     )
-    result = run_bench(spec, args.out, jobs=jobs)
+    from aioir.workers import signals_interrupt
+
+    with signals_interrupt():  # SIGTERM / SIGHUP stop the bench as Ctrl-C does
+        result = run_bench(spec, args.out, jobs=jobs)
     if result.status == "interrupted":
         print(f"interrupted; the finished cells and checkpoints are kept in {result.out}. "
               "Rerun the same command to resume.")
-        return 130
+        return 128 + (result.signal or 2)  # 130 for Ctrl-C, 143 for SIGTERM, as train
     if result.status == "failed":
         for name, error in result.errors.items():
             print(f"cell {name} failed: {error}")
