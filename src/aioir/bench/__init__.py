@@ -85,7 +85,13 @@ def run_bench(
     ``jobs``: cells trained at once (default: as many as the cores allow at ``spec.threads``
     threads per cell). One bench process at a time may use a folder (``.bench.lock``).
     """
+    from aioir.bench import runs
+
     spec.validate()
+    # everything that can be refused is refused before the folder and bench.json are written
+    every = cells(spec)
+    configs = [cell_config(spec, c, Path(out).resolve()) for c in every]
+    runs.evaluation_sets(configs[0])
     out = claim_folder(out, spec).resolve()
     with _folder_lock(out):
         return _run(spec, out, jobs=jobs, progress=progress)

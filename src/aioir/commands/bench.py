@@ -55,6 +55,9 @@ def run(args: argparse.Namespace) -> int:
     )
 
     strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
+    if not strategies:
+        raise ValueError(f"--strategies {args.strategies!r} names no strategy: give at least "
+                         "one, e.g. --strategies mixed,tur,art")
     variants: dict = {}
     for text in args.variants:
         label, variant = parse_variant(text)
