@@ -138,10 +138,10 @@ def test_a_killed_bench_leaves_no_process(tmp_path, sig):
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM], ids=["SIGTERM"])  # SIGKILL: as the bench's
 def test_a_killed_demo_leaves_no_process(tmp_path, sig):
-    """The demo's three runs of 300 steps: killed once its three training workers have
+    """The demo's three runs of 500 steps: killed once its three training workers have
     started (all three start at once)."""
     out = tmp_path / "demo"
-    proc = _start(["demo", "--quick", "--out", str(out)], tmp_path, "tiny-demo", "300")
+    proc = _start(["demo", "--quick", "--out", str(out)], tmp_path, "tiny-demo", "500")
     cached = out / "quick" / "data-cache" / "complete.json"
     _wait_until("its three workers run",
                 lambda: cached.is_file() and len(_workers(proc.pid)) == 3, proc)
