@@ -58,14 +58,17 @@ def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """The records of a JSONL file; a last line cut short (what a kill or a full disk leaves,
-    and ``train --resume`` drops) is skipped with a warning, any other bad line is named."""
+    """The records of a JSONL file; a last line cut short (no newline: what a kill or a full
+    disk leaves, and ``train --resume`` drops) is skipped with a warning, any other bad line is
+    named."""
     try:
-        lines = path.read_bytes().decode("utf-8").splitlines()
+        text = path.read_bytes().decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ValueError(f"{path}: not a text file of JSON records (byte {exc.start} is not "
                          "UTF-8)") from None
-    last = max((i for i, line in enumerate(lines, 1) if line.strip()), default=0)
+    lines = text.splitlines()
+    # a line cut short is the last one, without its newline (each record is written whole)
+    last = len(lines) if lines and not text.endswith("\n") else 0
     records = []
     for number, line in enumerate(lines, 1):
         if not line.strip():
