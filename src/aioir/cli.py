@@ -98,9 +98,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args._run(args) or 0)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM / SIGHUP (aioir.workers.Interrupted)
         print("interrupted", file=sys.stderr)
-        return 130
+        return 128 + int(getattr(exc, "signum", 2))
     except Exception as exc:
         message = user_error_message(exc)
         if message is None or os.environ.get("AIOIR_DEBUG"):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import queue as queue_mod
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,8 +107,13 @@ def demo_config(
 
 
 def _worker(cfg_dict: dict[str, Any], run_dir: str, queue: Any,
-            whole_max_size: int | None = None) -> None:
-    """Train one demo run in a child process, reporting progress through ``queue``."""
+            whole_max_size: int | None = None, parent: int | None = None) -> None:
+    """Train one demo run in a child process, reporting progress through ``queue``; it dies
+    with ``parent`` (:func:`aioir.workers.die_with_parent`)."""
+    if parent is not None:
+        from aioir.workers import die_with_parent
+
+        die_with_parent(parent)
     import torch
 
     from aioir.config import from_dict
@@ -173,25 +179,39 @@ def run_demo(
     errors: dict[str, str] = {}
     total = budget.steps * len(configs)
     bar = progress_bar(total=total, desc="demo", unit="step", disable=not progress)
-    while pending or running:
-        while pending and len(running) < jobs:
-            name, cfg = pending.pop(0)
-            proc = ctx.Process(target=_worker, args=(to_dict(cfg), str(out / name), queue,
-                                                     budget.whole_max_size))
-            proc.start()
-            running[name] = proc
-        kind, name, payload = queue.get()
-        strat = name.removeprefix("demo-")
-        if kind == "step":
-            bar.update(payload)
-            continue
-        if kind == "done":
-            results[strat] = payload
-        else:
-            errors[strat] = payload
-        running.pop(strat).join()
-        bar.set_postfix_str(f"{strat} done")
-    bar.close()
+    from aioir.workers import signals_interrupt, stop_processes
+
+    try:
+        with signals_interrupt():  # SIGTERM / SIGHUP: stop the workers as Ctrl-C does
+            while pending or running:
+                while pending and len(running) < jobs:
+                    name, cfg = pending.pop(0)
+                    proc = ctx.Process(target=_worker, args=(
+                        to_dict(cfg), str(out / name), queue, budget.whole_max_size,
+                        os.getpid()))
+                    proc.start()
+                    running[name] = proc
+                try:
+                    kind, name, payload = queue.get(timeout=1.0)
+                except queue_mod.Empty:  # a worker killed without a word (OOM): never wait
+                    for strat, proc in list(running.items()):
+                        if not proc.is_alive() and queue.empty():
+                            errors[strat] = f"worker process died (exit code {proc.exitcode})"
+                            running.pop(strat).join()
+                    continue
+                strat = name.removeprefix("demo-")
+                if kind == "step":
+                    bar.update(payload)
+                    continue
+                if kind == "done":
+                    results[strat] = payload
+                else:
+                    errors[strat] = payload
+                running.pop(strat).join()
+                bar.set_postfix_str(f"{strat} done")
+    finally:
+        bar.close()
+        stop_processes(running.values(), timeout=60.0)  # each checkpoints, then is killed
     if errors:
         raise RuntimeError("demo runs failed: " + "; ".join(f"{k}: {v}" for k, v in errors.items()))
 

@@ -25,6 +25,7 @@
 from __future__ import annotations
 
 import errno as errno_codes
+import hashlib
 import os
 import re
 import socket
@@ -45,7 +46,7 @@ __all__ = ["atomic_write", "write_bytes", "write_text", "file_mode", "current_um
 #: abandoned when it has not been modified for this many seconds (a live writer keeps writing)
 STALE_AFTER_S = 600.0
 
-_TAGGED = re.compile(r"^\..+\.[^.]+\.(\d+)-([0-9a-f]{6})\.tmp$")
+_TAGGED = re.compile(r"^\..+\.[^.]+\.(\d+)-([0-9a-f]{6})\.tmp(?:\.[A-Za-z0-9]{1,16})?$")
 _UNTAGGED = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")  # tempfile.mkstemp names of aioir <= 0.1
 
 
@@ -158,18 +159,21 @@ def _fsync_dir(folder: Path) -> None:
 
 
 @contextmanager
-def atomic_write(path: str | os.PathLike[str], *, what: str = "file") -> Iterator[Any]:
+def atomic_write(path: str | os.PathLike[str], *, what: str = "file",
+                 keep_suffix: bool = False) -> Iterator[Any]:
     """Yield a binary file handle whose content replaces ``path`` atomically on success.
 
     Parent folders are created. Any error removes the temporary file and leaves ``path`` as
     it was; an ``OSError`` (also one a writer wrapped in another exception) becomes an
-    :class:`aioir.errors.OutputError` naming ``what`` and ``path``.
+    :class:`aioir.errors.OutputError` naming ``what`` and ``path``. The handle's ``path`` is
+    the temporary file (for a reader that checks it before it replaces ``path``);
+    ``keep_suffix`` ends its name with ``path``'s extension (readers that go by it).
     """
     path = Path(path)
+    suffix = f".{os.getpid()}-{_host_tag()}.tmp" + (path.suffix if keep_suffix else "")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.",
-                                   suffix=f".{os.getpid()}-{_host_tag()}.tmp", dir=path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
     except OSError as exc:
         raise write_error(exc, path, what) from exc
     rec: _Recording | None = None
@@ -180,6 +184,7 @@ def atomic_write(path: str | os.PathLike[str], *, what: str = "file") -> Iterato
             except OSError:  # a file system without permissions (FAT, some network shares)
                 pass
             rec = _Recording(raw)
+            rec.path = Path(tmp)
             yield rec
             rec.flush()
             os.fsync(raw.fileno())
@@ -293,6 +298,17 @@ def path_component(name: Any, *, limit: int = 120) -> str:
     ('x_.._.._..', 'mioir7', '_')
     >>> path_component("a b\\\\c:d"), path_component("")
     ('a_b_c_d', '_')
+
+    A name longer than ``limit`` keeps its first characters and ends with 8 hex digits of a hash
+    of the whole name, so two long names that share their first ``limit`` characters stay two
+    files:
+
+    >>> a, b = path_component("x" * 200), path_component("x" * 200 + "_ood")
+    >>> len(a), a[:5], a != b
+    (120, 'xxxxx', True)
     """
     text = _UNSAFE_CHARS.sub("_", str(name)).lstrip(".")
-    return text[:limit] or "_"
+    if len(text) > limit:
+        digest = hashlib.sha256(str(name).encode("utf-8", "surrogatepass")).hexdigest()[:8]
+        text = text[:max(limit - 9, 0)] + "-" + digest
+    return text or "_"

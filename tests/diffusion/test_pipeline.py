@@ -225,7 +225,7 @@ def test_eval_on_a_setting_gives_each_column_its_tasks_step(tmp_path, capsys):
                  str(root), "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "(generalization)" in printed and "REVIDE" in printed and "RESIDE" in printed
-    summary = json.loads((out / "eval_setting_a_dehaze_generalization.json").read_text())
+    summary = json.loads((out / "eval_setting_a_dehaze_net_generalization.json").read_text())
     protocol = get_protocol("daclip")
     expected = []
     for name in ("a.png", "b.png"):

@@ -51,8 +51,9 @@ def test_tiny_unet_at_width_20000_is_refused_with_its_size(monkeypatch):
     monkeypatch.setattr(models, "build", no_allocation)
     with pytest.raises(guard.ModelTooLargeError, match=r"ck.pt asks for a tiny_unet with options "
                        r"\{'width': 20000\}, which holds 1.4 TB .* above 17.2 GB"):
-        guard.build_for_state("tiny_unet", {"width": 20000}, {"w": torch.zeros(1)},
-                              source="ck.pt")
+        # as many tensors as a tiny_unet holds: the module count is plausible, the size is not
+        guard.build_for_state("tiny_unet", {"width": 20000},
+                              {f"w{i}": torch.zeros(1) for i in range(64)}, source="ck.pt")
 
 
 def test_the_limit_comes_from_the_environment(monkeypatch):

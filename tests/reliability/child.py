@@ -10,6 +10,11 @@ what it did) and sleeps until the test kills it (SIGKILL). Modes:
 * ``before-rename K``: the K-th checkpoint is complete in its temporary file, not yet renamed;
 * ``file-size-limit BYTES``: no pause; every file write beyond BYTES fails in the kernel
   (``RLIMIT_FSIZE``, with SIGXFSZ ignored: ``write`` returns ``EFBIG``), as on a full disk.
+* ``stop-at-fsync FOLDER``: inside the first ``os.fsync`` of a file in FOLDER (a write that is
+  complete in its temporary file, not yet renamed), e.g. ``aioir export``'s.
+* ``tiny-demo STEPS``: no pause; ``aioir demo --quick`` trains STEPS steps (batch 1) of a
+  width-8 network on 16 px patches (its workers get the budget in their configs), its stream
+  synthesised in-process, so a test can kill it while its workers run.
 
 Nothing here is part of aioir: it only wraps ``torch.save``, ``os.replace`` or the Trainer's
 ``on_step`` callback, whatever aioir version runs.
@@ -88,6 +93,23 @@ def main() -> int:
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         limit = int(arg)
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    elif mode == "stop-at-fsync":
+        fsync, folder = os.fsync, os.path.realpath(arg)
+
+        def patched_fsync(fd):
+            name = os.readlink(f"/proc/self/fd/{fd}") if isinstance(fd, int) else ""
+            if os.path.dirname(name) == folder:
+                _stop(ready, f"fsync of {name}")
+            return fsync(fd)
+
+        os.fsync = patched_fsync
+    elif mode == "tiny-demo":
+        import aioir.demo as demo
+
+        demo.BUDGETS["quick"] = demo.DemoBudget(steps=int(arg), patch_size=16, batch_size=1,
+                                                lr=1e-3, width=8, val_max_size=32,
+                                                whole_max_size=32)
+        demo.os.cpu_count = lambda: 1  # its few samples synthesised in-process, no pool
     else:
         raise SystemExit(f"unknown mode {mode}")
     from aioir.cli import main as aioir_main

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import os
 import pickle
+import time
 
 import pytest
 import torch
@@ -31,6 +32,9 @@ def _crafted(tmp_path, reference, kind: str):
     if kind == "huge-options":  # tiny_unet width 20000: 1.4 TB of parameters
         state = copy.deepcopy(state)
         state["config"]["model"]["options"] = {"width": 20000}
+    elif kind.startswith("deep-"):  # depth instead of width: few bytes, endless modules
+        state["config"]["model"]["name"], opts = DEEP[kind]
+        state["config"]["model"]["options"] = opts
     elif kind == "wrong-width":  # weights of width 8 under options of width 16
         state["config"]["model"]["options"] = {"width": 16}
     elif kind == "unknown-option":
@@ -55,6 +59,12 @@ def _crafted(tmp_path, reference, kind: str):
     return path
 
 
+#: options asking for depth: tiny_unet / nafnet with millions of blocks (the weights hold 64
+#: tensors, so at most 4 x 64 + 64 = 320 modules are built before the refusal)
+DEEP = {"deep-tiny_unet": ("tiny_unet", {"width": 8, "blocks": 100_000_000}),
+        "deep-nafnet": ("nafnet", {"middle_blk_num": 10_000_000}),
+        "deep-20000": ("tiny_unet", {"width": 8, "blocks": 20_000})}
+
 CASES = {
     "huge-options": "huge-options.pt asks for a tiny_unet with options {'width': 20000}, which "
                     "holds 1.4 TB of parameters and buffers",
@@ -66,6 +76,8 @@ CASES = {
     "pickle-with-code": "cannot load checkpoint",
     "truncated": "cannot load checkpoint",
     "an-image": "cannot load checkpoint",
+    **{kind: f"{kind}.pt asks for a {name} with options {opts}, which builds more than 320 "
+             f"modules" for kind, (name, opts) in DEEP.items()},
 }
 
 
@@ -76,7 +88,9 @@ def test_crafted_checkpoints_end_in_one_line(tmp_path, reference, capsys, kind, 
     out = tmp_path / "out"
     argv = ([command, str(path), "--setting", "embedded", "--out", str(out)] if command == "eval"
             else [command, str(path), "--out", str(out / "net.safetensors")])
+    start = time.monotonic()
     rc = main(argv)
+    assert time.monotonic() - start < 20, "the crafted options were built"
     err = capsys.readouterr().err
     assert rc == 2, err
     assert err.startswith(f"aioir {command}: error: ") and str(path.name) in err, err

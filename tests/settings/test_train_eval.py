@@ -72,8 +72,8 @@ def test_eval_three_task_identity_matches_skimage(tmp_path: Path, capsys):
     text = capsys.readouterr()
     assert rc == 0, text.err
     assert "Protocol 'airnet'" in text.out and "warning" not in text.err
-    summary = json.loads((out / "eval_three_task.json").read_text())
-    assert (out / "eval_three_task.csv").is_file()
+    summary = json.loads((out / "eval_three_task_net.json").read_text())
+    assert (out / "eval_three_task_net.csv").is_file()
 
     def expected(pairs: list[tuple[str, str]]) -> float:
         vals = []
@@ -121,7 +121,7 @@ def test_eval_daclip_other_tasks_warns_and_lpips_note(tmp_path: Path, capsys):
     assert "Protocol 'daclip'" in text.out
     if importlib.util.find_spec("lpips") is None:
         assert "LPIPS unavailable" in text.out
-    summary = json.loads((out / "eval_daclip10.json").read_text())
+    summary = json.loads((out / "eval_daclip10_net.json").read_text())
     for deg in trees.DACLIP:
         lq = _u8(root / f"universal/val/{deg}/LQ/0.png")[4:-4, 4:-4].astype(np.float64)
         gt = _u8(root / f"universal/val/{deg}/GT/0.png")[4:-4, 4:-4].astype(np.float64)

@@ -45,6 +45,8 @@ class BenchResult:
     errors: dict[str, str] = field(default_factory=dict)
     tables: dict[int, dict[str, Any]] = field(default_factory=dict)
     markdown: str = ""
+    #: the signal that interrupted the bench (``status == "interrupted"``)
+    signal: int | None = None
 
 
 def _input_scores(out: Path, cfg: Any) -> dict[str, Any]:
@@ -83,7 +85,13 @@ def run_bench(
     ``jobs``: cells trained at once (default: as many as the cores allow at ``spec.threads``
     threads per cell). One bench process at a time may use a folder (``.bench.lock``).
     """
+    from aioir.bench import runs
+
     spec.validate()
+    # everything that can be refused is refused before the folder and bench.json are written
+    every = cells(spec)
+    configs = [cell_config(spec, c, Path(out).resolve()) for c in every]
+    runs.evaluation_sets(configs[0])
     out = claim_folder(out, spec).resolve()
     with _folder_lock(out):
         return _run(spec, out, jobs=jobs, progress=progress)
@@ -121,7 +129,7 @@ def _run(spec: BenchSpec, out: Path, *, jobs: int | None, progress: bool) -> Ben
         result.errors = {n: f"{e} (run folder {out / _cell(every, n).run_dir})"
                          for n, e in report.errors.items()}
         if report.interrupted:
-            result.status = "interrupted"
+            result.status, result.signal = "interrupted", report.signal
             return result
         if not report.ok:
             result.status = "failed"

@@ -5,9 +5,11 @@ cells one at a time from the parent, train them through :func:`aioir.bench.runs.
 (continuing a cell's checkpoint if it has one) and report every step back, so the parent shows
 one progress display for all cells. Longest cells start first (the shortest finish the queue).
 
-A cell that fails is reported with its run folder and the others go on. On Ctrl-C or SIGTERM the
-parent asks every worker to stop: each finishes its step, writes a checkpoint and exits, so the
-same command resumes the bench.
+A cell that fails is reported with its run folder and the others go on. On Ctrl-C, SIGTERM or
+SIGHUP the parent asks every worker to stop: each finishes its step, writes a checkpoint and
+exits, so the same command resumes the bench. Workers die with the parent whatever kills it, and
+a worker that dies without a word (SIGKILL, the OOM killer) is reported, not waited for
+(:mod:`aioir.workers`).
 """
 
 from __future__ import annotations
@@ -48,6 +50,8 @@ class RunReport:
     status: dict[str, str] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
     interrupted: bool = False
+    #: the signal that interrupted the bench (SIGINT for Ctrl-C)
+    signal: int = int(signal.SIGINT)
 
     @property
     def ok(self) -> bool:
@@ -88,8 +92,11 @@ def _drop_file_handlers() -> None:
             h.close()
 
 
-def _worker(worker: int, tasks: Any, events: Any) -> None:
+def _worker(worker: int, tasks: Any, events: Any, parent: int) -> None:
     """Train the cells the parent hands out until it sends ``None``."""
+    from aioir.workers import die_with_parent
+
+    die_with_parent(parent)
     from aioir.bench.runs import train_cell
     from aioir.config import from_dict
     from aioir.config.schema import RunConfig
@@ -132,7 +139,8 @@ def run_cells(jobs: list[CellJob], *, workers: int, progress: bool = True) -> Ru
     ctx = mp.get_context("spawn")
     tasks, events = ctx.Queue(), ctx.Queue()
     # not daemonic: a cell may start DataLoader worker processes of its own
-    procs = {w: ctx.Process(target=_worker, args=(w, tasks, events)) for w in range(workers)}
+    procs = {w: ctx.Process(target=_worker, args=(w, tasks, events, os.getpid()))
+             for w in range(workers)}
     for p in procs.values():
         p.start()
     current: dict[int, str | None] = {w: None for w in procs}
@@ -182,7 +190,10 @@ def run_cells(jobs: list[CellJob], *, workers: int, progress: bool = True) -> Ru
                     report.status[name] = "error"
                     report.errors[name] = f"worker process died (exit code {p.exitcode})"
 
-    previous = _raise_on_sigterm()
+    from aioir.workers import signals_interrupt
+
+    stop_request = signals_interrupt()
+    stop_request.__enter__()
     try:
         for _ in range(workers):
             hand_out()
@@ -192,9 +203,10 @@ def run_cells(jobs: list[CellJob], *, workers: int, progress: bool = True) -> Ru
                     handle(events.get(timeout=0.5))
                 except queue_mod.Empty:
                     reap_dead()
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
             stopping = True
             report.interrupted = True
+            report.signal = int(getattr(exc, "signum", signal.SIGINT))
             _stop_workers(procs, events, handle)
         reap_dead()
         while True:  # events still in the pipe
@@ -203,23 +215,13 @@ def run_cells(jobs: list[CellJob], *, workers: int, progress: bool = True) -> Ru
             except queue_mod.Empty:
                 break
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        stop_request.__exit__(None, None, None)
         bar.close()
         for p in procs.values():
             if p.is_alive():
                 p.kill()
             p.join(timeout=5)
     return report
-
-
-def _raise_on_sigterm() -> Any:
-    def handler(signum: int, _frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    try:
-        return signal.signal(signal.SIGTERM, handler)
-    except ValueError:  # not the main thread
-        return signal.getsignal(signal.SIGTERM)
 
 
 def _stop_workers(procs: dict[int, Any], events: Any, handle: Any) -> None:

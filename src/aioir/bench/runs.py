@@ -97,14 +97,11 @@ def prepare_data(cfg: RunConfig, *, workers: int, progress: bool) -> None:
     build_run(cfg, device="cpu")  # builds the run's training stream, which fills the cache
 
 
-def input_evaluation(cfg: RunConfig) -> dict[str, Any]:
-    """Per-image scores of the degraded test images themselves (the row a network must beat).
-
-    The test images are those every cell is evaluated on at its end; a config without such an
-    evaluation cannot be benched, which this reports clearly.
-    """
+def evaluation_sets(cfg: RunConfig) -> tuple[list[Any], Any]:
+    """The test sets every cell is evaluated on at its end, and their protocol; a config
+    without such an evaluation cannot be benched, which this reports clearly (the bench checks
+    it before it writes anything)."""
     from aioir.engine.build import resolve_setting, val_protocol, validation_sets
-    from aioir.engine.evaluation import evaluate, summary
 
     setting = resolve_setting(cfg)
     sets, notes = validation_sets(cfg, setting)
@@ -115,4 +112,13 @@ def input_evaluation(cfg: RunConfig) -> dict[str, Any]:
             f"validates on no test images ({why}): enable `val` and give the setting's test "
             "sets (data.root)"
         )
-    return summary(evaluate(lambda img: img, sets, val_protocol(cfg, setting)))
+    return sets, val_protocol(cfg, setting)
+
+
+def input_evaluation(cfg: RunConfig) -> dict[str, Any]:
+    """Per-image scores of the degraded test images themselves (the row a network must beat),
+    on :func:`evaluation_sets`."""
+    from aioir.engine.evaluation import evaluate, summary
+
+    sets, protocol = evaluation_sets(cfg)
+    return summary(evaluate(lambda img: img, sets, protocol))

@@ -19,7 +19,6 @@ seeds and budgets (only the new cells train); anything that would change a cell 
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -414,8 +413,8 @@ def claim_folder(out: str | Path, spec: BenchSpec) -> Path:
     elif out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ValueError(f"{out} exists and holds no {SPEC_FILE}: refusing to write a bench into "
                          "it; choose a new or empty --out")
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = record.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps({"format": FORMAT, "version": VERSION, "spec": new}, indent=2) + "\n")
-    os.replace(tmp, record)
+    from aioir.files import write_text  # atomic, process-tagged temporary
+
+    write_text(record, json.dumps({"format": FORMAT, "version": VERSION, "spec": new}, indent=2)
+               + "\n", what="bench record")
     return out

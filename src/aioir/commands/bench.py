@@ -55,6 +55,9 @@ def run(args: argparse.Namespace) -> int:
     )
 
     strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
+    if not strategies:
+        raise ValueError(f"--strategies {args.strategies!r} names no strategy: give at least "
+                         "one, e.g. --strategies mixed,tur,art")
     variants: dict = {}
     for text in args.variants:
         label, variant = parse_variant(text)
@@ -91,11 +94,14 @@ def run(args: argparse.Namespace) -> int:
         n_boot=args.boot,
         variants=variants,
     )
-    result = run_bench(spec, args.out, jobs=jobs)
+    from aioir.workers import signals_interrupt
+
+    with signals_interrupt():  # SIGTERM / SIGHUP stop the bench as Ctrl-C does
+        result = run_bench(spec, args.out, jobs=jobs)
     if result.status == "interrupted":
         print(f"interrupted; the finished cells and checkpoints are kept in {result.out}. "
               "Rerun the same command to resume.")
-        return 130
+        return 128 + (result.signal or 2)  # 130 for Ctrl-C, 143 for SIGTERM, as train
     if result.status == "failed":
         for name, error in result.errors.items():
             print(f"cell {name} failed: {error}")

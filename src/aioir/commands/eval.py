@@ -10,10 +10,16 @@ uses:
   test group (``main``: the paper's table; MiOIR also has ``ood``), columns = test sets +
   Average, a row for the degraded inputs and one for the checkpoint, the protocol named under
   it (``--protocol`` overrides the setting's). Results go to ``--out`` (default: ``eval/`` next
-  to the checkpoint): ``eval_<setting>.json`` (every number, per image too) and
-  ``eval_<setting>.csv`` (per-task means), with a ``_<group>`` suffix for groups other than
+  to the checkpoint): ``eval_<setting>_<checkpoint>.json`` (every number, per image too) and
+  ``eval_<setting>_<checkpoint>.csv`` (per-task means), with a ``_<group>`` suffix for groups other than
   ``main``. When the protocol asks for LPIPS and the optional ``lpips`` package (or its
   AlexNet weights) is missing, PSNR/SSIM are still computed and the output says so.
+
+Result files are named after the checkpoint (``eval_step_00000004``, and
+``eval_<setting>_step_00000004``); outside the checkpoint's own run folder the name also carries
+the run folder's name (``eval_runA_step_00000004``), since every run names its checkpoints
+``step_N.pt``. An existing result file is refused before anything is evaluated unless
+``--overwrite``.
 
 The checkpoint's task names need not equal the setting's: all-in-one models are task-agnostic at
 test time, so a model trained on other tasks is evaluated anyway, with a warning naming the
@@ -48,6 +54,43 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto")
     p.add_argument("--no-ema", action="store_true", help="evaluate live weights, not the EMA")
     add_network_arguments(p)
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace result files of an earlier evaluation with the same name")
+
+
+def result_label(checkpoint: Path, out: Path) -> str:
+    """The checkpoint's part of a result file name: its stem, prefixed with its run folder's
+    name when ``out`` lies outside that run folder (every run names its checkpoints
+    ``step_N.pt``, so results of several runs in one folder stay apart).
+
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> ck = d / "runA" / "checkpoints" / "step_00000004.pt"
+    >>> result_label(ck, d / "runA" / "eval"), result_label(ck, d / "evo")
+    ('step_00000004', 'runA_step_00000004')
+    """
+    ckpt = Path(checkpoint).resolve()
+    run = ckpt.parent.parent if ckpt.parent.name == "checkpoints" else ckpt.parent
+    try:
+        Path(out).resolve().relative_to(run)
+        return ckpt.stem
+    except ValueError:
+        return f"{run.name}_{ckpt.stem}"
+
+
+def refuse_existing(out: Path, stems: list[str], overwrite: bool) -> None:
+    """Refuse (before anything is evaluated) when a result file ``out/<stem>.json|.csv``
+    exists and ``overwrite`` is not set."""
+    from aioir.files import path_component
+
+    if overwrite:
+        return
+    for stem in stems:
+        for ext in (".json", ".csv"):
+            path = Path(out) / f"{path_component(stem)}{ext}"
+            if path.exists():
+                raise ValueError(f"{path} already exists (an earlier evaluation); pass "
+                                 f"--overwrite to replace it, or choose another --out")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -94,14 +137,16 @@ def evaluate_validation(restore_fn: Callable[[np.ndarray], np.ndarray], meta: di
                          "--setting and --root")
     from aioir.metrics import get_protocol
 
+    out = Path(args.out) if args.out else Path(args.checkpoint).resolve().parent.parent / "eval"
+    stem = f"eval_{result_label(Path(args.checkpoint), out)}"
+    refuse_existing(out, [stem], getattr(args, "overwrite", False))
     protocol = get_protocol(args.protocol) if args.protocol else val_protocol(cfg, setting)
     protocol, note = lpips_status(protocol)
     result = summary(evaluate(restore_fn, sets, protocol, task_context=task_context))
     print(validation_table(result))
     if note:
         print(f"\n{note}")
-    out = Path(args.out) if args.out else Path(args.checkpoint).resolve().parent.parent / "eval"
-    write_results(result, out, stem=f"eval_{Path(args.checkpoint).stem}")
+    write_results(result, out, stem=stem)
     print(f"results written to {out}")
     return 0
 
@@ -122,7 +167,6 @@ def evaluate_setting(setting: str, root: str | None, restore_fn: Callable[[np.nd
     and write CSV/JSON. Returns the exit status (0)."""
     from aioir.engine.build import build_test_sets
     from aioir.engine.evaluation import evaluate, lpips_status, task_mismatch
-    from aioir.files import path_component
     from aioir.metrics import get_protocol
     from aioir.report.tables import INPUT_ROW, results_table
     from aioir.report.writers import write_results
@@ -139,6 +183,10 @@ def evaluate_setting(setting: str, root: str | None, restore_fn: Callable[[np.nd
     checkpoint = Path(getattr(args, "checkpoint", "model"))
     out = Path(args.out) if getattr(args, "out", None) else checkpoint.resolve().parent / "eval"
     model_row = checkpoint.stem
+    label = result_label(checkpoint, out)
+    stems = {group: f"eval_{s.name}_{label}" + ("" if group == "main" else f"_{group}")
+             for group in s.groups}  # one safe component each (write_results)
+    refuse_existing(out, list(stems.values()), getattr(args, "overwrite", False))
     sets, notes = build_test_sets(s, root)
     results = evaluate(restore_fn, sets, protocol, measure_input=True,
                        progress=bool(getattr(args, "progress", False)),
@@ -162,9 +210,6 @@ def evaluate_setting(setting: str, root: str | None, restore_fn: Callable[[np.nd
         summary.update(setting=s.name, group=group, checkpoint=str(checkpoint),
                        checkpoint_tasks=meta.get("tasks"), lpips_note=lpips_note,
                        tile=getattr(args, "tile", None), overlap=getattr(args, "overlap", None))
-        # names from a setting file become file names: one safe component each
-        stem = f"eval_{path_component(s.name)}" + ("" if group == "main" else
-                                                   f"_{path_component(group)}")
-        written += write_results(summary, out, stem=stem)
+        written += write_results(summary, out, stem=stems[group])
     print(f"\nresults written to {out}: {', '.join(p.name for p in written)}")
     return 0

@@ -35,13 +35,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from aioir.inference.export import export_checkpoint
     from aioir.models.release import parse_model_options
+    from aioir.workers import signals_interrupt
 
     if args.opset is not None and args.format != "onnx":
         raise ValueError("--opset applies to --format onnx only")
-    report = export_checkpoint(args.checkpoint, args.out, fmt=args.format,
-                               use_ema=not args.no_ema, check=args.check, opset=args.opset,
-                               overwrite=args.overwrite, model=args.model,
-                               options=parse_model_options(args.option), tasks=args.tasks)
+    with signals_interrupt():  # SIGTERM / SIGHUP: the temporary file is removed, exit 143
+        report = export_checkpoint(args.checkpoint, args.out, fmt=args.format,
+                                   use_ema=not args.no_ema, check=args.check, opset=args.opset,
+                                   overwrite=args.overwrite, model=args.model,
+                                   options=parse_model_options(args.option), tasks=args.tasks)
     if report.chosen:
         print(report.chosen)
     print(f"wrote {report.path} ({report.fmt}, {report.model}, {report.weights} weights)")

@@ -10,6 +10,7 @@ the ``serve`` extra (``pip install 'aioir[serve]'``). See :mod:`aioir.inference.
 from __future__ import annotations
 
 import argparse
+import math
 
 from aioir.commands._network import CHECKPOINT_HELP, add_network_arguments
 
@@ -39,14 +40,17 @@ def run(args: argparse.Namespace) -> int:
     from aioir.inference.memory import format_bytes, parse_memory
     from aioir.inference.restore import Restorer
     from aioir.inference.uncertainty import load_uncertainty_head
-    from aioir.inference.webapp import RestoreService, create_app, serve
+    from aioir.inference.webapp import RestoreService, create_app, listen, serve
     from aioir.commands._network import open_network
 
     if not 0 < args.port < 65536:
         raise ValueError(f"--port must be 1-65535, got {args.port}")
-    if args.max_upload_mb <= 0 or args.max_megapixels <= 0:
-        raise ValueError("--max-upload-mb and --max-megapixels must be positive")
+    for flag, value in (("--max-upload-mb", args.max_upload_mb),
+                        ("--max-megapixels", args.max_megapixels)):
+        if not (math.isfinite(value) and value > 0):
+            raise ValueError(f"{flag} must be a positive number, got {value}")
     budget = None if args.max_memory == "auto" else parse_memory(args.max_memory)
+    sock = listen(args.host, args.port)  # a busy port is refused before anything else
     device = resolve_device(args.device)
     model, meta = open_network(args, use_ema=not args.no_ema)
     trained = meta["weights"] in ("ema", "model")  # only a training checkpoint keeps TUR's head
@@ -63,5 +67,5 @@ def run(args: argparse.Namespace) -> int:
     print(f"aioir serve: {meta['model']} from {args.checkpoint}"
           + ("; with TUR's uncertainty map" if head is not None else ""))
     print(f"open http://{args.host}:{args.port}/ (Ctrl+C to stop)", flush=True)
-    serve(app, args.host, args.port)
+    serve(app, args.host, args.port, sock)
     return 0

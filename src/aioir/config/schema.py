@@ -224,6 +224,8 @@ def check(cfg: RunConfig) -> None:
     for key, value in non_negative.items():
         if value < 0:
             raise ConfigError(f"{key} must be >= 0, got {value}")
+    if cfg.train.threads is not None and cfg.train.threads < 1:
+        raise ConfigError(f"train.threads must be >= 1 or null, got {cfg.train.threads}")
     if cfg.val.max_size is not None and cfg.val.max_size < 1:
         raise ConfigError(f"val.max_size must be >= 1 or null, got {cfg.val.max_size}")
     if cfg.val.tile is not None and cfg.val.tile < 1:

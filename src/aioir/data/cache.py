@@ -99,7 +99,10 @@ def materialize(
         for job in jobs:
             _fill(job)
     else:
-        with mp.get_context("spawn").Pool(workers) as pool:
+        from aioir.workers import die_with_parent
+
+        with mp.get_context("spawn").Pool(workers, initializer=die_with_parent,
+                                          initargs=(os.getpid(),)) as pool:
             it = pool.imap_unordered(_fill, jobs)
             if progress:
                 from aioir.progress import progress as progress_bar

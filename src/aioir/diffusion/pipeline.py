@@ -78,6 +78,12 @@ def pretrain(cfg: RunConfig, run_dir: str | Path, *, resume: str | None = None,
     from aioir.engine.run import train
     from aioir.inference.export import load_network, save_exported
 
+    if importance_batches < 1:  # checked before training, not after it
+        raise ValueError(f"--importance-batches must be >= 1 (batches of clean images for the "
+                         f"prior of L_reg), got {importance_batches}")
+    if sample_count < 0:
+        raise ValueError(f"--samples must be >= 0 (0: none), got {sample_count}")
+    check_sample_size(max(sample_count, 1), sample_size)
     cfg = pretrain_config(cfg)
     run_dir = Path(run_dir)
     result = train(cfg, run_dir, resume=resume, dist=dist, allow_changes=allow_changes)
@@ -115,10 +121,35 @@ def load_diffusion_network(path: str | Path, *, use_ema: bool = True):
     return net, meta
 
 
+def check_sample_size(count: int, size: int) -> None:
+    """Refuse, in one line, a sample that cannot be made: ``count`` or ``size`` below 1, or
+    images whose float32 buffers alone exceed the available memory.
+
+    >>> check_sample_size(0, 64)
+    Traceback (most recent call last):
+    ...
+    ValueError: --count must be >= 1, got 0
+    """
+    from aioir.inference.memory import available_memory, format_bytes
+
+    if count < 1:
+        raise ValueError(f"--count must be >= 1, got {count}")
+    if size < 1:
+        raise ValueError(f"--size must be >= 1 (pixels), got {size}")
+    need = 2 * count * 3 * size * size * 4  # the chain's images and the side-by-side grid
+    room = available_memory()
+    if room is not None and need > room:
+        raise ValueError(f"--count {count} --size {size} needs {format_bytes(need)} for the "
+                         f"images alone, over the {format_bytes(room)} of available memory; "
+                         "sample fewer or smaller images")
+
+
 def sample(checkpoint: str | Path, out: str | Path, *, count: int = 4, size: int = 64,
            seed: int = 0, progress: bool = False) -> Path:
     """Sample ``count`` images from a pre-trained network and write them side by side (PNG)."""
     import torch
+
+    check_sample_size(count, size)
 
     from aioir.data.io import write_image
     from aioir.diffusion.generative import sample_images

@@ -11,9 +11,11 @@ Formats (:data:`FORMATS`; the file's extension must match):
 
 No strategy part (TUR's uncertainty head, Art's state) is in any of them. ``check=True`` runs the
 exported file on a test photograph and two odd-sized inputs and compares it with PyTorch
-(:func:`~aioir.inference.graph_export.check_export`); a file that fails is not kept. Every write
-goes to a temporary file renamed into place, and an existing file is replaced only with
-``overwrite=True``.
+(:func:`~aioir.inference.graph_export.check_export`); a file that fails is not kept. The export
+is serialised in memory, then written to a process-tagged temporary file beside the target
+(:func:`aioir.files.atomic_write`) and renamed into place: a full disk is one line naming the
+target, and the temporary a killed export left is removed by the next export into that
+folder. An existing file is replaced only with ``overwrite=True``.
 
 >>> import tempfile, pathlib, torch
 >>> from aioir import models
@@ -30,7 +32,6 @@ True
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -76,11 +77,6 @@ def check_output_path(path: str | Path, fmt: str, *, overwrite: bool = False) ->
     return path
 
 
-def temporary_path(path: Path) -> Path:
-    """A temporary sibling of ``path`` with the same extension (exporters look at it)."""
-    return path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
-
-
 def save_exported(
     model: nn.Module,
     path: str | Path,
@@ -92,14 +88,19 @@ def save_exported(
 ) -> Path:
     """Write ``model``'s state dict and its build recipe to a safetensors file (``extra``:
     more metadata strings, e.g. where imported weights came from)."""
-    from safetensors.torch import save
-
     from aioir.files import write_bytes  # atomic, the user's umask, errors name the file
 
-    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    metadata = _metadata(model_name, options, tasks, extra)
-    return write_bytes(Path(path), save(state, metadata=metadata),
+    return write_bytes(Path(path),
+                       safetensors_bytes(model, _metadata(model_name, options, tasks, extra)),
                        what="exported model")
+
+
+def safetensors_bytes(model: nn.Module, metadata: dict[str, str]) -> bytes:
+    """``model``'s state dict and ``metadata`` serialised as safetensors."""
+    from safetensors.torch import save
+
+    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    return save(state, metadata=metadata)
 
 
 @dataclass
@@ -131,7 +132,7 @@ def export_checkpoint(
     """Export the backbone of a training checkpoint (EMA weights when present and ``use_ema``)
     or of released weights (``model``, ``options``, ``tasks``: :func:`load_network`) to ``out``
     in ``fmt``; see the module notes."""
-    from aioir.files import file_mode, write_error
+    from aioir.files import atomic_write, remove_stale_temporaries, write_error
     from aioir.inference import graph_export
 
     out = check_output_path(out, fmt, overwrite=overwrite)
@@ -140,32 +141,27 @@ def export_checkpoint(
     model, meta = load_network(checkpoint, use_ema=use_ema, model=model, options=options,
                                tasks=tasks)
     meta_strings = _metadata(meta["model"], meta["options"], meta["tasks"])
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "safetensors":
+        data = safetensors_bytes(model, meta_strings)
+    else:
+        try:  # in memory: torch.jit.save on a full disk aborts in C++
+            data = (graph_export.torchscript_bytes(model, meta_strings) if fmt == "torchscript"
+                    else graph_export.onnx_bytes(model, meta_strings,
+                                                 opset=opset or graph_export.ONNX_OPSET))
+        except (RuntimeError, TypeError, NotImplementedError) as exc:  # tracer / exporter
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            raise ValueError(
+                f"cannot express {meta['model']} in {fmt}: {type(exc).__name__}: {first}"
+            ) from exc
+    try:  # what an earlier export killed mid-write left beside the target
+        remove_stale_temporaries(out.parent)
     except OSError as exc:
         raise write_error(exc, out, "exported model") from exc
-    tmp = temporary_path(out)
-    try:
-        if fmt == "safetensors":
-            save_exported(model, tmp, model_name=meta["model"], options=meta["options"],
-                          tasks=meta["tasks"])
-        else:
-            save = graph_export.save_torchscript if fmt == "torchscript" else graph_export.save_onnx
-            kwargs = {"opset": opset or graph_export.ONNX_OPSET} if fmt == "onnx" else {}
-            try:
-                save(model, tmp, meta_strings, **kwargs)
-            except (RuntimeError, TypeError, NotImplementedError) as exc:  # tracer / exporter
-                first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-                raise ValueError(
-                    f"cannot express {meta['model']} in {fmt}: {type(exc).__name__}: {first}"
-                ) from exc
-        report = graph_export.check_export(model, tmp, fmt) if check else None
-        os.chmod(tmp, file_mode())
-        tmp.replace(out)
-    except OSError as exc:  # a full or read-only disk: one line naming the file
-        raise write_error(exc, out, "exported model") from exc
-    finally:
-        tmp.unlink(missing_ok=True)
+    # a process-tagged temporary beside ``out`` (removed on any error), checked, then renamed
+    with atomic_write(out, what="exported model", keep_suffix=True) as fh:
+        fh.write(data)
+        fh.flush()
+        report = graph_export.check_export(model, fh.path, fmt) if check else None
     return ExportReport(out, fmt, meta["model"], meta["weights"], report, describe_choice(meta))
 
 

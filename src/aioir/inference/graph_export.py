@@ -25,6 +25,7 @@ above the tolerance, raises :class:`ExportCheckError` naming the input.
 
 from __future__ import annotations
 
+import io
 import json
 import warnings
 from dataclasses import dataclass, field
@@ -61,29 +62,34 @@ def _trace(model: nn.Module) -> torch.jit.ScriptModule:
             return torch.jit.trace(model.eval(), example, check_trace=False)
 
 
-def save_torchscript(model: nn.Module, path: str | Path, metadata: dict[str, str]) -> Path:
-    """Trace ``model`` and save it as TorchScript with ``metadata`` in ``aioir.json``."""
+def torchscript_bytes(model: nn.Module, metadata: dict[str, str]) -> bytes:
+    """``model`` traced and serialised as TorchScript, with ``metadata`` in ``aioir.json``
+    (in memory: the caller writes it, so a full disk is an ``OSError`` naming the target, not
+    a C++ abort inside ``torch.jit.save``)."""
     traced = _trace(model)
-    torch.jit.save(traced, str(path), _extra_files={"aioir.json": json.dumps(metadata)})
-    return Path(path)
+    buf = io.BytesIO()
+    torch.jit.save(traced, buf, _extra_files={"aioir.json": json.dumps(metadata)})
+    return buf.getvalue()
 
 
-def save_onnx(model: nn.Module, path: str | Path, metadata: dict[str, str], *,
-              opset: int = ONNX_OPSET) -> Path:
-    """Export ``model`` to ONNX (opset ``opset``, dynamic batch/height/width) with ``metadata``."""
+def onnx_bytes(model: nn.Module, metadata: dict[str, str], *,
+               opset: int = ONNX_OPSET) -> bytes:
+    """``model`` as an ONNX graph (opset ``opset``, dynamic batch/height/width) with
+    ``metadata``, serialised in memory."""
     try:
         import onnx
     except ImportError as exc:
         raise ValueError("ONNX export needs the onnx package: pip install 'aioir[onnx]'") from exc
     example = torch.rand(*TRACE_SIZE, generator=torch.Generator().manual_seed(0))
     axes = {INPUT_NAME: DYNAMIC_AXES, OUTPUT_NAME: DYNAMIC_AXES}
+    buf = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer size warnings, the exporter's deprecation note
         with torch.no_grad():
-            torch.onnx.export(model.eval(), (example,), str(path), dynamo=False,
+            torch.onnx.export(model.eval(), (example,), buf, dynamo=False,
                               opset_version=opset, input_names=[INPUT_NAME],
                               output_names=[OUTPUT_NAME], dynamic_axes=axes)
-    proto = onnx.load(str(path))
+    proto = onnx.load_model_from_string(buf.getvalue())
     # the backbone contract: the output has the input's shape (shape inference may not see the
     # channel count through the padding and cropping)
     channels = proto.graph.output[0].type.tensor_type.shape.dim[1]
@@ -92,8 +98,7 @@ def save_onnx(model: nn.Module, path: str | Path, metadata: dict[str, str], *,
     for key, value in metadata.items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
-    onnx.save(proto, str(path))
-    return Path(path)
+    return proto.SerializeToString()
 
 
 def runner(path: str | Path, fmt: str) -> Callable[[torch.Tensor], torch.Tensor]:

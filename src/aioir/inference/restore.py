@@ -121,7 +121,9 @@ def io_peaks(height: int, width: int, sample: int, bits: int, file_bytes: int,
     """Peak memory of decoding and of writing an image (besides the restore's windows).
 
     Decoding: Pillow's image (RGB held as 4 bytes a pixel), the array (``sample`` bytes a
-    value), bands of 1024 rows; the 16-bit PNG codec holds the file and about three arrays.
+    value), bands of 1024 rows (of the image's own height when it has fewer: an 8 x 80000
+    image is not charged 1024 rows); the 16-bit PNG codec holds the file and about three
+    arrays.
     Writing: the output, plus Pillow's copy of it for an 8-bit PNG (the 16-bit writer streams).
     Measured for a 12000 x 12000 8-bit PNG: 1058 MiB to decode, 2.6 times the array.
     """
@@ -130,7 +132,7 @@ def io_peaks(height: int, width: int, sample: int, bits: int, file_bytes: int,
     if png16_codec:
         decode = file_bytes + 4 * held
     else:
-        decode = pixels * 4 + held + 2 * 1024 * width * 4 * max(sample, 1) * 3
+        decode = pixels * 4 + held + 2 * min(1024, height) * width * 4 * max(sample, 1) * 3
     out = pixels * 3 * (bits // 8)
     write = out + (pixels * 4 if bits == 8 else 0)
     return int(decode), int(write)

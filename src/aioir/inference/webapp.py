@@ -10,23 +10,33 @@ One FastAPI app (the ``serve`` extra: fastapi, uvicorn, python-multipart) with o
   the URLs of the input (as shown: orientation applied), the result and, for a TUR checkpoint,
   the uncertainty map;
 * ``GET /api/result/{id}/{input|restored|uncertainty}.png`` (``?download=1`` to save): the
-  images of the last :data:`KEEP` results, held in memory only.
+  images of every result, held in memory only, for :data:`RESULT_TTL_S` seconds after their
+  restore; beyond :data:`RESULT_BYTES` in all, the oldest results that have been fetched go
+  first, and only then the oldest ones (a burst of uploads never loses a result before its
+  client fetched it).
 
 Every refusal is a JSON ``{"error": message}`` with a 4xx status that the page shows as is: a
 file over the upload limit (413), over the pixel limit or the memory budget (413), a file that is
-not a readable image (400). Restores run one at a time, so the budget holds.
+not a readable image (400). Restores run one at a time, so the budget holds, in a thread of
+their own: queued restores never hold up the page, the info or a result's download (those
+handlers run on the event loop). An upload is counted while it streams in, chunked or not, and
+refused as soon as it passes the limit.
 
 (No ``from __future__ import annotations`` here: FastAPI reads the endpoints' annotations at
 run time, and ``Request`` is imported inside :func:`create_app`, the extra being optional.)
 """
 
 
+import asyncio
 import os
+import re
+import socket
 import tempfile
 import threading
 import time
 import uuid
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -35,8 +45,10 @@ import numpy as np
 
 from aioir.inference.restore import Restorer
 
-#: results kept for display and download
-KEEP = 8
+#: seconds a result is kept for display and download
+RESULT_TTL_S = 3600.0
+#: bytes of results kept in memory at most (the oldest fetched ones go first)
+RESULT_BYTES = 512 * 2**20
 #: bytes read from an upload at a time
 _CHUNK = 1 << 20
 
@@ -89,7 +101,41 @@ class RestoreService:
         self.max_pixels = max_pixels
         # id -> (file stem, {"input" | "restored" | "uncertainty": PNG bytes})
         self.results: OrderedDict[str, tuple[str, dict[str, bytes]]] = OrderedDict()
-        self._lock = threading.Lock()
+        self._made: dict[str, float] = {}  # id -> time of its restore
+        self._fetched: set[str] = set()
+        self._lock = threading.Lock()  # one restore at a time
+        self._results_lock = threading.Lock()
+
+    def _keep(self, key: str, stem: str, images: dict[str, bytes]) -> None:
+        """Store a result; drop expired ones, then fetched ones oldest first while over
+        :data:`RESULT_BYTES`, then the oldest (never the one just made)."""
+        now = time.monotonic()
+        with self._results_lock:
+            self.results[key] = (stem, images)
+            self._made[key] = now
+            for k in [k for k, t in self._made.items() if now - t > RESULT_TTL_S]:
+                self._forget(k)
+            size = lambda: sum(sum(map(len, imgs.values()))  # noqa: E731
+                               for _, imgs in self.results.values())
+            for pool in ([k for k in self.results if k in self._fetched], list(self.results)):
+                for k in pool:
+                    if k == key or size() <= RESULT_BYTES:
+                        continue
+                    self._forget(k)
+
+    def _forget(self, key: str) -> None:
+        self.results.pop(key, None)
+        self._made.pop(key, None)
+        self._fetched.discard(key)
+
+    def image(self, key: str, name: str) -> tuple[str, bytes] | None:
+        """The stem and PNG bytes of image ``name`` of result ``key``, None when unknown."""
+        with self._results_lock:
+            stem, images = self.results.get(key, ("", {}))
+            if name not in images:
+                return None
+            self._fetched.add(key)
+            return stem, images[name]
 
     def info(self) -> dict[str, Any]:
         first = next(iter(self.restorers.values()))
@@ -119,7 +165,9 @@ class RestoreService:
         if len(data) > self.max_upload_bytes:
             raise self.too_large(len(data))
         shown_name = Path(name or "upload").name
-        suffix = Path(shown_name).suffix.lower() or ".img"
+        suffix = Path(shown_name).suffix.lower()  # a plain short one only (a 300-char or
+        if not re.fullmatch(r"\.[a-z0-9]{1,8}", suffix):  # odd one made a path too long)
+            suffix = ".img"
         restorer = self.restorers[ensemble]
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / f"upload{suffix}"
@@ -150,11 +198,7 @@ class RestoreService:
             images["uncertainty"] = _png(colour_map(res.uncertainty))
         key = uuid.uuid4().hex
         stem = Path(shown_name).stem or "image"
-        with self._lock:
-            self.results[key] = (stem, images)
-            self.results.move_to_end(key)
-            while len(self.results) > KEEP:
-                self.results.popitem(last=False)
+        self._keep(key, stem, images)
         urls = {k: f"/api/result/{key}/{k}.png" for k in images}
         return {
             "id": key,
@@ -186,13 +230,14 @@ def create_app(service: RestoreService) -> Any:
 
     app = FastAPI(title="aioir", docs_url=None, redoc_url=None, openapi_url=None)
     html = page_html()
+    restores = ThreadPoolExecutor(max_workers=1, thread_name_prefix="aioir-restore")
 
     @app.get("/", response_class=HTMLResponse)
-    def index() -> str:
+    async def index() -> str:
         return html
 
     @app.get("/api/info")
-    def info() -> dict[str, Any]:
+    async def info() -> dict[str, Any]:
         return service.info()
 
     @app.post("/api/restore")
@@ -201,8 +246,18 @@ def create_app(service: RestoreService) -> Any:
         limit = service.max_upload_bytes + _CHUNK  # the multipart envelope on top of the file
         if length is not None and length.isdigit() and int(length) > limit:
             return JSONResponse({"error": str(service.too_large(int(length)))}, status_code=413)
+        body = bytearray()  # counted as it streams in (a chunked upload has no length)
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > limit:
+                return JSONResponse({"error": str(service.too_large(len(body)))},
+                                    status_code=413)
+
+        async def replay() -> dict[str, Any]:
+            return {"type": "http.request", "body": bytes(body), "more_body": False}
+
         try:
-            form = await request.form()
+            form = await Request(request.scope, replay).form()
         except Exception as exc:  # a malformed or oversized multipart body
             return JSONResponse({"error": f"cannot read the upload: {exc}"}, status_code=400)
         upload = form.get("image")
@@ -216,38 +271,57 @@ def create_app(service: RestoreService) -> Any:
                 return JSONResponse({"error": str(service.too_large(len(data)))},
                                     status_code=413)
         ensemble = str(form.get("ensemble") or "none")
-        from starlette.concurrency import run_in_threadpool
-
-        try:
-            answer = await run_in_threadpool(service.restore, upload.filename or "upload",
-                                             bytes(data), ensemble)
+        loop = asyncio.get_running_loop()
+        try:  # in the restores' own thread: queued restores hold no thread of the page's
+            answer = await loop.run_in_executor(restores, service.restore,
+                                                 upload.filename or "upload", bytes(data),
+                                                 ensemble)
         except UploadRefused as exc:
             return JSONResponse({"error": str(exc)}, status_code=exc.status)
-        except (MemoryError, RuntimeError) as exc:
+        except (MemoryError, RuntimeError, OSError) as exc:
             return JSONResponse({"error": f"the restore failed: {type(exc).__name__}: {exc}"},
                                 status_code=500)
         return answer
 
     @app.get("/api/result/{key}/{name}.png")
-    def result(key: str, name: str, download: int = 0) -> Any:
-        stem, images = service.results.get(key, ("", {}))
-        if name not in images:
-            return JSONResponse({"error": "no such result (the server keeps the last "
-                                          f"{KEEP})"}, status_code=404)
+    async def result(key: str, name: str, download: int = 0) -> Any:
+        found = service.image(key, name)
+        if found is None:
+            return JSONResponse({"error": "no such result (the server keeps results for "
+                                          f"{RESULT_TTL_S / 60:.0f} minutes)"}, status_code=404)
+        stem, png = found
         headers = {"Cache-Control": "no-store"}
-        if download:
-            ascii_stem = stem.encode("ascii", "replace").decode().replace('"', "_")
-            headers["Content-Disposition"] = f'attachment; filename="{ascii_stem}_{name}.png"'
-        return Response(images[name], media_type="image/png", headers=headers)
+        if download:  # a header value: printable ASCII only (a NUL dropped the connection)
+            safe = re.sub(r"[^A-Za-z0-9._+-]", "_", stem)[:100] or "image"
+            headers["Content-Disposition"] = f'attachment; filename="{safe}_{name}.png"'
+        return Response(png, media_type="image/png", headers=headers)
 
     return app
 
 
-def serve(app: Any, host: str, port: int) -> None:
-    """Run ``app`` with uvicorn until interrupted."""
+def listen(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host:port`` (before the URL is printed); a busy port is one line."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        family, _, _, _, address = infos[0]
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError as exc:
+        raise ValueError(f"cannot listen on {host}:{port}: {exc.strerror or exc}; choose "
+                         "another --port or --host (or stop what uses it)") from None
+    return sock
+
+
+def serve(app: Any, host: str, port: int, sock: socket.socket | None = None) -> None:
+    """Run ``app`` with uvicorn until interrupted (on ``sock`` when given, see
+    :func:`listen`)."""
     import uvicorn
 
-    uvicorn.run(app, host=host, port=port, log_level=os.environ.get("AIOIR_LOG_LEVEL", "warning"))
+    config = uvicorn.Config(app, host=host, port=port,
+                            log_level=os.environ.get("AIOIR_LOG_LEVEL", "warning"))
+    uvicorn.Server(config).run(sockets=[sock] if sock is not None else None)
 
 
-__all__ = ["RestoreService", "UploadRefused", "colour_map", "create_app", "page_html", "serve"]
+__all__ = ["RestoreService", "UploadRefused", "colour_map", "create_app", "listen", "page_html",
+           "serve"]

@@ -4,7 +4,12 @@ A checkpoint names the backbone and its constructor options; a crafted or corrup
 for absurd sizes (``width: 20000`` is a 1.4 TB tiny_unet). :func:`build_for_state` first builds
 the network on the ``meta`` device (shapes only, no memory), refuses it when its parameters and
 buffers exceed :func:`max_model_bytes`, checks the checkpoint's tensors against it (names and
-shapes), and only then builds and loads the real network. Every loader of checkpoints goes
+shapes), and only then builds and loads the real network. A checkpoint's options may also ask
+for depth (``blocks: 100000000``) rather than width: building that many modules takes minutes
+even on ``meta``. So the meta build of a checkpoint is bounded by what the checkpoint contains:
+at most :data:`MODULES_PER_TENSOR` modules per tensor of its weights (plus
+:data:`MODULES_SLACK`; every registered backbone has fewer than 1.5), counted as they are
+constructed and stopped at the first one over the bound. Every loader of checkpoints goes
 through here: ``aioir eval``/``restore``/``export``/``serve`` (via
 :func:`aioir.inference.export.load_network`), :func:`aioir.models.load_pretrained`, and
 ``aioir train`` (for the model its config asks for).
@@ -27,7 +32,9 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any, Mapping
+import sys
+from contextlib import contextmanager
+from typing import Any, Iterator, Mapping
 
 import torch
 import torch.nn as nn
@@ -38,10 +45,42 @@ __all__ = ["DEFAULT_MAX_MODEL_BYTES", "ModelTooLargeError", "max_model_bytes", "
            "meta_model", "check_model_size", "build_for_state"]
 
 DEFAULT_MAX_MODEL_BYTES = 16 * 2**30
+#: modules a checkpoint's network may build per tensor of its weights (registered backbones:
+#: 0.8 to 1.5), plus a fixed slack
+MODULES_PER_TENSOR, MODULES_SLACK = 4, 64
 
 
 class ModelTooLargeError(ValueError):
     """A backbone's options ask for more parameter memory than the limit allows."""
+
+
+class _TooManyModules(Exception):
+    pass
+
+
+@contextmanager
+def _module_bound(limit: int | None) -> Iterator[None]:
+    """Within the block, constructing more than ``limit`` ``nn.Module`` objects in this thread
+    raises ``_TooManyModules`` at the first one over (``sys.setprofile`` is per thread, so
+    other threads are not slowed or stopped; a profiler already set keeps its events)."""
+    if limit is None:
+        yield
+        return
+    init_code, count, previous = nn.Module.__init__.__code__, [0], sys.getprofile()
+
+    def profile(frame: Any, event: str, arg: Any) -> None:
+        if previous is not None:
+            previous(frame, event, arg)
+        if event == "call" and frame.f_code is init_code:
+            count[0] += 1
+            if count[0] > limit:
+                raise _TooManyModules(count[0])
+
+    sys.setprofile(profile)
+    try:
+        yield
+    finally:
+        sys.setprofile(previous)
 
 
 def max_model_bytes() -> int:
@@ -66,11 +105,13 @@ def _human(n: float) -> str:
     return f"{n:.1f} PB"  # pragma: no cover
 
 
-def meta_model(name: str, options: Mapping[str, Any], *, source: str) -> nn.Module | None:
+def meta_model(name: str, options: Mapping[str, Any], *, source: str,
+               max_modules: int | None = None) -> nn.Module | None:
     """Backbone ``name`` built on the ``meta`` device (no memory); ``None`` when the backbone
     cannot be built there (then no size check is possible; the contract tests keep every
     registered backbone buildable on ``meta``). Wrong options raise ``ValueError`` naming
-    ``source``."""
+    ``source``; more than ``max_modules`` modules raise :class:`ModelTooLargeError` as soon as
+    the first one over is constructed."""
     from aioir import models
 
     if not isinstance(options, Mapping) or not all(isinstance(k, str) for k in options):
@@ -81,8 +122,13 @@ def meta_model(name: str, options: Mapping[str, Any], *, source: str) -> nn.Modu
     except KeyError as exc:
         raise ValueError(f"{source}: {exc.args[0]}") from None
     try:
-        with torch.device("meta"):
+        with torch.device("meta"), _module_bound(max_modules):
             return factory(**options)
+    except _TooManyModules:
+        raise ModelTooLargeError(
+            f"{source} asks for a {name} with options {dict(options)}, which builds more than "
+            f"{max_modules} modules: more than its weights can fill (a crafted or corrupt "
+            "file?)") from None
     except TypeError as exc:
         raise ValueError(f"{source}: {name} does not take the options {dict(options)}: {exc}") \
             from None
@@ -133,7 +179,8 @@ def build_for_state(name: str, options: Mapping[str, Any],
     if state is not None and not (isinstance(state, Mapping) and all(
             isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items())):
         raise ValueError(f"{source}: the weights must be a mapping of names to tensors")
-    meta = meta_model(name, options, source=source)
+    bound = None if state is None else MODULES_PER_TENSOR * len(state) + MODULES_SLACK
+    meta = meta_model(name, options, source=source, max_modules=bound)
     if meta is not None:
         _check(meta, name, options, source)
         if state is not None:

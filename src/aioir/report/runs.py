@@ -22,6 +22,7 @@ bars) into one :class:`RunGroup`, reported as mean +/- std over its seeds.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import re
 from dataclasses import dataclass, field
@@ -57,13 +58,29 @@ def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """The records of a JSONL file; a last line cut short (no newline: what a kill or a full
+    disk leaves, and ``train --resume`` drops) is skipped with a warning, any other bad line is
+    named."""
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not a text file of JSON records (byte {exc.start} is not "
+                         "UTF-8)") from None
+    lines = text.splitlines()
+    # a line cut short is the last one, without its newline (each record is written whole)
+    last = len(lines) if lines and not text.endswith("\n") else 0
     records = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
+            if number == last:
+                logging.getLogger("aioir").warning(
+                    "%s: skipped its last line, cut short (a killed run or a full disk): %.60s",
+                    path, line)
+                break
             raise ValueError(f"{path}, line {number}: not a JSON record ({exc.msg})") from exc
         if not isinstance(record, dict):
             raise ValueError(f"{path}, line {number}: expected a JSON object")
