@@ -141,10 +141,8 @@ def export_checkpoint(
             try:
                 save(model, tmp, meta_strings, **kwargs)
             except (RuntimeError, TypeError, NotImplementedError) as exc:  # tracer / exporter
-                first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-                raise ValueError(
-                    f"cannot express {meta['model']} in {fmt}: {type(exc).__name__}: {first}"
-                ) from exc
+                raise ValueError(f"cannot express {meta['model']} in {fmt}: "
+                                 f"{graph_export.cause(exc)}") from exc
         report = graph_export.check_export(model, tmp, fmt) if check else None
         os.chmod(tmp, file_mode())
         tmp.replace(out)
