@@ -100,7 +100,11 @@ def _stored_sample_bytes(path: Path) -> tuple[int, bool]:
     from PIL import Image
 
     from aioir.data import png16
+    from aioir.data.io import stored_sample_bytes
 
+    through_tifffile = stored_sample_bytes(path)
+    if through_tifffile is not None:
+        return through_tifffile, False
     with open(path, "rb") as fh:
         head = fh.read(64)
     if png16.needs_png16(head):
