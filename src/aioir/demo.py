@@ -121,8 +121,12 @@ def _worker(cfg_dict: dict[str, Any], run_dir: str, queue: Any,
         parts = build_run(cfg)
         prepare_run_dir(cfg, Path(run_dir))
         trainer = Trainer(parts, run_dir, resume="auto")
-        result = trainer.fit(on_step=lambda s: queue.put(("step", cfg.name, 1)))
-        whole = whole_image_scores(cfg, result.checkpoint, whole_max_size)
+
+        def evaluated(n: int) -> None:  # one test image restored: the parent's display
+            queue.put(("eval", cfg.name, n))
+
+        result = trainer.fit(on_step=lambda s: queue.put(("step", cfg.name, 1)), on_eval=evaluated)
+        whole = whole_image_scores(cfg, result.checkpoint, whole_max_size, progress=evaluated)
         queue.put(("done", cfg.name, {"validation": result.validation, "seconds": result.seconds,
                                       "checkpoint": str(result.checkpoint), "whole": whole}))
     except BaseException as exc:  # report, never hang the parent
@@ -160,8 +164,10 @@ def run_demo(
     first.train.progress = progress
     build_run(first)  # materialises the shared data cache, on every core
     first.train.progress = False
-    baseline = degraded_input_scores(first)
-    baseline_whole = whole_image_scores(first, None, budget.whole_max_size)
+    baseline = degraded_input_scores(first, progress=progress)
+    baseline_whole = whole_image_scores(first, None, budget.whole_max_size, progress=progress)
+    # what each run evaluates after training (validation crops, whole photographs): its images
+    eval_total = len(strategies) * (len(baseline["records"]) + len(baseline_whole["records"]))
 
     from aioir.config import to_dict
 
@@ -173,6 +179,7 @@ def run_demo(
     errors: dict[str, str] = {}
     total = budget.steps * len(configs)
     bar = progress_bar(total=total, desc="demo", unit="step", disable=not progress)
+    display = _DemoDisplay(bar, eval_total, list(configs), progress)
     while pending or running:
         while pending and len(running) < jobs:
             name, cfg = pending.pop(0)
@@ -183,15 +190,18 @@ def run_demo(
         kind, name, payload = queue.get()
         strat = name.removeprefix("demo-")
         if kind == "step":
-            bar.update(payload)
+            display.step(payload)
+            continue
+        if kind == "eval":
+            display.evaluated(name, payload)
             continue
         if kind == "done":
             results[strat] = payload
         else:
             errors[strat] = payload
         running.pop(strat).join()
-        bar.set_postfix_str(f"{strat} done")
-    bar.close()
+        display.done(strat)
+    display.close()
     if errors:
         raise RuntimeError("demo runs failed: " + "; ".join(f"{k}: {v}" for k, v in errors.items()))
 
@@ -228,7 +238,56 @@ def run_demo(
             "vs_mixed": intervals}
 
 
-def degraded_input_scores(cfg: RunConfig) -> dict[str, Any]:
+class _DemoDisplay:
+    """The demo's display: training steps of every run on one bar; then, once every run
+    trains no more (all steps done, or each is evaluating), the test images the runs restore
+    (validation crops and whole photographs) on a second one. Until then the images already
+    evaluated show in the training bar's postfix. Rates count what they measure: the step bar
+    closes before the evaluation's time would enter it."""
+
+    def __init__(self, bar: Any, eval_total: int, names: list[str], shown: bool) -> None:
+        self.bar, self.eval_total, self.names, self.shown = bar, eval_total, set(names), shown
+        self.steps = self.evals = 0
+        self.evaluating: set[str] = set()
+        self.eval_bar: Any = None
+
+    def step(self, n: int) -> None:
+        self.steps += n
+        self.bar.update(n)
+        self._switch()
+
+    def evaluated(self, name: str, n: int) -> None:
+        self.evals += n
+        self.evaluating.add(name)
+        if self.eval_bar is not None:
+            self.eval_bar.update(n)
+        else:
+            self.bar.set_postfix_str(f"evaluated {self.evals}/{self.eval_total} img",
+                                     refresh=False)
+            self._switch()
+
+    def done(self, strategy: str) -> None:
+        target = self.eval_bar or self.bar
+        target.set_postfix_str(f"{strategy} done")
+
+    def _switch(self) -> None:
+        if self.eval_bar is not None:
+            return
+        if self.steps >= (self.bar.total or 0) or self.evaluating >= self.names:
+            from aioir.progress import progress as progress_bar
+
+            self.bar.close()
+            self.eval_bar = progress_bar(total=self.eval_total, initial=self.evals,
+                                         desc="demo evaluation", unit="img",
+                                         disable=not self.shown)
+
+    def close(self) -> None:
+        self.bar.close()
+        if self.eval_bar is not None:
+            self.eval_bar.close()
+
+
+def degraded_input_scores(cfg: RunConfig, progress: bool = False) -> dict[str, Any]:
     """PSNR/SSIM of the degraded test images themselves (the row every method must beat),
     measured on the run's validation sets by the evaluation the runs use."""
     from aioir.engine.build import resolve_setting, val_protocol, validation_sets
@@ -236,7 +295,8 @@ def degraded_input_scores(cfg: RunConfig) -> dict[str, Any]:
 
     setting = resolve_setting(cfg)
     sets, _ = validation_sets(cfg, setting)
-    return summary(evaluate(lambda img: img, sets, val_protocol(cfg, setting)))
+    return summary(evaluate(lambda img: img, sets, val_protocol(cfg, setting),
+                            progress=progress, desc="degraded test crops"))
 
 
 def whole_image_sets(cfg: RunConfig, max_size: int | None = None) -> list[Any]:
@@ -252,7 +312,7 @@ def whole_image_sets(cfg: RunConfig, max_size: int | None = None) -> list[Any]:
 
 
 def whole_image_scores(cfg: RunConfig, checkpoint: str | Path | None,
-                       max_size: int | None = None) -> dict[str, Any]:
+                       max_size: int | None = None, progress: Any = False) -> dict[str, Any]:
     """PSNR/SSIM on :func:`whole_image_sets` of the network in ``checkpoint`` loaded and run as
     ``aioir restore`` runs it (EMA weights, the whole image at once, output clipped to [0, 1]);
     ``checkpoint=None``: of the degraded images themselves."""
@@ -262,12 +322,14 @@ def whole_image_scores(cfg: RunConfig, checkpoint: str | Path | None,
     protocol = val_protocol(cfg, resolve_setting(cfg))
     sets = whole_image_sets(cfg, max_size)
     if checkpoint is None:
-        return summary(evaluate(lambda img: img, sets, protocol))
+        return summary(evaluate(lambda img: img, sets, protocol, progress=progress,
+                                desc="degraded whole photographs"))
     from aioir.inference.export import load_network
     from aioir.models.restore import restore_image
 
     model, _ = load_network(checkpoint, use_ema=True)
-    return summary(evaluate(lambda img: restore_image(model, img), sets, protocol))
+    return summary(evaluate(lambda img: restore_image(model, img), sets, protocol,
+                            progress=progress, desc="whole photographs"))
 
 
 def demo_verdict(rows: dict[str, Any], strategies: tuple[str, ...]) -> dict[str, Any]:

@@ -94,7 +94,8 @@ def evaluate_validation(restore_fn: Callable[[np.ndarray], np.ndarray], meta: di
 
     protocol = get_protocol(args.protocol) if args.protocol else val_protocol(cfg, setting)
     protocol, note = lpips_status(protocol)
-    result = summary(evaluate(restore_fn, sets, protocol, task_context=task_context))
+    result = summary(evaluate(restore_fn, sets, protocol, task_context=task_context,
+                              progress=getattr(args, "progress", True), desc="eval"))
     print(validation_table(result))
     if note:
         print(f"\n{note}")
@@ -139,7 +140,7 @@ def evaluate_setting(setting: str, root: str | None, restore_fn: Callable[[np.nd
     model_row = checkpoint.stem
     sets, notes = build_test_sets(s, root)
     results = evaluate(restore_fn, sets, protocol, measure_input=True,
-                       progress=bool(getattr(args, "progress", False)),
+                       progress=getattr(args, "progress", True), desc=f"eval {s.name}",
                        task_context=task_context)
     written = []
     for group in s.groups:

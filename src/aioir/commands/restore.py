@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     from aioir.engine.trainer import resolve_device
     from aioir.errors import OutputError
     from aioir.inference.export import load_network
-    from aioir.inference.memory import BudgetError, format_bytes, parse_memory
+    from aioir.inference.memory import CALIBRATION_SIZES, BudgetError, format_bytes, parse_memory
     from aioir.inference.restore import Restorer
     from aioir.progress import progress
 
@@ -56,7 +56,8 @@ def run(args: argparse.Namespace) -> int:
     restorer = Restorer(model, device=device, max_memory=budget, tile=args.tile,
                         overlap=args.overlap, ensemble=args.ensemble)
     print(f"measuring the network's memory (budget {format_bytes(restorer.budget)}) ...")
-    cost = restorer.cost
+    with progress(total=len(CALIBRATION_SIZES), desc="measuring memory", unit="forward") as bar:
+        cost = restorer.measure(bar.update)
     print(f"  about {cost.per_pixel:.0f} bytes per pixel of a window")
     skipped: list[str] = []
     done = 0

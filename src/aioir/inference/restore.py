@@ -202,9 +202,15 @@ class Restorer:
         measured once per architecture and device (:func:`calibrate`, cached for the process; a
         fit that a small budget cut short, on small forwards only, is not cached),
         plus, for the flip ensemble, its buffers (:func:`ensemble_extra_bytes`)."""
+        return self.measure()
+
+    def measure(self, progress: Callable[[int], None] | None = None) -> ActivationCost:
+        """:attr:`cost`, calling ``progress(1)`` after each measured forward (a display: the
+        measurement of a large network takes a while)."""
         if self._measured is None:
             cached = _CALIBRATED.get(self._key)
-            self._measured = cached or calibrate(self._base, device=self.device, budget=self.budget)
+            self._measured = cached or calibrate(self._base, device=self.device, budget=self.budget,
+                                                 progress=progress)
             if self._measured.points == 3:
                 _CALIBRATED[self._key] = self._measured
         cost = self._measured
