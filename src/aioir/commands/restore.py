@@ -57,7 +57,8 @@ def run(args: argparse.Namespace) -> int:
                         overlap=args.overlap, ensemble=args.ensemble)
     print(f"measuring the network's memory (budget {format_bytes(restorer.budget)}) ...")
     with progress(total=len(CALIBRATION_SIZES), desc="measuring memory", unit="forward") as bar:
-        cost = restorer.measure(bar.update)
+        restorer.measure_progress = bar.update
+        cost = restorer.cost
     print(f"  about {cost.per_pixel:.0f} bytes per pixel of a window")
     skipped: list[str] = []
     done = 0

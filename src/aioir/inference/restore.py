@@ -195,22 +195,20 @@ class Restorer:
         self.channels_out = 3 + (1 if uncertainty is not None else 0)
         self._key = (architecture_key(self.model), str(self.device), uncertainty is not None)
         self._measured: ActivationCost | None = None
+        #: told of each forward of the memory measurement (a display), when set
+        self.measure_progress: Callable[[int], None] | None = None
 
     @property
     def cost(self) -> ActivationCost:
         """The window function's activation memory: the network's (and the uncertainty head's)
         measured once per architecture and device (:func:`calibrate`, cached for the process; a
         fit that a small budget cut short, on small forwards only, is not cached),
-        plus, for the flip ensemble, its buffers (:func:`ensemble_extra_bytes`)."""
-        return self.measure()
-
-    def measure(self, progress: Callable[[int], None] | None = None) -> ActivationCost:
-        """:attr:`cost`, calling ``progress(1)`` after each measured forward (a display: the
-        measurement of a large network takes a while)."""
+        plus, for the flip ensemble, its buffers (:func:`ensemble_extra_bytes`).
+        :attr:`measure_progress`, when set, is called with 1 after each measured forward."""
         if self._measured is None:
             cached = _CALIBRATED.get(self._key)
             self._measured = cached or calibrate(self._base, device=self.device, budget=self.budget,
-                                                 progress=progress)
+                                                 progress=self.measure_progress)
             if self._measured.points == 3:
                 _CALIBRATED[self._key] = self._measured
         cost = self._measured

@@ -416,6 +416,13 @@ class AwareUNet(nn.Module):
         trunk = self._trunk(xp)[3] if self.classifier_input == "trunk" else None
         return self._class_logits(x, xp, trunk)
 
+    @torch.no_grad()
+    def degradation_probabilities(self, x: torch.Tensor) -> torch.Tensor:
+        """What the classifier sees in each image of a batch: ``softmax(logits)``, ``(B, K)``
+        (``K + 1`` with the clean class, last); the hook ``aioir restore`` reports
+        (:class:`~aioir.models.hooks.TrainingHooks`)."""
+        return self.logits(x).softmax(1)
+
     # ------------------------------------------------------------------ forward
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         xp, (h, w) = pad_to_multiple(x, 4)

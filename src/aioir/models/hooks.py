@@ -46,6 +46,12 @@ class TrainingHooks(Protocol):
       (:func:`aioir.engine.evaluation.evaluate`) enters it around each test set's images.
       Default: none (all-in-one networks are task-agnostic at test time).
 
+    * ``degradation_probabilities(x) -> (B, C)``: for a network that routes each image by the
+      degradation it recognises (``aware_unet``'s classifier), the probabilities it gives to
+      each class for a batch in ``[0, 1]``: the run's tasks in their order, then, when
+      ``C`` is one more, "clean" (left as it is). ``aioir restore`` reports the most likely one
+      per image (:meth:`aioir.inference.restore.Restorer.detect`). Default: none.
+
     The backbone's factory may also define ``options_from_state_dict(state)`` (constructor
     options implied by a released checkpoint, :mod:`aioir.models.pretrained`).
     """
@@ -63,6 +69,8 @@ class TrainingHooks(Protocol):
 
     def task_context(self, task: str) -> ContextManager[None]: ...
 
+    def degradation_probabilities(self, x: torch.Tensor) -> torch.Tensor: ...
+
 
 @dataclass(frozen=True)
 class Hooks:
@@ -76,6 +84,7 @@ class Hooks:
     uem_tap: str | None = None
     uem_channels: int | None = None
     task_context: Callable[[str], ContextManager[None]] | None = None
+    degradation_probabilities: Callable[[torch.Tensor], torch.Tensor] | None = None
 
 
 def hooks(model: nn.Module | None) -> Hooks:
@@ -97,4 +106,5 @@ def hooks(model: nn.Module | None) -> Hooks:
         uem_tap=getattr(model, "uem_tap", None),
         uem_channels=None if channels is None else int(channels),
         task_context=method("task_context"),
+        degradation_probabilities=method("degradation_probabilities"),
     )
