@@ -39,6 +39,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import sys
     from pathlib import Path
 
     from aioir.config import load_config
@@ -57,6 +58,10 @@ def run(args: argparse.Namespace) -> int:
 
     run_dir = Path(args.out) if args.out else Path("runs") / path_component(cfg.name)
     dist = from_environment(cfg.train.device)
+    if dist.is_main:  # the network, data and optimizer take seconds to build (PyTorch's
+        # optimizers import its compiler on first use): say so rather than sit silent
+        print(f"preparing {cfg.name}: network, data, optimizer ...", file=sys.stderr,
+              flush=True)
     try:
         result = train(cfg, run_dir, resume=args.resume, dist=dist,
                        allow_changes=args.allow_changes)

@@ -624,11 +624,26 @@ class Trainer:
                 from aioir.engine.evaluation import restore_for
                 from aioir.engine.montage import restoration_montage
 
+                from aioir.progress import progress
+
                 samples = [item for ts in sets for item in ts]
                 task_of = {ts.column: getattr(ts, "task", None) or ts.column for ts in sets}
-                grid = restoration_montage(
-                    restore, samples, [ts.column for ts in sets],
-                    restore_for=lambda column: restore_for(restore, task_context, task_of[column]))
+                with progress(total=len(sets), desc=f"{self.cfg.name} validation grid",
+                              unit="row", leave=leave,
+                              disable=not (self.cfg.train.progress and self._on_eval is None)
+                              ) as rows:
+                    def row_restore(column: str):  # one row per task: a tick each
+                        fn = restore_for(restore, task_context, task_of[column])
+
+                        def run(img):
+                            out = fn(img)
+                            rows.update(1)
+                            return out
+
+                        return run
+
+                    grid = restoration_montage(restore, samples, [ts.column for ts in sets],
+                                               restore_for=row_restore)
                 log.add_image("val/restorations", grid, self.step)
         finally:
             net.train(was_training)
