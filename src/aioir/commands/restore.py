@@ -38,7 +38,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import sys
     from pathlib import Path
+
+    # PyTorch and the network take seconds to load: say so rather than sit silent
+    print(f"loading {args.checkpoint} ...", file=sys.stderr, flush=True)
 
     from aioir.commands._batch import plan_outputs
     from aioir.data.io import ImageReadError
@@ -70,9 +74,15 @@ def run(args: argparse.Namespace) -> int:
             windows = None
             if plan.windows > 1:
                 windows = progress(total=plan.windows, desc=f"  {job.name}", unit="tile")
+
+            def advance(n: int) -> None:
+                windows.update(n)
+                if windows.n >= plan.windows:  # the last rows, then encoding the file
+                    windows.set_postfix_str(f"writing {job.target.name}")
+
             try:
                 restorer.restore_file(job.source, job.target, planned=planned,
-                                      progress=windows.update if windows is not None else None)
+                                      progress=advance if windows is not None else None)
             finally:
                 if windows is not None:
                     windows.close()

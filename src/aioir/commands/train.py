@@ -39,9 +39,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import os
     import sys
     from pathlib import Path
 
+    if os.environ.get("RANK", "0") == "0":  # PyTorch, the network, data and optimizer take
+        # seconds to load and build (an optimizer imports PyTorch's compiler): say so
+        print(f"preparing the run of {args.config}: network, data, optimizer ...",
+              file=sys.stderr, flush=True)
     from aioir.config import load_config
     from aioir.config.schema import RunConfig
     from aioir.engine.distributed import from_environment
@@ -58,10 +63,6 @@ def run(args: argparse.Namespace) -> int:
 
     run_dir = Path(args.out) if args.out else Path("runs") / path_component(cfg.name)
     dist = from_environment(cfg.train.device)
-    if dist.is_main:  # the network, data and optimizer take seconds to build (PyTorch's
-        # optimizers import its compiler on first use): say so rather than sit silent
-        print(f"preparing {cfg.name}: network, data, optimizer ...", file=sys.stderr,
-              flush=True)
     try:
         result = train(cfg, run_dir, resume=args.resume, dist=dist,
                        allow_changes=args.allow_changes)
