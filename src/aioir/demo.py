@@ -121,6 +121,7 @@ def _worker(cfg_dict: dict[str, Any], run_dir: str, queue: Any,
         parts = build_run(cfg)
         prepare_run_dir(cfg, Path(run_dir))
         trainer = Trainer(parts, run_dir, resume="auto")
+        queue.put(("ready", cfg.name, None))  # started: the parent's display counts it
 
         def evaluated(n: int) -> None:  # one test image restored: the parent's display
             queue.put(("eval", cfg.name, n))
@@ -178,8 +179,7 @@ def run_demo(
     results: dict[str, dict[str, Any]] = {}
     errors: dict[str, str] = {}
     total = budget.steps * len(configs)
-    bar = progress_bar(total=total, desc="demo", unit="step", disable=not progress)
-    display = _DemoDisplay(bar, eval_total, list(configs), progress)
+    display = _DemoDisplay(total, eval_total, [c.name for c in configs.values()], progress)
     while pending or running:
         while pending and len(running) < jobs:
             name, cfg = pending.pop(0)
@@ -194,6 +194,9 @@ def run_demo(
             continue
         if kind == "eval":
             display.evaluated(name, payload)
+            continue
+        if kind == "ready":
+            display.ready()
             continue
         if kind == "done":
             results[strat] = payload
@@ -239,21 +242,41 @@ def run_demo(
 
 
 class _DemoDisplay:
-    """The demo's display: training steps of every run on one bar; then, once every run
-    trains no more (all steps done, or each is evaluating), the test images the runs restore
-    (validation crops and whole photographs) on a second one. Until then the images already
-    evaluated show in the training bar's postfix. Rates count what they measure: the step bar
-    closes before the evaluation's time would enter it."""
+    """The demo's display: the runs starting (each process loads PyTorch and the data: a
+    minute on a loaded machine); the training steps of every run on one bar, from the first
+    step on; then, once every run trains no more (all steps done, or each is evaluating), the
+    test images the runs restore (validation crops and whole photographs) on a third. Until
+    then the images already evaluated show in the training bar's postfix. Rates count what
+    they measure: the step bar starts at the first step and closes before the evaluation's time
+    would enter it."""
 
-    def __init__(self, bar: Any, eval_total: int, names: list[str], shown: bool) -> None:
-        self.bar, self.eval_total, self.names, self.shown = bar, eval_total, set(names), shown
+    def __init__(self, steps_total: int, eval_total: int, names: list[str], shown: bool) -> None:
+        from aioir.progress import progress as progress_bar
+
+        self.steps_total, self.eval_total, self.names = steps_total, eval_total, set(names)
+        self.shown = shown
         self.steps = self.evals = 0
         self.evaluating: set[str] = set()
+        self.starting: Any = progress_bar(total=len(names), desc="demo: starting the runs",
+                                          unit="run", disable=not shown)
+        self.bar: Any = None
         self.eval_bar: Any = None
+
+    def ready(self) -> None:
+        self.starting.update(1)
+
+    def _training_bar(self) -> Any:
+        if self.bar is None:
+            from aioir.progress import progress as progress_bar
+
+            self.starting.close()
+            self.bar = progress_bar(total=self.steps_total, desc="demo", unit="step",
+                                    disable=not self.shown)
+        return self.bar
 
     def step(self, n: int) -> None:
         self.steps += n
-        self.bar.update(n)
+        self._training_bar().update(n)
         self._switch()
 
     def evaluated(self, name: str, n: int) -> None:
@@ -262,27 +285,29 @@ class _DemoDisplay:
         if self.eval_bar is not None:
             self.eval_bar.update(n)
         else:
-            self.bar.set_postfix_str(f"evaluated {self.evals}/{self.eval_total} img",
-                                     refresh=False)
+            self._training_bar().set_postfix_str(
+                f"evaluated {self.evals}/{self.eval_total} img", refresh=False)
             self._switch()
 
     def done(self, strategy: str) -> None:
-        target = self.eval_bar or self.bar
+        target = self.eval_bar or self._training_bar()
         target.set_postfix_str(f"{strategy} done")
 
     def _switch(self) -> None:
         if self.eval_bar is not None:
             return
-        if self.steps >= (self.bar.total or 0) or self.evaluating >= self.names:
+        if self.steps >= self.steps_total or self.evaluating >= self.names:
             from aioir.progress import progress as progress_bar
 
-            self.bar.close()
+            self._training_bar().close()
             self.eval_bar = progress_bar(total=self.eval_total, initial=self.evals,
                                          desc="demo evaluation", unit="img",
                                          disable=not self.shown)
 
     def close(self) -> None:
-        self.bar.close()
+        self.starting.close()
+        if self.bar is not None:
+            self.bar.close()
         if self.eval_bar is not None:
             self.eval_bar.close()
 
