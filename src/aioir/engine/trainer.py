@@ -499,6 +499,9 @@ class Trainer:
                     last_ckpt = self.save_checkpoint()
                 if cfg.val.enabled:
                     validation = self.validate(log, text)
+        except BaseException:
+            status = "stopped by an error"  # for train.log; the error itself propagates
+            raise
         finally:
             if bar is not None:
                 bar.close()
