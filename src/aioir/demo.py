@@ -145,7 +145,6 @@ def run_demo(
     progress: bool = True,
 ) -> dict[str, Any]:
     """Train and evaluate every strategy; returns the results and writes ``report.md``."""
-    from aioir.progress import progress as progress_bar
     from aioir.report.tables import results_table, write_results
 
     budget_name = "quick" if quick else "default"

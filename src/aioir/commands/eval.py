@@ -49,7 +49,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     # PyTorch and the network take seconds to load: say so rather than sit silent
-    print(f"loading {args.checkpoint} ...", file=sys.stderr, flush=True)
+    print(f"loading {args.checkpoint} ...", flush=True)
     from aioir.engine.trainer import resolve_device
     from aioir.inference.export import load_network
     from aioir.models.restore import restore_image

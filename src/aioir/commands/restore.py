@@ -38,11 +38,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import sys
     from pathlib import Path
 
     # PyTorch and the network take seconds to load: say so rather than sit silent
-    print(f"loading {args.checkpoint} ...", file=sys.stderr, flush=True)
+    print(f"loading {args.checkpoint} ...", flush=True)
 
     from aioir.commands._batch import plan_outputs
     from aioir.data.io import ImageReadError

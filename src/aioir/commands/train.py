@@ -40,13 +40,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import os
-    import sys
     from pathlib import Path
 
     if os.environ.get("RANK", "0") == "0":  # PyTorch, the network, data and optimizer take
         # seconds to load and build (an optimizer imports PyTorch's compiler): say so
-        print(f"preparing the run of {args.config}: network, data, optimizer ...",
-              file=sys.stderr, flush=True)
+        print(f"preparing the run of {args.config}: network, data, optimizer ...", flush=True)
     from aioir.config import load_config
     from aioir.config.schema import RunConfig
     from aioir.engine.distributed import from_environment

@@ -49,9 +49,8 @@ def evaluate(restore_fn: RestoreFn, sets: Sequence[Any], protocol: Any, *,
     every image of a set is restored inside ``task_context(set.task)``.
 
     ``progress``: True shows one display over every set (``desc``, images; the total when
-    the sets know their length), a function is called with 1 after each image restored."""
-    from aioir.metrics import evaluate_pairs
-
+    the sets know their length; ``leave=False``: erased when done), a function is called with
+    1 after each image restored."""
     with _image_progress(progress, sets, desc, leave) as tick:
         if tick is not None:
             restore_fn = _counted(restore_fn, tick)
