@@ -126,7 +126,8 @@ def _worker(cfg_dict: dict[str, Any], run_dir: str, queue: Any,
         def evaluated(n: int) -> None:  # one test image restored: the parent's display
             queue.put(("eval", cfg.name, n))
 
-        result = trainer.fit(on_step=lambda s: queue.put(("step", cfg.name, 1)), on_eval=evaluated)
+        result = trainer.fit(on_step=lambda s: queue.put(("step", cfg.name, 1)),
+                             on_eval=evaluated)
         whole = whole_image_scores(cfg, result.checkpoint, whole_max_size, progress=evaluated)
         queue.put(("done", cfg.name, {"validation": result.validation, "seconds": result.seconds,
                                       "checkpoint": str(result.checkpoint), "whole": whole}))
