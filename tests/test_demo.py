@@ -101,3 +101,32 @@ def test_the_demos_test_set_is_pinned():
                 for lq, gt, _, _ in ts]
         assert len(vals) == 3 and all(lq.shape[0] <= 192 for lq, *_ in ts)
         assert round(float(np.mean(vals)), 2) == DEMO_INPUT_PSNR[ts.column], ts.column
+
+
+def test_the_demo_display_shows_starting_training_and_evaluation(monkeypatch, capsys):
+    """The runs starting, then the steps from the first one (the workers' start-up kept out of
+    the step rate), then the evaluation images; the step display closes at its total."""
+    from aioir import progress as progress_mod
+    from aioir.demo import _DemoDisplay
+
+    monkeypatch.setenv(progress_mod.ENV, "lines")
+    now = [0.0]
+    monkeypatch.setattr(progress_mod, "_clock", lambda: now[0])
+    d = _DemoDisplay(steps_total=4, eval_total=6, names=["demo-a", "demo-b"], shown=True)
+    now[0] = 60.0  # a minute for the workers to start
+    d.ready()
+    d.ready()
+    for _ in range(4):
+        now[0] += 2.0
+        d.step(1)
+    d.evaluated("demo-a", 3)
+    d.done("a")
+    d.evaluated("demo-b", 3)
+    d.close()
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0].startswith("demo: starting the runs:  50% 1/2")
+    training = [ln for ln in lines if ln.startswith("demo: ") and "step" in ln]
+    # 4 steps, the first at 62 s, the last at 68 s: 6 s for 3 intervals, not 68 s
+    assert training[-1].startswith("demo: 100% 4/4 [00:06<00:00,  1.50s/step")
+    assert [ln.split(" [")[0] for ln in lines if ln.startswith("demo evaluation")][-1] == \
+        "demo evaluation: 100% 6/6"

@@ -126,3 +126,23 @@ def test_every_progress_display_of_the_package_goes_through_the_helper():
     users = sorted(str(p.relative_to(root)) for p in root.rglob("*.py")
                    if re.search(r"^\s*(from tqdm|import tqdm)", p.read_text(), re.M))
     assert users == ["progress.py"]
+
+
+def test_paused_time_leaves_a_live_bar_s_rate(monkeypatch):
+    """tqdm's bar: 10 steps in 10 s around a 500 s pause read 1 step/s, not 10 per 510 s."""
+    from aioir.progress import paused
+
+    monkeypatch.setenv(ENV, "bar")
+    now = [0.0]
+    bar = progress(total=20, desc="t", unit="step", file=FakeTTY())
+    bar._time = lambda: now[0]
+    bar.start_t = bar.last_print_t = 0.0
+    for i in range(10):
+        now[0] += 1.0
+        bar.update(1)
+        if i == 4:
+            with paused(bar):
+                now[0] += 500.0
+    assert bar.format_dict["elapsed"] == pytest.approx(10.0)
+    assert bar.format_dict["n"] / bar.format_dict["elapsed"] == pytest.approx(1.0)
+    bar.close()

@@ -127,8 +127,14 @@ def _worker(cfg_dict: dict[str, Any], run_dir: str, queue: Any,
         parts = build_run(cfg)
         prepare_run_dir(cfg, Path(run_dir))
         trainer = Trainer(parts, run_dir, resume="auto")
-        result = trainer.fit(on_step=lambda s: queue.put(("step", cfg.name, 1)))
-        whole = whole_image_scores(cfg, result.checkpoint, whole_max_size)
+        queue.put(("ready", cfg.name, None))  # started: the parent's display counts it
+
+        def evaluated(n: int) -> None:  # one test image restored: the parent's display
+            queue.put(("eval", cfg.name, n))
+
+        result = trainer.fit(on_step=lambda s: queue.put(("step", cfg.name, 1)),
+                             on_eval=evaluated)
+        whole = whole_image_scores(cfg, result.checkpoint, whole_max_size, progress=evaluated)
         queue.put(("done", cfg.name, {"validation": result.validation, "seconds": result.seconds,
                                       "checkpoint": str(result.checkpoint), "whole": whole}))
     except BaseException as exc:  # report, never hang the parent
@@ -146,7 +152,6 @@ def run_demo(
     progress: bool = True,
 ) -> dict[str, Any]:
     """Train and evaluate every strategy; returns the results and writes ``report.md``."""
-    from aioir.progress import progress as progress_bar
     from aioir.report.tables import results_table, write_results
 
     budget_name = "quick" if quick else "default"
@@ -166,8 +171,10 @@ def run_demo(
     first.train.progress = progress
     build_run(first)  # materialises the shared data cache, on every core
     first.train.progress = False
-    baseline = degraded_input_scores(first)
-    baseline_whole = whole_image_scores(first, None, budget.whole_max_size)
+    baseline = degraded_input_scores(first, progress=progress)
+    baseline_whole = whole_image_scores(first, None, budget.whole_max_size, progress=progress)
+    # what each run evaluates after training (validation crops, whole photographs): its images
+    eval_total = len(strategies) * (len(baseline["records"]) + len(baseline_whole["records"]))
 
     from aioir.config import to_dict
 
@@ -178,7 +185,7 @@ def run_demo(
     results: dict[str, dict[str, Any]] = {}
     errors: dict[str, str] = {}
     total = budget.steps * len(configs)
-    bar = progress_bar(total=total, desc="demo", unit="step", disable=not progress)
+    display = _DemoDisplay(total, eval_total, [c.name for c in configs.values()], progress)
     from aioir.workers import signals_interrupt, stop_processes
 
     try:
@@ -201,16 +208,22 @@ def run_demo(
                     continue
                 strat = name.removeprefix("demo-")
                 if kind == "step":
-                    bar.update(payload)
+                    display.step(payload)
+                    continue
+                if kind == "eval":
+                    display.evaluated(name, payload)
+                    continue
+                if kind == "ready":
+                    display.ready()
                     continue
                 if kind == "done":
                     results[strat] = payload
                 else:
                     errors[strat] = payload
                 running.pop(strat).join()
-                bar.set_postfix_str(f"{strat} done")
+                display.done(strat)
     finally:
-        bar.close()
+        display.close()
         stop_processes(running.values(), timeout=60.0)  # each checkpoints, then is killed
     if errors:
         raise RuntimeError("demo runs failed: " + "; ".join(f"{k}: {v}" for k, v in errors.items()))
@@ -248,7 +261,78 @@ def run_demo(
             "vs_mixed": intervals}
 
 
-def degraded_input_scores(cfg: RunConfig) -> dict[str, Any]:
+class _DemoDisplay:
+    """The demo's display: the runs starting (each process loads PyTorch and the data: a
+    minute on a loaded machine); the training steps of every run on one bar, from the first
+    step on; then, once every run trains no more (all steps done, or each is evaluating), the
+    test images the runs restore (validation crops and whole photographs) on a third. Until
+    then the images already evaluated show in the training bar's postfix. Rates count what
+    they measure: the step bar starts at the first step and closes before the evaluation's time
+    would enter it."""
+
+    def __init__(self, steps_total: int, eval_total: int, names: list[str], shown: bool) -> None:
+        from aioir.progress import progress as progress_bar
+
+        self.steps_total, self.eval_total, self.names = steps_total, eval_total, set(names)
+        self.shown = shown
+        self.steps = self.evals = 0
+        self.evaluating: set[str] = set()
+        self.starting: Any = progress_bar(total=len(names), desc="demo: starting the runs",
+                                          unit="run", disable=not shown)
+        self.bar: Any = None
+        self.eval_bar: Any = None
+
+    def ready(self) -> None:
+        self.starting.update(1)
+
+    def _training_bar(self) -> Any:
+        if self.bar is None:
+            from aioir.progress import progress as progress_bar
+
+            self.starting.close()
+            self.bar = progress_bar(total=self.steps_total, desc="demo", unit="step",
+                                    disable=not self.shown)
+        return self.bar
+
+    def step(self, n: int) -> None:
+        self.steps += n
+        self._training_bar().update(n)
+        self._switch()
+
+    def evaluated(self, name: str, n: int) -> None:
+        self.evals += n
+        self.evaluating.add(name)
+        if self.eval_bar is not None:
+            self.eval_bar.update(n)
+        else:
+            self._training_bar().set_postfix_str(
+                f"evaluated {self.evals}/{self.eval_total} img", refresh=False)
+            self._switch()
+
+    def done(self, strategy: str) -> None:
+        target = self.eval_bar or self._training_bar()
+        target.set_postfix_str(f"{strategy} done")
+
+    def _switch(self) -> None:
+        if self.eval_bar is not None:
+            return
+        if self.steps >= self.steps_total or self.evaluating >= self.names:
+            from aioir.progress import progress as progress_bar
+
+            self._training_bar().close()
+            self.eval_bar = progress_bar(total=self.eval_total, initial=self.evals,
+                                         desc="demo evaluation", unit="img",
+                                         disable=not self.shown)
+
+    def close(self) -> None:
+        self.starting.close()
+        if self.bar is not None:
+            self.bar.close()
+        if self.eval_bar is not None:
+            self.eval_bar.close()
+
+
+def degraded_input_scores(cfg: RunConfig, progress: bool = False) -> dict[str, Any]:
     """PSNR/SSIM of the degraded test images themselves (the row every method must beat),
     measured on the run's validation sets by the evaluation the runs use."""
     from aioir.engine.build import resolve_setting, val_protocol, validation_sets
@@ -256,7 +340,8 @@ def degraded_input_scores(cfg: RunConfig) -> dict[str, Any]:
 
     setting = resolve_setting(cfg)
     sets, _ = validation_sets(cfg, setting)
-    return summary(evaluate(lambda img: img, sets, val_protocol(cfg, setting)))
+    return summary(evaluate(lambda img: img, sets, val_protocol(cfg, setting),
+                            progress=progress, desc="degraded test crops"))
 
 
 def whole_image_sets(cfg: RunConfig, max_size: int | None = None) -> list[Any]:
@@ -272,7 +357,7 @@ def whole_image_sets(cfg: RunConfig, max_size: int | None = None) -> list[Any]:
 
 
 def whole_image_scores(cfg: RunConfig, checkpoint: str | Path | None,
-                       max_size: int | None = None) -> dict[str, Any]:
+                       max_size: int | None = None, progress: Any = False) -> dict[str, Any]:
     """PSNR/SSIM on :func:`whole_image_sets` of the network in ``checkpoint`` loaded and run as
     ``aioir restore`` runs it (EMA weights, the whole image at once, output clipped to [0, 1]);
     ``checkpoint=None``: of the degraded images themselves."""
@@ -282,12 +367,14 @@ def whole_image_scores(cfg: RunConfig, checkpoint: str | Path | None,
     protocol = val_protocol(cfg, resolve_setting(cfg))
     sets = whole_image_sets(cfg, max_size)
     if checkpoint is None:
-        return summary(evaluate(lambda img: img, sets, protocol))
+        return summary(evaluate(lambda img: img, sets, protocol, progress=progress,
+                                desc="degraded whole photographs"))
     from aioir.inference.export import load_network
     from aioir.models.restore import restore_image
 
     model, _ = load_network(checkpoint, use_ema=True)
-    return summary(evaluate(lambda img: restore_image(model, img), sets, protocol))
+    return summary(evaluate(lambda img: restore_image(model, img), sets, protocol,
+                            progress=progress, desc="whole photographs"))
 
 
 def demo_verdict(rows: dict[str, Any], strategies: tuple[str, ...]) -> dict[str, Any]:

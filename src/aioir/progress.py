@@ -23,11 +23,13 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 import sys
 import time
-from typing import Any, Iterable, Iterator, TextIO
+from contextlib import contextmanager
+from typing import Any, Iterable, Iterator, Sequence, TextIO
 
-__all__ = ["progress", "LineProgress", "progress_mode", "ENV", "MODES"]
+__all__ = ["progress", "LineProgress", "progress_mode", "paused", "fit_postfix", "ENV", "MODES"]
 
 #: environment variable that overrides the display
 ENV = "AIOIR_PROGRESS"
@@ -71,11 +73,13 @@ def progress(
     file: TextIO | None = None,
     every_percent: float = 5.0,
     every_seconds: float = 60.0,
+    leave: bool = True,
 ) -> Any:
     """A progress display over ``iterable`` (or updated by hand): tqdm or :class:`LineProgress`.
 
     Both offer ``update(n)``, ``set_postfix_str(text, refresh=...)``, ``close()``, iteration and
-    ``with``. ``disable=True`` shows nothing.
+    ``with``. ``disable=True`` shows nothing. ``leave=False``: a live bar is erased when it
+    closes (a phase shown below another bar); lines stay.
     """
     if total is None and iterable is not None and hasattr(iterable, "__len__"):
         total = len(iterable)  # type: ignore[arg-type]
@@ -84,10 +88,71 @@ def progress(
         from tqdm import tqdm
 
         return tqdm(iterable, total=total, desc=desc, unit=unit, initial=initial, file=file,
-                    dynamic_ncols=True)
+                    dynamic_ncols=True, leave=leave)
     return LineProgress(iterable, total=total, desc=desc, unit=unit, initial=initial,
                         file=file, every_percent=every_percent, every_seconds=every_seconds,
                         disable=mode == "off")
+
+
+@contextmanager
+def paused(bar: Any) -> Iterator[None]:
+    """The time spent inside does not count in ``bar``'s elapsed time and rate (a training bar
+    while validation runs: its rate stays seconds per training step). ``bar`` may be None.
+
+    >>> import io
+    >>> bar = LineProgress(total=4, desc="x", file=io.StringIO())
+    >>> before = bar.start
+    >>> with paused(bar):
+    ...     pass
+    >>> bar.start >= before
+    True
+    """
+    if bar is None or getattr(bar, "disable", False):
+        yield
+        return
+    if isinstance(bar, LineProgress):
+        t = _clock()
+        try:
+            yield
+        finally:
+            gap = _clock() - t
+            bar.start += gap
+            bar._last_time += gap
+        return
+    t = bar._time()  # tqdm: shift its clocks past the pause
+    try:
+        yield
+    finally:
+        gap = bar._time() - t
+        bar.start_t += gap
+        bar.last_print_t += gap
+
+
+def fit_postfix(bar: Any, variants: Sequence[str], *, min_bar: int = 10,
+                columns: int | None = None) -> str:
+    """The first of ``variants`` (richest first) with which ``bar``'s line fits the terminal
+    with at least ``min_bar`` columns of bar left (``columns``: default the terminal's width,
+    ``shutil.get_terminal_size``); the last one when none fits. A :class:`LineProgress`
+    (a log: no width) takes the first.
+
+    >>> import io
+    >>> fit_postfix(LineProgress(total=4, file=io.StringIO()), ["long detail", "short"])
+    'long detail'
+    """
+    if not variants:
+        return ""
+    if isinstance(bar, LineProgress) or bar is None or getattr(bar, "disable", False):
+        return variants[0]
+    from tqdm import tqdm
+
+    width = columns or shutil.get_terminal_size((80, 24)).columns
+    fmt = dict(bar.format_dict)
+    for text in variants:
+        fmt.update(postfix=text, ncols=None)  # a 10-column bar when no width is given
+        line = tqdm.format_meter(**fmt)
+        if len(line) - 10 + min_bar <= width:
+            return text
+    return variants[-1]
 
 
 class LineProgress:

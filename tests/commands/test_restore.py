@@ -175,6 +175,30 @@ def test_16_bit_in_16_bit_out(identity, tmp_path):
     assert np.array_equal(png16.decode_png16(data), a)
 
 
+def test_16_bit_rgb_tiff_in_16_bit_out_with_its_profile_and_tags(identity, tmp_path):
+    """A 16-bit RGB TIFF (written by tifffile, stored rotated, with an ICC profile and a Make
+    tag) comes back as a 16-bit PNG holding every value, upright, with both (Pillow reads such a
+    TIFF as 8-bit RGB: the result was an 8-bit PNG)."""
+    import tifffile
+
+    from aioir.data import png16
+
+    stored = np.random.default_rng(6).integers(0, 65536, (11, 19, 3), dtype=np.uint16)
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    src = tmp_path / "in"
+    src.mkdir()
+    tifffile.imwrite(src / "deep.tif", stored, photometric="rgb",
+                     extratags=[(274, "H", 1, 6, True), (271, "s", 0, "aioir-camera", True),
+                                (34675, "B", len(icc), icc, True)])
+    assert main(["restore", str(identity), str(src), "--out", str(tmp_path / "out")]) == 0
+    data = (tmp_path / "out" / "deep.png").read_bytes()
+    assert png16.png_header(data)[2] == 16
+    assert np.array_equal(png16.decode_png16(data), np.rot90(stored, -1))  # orientation 6
+    with Image.open(tmp_path / "out" / "deep.png") as out:
+        assert out.info.get("icc_profile") == icc
+        assert out.getexif().get(0x010F) == "aioir-camera"
+
+
 def test_exif_orientation_icc_and_tags_are_carried_over(identity, tmp_path):
     icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
     exif = Image.Exif()

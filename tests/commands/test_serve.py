@@ -211,3 +211,173 @@ def test_page_end_to_end(server, browser_page, tur_checkpoint, tmp_path):
     assert browser_page.failed_requests == []
     foreign = [u for u in browser_page.external_requests if not u.startswith(server)]
     assert foreign == [], f"the page fetched from elsewhere: {foreign}"
+
+
+# --- the demo network: what it detected, output formats, 1:1 view, progress ----------------------
+
+@pytest.fixture(scope="module")
+def aware_export(tmp_path_factory):
+    """The demo network (aware_unet, demo options at width 8) with its classifier and filters
+    fitted on degraded crops of the training photographs, as an aioir safetensors export."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "inference"))
+    from test_export import _perturbed
+
+    from aioir.config.schema import MIOIR_TASKS
+    from aioir.demo import demo_model_options
+    from aioir.inference.export import save_exported
+
+    options = demo_model_options(8)
+    net = _perturbed("aware_unet", options)
+    path = tmp_path_factory.mktemp("aware") / "aware.safetensors"
+    save_exported(net, path, model_name="aware_unet", options=options, tasks=list(MIOIR_TASKS))
+    return path
+
+
+@pytest.fixture(scope="module")
+def aware_server(aware_export):
+    """``aioir serve`` on the demo network, with a 96 MB memory budget (large uploads are
+    restored in several windows)."""
+    port = _free_port()
+    cmd = [sys.executable, "-m", "aioir", "serve", str(aware_export), "--port", str(port),
+           "--max-memory", "96M", "--device", "cpu"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 180
+    while True:
+        if proc.poll() is not None:
+            pytest.fail(f"aioir serve exited with {proc.returncode}:\n{proc.stdout.read()}")
+        try:
+            urllib.request.urlopen(base + "/api/info", timeout=2)
+            break
+        except (urllib.error.URLError, OSError):
+            if time.time() > deadline:
+                proc.kill()
+                pytest.fail("aioir serve did not answer within 180 s")
+            time.sleep(0.3)
+    yield base
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def _noisy_jpeg(h: int, w: int) -> bytes:
+    """A held-out photograph resized to ``w x h``, with Gaussian noise, as a JPEG (quality 90)."""
+    from aioir.data.sources import EmbeddedPhotos
+
+    photo = Image.fromarray((EmbeddedPhotos("test")[0] * 255).round().astype(np.uint8))
+    a = np.asarray(photo.resize((w, h), Image.BICUBIC), np.float64) / 255
+    a = a + np.random.default_rng(0).normal(0, 0.1, a.shape)
+    buf = io.BytesIO()
+    Image.fromarray((np.clip(a, 0, 1) * 255).round().astype(np.uint8)).save(buf, "JPEG",
+                                                                            quality=90)
+    return buf.getvalue()
+
+
+def _softmax_by_hand(export: Path, data: bytes) -> tuple[str, float]:
+    """The classifier's most likely class and its probability, from its logits (exp / sum)."""
+    from aioir.config.schema import MIOIR_TASKS
+    from aioir.inference.export import load_network
+
+    net, _ = load_network(export)
+    a = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"), np.float32) / 255
+    with torch.no_grad():
+        logits = net.logits(torch.from_numpy(a).permute(2, 0, 1)[None])[0].double()
+    p = torch.exp(logits - logits.max())
+    p = p / p.sum()
+    names = list(MIOIR_TASKS) + ["clean"]
+    return names[int(p.argmax())], float(p.max())
+
+
+def _post_form(base: str, data: bytes, name: str, **fields: str) -> tuple[int, dict]:
+    b = uuid.uuid4().hex
+    body = b""
+    for key, value in fields.items():
+        body += (f'--{b}\r\nContent-Disposition: form-data; name="{key}"\r\n\r\n'
+                 f"{value}\r\n").encode()
+    body += (f'--{b}\r\nContent-Disposition: form-data; name="image"; filename="{name}"\r\n'
+             f"Content-Type: application/octet-stream\r\n\r\n").encode() + data
+    body += f"\r\n--{b}--\r\n".encode()
+    req = urllib.request.Request(base + "/api/restore", data=body,
+                                 headers={"Content-Type": f"multipart/form-data; boundary={b}"})
+    try:
+        with urllib.request.urlopen(req, timeout=300) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def test_a_jpeg_comes_back_as_a_jpeg_with_what_was_detected(aware_server, aware_export):
+    data = _noisy_jpeg(120, 160)
+    status, answer = _post_form(aware_server, data, "photo.jpg")
+    assert status == 200, answer
+    assert answer["format"] == "jpeg" and answer["restored"].endswith(".jpg")
+    assert answer["download_name"] == "photo_restored.jpg"
+    with urllib.request.urlopen(aware_server + answer["restored"]) as r:
+        body = r.read()
+        assert r.headers["Content-Type"] == "image/jpeg" and body[:3] == b"\xff\xd8\xff"
+    assert len(body) == answer["bytes"] and len(body) < 3 * len(data)
+    task, probability = _softmax_by_hand(aware_export, data)
+    assert answer["detected"]["task"] == task
+    assert answer["detected"]["probability"] == pytest.approx(probability, abs=1e-4)
+    assert sum(answer["detected"]["probabilities"].values()) == pytest.approx(1.0, abs=1e-3)
+    # the format asked for wins; an unknown one is refused
+    status, png = _post_form(aware_server, data, "photo.jpg", format="png")
+    assert status == 200 and png["format"] == "png" and png["restored"].endswith(".png")
+    status, webp = _post_form(aware_server, data, "photo.jpg", format="webp")
+    with urllib.request.urlopen(aware_server + webp["restored"]) as r:
+        assert r.headers["Content-Type"] == "image/webp" and r.read()[8:12] == b"WEBP"
+    status, answer = _post_form(aware_server, data, "photo.jpg", format="gif")
+    assert status == 400 and "unknown output format 'gif'" in answer["error"]
+
+
+def test_page_shows_detection_zoom_progress_and_format(aware_server, aware_export, browser_page,
+                                                       tmp_path):
+    page = browser_page.page
+    browser_page.open(aware_server + "/")
+    page.wait_for_function("document.getElementById('meta').textContent.includes('aware_unet')")
+    data = _noisy_jpeg(900, 1400)  # several windows under the 96 MB budget
+    src = tmp_path / "street.jpg"
+    src.write_bytes(data)
+    page.set_input_files("#file", str(src))
+    assert page.text_content("#format option[value=auto]") == "the upload's format (JPEG)"
+    page.evaluate("""() => { window.seen = [];
+        new MutationObserver(() => window.seen.push(document.getElementById('message').textContent))
+          .observe(document.getElementById('message'), {childList: true, characterData: true,
+                                                        subtree: true}); }""")
+    page.click("#restore")
+    page.wait_for_function("document.getElementById('after').naturalWidth === 1400",
+                           timeout=300_000)
+    seen = page.evaluate("window.seen")
+    windows = [m for m in seen if " window" in m and " of " in m]
+    assert windows, seen  # the page showed the windows restored while it waited
+    assert "JPEG" in page.text_content("#details")
+    task, probability = _softmax_by_hand(aware_export, data)
+    shown = page.text_content("#detected")
+    assert page.is_visible("#detected")
+    name = "no degradation (clean" if task == "clean" else task
+    assert f"The network detected {name}" in shown
+    assert f"probability {round(100 * probability)} %" in shown
+
+    # 1:1: the image at its own size in a viewport that pans by dragging
+    assert page.evaluate("document.getElementById('after').clientWidth") < 1400
+    page.click("#zoom")
+    assert page.evaluate("document.getElementById('after').clientWidth") == 1400
+    box = page.locator("#viewport").bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x - 200, y - 50, steps=5)
+    page.mouse.up()
+    assert page.evaluate("document.getElementById('viewport').scrollLeft") == 200
+    page.click("#zoom")
+    assert page.evaluate("document.getElementById('after').clientWidth") < 1400
+
+    # the download is a JPEG, as the upload was
+    with page.expect_download() as info:
+        page.click("#download")
+    assert info.value.suggested_filename == "street_restored.jpg"
+    errors = browser_page.console_errors + browser_page.page_errors
+    assert errors == [], errors

@@ -378,3 +378,33 @@ def test_image_size_of_a_png_reads_the_header_only(tmp_path: Path) -> None:
     exif[0x0112] = 6
     Image.fromarray(u8(40, 30)).save(tmp_path / "turned.png", exif=exif.tobytes())
     assert image_size(tmp_path / "turned.png") == (30, 40)
+
+
+def test_16bit_rgb_tiff_keeps_its_precision_and_writes_back(tmp_path: Path) -> None:
+    """tifffile writes the reference file; Pillow alone would read it as 8-bit RGB."""
+    import tifffile
+
+    a = RNG.integers(0, 65536, (6, 9, 3)).astype(np.uint16)
+    tifffile.imwrite(tmp_path / "a.tif", a, photometric="rgb")
+    d = decode_image(tmp_path / "a.tif")
+    assert d.bits == 16 and d.pixels.dtype == np.uint16 and np.array_equal(d.pixels, a)
+    assert np.array_equal(read_image(tmp_path / "a.tif"), (a / 65535.0).astype(np.float32))
+    write_image(tmp_path / "b.tiff", a, bits=16)
+    assert np.array_equal(tifffile.imread(tmp_path / "b.tiff"), a)
+
+
+def test_tiff_alpha_planar_and_float_samples(tmp_path: Path) -> None:
+    import tifffile
+
+    rgba = RNG.integers(0, 65536, (4, 5, 4)).astype(np.uint16)
+    tifffile.imwrite(tmp_path / "a.tif", rgba, photometric="rgb", extrasamples=["unassalpha"])
+    f = rgba / 65535.0
+    want = f[..., :3] * f[..., 3:] + (1 - f[..., 3:])  # composited on white
+    assert np.allclose(read_image(tmp_path / "a.tif"), want, atol=1e-6)
+    planar = RNG.integers(0, 65536, (3, 4, 5)).astype(np.uint16)  # samples first
+    tifffile.imwrite(tmp_path / "p.tif", planar, photometric="rgb", planarconfig="separate")
+    assert np.array_equal(decode_image(tmp_path / "p.tif").pixels, np.moveaxis(planar, 0, -1))
+    fl = np.array([[[-0.5, 0.25, 2.0]]], np.float32)
+    tifffile.imwrite(tmp_path / "f.tif", fl, photometric="rgb")
+    assert read_image(tmp_path / "f.tif").tolist() == [[[0.0, 0.25, 1.0]]]
+    assert image_size(tmp_path / "f.tif") == (1, 1)

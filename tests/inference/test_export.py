@@ -6,20 +6,49 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from aioir import models
+from aioir.demo import demo_model_options
 from aioir.inference import graph_export
 from aioir.inference.export import export_checkpoint, save_exported
 
 onnx = pytest.importorskip("onnx", reason="the onnx extra is not installed")
 ort = pytest.importorskip("onnxruntime", reason="the onnx extra is not installed")
 
-#: the demo network and a published backbone (the full table over every backbone:
+#: the demo network (the README's `aioir demo` trains it; its options at width 8), the earlier
+#: compact U-Net and a published backbone (the full table over every backbone:
 #: benchmarks/bench_export.py, docs/deployment.md)
-CASES = [("tiny_unet", {"width": 8, "global_tone": True}),
+CASES = [("aware_unet", demo_model_options(8)),
+         ("tiny_unet", {"width": 8, "global_tone": True}),
          ("srresnet", models.reduced_options("srresnet"))]
+
+
+def _fit_routing(net: torch.nn.Module) -> None:
+    """aware_unet: fit its closed-form classifier and filters on degraded crops of the
+    training photographs (all seven MiOIR tasks), so the check inputs are routed to different
+    heads, as in a trained demo network (unfitted, every image takes head 0)."""
+    from aioir.config.schema import MIOIR_TASKS
+    from aioir.data.sources import EmbeddedPhotos
+    from aioir.degradations import apply
+
+    photos, rng = EmbeddedPhotos("train"), np.random.default_rng(0)
+    net.train()
+    for i in range(3):
+        lqs, gts = [], []
+        for t, task in enumerate(MIOIR_TASKS):
+            for j in range(2):
+                photo = photos[(i * 14 + t * 2 + j) % len(photos)]
+                y, x = rng.integers(0, photo.shape[0] - 48), rng.integers(0, photo.shape[1] - 48)
+                gt = np.ascontiguousarray(photo[y:y + 48, x:x + 48], np.float32)
+                lq = np.ascontiguousarray(apply(task, gt, rng)[0], np.float32)
+                lqs.append(torch.from_numpy(lq).permute(2, 0, 1))
+                gts.append(torch.from_numpy(gt).permute(2, 0, 1))
+        task_ids = torch.arange(len(MIOIR_TASKS)).repeat_interleave(2)
+        net.train_forward({"lq": torch.stack(lqs), "gt": torch.stack(gts), "task_id": task_ids})
+    net.eval()
 
 
 def _perturbed(name: str, options: dict) -> torch.nn.Module:
@@ -27,10 +56,19 @@ def _perturbed(name: str, options: dict) -> torch.nn.Module:
     identity, which would hide a broken graph)."""
     torch.manual_seed(0)
     net = models.build(name, **options).eval()
+    if name == "aware_unet":
+        _fit_routing(net)
     with torch.no_grad():
         for p in net.parameters():
             p.add_(torch.randn_like(p) * 0.05)
     return net
+
+
+def test_the_fitted_demo_network_routes_the_check_inputs_to_several_heads():
+    net = _perturbed("aware_unet", demo_model_options(8))
+    with torch.no_grad():
+        routed = {int(c) for x in graph_export.check_inputs() for c in net.logits(x).argmax(1)}
+    assert len(routed) >= 2
 
 
 @pytest.fixture(scope="module", params=CASES, ids=[c[0] for c in CASES])
@@ -149,3 +187,28 @@ def test_failed_check_writes_nothing(tmp_path, monkeypatch):
     with pytest.raises(graph_export.ExportCheckError):
         export_checkpoint(src, tmp_path / "net.ts", fmt="torchscript", check=True)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.safetensors"]
+
+
+def test_an_export_that_fails_says_so_in_one_line(tmp_path, monkeypatch, capfd):
+    """A network the exporter cannot express (torch.quantile has no ONNX form): one line naming
+    the format and the cause, not the Torch IR graph the exporter prints (126 KB for the demo
+    network before its quantiles were rewritten)."""
+    import aioir.inference.export as export_module
+
+    class Quantile(torch.nn.Module):
+        def forward(self, x):
+            return x * torch.quantile(x.flatten(1), torch.tensor([0.5]), dim=1)[:, None, None, None]
+
+    src = tmp_path / "q.safetensors"
+    src.write_bytes(b"")
+    monkeypatch.setattr(export_module, "load_network",
+                        lambda path, use_ema=True: (Quantile(), {"model": "quantile",
+                                                                  "options": {}, "tasks": [],
+                                                                  "weights": "export"}))
+    with pytest.raises(ValueError) as info:
+        export_checkpoint(src, tmp_path / "q.onnx", fmt="onnx")
+    message = str(info.value)
+    assert "\n" not in message and "in onnx" in message and "aten::quantile" in message
+    out, err = capfd.readouterr()
+    assert "graph" not in (out + err) and len(out + err) < 200
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["q.safetensors"]

@@ -4,7 +4,13 @@ import numpy as np
 import pytest
 import torch
 
-from aioir.models.degradation_stats import NUM_STATS, degradation_stats, phase_medians
+from aioir.models.degradation_stats import (
+    NUM_STATS,
+    degradation_stats,
+    median,
+    phase_medians,
+    quantiles,
+)
 
 
 def reference(img: np.ndarray) -> np.ndarray:
@@ -80,3 +86,41 @@ def test_small_images_are_extended_by_their_last_row_and_column():
 def test_rejects_badly_shaped_inputs():
     with pytest.raises(ValueError, match="B, C, H, W"):
         degradation_stats(torch.rand(3, 30, 30))
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 20, 4096, 4097])
+def test_quantiles_equal_torch_quantile_bit_for_bit(n):
+    """The export-friendly quantiles (sort, index, lerp) against torch.quantile's linear
+    interpolation, on random values, values with ties, and many quantile levels."""
+    g = torch.Generator().manual_seed(n)
+    q = torch.cat([torch.tensor([0.0, 0.05, 0.5, 0.95, 1.0]), torch.rand(20, generator=g)])
+    for a in (torch.rand(3, n, generator=g), torch.randint(0, 5, (3, n), generator=g).float(),
+              torch.randn(2, n, generator=g, dtype=torch.float64)):
+        want = torch.quantile(a, q.to(a.dtype), dim=1).T
+        assert torch.equal(quantiles(a, q.to(a.dtype)), want)
+
+
+def test_median_is_the_mean_of_the_middle_values():
+    a = torch.randn(4, 11, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(median(a), a.median(1).values)           # odd: the middle value
+    b = torch.tensor([[4.0, 1.0, 3.0, 2.0]])
+    assert median(b).tolist() == [2.5]
+
+
+def _traced_stats():
+    with torch.no_grad():
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return torch.jit.trace(lambda x: degradation_stats(x), torch.rand(1, 3, 67, 93),
+                                   check_trace=False)
+
+
+@pytest.mark.parametrize("shape", [(1, 3, 130, 140), (2, 3, 45, 61), (1, 3, 5, 7)])
+def test_a_trace_computes_every_size_as_the_eager_code(shape):
+    """Traced on one size (TorchScript/ONNX exports trace), the statistics of other sizes and
+    batches: the quantile subsampling step, the phase cuts, the medians' middle and the small-
+    image extension are recorded as size arithmetic, not the example's numbers."""
+    x = torch.rand(*shape, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(_traced_stats()(x), degradation_stats(x))

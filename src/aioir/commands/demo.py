@@ -20,6 +20,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+
+    # PyTorch takes seconds to load before the first display: say what is starting
+    print("preparing the demo (data, networks) ...", flush=True)
     from aioir.demo import run_demo
 
     strategies = tuple(s.strip() for s in args.strategies.split(",") if s.strip())

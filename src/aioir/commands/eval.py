@@ -94,6 +94,8 @@ def refuse_existing(out: Path, stems: list[str], overwrite: bool) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # PyTorch and the network take seconds to load: say so rather than sit silent
+    print(f"loading {args.checkpoint} ...", flush=True)
     from aioir.engine.trainer import resolve_device
     from aioir.models.restore import restore_image
 
@@ -142,7 +144,8 @@ def evaluate_validation(restore_fn: Callable[[np.ndarray], np.ndarray], meta: di
     refuse_existing(out, [stem], getattr(args, "overwrite", False))
     protocol = get_protocol(args.protocol) if args.protocol else val_protocol(cfg, setting)
     protocol, note = lpips_status(protocol)
-    result = summary(evaluate(restore_fn, sets, protocol, task_context=task_context))
+    result = summary(evaluate(restore_fn, sets, protocol, task_context=task_context,
+                              progress=getattr(args, "progress", True), desc="eval"))
     print(validation_table(result))
     if note:
         print(f"\n{note}")
@@ -189,7 +192,7 @@ def evaluate_setting(setting: str, root: str | None, restore_fn: Callable[[np.nd
     refuse_existing(out, list(stems.values()), getattr(args, "overwrite", False))
     sets, notes = build_test_sets(s, root)
     results = evaluate(restore_fn, sets, protocol, measure_input=True,
-                       progress=bool(getattr(args, "progress", False)),
+                       progress=getattr(args, "progress", True), desc=f"eval {s.name}",
                        task_context=task_context)
     written = []
     for group in s.groups:

@@ -56,11 +56,14 @@ def run(args: argparse.Namespace) -> int:
     import time
     from pathlib import Path
 
+    # PyTorch and the network take seconds to load: say so rather than sit silent
+    print(f"loading {args.checkpoint} ...", flush=True)
+
     from aioir.commands._batch import plan_outputs
     from aioir.data.io import ImageReadError
     from aioir.engine.trainer import resolve_device
     from aioir.errors import OutputError
-    from aioir.inference.memory import BudgetError, format_bytes, parse_memory
+    from aioir.inference.memory import CALIBRATION_SIZES, BudgetError, format_bytes, parse_memory
     from aioir.inference.restore import Restorer
     from aioir.models.hooks import hooks
     from aioir.progress import progress
@@ -81,7 +84,9 @@ def run(args: argparse.Namespace) -> int:
     detected: dict[str, dict] = {}
     print(f"measuring the network's memory (budget {format_bytes(restorer.budget)}) ...")
     started = time.perf_counter()
-    cost = restorer.cost
+    with progress(total=len(CALIBRATION_SIZES), desc="measuring memory", unit="forward") as bar:
+        restorer.measure_progress = bar.update
+        cost = restorer.cost
     how = "kept from an earlier run" if restorer.cost_source == "disk" else "measured"
     print(f"  about {cost.per_pixel:.0f} bytes per pixel of a window ({how}, "
           f"{time.perf_counter() - started:.2f} s)")
@@ -95,10 +100,16 @@ def run(args: argparse.Namespace) -> int:
             windows = None
             if plan.windows > 1:
                 windows = progress(total=plan.windows, desc=f"  {job.name}", unit="tile")
+
+            def advance(n: int) -> None:
+                windows.update(n)
+                if windows.n >= plan.windows:  # the last rows, then encoding the file
+                    windows.set_postfix_str(f"writing {job.target.name}")
+
             try:
                 report = restorer.restore_file(
                     job.source, job.target, planned=planned,
-                    progress=windows.update if windows is not None else None)
+                    progress=advance if windows is not None else None)
             finally:
                 if windows is not None:
                     windows.close()

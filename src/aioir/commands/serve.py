@@ -57,7 +57,8 @@ def run(args: argparse.Namespace) -> int:
     head = load_uncertainty_head(args.checkpoint, model) if trained else None
     restorers = {name: Restorer(model, device=device, max_memory=budget, ensemble=name,
                                 uncertainty=head, network={"model": meta["model"],
-                                                           "options": meta["options"]})
+                                                           "options": meta["options"]},
+                                tasks=meta["tasks"])
                  for name in ("none", "flips")}
     service = RestoreService(restorers, meta, max_upload_bytes=int(args.max_upload_mb * 2**20),
                              max_pixels=int(args.max_megapixels * 1e6))

@@ -39,8 +39,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import os
     from pathlib import Path
 
+    if os.environ.get("RANK", "0") == "0":  # PyTorch, the network, data and optimizer take
+        # seconds to load and build (an optimizer imports PyTorch's compiler): say so
+        print(f"preparing the run of {args.config}: network, data, optimizer ...", flush=True)
     from aioir.config import load_config
     from aioir.config.schema import RunConfig
     from aioir.engine.distributed import from_environment

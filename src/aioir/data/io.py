@@ -6,8 +6,10 @@ Reading (:func:`read_image`)
   converted to RGB by Pillow; greyscale is repeated over the three channels;
 * 16-bit data keeps its precision: ``I;16*`` (16-bit grey PNG/TIFF) and ``I`` (32-bit integer,
   which Pillow also uses for 16-bit data) are divided by 65535 and clipped; 16-bit colour PNGs,
-  which Pillow would truncate to 8 bits, are decoded by :mod:`aioir.data.png16`; ``F`` (float)
-  is taken as already in ``[0, 1]`` and clipped;
+  which Pillow would truncate to 8 bits, are decoded by :mod:`aioir.data.png16`, and TIFFs of
+  RGB or grey intensities (8/16/32-bit integers, floats; 16-bit colour, which Pillow also
+  truncates) by tifffile (:mod:`aioir.data.tiff`, with their ICC profile and descriptive tags);
+  ``F`` (float) is taken as already in ``[0, 1]`` and clipped;
 * **alpha is composited on white** (``rgb * a + (1 - a)``), for ``RGBA``, ``LA``, ``PA``,
   palette or ``RGB``/``L`` images with a ``transparency`` entry, so transparent areas do not turn
   into arbitrary colours;
@@ -25,7 +27,7 @@ a quarter of the memory for 8-bit files) with the source's bit depth, ICC profil
 the orientation, which is applied): what a command needs to write a result like its input.
 
 Writing (:func:`write_image`): PNG or JPEG (or any format Pillow writes, chosen by extension),
-8-bit rounded, or 16-bit PNG, with an optional ICC profile and EXIF block (PNG, JPEG, WebP,
+8-bit rounded, or 16-bit PNG or TIFF (TIFF through tifffile), with an optional ICC profile and EXIF block (PNG, JPEG, WebP,
 TIFF); parent folders are created; the file appears atomically through
 :func:`aioir.files.atomic_write` (temporary file in the same folder, then ``os.replace``), so a
 crash never leaves a half-written image, with the permissions of any new file (``0666`` less
@@ -53,7 +55,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 import numpy as np
 
-from aioir.data import png16
+from aioir.data import png16, tiff
 from aioir.files import atomic_write
 
 if TYPE_CHECKING:
@@ -300,6 +302,10 @@ def decode_image(path: str | os.PathLike[str]) -> DecodedImage:
         raise ImageReadError(f"cannot read image {p}: {exc.strerror or exc}") from exc
     if not head:
         raise ImageReadError(f"cannot read image {p}: the file is empty")
+    if tiff.is_tiff(head):
+        decoded = _decode_tiff(p)
+        if decoded is not None:
+            return decoded
     try:
         with _open_guarded(p, io.BytesIO(data) if data is not None else p) as im:
             if data is not None:
@@ -320,6 +326,26 @@ def decode_image(path: str | os.PathLike[str]) -> DecodedImage:
             Image.DecompressionBombError) as exc:
         raise ImageReadError(f"cannot read image {p}: {type(exc).__name__}: {exc}") from exc
     return DecodedImage(np.ascontiguousarray(pixels), white, bits, icc, exif)
+
+
+def _decode_tiff(p: Path) -> DecodedImage | None:
+    """A TIFF decoded through tifffile (:mod:`aioir.data.tiff`), or None where Pillow reads it."""
+    limit = max_image_pixels()
+
+    def check_size(width: int, height: int) -> None:
+        error = _too_large(p, width, height, limit)
+        if error is not None:
+            raise error
+
+    try:
+        if tiff.header(p) is None:
+            return None
+        t = tiff.read_tiff(p, check_size)
+    except ImageReadError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - tifffile's own errors, named with the file
+        raise ImageReadError(f"cannot read image {p}: {type(exc).__name__}: {exc}") from exc
+    return DecodedImage(t.pixels, t.white, t.bits, t.icc_profile, t.exif)
 
 
 def read_images_skipping(
@@ -371,6 +397,13 @@ def image_size(path: str | os.PathLike[str]) -> tuple[int, int]:
     from PIL import UnidentifiedImageError
 
     p = Path(path)
+    found = _tiff_header(p)
+    if found is not None:
+        height, width, orientation, _ = found
+        error = _too_large(p, width, height, max_image_pixels())
+        if error is not None:
+            raise error
+        return (width, height) if orientation in (5, 6, 7, 8) else (height, width)
     try:
         with _open_guarded(p, p) as im:
             width, height = im.size
@@ -385,6 +418,25 @@ def image_size(path: str | os.PathLike[str]) -> tuple[int, int]:
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageReadError(f"cannot read image {p}: {type(exc).__name__}: {exc}") from exc
     return height, width
+
+
+def _tiff_header(p: Path) -> tuple[int, int, int, int] | None:
+    """:func:`aioir.data.tiff.header` for a TIFF that tifffile reads, else None (not a TIFF,
+    missing, or one Pillow reads: the caller's Pillow path then reports any error)."""
+    try:
+        with open(p, "rb") as fh:
+            if not tiff.is_tiff(fh.read(4)):
+                return None
+        return tiff.header(p)
+    except Exception:  # noqa: BLE001 - the Pillow path names the file and the cause
+        return None
+
+
+def stored_sample_bytes(path: str | os.PathLike[str]) -> int | None:
+    """Bytes per sample :func:`decode_image` holds for a TIFF read through tifffile (1, 2 or 4),
+    from its header; None for any other file."""
+    found = _tiff_header(Path(path))
+    return None if found is None else found[3]
 
 
 def _as_hwc(img: Any) -> np.ndarray:
@@ -433,7 +485,7 @@ def write_image(
     """Write an image to ``path``, atomically.
 
     ``img`` is a float image in ``[0, 1]`` (HWC numpy or CHW tensor), clipped and rounded to
-    ``bits`` (8, or 16 for PNG only) by :func:`quantize`, or an already quantised ``uint8``
+    ``bits`` (8, or 16 for PNG and TIFF) by :func:`quantize`, or an already quantised ``uint8``
     (``bits=8``) / ``uint16`` (``bits=16``) HWC array, written as is. The format follows the
     extension (``.png``, ``.jpg``/``.jpeg`` with ``quality`` and 4:4:4 chroma, or anything else
     Pillow writes). Single-channel images are written as greyscale. ``icc_profile`` and ``exif``
@@ -446,8 +498,8 @@ def write_image(
     ext = p.suffix.lower()
     if bits not in (8, 16):
         raise ValueError(f"bits must be 8 or 16, got {bits}")
-    if bits == 16 and ext != ".png":
-        raise ValueError(f"16-bit output is only supported for PNG, not {ext!r} ({p})")
+    if bits == 16 and ext not in (".png", ".tif", ".tiff"):
+        raise ValueError(f"16-bit output is only supported for PNG and TIFF, not {ext!r} ({p})")
     fmt = Image.registered_extensions().get(ext)
     if fmt is None:
         raise ValueError(f"unknown image extension {ext!r} for {p}")
@@ -463,7 +515,9 @@ def write_image(
     if fmt in _METADATA_FORMATS:
         meta = {k: v for k, v in (("icc_profile", icc_profile), ("exif", exif)) if v}
     with atomic_write(p, what="image") as fh:
-        if bits == 16:
+        if fmt == "TIFF":
+            tiff.write_tiff(fh, q, **meta)
+        elif bits == 16:
             png16.write_png16(fh, q[..., 0] if q.shape[2] == 1 else q, **meta)
         else:
             pil = Image.fromarray(q[..., 0] if q.shape[2] == 1 else q)

@@ -19,9 +19,10 @@ True
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import itertools
-from typing import Any, Callable, ContextManager, Sequence
+from typing import Any, Callable, ContextManager, Iterator, Sequence
 
 import numpy as np
 
@@ -30,16 +31,65 @@ RestoreFn = Callable[[np.ndarray], np.ndarray]
 TaskContext = Callable[[str], ContextManager[None]]
 
 
+#: ``progress`` of :func:`evaluate`: a display (True), none (False), or a function told of each
+#: image restored (``fn(1)``; a parent process's display)
+Progress = bool | Callable[[int], None]
+
+
 def evaluate(restore_fn: RestoreFn, sets: Sequence[Any], protocol: Any, *,
-             measure_input: bool = False, progress: bool = False,
-             task_context: TaskContext | None = None) -> dict[str, Any]:
+             measure_input: bool = False, progress: Progress = False,
+             task_context: TaskContext | None = None,
+             desc: str = "evaluate", leave: bool = True) -> dict[str, Any]:
     """``{group: EvalResult}`` of ``restore_fn`` on ``sets`` (each has ``column`` and
     ``group`` and yields ``(lq, gt, column, name)``), groups in order of first appearance;
     columns are the sets' columns.
 
     ``task_context``: for a network that needs the task of the images it restores (the
     model hook of that name, :mod:`aioir.models.hooks`; the diffusion wrapper's ``t_mat``):
-    every image of a set is restored inside ``task_context(set.task)``."""
+    every image of a set is restored inside ``task_context(set.task)``.
+
+    ``progress``: True shows one display over every set (``desc``, images; the total when
+    the sets know their length; ``leave=False``: erased when done), a function is called with
+    1 after each image restored."""
+    with _image_progress(progress, sets, desc, leave) as tick:
+        if tick is not None:
+            restore_fn = _counted(restore_fn, tick)
+        return _evaluate(restore_fn, sets, protocol, measure_input, task_context)
+
+
+def _counted(restore_fn: RestoreFn, tick: Callable[[int], None]) -> RestoreFn:
+    def restore(img: np.ndarray) -> np.ndarray:
+        out = restore_fn(img)
+        tick(1)
+        return out
+
+    return restore
+
+
+@contextlib.contextmanager
+def _image_progress(progress: Progress, sets: Sequence[Any], desc: str, leave: bool
+                    ) -> Iterator[Callable[[int], None] | None]:
+    if callable(progress):
+        yield progress
+        return
+    if not progress:
+        yield None
+        return
+    from aioir.progress import progress as display
+
+    try:
+        total: int | None = sum(len(ts) for ts in sets)
+    except TypeError:  # a set that streams without a length
+        total = None
+    bar = display(total=total, desc=desc, unit="img", leave=leave)
+    try:
+        yield bar.update
+    finally:
+        bar.close()
+
+
+def _evaluate(restore_fn: RestoreFn, sets: Sequence[Any], protocol: Any, measure_input: bool,
+              task_context: TaskContext | None) -> dict[str, Any]:
     from aioir.metrics import evaluate_pairs
 
     groups: dict[str, list[Any]] = {}
@@ -51,7 +101,7 @@ def evaluate(restore_fn: RestoreFn, sets: Sequence[Any], protocol: Any, *,
         fn, samples = restore_fn, itertools.chain.from_iterable(members)
         if task_context is not None:
             fn, samples = _per_task(restore_fn, members, task_context)
-        out[group] = evaluate_pairs(fn, samples, protocol, columns, progress=progress,
+        out[group] = evaluate_pairs(fn, samples, protocol, columns, progress=False,
                                     measure_input=measure_input)
     return out
 

@@ -1,4 +1,5 @@
-"""Run logging: JSONL metrics (one object per line), TensorBoard when installed.
+"""Run logging: JSONL metrics (one object per line), TensorBoard when installed, and the text
+log ``train.log`` (:class:`TextLog`).
 
 With TensorBoard, every number of a record is a scalar named by its path (``task_loss/noise``,
 ``task_weight/noise``, ``lr``, ``val/noise/psnr``, ``val_avg/psnr``, ...), and the trainer adds
@@ -134,3 +135,104 @@ def _flatten(record: dict[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             out[name] = value
     return out
+
+
+class TextLog:
+    """``train.log``: a text log of the run in BasicSR's manner, one line per record.
+
+    Beside the run's own log records (``resumed from ...``, warnings; :mod:`aioir.engine.run`),
+    it holds a line when training starts or resumes and ends, one per logged step (step of the
+    total, learning rate, the time left at the training rate so far, seconds per step, the
+    strategy's loss, each task's loss and weight, auxiliary losses), and the validation results
+    (average and per task). The file is opened for appending: a resumed run adds to it. Each
+    line is flushed as it is written (one ``write`` of the whole line, like ``metrics.jsonl``),
+    so a crash loses no line already logged. A failed write raises
+    :class:`aioir.errors.OutputError` naming the file.
+
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "train.log"
+    >>> log = TextLog(path, "demo", total_steps=100, start_step=0)
+    >>> log.train({"step": 10, "lr": 1e-3, "loss": 0.0412, "task_loss": {"noise": 0.036},
+    ...            "task_weight": {"noise": 0.17}}, seconds_per_step=0.5)
+    >>> log.close("finished")
+    >>> print(path.read_text().splitlines()[1].split(" INFO ")[1])
+    [demo][step:     10/100, lr:(1.000e-03)] [eta: 0:00:45, time: 0.500 s/step] loss: 4.1200e-02 loss_noise: 3.6000e-02 w_noise: 0.1700
+    """
+
+    def __init__(self, path: str | Path, name: str, total_steps: int, start_step: int = 0):
+        from aioir.files import write_error
+
+        self.path = Path(path)
+        self.name = name
+        self.total = int(total_steps)
+        self._width = len(str(self.total))
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fh = open(self.path, "a", encoding="utf-8")
+        except OSError as exc:
+            raise write_error(exc, self.path, "training log") from exc
+        how = f"resumed at step {start_step}" if start_step else "started"
+        self._line(f"[{name}] training {how}, {self.total} steps")
+
+    def _line(self, text: str) -> None:
+        import time
+
+        from aioir.files import write_error
+
+        now = time.time()
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now))
+        try:
+            self._fh.write(f"{stamp},{int(now % 1 * 1000):03d} INFO {text}\n")
+            self._fh.flush()
+        except OSError as exc:
+            raise write_error(exc, self.path, "training log") from exc
+
+    def train(self, record: dict[str, Any], seconds_per_step: float | None) -> None:
+        """One line for a training record (as :class:`MetricsLog` holds it)."""
+        import datetime
+
+        step = int(record["step"])
+        head = f"[{self.name}][step: {step:{self._width + 3}d}/{self.total}"
+        if "lr" in record:
+            head += f", lr:({float(record['lr']):.3e})"
+        head += "]"
+        if seconds_per_step is not None:
+            eta = datetime.timedelta(seconds=round(seconds_per_step * max(self.total - step, 0)))
+            head += f" [eta: {eta}, time: {seconds_per_step:.3f} s/step]"
+        parts = [head]
+        if "loss" in record:
+            parts.append(f"loss: {float(record['loss']):.4e}")
+        losses, weights = record.get("task_loss", {}), record.get("task_weight", {})
+        for task, value in losses.items():
+            parts.append(f"loss_{task}: {float(value):.4e}")
+        for task, value in weights.items():
+            parts.append(f"w_{task}: {float(value):.4f}")
+        for key, value in (record.get("aux") or {}).items():
+            parts.append(f"{key}: {float(value):.4e}")
+        if record.get("stepped") is False:
+            parts.append("(non-finite loss: step skipped)")
+        self._line(" ".join(parts))
+
+    def validation(self, step: int, result: dict[str, Any]) -> None:
+        """The validation results of ``step`` (:func:`aioir.engine.evaluation.summary`)."""
+        def metrics(values: dict[str, Any]) -> str:
+            return "  ".join(f"{k}: {float(v):.4f}" for k, v in values.items()
+                             if k != "count" and isinstance(v, (int, float)))
+
+        self._line(f"[{self.name}][step: {step}] validation average  {metrics(result['average'])}")
+        for task, values in result.get("per_task", {}).items():
+            self._line(f"[{self.name}][step: {step}] validation {task}  {metrics(values)}")
+
+    def close(self, status: str = "finished") -> None:
+        """Write the closing line (``status``: finished, interrupted) and close the file."""
+        from aioir.files import write_error
+
+        if self._fh.closed:
+            return
+        try:
+            self._line(f"[{self.name}] training {status}")
+        finally:
+            try:
+                self._fh.close()
+            except OSError as exc:
+                raise write_error(exc, self.path, "training log") from exc

@@ -25,6 +25,7 @@ global generator (dropout, drop-path) exactly where the checkpoint left it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import signal
@@ -38,7 +39,7 @@ import torch
 import torch.nn as nn
 
 from aioir import checkpoint as ckpt
-from aioir.engine.logger import MetricsLog
+from aioir.engine.logger import MetricsLog, TextLog
 from aioir.engine.rng import capture_rng_state, restore_rng_state
 from aioir.engine.sampler import StepBatchSampler
 from aioir.errors import UserError
@@ -65,6 +66,8 @@ class TrainResult:
     skipped_steps: int = 0
     seconds: float = 0.0
     signal: int | None = None
+    #: of ``seconds``, those spent in training steps (validation and checkpoints left out)
+    train_seconds: float = 0.0
 
 
 class TrainingModule(nn.Module):
@@ -195,6 +198,7 @@ class Trainer:
             self._load(resume_path)
         self._stop_signal: int | None = None
         self._val_samples: list[Any] | None = None  # capped validation images, kept once built
+        self._on_eval: Callable[[int], None] | None = None
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:
@@ -389,8 +393,13 @@ class Trainer:
                 pass
         return previous
 
-    def fit(self, on_step: Callable[[int], None] | None = None) -> TrainResult:
+    def fit(self, on_step: Callable[[int], None] | None = None,
+            on_eval: Callable[[int], None] | None = None) -> TrainResult:
         """Train to ``train.steps``; validate and checkpoint on the way and at the end.
+
+        ``on_step(step)`` is called after every optimizer step, ``on_eval(1)`` after every
+        validation image (a parent process's display; the run's own display is
+        ``train.progress``).
 
         Holds the run folder (:mod:`aioir.runlock`: another process training into it is
         refused) and first removes the temporary files of writes a killed run left there."""
@@ -403,6 +412,7 @@ class Trainer:
                                self.run_dir / "configs"):
                     for p in remove_stale_temporaries(folder):
                         LOG.info("removed %s, left by an interrupted write", p)
+            self._on_eval = on_eval
             return self._fit(on_step)
 
     def _fit(self, on_step: Callable[[int], None] | None) -> TrainResult:
@@ -413,12 +423,18 @@ class Trainer:
             if self.dist.is_main
             else None
         )
+        text = (TextLog(self.run_dir / "train.log", cfg.name, cfg.train.steps, self.step)
+                if self.dist.is_main else None)
         previous = self._install_signal_handlers()
         bar = None
         if cfg.train.progress and self.dist.is_main:
             from aioir.progress import progress
 
             bar = progress(total=cfg.train.steps, initial=self.step, desc=cfg.name, unit="step")
+        from aioir.progress import paused
+
+        # training time only (the rate and the log's eta): validation and checkpoints left out
+        clock = _Stopwatch()
         last_ckpt: Path | None = None
         validation: dict[str, Any] | None = None
         status = "finished"
@@ -449,34 +465,50 @@ class Trainer:
                             f"{self.step}; last good checkpoint: {last_ckpt or 'none'}. Lower "
                             "optim.lr, set train.grad_clip, or check the data."
                         )
-                if log is not None and (self.step % cfg.train.log_every == 0 or self.step == 1):
-                    log.write(self._record(out, aux, lr, stepped))
+                logged = self.step % cfg.train.log_every == 0 or self.step == 1
+                if log is not None and logged:
+                    record = self._record(out, aux, lr, stepped)
+                    log.write(record)
+                    if text is not None:
+                        text.train(record, clock.seconds_per_step(self.step))
                 if bar is not None:
                     bar.update(1)
-                    if self.step % cfg.train.log_every == 0 or self.step == 1:
-                        bar.set_postfix_str(self._postfix(out, aux, stage), refresh=False)
+                    if logged:
+                        from aioir.progress import fit_postfix
+
+                        bar.set_postfix_str(fit_postfix(bar, self._postfix(out, aux, stage)),
+                                            refresh=False)
                 if on_step is not None:
                     on_step(self.step)
                 done = self.step >= cfg.train.steps
-                if cfg.val.every and self.step % cfg.val.every == 0 and not done:
-                    validation = self.validate(log)
-                if self.dist.any_true(self._stop_signal is not None):
-                    self._stop_signal = self._stop_signal or signal.SIGTERM
-                    last_ckpt = self.save_checkpoint()
-                    status = "interrupted"
-                    break
-                if done or self.step % cfg.train.checkpoint_every == 0:
-                    last_ckpt = self.save_checkpoint()
+                with clock.paused(), paused(bar):
+                    if cfg.val.every and self.step % cfg.val.every == 0 and not done:
+                        validation = self.validate(log, text, leave=False)
+                    if self.dist.any_true(self._stop_signal is not None):
+                        self._stop_signal = self._stop_signal or signal.SIGTERM
+                        last_ckpt = self.save_checkpoint()
+                        status = "interrupted"
+                        break
+                    if done or self.step % cfg.train.checkpoint_every == 0:
+                        last_ckpt = self.save_checkpoint()
+            clock.stop()
+            if bar is not None:  # the training rate, before the final validation shows its own
+                bar.close()
             if status == "finished":
                 if last_ckpt is None or self.step % cfg.train.checkpoint_every:
                     last_ckpt = self.save_checkpoint()
                 if cfg.val.enabled:
-                    validation = self.validate(log)
+                    validation = self.validate(log, text)
+        except BaseException:
+            status = "stopped by an error"  # for train.log; the error itself propagates
+            raise
         finally:
             if bar is not None:
                 bar.close()
             if log is not None:
                 log.close()
+            if text is not None:
+                text.close(status)
             for sig, prev in previous.items():
                 signal.signal(sig, prev)
         return TrainResult(
@@ -488,6 +520,7 @@ class Trainer:
             skipped_steps=self.skipped_steps,
             seconds=time.perf_counter() - t0,
             signal=self._stop_signal,
+            train_seconds=clock.total(),
         )
 
     # ------------------------------------------------------------------ logging / validation
@@ -520,17 +553,24 @@ class Trainer:
         return rec
 
     def _postfix(self, out: StrategyOutput, aux: dict[str, float] | None = None,
-                 stage: Any = None) -> str:
-        """The progress display's summary: the strategy's loss and each task's loss/weight
-        (not in a stage without reconstruction), then the auxiliary losses."""
-        parts = []
-        if stage is None or stage.recon_weight > 0:
-            parts.append(f"loss {float(out.loss.detach()):.4f}")
-            for n, l, w, p in zip(self.task_names, out.task_losses, out.weights, out.present):
-                if p:
-                    parts.append(f"{n} {float(l):.3f}/{float(w):.2f}")
-        parts += [f"{k} {float(v):.4f}" for k, v in (aux or {}).items()]
-        return " ".join(parts)
+                 stage: Any = None) -> list[str]:
+        """The progress display's summaries, richest first (the display takes the first that
+        fits the terminal, :func:`aioir.progress.fit_postfix`): the strategy's loss, the
+        auxiliary losses, then each task's loss and weight (not in a stage without
+        reconstruction), labelled; then abbreviated; then the loss alone (every value is in
+        ``train.log`` and ``metrics.jsonl``)."""
+        recon = stage is None or stage.recon_weight > 0
+        head = [f"loss {float(out.loss.detach()):.4f}"] if recon else []
+        head += [f"{k} {float(v):.4f}" for k, v in (aux or {}).items()]
+        tasks = [(n, float(l), float(w)) for n, l, w, p in
+                 zip(self.task_names, out.task_losses, out.weights, out.present) if p]
+        variants = []
+        if recon and tasks:
+            full = " ".join(f"{n} {l:.3f}/{w:.2f}" for n, l, w in tasks)
+            short = " ".join(f"{n[:2]} {l:.2f}/{w:.2f}" for n, l, w in tasks)
+            variants += [", ".join(head + [f"task loss/weight: {full}"]),
+                         ", ".join(head + [f"loss/w: {short}"])]
+        return variants + [", ".join(head), head[0] if head else ""]
 
     def eval_model(self) -> nn.Module:
         """The network evaluated and exported: the EMA copy when enabled, else the live one."""
@@ -549,9 +589,12 @@ class Trainer:
             self._val_samples = sets
         return sets
 
-    def validate(self, log: MetricsLog | None = None) -> dict[str, Any] | None:
+    def validate(self, log: MetricsLog | None = None, text: "TextLog | None" = None, *,
+                 leave: bool = True) -> dict[str, Any] | None:
         """The run's validation sets measured by :func:`aioir.engine.evaluation.evaluate`
-        (rank 0); written to ``eval/step_<step>.json`` and the metrics log."""
+        (rank 0); written to ``eval/step_<step>.json``, the metrics log and ``train.log``.
+        Shown as a display of its images with ``train.progress`` (``leave=False``: erased
+        when done, under a training bar), and reported to ``fit``'s ``on_eval``."""
         if not self.dist.is_main:
             self.dist.barrier()
             return None
@@ -577,16 +620,33 @@ class Trainer:
             return restore_image(net, img, device=self.device)
 
         try:
-            results = evaluate(restore, sets, protocol, task_context=task_context)
+            shown = self._on_eval or bool(self.cfg.train.progress)
+            results = evaluate(restore, sets, protocol, task_context=task_context,
+                               progress=shown, desc=f"{self.cfg.name} validation", leave=leave)
             if log is not None and log.tensorboard:  # input | restored | ground truth per task
                 from aioir.engine.evaluation import restore_for
                 from aioir.engine.montage import restoration_montage
 
+                from aioir.progress import progress
+
                 samples = [item for ts in sets for item in ts]
                 task_of = {ts.column: getattr(ts, "task", None) or ts.column for ts in sets}
-                grid = restoration_montage(
-                    restore, samples, [ts.column for ts in sets],
-                    restore_for=lambda column: restore_for(restore, task_context, task_of[column]))
+                with progress(total=len(sets), desc=f"{self.cfg.name} validation grid",
+                              unit="row", leave=leave,
+                              disable=not (self.cfg.train.progress and self._on_eval is None)
+                              ) as rows:
+                    def row_restore(column: str):  # one row per task: a tick each
+                        fn = restore_for(restore, task_context, task_of[column])
+
+                        def run(img):
+                            out = fn(img)
+                            rows.update(1)
+                            return out
+
+                        return run
+
+                    grid = restoration_montage(restore, samples, [ts.column for ts in sets],
+                                               restore_for=row_restore)
                 log.add_image("val/restorations", grid, self.step)
         finally:
             net.train(was_training)
@@ -597,8 +657,44 @@ class Trainer:
                    json.dumps(result, indent=2), what="validation results")
         if log is not None:
             log.write({"step": self.step, "val": result["per_task"], "val_avg": result["average"]})
+        if text is not None:
+            text.validation(self.step, result)
         self.dist.barrier()
         return result
+
+
+class _Stopwatch:
+    """Seconds of training: running except inside :meth:`paused` and after :meth:`stop`."""
+
+    def __init__(self) -> None:
+        self._start: float | None = time.perf_counter()
+        self._total = 0.0
+        self._first_step: int | None = None
+
+    def total(self) -> float:
+        running = time.perf_counter() - self._start if self._start is not None else 0.0
+        return self._total + running
+
+    def stop(self) -> None:
+        if self._start is not None:
+            self._total += time.perf_counter() - self._start
+            self._start = None
+
+    @contextlib.contextmanager
+    def paused(self):  # noqa: ANN201 - a context manager
+        self.stop()
+        try:
+            yield
+        finally:
+            self._start = time.perf_counter()
+
+    def seconds_per_step(self, step: int) -> float | None:
+        """Mean training seconds per step since the first call (None at the first)."""
+        if self._first_step is None:
+            self._first_step, self._at_first = step, self.total()
+            return None
+        n = step - self._first_step
+        return (self.total() - self._at_first) / n if n > 0 else None
 
 
 class _Materialised:

@@ -149,10 +149,8 @@ def export_checkpoint(
                     else graph_export.onnx_bytes(model, meta_strings,
                                                  opset=opset or graph_export.ONNX_OPSET))
         except (RuntimeError, TypeError, NotImplementedError) as exc:  # tracer / exporter
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-            raise ValueError(
-                f"cannot express {meta['model']} in {fmt}: {type(exc).__name__}: {first}"
-            ) from exc
+            raise ValueError(f"cannot express {meta['model']} in {fmt}: "
+                             f"{graph_export.cause(exc)}") from exc
     try:  # what an earlier export killed mid-write left beside the target
         remove_stale_temporaries(out.parent)
     except OSError as exc:

@@ -25,12 +25,16 @@ above the tolerance, raises :class:`ExportCheckError` naming the input.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
+import os
+import sys
+import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -53,9 +57,56 @@ class ExportCheckError(ValueError):
     """The exported network does not compute what the PyTorch one does (message says where)."""
 
 
+def cause(exc: BaseException) -> str:
+    """One line saying why ``exc`` happened: the last ``SomeError: ...`` line of a multi-line
+    message (TorchScript's interpreter puts the real error last), else its first line.
+
+    >>> cause(RuntimeError("The following operation failed.\nTraceback...\n  x = f()\n"
+    ...                    "RuntimeError: shape '[1, 3]' is invalid"))
+    "RuntimeError: shape '[1, 3]' is invalid"
+    >>> cause(ValueError(""))
+    'ValueError'
+    """
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    if not lines:
+        return type(exc).__name__
+    for line in reversed(lines[1:]):
+        head = line.split(":", 1)[0]
+        if ":" in line and head.endswith(("Error", "Exception")) and " " not in head:
+            return line
+    return f"{type(exc).__name__}: {lines[0]}"
+
+
+@contextlib.contextmanager
+def captured_output() -> "Iterator[io.StringIO]":
+    """Send what runs inside to a buffer instead of the terminal: ``sys.stdout``/``sys.stderr``
+    and the process's file descriptors 1 and 2 (the ONNX exporter prints the whole Torch IR graph,
+    100 KB and more, when it fails; C++ warnings go to the descriptors). The buffer holds it all
+    afterwards."""
+    buffer = io.StringIO()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    saved: list[tuple[int, int]] = []
+    with tempfile.TemporaryFile(mode="w+b") as sink:
+        try:
+            for fd in (1, 2):
+                with contextlib.suppress(OSError):
+                    saved.append((fd, os.dup(fd)))
+                    os.dup2(sink.fileno(), fd)
+            with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer):
+                yield buffer
+        finally:
+            for fd, copy in saved:
+                os.dup2(copy, fd)
+                os.close(copy)
+            sink.seek(0)
+            buffer.write(sink.read().decode("utf-8", "replace"))
+
+
 def _trace(model: nn.Module) -> torch.jit.ScriptModule:
     example = torch.rand(*TRACE_SIZE, generator=torch.Generator().manual_seed(0))
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), captured_output():
         # size-to-int conversions are reported by the tracer; check_export is what verifies
         warnings.simplefilter("ignore")
         with torch.no_grad():
@@ -83,9 +134,9 @@ def onnx_bytes(model: nn.Module, metadata: dict[str, str], *,
     example = torch.rand(*TRACE_SIZE, generator=torch.Generator().manual_seed(0))
     axes = {INPUT_NAME: DYNAMIC_AXES, OUTPUT_NAME: DYNAMIC_AXES}
     buf = io.BytesIO()
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), captured_output():
         warnings.simplefilter("ignore")  # tracer size warnings, the exporter's deprecation note
-        with torch.no_grad():
+        with torch.no_grad():  # (a failing exporter prints the whole graph: kept out of sight)
             torch.onnx.export(model.eval(), (example,), buf, dynamo=False,
                               opset_version=opset, input_names=[INPUT_NAME],
                               output_names=[OUTPUT_NAME], dynamic_axes=axes)
@@ -169,9 +220,8 @@ def check_export(model: nn.Module, path: str | Path, fmt: str, *,
         try:
             got = run(x)
         except Exception as exc:  # the runtime's own error: the graph cannot take this input
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ExportCheckError(
-                f"the {fmt} export fails on a {'x'.join(map(str, shape))} input: {first}"
+                f"the {fmt} export fails on a {'x'.join(map(str, shape))} input: {cause(exc)}"
             ) from exc
         if tuple(got.shape) != tuple(want.shape):
             raise ExportCheckError(

@@ -261,8 +261,10 @@ def calibrate(
     device: torch.device | str = "cpu",
     sizes: tuple[int, ...] = CALIBRATION_SIZES,
     budget: int | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> ActivationCost:
-    """Fit :class:`ActivationCost` to the measured peaks of ``fn`` on square inputs of ``sizes``.
+    """Fit :class:`ActivationCost` to the measured peaks of ``fn`` on square inputs of ``sizes``
+    (``progress(1)`` after each).
 
     With three points, the quadratic through them is kept when its ``P^2`` term is positive;
     otherwise (memory linear in the pixels, the usual case) the line through the two larger
@@ -281,6 +283,8 @@ def calibrate(
         x = torch.rand(1, channels, s, s, generator=gen).to(device)
         pts.append((p, float(measure_peak_bytes(fn, x))))
         del x
+        if progress is not None:
+            progress(1)
     if len(pts) == 1:
         return ActivationCost(0.0, pts[0][1] / pts[0][0], 0.0, points=1)
     if len(pts) == 2:

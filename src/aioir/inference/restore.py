@@ -104,7 +104,11 @@ def _stored_sample_bytes(path: Path) -> tuple[int, bool]:
     from PIL import Image
 
     from aioir.data import png16
+    from aioir.data.io import stored_sample_bytes
 
+    through_tifffile = stored_sample_bytes(path)
+    if through_tifffile is not None:
+        return through_tifffile, False
     with open(path, "rb") as fh:
         head = fh.read(64)
     if png16.needs_png16(head):
@@ -217,6 +221,8 @@ class Restorer:
         self._measured: ActivationCost | None = None
         #: where :attr:`cost` came from: "measured", "process" or "disk" (None before asked)
         self.cost_source: str | None = None
+        #: told of each forward of the memory measurement (a display), when set
+        self.measure_progress: Callable[[int], None] | None = None
 
     @property
     def cost(self) -> ActivationCost:
@@ -224,7 +230,8 @@ class Restorer:
         measured once per architecture and device (:func:`calibrate`, cached for the process and
         on disk, :mod:`~aioir.inference.memory_cache`; a fit that a small budget cut short, on
         small forwards only, is not cached),
-        plus, for the flip ensemble, its buffers (:func:`ensemble_extra_bytes`)."""
+        plus, for the flip ensemble, its buffers (:func:`ensemble_extra_bytes`).
+        :attr:`measure_progress`, when set, is called with 1 after each measured forward."""
         if self._measured is None:
             from aioir.inference import memory_cache
 
@@ -239,7 +246,8 @@ class Restorer:
                 cached, self.cost_source = memory_cache.load_cost(disk), "disk"
             if cached is None:
                 self.cost_source = "measured"
-            self._measured = cached or calibrate(self._base, device=self.device, budget=self.budget)
+            self._measured = cached or calibrate(self._base, device=self.device, budget=self.budget,
+                                                 progress=self.measure_progress)
             if self._measured.points == 3:
                 _CALIBRATED[self._key] = self._measured
                 if cached is None:

@@ -5,12 +5,18 @@ One FastAPI app (the ``serve`` extra: fastapi, uvicorn, python-multipart) with o
 
 * ``GET /``: the page; ``GET /api/info``: the network, its tasks, whether it has an uncertainty
   map, and the upload limits;
-* ``POST /api/restore`` (multipart: ``image``, optional ``ensemble=flips``): restores the upload
+* ``POST /api/restore`` (multipart: ``image``, optional ``ensemble=flips``, ``format`` =
+  ``auto`` (the upload's own format: JPEG, PNG or WebP; PNG for any other) | ``jpeg`` | ``png`` |
+  ``webp``, optional ``job``: an id the page polls for progress): restores the upload
   task-agnostically (the all-in-one network needs no task) within the memory budget and returns
-  the URLs of the input (as shown: orientation applied), the result and, for a TUR checkpoint,
-  the uncertainty map;
-* ``GET /api/result/{id}/{input|restored|uncertainty}.png`` (``?download=1`` to save): the
-  images of every result, held in memory only, for :data:`RESULT_TTL_S` seconds after their
+  the URLs of the input (as shown: orientation applied), the result (in the chosen format: a
+  JPEG upload comes back as a JPEG, not as a PNG ten times its size; 16-bit only as PNG) and,
+  for a TUR checkpoint, the uncertainty map; for a network that routes by degradation
+  (``aware_unet``: its ``degradation_probabilities`` hook) also what it detected;
+* ``GET /api/progress/{job}``: ``{"stage", "done", "total"}`` of a restore under way (waiting,
+  decoding, restoring windows, encoding);
+* ``GET /api/result/{id}/{input|restored|uncertainty}.{png|jpg|webp}`` (``?download=1`` to save):
+  the images of every result, held in memory only, for :data:`RESULT_TTL_S` seconds after their
   restore; beyond :data:`RESULT_BYTES` in all, the oldest results that have been fetched go
   first, and only then the oldest ones (a burst of uploads never loses a result before its
   client fetched it).
@@ -42,6 +48,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from aioir.inference.restore import Restorer
 
@@ -49,6 +56,11 @@ from aioir.inference.restore import Restorer
 RESULT_TTL_S = 3600.0
 #: bytes of results kept in memory at most (the oldest fetched ones go first)
 RESULT_BYTES = 512 * 2**20
+#: output formats: name -> (file extension, media type); "auto" picks the upload's own
+FORMATS = {"png": (".png", "image/png"), "jpeg": (".jpg", "image/jpeg"),
+           "webp": (".webp", "image/webp")}
+#: restores whose progress is kept for the page to poll
+KEEP_JOBS = 32
 #: bytes read from an upload at a time
 _CHUNK = 1 << 20
 
@@ -80,16 +92,48 @@ def colour_map(u: np.ndarray) -> np.ndarray:
 
 
 def _png(pixels: np.ndarray, *, bits: int = 8, icc: bytes | None = None,
-         exif: bytes | None = None) -> bytes:
-    """PNG bytes through the one image writer (a temporary file: it writes atomically to paths)."""
+         exif: bytes | None = None, fmt: str = "png") -> bytes:
+    """Image bytes (PNG, or ``fmt``: :data:`FORMATS`) through the one image writer (a temporary
+    file: it writes atomically to paths)."""
     from aioir.data.io import write_image
 
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "x.png"
+        path = Path(tmp) / f"x{FORMATS[fmt][0]}"
         write_image(path, pixels, bits=bits, icc_profile=icc, exif=exif)
         return path.read_bytes()
 
 
+def sniff_format(data: bytes) -> str | None:
+    r"""``"png"``, ``"jpeg"`` or ``"webp"`` from a file's first bytes (None: another format).
+
+    >>> sniff_format(b"\xff\xd8\xff\xe0..."), sniff_format(b"RIFF\x00\x00\x00\x00WEBP")
+    ('jpeg', 'webp')
+    """
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "jpeg"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "webp"
+    return None
+
+
+def output_format(asked: str, data: bytes) -> str:
+    r"""The result's format: ``asked``, or for ``"auto"`` the upload's own (PNG when it is none
+    of JPEG, PNG, WebP); an unknown name raises :class:`UploadRefused`.
+
+    >>> output_format("auto", b"\xff\xd8\xff..."), output_format("auto", b"II*\x00")
+    ('jpeg', 'png')
+    """
+    if asked == "auto":
+        return sniff_format(data) or "png"
+    if asked not in FORMATS:
+        raise UploadRefused(f"unknown output format {asked!r}; choose auto, "
+                            f"{', '.join(FORMATS)}")
+    return asked
+
+
+@torch.no_grad()
 class RestoreService:
     """What the app does, without HTTP: restore an uploaded file's bytes, keep the results."""
 
@@ -136,8 +180,27 @@ class RestoreService:
                 return None
             self._fetched.add(key)
             return stem, images[name]
+        # job id -> {"stage", "done", "total"} of the restores the page polls
+        self.jobs: OrderedDict[str, dict[str, Any]] = OrderedDict()
+
+    def _report(self, job: str | None, stage: str, done: int = 0, total: int = 0) -> None:
+        if not job:
+            return
+        with self._results_lock:
+            self.jobs[job] = {"stage": stage, "done": done, "total": total}
+            self.jobs.move_to_end(job)
+            while len(self.jobs) > KEEP_JOBS:
+                self.jobs.popitem(last=False)
+
+    def progress(self, job: str) -> dict[str, Any] | None:
+        """Where the restore ``job`` is (None: unknown, or long finished)."""
+        with self._results_lock:
+            state = self.jobs.get(job)
+            return None if state is None else dict(state)
 
     def info(self) -> dict[str, Any]:
+        from aioir.models.hooks import hooks
+
         first = next(iter(self.restorers.values()))
         return {
             "model": self.meta["model"],
@@ -145,6 +208,8 @@ class RestoreService:
             "weights": self.meta.get("weights"),
             "uncertainty": first.channels_out > 3,
             "ensembles": list(self.restorers),
+            "formats": ["auto", *FORMATS],
+            "detects": hooks(first.model).degradation_probabilities is not None,
             "max_upload_bytes": self.max_upload_bytes,
             "max_pixels": self.max_pixels,
         }
@@ -154,8 +219,11 @@ class RestoreService:
             f"the file is {size / 2**20:.1f} MB; the limit is "
             f"{self.max_upload_bytes / 2**20:.1f} MB (aioir serve --max-upload-mb)", 413)
 
-    def restore(self, name: str, data: bytes, ensemble: str = "none") -> dict[str, Any]:
-        """Restore an upload; returns the page's JSON answer (raises :class:`UploadRefused`)."""
+    def restore(self, name: str, data: bytes, ensemble: str = "none", fmt: str = "auto",
+                job: str | None = None) -> dict[str, Any]:
+        """Restore an upload into ``fmt`` (:func:`output_format`); returns the page's JSON
+        answer (raises :class:`UploadRefused`). ``job``: an id under which :meth:`progress`
+        tells where the restore is."""
         from aioir.data.io import ImageReadError, decode_image, image_size
         from aioir.inference.memory import BudgetError
 
@@ -164,6 +232,7 @@ class RestoreService:
                                 f"{' or '.join(self.restorers)}")
         if len(data) > self.max_upload_bytes:
             raise self.too_large(len(data))
+        out_fmt = output_format(fmt, data)
         shown_name = Path(name or "upload").name
         suffix = Path(shown_name).suffix.lower()  # a plain short one only (a 300-char or
         if not re.fullmatch(r"\.[a-z0-9]{1,8}", suffix):  # odd one made a path too long)
@@ -178,37 +247,55 @@ class RestoreService:
                     raise UploadRefused(
                         f"{shown_name} is {w} x {h} = {h * w / 1e6:.1f} megapixels; the limit is "
                         f"{self.max_pixels / 1e6:.1f} (aioir serve --max-megapixels)", 413)
+                self._report(job, "waiting for another restore")
                 with self._lock:
                     t0 = time.perf_counter()
                     plan, bits = restorer.file_plan(path)
+                    bits = bits if out_fmt == "png" else 8  # JPEG and WebP hold 8 bits
+                    self._report(job, "decoding")
                     decoded = decode_image(path)
+                    windows = [0]
+
+                    def advance(n: int) -> None:
+                        windows[0] += n
+                        self._report(job, "restoring", windows[0], plan.windows)
+
+                    advance(0)
                     res = restorer.restore_pixels(decoded.pixels, decoded.white, bits=bits,
-                                                  plan=plan)
+                                                  plan=plan, progress=advance)
                     seconds = time.perf_counter() - t0
             except ImageReadError as exc:
                 raise UploadRefused(str(exc).replace(str(path), shown_name)) from None
             except BudgetError as exc:
                 raise UploadRefused(str(exc).replace(str(path), shown_name), 413) from None
+        self._report(job, "encoding")
         shown = decoded.pixels if decoded.pixels.dtype == np.uint8 else decoded.to_float()
         images = {
             "input": _png(shown),
-            "restored": _png(res.image, bits=bits, icc=decoded.icc_profile, exif=decoded.exif),
+            "restored": _png(res.image, bits=bits, icc=decoded.icc_profile, exif=decoded.exif,
+                             fmt=out_fmt),
         }
         if res.uncertainty is not None:
             images["uncertainty"] = _png(colour_map(res.uncertainty))
         key = uuid.uuid4().hex
         stem = Path(shown_name).stem or "image"
         self._keep(key, stem, images)
-        urls = {k: f"/api/result/{key}/{k}.png" for k in images}
+        ext = {k: FORMATS[out_fmt if k == "restored" else "png"][0] for k in images}
+        urls = {k: f"/api/result/{key}/{k}{ext[k]}" for k in images}
+        self._report(job, "done", plan.windows, plan.windows)
         return {
             "id": key,
             "width": w,
             "height": h,
             "bits": bits,
+            "format": out_fmt,
+            "bytes": len(images["restored"]),
+            "upload_bytes": len(data),
             "seconds": round(seconds, 3),
             "windows": plan.windows,
             "ensemble": ensemble,
-            "download_name": f"{stem}_restored.png",
+            "detected": res.detected,  # Restorer.detect: the network's own classifier
+            "download_name": f"{stem}_restored{ext['restored']}",
             "input": urls["input"],
             "restored": urls["restored"],
             "uncertainty": urls.get("uncertainty"),
@@ -271,11 +358,13 @@ def create_app(service: RestoreService) -> Any:
                 return JSONResponse({"error": str(service.too_large(len(data)))},
                                     status_code=413)
         ensemble = str(form.get("ensemble") or "none")
+        fmt = str(form.get("format") or "auto")
+        job = str(form.get("job") or "")[:64] or None
         loop = asyncio.get_running_loop()
         try:  # in the restores' own thread: queued restores hold no thread of the page's
             answer = await loop.run_in_executor(restores, service.restore,
                                                  upload.filename or "upload", bytes(data),
-                                                 ensemble)
+                                                 ensemble, fmt, job)
         except UploadRefused as exc:
             return JSONResponse({"error": str(exc)}, status_code=exc.status)
         except (MemoryError, RuntimeError, OSError) as exc:
@@ -283,18 +372,26 @@ def create_app(service: RestoreService) -> Any:
                                 status_code=500)
         return answer
 
-    @app.get("/api/result/{key}/{name}.png")
-    async def result(key: str, name: str, download: int = 0) -> Any:
+    @app.get("/api/progress/{job}")
+    async def progress(job: str) -> Any:
+        state = service.progress(job)
+        if state is None:
+            return JSONResponse({"error": "no such restore"}, status_code=404)
+        return state
+
+    @app.get("/api/result/{key}/{name}.{ext}")
+    async def result(key: str, name: str, ext: str, download: int = 0) -> Any:
         found = service.image(key, name)
-        if found is None:
+        fmt = sniff_format(found[1]) if found is not None else None
+        if found is None or fmt is None or FORMATS[fmt][0] != f".{ext}":
             return JSONResponse({"error": "no such result (the server keeps results for "
                                           f"{RESULT_TTL_S / 60:.0f} minutes)"}, status_code=404)
-        stem, png = found
+        stem, data = found
         headers = {"Cache-Control": "no-store"}
         if download:  # a header value: printable ASCII only (a NUL dropped the connection)
             safe = re.sub(r"[^A-Za-z0-9._+-]", "_", stem)[:100] or "image"
-            headers["Content-Disposition"] = f'attachment; filename="{safe}_{name}.png"'
-        return Response(png, media_type="image/png", headers=headers)
+            headers["Content-Disposition"] = f'attachment; filename="{safe}_{name}{FORMATS[fmt][0]}"'
+        return Response(data, media_type=FORMATS[fmt][1], headers=headers)
 
     return app
 
@@ -323,5 +420,5 @@ def serve(app: Any, host: str, port: int, sock: socket.socket | None = None) -> 
     uvicorn.Server(config).run(sockets=[sock] if sock is not None else None)
 
 
-__all__ = ["RestoreService", "UploadRefused", "colour_map", "create_app", "listen", "page_html",
-           "serve"]
+__all__ = ["RestoreService", "UploadRefused", "colour_map", "create_app", "listen",
+           "output_format", "page_html", "serve", "sniff_format"]

@@ -132,6 +132,26 @@ def tone_curve(x: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
     return torch.exp(log_a.clamp(-3.0, 3.0)) * x.clamp(min=1e-6).pow(g) + b
 
 
+def _correlate_shifts(padded: torch.Tensor, kernels: torch.Tensor, k: int, h: Any,
+                      w: Any) -> torch.Tensor:
+    """``sum_ij kernels[:, i k + j] * padded[:, :, i:i+h, j:j+w]``: each image's ``k x k``
+    kernel correlated with its channels, with any batch size in a traced graph (equal to the
+    grouped convolution up to the order of the additions).
+
+    >>> p = torch.rand(2, 3, 6, 7); ker = torch.rand(2, 9)
+    >>> ref = torch.stack([F.conv2d(p[i:i + 1].transpose(0, 1), ker[i].view(1, 1, 3, 3))[:, 0]
+    ...                    for i in range(2)])
+    >>> bool(torch.allclose(_correlate_shifts(p, ker, 3, 4, 5), ref, atol=1e-6))
+    True
+    """
+    out = None
+    for i in range(k):
+        for j in range(k):
+            term = kernels[:, i * k + j, None, None, None] * padded[:, :, i:i + h, j:j + w]
+            out = term if out is None else out + term
+    return out
+
+
 @MODELS.register("aware_unet")
 class AwareUNet(nn.Module):
     """Degradation-aware compact U-Net (see the module docstring).
@@ -286,8 +306,12 @@ class AwareUNet(nn.Module):
         if self.num_classes > self.num_tasks:
             kernels = kernels.clone()
             kernels[:, (k * k) // 2] += w[:, self.num_tasks]
-        kernels = kernels.view(b, 1, 1, k, k).expand(b, c, 1, k, k)
         padded = F.pad(x, (k // 2,) * 4, mode="replicate")
+        if torch.jit.is_tracing():
+            # a grouped convolution's groups (b * c) would freeze the example's batch into the
+            # graph: the same correlation as a sum of k * k shifted images
+            return _correlate_shifts(padded, kernels, k, h, wd)
+        kernels = kernels.view(b, 1, 1, k, k).expand(b, c, 1, k, k)
         out = F.conv2d(padded.reshape(1, b * c, h + k - 1, wd + k - 1),
                        kernels.reshape(b * c, 1, k, k), groups=b * c)
         return out.view(b, c, h, wd)

@@ -60,6 +60,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from aioir.models.padding import _larger
+
 #: number of statistics :func:`degradation_stats` returns per image
 NUM_STATS = 21
 #: smaller images are extended to this side first
@@ -77,20 +79,21 @@ def phase_medians(a: torch.Tensor, period: int, dim: int) -> torch.Tensor:
     >>> phase_medians(a, 3, 2).tolist()
     [[5.5, 11.0, 16.5]]
     """
-    a, k = _whole_periods(a, period, dim, "phase_medians")
+    a = _whole_periods(a, period, dim, "phase_medians")
     if dim == 2:
-        a = a.reshape(a.shape[0], a.shape[1], k, period).permute(0, 3, 1, 2)
+        a = a.reshape(a.shape[0], a.shape[1], -1, period).permute(0, 3, 1, 2)
     else:
-        a = a.reshape(a.shape[0], k, period, a.shape[2]).permute(0, 2, 1, 3)
+        a = a.reshape(a.shape[0], -1, period, a.shape[2]).permute(0, 2, 1, 3)
     return median(a.flatten(2))
 
 
-def _whole_periods(a: torch.Tensor, period: int, dim: int, caller: str) -> tuple[torch.Tensor, int]:
-    """``a`` cut along ``dim`` to whole periods, and how many periods that is."""
+def _whole_periods(a: torch.Tensor, period: int, dim: int, caller: str) -> torch.Tensor:
+    """``a`` (``B, H, W``) cut along ``dim`` (1 or 2) to whole periods (a slice, so a traced
+    graph cuts any size as the eager code does)."""
     k = a.shape[dim] // period
-    if k == 0:
+    if not torch.jit.is_tracing() and k == 0:
         raise ValueError(f"{caller}: the image is smaller than the period {period}")
-    return a.narrow(dim, 0, k * period), k
+    return a[:, :, :k * period] if dim == 2 else a[:, :k * period]
 
 
 def median(a: torch.Tensor) -> torch.Tensor:
@@ -101,7 +104,27 @@ def median(a: torch.Tensor) -> torch.Tensor:
     [2.5]
     """
     n = a.shape[-1]
-    return a.sort(-1).values[..., [(n - 1) // 2, n // 2]].mean(-1)
+    middle = torch.stack([torch.as_tensor((n - 1) // 2), torch.as_tensor(n // 2)])
+    return a.sort(-1).values.index_select(-1, middle.to(a.device)).mean(-1)
+
+
+def quantiles(a: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    """``torch.quantile(a, q, dim=-1)`` with linear interpolation, as ``(..., len(q))``, from
+    ops that TorchScript and ONNX export with a dynamic length (``torch.quantile`` has no ONNX
+    form): the same algorithm as PyTorch's (sort; ``r = q (n - 1)``; ``lerp`` between the values
+    at ``floor r`` and ``ceil r`` by ``r - floor r``), so the same values bit for bit on inputs
+    without NaN.
+
+    >>> a = torch.tensor([[4.0, 1.0, 3.0, 2.0, 10.0]])
+    >>> quantiles(a, torch.tensor([0.05, 0.5, 0.95])).tolist()
+    [[1.2000000476837158, 3.0, 8.799999237060547]]
+    """
+    sorted_a = a.sort(-1).values
+    ranks = q * (sorted_a.shape[-1] - 1)
+    below = ranks.long()
+    lo = sorted_a.index_select(-1, below)
+    hi = sorted_a.index_select(-1, ranks.ceil().long())
+    return torch.lerp(lo, hi, (ranks - below).expand_as(lo))
 
 
 def phase_means(a: torch.Tensor, period: int, dim: int) -> torch.Tensor:
@@ -111,10 +134,10 @@ def phase_means(a: torch.Tensor, period: int, dim: int) -> torch.Tensor:
     >>> phase_means(a, 3, 2).tolist()
     [[5.5, 11.0, 16.5]]
     """
-    a, k = _whole_periods(a, period, dim, "phase_means")
+    a = _whole_periods(a, period, dim, "phase_means")
     if dim == 2:
-        return a.reshape(a.shape[0], a.shape[1], k, period).mean((1, 2))
-    return a.reshape(a.shape[0], k, period, a.shape[2]).mean((1, 3))
+        return a.reshape(a.shape[0], a.shape[1], -1, period).mean((1, 2))
+    return a.reshape(a.shape[0], -1, period, a.shape[2]).mean((1, 3))
 
 
 def _phase_ratios(a: torch.Tensor, period: int, dim: int, how=None) -> list[torch.Tensor]:
@@ -129,14 +152,19 @@ def degradation_stats(x: torch.Tensor) -> torch.Tensor:
     repeating its last row/column (the phase statistics need a whole period of 8)."""
     if x.dim() != 4 or x.shape[2] < 1 or x.shape[3] < 1:
         raise ValueError(f"degradation_stats: expected (B, C, H, W) images, got {tuple(x.shape)}")
-    if x.shape[2] < MIN_SIDE or x.shape[3] < MIN_SIDE:
+    if torch.jit.is_tracing():  # sizes are traced values: record the padding (0 or more)
+        x = F.pad(x, (0, _larger(MIN_SIDE - x.shape[3], 0), 0, _larger(MIN_SIDE - x.shape[2], 0)),
+                  mode="replicate")
+    elif x.shape[2] < MIN_SIDE or x.shape[3] < MIN_SIDE:
         x = F.pad(x, (0, max(0, MIN_SIDE - x.shape[3]), 0, max(0, MIN_SIDE - x.shape[2])),
                   mode="replicate")
     g = x.mean(1)
     flat = g.flatten(1)
-    step = max(1, flat.shape[1] // QUANTILE_SAMPLES)
-    q = torch.quantile(flat[:, ::step], torch.tensor([0.05, 0.5, 0.95], dtype=x.dtype,
-                                                      device=x.device), dim=1).T
+    # every step-th pixel, step = max(1, n // QUANTILE_SAMPLES), as traceable index ops
+    n = flat.shape[1]
+    step = _larger(n // QUANTILE_SAMPLES, 1)
+    picked = flat.index_select(1, torch.arange(0, n, step, device=x.device))
+    q = quantiles(picked, torch.tensor([0.05, 0.5, 0.95], dtype=x.dtype, device=x.device))
     ax = (g[:, :, 1:] - g[:, :, :-1]).abs()
     ay = (g[:, 1:, :] - g[:, :-1, :]).abs()
     lap = (4 * g[:, 1:-1, 1:-1] - g[:, :-2, 1:-1] - g[:, 2:, 1:-1] - g[:, 1:-1, :-2]
