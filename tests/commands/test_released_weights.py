@@ -96,7 +96,7 @@ def test_a_release_file_in_every_command(layout, tmp_path, three_task_root, monk
     # eval on a setting's test sets: a table per group, the release's name as the row
     assert main(["eval", str(weights), "--setting", "three_task", "--root", str(three_task_root),
                  "--out", str(tmp_path / "eval"), "--device", "cpu", *args]) == 0
-    result = json.loads((tmp_path / "eval" / "eval_three_task.json").read_text())
+    result = json.loads((tmp_path / "eval" / f"eval_three_task_{weights.stem}.json").read_text())
     assert set(result["per_task"]) == {"denoise_15", "denoise_25", "denoise_50", "derain",
                                        "dehaze"}
     assert all(np.isfinite(v["psnr"]) for v in result["per_task"].values())
