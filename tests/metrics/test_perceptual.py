@@ -17,7 +17,7 @@ def test_missing_package_gives_install_hint(monkeypatch: pytest.MonkeyPatch) -> 
     with pytest.raises(LpipsUnavailableError) as err:
         lpips_distance(np.zeros((16, 16, 3)), np.zeros((16, 16, 3)))
     message = str(err.value)
-    assert "pip install aioir[lpips]" in message and "offline" in message
+    assert "pip install -e '.[lpips]'" in message and "offline" in message
     assert isinstance(err.value.__cause__, ImportError)
 
 

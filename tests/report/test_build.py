@@ -194,9 +194,9 @@ def test_without_matplotlib_the_tables_are_written_and_the_skip_is_explained(
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
     result = make_report([bench_dir / "mixed"], tmp_path / "r")
     assert result.drawn == []
-    assert len(result.skipped) == 1 and "pip install 'aioir[plots]'" in result.skipped[0].skipped
+    assert len(result.skipped) == 1 and "pip install -e ." in result.skipped[0].skipped
     md = (tmp_path / "r" / "report.md").read_text()
-    assert "## Figures not drawn" in md and "aioir[plots]" in md and "| mixed " in md
+    assert "## Figures not drawn" in md and "pip install -e ." in md and "| mixed " in md
     assert (tmp_path / "r" / "results.csv").is_file() and not (tmp_path / "r" / "figures").exists()
 
 
