@@ -88,16 +88,19 @@ def has_uncertainty_head(run: Run) -> bool:
 
 def uncertainty_maps(
     run: Run, samples: Sequence[Sample]
-) -> tuple[list[np.ndarray], list[np.ndarray]]:
+) -> tuple[list[np.ndarray], list[np.ndarray], int]:
     """Per-pixel uncertainty (H x W, mean over the head's channels) of each sample's degraded
-    image, from the head stored in ``run``'s latest checkpoint, and the live network's
-    restoration of it (H x W x 3, not clipped) that the map goes with."""
+    image, from the head stored in ``run``'s latest checkpoint, the live network's restoration
+    of it (H x W x 3, not clipped) that the map goes with, and the head's border
+    (:func:`aioir.inference.uncertainty.head_border`: the pixels at each side computed from
+    the head's zero padding, which the figures leave out)."""
     from contextlib import nullcontext
 
     import torch
 
     from aioir.checkpoint import load_checkpoint
     from aioir.inference.export import load_network
+    from aioir.inference.uncertainty import head_border
     from aioir.models.hooks import hooks
 
     path = _checkpoint(run)
@@ -122,9 +125,10 @@ def uncertainty_maps(
                 u = strategy.uncertainty(pred)
             maps.append(u[0].mean(0).detach().cpu().numpy().astype(np.float64))
             preds.append(pred[0].permute(1, 2, 0).detach().cpu().numpy())
+        border = head_border(strategy.uem)
     finally:
         strategy.detach()
-    return maps, preds
+    return maps, preds, border
 
 
 def zoom_window(gt: np.ndarray, size: int | None = None) -> tuple[int, int, int]:
