@@ -28,9 +28,11 @@ from __future__ import annotations
 import math
 import re
 import shutil
+import sys
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -155,7 +157,8 @@ class _Figures:
 
     def __init__(self, groups: list[RunGroup], tasks: list[str], folder: Path,
                  samples: list | None, samples_note: str, protocol: Any,
-                 input_row: GroupSummary | None = None) -> None:
+                 input_row: GroupSummary | None = None, progress: bool = False) -> None:
+        self.progress = progress
         self.groups = groups
         self.input_row = input_row
         self.tasks = tasks
@@ -167,6 +170,17 @@ class _Figures:
         self._uncertainty: dict[str, tuple[list[np.ndarray], list[np.ndarray]]] | None = None
 
     # ------------------------------------------------------------------ helpers
+    @contextmanager
+    def _bar(self, total: int, desc: str) -> Iterator[Any]:
+        """A progress display for one slow step inside a figure (shown when ``progress``)."""
+        from aioir.progress import progress as progress_bar
+
+        bar = progress_bar(total=total, desc=desc, unit="img", disable=not self.progress)
+        try:
+            yield bar
+        finally:
+            bar.close()
+
     def _save(self, fig: Any, entry: FigureEntry) -> FigureEntry:
         from .figures import save_png
 
@@ -309,7 +323,8 @@ class _Figures:
             options = self.protocol.metric_options()
             res.input_psnr = [psnr(lq, gt, **options) for lq, gt, _, _ in picks]
             for g in self.groups:
-                outs = restore_run(g.first, picks)
+                with self._bar(len(picks), f"report: restoring ({g.label})") as bar:
+                    outs = restore_run(g.first, picks, on_image=lambda: bar.update(1))
                 res.outputs[g.label] = outs
                 res.psnr[g.label] = [psnr(o, s[1], **options) for o, s in zip(outs, picks)]
             res.windows = [zoom_window(gt) for _, gt, _, _ in picks]
@@ -380,7 +395,10 @@ class _Figures:
             self._uncertainty = {}
             for g in self.groups:
                 if has_uncertainty_head(g.first):
-                    self._uncertainty[g.label] = uncertainty_maps(g.first, self.samples or [])
+                    samples = self.samples or []
+                    with self._bar(len(samples), f"report: uncertainty maps ({g.label})") as bar:
+                        self._uncertainty[g.label] = uncertainty_maps(
+                            g.first, samples, on_image=lambda: bar.update(1))
         return self._uncertainty
 
     @staticmethod
@@ -507,7 +525,8 @@ class _Figures:
         return entries
 
 
-def _validation(groups: list[RunGroup], tasks: list[str]) -> tuple[list | None, str, Any, bool]:
+def _validation(groups: list[RunGroup], tasks: list[str], progress: bool = False
+                ) -> tuple[list | None, str, Any, bool]:
     """The validation samples shown in image figures, why there are none, the protocol of
     per-image scores, and whether every run validates on exactly these images."""
     from .samples import validation_samples
@@ -518,7 +537,7 @@ def _validation(groups: list[RunGroup], tasks: list[str]) -> tuple[list | None, 
         from aioir.engine.build import resolve_setting, val_protocol
 
         protocol = val_protocol(cfg, resolve_setting(cfg))
-        samples = validation_samples(cfg, list(tasks))
+        samples = validation_samples(cfg, list(tasks), progress)
     except (ValueError, OSError) as exc:  # a config of another version, images moved away...
         return None, f"cannot rebuild the validation images of {first.path}: {exc}", None, False
     keys = {repr(((r.config.get("val") or {}) | {"every": None, "use_ema": None},
@@ -536,18 +555,25 @@ def _costs(groups: list[RunGroup], progress: bool) -> dict[str, Any]:
     it could not be measured (a string)."""
     from aioir.progress import progress as progress_bar
 
-    from .cost import run_cost
+    from .cost import COST_STEPS, run_cost
 
     out: dict[str, Any] = {}
-    for g in progress_bar(groups, desc="report: network cost", unit="method",
-                          disable=not progress):
-        if g.first.checkpoint is None:
-            out[g.label] = "no checkpoint"
-            continue
-        try:
-            out[g.label] = run_cost(g.first)
-        except (OSError, ValueError, RuntimeError, KeyError) as exc:
-            out[g.label] = f"{type(exc).__name__}: {exc}"
+    steps = COST_STEPS
+    bar = progress_bar(total=len(groups) * steps, desc="report: network cost", unit="step",
+                       disable=not progress)
+    try:
+        for g in groups:
+            done = bar.n
+            if g.first.checkpoint is None:
+                out[g.label] = "no checkpoint"
+            else:
+                try:
+                    out[g.label] = run_cost(g.first, on_step=lambda: bar.update(1))
+                except (OSError, ValueError, RuntimeError, KeyError) as exc:
+                    out[g.label] = f"{type(exc).__name__}: {exc}"
+            bar.update(done + steps - bar.n)
+    finally:
+        bar.close()
     return out
 
 
@@ -726,6 +752,12 @@ def make_report(
         raise ValueError("give at least one run folder")
     out = Path(out) if out is not None else default_out(paths)
     check_out_dir(out)
+
+    def say(text: str) -> None:
+        if progress:
+            print(f"report: {text}", file=sys.stderr, flush=True)
+
+    say("reading the run folders")
     groups = group_runs(find_runs(paths))
     tasks = _tasks(groups)
     if baseline == AUTO:
@@ -736,7 +768,9 @@ def make_report(
                                 [g.strategy for g in groups])
     groups = method_order(groups, baseline)
 
-    samples, samples_note, protocol, same_val = _validation(groups, tasks)
+    say(f"{sum(len(g.runs) for g in groups)} run folder(s), {len(groups)} method(s); "
+        "rebuilding the validation images")
+    samples, samples_note, protocol, same_val = _validation(groups, tasks, progress)
     rows: list[GroupSummary] = []
     if samples is not None and same_val:
         from aioir.metrics.evaluate import evaluate_pairs
@@ -769,7 +803,7 @@ def make_report(
             else:
                 input_row = rows[0] if rows[0].label == INPUT_ROW else None
                 entries = _Figures(groups, tasks, staged / "figures", samples, samples_note,
-                                   protocol, input_row).all(progress)
+                                   protocol, input_row, progress).all(progress)
         doc = ReportDocument(
             title=title or "aioir report: " + ", ".join(g.label for g in groups),
             headers=headers, rows=body,

@@ -19,12 +19,17 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Callable
 
-__all__ = ["Cost", "network_cost", "run_cost", "COST_SIZE"]
+__all__ = ["Cost", "network_cost", "run_cost", "COST_SIZE", "COST_STEPS", "REPEATS"]
 
 #: side of the square image the MACs and latency are measured on
 COST_SIZE = 256
+#: timed forward passes (the median is reported)
+REPEATS = 5
+#: ``on_step`` calls of :func:`run_cost`: the load, the counted pass, the warm-up and each timed
+#: pass (a progress display)
+COST_STEPS = 3 + REPEATS
 
 
 @dataclass(frozen=True)
@@ -45,11 +50,17 @@ class Cost:
         return asdict(self)
 
 
-def network_cost(model: Any, size: int = COST_SIZE, repeats: int = 5) -> Cost:
+def network_cost(model: Any, size: int = COST_SIZE, repeats: int = REPEATS,
+                 on_step: Callable[[], Any] | None = None) -> Cost:
     """:class:`Cost` of ``model`` (an ``nn.Module`` mapping a ``(1, 3, H, W)`` image to an
-    image) on a random ``size x size`` input."""
+    image) on a random ``size x size`` input: one counted pass (which warms up too), one more
+    warm-up, ``repeats`` timed passes; ``on_step()`` after each."""
     import torch
     from torch.utils.flop_counter import FlopCounterMode
+
+    def tick() -> None:
+        if on_step is not None:
+            on_step()
 
     model = model.eval()
     params = sum(p.numel() for p in model.parameters())
@@ -59,23 +70,30 @@ def network_cost(model: Any, size: int = COST_SIZE, repeats: int = 5) -> Cost:
         with counter:
             model(x)
         flops = counter.get_total_flops()
+        tick()
+        model(x)
+        tick()
         times = []
         for _ in range(max(repeats, 1)):
             t0 = time.perf_counter()
             model(x)
             times.append(time.perf_counter() - t0)
+            tick()
     times.sort()
     return Cost(int(params), int(flops // 2), 1000.0 * times[len(times) // 2], size,
                 torch.get_num_threads())
 
 
-def run_cost(run: Any, size: int = COST_SIZE, repeats: int = 5) -> Cost:
+def run_cost(run: Any, size: int = COST_SIZE, repeats: int = REPEATS,
+             on_step: Callable[[], Any] | None = None) -> Cost:
     """:class:`Cost` of the network in ``run``'s latest checkpoint (as evaluated: EMA weights
-    when ``val.use_ema``)."""
+    when ``val.use_ema``); ``on_step()`` after the load and after each pass."""
     from aioir.inference.export import load_network
 
     if run.checkpoint is None:
         raise FileNotFoundError(f"{run.path} has no checkpoint (checkpoints/step_*.pt)")
     use_ema = bool((run.config.get("val") or {}).get("use_ema", True))
     model, _ = load_network(run.checkpoint, use_ema=use_ema)
-    return network_cost(model, size, repeats)
+    if on_step is not None:
+        on_step()
+    return network_cost(model, size, repeats, on_step)
