@@ -216,17 +216,17 @@ class _Figures:
         if not panels:
             entry.skipped = f"no metrics.jsonl record holds {key!r}"
             return entry
-        values = {v for lines in panels.values() for runs in lines.values()
-                  for series in runs for v in series.values}
-        if len(values) == 1:
-            entry.skipped = (f"every logged {key!r} is {values.pop():g}: a constant line "
-                             "says nothing")
-            return entry
         if log_y and not any(v > 0 for lines in panels.values() for runs in lines.values()
                              for series in runs for v in series.values):
             entry.skipped = (f"every logged {key!r} is 0: the runs trained without "
                              "reconstruction (e.g. generative pre-training; see the auxiliary "
                              "losses)")
+            return entry
+        values = {v for lines in panels.values() for runs in lines.values()
+                  for series in runs for v in series.values}
+        if len(values) == 1:
+            entry.skipped = (f"every logged {key!r} is {values.pop():g}: a constant line "
+                             "says nothing")
             return entry
         entry.caption += (f" Faint: the logged values; solid: their trailing mean over "
                           f"{SMOOTH} logged points.{self._seeds_text()}")
