@@ -46,6 +46,11 @@ def test_neighbour_products_use_zero_outside():
     assert _shifted(x, -1, 1).tolist() == [[0, 0, 0], [2, 3, 0], [5, 6, 0]]
 
 
+def test_flat_image_is_a_clear_error():
+    with pytest.raises(ValueError, match="flat image"):
+        brisque(np.full((32, 32, 3), 128, np.uint8))
+
+
 def test_too_small_image_is_refused():
     with pytest.raises(ValueError, match="at least 16 x 16"):
         brisque(np.zeros((10, 40), np.uint8))

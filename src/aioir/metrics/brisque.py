@@ -103,6 +103,8 @@ def _aggd(x: np.ndarray) -> tuple[float, float, float]:
     first shape of the grid where ``|ratio - r|`` stops decreasing."""
     v = x.astype(np.float64).ravel()
     pos, neg = v[v > 0], v[v < 0]
+    if pos.size == 0 or neg.size == 0:
+        raise ValueError("BRISQUE is undefined for a flat image (no contrast to fit)")
     left = math.sqrt(float(np.sum(neg * neg)) / neg.size)
     right = math.sqrt(float(np.sum(pos * pos)) / pos.size)
     g = left / right
