@@ -72,13 +72,17 @@ def test_tiny_demo_end_to_end(tmp_path, monkeypatch):
         assert iv["lo"] <= iv["estimate"] <= iv["hi"]
     assert re.search(r"^- art - mixed: [+-]\d+\.\d\d \[", report, re.M)
 
-    # the grid and plots next to the table (no uncertainty figures: neither strategy has a head)
+    # the grid and plots next to the table (no uncertainty figures: neither strategy has a head;
+    # no validation curve: the demo validates once, at the end; no all-zero 'clamped' curve)
     figures = res["report"]
     assert figures.out == tmp_path / "quick" / "report" and figures.html.is_file()
     assert {"restorations", "restoration_crops", "train_task_weight", "train_task_loss",
-            "learning_rate", "validation_psnr"} <= {f.id for f in figures.drawn}, \
+            "learning_rate"} <= {f.id for f in figures.drawn}, \
         {f.id: f.skipped for f in figures.skipped}
-    assert {f.id for f in figures.skipped} == {"uncertainty_maps", "uncertainty_histograms"}
+    assert {f.id for f in figures.skipped} == {"uncertainty_maps", "uncertainty_histograms",
+                                               "validation_psnr", "train_clamped"}
+    # the whole-photograph table is in the page too, from the runs' eval/whole_step_*.json
+    assert "## Whole photographs" in (figures.out / "report.md").read_text()
 
 
 #: PSNR (dB) of the demo's degraded test inputs per task at the default budget (192 px crops),

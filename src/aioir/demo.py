@@ -228,6 +228,9 @@ def run_demo(
     if errors:
         raise RuntimeError("demo runs failed: " + "; ".join(f"{k}: {v}" for k, v in errors.items()))
 
+    for s in strategies:  # beside each run's validations, so `aioir report` shows this table
+        write_whole_evaluation(out / s, budget.steps, results[s]["whole"], baseline_whole,
+                               budget.whole_max_size)
     rows = {"degraded input": baseline}
     rows.update({s: results[s]["validation"] for s in strategies})
     whole_rows = {"degraded input": baseline_whole}
@@ -342,6 +345,25 @@ def degraded_input_scores(cfg: RunConfig, progress: bool = False) -> dict[str, A
     sets, _ = validation_sets(cfg, setting)
     return summary(evaluate(lambda img: img, sets, val_protocol(cfg, setting),
                             progress=progress, desc="degraded test crops"))
+
+
+#: what a run's ``eval/whole_step_*.json`` holds, in its ``description``
+WHOLE_DESCRIPTION = ("the held-out photographs degraded whole (seed {seed}) and restored at {size} "
+                     "as `aioir restore` restores them (EMA weights, one pass, clipped to [0, 1])")
+
+
+def write_whole_evaluation(run_dir: Path, step: int, whole: dict[str, Any],
+                           degraded_input: dict[str, Any], max_size: int | None) -> Path:
+    """Write ``run_dir/eval/whole_step_<step>.json``: the whole-photograph evaluation of the
+    run's network, with the degraded inputs' evaluation on the same photographs
+    (``degraded_input``) and a ``description`` (what :mod:`aioir.report` shows as the
+    whole-photograph table)."""
+    from aioir.report.writers import write_json
+
+    size = "full size" if max_size is None else f"a side of at most {max_size} px"
+    data = {**whole, "degraded_input": degraded_input,
+            "description": WHOLE_DESCRIPTION.format(seed=WHOLE_SEED, size=size)}
+    return write_json(Path(run_dir) / "eval" / f"whole_step_{step:08d}.json", data)
 
 
 def whole_image_sets(cfg: RunConfig, max_size: int | None = None) -> list[Any]:

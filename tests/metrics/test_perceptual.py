@@ -17,7 +17,7 @@ def test_missing_package_gives_install_hint(monkeypatch: pytest.MonkeyPatch) -> 
     with pytest.raises(LpipsUnavailableError) as err:
         lpips_distance(np.zeros((16, 16, 3)), np.zeros((16, 16, 3)))
     message = str(err.value)
-    assert "pip install aioir[lpips]" in message and "offline" in message
+    assert "pip install -e '.[lpips]'" in message and "offline" in message
     assert isinstance(err.value.__cause__, ImportError)
 
 
@@ -29,5 +29,5 @@ def test_missing_weights_give_the_same_hint(monkeypatch: pytest.MonkeyPatch) -> 
 
     monkeypatch.setitem(sys.modules, "lpips", FakeLpipsModule)
     monkeypatch.setattr(perceptual, "_MODELS", {})
-    with pytest.raises(LpipsUnavailableError, match="alexnet-owt.*pip install aioir\\[lpips\\]"):
+    with pytest.raises(LpipsUnavailableError, match=r"alexnet-owt.*pip install -e '\.\[lpips\]'"):
         lpips_distance(np.zeros((16, 16, 3)), np.zeros((16, 16, 3)))

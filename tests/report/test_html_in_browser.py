@@ -30,7 +30,8 @@ def test_every_figure_loads_offline_without_console_errors(bench_dir, tmp_path, 
     assert browser_page.external_requests == []
     assert browser_page.page.title().startswith("aioir report")
     headers = browser_page.page.locator("table").first.locator("th").all_inner_texts()
-    assert headers == ["method", "seeds", "noise", "dark", "jpeg", "Average"]
+    assert headers == ["method", "seeds", "noise", "dark", "jpeg", "Average", "params",
+                       "MACs @256x256", "ms @256x256"]
     # the same page still opens with every figure once copied alone elsewhere (self-contained)
     alone = tmp_path / "elsewhere" / "copy.html"
     alone.parent.mkdir()

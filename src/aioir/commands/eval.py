@@ -1,4 +1,4 @@
-"""``aioir eval CHECKPOINT [--setting NAME --root DIR] [--tile N]``.
+"""``aioir eval CHECKPOINT [--setting NAME --root DIR | --photos DIR] [--tile N]``.
 
 Both forms call :func:`aioir.engine.evaluation.evaluate`, the function in-training validation
 uses:
@@ -21,6 +21,12 @@ the run folder's name (``eval_runA_step_00000004``), since every run names its c
 ``step_N.pt``. An existing result file is refused before anything is evaluated unless
 ``--overwrite``.
 
+* with ``--photos DIR``: photographs without ground truth (a folder of your photos, the LQ
+  folder of a real-world set): each restored, and the no-reference scores NIQE and BRISQUE
+  (:mod:`aioir.metrics.noref`; lower is better) of the photos as given and restored. Results:
+  ``photos_<name>.json`` (every image's scores; ``<name>``: ``--name``, else the folder's
+  name) in ``eval/`` beside the checkpoint's run, where ``aioir report`` finds them.
+
 The checkpoint's task names need not equal the setting's: all-in-one models are task-agnostic at
 test time, so a model trained on other tasks is evaluated anyway, with a warning naming the
 difference.
@@ -38,7 +44,8 @@ import numpy as np
 from aioir.commands._network import CHECKPOINT_HELP, add_network_arguments, open_network
 
 NAME = "eval"
-HELP = "per-task PSNR/SSIM of a checkpoint: on a setting's test sets, or on its validation sets"
+HELP = ("per-task PSNR/SSIM of a checkpoint on a setting's test sets or its validation sets; "
+        "NIQE/BRISQUE on photos without ground truth")
 ORDER = 20
 
 
@@ -47,6 +54,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--setting", default=None,
                    help="setting name (`aioir data list`) or a setting YAML file")
     p.add_argument("--root", default=None, help="dataset root of the setting")
+    p.add_argument("--photos", default=None, metavar="DIR",
+                   help="photographs without ground truth: NIQE and BRISQUE of each, as given "
+                        "and restored")
+    p.add_argument("--name", default=None,
+                   help="name of the --photos set in the results (default: the folder's name)")
     p.add_argument("--tile", type=int, default=None, help="tile size for large test images")
     p.add_argument("--overlap", type=int, default=32, help="tile overlap in pixels (default 32)")
     p.add_argument("--protocol", default=None, help="override the metric protocol (mioir, airnet, daclip)")
@@ -109,6 +121,10 @@ def run(args: argparse.Namespace) -> int:
     from aioir.models.hooks import hooks
 
     task_context = hooks(model).task_context  # e.g. the diffusion wrapper: each task's t_mat
+    if args.photos:
+        if args.setting:
+            raise ValueError("give --setting or --photos, not both")
+        return evaluate_photos(args.photos, restore_fn, args)
     if args.setting:
         return evaluate_setting(args.setting, args.root, restore_fn, meta, args,
                                 task_context=task_context)
@@ -151,6 +167,44 @@ def evaluate_validation(restore_fn: Callable[[np.ndarray], np.ndarray], meta: di
         print(f"\n{note}")
     write_results(result, out, stem=stem)
     print(f"results written to {out}")
+    return 0
+
+
+def evaluate_photos(folder: str, restore_fn: Callable[[np.ndarray], np.ndarray],
+                    args: argparse.Namespace) -> int:
+    """NIQE and BRISQUE of every photo under ``folder``, as given and restored; prints the
+    table, writes ``photos_<name>.json``. Returns the exit status (0)."""
+    from aioir.data.io import list_images, read_images_skipping
+    from aioir.files import path_component
+    from aioir.metrics.noref import photos_table, score_photos
+    from aioir.report.writers import write_json
+
+    root = Path(folder)
+    if not root.is_dir():
+        raise FileNotFoundError(f"--photos {folder}: no such folder")
+    paths = list_images(root)
+    if not paths:
+        raise ValueError(f"--photos {folder}: no image files in it")
+    checkpoint = Path(args.checkpoint).resolve()
+    name = path_component(args.name or root.resolve().name)
+    runs_eval = checkpoint.parent.parent / "eval" if checkpoint.parent.name == "checkpoints" \
+        else checkpoint.parent / "eval"
+    out = Path(args.out) if args.out else runs_eval
+    label = result_label(checkpoint, out)  # outside the run: the run's name too (never replaced)
+    stem = f"photos_{name}" if label == checkpoint.stem else f"photos_{name}_{label}"
+    refuse_existing(out, [stem], getattr(args, "overwrite", False))
+    skipped: list[str] = []
+    photos = ((str(paths[k].relative_to(root)), img)
+              for k, img in read_images_skipping(paths, skipped))
+    result = score_photos(restore_fn, photos, total=len(paths),
+                          progress=bool(getattr(args, "progress", True)))
+    result.update(name=name, folder=str(root.resolve()), checkpoint=str(checkpoint),
+                  skipped=skipped)
+    print(photos_table(result, label=checkpoint.stem))
+    for note in [*skipped, *result["notes"]]:
+        print(f"note: {note}", file=sys.stderr)
+    path = write_json(out / f"{stem}.json", result)
+    print(f"results written to {path}")
     return 0
 
 

@@ -3,7 +3,7 @@
 Upload an image, restore it with the checkpoint's backbone (task-agnostic: the all-in-one
 network needs no task), compare before and after with a slider, download the result; for a TUR
 training checkpoint, which keeps the uncertainty head, the uncertainty map is shown too. Needs
-the ``serve`` extra (``pip install 'aioir[serve]'``). See :mod:`aioir.inference.webapp` and
+the ``serve`` extra (``pip install -e '.[serve]'`` in the aioir clone). See :mod:`aioir.inference.webapp` and
 ``docs/serve.md``.
 """
 

@@ -1,6 +1,6 @@
 """LPIPS (Zhang et al. 2018) through the optional ``lpips`` package, imported lazily.
 
-``pip install aioir[lpips]`` installs it. The package's ``LPIPS(net="alex")`` also needs the
+``pip install -e '.[lpips]'`` (in the aioir clone) installs it. The package's ``LPIPS(net="alex")`` also needs the
 ImageNet AlexNet weights of torchvision (``alexnet-owt-7be5be79.pth``); on a machine without
 internet they must already be in the torch hub cache (``$TORCH_HOME/hub/checkpoints``).
 """
@@ -18,7 +18,7 @@ __all__ = ["LpipsUnavailableError", "load_lpips", "lpips_distance"]
 _MODELS: dict[tuple[str, str], Any] = {}
 
 _INSTALL_HINT = (
-    "LPIPS needs the optional 'lpips' package: pip install aioir[lpips]. Its AlexNet backbone "
+    "LPIPS needs the optional 'lpips' package: pip install -e '.[lpips]' in the aioir clone (aioir is not on PyPI; lpips pulls torchvision: install one that matches your torch build first). Its AlexNet backbone "
     "weights (torchvision's alexnet-owt-7be5be79.pth) must also be available offline, in the "
     "torch hub cache ($TORCH_HOME/hub/checkpoints, by default ~/.cache/torch/hub/checkpoints)."
 )
@@ -67,7 +67,7 @@ def lpips_distance(
     >>> try:
     ...     lpips_distance(np.zeros((8, 8, 3)), np.zeros((8, 8, 3)))
     ... except LpipsUnavailableError as err:
-    ...     print("aioir[lpips]" in str(err))
+    ...     print(".[lpips]" in str(err))
     ... else:
     ...     print(True)
     True

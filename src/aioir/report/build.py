@@ -11,6 +11,15 @@ or of ``aioir bench`` (runs that share a configuration apart from the seed becom
   baseline), ``results.tex`` (the table as a LaTeX ``tabular``), ``report.json`` (every number
   the report shows, figures' numbers included).
 
+The baseline of the difference rows is ``mixed`` when one row trains with it (unless another
+is named, or ``"none"``); it leads the table, the other methods follow in the order
+:data:`LEAD` then alphabetically by strategy (path order within one strategy). Difference rows
+show the paired difference and its 95 % interval (:mod:`aioir.report.paired`, the bench's
+estimator). Besides the validation table: the whole-photograph table of ``aioir demo`` runs
+(``eval/whole_step_*.json``), the no-reference scores of photo folders (``eval/photos_*.json``
+of ``aioir eval --photos``), and each method's parameters, MACs and CPU latency
+(:mod:`aioir.report.cost`).
+
 The folder is never one that holds anything else (see :mod:`aioir.report.outdir`).
 """
 
@@ -19,22 +28,32 @@ from __future__ import annotations
 import math
 import re
 import shutil
+import sys
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 
 from .curves import per_task_keys, per_task_series, scalar_series, validation_series
-from .document import FigureEntry, ReportDocument, RunEntry, html_page, markdown_page
+from .document import FigureEntry, ReportDocument, RunEntry, TableEntry, html_page, markdown_page
 from .outdir import check_out_dir, publish, staging_dir
 from .runs import RunGroup, find_runs, group_runs
+from .paired import paired_differences
 from .summary import GroupSummary, summarise_evaluation, summarise_group, summary_records
 from .summary import summary_rows
 from .tables import INPUT_ROW, latex_table
 from .writers import write_csv, write_json
 
-__all__ = ["ReportResult", "make_report", "default_out", "resolve_baseline"]
+__all__ = ["ReportResult", "make_report", "default_out", "resolve_baseline", "LEAD",
+           "method_order"]
+
+#: strategies that lead the table, in this order (the plain baseline, then the paper's
+#: strategies); the others follow alphabetically
+LEAD = ("mixed", "tur", "ue", "art")
+#: ``baseline`` values: the default (``mixed`` when present) and no baseline
+AUTO, NONE = "auto", "none"
 
 
 @dataclass
@@ -90,6 +109,40 @@ def resolve_baseline(
     raise ValueError(f"--baseline {name!r} is not a row of this report; rows: {known}")
 
 
+def method_order(groups: Sequence[RunGroup], baseline: str | None) -> list[RunGroup]:
+    """The baseline first, then :data:`LEAD`, then the other strategies alphabetically; groups
+    of one strategy keep their (path) order.
+
+    >>> from aioir.report.runs import RunGroup, Run
+    >>> def g(label, strategy):
+    ...     return RunGroup(label, [Run(path=None, config={"strategy": {"name": strategy}},
+    ...                                 records=[])])
+    >>> gs = [g("art", "art"), g("gradnorm", "gradnorm"), g("mixed", "mixed"), g("tur", "tur"),
+    ...       g("dwa", "dwa")]
+    >>> [x.label for x in method_order(gs, "mixed")]
+    ['mixed', 'tur', 'art', 'dwa', 'gradnorm']
+    >>> [x.label for x in method_order(gs, "art")][:3]
+    ['art', 'mixed', 'tur']
+    """
+    def rank(item: tuple[int, RunGroup]) -> tuple:
+        i, g = item
+        lead = LEAD.index(g.strategy) if g.strategy in LEAD else len(LEAD)
+        return (g.label != baseline, lead, g.strategy if lead == len(LEAD) else "", i)
+
+    return [g for _, g in sorted(enumerate(groups), key=rank)]
+
+
+def _default_baseline(groups: Sequence[RunGroup]) -> str | None:
+    """The row trained with ``mixed``, when exactly one is (else none)."""
+    mixed = [g.label for g in groups if g.strategy == "mixed"]
+    return mixed[0] if len(mixed) == 1 else None
+
+
+def _evaluations(groups: Sequence[RunGroup], which: str) -> dict[str, dict[Any, Any]]:
+    return {g.label: {r.seed: getattr(r, which) for r in g.runs if getattr(r, which)}
+            for g in groups}
+
+
 def _tasks(groups: Sequence[RunGroup]) -> list[str]:
     tasks: list[str] = []
     for g in groups:
@@ -104,7 +157,8 @@ class _Figures:
 
     def __init__(self, groups: list[RunGroup], tasks: list[str], folder: Path,
                  samples: list | None, samples_note: str, protocol: Any,
-                 input_row: GroupSummary | None = None) -> None:
+                 input_row: GroupSummary | None = None, progress: bool = False) -> None:
+        self.progress = progress
         self.groups = groups
         self.input_row = input_row
         self.tasks = tasks
@@ -116,6 +170,17 @@ class _Figures:
         self._uncertainty: dict[str, tuple[list[np.ndarray], list[np.ndarray]]] | None = None
 
     # ------------------------------------------------------------------ helpers
+    @contextmanager
+    def _bar(self, total: int, desc: str) -> Iterator[Any]:
+        """A progress display for one slow step inside a figure (shown when ``progress``)."""
+        from aioir.progress import progress as progress_bar
+
+        bar = progress_bar(total=total, desc=desc, unit="img", disable=not self.progress)
+        try:
+            yield bar
+        finally:
+            bar.close()
+
     def _save(self, fig: Any, entry: FigureEntry) -> FigureEntry:
         from .figures import save_png
 
@@ -156,6 +221,12 @@ class _Figures:
             entry.skipped = (f"every logged {key!r} is 0: the runs trained without "
                              "reconstruction (e.g. generative pre-training; see the auxiliary "
                              "losses)")
+            return entry
+        values = {v for lines in panels.values() for runs in lines.values()
+                  for series in runs for v in series.values}
+        if len(values) == 1:
+            entry.skipped = (f"every logged {key!r} is {values.pop():g}: a constant line "
+                             "says nothing")
             return entry
         entry.caption += (f" Faint: the logged values; solid: their trailing mean over "
                           f"{SMOOTH} logged points.{self._seeds_text()}")
@@ -218,8 +289,10 @@ class _Figures:
             entry.skipped = "no validation records (val/val_avg) in metrics.jsonl"
             return entry
         if points == 1:
-            entry.caption += (" Each run validated once, at the end of training (val.every: 0);"
-                              " set val.every to follow it during training.")
+            entry.skipped = ("each run validated once, at the end of training (val.every: 0): "
+                             "its scores are the results table; set val.every to follow "
+                             "validation during training")
+            return entry
         order = ["Average", *[t for t in self.tasks if t in panels]]
         panels = {c: panels[c] for c in order if c in panels}
         references = {}
@@ -250,7 +323,8 @@ class _Figures:
             options = self.protocol.metric_options()
             res.input_psnr = [psnr(lq, gt, **options) for lq, gt, _, _ in picks]
             for g in self.groups:
-                outs = restore_run(g.first, picks)
+                with self._bar(len(picks), f"report: restoring ({g.label})") as bar:
+                    outs = restore_run(g.first, picks, on_image=lambda: bar.update(1))
                 res.outputs[g.label] = outs
                 res.psnr[g.label] = [psnr(o, s[1], **options) for o, s in zip(outs, picks)]
             res.windows = [zoom_window(gt) for _, gt, _, _ in picks]
@@ -314,15 +388,35 @@ class _Figures:
         entry.data = {"windows": [list(w) for w in res.windows]}
         return self._save(fig, entry)
 
-    def _uncertainty_maps(self) -> dict[str, tuple[list[np.ndarray], list[np.ndarray]]]:
+    def _uncertainty_maps(self) -> dict[str, tuple[list[np.ndarray], list[np.ndarray], int]]:
         if self._uncertainty is None:
             from .images import has_uncertainty_head, uncertainty_maps
 
             self._uncertainty = {}
             for g in self.groups:
                 if has_uncertainty_head(g.first):
-                    self._uncertainty[g.label] = uncertainty_maps(g.first, self.samples or [])
+                    samples = self.samples or []
+                    with self._bar(len(samples), f"report: uncertainty maps ({g.label})") as bar:
+                        self._uncertainty[g.label] = uncertainty_maps(
+                            g.first, samples, on_image=lambda: bar.update(1))
         return self._uncertainty
+
+    @staticmethod
+    def _inner(img: np.ndarray, border: int) -> np.ndarray:
+        """``img`` without ``border`` pixels at each side (kept whole if that leaves nothing)."""
+        h, w = img.shape[:2]
+        if border <= 0 or min(h, w) <= 2 * border:
+            return img
+        return img[border:h - border, border:w - border]
+
+    def _border_text(self) -> str:
+        borders = sorted({b for _, _, b in self._uncertainty_maps().values()})
+        if not borders or borders == [0]:
+            return ""
+        return (f" The outer {'/'.join(map(str, borders))} px of every image are left out: "
+                "there the head's 3 x 3 convolutions read their zero padding, not the image, "
+                "and predict several times the interior's uncertainty (an artefact of the "
+                "padding).")
 
     def _no_uncertainty(self, entry: FigureEntry) -> bool:
         if not self._need_samples(entry):
@@ -355,12 +449,14 @@ class _Figures:
         by_task = {s[2]: i for i, s in enumerate(samples) if id(s) in picked}
         order = [by_task[t] for t in self.tasks if t in by_task]
         maps, errors = {}, {}
-        for label, (m, preds) in self._uncertainty_maps().items():
-            maps[label] = [m[i] for i in order]
-            errors[label] = [np.abs(np.clip(preds[i], 0, 1) - samples[i][1]).mean(axis=2)
-                             for i in order]
-        fig = uncertainty_maps_figure([samples[i][0] for i in order], maps, errors,
-                                      [samples[i][2] for i in order])
+        border = max(b for _, _, b in self._uncertainty_maps().values())
+        for label, (m, preds, _) in self._uncertainty_maps().items():
+            maps[label] = [self._inner(m[i], border) for i in order]
+            errors[label] = [self._inner(np.abs(np.clip(preds[i], 0, 1) - samples[i][1])
+                                         .mean(axis=2), border) for i in order]
+        entry.caption += self._border_text()
+        fig = uncertainty_maps_figure([self._inner(samples[i][0], border) for i in order], maps,
+                                      errors, [samples[i][2] for i in order])
         return self._save(fig, entry)
 
     def uncertainty_histograms(self) -> FigureEntry:
@@ -372,11 +468,13 @@ class _Figures:
             "all validation images of each task, per run; the legend gives each task's mean.")
         if self._no_uncertainty(entry):
             return entry
+        entry.caption += self._border_text()
         samples = self.samples or []
         values: dict[str, dict[str, np.ndarray]] = {}
         rows = []
-        for label, (maps, _) in self._uncertainty_maps().items():
-            per_task = {t: np.concatenate([m.ravel() for m, s in zip(maps, samples) if s[2] == t])
+        for label, (maps, _, border) in self._uncertainty_maps().items():
+            per_task = {t: np.concatenate([self._inner(m, border).ravel()
+                                           for m, s in zip(maps, samples) if s[2] == t])
                         for t in self.tasks if any(s[2] == t for s in samples)}
             values[label] = per_task
             for t, v in per_task.items():
@@ -427,7 +525,8 @@ class _Figures:
         return entries
 
 
-def _validation(groups: list[RunGroup], tasks: list[str]) -> tuple[list | None, str, Any, bool]:
+def _validation(groups: list[RunGroup], tasks: list[str], progress: bool = False
+                ) -> tuple[list | None, str, Any, bool]:
     """The validation samples shown in image figures, why there are none, the protocol of
     per-image scores, and whether every run validates on exactly these images."""
     from .samples import validation_samples
@@ -438,7 +537,7 @@ def _validation(groups: list[RunGroup], tasks: list[str]) -> tuple[list | None, 
         from aioir.engine.build import resolve_setting, val_protocol
 
         protocol = val_protocol(cfg, resolve_setting(cfg))
-        samples = validation_samples(cfg, list(tasks))
+        samples = validation_samples(cfg, list(tasks), progress)
     except (ValueError, OSError) as exc:  # a config of another version, images moved away...
         return None, f"cannot rebuild the validation images of {first.path}: {exc}", None, False
     keys = {repr(((r.config.get("val") or {}) | {"every": None, "use_ema": None},
@@ -451,8 +550,125 @@ def _validation(groups: list[RunGroup], tasks: list[str]) -> tuple[list | None, 
     return samples, "", protocol, len(keys) == 1
 
 
+def _costs(groups: list[RunGroup], progress: bool) -> dict[str, Any]:
+    """Each method's :class:`~aioir.report.cost.Cost` (its first run's network), or the reason
+    it could not be measured (a string)."""
+    from aioir.progress import progress as progress_bar
+
+    from .cost import COST_STEPS, run_cost
+
+    out: dict[str, Any] = {}
+    steps = COST_STEPS
+    bar = progress_bar(total=len(groups) * steps, desc="report: network cost", unit="step",
+                       disable=not progress)
+    try:
+        for g in groups:
+            done = bar.n
+            if g.first.checkpoint is None:
+                out[g.label] = "no checkpoint"
+            else:
+                try:
+                    out[g.label] = run_cost(g.first, on_step=lambda: bar.update(1))
+                except (OSError, ValueError, RuntimeError, KeyError) as exc:
+                    out[g.label] = f"{type(exc).__name__}: {exc}"
+            bar.update(done + steps - bar.n)
+    finally:
+        bar.close()
+    return out
+
+
+def _with_cost(headers: list[str], body: list[list[str]], costs: dict[str, Any],
+               labels: list[str]) -> tuple[list[str], list[list[str]]]:
+    """The table with parameters, MACs and latency columns (methods' rows only)."""
+    from .cost import COST_SIZE
+
+    size = f"{COST_SIZE}x{COST_SIZE}"
+    headers = [*headers, "params", f"MACs @{size}", f"ms @{size}"]
+    out = []
+    for row in body:
+        c = costs.get(row[0]) if row[0] in labels else None
+        out.append([*row, *(c.cells() if hasattr(c, "cells") else ["-", "-", "-"])])
+    return headers, out
+
+
+def _whole_table(groups: list[RunGroup], tasks: list[str],
+                 baseline: str | None) -> TableEntry | None:
+    """The whole-photograph table (``eval/whole_step_*.json`` of ``aioir demo`` runs): the
+    degraded input, each method, the paired differences to the baseline."""
+    with_whole = [g for g in groups if any(r.whole for r in g.runs)]
+    if not with_whole:
+        return None
+    first = next(r.whole for g in with_whole for r in g.runs if r.whole)
+    rows: list[GroupSummary] = []
+    if isinstance(first.get("degraded_input"), Mapping):
+        rows.append(summarise_evaluation(INPUT_ROW, first["degraded_input"], tasks))
+    rows += [summarise_group(g, tasks, which="whole") for g in with_whole]
+    base = baseline if baseline in {g.label for g in with_whole} else None
+    intervals = (paired_differences(_evaluations(with_whole, "whole"), base, tasks)
+                 if base else {})
+    headers, body = summary_rows(rows, tasks, base, no_difference=[INPUT_ROW],
+                                 intervals=intervals)
+    notes = []
+    if first.get("description"):
+        notes.append(f"Whole photographs: {first['description']}.")
+    if first.get("protocol_description"):
+        notes.append(str(first["protocol_description"]))
+    if base:
+        notes.append(_difference_note(base, bool(intervals)))
+    return TableEntry("whole", "Whole photographs", headers, body, notes,
+                      data={"paired_differences": intervals})
+
+
+def _photos_table(groups: list[RunGroup]) -> TableEntry | None:
+    """No-reference scores (NIQE, BRISQUE) of photo folders without ground truth
+    (``eval/photos_<name>.json`` of ``aioir eval --photos``): the photos as given, and each
+    method's restorations of them."""
+    names = sorted({n for g in groups for r in g.runs for n in r.photos})
+    if not names:
+        return None
+    metrics: list[str] = []
+    for g in groups:
+        for r in g.runs:
+            for data in r.photos.values():
+                metrics += [m for m in data.get("metrics", []) if m not in metrics]
+    columns = [(n, m) for n in names for m in metrics]
+    headers = ["method", "images", *(f"{n}: {m.upper()}" for n, m in columns)]
+    first = {n: next(r.photos[n] for g in groups for r in g.runs if n in r.photos)
+             for n in names}
+
+    def cell(data: Mapping[str, Any] | None, which: str, m: str) -> str:
+        value = ((data or {}).get("mean") or {}).get(which, {}).get(m)
+        return "-" if value is None else f"{float(value):.3f}"
+
+    counts = ", ".join(str(len(first[n].get("records") or [])) for n in names)
+    body = [["photos as given", counts, *(cell(first[n], "input", m) for n, m in columns)]]
+    for g in groups:
+        run = next((r for r in g.runs if r.photos), None)
+        if run is None:
+            continue
+        body.append([g.label, counts,
+                     *(cell(run.photos.get(n), "output", m) for n, m in columns)])
+    notes = ["No-reference scores (lower is better for both NIQE and BRISQUE) of photographs "
+             "without ground truth, as given and restored by each method (its first run): "
+             + "; ".join(f"{n}: {first[n].get('folder', '?')}" for n in names)
+             + ". NIQE as BasicSR computes it; see docs/metrics.md."]
+    return TableEntry("photos", "Photographs without ground truth", headers, body, notes,
+                      data={n: {"input": first[n].get("mean", {}).get("input")} for n in names})
+
+
+def _difference_note(baseline: str, paired: bool) -> str:
+    if not paired:
+        return f"Rows 'vs {baseline}': difference of the PSNR means to {baseline}, in dB."
+    return (f"Rows 'vs {baseline}': PSNR difference to {baseline} in dB, paired over (seed, "
+            "test image) on the seeds and images both have, with its 95 % interval (crossed "
+            "percentile bootstrap over seeds and, per task, test images: the estimator of "
+            "aioir bench, aioir.bench.stats; `*`: the interval excludes 0). With one seed the "
+            "interval covers the test images only, not another training run.")
+
+
 def _notes(rows: list[GroupSummary], groups: list[RunGroup], baseline: str | None,
-           has_input: bool) -> list[str]:
+           has_input: bool, intervals: Mapping[str, Any] | None = None,
+           costs: Mapping[str, Any] | None = None) -> list[str]:
     notes = []
     protocols = sorted({p for r in rows for p in r.protocols})
     if len(protocols) == 1:
@@ -466,9 +682,23 @@ def _notes(rows: list[GroupSummary], groups: list[RunGroup], baseline: str | Non
         text += (", mean ± sample standard deviation (ddof=1) over the seeds of runs that share "
                  "a configuration apart from the seed")
     text += "; Average: the mean over tasks."
-    if baseline:
-        text += f" Rows 'vs {baseline}': difference of the PSNR means to {baseline}, in dB."
     notes.append(text)
+    if baseline:
+        notes.append(_difference_note(baseline, bool(intervals)))
+    if costs:
+        from .cost import COST_SIZE
+
+        notes.append(
+            f"params, MACs, ms: the deployed network of each method (the lowest seed's last "
+            f"checkpoint; a training-only head such as TUR's is not in it), on one "
+            f"{COST_SIZE} x {COST_SIZE} RGB image: parameters, multiply-accumulates counted by "
+            "torch.utils.flop_counter (convolutions and matrix products), and the median CPU "
+            "time of 5 forward passes measured when this report was made ("
+            + ", ".join(f"{c.threads} thread(s)" for c in list(costs.values())[:1]
+                        if hasattr(c, "threads")) + "); latency depends on the machine.")
+        for label, c in costs.items():
+            if not hasattr(c, "cells"):
+                notes.append(f"{label}: cost not measured ({c}).")
     if has_input:
         notes.append(f"{INPUT_ROW}: the validation images before restoration, under the same "
                      "protocol.")
@@ -488,16 +718,19 @@ def make_report(
     paths: Sequence[str | Path],
     out: str | Path | None = None,
     *,
-    baseline: str | None = None,
+    baseline: str | None = AUTO,
     title: str | None = None,
     progress: bool = False,
     figures: bool = True,
+    cost: bool = True,
 ) -> ReportResult:
     """Make the report of the run folders at or under ``paths`` into ``out``.
 
     ``out`` (default ``<RUN_DIR>/report`` for a single folder) must not exist, be empty or hold
-    an earlier report (replaced whole). ``baseline``: a row label or the strategy of one row.
-    ``figures=False`` writes the tables only. Without matplotlib the figures are listed as
+    an earlier report (replaced whole). ``baseline``: a row label or the strategy of one row;
+    ``"auto"`` (default): the ``mixed`` row when there is exactly one; ``None``/``"none"``: no
+    difference rows. ``figures=False`` writes the tables only; ``cost=False`` leaves out the
+    parameters / MACs / latency columns. Without matplotlib the figures are listed as
     skipped, with the reason, and the tables are still written.
 
     >>> import json, tempfile, pathlib
@@ -510,32 +743,51 @@ def make_report(
     >>> result = make_report([run], figures=False)
     >>> lines = (result.out / "report.md").read_text().splitlines()
     >>> print(lines[4:7])  # doctest: +NORMALIZE_WHITESPACE
-    ['| method | seeds |           rain |        Average |',
-     '|:-------|------:|---------------:|---------------:|',
-     '| mixed  |     1 | 30.00 / 0.9000 | 30.00 / 0.9000 |']
+    ['| method | seeds |           rain |        Average | params | MACs @256x256 | ms @256x256 |',
+     '|:-------|------:|---------------:|---------------:|-------:|--------------:|------------:|',
+     '| mixed  |     1 | 30.00 / 0.9000 | 30.00 / 0.9000 |      - |             - |           - |']
     """
     paths = list(paths)
     if not paths:
         raise ValueError("give at least one run folder")
     out = Path(out) if out is not None else default_out(paths)
     check_out_dir(out)
+
+    def say(text: str) -> None:
+        if progress:
+            print(f"report: {text}", file=sys.stderr, flush=True)
+
+    say("reading the run folders")
     groups = group_runs(find_runs(paths))
     tasks = _tasks(groups)
+    if baseline == AUTO:
+        baseline = _default_baseline(groups)
+    elif baseline == NONE:
+        baseline = None
     baseline = resolve_baseline(baseline, [g.label for g in groups],
                                 [g.strategy for g in groups])
-    groups.sort(key=lambda g: g.label != baseline)  # the baseline first, the rest in path order
+    groups = method_order(groups, baseline)
 
-    samples, samples_note, protocol, same_val = _validation(groups, tasks)
+    say(f"{sum(len(g.runs) for g in groups)} run folder(s), {len(groups)} method(s); "
+        "rebuilding the validation images")
+    samples, samples_note, protocol, same_val = _validation(groups, tasks, progress)
     rows: list[GroupSummary] = []
     if samples is not None and same_val:
         from aioir.metrics.evaluate import evaluate_pairs
 
-        identity = evaluate_pairs(lambda img: img, samples, protocol, tasks, progress=False)
+        identity = evaluate_pairs(lambda img: img, samples, protocol, tasks, progress=progress)
         rows.append(summarise_evaluation(INPUT_ROW, identity.to_dict(), tasks))
     rows += [summarise_group(g, tasks) for g in groups]
     if baseline == INPUT_ROW and not rows[0].label == INPUT_ROW:
         raise ValueError(f"--baseline {INPUT_ROW!r}: this report has no degraded-input row")
-    headers, body = summary_rows(rows, tasks, baseline, no_difference=[INPUT_ROW])
+    intervals = (paired_differences(_evaluations(groups, "evaluation"), baseline, tasks)
+                 if baseline and baseline != INPUT_ROW else {})
+    headers, body = summary_rows(rows, tasks, baseline, no_difference=[INPUT_ROW],
+                                 intervals=intervals)
+    costs = _costs(groups, progress) if cost else {}
+    headers, body = _with_cost(headers, body, costs, [g.label for g in groups])
+    tables = [t for t in (_whole_table(groups, tasks, baseline),
+                          _photos_table(groups)) if t is not None]
 
     staged = staging_dir(out)
     try:
@@ -551,11 +803,12 @@ def make_report(
             else:
                 input_row = rows[0] if rows[0].label == INPUT_ROW else None
                 entries = _Figures(groups, tasks, staged / "figures", samples, samples_note,
-                                   protocol, input_row).all(progress)
+                                   protocol, input_row, progress).all(progress)
         doc = ReportDocument(
             title=title or "aioir report: " + ", ".join(g.label for g in groups),
             headers=headers, rows=body,
-            notes=_notes(rows, groups, baseline, rows[0].label == INPUT_ROW),
+            notes=_notes(rows, groups, baseline, rows[0].label == INPUT_ROW, intervals, costs),
+            tables=tables,
             runs=[RunEntry(g.label, g.strategy, ", ".join(str(s) for s in g.seeds),
                            ", ".join(str(r.eval_step) for r in g.runs),
                            [str(r.path) for r in g.runs]) for g in groups],
@@ -567,7 +820,8 @@ def make_report(
         notes_tex = "".join(f"% {n}\n" for n in doc.notes)
         (staged / "results.tex").write_text(notes_tex + latex_table(headers, body) + "\n",
                                             encoding="utf-8")
-        write_json(staged / "report.json", _json(doc, rows, tasks, baseline, groups))
+        write_json(staged / "report.json", _json(doc, rows, tasks, baseline, groups, intervals,
+                                                 costs))
         files = sorted(p.relative_to(staged) for p in staged.rglob("*") if p.is_file())
         publish(staged, out)
     except BaseException:
@@ -581,7 +835,8 @@ def _stat(stat) -> dict[str, Any]:
 
 
 def _json(doc: ReportDocument, rows: list[GroupSummary], tasks: list[str],
-          baseline: str | None, groups: list[RunGroup]) -> dict[str, Any]:
+          baseline: str | None, groups: list[RunGroup], intervals: dict[str, Any],
+          costs: dict[str, Any]) -> dict[str, Any]:
     from .summary import psnr_differences
 
     return {
@@ -593,6 +848,11 @@ def _json(doc: ReportDocument, rows: list[GroupSummary], tasks: list[str],
                   "scores": {c: {m: _stat(s) for m, s in ms.items()} for c, ms in r.scores.items()}}
                  for r in rows],
         "differences": psnr_differences(rows, baseline, tasks) if baseline else {},
+        "paired_differences": intervals,
+        "cost": {label: c.to_dict() if hasattr(c, "to_dict") else {"error": str(c)}
+                 for label, c in costs.items()},
+        "tables": [{"id": t.id, "title": t.title, "headers": t.headers, "rows": t.rows,
+                    "notes": t.notes, "data": t.data} for t in doc.tables],
         "runs": [{"label": g.label, "folders": [str(r.path) for r in g.runs], "seeds": g.seeds}
                  for g in groups],
         "figures": [{"id": f.id, "title": f.title, "file": f.file, "skipped": f.skipped,

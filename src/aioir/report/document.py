@@ -19,7 +19,8 @@ from typing import Any
 
 from .tables import markdown_table
 
-__all__ = ["FigureEntry", "RunEntry", "ReportDocument", "html_page", "markdown_page"]
+__all__ = ["FigureEntry", "RunEntry", "TableEntry", "ReportDocument", "html_page",
+           "markdown_page"]
 
 
 @dataclass
@@ -36,6 +37,19 @@ class FigureEntry:
     file: str | None = None
     skipped: str | None = None
     table: tuple[list[str], list[list[str]]] | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class TableEntry:
+    """A table besides the main results table (e.g. the whole photographs, the no-reference
+    scores of photographs without ground truth), with its notes."""
+
+    id: str
+    title: str
+    headers: list[str]
+    rows: list[list[str]]
+    notes: list[str] = field(default_factory=list)
     data: dict[str, Any] = field(default_factory=dict)
 
 
@@ -58,6 +72,7 @@ class ReportDocument:
     headers: list[str]
     rows: list[list[str]]
     notes: list[str] = field(default_factory=list)
+    tables: list[TableEntry] = field(default_factory=list)
     runs: list[RunEntry] = field(default_factory=list)
     figures: list[FigureEntry] = field(default_factory=list)
     root: Path | None = None
@@ -124,6 +139,10 @@ def html_page(doc: ReportDocument) -> str:
         _html_table(doc.headers, doc.rows),
         *(f'<p class="note">{_e(n)}</p>' for n in doc.notes),
     ]
+    for table in doc.tables:
+        parts += [f'<h2 id="{_e(table.id)}">{_e(table.title)}</h2>',
+                  _html_table(table.headers, table.rows),
+                  *(f'<p class="note">{_e(n)}</p>' for n in table.notes)]
     if doc.runs:
         parts += ["<h2>Runs</h2>", _html_table(*_runs_rows(doc), diff_marker="", align_left=True)]
     if doc.skipped:
@@ -150,6 +169,10 @@ def markdown_page(doc: ReportDocument) -> str:
     lines = [f"# {doc.title}", "", "## Results", "", markdown_table(doc.headers, doc.rows), ""]
     for note in doc.notes:
         lines += [note, ""]
+    for table in doc.tables:
+        lines += [f"## {table.title}", "", markdown_table(table.headers, table.rows), ""]
+        for note in table.notes:
+            lines += [note, ""]
     if doc.runs:
         headers, rows = _runs_rows(doc)
         lines += ["## Runs", "", markdown_table(headers, rows, align="l" * len(headers)), ""]

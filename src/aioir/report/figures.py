@@ -1,4 +1,4 @@
-"""The report's figures, drawn with matplotlib (the optional extra ``aioir[plots]``).
+"""The report's figures, drawn with matplotlib (a core dependency, imported only where a figure is drawn).
 
 Each ``*_figure`` function takes plain data (series, images, numbers) and returns a
 ``matplotlib.figure.Figure`` built with the object-oriented API (no pyplot, no global backend
@@ -38,7 +38,7 @@ def matplotlib_missing() -> str | None:
         import matplotlib  # noqa: F401
         from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: F401
     except Exception as exc:  # ImportError, or a broken install
-        return f"matplotlib is not available ({exc}); install it with pip install 'aioir[plots]'"
+        return f"matplotlib is not available ({exc}); it is a dependency of aioir: reinstall with pip install -e . in the aioir clone"
     return None
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -53,10 +53,11 @@ def _checkpoint(run: Run) -> Path:
     return run.checkpoint
 
 
-def restore_run(run: Run, samples: Sequence[Sample]) -> list[np.ndarray]:
+def restore_run(run: Run, samples: Sequence[Sample],
+                on_image: Callable[[], Any] | None = None) -> list[np.ndarray]:
     """``run``'s network (as it was evaluated) applied to each sample's degraded image (a
     network that needs its task, the diffusion wrapper, restores each sample as its task's:
-    the sample's column)."""
+    the sample's column). ``on_image()`` is called after each image (a progress display)."""
     from aioir.engine.evaluation import restore_for
     from aioir.inference.export import load_network
     from aioir.models.hooks import hooks
@@ -69,7 +70,12 @@ def restore_run(run: Run, samples: Sequence[Sample]) -> list[np.ndarray]:
     def restore(img: np.ndarray) -> np.ndarray:
         return restore_image(model, img, device="cpu")
 
-    return [restore_for(restore, task_context, task)(lq) for lq, _, task, _ in samples]
+    outputs = []
+    for lq, _, task, _ in samples:
+        outputs.append(restore_for(restore, task_context, task)(lq))
+        if on_image is not None:
+            on_image()
+    return outputs
 
 
 def _build_strategy(run: Run, num_tasks: int):
@@ -87,17 +93,20 @@ def has_uncertainty_head(run: Run) -> bool:
 
 
 def uncertainty_maps(
-    run: Run, samples: Sequence[Sample]
-) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    run: Run, samples: Sequence[Sample], on_image: Callable[[], Any] | None = None
+) -> tuple[list[np.ndarray], list[np.ndarray], int]:
     """Per-pixel uncertainty (H x W, mean over the head's channels) of each sample's degraded
-    image, from the head stored in ``run``'s latest checkpoint, and the live network's
-    restoration of it (H x W x 3, not clipped) that the map goes with."""
+    image, from the head stored in ``run``'s latest checkpoint, the live network's restoration
+    of it (H x W x 3, not clipped) that the map goes with, and the head's border
+    (:func:`aioir.inference.uncertainty.head_border`: the pixels at each side computed from
+    the head's zero padding, which the figures leave out)."""
     from contextlib import nullcontext
 
     import torch
 
     from aioir.checkpoint import load_checkpoint
     from aioir.inference.export import load_network
+    from aioir.inference.uncertainty import head_border
     from aioir.models.hooks import hooks
 
     path = _checkpoint(run)
@@ -122,9 +131,12 @@ def uncertainty_maps(
                 u = strategy.uncertainty(pred)
             maps.append(u[0].mean(0).detach().cpu().numpy().astype(np.float64))
             preds.append(pred[0].permute(1, 2, 0).detach().cpu().numpy())
+            if on_image is not None:
+                on_image()
+        border = head_border(strategy.uem)
     finally:
         strategy.detach()
-    return maps, preds
+    return maps, preds, border
 
 
 def zoom_window(gt: np.ndarray, size: int | None = None) -> tuple[int, int, int]:

@@ -45,6 +45,10 @@ IGNORED_KEYS = (
 )
 _EVAL_RE = re.compile(r"^step_(\d+)\.json$")  # the trainer's validations
 _CLI_EVAL_RE = re.compile(r"^eval_step_(\d+)\.json$")  # `aioir eval CHECKPOINT` (e.g. --setting)
+#: the whole test photographs restored at full size (what `aioir demo` measures besides crops)
+_WHOLE_RE = re.compile(r"^whole_step_(\d+)\.json$")
+#: no-reference scores of photographs without ground truth (`aioir eval CHECKPOINT --photos DIR`)
+_PHOTOS_RE = re.compile(r"^photos_(.+)\.json$")
 _CKPT_RE = re.compile(r"^step_(\d+)\.pt$")
 
 
@@ -88,6 +92,16 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     return records
 
 
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc.msg})") from exc
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a JSON object")
+    return data
+
+
 @dataclass
 class Run:
     """One run folder: its configuration (plain data), metric records and final evaluation."""
@@ -98,6 +112,10 @@ class Run:
     evaluation: dict[str, Any] | None = None
     eval_step: int | None = None
     checkpoint: Path | None = None
+    #: the whole-photograph evaluation (``eval/whole_step_*.json``), with its ``degraded_input``
+    whole: dict[str, Any] | None = None
+    #: no-reference evaluations of photo folders (``eval/photos_<name>.json``), by name
+    photos: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -164,10 +182,14 @@ def load_run(path: str | Path) -> Run:
     latest_eval = _latest(path / "eval", _EVAL_RE) or _latest(path / "eval", _CLI_EVAL_RE)
     if latest_eval is not None:
         run.eval_step, eval_path = latest_eval
-        try:
-            run.evaluation = json.loads(eval_path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{eval_path}: not valid JSON ({exc.msg})") from exc
+        run.evaluation = _read_json(eval_path)
+    latest_whole = _latest(path / "eval", _WHOLE_RE)
+    if latest_whole is not None:
+        run.whole = _read_json(latest_whole[1])
+    if (path / "eval").is_dir():
+        for p in sorted((path / "eval").iterdir()):
+            if (m := _PHOTOS_RE.match(p.name)):
+                run.photos[m.group(1)] = _read_json(p)
     latest_ckpt = _latest(path / "checkpoints", _CKPT_RE)
     run.checkpoint = latest_ckpt[1] if latest_ckpt else None
     return run

@@ -17,11 +17,13 @@ __all__ = ["Sample", "validation_samples"]
 Sample = tuple[np.ndarray, np.ndarray, str, str]
 
 
-def validation_samples(cfg: Any, tasks: list[str]) -> list[Sample] | None:
+def validation_samples(cfg: Any, tasks: list[str], progress: bool = False
+                       ) -> list[Sample] | None:
     """The validation samples of the run configured by ``cfg`` (a ``RunConfig``), exactly the
     images the trainer validates on (:func:`aioir.engine.build.validation_sets`), restricted to
     ``tasks``; ``None`` when the run has none (``val.enabled: false``, or a benchmark setting
-    whose test sets are not under ``data.root``).
+    whose test sets are not under ``data.root``). ``progress``: one display step per test set
+    (degrading the images takes seconds).
 
     >>> from aioir.config.schema import RunConfig
     >>> cfg = RunConfig(); cfg.data.tasks = ["noise"]; cfg.val.max_size = 32
@@ -30,7 +32,10 @@ def validation_samples(cfg: Any, tasks: list[str]) -> list[Sample] | None:
     (True, 'noise')
     """
     from aioir.engine.build import validation_sets
+    from aioir.progress import progress as progress_bar
 
     sets, _notes = validation_sets(cfg)
-    samples = [item for ts in sets for item in ts if item[2] in tasks]
+    samples = [item for ts in progress_bar(sets, desc="report: validation images",
+                                           unit="set", disable=not progress)
+               for item in ts if item[2] in tasks]
     return samples or None

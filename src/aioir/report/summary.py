@@ -118,19 +118,22 @@ def summarise_evaluation(label: str, evaluation: Mapping[str, Any], tasks: Seque
     return GroupSummary(label, scores, protocols=[protocol] if protocol else [])
 
 
-def summarise_group(group: RunGroup, tasks: Sequence[str]) -> GroupSummary:
-    """Mean +/- std over the seeds of ``group`` (runs without an evaluation are left out)."""
-    evaluated = [r for r in group.runs if r.evaluation]
-    summary = GroupSummary(group.label, seeds=[r.seed for r in evaluated],
-                           steps=[r.eval_step for r in evaluated])
+def summarise_group(group: RunGroup, tasks: Sequence[str],
+                     which: str = "evaluation") -> GroupSummary:
+    """Mean +/- std over the seeds of ``group`` (runs without an evaluation are left out).
+
+    ``which``: the :class:`~aioir.report.runs.Run` attribute holding the evaluation summarised
+    (``"evaluation"``: the final validation; ``"whole"``: the whole-photograph evaluation)."""
+    evaluated = [(r, getattr(r, which)) for r in group.runs if getattr(r, which)]
+    summary = GroupSummary(group.label, seeds=[r.seed for r, _ in evaluated],
+                           steps=[r.eval_step for r, _ in evaluated])
     values: dict[str, dict[str, list[float]]] = {}
-    for run in evaluated:
-        assert run.evaluation is not None
-        for col, row in _columns(run.evaluation, tasks).items():
+    for _, evaluation in evaluated:
+        for col, row in _columns(evaluation, tasks).items():
             for m in METRICS:
                 if m in row:
                     values.setdefault(col, {}).setdefault(m, []).append(as_float(row[m]))
-        protocol = run.evaluation.get("protocol_description")
+        protocol = evaluation.get("protocol_description")
         if protocol and protocol not in summary.protocols:
             summary.protocols.append(protocol)
     summary.scores = {col: {m: mean_std(v) for m, v in ms.items()} for col, ms in values.items()}
@@ -163,10 +166,17 @@ def summary_rows(
     baseline: str | None = None,
     *,
     no_difference: Sequence[str] = (),
+    intervals: Mapping[str, Mapping[str, Mapping[str, Any]]] | None = None,
 ) -> tuple[list[str], list[list[str]]]:
     """Text table: headers ``method, seeds, <tasks>, Average`` and one row per summary, then
     one ``<row> vs <baseline> (dB)`` row per other summary (not for ``no_difference`` rows, such
-    as the degraded input)."""
+    as the degraded input).
+
+    ``intervals[label][column]`` (:func:`aioir.report.paired.paired_differences`): the paired
+    difference and its 95 % interval, shown instead of the difference of the means where given.
+    """
+    from .paired import interval_text
+
     columns = [*tasks, AVERAGE]
     headers = ["method", "seeds", *columns]
     body = [[r.label, str(len(r.seeds) or "-"), *(r.cell(c) for c in columns)] for r in rows]
@@ -174,7 +184,9 @@ def summary_rows(
         for label, diffs in psnr_differences(rows, baseline, tasks).items():
             if label in no_difference:
                 continue
-            cells = ["-" if math.isnan(diffs[c]) else f"{diffs[c]:+.2f}" for c in columns]
+            paired = (intervals or {}).get(label, {})
+            cells = [interval_text(paired[c]) if c in paired
+                     else "-" if math.isnan(diffs[c]) else f"{diffs[c]:+.2f}" for c in columns]
             body.append([f"{label} vs {baseline} (dB)", "", *cells])
     return headers, body
 
