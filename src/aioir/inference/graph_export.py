@@ -130,7 +130,7 @@ def onnx_bytes(model: nn.Module, metadata: dict[str, str], *,
     try:
         import onnx
     except ImportError as exc:
-        raise ValueError("ONNX export needs the onnx package: pip install 'aioir[onnx]'") from exc
+        raise ValueError("ONNX export needs the onnx package: pip install -e '.[onnx]' in the clone") from exc
     example = torch.rand(*TRACE_SIZE, generator=torch.Generator().manual_seed(0))
     axes = {INPUT_NAME: DYNAMIC_AXES, OUTPUT_NAME: DYNAMIC_AXES}
     buf = io.BytesIO()
@@ -168,7 +168,7 @@ def runner(path: str | Path, fmt: str) -> Callable[[torch.Tensor], torch.Tensor]
             import onnxruntime as ort
         except ImportError as exc:
             raise ValueError("checking an ONNX export needs onnxruntime: "
-                             "pip install 'aioir[onnx]'") from exc
+                             "pip install -e '.[onnx]' in the clone") from exc
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         name = session.get_inputs()[0].name
         return lambda x: torch.from_numpy(session.run(None, {name: x.numpy()})[0])

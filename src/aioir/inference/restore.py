@@ -207,6 +207,10 @@ class Restorer:
         self._base = base
         self.fn = with_ensemble(base, ensemble)
         self.channels_out = 3 + (1 if uncertainty is not None else 0)
+        from aioir.inference.uncertainty import head_border
+
+        #: pixels at each side of the uncertainty map made from the head's zero padding
+        self.uncertainty_border = head_border(uncertainty) if uncertainty is not None else 0
         import json
 
         described = json.dumps(dict(network or {}), sort_keys=True, default=str)

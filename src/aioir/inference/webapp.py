@@ -73,13 +73,23 @@ class UploadRefused(ValueError):
         self.status = status
 
 
-def colour_map(u: np.ndarray) -> np.ndarray:
+def colour_map(u: np.ndarray, border: int = 0) -> np.ndarray:
     """An ``H x W`` uncertainty map as ``uint8`` RGB: 0 to its 99th percentile from dark blue
-    through red to yellow (higher = less certain).
+    through red to yellow (higher = less certain). ``border``: pixels at each side that the
+    head computed from its convolutions' zero padding
+    (:func:`~aioir.inference.uncertainty.head_border`): they are shown with their nearest
+    interior value and left out of the colour range (they read several times the interior and
+    drew a saturated frame around every map).
 
     >>> colour_map(np.array([[0.0, 1.0]], np.float32)).shape
     (1, 2, 3)
+    >>> u = np.ones((8, 8), np.float32); u[0, :] = 50.0  # a padding artefact on the top row
+    >>> bool((colour_map(u, border=1) == colour_map(u, border=1)[4, 4]).all())
+    True
     """
+    h, w = u.shape[:2]
+    if border > 0 and h > 2 * border and w > 2 * border:
+        u = np.pad(u[border:h - border, border:w - border], border, mode="edge")
     top = float(np.percentile(u, 99)) if u.size else 1.0
     t = np.clip(u / top, 0.0, 1.0) if top > 0 else np.zeros_like(u)
     anchors = np.array([[13, 8, 135], [126, 3, 168], [204, 71, 120], [248, 149, 64],
@@ -276,7 +286,8 @@ class RestoreService:
                              fmt=out_fmt),
         }
         if res.uncertainty is not None:
-            images["uncertainty"] = _png(colour_map(res.uncertainty))
+            images["uncertainty"] = _png(colour_map(res.uncertainty,
+                                                      border=restorer.uncertainty_border))
         key = uuid.uuid4().hex
         stem = Path(shown_name).stem or "image"
         self._keep(key, stem, images)
@@ -313,7 +324,7 @@ def create_app(service: RestoreService) -> Any:
         from fastapi import FastAPI, Request
         from fastapi.responses import HTMLResponse, JSONResponse, Response
     except ImportError as exc:  # pragma: no cover - the extra is missing
-        raise ValueError("aioir serve needs the serve extra: pip install 'aioir[serve]'") from exc
+        raise ValueError("aioir serve needs the serve extra: pip install -e '.[serve]' in the clone") from exc
 
     app = FastAPI(title="aioir", docs_url=None, redoc_url=None, openapi_url=None)
     html = page_html()
