@@ -182,6 +182,10 @@ class Trainer:
         # its contrastive path, PromptIR's released unused convs) need DDP's unused-param search
         self.dist.find_unused_parameters = bool(hooks(self.model).unused_in_forward)
         self.train_module = self.dist.wrap(self.module)
+        if cfg.train.compile:  # the called module only: checkpoints save the plain ones
+            from aioir.engine.compiled import compile_module
+
+            self.train_module = compile_module(self.train_module, cfg.train.compile_backend)
         self.optimizer = parts.optimizer
         self.scaler = torch.amp.GradScaler(
             self.device.type, enabled=cfg.train.precision == "fp16" and self.device.type == "cuda"
