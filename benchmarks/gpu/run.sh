@@ -60,9 +60,11 @@ else:
 PYEOF
 } >"$OUTDIR/summary.md" 2>&1
 if [ "$TINY" = 1 ]; then
-  T_TESTS=120 E_ARGS="--tiny --precision fp32" D_ARGS="--tiny" S_ARGS="--tiny --precision fp32"
+  # CI machines may be loaded: the dry run's steps are bounded by the budget alone
+  T_TESTS=$BUDGET E_CAP=$BUDGET D_CAP=$BUDGET
+  E_ARGS="--tiny --precision fp32" D_ARGS="--tiny" S_ARGS="--tiny --precision fp32"
 else
-  T_TESTS=170 E_ARGS="" D_ARGS="--seconds 8" S_ARGS=""
+  T_TESTS=170 E_CAP=150 D_CAP=120 E_ARGS="" D_ARGS="--seconds 8" S_ARGS=""
 fi
 
 # 1. the CUDA tests (on a CPU they are collected and skipped: the dry run checks the marker)
@@ -70,12 +72,12 @@ step cuda-tests "$T_TESTS" "$PY" -m pytest -m cuda tests/cuda -q -rs -p no:cache
   -o addopts="--import-mode=importlib" --junitxml="$OUTDIR/cuda-tests.xml"
 
 # 2. engine vs bare loop, PromptIR and NAFNet (published sizes, batch 8 x 128 px, bf16)
-step engine-vs-bare $(( $(left) < 150 ? $(left) : 150 )) "$PY" benchmarks/gpu/engine_vs_bare.py \
+step engine-vs-bare $(( $(left) < E_CAP ? $(left) : E_CAP )) "$PY" benchmarks/gpu/engine_vs_bare.py \
   --device "$DEVICE" $E_ARGS --json "$OUTDIR/engine_vs_bare.json"
 RATE=$("$PY" -c "import json,sys; r=json.load(open(sys.argv[1])); print(max(x['engine_steps_per_s'] for x in r))" "$OUTDIR/engine_vs_bare.json" 2>/dev/null || echo "")
 
 # 3. the data pipeline with 0, 2, 4, 8, 14 workers against the fastest engine step rate above
-step data-workers $(( $(left) < 120 ? $(left) : 120 )) "$PY" benchmarks/gpu/data_workers.py \
+step data-workers $(( $(left) < D_CAP ? $(left) : D_CAP )) "$PY" benchmarks/gpu/data_workers.py \
   $D_ARGS ${RATE:+--steps-per-s $RATE} --json "$OUTDIR/data_workers.json"
 
 # 4. mixed / TUR / Art for what is left: 3 runs, each with ~25 s of start-up and validation
