@@ -29,7 +29,7 @@ Peak memory: each loop alone in a child process, the growth of the resident peak
 reset once the samples are built) over the resident size before the loop: the loop's own
 memory (model, optimizer, EMA, activations, its logging), not the data both share.
 
-    pip install lightning   # optional, for --peer lightning
+    pip install lightning   # optional, for --peer lightning (or: pip install -e .[peers])
     OMP_NUM_THREADS=1 python benchmarks/bench_peers.py --peer lightning --steps 60 --round 5
     OMP_NUM_THREADS=1 python benchmarks/bench_peers.py --peer basicsr --steps 60 --round 5
 """
