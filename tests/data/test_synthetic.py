@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from aioir.data.synthetic import synthetic_mix
+from aioir.data.synthetic import SyntheticTask, synthetic_mix
 from aioir.data.testsets import SyntheticTestSet
 
 FACTORS = {"half": 0.5, "third": 1 / 3, "same": 1.0}
@@ -240,3 +240,29 @@ def test_synthetic_test_set_name_key_and_subset() -> None:
     for lq, gt, _, name in items:
         noise = name_rng(7, name).uniform(0, 0.01, gt.shape)
         assert_rounded(lq, gt.astype(np.float64) + noise)
+
+
+@pytest.mark.parametrize("quantize", [True, False])
+def test_rain_training_crops_equal_the_crop_of_the_whole_rained_image(quantize):
+    """The training path degrades rain through the window-only path; every sample equals the
+    MiOIR recipe written out here: the whole image rained (``apply``), clipped, then cut
+    and rounded to 8 bits (same generator, same order of draws)."""
+    from aioir.data.sources import EmbeddedPhotos
+    from aioir.data.transforms import dihedral, quantize8
+    from aioir.degradations import apply, draw_params
+
+    source = EmbeddedPhotos("test")
+    comp = SyntheticTask(source, "rain", 24, quantize=quantize)
+    for i in range(4):
+        got = comp.sample(i % len(source), np.random.default_rng([7, i]))
+        rng = np.random.default_rng([7, i])
+        img = source[i % len(source)]
+        y = int(rng.integers(0, img.shape[0] - 24 + 1))
+        x = int(rng.integers(0, img.shape[1] - 24 + 1))
+        k = int(rng.integers(8))
+        params = draw_params("rain", rng)
+        whole, _ = apply("rain", np.array(img, dtype=np.float32), rng, **params)
+        lq = np.clip(whole, 0.0, 1.0)[y:y + 24, x:x + 24]
+        lq = quantize8(lq) if quantize else lq
+        expect = dihedral(lq, k)
+        assert np.array_equal(got["lq"].numpy(), np.ascontiguousarray(expect.transpose(2, 0, 1)))

@@ -78,3 +78,26 @@ def test_tiny_image_without_seeds_is_unchanged():
     img = np.full((5, 7, 3), 0.3, np.float32)
     out, _ = apply("rain", img, np.random.default_rng(0), value=0)
     np.testing.assert_array_equal(out, img)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_rain_window_is_the_whole_images_window_bit_for_bit(seed):
+    """Random parameters (both draw ranges), windows touching every border, a seedless image:
+    the window path gives exactly the whole-image result's window, and leaves the generator
+    where the whole-image path leaves it."""
+    from aioir.degradations.rain import rain, rain_window
+
+    r = np.random.default_rng(100 + seed)
+    h, w = int(r.integers(40, 90)), int(r.integers(40, 90))
+    img = r.random((h, w, 3)).astype(np.float32)
+    params = dict(value=int(r.choice([0, 60, 120, 2000])), length=int(r.integers(5, 40)),
+                  angle=int(r.integers(-45, 45)), width=int(r.choice([3, 5, 7, 9, 11])))
+    y0, x0 = int(r.integers(0, h - 8)), int(r.integers(0, w - 8))
+    y1, x1 = int(r.integers(y0 + 1, h + 1)), int(r.integers(x0 + 1, w + 1))
+    for window in [(y0, x0, y1, x1), (0, 0, h, w), (0, w - 5, 7, w), (h - 3, 0, h, 4)]:
+        a, b = np.random.default_rng(seed), np.random.default_rng(seed)
+        whole = rain(img, a, **params)
+        part = rain_window(img, b, window, **params)
+        wy0, wx0, wy1, wx1 = window
+        assert part.dtype == np.float32 and np.array_equal(part, whole[wy0:wy1, wx0:wx1])
+        assert a.random() == b.random()  # the same draws consumed

@@ -145,6 +145,11 @@ class TrainConfig:
     max_nonfinite: int = 5
     threads: Optional[int] = None
     channels_last: bool = False
+    #: torch.compile the training forward (backbone, strategy loss, hooks); checkpoints keep
+    #: the plain modules' keys. ``compile_backend``: torch.compile's backend (``inductor``
+    #: generates kernels; ``aot_eager`` only captures the graphs)
+    compile: bool = False
+    compile_backend: str = "inductor"
     progress: bool = True
 
 
@@ -236,6 +241,10 @@ def check(cfg: RunConfig) -> None:
         raise ConfigError(f"train.ema_decay must be in [0, 1), got {cfg.train.ema_decay}")
     if cfg.optim.lr <= 0:
         raise ConfigError(f"optim.lr must be > 0, got {cfg.optim.lr}")
+    if cfg.train.compile:
+        from aioir.engine.compiled import check_backend
+
+        check_backend(cfg.train.compile_backend, "train.compile_backend")
     for i, stage in enumerate(cfg.train.stages):
         if stage.steps < 1:
             raise ConfigError(f"train.stages.{i}.steps must be >= 1, got {stage.steps}")

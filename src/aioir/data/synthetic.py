@@ -228,7 +228,8 @@ class SyntheticTask:
         if spec is None:  # a custom degradation: the window alone
             gt = np.ascontiguousarray(img[y0:y1, x0:x1], dtype=np.float32)
             return run_degrade(self._degrade, self.task, gt, rng, self.dist, self.quantize)
-        from aioir.degradations import apply, draw_params
+        from aioir.degradations import draw_params
+        from aioir.degradations.api import apply_window
 
         params = draw_params(self.task, rng, dist=self.dist)
         ry0, rx0, ry1, rx1 = context_region(window, img.shape[:2], spec.context(params))
@@ -238,8 +239,10 @@ class SyntheticTask:
             clean = self.source[item]
             full = pad_to_min(self.depth_of(item, clean)[:, :, None], *img.shape[:2])[:, :, 0]
             inputs = {"depth": full[ry0:ry1, rx0:rx1], "depth_scale": 1.0}
-        lq = run_degrade(apply, self.task, region, rng, self.dist, False, **params, **inputs)
-        lq = lq[y0 - ry0 : y1 - ry0, x0 - rx0 : x1 - rx0]
+        # the window of the region's degradation (rain: only the window's per-pixel work)
+        lq = apply_window(self.task, region, (y0 - ry0, x0 - rx0, y1 - ry0, x1 - rx0), rng,
+                          dist=self.dist, **params, **inputs)
+        lq = np.clip(lq, 0.0, 1.0)
         return quantize8(lq) if self.quantize else np.ascontiguousarray(lq)
 
     def sample(self, item: int, rng: np.random.Generator) -> dict[str, Any]:

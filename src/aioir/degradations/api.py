@@ -78,3 +78,29 @@ def apply(
         used[name] = "given" if name in arrays else "estimated"
     used.update({name: float(value) for name, value in inputs.items()})
     return np.ascontiguousarray(out, dtype=np.float32), used
+
+
+def apply_window(
+    task: str, img: np.ndarray, window: tuple[int, int, int, int], rng: np.random.Generator, *,
+    dist: str = "in", **params: Any
+) -> np.ndarray:
+    """``apply(task, img, rng, ...)[0][y0:y1, x0:x1]`` for ``window = (y0, x0, y1, x1)``, with
+    the same draws from ``rng`` and the same values: through the task's ``window_fn`` where it
+    has one (rain: the per-pixel work on the window only), else the whole image cut.
+
+    >>> img = np.random.default_rng(1).random((30, 40, 3)).astype(np.float32)
+    >>> whole, _ = apply("rain", img, np.random.default_rng(0), value=5000)
+    >>> part = apply_window("rain", img, (2, 3, 18, 35), np.random.default_rng(0), value=5000)
+    >>> bool(np.array_equal(part, whole[2:18, 3:35]))
+    True
+    """
+    spec = get_task(task)
+    y0, x0, y1, x1 = window
+    if spec.window_fn is None or spec.arrays or spec.inputs:
+        return np.ascontiguousarray(apply(task, img, rng, dist=dist, **params)[0][y0:y1, x0:x1])
+    check_dist(dist)
+    if not isinstance(rng, np.random.Generator):
+        raise ValueError(f"rng must be a numpy.random.Generator (np.random.default_rng(seed)), got {type(rng).__name__}")
+    x = check_image(img)
+    used = draw_params(task, rng, dist=dist, **params)
+    return np.ascontiguousarray(spec.window_fn(x, rng, window, **used), dtype=np.float32)

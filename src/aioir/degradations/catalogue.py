@@ -22,7 +22,7 @@ from aioir.degradations.dark import dark
 from aioir.degradations.haze import haze
 from aioir.degradations.jpeg import jpeg
 from aioir.degradations.noise import noise
-from aioir.degradations.rain import rain
+from aioir.degradations.rain import rain, rain_window
 from aioir.degradations.sr import sr
 from aioir.degradations.spec import Param, TaskSpec, suggest
 
@@ -78,6 +78,7 @@ _SPECS = [
         ),
         rain, reference=MIOIR,
         context=lambda p: None,  # the streak layer is min-max normalised over the whole image
+        window_fn=rain_window,
     ),
     TaskSpec(
         "haze", 5, "atmospheric scattering haze, y = x t + A (1 - t), t = exp(-beta d)",

@@ -160,6 +160,10 @@ class TaskSpec:
     context: Callable[[dict[str, Any]], tuple[int, int] | None] = field(
         default=lambda params: (0, 1), compare=False, repr=False)
     notes: str = field(default="", compare=False)
+    #: ``window_fn(img, rng, window, **params) == fn(img, rng, **params)[y0:y1, x0:x1]`` bit for
+    #: bit, with the same draws, for a task whose output depends on the whole image (rain):
+    #: what a training crop needs, without the per-pixel work outside the crop
+    window_fn: Callable[..., np.ndarray] | None = field(default=None, compare=False, repr=False)
 
     @property
     def param_names(self) -> list[str]:

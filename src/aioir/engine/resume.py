@@ -9,7 +9,7 @@ is checked key by key (:func:`config_changes`):
   ``(seed, i)`` whatever the workers), and every ``val.*`` key (validation reads the network,
   never the training state or the global random generator). Changed freely.
 * **execution keys** (:data:`EXECUTION_KEYS`) keep the recipe but change the order of
-  floating-point operations (CPU threads, the device, the memory layout), so the resumed run
+  floating-point operations (CPU threads, the device, the memory layout, ``torch.compile``), so the resumed run
   is no longer bit-identical to an uninterrupted one: allowed, with a warning.
 * **every other key** (model, strategy, data, optimizer, schedule, ``train.steps``, seed,
   precision, stages, ...) changes the run's maths. Extending ``train.steps`` belongs here too:
@@ -45,7 +45,8 @@ BOOKKEEPING_KEYS: tuple[str, ...] = (
     "val",
 )
 #: keys that keep the recipe but not the bits (floating-point order of operations)
-EXECUTION_KEYS: tuple[str, ...] = ("train.threads", "train.device", "train.channels_last")
+EXECUTION_KEYS: tuple[str, ...] = ("train.threads", "train.device", "train.channels_last",
+                                   "train.compile", "train.compile_backend")
 
 _ABSENT = "unset"
 

@@ -30,4 +30,7 @@ def restore_rng_state(state: dict[str, Any]) -> None:
     """Restore what :func:`capture_rng_state` captured."""
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+        # a checkpoint of a machine with more GPUs (8-GPU node -> 1-GPU workstation): restore
+        # the devices this machine has (torch's set_rng_state_all would fail on the others)
+        for index, cuda_state in enumerate(list(state["cuda"])[: torch.cuda.device_count()]):
+            torch.cuda.set_rng_state(cuda_state, index)

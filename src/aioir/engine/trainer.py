@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import signal
 import time
 from contextlib import nullcontext
@@ -185,6 +186,10 @@ class Trainer:
         # its contrastive path, PromptIR's released unused convs) need DDP's unused-param search
         self.dist.find_unused_parameters = bool(hooks(self.model).unused_in_forward)
         self.train_module = self.dist.wrap(self.module)
+        if cfg.train.compile:  # the called module only: checkpoints save the plain ones
+            from aioir.engine.compiled import compile_module
+
+            self.train_module = compile_module(self.train_module, cfg.train.compile_backend)
         self.optimizer = parts.optimizer
         self.scaler = torch.amp.GradScaler(
             self.device.type, enabled=cfg.train.precision == "fp16" and self.device.type == "cuda"
@@ -289,6 +294,8 @@ class Trainer:
             persistent_workers=False,
             prefetch_factor=4 if workers else None,
             generator=generator,
+            # page-locked batches: the copy to a GPU runs asynchronously (non_blocking below)
+            pin_memory=self.device.type == "cuda",
         )
 
     def _to_device(self, batch: dict[str, Any]) -> dict[str, Any]:
@@ -348,9 +355,11 @@ class Trainer:
                         loss = loss + term
                         extra = term if extra is None else extra + term
                         aux_values[name] = aux_values.get(name, 0.0) + float(value.detach()) / len(micro)
-                # every rank must take the same decision, or the gradient all-reduce deadlocks
-                total += float(loss.detach()) / len(micro)
-                finite_here = self.dist.all_true(bool(torch.isfinite(loss).item()))
+                # every rank must take the same decision, or the gradient all-reduce deadlocks;
+                # one device->host read per micro-batch (the value gives finiteness too)
+                value = float(loss.detach())
+                total += value / len(micro)
+                finite_here = self.dist.all_true(math.isfinite(value))
                 finite = finite and finite_here
                 if finite_here:
                     self.strategy.backward(out, BackwardContext(
