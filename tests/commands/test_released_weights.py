@@ -116,7 +116,8 @@ def test_a_release_file_in_every_command(layout, tmp_path, three_task_root, monk
 
     built = {}
     monkeypatch.setattr(webapp, "create_app", lambda service: built.setdefault("s", service))
-    monkeypatch.setattr(webapp, "serve", lambda app, host, port: None)
+    monkeypatch.setattr(webapp, "listen", lambda host, port: None)  # no real port taken
+    monkeypatch.setattr(webapp, "serve", lambda app, host, port, sock=None: None)
     assert main(["serve", str(weights), "--device", "cpu", *args]) == 0
     service = built["s"]
     buf = io.BytesIO()
