@@ -66,3 +66,78 @@ def test_strategies_pass_the_head_init_through() -> None:
     s.detach()
     with pytest.raises(ValueError, match="head_init"):
         strategies.build("ue", num_tasks=2, head_init="zeros")
+
+
+# ---------------------------------------------------------------- head_start (issue 26)
+def _first_step(name: str, start: str, zero_last: bool = False, **options):
+    """A strategy attached to a tiny network, the first training forward's (loss output,
+    pred, gt) and the strategy."""
+    from aioir import models, strategies
+
+    torch.manual_seed(0)
+    net = models.build("tiny_unet", width=8)
+    s = strategies.build(name, num_tasks=3, head_start=start, **options)
+    s.attach(net)
+    if zero_last:  # a constant pre-activation: the shift is exact
+        with torch.no_grad():
+            s.uem[4].weight.zero_()
+    x = torch.rand(4, 3, 16, 16)
+    gt = (x + 0.05 * torch.randn(4, 3, 16, 16)).clamp(0, 1)
+    pred = net(x)
+    out = s(pred, gt, torch.tensor([0, 0, 1, 2]))
+    return s, net, out, pred.detach(), gt, x
+
+
+@pytest.mark.parametrize("name", ["tur", "ue"])
+def test_head_start_error_puts_the_first_map_at_half_the_l1(name) -> None:
+    # rho(e)/U + 2 log U is smallest at U = mean|e|/2: the first map's mean is that, exactly when
+    # the pre-activation is constant, within 1 % from the initialised head
+    s, _, out, pred, gt, _ = _first_step(name, "error", zero_last=True)
+    want = float((pred - gt).abs().mean()) / 2
+    assert float(out.extras["uncertainty"][out.present].mean()) == pytest.approx(want, rel=1e-5)
+    s, _, out, pred, gt, _ = _first_step(name, "error")
+    want = float((pred - gt).abs().mean()) / 2
+    assert float(out.extras["uncertainty"][out.present].mean()) == pytest.approx(want, rel=1e-2)
+
+
+def test_head_start_error_gaussian_form_starts_at_the_mse() -> None:
+    # MSE / (2 sigma^2) + 1/2 log sigma^2 is smallest at sigma^2 = MSE
+    s, _, out, pred, gt, _ = _first_step("tur", "error", zero_last=True, form="gaussian")
+    want = float(((pred - gt) ** 2).mean())
+    assert float(out.extras["uncertainty"][out.present].mean()) == pytest.approx(want, rel=1e-5)
+
+
+def test_head_start_moves_the_bias_once_and_a_resumed_run_keeps_it() -> None:
+    from aioir import strategies
+
+    s, net, _, _, gt, x = _first_step("tur", "error")
+    bias = s.uem[4].bias.detach().clone()
+    assert bool(s.head_started)
+    s(net(x), gt, torch.tensor([0, 0, 1, 2]))  # second step: no shift
+    assert torch.equal(s.uem[4].bias, bias)
+    state = s.state_dict()
+    s.detach()
+    resumed = strategies.build("tur", num_tasks=3, head_start="error")
+    resumed.attach(net)
+    resumed.load_state_dict(state)
+    resumed(net(x), gt, torch.tensor([0, 0, 1, 2]))
+    assert torch.equal(resumed.uem[4].bias, bias)
+    resumed.detach()
+
+
+def test_head_start_init_is_the_default_and_changes_nothing() -> None:
+    from aioir import strategies
+
+    s, _, _, _, _, _ = _first_step("tur", "init")
+    torch.manual_seed(0)
+    assert strategies.build("tur", num_tasks=3).head_start == "init"
+    assert "head_started" not in s.state_dict()  # checkpoints of the paper's recipe unchanged
+    # the initialised bias, as UncertaintyHead draws it after the tiny network (same seed)
+    from aioir import models
+
+    torch.manual_seed(0)
+    models.build("tiny_unet", width=8)
+    ref = UncertaintyHead(s.uem[0].in_channels)
+    assert torch.equal(s.uem[4].bias, ref[4].bias)
+    with pytest.raises(ValueError, match="head_start"):
+        strategies.build("tur", num_tasks=3, head_start="zero")

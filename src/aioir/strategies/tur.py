@@ -70,6 +70,9 @@ class TURStrategy(UncertaintyStrategy):
         loss: the pixel loss ``rho``; ``None`` (default) is the form's own: ``l1`` for
             ``authors``, ``l2`` for ``gaussian``.
         charbonnier_eps: ``eps`` of the Charbonnier loss.
+        head_start: ``"init"`` (default, the paper's recipe) or ``"error"``: the head's output
+            level starts at the first batch's optimum (``mean rho / log_weight``; Gaussian form:
+            ``mean rho``), see :mod:`aioir.strategies.uem`.
 
     ``attach(model)`` must come before building the optimizer (the UEM's parameters are created
     there) and before ``load_state_dict`` (the UEM's keys exist only once it is created).
@@ -86,21 +89,29 @@ class TURStrategy(UncertaintyStrategy):
         head_init: str = "torch",
         loss: str | None = None,
         charbonnier_eps: float = CHARBONNIER_EPS,
+        head_start: str = "init",
     ) -> None:
         if form not in FORMS:
             raise ValueError(f"form must be one of {FORMS}, got {form!r}")
         if loss is None:
             loss = "l1" if form == "authors" else "l2"
         super().__init__(num_tasks, head_init=head_init, loss=loss,
-                         charbonnier_eps=charbonnier_eps)
+                         charbonnier_eps=charbonnier_eps, head_start=head_start)
         self.log_weight = float(log_weight)
         self.eps = float(eps)
         self.form = form
 
+    def optimum_uncertainty(self, pred: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
+        """The authors' form: ``mean rho / log_weight``; the Gaussian form's
+        ``rho / (2 sigma^2) + 1/2 log sigma^2``: ``sigma^2 = mean rho``."""
+        if self.form == "gaussian":
+            return self.per_sample(pred, gt).detach().mean()
+        return super().optimum_uncertainty(pred, gt)
+
     def forward(  # type: ignore[override]
         self, pred: torch.Tensor, gt: torch.Tensor, task_id: torch.Tensor
     ) -> StrategyOutput:
-        u = self.uncertainty(pred)
+        u = self.uncertainty(pred, gt)
         k = self.num_tasks
         rho, ceps = self.pixel_loss, self.charbonnier_eps
         dist = dict(reduce=self.differentiable_reduce(), world_size=self.world_size)

@@ -47,6 +47,7 @@ class UEStrategy(UncertaintyStrategy):
         eps: added to the map (1e-6).
         head_init: the head's initialisation, ``"torch"`` or ``"kaiming"`` (see ``uem``).
         loss, charbonnier_eps: the pixel loss ``rho``.
+        head_start: ``"init"`` (default) or ``"error"`` (see :mod:`aioir.strategies.uem`).
     """
 
     name = "ue"
@@ -59,16 +60,17 @@ class UEStrategy(UncertaintyStrategy):
         head_init: str = "torch",
         loss: str = "l1",
         charbonnier_eps: float = CHARBONNIER_EPS,
+        head_start: str = "init",
     ) -> None:
         super().__init__(num_tasks, head_init=head_init, loss=loss,
-                         charbonnier_eps=charbonnier_eps)
+                         charbonnier_eps=charbonnier_eps, head_start=head_start)
         self.log_weight = float(log_weight)
         self.eps = float(eps)
 
     def forward(  # type: ignore[override]
         self, pred: torch.Tensor, gt: torch.Tensor, task_id: torch.Tensor
     ) -> StrategyOutput:
-        u = self.uncertainty(pred)
+        u = self.uncertainty(pred, gt)
         loss = ue_loss(pred, gt, u, self.log_weight, self.eps, self.pixel_loss,
                        self.charbonnier_eps, self.differentiable_reduce(), self.world_size)
         with torch.no_grad():

@@ -7,6 +7,14 @@
 Kaiming-normal weights (fan-in, ReLU gain) times 0.1 and zero biases. Softplus keeps the map
 strictly positive (an ELU output could go negative and make ``log`` NaN).
 
+Start level (option ``head_start``, off by default so the paper's recipe stays the paper's):
+``"init"`` leaves the initialised head as it is (its map starts near ``softplus(0) = 0.69``);
+``"error"`` shifts the head's output bias once, at the first training step, so that the map's
+mean starts at the optimum of the strategy's loss for that batch (for ``rho(e)/U + w log U``:
+``U = mean rho(e) / w``; :meth:`UncertaintyStrategy.optimum_uncertainty`). Why: Adam moves each
+parameter by about the learning rate per step, so a head that starts at 0.69 spends the first
+part of a short run only lowering its level (docs/benchmarks.md, "TUR's head at small budgets").
+
 :class:`UncertaintyStrategy` is the shared base of ``tur`` and ``ue``: ``attach(model)`` creates
 the head for ``model.uem_channels`` and registers a forward hook on ``model.uem_tap`` that stores
 the tapped feature; ``forward`` turns the stored feature into a map cropped to the prediction's
@@ -33,6 +41,18 @@ from aioir.strategies.functional import CHARBONNIER_EPS
 INIT_SCALE = 0.1
 #: the head's initialisations (option ``init`` / the strategies' ``head_init``)
 HEAD_INITS = ("torch", "kaiming")
+#: where the head's output level starts (the strategies' ``head_start``)
+HEAD_STARTS = ("init", "error")
+
+
+def inverse_softplus(y: torch.Tensor) -> torch.Tensor:
+    """``x`` with ``softplus(x) = y`` (``y > 0``).
+
+    >>> import torch
+    >>> round(float(torch.nn.functional.softplus(inverse_softplus(torch.tensor(0.02)))), 6)
+    0.02
+    """
+    return y + torch.log(-torch.expm1(-y))
 
 
 class UncertaintyHead(nn.Sequential):
@@ -106,12 +126,18 @@ class UncertaintyStrategy(Strategy):
         head_init: str = "torch",
         loss: str = "l1",
         charbonnier_eps: float = CHARBONNIER_EPS,
+        head_start: str = "init",
     ) -> None:
         super().__init__(num_tasks, loss, charbonnier_eps)
         if head_init not in HEAD_INITS:
             raise ValueError(f"head_init must be one of {HEAD_INITS}, got {head_init!r}")
+        if head_start not in HEAD_STARTS:
+            raise ValueError(f"head_start must be one of {HEAD_STARTS}, got {head_start!r}")
         self.out_channels = out_channels
         self.head_init = head_init
+        self.head_start = head_start
+        if head_start == "error":  # saved with the head: a resumed run does not start it again
+            self.register_buffer("head_started", torch.zeros((), dtype=torch.bool))
         self.register_module("uem", None)
         self._handle: Any = None
         self._tap: torch.Tensor | None = None
@@ -160,10 +186,32 @@ class UncertaintyStrategy(Strategy):
             self._handle = None
         self._tap = None
 
-    def uncertainty(self, pred: torch.Tensor) -> torch.Tensor:
+    def optimum_uncertainty(self, pred: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
+        """The map level that minimises this strategy's loss on ``(pred, gt)`` for a constant
+        map: ``mean rho(e) / log_weight`` for ``rho(e) / U + log_weight * log U`` (TUR's authors'
+        form, UE). Strategies with another regulariser override it. Used by
+        ``head_start: error``."""
+        return self.per_sample(pred, gt).detach().mean() / self.log_weight
+
+    def _start_head(self, feat: torch.Tensor, target: torch.Tensor) -> None:
+        """Shift the head's output bias so that its mean map on ``feat`` is ``target`` (exact for
+        a constant pre-activation; the initialised head's is nearly constant). Means over all
+        ranks, so every rank applies the same shift."""
+        with torch.no_grad():
+            u = self.uem(feat)
+            sums = self.all_reduce_sum(torch.stack([
+                u.float().sum(), u.new_tensor(u.numel(), dtype=torch.float32), target.float()]))
+            mean_u, level = sums[0] / sums[1], sums[2] / self.world_size
+            last = self.uem[4]
+            last.bias += (inverse_softplus(level) - inverse_softplus(mean_u)).to(last.bias.dtype)
+            self.head_started.fill_(True)
+
+    def uncertainty(self, pred: torch.Tensor, gt: torch.Tensor | None = None) -> torch.Tensor:
         """The UEM map for the last captured feature, cropped to ``pred``'s H x W (top-left).
 
-        Clears the stored feature. Raises a clear error if no feature was captured.
+        Clears the stored feature. Raises a clear error if no feature was captured. With
+        ``head_start: error``, the first call with ``gt`` (the first training step) first moves
+        the head's output level to :meth:`optimum_uncertainty` of ``(pred, gt)``.
         """
         feat, self._tap = self._tap, None
         if feat is None or self.uem is None:
@@ -177,4 +225,6 @@ class UncertaintyStrategy(Strategy):
             raise ValueError(
                 f"tapped feature {tuple(feat.shape)} does not cover pred {tuple(pred.shape)}"
             )
+        if gt is not None and self.head_start == "error" and not bool(self.head_started):
+            self._start_head(feat, self.optimum_uncertainty(pred, gt))
         return self.uem(feat)[..., :h, :w]
