@@ -58,7 +58,7 @@ class ExportCheckError(ValueError):
 
 
 def cause(exc: BaseException) -> str:
-    """One line saying why ``exc`` happened: the last ``SomeError: ...`` line of a multi-line
+    r"""One line saying why ``exc`` happened: the last ``SomeError: ...`` line of a multi-line
     message (TorchScript's interpreter puts the real error last), else its first line.
 
     >>> cause(RuntimeError("The following operation failed.\nTraceback...\n  x = f()\n"

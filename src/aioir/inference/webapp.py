@@ -143,7 +143,6 @@ def output_format(asked: str, data: bytes) -> str:
     return asked
 
 
-@torch.no_grad()
 class RestoreService:
     """What the app does, without HTTP: restore an uploaded file's bytes, keep the results."""
 
