@@ -6,10 +6,8 @@ from __future__ import annotations
 import io
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 import uuid
@@ -26,12 +24,8 @@ pytest.importorskip("multipart", reason="the serve extra is not installed")
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the shared browser module
 from browser import open_page, unavailable_reason  # noqa: E402
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from serving import free_port as _free_port  # noqa: E402
+from serving import running  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -42,25 +36,8 @@ def server(tur_checkpoint):
            "--max-upload-mb", "1", "--max-megapixels", "0.25", "--device", "cpu"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env={**os.environ, "OMP_NUM_THREADS": "1"})
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 180
-    while True:
-        if proc.poll() is not None:
-            pytest.fail(f"aioir serve exited with {proc.returncode}:\n{proc.stdout.read()}")
-        try:
-            urllib.request.urlopen(base + "/api/info", timeout=2)
-            break
-        except (urllib.error.URLError, OSError):
-            if time.time() > deadline:
-                proc.kill()
-                pytest.fail("aioir serve did not answer within 180 s")
-            time.sleep(0.3)
-    yield base
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    with running(proc, port) as base:
+        yield base
 
 
 def _png_bytes(a: np.ndarray) -> bytes:
@@ -242,25 +219,8 @@ def aware_server(aware_export):
            "--max-memory", "96M", "--device", "cpu"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env={**os.environ, "OMP_NUM_THREADS": "1"})
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 180
-    while True:
-        if proc.poll() is not None:
-            pytest.fail(f"aioir serve exited with {proc.returncode}:\n{proc.stdout.read()}")
-        try:
-            urllib.request.urlopen(base + "/api/info", timeout=2)
-            break
-        except (urllib.error.URLError, OSError):
-            if time.time() > deadline:
-                proc.kill()
-                pytest.fail("aioir serve did not answer within 180 s")
-            time.sleep(0.3)
-    yield base
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    with running(proc, port) as base:
+        yield base
 
 
 def _noisy_jpeg(h: int, w: int) -> bytes:

@@ -7,15 +7,14 @@ from __future__ import annotations
 
 import io
 import json
-import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,15 +22,15 @@ from PIL import Image
 
 from .conftest import child_env
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the shared serve helper
+from serving import free_port as _free_port  # noqa: E402
+from serving import running  # noqa: E402
+
 pytest.importorskip("fastapi", reason="the serve extra is not installed")
 pytest.importorskip("uvicorn", reason="the serve extra is not installed")
 pytest.importorskip("multipart", reason="the serve extra is not installed")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _serve(checkpoint, port: int, *extra: str) -> subprocess.Popen:
@@ -47,26 +46,8 @@ def server(reference):
     ckpt = reference.run_dir / "checkpoints" / "step_00000008.pt"
     port = _free_port()
     proc = _serve(ckpt, port, "--max-upload-mb", "1")
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
-    while True:
-        if proc.poll() is not None:
-            pytest.fail(f"aioir serve exited with {proc.returncode}: {proc.communicate()}")
-        try:
-            urllib.request.urlopen(base + "/api/info", timeout=2)
-            break
-        except (urllib.error.URLError, OSError):
-            if time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail("aioir serve did not answer within 180 s")
-            time.sleep(0.3)
-    yield ckpt, port, base
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    with running(proc, port) as base:
+        yield ckpt, port, base
 
 
 def _png(seed: int, h: int = 120, w: int = 160) -> bytes:
