@@ -112,8 +112,8 @@ def main() -> None:
     else:
         tmat_path = out / "match"
         rows = pipeline.match(pre_dir, load(cfg_dir / "embedded_pretrain.yaml", common),
-                              pairs=8, patch_size=64, criterion="step")
-        pipeline.write_match_table(rows, tmat_path, meta={"criterion": "step", "pairs": 8})
+                              pairs=8, patch_size=64, criterion="x0")
+        pipeline.write_match_table(rows, tmat_path, meta={"criterion": "x0", "pairs": 8})
     tmat = pipeline.load_tmat(tmat_path, load(cfg_dir / "embedded_pretrain.yaml", []).data.tasks)
 
     arms = ["plain", "paradigm"] + [v for v in a.variants.split(",") if v]
