@@ -176,6 +176,9 @@ def main() -> None:
               "command": "python benchmarks/bench_diffusion.py "
               + " ".join(shlex.quote(x) for x in sys.argv[1:])}
     (out / "bench.json").write_text(json.dumps(report, indent=2))
+    if "plain" not in arms:
+        print(f"{out / 'bench.json'} written; print the section with --merge (it needs plain)")
+        return
     md = markdown(report)
     print(md)
     if a.append_md:
