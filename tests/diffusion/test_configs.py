@@ -156,12 +156,13 @@ def test_embedded_configs_run_through_the_commands(tmp_path, capsys):
     tasks = load_config(RunConfig, DIR / "embedded_pretrain.yaml").data.tasks
     assert list(table) == tasks
 
+    one = ["--set", "model.options.gef.importance_batches=1"]   # the prior of fine-tuning data
     assert main(["diffusion", "finetune", str(DIR / "embedded_finetune.yaml"), "--out", str(ft),
                  "--pretrained", str(pre), "--tmat", str(pre / "match"), "--steps", "2",
-                 *CPU]) == 0
+                 *CPU, *one]) == 0
     assert main(["diffusion", "incremental", str(DIR / "embedded_incremental.yaml"), "--out",
                  str(inc), "--pretrained", str(pre), "--tmat", str(pre / "match"), "--steps",
-                 "7", *CPU]) == 0
+                 "7", *CPU, *one]) == 0
     assert main(["train", str(DIR / "embedded_plain.yaml"), "--out", str(plain), "--steps", "2",
                  *CPU]) == 0
     capsys.readouterr()
