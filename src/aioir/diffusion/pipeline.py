@@ -276,10 +276,13 @@ def write_prior_file(cfg: RunConfig, pretrained: str | Path, run_dir: str | Path
     weights, _ = resolve_pretrained(pretrained)
     target = Path(run_dir) / PRIOR
     if target.exists():
-        source = load_prior(target).meta.get("pretrained")
+        try:
+            source = load_prior(target).meta.get("pretrained")
+        except Exception:  # not a prior file at all
+            source = None
         if source != str(weights):
-            raise ValueError(f"{target} holds the prior of another pre-trained network "
-                             f"({source}) than {weights}; choose another --out (or remove it)")
+            raise ValueError(f"{target} holds the prior of another pre-training run than "
+                             f"{weights}; choose another --out (or remove it)")
         return target
     net, _ = load_diffusion_network(weights)
     count = int(gef.get("importance_batches", 50))
