@@ -19,6 +19,10 @@ degraded-input row is the same function on the identity.
 
     python benchmarks/bench_diffusion.py --out runs/bench_diffusion --pretrain-steps 1500 \\
         --steps 600 --seeds 0,1 --append-md docs/benchmarks.md
+
+Invocations may run side by side (other seeds, other arms): ``--skip-arms plain,paradigm``
+leaves arms out of one, and ``--merge A/bench.json,B/bench.json`` prints the section of several
+(each arm's mean over its own seeds; differences against plain on the seeds both have).
 """
 
 from __future__ import annotations
@@ -87,8 +91,19 @@ def main() -> None:
                    help="override for the paradigm arms and the pre-training")
     p.add_argument("--arm", action="append", default=[],
                    help="extra paradigm arm NAME|PRETRAINED|TMAT|OVERRIDE,OVERRIDE")
+    p.add_argument("--skip-arms", default="", help="arms to leave out (e.g. plain,paradigm)")
+    p.add_argument("--merge", default=None,
+                   help="comma-separated bench.json files: print their merged section, no runs")
     p.add_argument("--append-md", default=None)
     a = p.parse_args()
+    if a.merge:
+        report = merge([json.loads(Path(f).read_text()) for f in a.merge.split(",")])
+        md = markdown(report)
+        print(md)
+        if a.append_md:
+            with open(a.append_md, "a", encoding="utf-8") as fh:
+                fh.write("\n" + md)
+        return
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     load_before = uptime()
@@ -112,8 +127,8 @@ def main() -> None:
     else:
         tmat_path = out / "match"
         rows = pipeline.match(pre_dir, load(cfg_dir / "embedded_pretrain.yaml", common),
-                              pairs=8, patch_size=64, criterion="step")
-        pipeline.write_match_table(rows, tmat_path, meta={"criterion": "step", "pairs": 8})
+                              pairs=8, patch_size=64, criterion="x0")
+        pipeline.write_match_table(rows, tmat_path, meta={"criterion": "x0", "pairs": 8})
     tmat = pipeline.load_tmat(tmat_path, load(cfg_dir / "embedded_pretrain.yaml", []).data.tasks)
 
     arms = ["plain", "paradigm"] + [v for v in a.variants.split(",") if v]
@@ -124,6 +139,8 @@ def main() -> None:
         specs[name] = (Path(pre), pipeline.load_tmat(tm, list(tmat)),
                        [o for o in (rest[0].split(",") if rest else []) if o])
         arms.append(name)
+    skip = {x for x in a.skip_arms.split(",") if x}
+    arms = [arm for arm in arms if arm not in skip]
     results: dict[str, dict[int, dict]] = {arm: {} for arm in arms}
     seconds: dict[str, list[float]] = {arm: [] for arm in arms}
     for seed in [int(s) for s in a.seeds.split(",")]:
@@ -155,8 +172,13 @@ def main() -> None:
               "batch": ref.data.batch_size, "patch": ref.data.patch_size,
               "pretrain_seconds": pre_seconds, "pretrain": str(pre_dir),
               "steps": a.steps, "seeds": a.seeds, "load_before": load_before,
-              "load_after": uptime(), "total_seconds": time.perf_counter() - t_start}
+              "load_after": uptime(), "total_seconds": time.perf_counter() - t_start,
+              "command": "python benchmarks/bench_diffusion.py "
+              + " ".join(shlex.quote(x) for x in sys.argv[1:])}
     (out / "bench.json").write_text(json.dumps(report, indent=2))
+    if "plain" not in arms:
+        print(f"{out / 'bench.json'} written; print the section with --merge (it needs plain)")
+        return
     md = markdown(report)
     print(md)
     if a.append_md:
@@ -164,22 +186,53 @@ def main() -> None:
             fh.write("\n" + md)
 
 
+def merge(reports: list[dict]) -> dict:
+    """Several invocations' reports as one: arms in order of appearance, results per seed,
+    wall times, t_mat tables and pre-training budgets pooled; load and command lists kept."""
+    out = {"arms": [], "results": {}, "seconds": {}, "tmat": {}, "pretrain_steps": {},
+           "input": None, "pretrain_seconds": None, "loads": [], "commands": []}
+    for r in reports:
+        for arm in r["arms"]:
+            if arm not in out["arms"]:
+                out["arms"].append(arm)
+            out["results"].setdefault(arm, {}).update(r["results"][arm])
+            out["seconds"].setdefault(arm, []).extend(r["seconds"][arm])
+        out["tmat"].update(r["tmat"])
+        out["pretrain_steps"].update(r["pretrain_steps"])
+        out["input"] = out["input"] or r.get("input")
+        out["loads"].append((r["load_before"], r["load_after"]))
+        out["commands"].append(r.get("command", ""))
+        for key in ("batch", "patch", "steps", "pretrain"):
+            out[key] = r[key]
+    seeds = sorted({int(s) for arm in out["results"] for s in out["results"][arm]})
+    out["seeds"] = ",".join(str(s) for s in seeds)
+    out["load_before"], out["load_after"] = out["loads"][0][0], out["loads"][-1][1]
+    return out
+
+
 def markdown(r: dict) -> str:
-    """The bench's section for docs/benchmarks.md."""
-    arms, seeds = r["arms"], sorted(int(s) for s in r["results"]["plain"])
-    first = r["results"]["plain"][seeds[0]]
+    """The bench's section for docs/benchmarks.md (each arm's mean over its own seeds)."""
+    arms = r["arms"]
+    runs = {arm: {int(s): v for s, v in r["results"][arm].items()} for arm in arms}
+    plain_seeds = sorted(runs["plain"])
+    first = runs["plain"][plain_seeds[0]]
     tasks = list(first["per_task"])
     inp_row = r.get("input") or {}
 
-    def mean_psnr(arm: str, task: str | None) -> float:
-        vals = [(r["results"][arm][s]["average"] if task is None else
-                 r["results"][arm][s]["per_task"][task])["psnr"] for s in seeds]
+    def mean_psnr(arm: str, task: str | None, seeds: list[int] | None = None) -> float:
+        vals = [(runs[arm][s]["average"] if task is None else
+                 runs[arm][s]["per_task"][task])["psnr"] for s in (seeds or sorted(runs[arm]))]
         return statistics.mean(vals)
 
     def mean_ssim(arm: str, task: str | None) -> float:
-        vals = [(r["results"][arm][s]["average"] if task is None else
-                 r["results"][arm][s]["per_task"][task])["ssim"] for s in seeds]
+        vals = [(runs[arm][s]["average"] if task is None else
+                 runs[arm][s]["per_task"][task])["ssim"] for s in sorted(runs[arm])]
         return statistics.mean(vals)
+
+    def label(arm: str) -> str:
+        own = sorted(runs[arm])
+        return arm if own == plain_seeds else f"{arm} (seed{'s' if len(own) > 1 else ''} " \
+            f"{', '.join(map(str, own))})"
 
     head = "| arm | " + " | ".join(tasks) + " | Average |\n|:--|" + "--:|" * (len(tasks) + 1)
     lines = [head]
@@ -191,16 +244,20 @@ def markdown(r: dict) -> str:
                      f"{avg['psnr']:.2f}/{avg['ssim']:.3f} |")
     for arm in arms:
         cells = [f"{mean_psnr(arm, t):.2f}/{mean_ssim(arm, t):.3f}" for t in tasks]
-        lines.append(f"| {arm} | {' | '.join(cells)} | "
+        lines.append(f"| {label(arm)} | {' | '.join(cells)} | "
                      f"{mean_psnr(arm, None):.2f}/{mean_ssim(arm, None):.3f} |")
-    for arm in arms[1:]:
-        cells = [f"{mean_psnr(arm, t) - mean_psnr('plain', t):+.2f}" for t in tasks]
-        diffs = [r["results"][arm][s]["average"]["psnr"] - r["results"]["plain"][s]["average"][
-            "psnr"] for s in seeds]
-        spread = f" (per seed {', '.join(f'{d:+.2f}' for d in diffs)})"
-        lines.append(f"| {arm} - plain (dB) | {' | '.join(cells)} | "
+    for arm in arms:
+        if arm == "plain":
+            continue
+        both = [s for s in sorted(runs[arm]) if s in runs["plain"]]
+        cells = [f"{mean_psnr(arm, t, both) - mean_psnr('plain', t, both):+.2f}" for t in tasks]
+        diffs = [runs[arm][s]["average"]["psnr"] - runs["plain"][s]["average"]["psnr"]
+                 for s in both]
+        spread = f" (per seed {', '.join(f'{d:+.2f}' for d in diffs)})" if len(both) > 1 else ""
+        lines.append(f"| {label(arm)} - plain (dB) | {' | '.join(cells)} | "
                      f"{statistics.mean(diffs):+.2f}{spread} |")
-    times = ", ".join(f"{arm} {statistics.mean(r['seconds'][arm]):.0f} s" for arm in arms)
+    times = ", ".join(f"{arm} {statistics.mean(r['seconds'][arm]):.0f} s" for arm in arms
+                      if r["seconds"].get(arm))
     pre = "; ".join(f"{arm}: {n} steps" for arm, n in r["pretrain_steps"].items())
     if r["pretrain_seconds"] is not None:
         pre += f" ({r['pretrain_seconds']:.0f} s)"
@@ -222,6 +279,7 @@ def markdown(r: dict) -> str:
         "",
         "Command: `python benchmarks/bench_diffusion.py "
         + " ".join(shlex.quote(x) for x in sys.argv[1:]) + "`",
+        *[f"(merged from `{c}`)" for c in r.get("commands", []) if c],
         "",
     ])
 

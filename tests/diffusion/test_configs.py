@@ -54,11 +54,25 @@ def test_paper_recipe(path, monkeypatch):
         assert cfg.data.setting == "daclip10" and len(setting.task_names) == 10
     else:
         assert len(setting.task_names) == 1 and setting.groups == ["main", "generalization"]
+    # where the paper is open, the authors' released code (xin1u/EEDTP train_*.py):
+    # Adam betas (0.9, 0.99); the output is the restored image in both phases
+    # (`restored = x_t - net(x_t, t)`, `outputs = inputs - net(inputs, t_mat)`): prediction x0;
+    # "Ours + NAFNet" is 67.8 M parameters (Tab. 5): NAFNet width 64
+    assert tuple(cfg.optim.betas) == (0.9, 0.99)
+    assert cfg.model.options["prediction"] == "x0"
+    assert cfg.model.options["backbone"] == "nafnet"
+    assert cfg.model.options["backbone_options"]["width"] == 64
     if kind != "pretrain":
         gef = cfg.model.options["gef"]
         assert (gef["gen_ratio"], gef["reg_lambda"], gef["decay_rate"]) == (0.1, 0.2, 0.05)
+        # EEDTP: generative batches on 10 % of the iterations, L_reg and L_orthog only there,
+        # L_reg = lambda sum(w |d| + w^2 d^2 / 2) from fine-tuning batches, 1 - cos, 0.1 x FFT
+        assert (gef["gen_mode"], gef["reg_form"], gef["importance_data"], gef["orthog_form"]) \
+            == ("iteration", "eedtp", "finetune", "literal")
+        assert [(x.name, x.weight) for x in cfg.train.extra_losses] == [("fft", 0.1)]
     if kind == "incremental":
         assert cfg.model.options["moe_experts"] == 10
+        assert cfg.model.options["moe_blocks"] == ["decoders.*"]   # each NAFNet decoder level
 
 
 @pytest.mark.parametrize("path", RUNS, ids=lambda p: p.stem)
@@ -142,12 +156,13 @@ def test_embedded_configs_run_through_the_commands(tmp_path, capsys):
     tasks = load_config(RunConfig, DIR / "embedded_pretrain.yaml").data.tasks
     assert list(table) == tasks
 
+    one = ["--set", "model.options.gef.importance_batches=1"]   # the prior of fine-tuning data
     assert main(["diffusion", "finetune", str(DIR / "embedded_finetune.yaml"), "--out", str(ft),
                  "--pretrained", str(pre), "--tmat", str(pre / "match"), "--steps", "2",
-                 *CPU]) == 0
+                 *CPU, *one]) == 0
     assert main(["diffusion", "incremental", str(DIR / "embedded_incremental.yaml"), "--out",
                  str(inc), "--pretrained", str(pre), "--tmat", str(pre / "match"), "--steps",
-                 "7", *CPU]) == 0
+                 "7", *CPU, *one]) == 0
     assert main(["train", str(DIR / "embedded_plain.yaml"), "--out", str(plain), "--steps", "2",
                  *CPU]) == 0
     capsys.readouterr()

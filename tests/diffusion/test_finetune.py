@@ -46,7 +46,7 @@ def batch(b=4):
 
 
 def test_generative_samples_update_only_shallow_layers_weighted_by_w(prior_path):
-    net = make(prior_path, gen_ratio=0.5, reg_lambda=0.0, orthog=False)
+    net = make(prior_path, gen_ratio=0.5, gen_mode="sample", reg_lambda=0.0, orthog=False)
     data = batch()
     torch.manual_seed(5)
     terms = net.gef.terms(data, net.task_steps(data["task_id"]))
@@ -68,10 +68,30 @@ def test_generative_samples_update_only_shallow_layers_weighted_by_w(prior_path)
     assert math.isclose(float(terms["gen"].detach()), float(expected.detach()), rel_tol=1e-5)
 
 
+def test_a_generative_iteration_diffuses_the_whole_batch(prior_path):
+    """gen_mode: iteration (EEDTP's `random.random() < gen_prob`): the step's B ground truths."""
+    net = make(prior_path, gen_ratio=0.3, reg_lambda=0.0, orthog=False)
+    data = batch()
+    for seed in range(8):
+        torch.manual_seed(seed)
+        terms = net.gef.terms(data, net.task_steps(data["task_id"]))
+        torch.manual_seed(seed)
+        if float(torch.rand(())) >= 0.3:
+            assert float(terms["gen"]) == 0.0
+            continue
+        t = torch.randint(1, 51, (4,))
+        eps = torch.randn(data["gt"].shape)
+        losses = generative_losses(net, data["gt"], t, eps)
+        t_mat = torch.tensor([TMAT[TASKS[int(i)]] for i in data["task_id"]])
+        expected = (torch.exp(-0.05 * t_mat.float()) * losses).sum() / 4
+        assert math.isclose(float(terms["gen"].detach()), float(expected.detach()), rel_tol=1e-5)
+
+
 def test_regularisation_is_the_penalty_against_the_prior(prior_path):
     from aioir.diffusion.prior import load_prior
 
-    net = make(prior_path, gen_ratio=0.0, orthog=False)
+    net = make(prior_path, gen_ratio=0.0, gen_mode="sample", orthog=False,
+               reg_form="second_order")
     with torch.no_grad():
         for p in net.parameters():
             p.add_(0.01)
@@ -93,15 +113,59 @@ def test_regularisation_is_the_penalty_against_the_prior(prior_path):
                               omega, lam=0.2, layer_factor=factor)
     assert math.isclose(float(part.detach()), one, rel_tol=1e-4)
     # the raw scale (reg_normalize: none) is the same penalty times 1 / mean
-    raw = make(prior_path, gen_ratio=0.0, orthog=False, reg_normalize="none")
+    raw = make(prior_path, gen_ratio=0.0, gen_mode="sample", orthog=False,
+               reg_form="second_order", reg_normalize="none")
     raw.load_state_dict(net.state_dict())
     got = raw.gef.terms(batch(), raw.task_steps(batch()["task_id"]))["reg"]
     assert math.isclose(float(got.detach()), float(expected.detach()) * mean, rel_tol=1e-5)
 
 
+def test_regularisation_default_is_eq16_as_eedtp_computes_it(prior_path):
+    """EEDTP `ParameterRegularizer.loss`: lambda * sum(w |d| + 1/2 w^2 d^2), w the raw mean
+    |grad| (no normalisation), here with the layer-wise factor exp(-a l); added only on the
+    iterations that carry a generative batch."""
+    from aioir.diffusion.prior import load_prior
+
+    net = make(prior_path, orthog=False)
+    g = torch.Generator().manual_seed(4)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(0.01 * torch.randn(p.shape, generator=g))
+    prior = load_prior(prior_path[0])
+    depth = net.parameter_depths()
+    params = dict(net.named_parameters())
+    expected = 0.0
+    for name, theta in prior.theta.items():
+        d = (params[name].detach().double() - theta.double()).abs()
+        w = prior.absgrad[name].double()
+        expected += math.exp(-0.05 * depth[name]) * float((w * d + 0.5 * w * w * d * d).sum())
+    expected *= 0.2
+    got = float(net.gef.regularisation().detach())
+    assert math.isclose(got, expected, rel_tol=1e-5)
+    # one tensor written out: 0.2 * exp(0) * sum(w |d| + w^2 d^2 / 2)
+    w = prior.absgrad["backbone.head.weight"].double()
+    d = (net.backbone.head.weight.detach().double()
+         - prior.theta["backbone.head.weight"].double()).abs()
+    from aioir.diffusion.regularizers import eedtp_penalty
+    part = eedtp_penalty({"backbone.head.weight": net.backbone.head.weight}, prior.theta,
+                         prior.absgrad, lam=0.2)
+    assert math.isclose(float(part.detach()), 0.2 * float((w * d + 0.5 * (w * d) ** 2).sum()),
+                        rel_tol=1e-5)
+    # only the steps with a generative batch add it
+    data = batch()
+    never = make(prior_path, gen_ratio=0.0, orthog=False)
+    never.load_state_dict(net.state_dict())
+    assert float(never.gef.terms(data, never.task_steps(data["task_id"]))["reg"]) == 0.0
+    always = make(prior_path, gen_ratio=0.999, orthog=False)
+    always.load_state_dict(net.state_dict())
+    torch.manual_seed(0)
+    reg = always.gef.terms(data, always.task_steps(data["task_id"]))["reg"]
+    assert math.isclose(float(reg.detach()), expected, rel_tol=1e-5)
+
+
 @pytest.mark.parametrize("method", ["vmap", "loop"])
 def test_orthogonality_term_has_gradients(prior_path, method):
-    net = make(prior_path, gen_ratio=0.5, reg_lambda=0.0, orthog_method=method)
+    net = make(prior_path, gen_ratio=0.999, reg_lambda=0.0, orthog_method=method)
     with torch.no_grad():
         for p in net.parameters():
             p.add_(0.05 * torch.randn_like(p))
@@ -117,10 +181,13 @@ def test_orthogonality_term_has_gradients(prior_path, method):
 
 
 def test_generative_count_and_errors(prior_path):
-    net = make(prior_path, reg_lambda=0.0)
+    net = make(prior_path, reg_lambda=0.0, gen_mode="sample")
     torch.manual_seed(0)
     counts = [net.gef.generative_count(16) for _ in range(3000)]
     assert set(counts) == {1, 2} and abs(sum(counts) / 3000 - 16 * 0.1 / 0.9) < 0.05
+    per_iteration = make(prior_path, reg_lambda=0.0)      # the default: 10 % of the steps
+    counts = [per_iteration.gef.generative_count(16) for _ in range(3000)]
+    assert set(counts) == {0, 16} and abs(counts.count(16) / 3000 - 0.1) < 0.02
     with pytest.raises(ValueError, match="prior is not set"):
         DiffusionNet(backbone_options={"width": 8}, gef={}).gef
     with pytest.raises(ValueError, match="orthog_form"):
@@ -132,7 +199,7 @@ def test_a_strategy_hooked_on_the_model_sees_only_the_restoration_call(prior_pat
     and L_orthog forwards before it, the call it keeps is r(lq, t_mat) of the batch."""
     from aioir.strategies.famo import FAMOStrategy
 
-    net = make(prior_path, gen_ratio=0.5, reg_lambda=0.2, orthog=True)
+    net = make(prior_path, gen_ratio=0.999, reg_lambda=0.2, orthog=True)
     famo = FAMOStrategy(num_tasks=len(TASKS))
     famo.attach(net)
     calls = []

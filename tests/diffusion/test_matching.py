@@ -17,6 +17,7 @@ from aioir.diffusion.matching import (
     table_rows,
 )
 from aioir.diffusion.network import DiffusionNet
+from aioir.diffusion.schedule import NoiseSchedule
 
 
 @pytest.fixture(scope="module")
@@ -36,22 +37,70 @@ def pairs(seed=0, n=3):
     return lq, gt
 
 
-def test_step_and_x0_curves_match_a_numpy_loop(net):
+@pytest.mark.parametrize("raw", [False, True])
+def test_step_and_x0_curves_match_a_numpy_loop(net, raw):
     lq, gt = pairs()
     betas = np.linspace(0.004, 0.8, 25)  # DDPM's 1e-4 .. 0.02 rescaled by 1000 / 25
     abar = np.cumprod(1 - betas)
-    step = distance_curves(net, lq, gt, criterion="step", batch_size=2).numpy()
-    x0c = distance_curves(net, lq, gt, criterion="x0", batch_size=2).numpy()
+    suffix = "_raw" if raw else ""
+    step = distance_curves(net, lq, gt, criterion="step" + suffix, batch_size=2).numpy()
+    x0c = distance_curves(net, lq, gt, criterion="x0" + suffix, batch_size=2).numpy()
     y, x = lq.double().numpy(), gt.double().numpy()
     with torch.no_grad():
         for t in range(1, 26):
-            eps = net(lq, t).double().numpy()
             b, ab = betas[t - 1], abar[t - 1]
-            prev = (y - b / np.sqrt(1 - ab) * eps) / np.sqrt(1 - b)           # Alg. 2 line 8, z=0
+            xt = y if raw else np.sqrt(ab) * y          # the degraded image as a state at t
+            eps = net(torch.from_numpy(xt).float(), t).double().numpy()
+            prev = (xt - b / np.sqrt(1 - ab) * eps) / np.sqrt(1 - b)          # Alg. 2 line 8, z=0
+            if not raw:
+                prev = prev / np.sqrt(abar[t - 2] if t > 1 else 1.0)          # image scale
             d = (((y - prev) - (y - x)) ** 2).reshape(3, -1).mean(1)           # Alg. 2 line 9
-            assert np.allclose(step[:, t - 1], d, rtol=1e-5, atol=1e-9), t
-            x0 = (y - np.sqrt(1 - ab) * eps) / np.sqrt(ab)
-            assert np.allclose(x0c[:, t - 1], ((x0 - x) ** 2).reshape(3, -1).mean(1), rtol=1e-5)
+            assert np.allclose(step[:, t - 1], d, rtol=1e-4, atol=1e-9), t
+            x0 = (xt - np.sqrt(1 - ab) * eps) / np.sqrt(ab)
+            assert np.allclose(x0c[:, t - 1], ((x0 - x) ** 2).reshape(3, -1).mean(1), rtol=1e-4)
+
+
+class Wiener(torch.nn.Module):
+    """The exact (MMSE) noise predictor when every pixel of the clean images is drawn from
+    N(mu, var): ``E[x0 | x_t] = mu + k (x_t - sqrt(abar) mu)``, ``k = sqrt(abar) var /
+    (abar var + 1 - abar)``, returned as ``eps = (x_t - sqrt(abar) E[x0 | x_t]) / sqrt(1 - abar)``.
+    It knows the images' distribution, not the images or their noise."""
+
+    def __init__(self, mu: float, var: float, T: int = 50) -> None:
+        super().__init__()
+        self.mu, self.var = mu, var
+        self.schedule = NoiseSchedule(T)
+        self.dummy = torch.nn.Parameter(torch.zeros((), dtype=torch.float64))
+
+    def forward(self, x, t):
+        steps = torch.as_tensor(t).expand(x.shape[0]) if torch.as_tensor(t).dim() == 0 else t
+        ab = self.schedule.abar(steps).to(x).view(-1, 1, 1, 1)
+        x0 = self.mu + ab.sqrt() * self.var / (ab * self.var + 1 - ab) * (x - ab.sqrt() * self.mu)
+        return (x - ab.sqrt() * x0) / (1 - ab).sqrt()
+
+    def eps_prediction(self, out, x_t, t):
+        return out
+
+
+def test_gaussian_noise_of_a_steps_level_matches_that_step():
+    """The known case: y = x + sigma n with sigma the noise-to-signal ratio of step t*,
+    sqrt((1 - abar_t*) / abar_t*) from the schedule's alpha-bar written out here, is the DDPM state
+    of step t* up to the factor sqrt(abar_t*); with the exact denoiser, matching must return t*.
+    The earlier default (one reverse step from x_t = y, unscaled) returned 5 for t* = 4..20."""
+    betas = np.linspace(0.002, 0.4, 50)
+    abar = np.cumprod(1 - betas)
+    g = torch.Generator().manual_seed(0)
+    mu, sd = 0.5, 0.25
+    x = mu + sd * torch.randn(8, 3, 32, 32, generator=g, dtype=torch.float64)
+    net = Wiener(mu, sd**2)
+    for t_star in (2, 4, 8, 12, 20, 30):
+        sigma = float(np.sqrt((1 - abar[t_star - 1]) / abar[t_star - 1]))
+        y = x + sigma * torch.randn(x.shape, generator=g, dtype=torch.float64)
+        (row,) = match_tasks(net, {"noise": (y, x)})
+        assert row.t_mat == t_star, (t_star, row.t_mat)
+    y8 = x + float(np.sqrt((1 - abar[7]) / abar[7])) * torch.randn(x.shape, generator=g,
+                                                                   dtype=torch.float64)
+    assert best_step(distance_curves(net, y8, x, criterion="step_raw")) != 8
 
 
 def test_best_step_is_the_argmin_of_the_mean_curve():

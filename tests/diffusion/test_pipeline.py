@@ -26,7 +26,7 @@ from aioir.diffusion import pipeline
 from aioir.checkpoint import load_checkpoint
 
 TASKS = ["noise", "dark", "jpeg"]
-GEF = {"gen_ratio": 0.3, "orthog_samples": 2}
+GEF = {"gen_ratio": 0.3, "orthog_samples": 2, "importance_batches": 1}
 
 
 def config(steps: int = 2, **options) -> RunConfig:
@@ -242,7 +242,11 @@ def finetuned(pretrained, tmp_path_factory):
     """A 3-task fine-tuning run validated by the engine at its end (EMA weights, 32 px)."""
     run = tmp_path_factory.mktemp("ft")
     tmat = {"noise": 4, "dark": 20, "jpeg": 9}
-    out = pipeline.finetune(config(steps=2, gef=GEF), run, pretrained=pretrained, tmat=tmat)
+    # generative samples every step (gen_mode: sample): diffused at random steps, they make the
+    # time conditioning depend on t within the two steps (with generative batches on 30 % of
+    # the steps, two steps may have none)
+    out = pipeline.finetune(config(steps=2, gef={**GEF, "gen_mode": "sample"}), run,
+                            pretrained=pretrained, tmat=tmat)
     assert out.train.status == "finished" and out.evaluation is not None
     return run, out, tmat
 

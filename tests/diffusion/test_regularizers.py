@@ -132,3 +132,30 @@ def test_stochastic_round_has_the_right_mean():
     draws = [stochastic_round(1.78, g) for _ in range(4000)]
     assert set(draws) == {1, 2}
     assert abs(sum(draws) / len(draws) - 1.78) < 0.03
+
+
+def test_default_orthogonality_is_eedtps_one_minus_cosine():
+    """EEDTP `GradientOrthogonalLoss.compute`: 1 - cos(g_gen, g_res) of two gradient vectors
+    (F.cosine_similarity). g_gen = (1, 2, 2), g_res = (2, 0, 1): cos = 4 / (3 sqrt 5)."""
+    g_gen = torch.tensor([[1.0, 2.0, 2.0]], dtype=torch.float64)
+    g_res = torch.tensor([[2.0, 0.0, 1.0]], dtype=torch.float64)
+    expected = 1.0 - 4.0 / (3.0 * math.sqrt(5.0))          # 0.403715...
+    assert math.isclose(float(orthogonality_loss(g_gen, g_res)), expected, rel_tol=1e-12)
+    # the loss falls as the cosine rises: aligned gradients are its optimum (0), not orthogonal
+    assert float(orthogonality_loss(g_gen, g_gen)) == pytest.approx(0.0, abs=1e-12)
+    assert float(orthogonality_loss(g_gen, torch.tensor([[2.0, -1.0, 0.0]],
+                                                        dtype=torch.float64))) == 1.0
+
+
+def test_eedtp_penalty_by_hand():
+    """EEDTP `ParameterRegularizer.loss`: lambda * sum(w |d| + 1/2 w^2 d^2), w = mean |grad|.
+    w = (0.5, 2.0), d = (0.1, -0.3): 0.05 + 0.6 + (0.25 * 0.01 + 4 * 0.09) / 2 = 0.83125."""
+    from aioir.diffusion.regularizers import eedtp_penalty
+
+    params = {"a": torch.tensor([1.1, 0.7], dtype=torch.float64), "free": torch.ones(2)}
+    pre = {"a": torch.tensor([1.0, 1.0], dtype=torch.float64)}
+    w = {"a": torch.tensor([0.5, 2.0], dtype=torch.float64)}
+    assert math.isclose(float(eedtp_penalty(params, pre, w, lam=0.2)), 0.2 * 0.83125,
+                        rel_tol=1e-12)
+    assert math.isclose(float(eedtp_penalty(params, pre, w, lam=0.2, layer_factor={"a": 0.5})),
+                        0.1 * 0.83125, rel_tol=1e-12)

@@ -98,3 +98,31 @@ def test_errors_name_the_problem():
         NoiseSchedule(T=50).abar(51)
     with pytest.raises(ValueError, match="sigma"):
         NoiseSchedule(T=50, sigma="ddim")
+
+
+def test_eedtp_schedule_matches_the_released_code():
+    """xin1u/EEDTP networks/diffusion_reg.py, NoiseSchedule(max_sigma=10, T=50, 'linear',
+    eps=0.005): theta_s linear over s = 0..T from 1e-4 * 1000/(T+1) to 0.02 * 1000/(T+1),
+    c_t = sum_{s=1..t} theta_s = t theta_0 + step t (t + 1) / 2, dt = -ln(0.005) / c_T,
+    sigma_bar_t = (10/255) sqrt(1 - exp(-2 c_t dt)); the state x0 + sigma_bar_t eps.
+    By hand: theta_0 = 0.0019608, step = 0.0078039, c_50 = 10.0480, dt = 0.52730,
+    sigma_bar_1 * 255 = 1.0122, sigma_bar_50 * 255 = 10 sqrt(1 - 0.005^2)."""
+    import math
+
+    T = 50
+    theta0, theta_T = 0.1 / (T + 1), 20.0 / (T + 1)
+    step = (theta_T - theta0) / T
+    c = [t * theta0 + step * t * (t + 1) / 2 for t in range(T + 1)]
+    dt = -math.log(0.005) / c[T]
+    ref = [10 / 255 * math.sqrt(1 - math.exp(-2 * ct * dt)) for ct in c]
+    assert round(ref[1] * 255, 4) == 1.0122 and round(ref[T] * 255, 4) == 9.9999
+    s = NoiseSchedule(T, kind="eedtp")
+    for t in (1, 2, 10, 25, 49, 50):
+        assert math.isclose(s.noise_to_signal(t), ref[t], rel_tol=1e-9)
+    # x_t is x0 + sigma_bar eps up to sqrt(abar_t) = 1 / sqrt(1 + sigma_bar^2)
+    x0, eps = torch.full((1, 1, 2, 2), 0.5), torch.ones(1, 1, 2, 2)
+    xt = s.q_sample(x0.double(), 30, eps.double())
+    scale = 1 / math.sqrt(1 + ref[30] ** 2)
+    assert torch.allclose(xt, scale * (x0.double() + ref[30] * eps.double()), rtol=1e-12)
+    with pytest.raises(ValueError, match="kind"):
+        NoiseSchedule(T, kind="cosine")

@@ -187,3 +187,27 @@ def test_explicit_prompts_by_task_name_for_the_engines_evaluation():
     with pytest.raises(ValueError, match="2 names for prompt_tasks=3"):
         models.build("prompted", backbone="tiny_unet", width=8, prompt="explicit",
                      prompt_tasks=3, prompt_task_names=["noise", "rain"])
+
+
+@pytest.mark.parametrize("prompt", ["adaptive", "explicit"])
+def test_prompted_srresnet_keeps_pytorchs_default_init_on_its_outer_convs(prompt):
+    """MiOIR's SRResNet_EP/_AP never apply BasicSR's default_init_weights(0.1) to conv_first,
+    conv_hr, conv_last: PyTorch's default, weights and biases ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+    (std bound / sqrt(3)); the plain SRResNet has Kaiming normal x 0.1 and zero biases."""
+    import math
+
+    torch.manual_seed(0)
+    plain = models.build("srresnet", num_feat=64, num_block=2)
+    torch.manual_seed(0)
+    net = models.build("prompted", backbone="srresnet", num_feat=64, num_block=2, prompt=prompt)
+    for name, fan_in in (("conv_first", 3 * 9), ("conv_hr", 64 * 9), ("conv_last", 64 * 9)):
+        bound = 1 / math.sqrt(fan_in)
+        conv = getattr(net.backbone, name)
+        assert float(conv.weight.abs().max()) <= bound and float(conv.bias.abs().max()) <= bound
+        assert float(conv.bias.abs().max()) > 0
+        assert float(conv.weight.std()) == pytest.approx(bound / math.sqrt(3), rel=0.15)
+        ref = getattr(plain, name)
+        assert float(ref.bias.abs().max()) == 0.0
+        assert float(ref.weight.std()) == pytest.approx(0.1 * math.sqrt(2 / fan_in), rel=0.15)
+    # the residual blocks keep the scaled Kaiming init in every variant
+    assert float(net.backbone.body[0].conv1.bias.abs().max()) == 0.0

@@ -158,3 +158,28 @@ def test_embedded_and_folder_are_template_settings(tmp_path: Path):
     assert s.task_names == ("derain", "denoise_15")
     assert [t.task for t in s.train] == ["derain", "denoise_15"]
     assert [t.column for t in s.test] == ["derain", "denoise_15"]
+
+
+def test_pseudo_depth_haze_is_said_and_mioir7_depth_reads_maps(tmp_path: Path, caplog):
+    """mioir7 hazes with a pseudo-depth (MiOIR used predicted depth maps): `aioir data check` and
+    the run log say so; the preset mioir7_depth reads the maps and says nothing."""
+    import logging
+
+    trees.mioir7_depth(tmp_path)
+    notes = {r.column: r.notes for r in check_setting("mioir7", tmp_path).rows
+             if r.split == "train"}
+    assert any("pseudo-depth" in n and "mioir7_depth" in n for n in notes["haze"])
+    assert not any("pseudo-depth" in n for c, ns in notes.items() if c != "haze" for n in ns)
+    with caplog.at_level(logging.INFO, logger="aioir"):
+        build_train_dataset("mioir7", tmp_path, "balanced", seed=0)
+    assert any("pseudo-depth" in r.getMessage() for r in caplog.records)
+    report = check_setting("mioir7_depth", tmp_path)
+    assert report.ok and not any("pseudo-depth" in n for r in report.rows for n in r.notes)
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="aioir"):
+        ds = build_train_dataset("mioir7_depth", tmp_path, "balanced", seed=0)
+    assert not any("pseudo-depth" in r.getMessage() for r in caplog.records)
+    assert len(ds) > 0
+    (tmp_path / "DF2K_depth/0001.npy").unlink()       # a missing map is a problem, named
+    report = check_setting("mioir7_depth", tmp_path)
+    assert not report.ok and "missing depth map" in report.format()

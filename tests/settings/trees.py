@@ -70,6 +70,14 @@ def mioir7(root: Path) -> dict:
     return {"train": {t: 2 for t in MIOIR}, "test": {t: 2 for t in MIOIR}}
 
 
+def mioir7_depth(root: Path) -> dict:
+    out = mioir7(root)
+    for i in range(2):   # MiOIR's maps are a quarter of the image size; any size is resized
+        (root / "DF2K_depth").mkdir(parents=True, exist_ok=True)
+        np.save(root / f"DF2K_depth/{i:04d}.npy", np.linspace(0.1, 1.0, 16).reshape(4, 4))
+    return out
+
+
 def mioir7_offline(root: Path) -> dict:
     out = mioir7(root)
     for i in range(3):
@@ -125,5 +133,5 @@ def daclip10(root: Path) -> dict:
 
 
 BUILDERS = {"three_task": three_task, "five_task": five_task, "mioir7": mioir7,
-            "mioir7_offline": mioir7_offline, "allweather": allweather,
+            "mioir7_depth": mioir7_depth, "mioir7_offline": mioir7_offline, "allweather": allweather,
             "realweather": realweather, "daclip10": daclip10}

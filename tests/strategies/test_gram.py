@@ -139,24 +139,49 @@ def test_imtl_g_of_one_task_is_its_gradient() -> None:
 
 
 def test_nash_closed_forms() -> None:
-    # orthogonal gradients: A diagonal, alpha_k = 1 / sqrt(A_kk / |A|_F)
+    # orthogonal gradients: A diagonal, alpha_k A_kk alpha_k = 1, alpha_k = 1 / |g_k|
     diag = torch.tensor([1.0, 4.0, 9.0], dtype=torch.float64)
     a = nash_coefficients(torch.diag(diag))
-    fro = float(torch.linalg.norm(diag))
-    np.testing.assert_allclose(a.numpy(), 1 / np.sqrt(diag.numpy() / fro), rtol=1e-6)
-    # [[2, 1], [1, 2]] / sqrt(10): symmetric solution 3 a / sqrt(10) = 1 / a
+    np.testing.assert_allclose(a.numpy(), 1 / np.sqrt(diag.numpy()), rtol=1e-6)
+    # [[2, 1], [1, 2]]: symmetric solution a * 3a = 1
     a = nash_coefficients(torch.tensor([[2.0, 1.0], [1.0, 2.0]], dtype=torch.float64))
-    np.testing.assert_allclose(a.numpy(), [(10**0.5 / 3) ** 0.5] * 2, rtol=1e-6)
+    np.testing.assert_allclose(a.numpy(), [3 ** -0.5] * 2, rtol=1e-6)
 
 
 @pytest.mark.parametrize("seed", range(5))
 def test_nash_solves_its_bargaining_equation(seed: int) -> None:
     g = _grads(seed, 2 + seed % 4, conflict=seed % 2 == 0)
     A = g @ g.T
-    An = A / np.linalg.norm(A)
     a = nash_coefficients(_gram(g)).numpy()
     assert (a > 0).all()
-    np.testing.assert_allclose(An @ a, 1 / a, rtol=1e-6)
+    np.testing.assert_allclose(A @ a, 1 / a, rtol=1e-6)
     # the same solution from a warm start elsewhere
     b = nash_coefficients(_gram(g), start=torch.full((len(g),), 3.0, dtype=torch.float64))
     np.testing.assert_allclose(b.numpy(), a, rtol=1e-6)
+
+
+@pytest.mark.parametrize("scale", [1e-4, 1.0, 30.0])
+def test_nash_matches_a_root_of_the_official_system(scale: float) -> None:
+    """The official code's (and LibMTL's) CVXPY problem has the constraints
+    ``-log(alpha_i * n) - log((G G^T / n) alpha)_i <= 0``, n = |G G^T|_F, active at its optimum:
+    ``alpha_i (G G^T alpha)_i = 1`` with the raw Gram matrix. Reference: SciPy's root finder on
+    those equations, written here; the update ``d = G^T alpha`` then has length sqrt(K) whatever
+    the gradients' scale (the earlier solution of the normalised system scaled with them)."""
+    from scipy.optimize import root
+
+    g = scale * np.array([[1.0, 0.5, -0.2, 0.0, 0.3],
+                          [-0.4, 1.2, 0.1, 0.7, 0.0],
+                          [0.2, -0.9, 0.8, 0.1, -0.5]])
+    A = g @ g.T
+    K = len(g)
+
+    def equations(log_alpha):
+        alpha = np.exp(log_alpha)          # alpha > 0
+        return alpha * (A @ alpha) - 1.0
+
+    sol = root(equations, np.zeros(K) - np.log(scale), tol=1e-14)
+    assert sol.success
+    ref = np.exp(sol.x)
+    got = nash_coefficients(torch.tensor(A, dtype=torch.float64)).numpy()
+    np.testing.assert_allclose(got, ref, rtol=1e-6)
+    np.testing.assert_allclose(np.linalg.norm(got @ g), np.sqrt(K), rtol=1e-6)

@@ -76,7 +76,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     mat.add_argument("--root", default=None, help="dataset root of --setting (data.root)")
     mat.add_argument("--pairs", type=int, default=8, help="training pairs per task")
     mat.add_argument("--size", type=int, default=64, help="patch size of the pairs")
-    mat.add_argument("--criterion", default="step", choices=["step", "x0", "sdedit"])
+    mat.add_argument("--criterion", default="x0",
+                     choices=["x0", "step", "sdedit", "x0_raw", "step_raw"])
     mat.add_argument("--seed", type=int, default=0)
     mat.add_argument("--out", default=None,
                      help="folder for t_mat.md/.csv/.json (default: <checkpoint folder>/match)")

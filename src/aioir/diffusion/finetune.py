@@ -1,29 +1,34 @@
 """Generalization Enhanced Fine-tuning (GEF): the auxiliary terms of one fine-tuning step.
 
 ``L_fine = L_content + L_reg + L_orthog`` (Eq. 22), with the mixed generative training of
-Sec. 2.1. The content loss is the run's strategy on the restoration prediction (the engine's
-part); :class:`GEFObjective` returns the rest as the aux losses ``gen``, ``reg`` and ``orthog``
+Sec. 2.1 and Algorithm 3. The content loss is the run's strategy on the restoration prediction
+(the engine's part; EEDTP adds ``0.1 x`` the frequency loss ``fft``, an engine extra loss in the
+configs); :class:`GEFObjective` returns the rest as the aux losses ``gen``, ``reg`` and ``orthog``
 (each weighted 1 unless a stage's ``aux_weights`` say otherwise):
 
-* ``gen``: about ``gen_ratio`` (10 %) of the samples of a step are generative. For a batch of
-  ``B`` restoration pairs, ``n_g = round_stochastic(B * r / (1 - r))`` clean images are drawn from
-  the batch's ground truths, diffused at ``t ~ U{1..T}`` and scored with the DDPM loss; the
-  network runs with every parameter outside the shallow group *detached*, so their gradient
-  reaches only the shallow layers (Sec. 2.2 Solution 2). Sample ``i`` is weighted by
-  ``w = exp(-a t_i)`` (Eq. 21), with ``t_i`` the ``t_mat`` of the task its image came from by
-  default; ``gen = sum_i w_i l_i / B``, so one generative sample counts as much as one
-  restoration sample (times ``w``).
-* ``reg``: :func:`~aioir.diffusion.regularizers.importance_penalty` against the prior of the
-  pre-training run, ``lambda = 0.2``, each importance divided by its mean over all parameters
-  (``reg_normalize: mean``; ``none`` keeps the raw gradient scale, which for a mean-reduced
-  loss makes the term vanishingly small); with ``reg_layer_decay`` the parameters of block ``l``
-  (forward order, see :meth:`DiffusionNet.parameter_depths`) get ``lambda * exp(-a l)``: the
-  shallow, domain-invariant layers are held closest to the generative weights.
+* ``gen``: the generative samples. ``gen_mode: iteration`` (default, EEDTP's
+  ``random.random() < gen_prob``): a step carries a generative batch with probability
+  ``gen_ratio`` (10 %), the ``B`` ground truths of its pairs; ``gen_mode: sample``:
+  ``n_g = round_stochastic(B * r / (1 - r))`` clean images drawn from the batch's ground truths
+  every step. They are diffused at ``t ~ U{1..T}`` and scored with the DDPM loss; the network
+  runs with every parameter outside the shallow group *detached*, so their gradient reaches only
+  the shallow layers (Sec. 2.2 Solution 2). Sample ``i`` is weighted by ``w = exp(-a t_i)``
+  (Eq. 21), with ``t_i`` the ``t_mat`` of the task its image came from by default;
+  ``gen = sum_i w_i l_i / B``, so one generative sample counts as much as one restoration sample
+  (times ``w``). (EEDTP computes this loss but adds only L_reg and L_orthog to the total;
+  Algorithm 3 lines 5-8 update with it: aioir follows the paper.)
+* ``reg``: L_reg against the prior (:func:`~aioir.diffusion.regularizers.eedtp_penalty` with
+  ``reg_form: eedtp``, else :func:`~aioir.diffusion.regularizers.importance_penalty` with each
+  importance divided by its mean over all parameters under ``reg_normalize: mean``),
+  ``lambda = 0.2``; with ``reg_layer_decay`` the parameters of block ``l`` (forward order, see
+  :meth:`DiffusionNet.parameter_depths`) get ``lambda * exp(-a l)``. Under ``gen_mode:
+  iteration`` only the steps that carry a generative batch add it (EEDTP).
 * ``orthog``: :func:`~aioir.diffusion.regularizers.orthogonality_loss` of the per-sample
   gradients, over the shallow parameters, of the generative samples (their DDPM loss) and of the
   restoration samples (their L1 content loss), computed with ``torch.func`` and kept in the graph.
 
-With no generative sample in a step (``n_g = 0``), ``gen`` and ``orthog`` are 0 for that step.
+With no generative sample in a step, ``gen`` and ``orthog`` (and, under ``gen_mode:
+iteration``, ``reg``) are 0 for that step.
 """
 
 from __future__ import annotations
@@ -35,6 +40,8 @@ import torch
 from aioir.diffusion.regularizers import (
     FORMS,
     METHODS,
+    REG_FORMS,
+    eedtp_penalty,
     importance_penalty,
     orthogonality_loss,
     per_sample_grads,
@@ -43,6 +50,8 @@ from aioir.diffusion.regularizers import (
 from aioir.diffusion.schedule import decay_weight
 
 GEN_WEIGHTS = ("t_mat", "t", "none")
+GEN_MODES = ("iteration", "sample")
+IMPORTANCE_DATA = ("finetune", "pretrain")
 IMPORTANCES = ("squared", "absolute")
 NORMALIZE = ("mean", "none")
 
@@ -76,6 +85,9 @@ class GEFObjective:
         if not 0.0 <= o.gen_ratio < 1.0:
             raise ValueError(f"model.options.gef.gen_ratio must lie in [0, 1), got {o.gen_ratio}")
         for key, value, allowed in (("gen_weight", o.gen_weight, GEN_WEIGHTS),
+                                    ("gen_mode", o.gen_mode, GEN_MODES),
+                                    ("reg_form", o.reg_form, REG_FORMS),
+                                    ("importance_data", o.importance_data, IMPORTANCE_DATA),
                                     ("reg_importance", o.reg_importance, IMPORTANCES),
                                     ("reg_normalize", o.reg_normalize, NORMALIZE),
                                     ("orthog_form", o.orthog_form, FORMS),
@@ -91,6 +103,8 @@ class GEFObjective:
                 "pre-training run (`aioir diffusion finetune --pretrained RUN` sets it), or set "
                 "model.options.gef.reg_lambda: 0"
             )
+        if o.importance_batches < 1:
+            raise ValueError("model.options.gef.importance_batches must be >= 1")
         if o.orthog_samples is not None and o.orthog_samples < 1:
             raise ValueError("model.options.gef.orthog_samples must be >= 1 or null")
         self._reg: tuple | None = None
@@ -105,9 +119,15 @@ class GEFObjective:
 
     # ------------------------------------------------------------------ pieces
     def generative_count(self, batch_size: int) -> int:
-        """How many generative samples join a step of ``batch_size`` restoration pairs."""
+        """How many generative samples join a step of ``batch_size`` restoration pairs: all
+        ``batch_size`` with probability ``gen_ratio`` or none (``gen_mode: iteration``), or
+        ``round_stochastic(B r / (1 - r))`` (``sample``)."""
         r = self.opts.gen_ratio
-        return stochastic_round(batch_size * r / (1.0 - r)) if r > 0 else 0
+        if r <= 0:
+            return 0
+        if self.opts.gen_mode == "iteration":
+            return batch_size if float(torch.rand(())) < r else 0
+        return stochastic_round(batch_size * r / (1.0 - r))
 
     def sample_weights(self, t_mat: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """``w`` of each generative sample (Eq. 21)."""
@@ -131,10 +151,13 @@ class GEFObjective:
                     raise ValueError(f"prior {self.opts.prior}: {name} has shape "
                                      f"{tuple(value.shape)}, the network "
                                      f"{tuple(params[name].shape)}")
-            how = self.opts.reg_normalize
-            omega = normalized(
-                prior.fisher if self.opts.reg_importance == "squared" else prior.absgrad, how)
-            first = normalized(prior.absgrad, how) if self.opts.reg_first_order else None
+            if self.opts.reg_form == "eedtp":
+                omega, first = prior.absgrad, None
+            else:
+                how = self.opts.reg_normalize
+                omega = normalized(
+                    prior.fisher if self.opts.reg_importance == "squared" else prior.absgrad, how)
+                first = normalized(prior.absgrad, how) if self.opts.reg_first_order else None
             factor = None
             if self.opts.reg_layer_decay:
                 depth = self.net.parameter_depths()
@@ -152,6 +175,9 @@ class GEFObjective:
         params = dict(self.net.named_parameters())
         device = next(iter(params.values())).device
         theta, omega, first, factor = self._reg_tables(device)
+        if self.opts.reg_form == "eedtp":
+            return eedtp_penalty(params, theta, omega, lam=self.opts.reg_lambda,
+                                 layer_factor=factor)
         return importance_penalty(params, theta, omega, lam=self.opts.reg_lambda,
                                   layer_factor=factor, first_order=first)
 
@@ -170,8 +196,11 @@ class GEFObjective:
         shallow = self.shallow
         gen = None
         if n_g:
-            src = (torch.randperm(b)[:n_g] if n_g <= b else torch.randint(0, b, (n_g,))).to(
-                gt.device)
+            if o.gen_mode == "iteration":
+                src = torch.arange(b, device=gt.device)
+            else:
+                src = (torch.randperm(b)[:n_g] if n_g <= b else torch.randint(0, b, (n_g,))).to(
+                    gt.device)
             x0 = gt[src]
             t, eps = draw_noise(net, x0)
             frozen = {n: p.detach() for n, p in net.named_parameters() if n not in shallow}
@@ -182,7 +211,8 @@ class GEFObjective:
         else:
             out["gen"] = zero
         if o.reg_lambda > 0:
-            out["reg"] = self.regularisation()
+            every_step = o.gen_mode == "sample"
+            out["reg"] = self.regularisation() if (every_step or n_g) else zero
         if o.orthog:
             out["orthog"] = self.orthogonality(batch, steps, gen, shallow) if gen else zero
         return out
@@ -213,14 +243,16 @@ class GEFObjective:
         prediction = net.prediction
 
         def restoration(p: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor,
-                        e: torch.Tensor) -> torch.Tensor:
-            return (functional_call(net, p, (x,), {"emb": e}) - y).abs().mean()
+                        e: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+            return (functional_call(net, p, (x,), {"emb": e, "t": s}) - y).abs().mean()
 
         def generative(p: dict[str, torch.Tensor], x: torch.Tensor, n: torch.Tensor,
-                       e: torch.Tensor, ca: torch.Tensor, cb: torch.Tensor) -> torch.Tensor:
-            r = functional_call(net, p, (x,), {"emb": e})
+                       e: torch.Tensor, s: torch.Tensor, ca: torch.Tensor, cb: torch.Tensor
+                       ) -> torch.Tensor:
+            r = functional_call(net, p, (x,), {"emb": e, "t": s})
             return (eps_from_output(prediction, r, x, ca, cb) - n).pow(2).mean()
 
-        g_rec = per_sample_grads(restoration, params, (lq[idx], gt[idx], emb_r), o.orthog_method)
-        g_gen = per_sample_grads(generative, params, (x_t, eps, emb_g, a, b), o.orthog_method)
+        g_rec = per_sample_grads(restoration, params, (lq[idx], gt[idx], emb_r, steps[idx]),
+                                 o.orthog_method)
+        g_gen = per_sample_grads(generative, params, (x_t, eps, emb_g, t, a, b), o.orthog_method)
         return orthogonality_loss(g_gen, g_rec, o.orthog_form)

@@ -53,45 +53,60 @@ import torch
 import torch.nn as nn
 
 from aioir.diffusion.conditioning import Block, FiLMHead, TimeEmbedding, find_blocks
-from aioir.diffusion.moe import MoEAdapter
+from aioir.diffusion.moe import EEDTPAdapter, MoEAdapter
 from aioir.diffusion.schedule import NoiseSchedule
 
 PREDICTIONS = ("eps", "x0")
+MOE_FORMS = ("eedtp", "bottleneck")
 
 
 @dataclass
 class GEFOptions:
-    """Generalization Enhanced Fine-tuning (``model.options.gef``; the paper's values by default).
+    """Generalization Enhanced Fine-tuning (``model.options.gef``). Defaults: the paper's values,
+    and the authors' released code (EEDTP ``train_eedtp.py``) where the paper is open; the other
+    readings stay as options (docs/diffusion.md, "Readings of the paper").
 
-    ``gen_ratio``: share of the samples of a step that are generative (10 %): ``B * r / (1 - r)``
-    extra clean images (stochastically rounded) are diffused next to the ``B`` restoration pairs.
+    ``gen_mode``: ``"iteration"`` (default, EEDTP): with probability ``gen_ratio`` (10 %) a step
+    carries a generative batch (the ground truths of its ``B`` pairs, diffused), and only those
+    steps add L_reg and L_orthog; ``"sample"``: every step adds ``B * r / (1 - r)`` generative
+    samples (stochastically rounded) and L_reg.
     ``gen_weight``: the factor of each generative sample, ``w(t) = exp(-decay_rate * t)`` with
     ``t`` the matched step of the task its image came from (``"t_mat"``, Eq. 21 "with matching
     time step t_mat"), its own diffusion step (``"t"``) or 1 (``"none"``).
-    ``reg_lambda``: lambda of L_reg (0.2; 0 disables it); ``reg_importance``: Omega from
-    ``"squared"`` (Gauss-Newton, default) or ``"absolute"`` gradients; ``reg_normalize``:
-    ``"mean"`` divides each importance by its mean over all parameters (so that lambda does not
-    depend on the loss's reduction and the image size), ``"none"`` keeps the raw values;
-    ``reg_first_order``: add Eq. 16's first term; ``reg_layer_decay``: lambda times
+    ``reg_lambda``: lambda of L_reg (0.2; 0 disables it); ``reg_form``: ``"eedtp"`` (Eq. 16 as
+    EEDTP computes it: ``w |d| + 1/2 w^2 d^2`` with the raw ``w = mean |grad|``) or
+    ``"second_order"`` (``1/2 Omega d^2``, with ``reg_importance``: Omega from ``"squared"``
+    (Gauss-Newton) or ``"absolute"`` gradients, ``reg_normalize``: ``"mean"`` divides each
+    importance by its mean over all parameters, ``"none"`` keeps the raw values,
+    ``reg_first_order``: add ``mean|g| |d|``); ``reg_layer_decay``: lambda times
     ``exp(-decay_rate * l)`` for the parameters of block ``l`` (the "layer-wise decay" of the
     balancing coefficient);
-    ``prior``: the prior file of the pre-training run (theta_pre and the importances).
-    ``orthog``: add L_orthog; ``orthog_form``: ``"opl"`` or ``"literal"``; ``orthog_method``:
-    ``"vmap"`` or ``"loop"``; ``orthog_samples``: at most this many restoration samples enter
-    L_orthog (``None``: all of the batch).
+    ``importance_data``: where the importances come from: ``"finetune"`` (EEDTP: the generative
+    loss on the ground truths of ``importance_batches`` fine-tuning batches, at the pre-trained
+    weights, computed when fine-tuning starts) or ``"pretrain"`` (the prior written by the
+    pre-training run, from its own clean batches);
+    ``prior``: the prior file (theta_pre and the importances).
+    ``orthog``: add L_orthog; ``orthog_form``: ``"literal"`` (Eq. 17-19 as printed and EEDTP:
+    the cross cosine driven to 1) or ``"opl"`` (driven to 0); ``orthog_method``: ``"vmap"`` or
+    ``"loop"``; ``orthog_samples``: at most this many restoration samples enter L_orthog
+    (``None``: all of the batch).
     """
 
     gen_ratio: float = 0.1
+    gen_mode: str = "iteration"
     gen_weight: str = "t_mat"
     decay_rate: float = 0.05
     reg_lambda: float = 0.2
+    reg_form: str = "eedtp"
     reg_importance: str = "squared"
     reg_normalize: str = "mean"
     reg_first_order: bool = False
     reg_layer_decay: bool = True
+    importance_data: str = "finetune"
+    importance_batches: int = 50
     prior: Optional[str] = None
     orthog: bool = True
-    orthog_form: str = "opl"
+    orthog_form: str = "literal"
     orthog_method: str = "vmap"
     orthog_samples: Optional[int] = None
 
@@ -129,8 +144,9 @@ class DiffusionNet(nn.Module):
 
     Args:
         backbone, backbone_options: the wrapped backbone (any name of :mod:`aioir.models`).
-        timesteps: T (50). beta_start, beta_end, sigma: the noise schedule
-            (:class:`~aioir.diffusion.schedule.NoiseSchedule`).
+        timesteps: T (50). beta_start, beta_end, sigma, schedule: the noise schedule
+            (:class:`~aioir.diffusion.schedule.NoiseSchedule`; ``schedule: eedtp`` the released
+            code's, ``ddpm`` the paper's Algorithm 1 form, default).
         prediction: how ``eps_hat`` is read from the output: ``"eps"`` (the output is the noise,
             Algorithm 1 as printed) or ``"x0"`` (the output is the clean image and
             ``eps_hat = (x_t - sqrt(abar_t) r) / sqrt(1 - abar_t)``, Eq. 11's reparameterised
@@ -141,8 +157,12 @@ class DiffusionNet(nn.Module):
         shallow_blocks: how many of the first blocks (in forward order) are "shallow": the
             only parameters generative samples update during fine-tuning.
         moe_experts: experts per MoE adapter (the paper: 10; 0: no adapters).
-        moe_blocks: adapters after the last ``moe_blocks`` blocks, or a list of block names.
-        moe_hidden: bottleneck width of an expert (default ``C // 4``).
+        moe_blocks: adapters after the last ``moe_blocks`` blocks, or after the blocks a list of
+            names or shell patterns (EEDTP: after each decoder level, ``"decoders.*"`` on
+            NAFNet, ``"dec*"`` on tiny_unet), in forward order.
+        moe_form: ``"eedtp"`` (the released code's adapter) or ``"bottleneck"`` (see
+            :mod:`aioir.diffusion.moe`).
+        moe_hidden: bottleneck width of an expert (``bottleneck`` only; default ``C // 4``).
         tasks, task_t: the run's task names (in the run's order) and each task's ``t_mat``.
         test_t: the step ``net(x)`` uses when none is given (``None``: unconditioned).
         require_t: refuse ``net(x)`` without a step when ``test_t`` is unset.
@@ -157,12 +177,14 @@ class DiffusionNet(nn.Module):
         beta_start: Optional[float] = None,
         beta_end: Optional[float] = None,
         sigma: str = "beta",
+        schedule: str = "ddpm",
         prediction: str = "eps",
         embed_dim: int = 64,
         blocks: Optional[list[str]] = None,
         shallow_blocks: int = 2,
         moe_experts: int = 0,
         moe_blocks: Any = 2,
+        moe_form: str = "eedtp",
         moe_hidden: Optional[int] = None,
         tasks: Optional[list[str]] = None,
         task_t: Optional[dict[str, int]] = None,
@@ -181,7 +203,7 @@ class DiffusionNet(nn.Module):
         self.backbone_name = backbone
         self.backbone_options = dict(backbone_options or {})
         self.backbone = models.build(backbone, **self.backbone_options)
-        self.schedule = NoiseSchedule(timesteps, beta_start, beta_end, sigma)
+        self.schedule = NoiseSchedule(timesteps, beta_start, beta_end, sigma, kind=schedule)
         self.prediction = prediction
         self.blocks: list[Block] = find_blocks(self.backbone, blocks)
         if not 0 <= shallow_blocks <= len(self.blocks):
@@ -190,11 +212,16 @@ class DiffusionNet(nn.Module):
         self.shallow_blocks = int(shallow_blocks)
         self.time = TimeEmbedding(embed_dim)
         self.film = nn.ModuleList(FiLMHead(embed_dim, b.channels) for b in self.blocks)
+        if moe_form not in MOE_FORMS:
+            raise ValueError(f"model.options.moe_form must be one of {MOE_FORMS}, "
+                             f"got {moe_form!r}")
+        self.moe_form = moe_form
         self.moe = nn.ModuleDict()
         if moe_experts:
             for i in self._moe_indices(moe_blocks):
-                self.moe[str(i)] = MoEAdapter(self.blocks[i].channels, embed_dim, moe_experts,
-                                              moe_hidden)
+                c = self.blocks[i].channels
+                self.moe[str(i)] = (EEDTPAdapter(c, moe_experts, timesteps) if moe_form == "eedtp"
+                                    else MoEAdapter(c, embed_dim, moe_experts, moe_hidden))
         for i, b in enumerate(self.blocks):
             self.backbone.get_submodule(b.name).register_forward_hook(_BlockHook(self, i))
         self.tasks = list(tasks or [])
@@ -215,6 +242,7 @@ class DiffusionNet(nn.Module):
 
             self.gef_options = from_dict(GEFOptions, dict(gef), "model.options.gef")
         self._emb: torch.Tensor | None = None
+        self._t: torch.Tensor | None = None
         # engine-facing attributes of the wrapped backbone
         self.uem_tap = f"backbone.{self.backbone.uem_tap}"
         self.uem_channels = int(self.backbone.uem_channels)
@@ -234,12 +262,16 @@ class DiffusionNet(nn.Module):
             if not 1 <= moe_blocks <= len(self.blocks):
                 raise ValueError(f"model.options.moe_blocks must lie in 1..{len(self.blocks)}")
             return list(range(len(self.blocks) - moe_blocks, len(self.blocks)))
+        from fnmatch import fnmatchcase
+
         names = [b.name for b in self.blocks]
-        unknown = [n for n in moe_blocks if n not in names]
+        if isinstance(moe_blocks, str):
+            moe_blocks = [moe_blocks]
+        unknown = [n for n in moe_blocks if not any(fnmatchcase(b, n) for b in names)]
         if unknown:
-            raise ValueError(f"model.options.moe_blocks: {unknown} are not conditioned blocks "
+            raise ValueError(f"model.options.moe_blocks: {unknown} name no conditioned block "
                              f"({names})")
-        return [names.index(n) for n in moe_blocks]
+        return [i for i, b in enumerate(names) if any(fnmatchcase(b, n) for n in moe_blocks)]
 
     def _check_t(self, t: int, key: str) -> None:
         if not isinstance(t, int) or isinstance(t, bool) or not 1 <= t <= self.schedule.T:
@@ -306,20 +338,23 @@ class DiffusionNet(nn.Module):
         return steps
 
     @contextmanager
-    def embedded(self, emb: torch.Tensor) -> Iterator[None]:
+    def embedded(self, emb: torch.Tensor, steps: Optional[torch.Tensor] = None
+                 ) -> Iterator[None]:
         """Within the block, the backbone's blocks are modulated by the time embedding ``emb``
-        (B, D) (no checks on it: the form used inside ``torch.func`` transforms)."""
-        previous = self._emb
-        self._emb = emb
+        (B, D) and the EEDTP adapters see the steps ``steps`` (B,) (no checks on them: the form
+        used inside ``torch.func`` transforms)."""
+        previous = self._emb, self._t
+        self._emb, self._t = emb, steps
         try:
             yield
         finally:
-            self._emb = previous
+            self._emb, self._t = previous
 
     @contextmanager
     def conditioned(self, t: Any, batch: int, device: torch.device) -> Iterator[None]:
         """Within the block, the backbone's blocks are modulated for steps ``t``."""
-        with self.embedded(self.time(self._steps(t, batch, device))):
+        steps = self._steps(t, batch, device)
+        with self.embedded(self.time(steps), steps):
             yield
 
     def _modulate(self, index: int, out: Any) -> Any:
@@ -337,7 +372,12 @@ class DiffusionNet(nn.Module):
         scale, shift = self.film[index](emb)
         out = FiLMHead.apply(out, scale.to(out.dtype), shift.to(out.dtype))
         adapter = self.moe[str(index)] if str(index) in self.moe else None
-        if adapter is not None:
+        if isinstance(adapter, EEDTPAdapter):
+            if self._t is None:
+                raise ValueError("the EEDTP MoE adapters need the time steps: call net(x, t) "
+                                 "or net(x, t=steps, emb=emb)")
+            out = adapter(out, self._t)
+        elif adapter is not None:
             out = adapter(out, emb)
         return out
 
@@ -355,9 +395,10 @@ class DiffusionNet(nn.Module):
         self, x: torch.Tensor, t: Any = None, *, emb: Optional[torch.Tensor] = None
     ) -> torch.Tensor:
         """``r_theta(x, t)``; ``t`` omitted: ``test_t``, or the plain backbone when unset.
-        ``emb``: a precomputed time embedding (B, D) instead of ``t``."""
+        ``emb``: a precomputed time embedding (B, D) of the steps ``t`` (a (B,) tensor, passed
+        unchecked to the MoE adapters; may be omitted without EEDTP adapters)."""
         if emb is not None:
-            with self.embedded(emb):
+            with self.embedded(emb, t if isinstance(t, torch.Tensor) else None):
                 return self.backbone(x)
         if t is None:
             t = self._default_t()

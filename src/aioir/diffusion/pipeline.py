@@ -166,7 +166,7 @@ def sample(checkpoint: str | Path, out: str | Path, *, count: int = 4, size: int
 
 # ---------------------------------------------------------------------------- matching
 def match(checkpoint: str | Path, cfg: RunConfig, *, pairs: int = 8, patch_size: int = 64,
-          criterion: str = "step", seed: int = 0, batch_size: int = 8):
+          criterion: str = "x0", seed: int = 0, batch_size: int = 8):
     """The t_mat table (:class:`~aioir.diffusion.matching.MatchRow` list) of the network at
     ``checkpoint`` on ``pairs`` training pairs of every task of ``cfg``'s data."""
     from aioir.diffusion.data import task_pairs
@@ -278,16 +278,50 @@ def prepare_finetune(cfg: RunConfig, run_dir: str | Path, *, pretrained: str | P
         weights, prior = resolve_pretrained(pretrained)
         cfg.model.pretrained = str(weights)
         needs_prior = gef is not None and float(dict(gef).get("reg_lambda", 0.2)) > 0
+        from_pretrain = dict(gef or {}).get("importance_data", "finetune") == "pretrain"
         if needs_prior and not dict(gef).get("prior"):
-            if prior is None:
+            if prior is None and from_pretrain:
                 raise FileNotFoundError(f"L_reg needs the prior of the pre-training run; none "
                                         f"beside {weights}")
             opts["gef"] = {**dict(gef), "prior": str(Path(run_dir) / PRIOR)}
             wants_copy = True
     cfg.model.options = opts
     if copy_prior and wants_copy:
-        copy_prior_file(pretrained, run_dir)
+        write_prior_file(cfg, pretrained, run_dir)
     return cfg
+
+
+def write_prior_file(cfg: RunConfig, pretrained: str | Path, run_dir: str | Path) -> Path | None:
+    """The prior of a GEF run in ``run_dir``: ``gef.importance_data: pretrain`` copies the
+    pre-training run's (:func:`copy_prior_file`); ``finetune`` (default, EEDTP) computes it at the
+    pre-trained weights from the generative loss on the ground truths of
+    ``gef.importance_batches`` batches of the fine-tuning data (seeded by ``train.seed``). A
+    computed prior already there (a resumed run) is kept when it was computed from the same
+    pre-trained network, else refused."""
+    from aioir.diffusion.data import clean_batches
+    from aioir.diffusion.prior import compute_prior, load_prior, save_prior
+
+    gef = dict(cfg.model.options.get("gef") or {})
+    if gef.get("importance_data", "finetune") == "pretrain":
+        return copy_prior_file(pretrained, run_dir)
+    weights, _ = resolve_pretrained(pretrained)
+    target = Path(run_dir) / PRIOR
+    if target.exists():
+        try:
+            source = load_prior(target).meta.get("pretrained")
+        except Exception:  # not a prior file at all
+            source = None
+        if source != str(weights):
+            raise ValueError(f"{target} holds the prior of another pre-training run than "
+                             f"{weights}; choose another --out (or remove it)")
+        return target
+    net, _ = load_diffusion_network(weights)
+    count = int(gef.get("importance_batches", 50))
+    prior = compute_prior(net, clean_batches(cfg, count, seed=cfg.train.seed + 1),
+                          seed=cfg.train.seed)
+    prior.meta.update({"pretrained": str(weights), "data": "finetune"})
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return save_prior(target, prior)
 
 
 def copy_prior_file(pretrained: str | Path, run_dir: str | Path) -> Path | None:
@@ -372,6 +406,6 @@ def incremental(cfg: RunConfig, run_dir: str | Path, *, pretrained: str | Path |
                              fresh_optimizer=fresh_optimizer)
     gef_prior = (cfg.model.options.get("gef") or {}).get("prior")
     if pretrained is not None and gef_prior == str(Path(run_dir) / PRIOR):
-        copy_prior_file(pretrained, run_dir)   # once the stages are known to be valid
+        write_prior_file(cfg, pretrained, run_dir)   # once the stages are known to be valid
     result = train(cfg, run_dir, resume=resume, dist=dist, allow_changes=allow_changes)
     return FinetuneResult(result, result.validation)

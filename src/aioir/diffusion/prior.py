@@ -21,6 +21,7 @@ weights from the gradients of the generative loss over ``batches`` batches of cl
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
@@ -87,7 +88,7 @@ def save_prior(path: str | Path, prior: Prior) -> Path:
         for name, value in table.items():
             tensors[f"{key}/{name}"] = value.detach().contiguous().cpu()
     meta = {"format": FORMAT, "count": str(prior.count), **prior.meta}
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # ranks may write at once
     save_file(tensors, str(tmp), metadata=meta)
     tmp.replace(path)
     return path

@@ -2,20 +2,23 @@
 
 **L_reg** (the paper's Eq. 14-16, Appendix E.3, Algorithm 6). Pre-training is task 0, fine-tuning
 task 1. The importance of parameter ``k`` is read from gradients of the *generative* loss at the
-pre-trained weights ``theta_pre`` (accumulated over a number of batches of clean images, as
-Algorithm 6 accumulates ``|grad L|`` over the last epoch of task 0):
+pre-trained weights ``theta_pre``, accumulated over batches:
 
+* ``absgrad_k = w_k = mean_b |dL_b / dtheta_k|``: Algorithm 6 line 5 (``grad f <- |grad L|``) and
+  the authors' released code (EEDTP ``ParameterRegularizer.compute_importance``: the mean over 50
+  fine-tuning batches of ``|grad|`` of the generative loss on their ground truths);
 * ``fisher_k = mean_b (dL_b / dtheta_k)^2``: the Gauss-Newton approximation of the second
-  derivative (Eq. 25: the Hessian approximated by products of first derivatives), default ``Omega``;
-* ``absgrad_k = mean_b |dL_b / dtheta_k|``: Algorithm 6 line 5 (``grad f <- |grad L|``), the
-  first-order importance, and the alternative ``Omega``.
+  derivative (Eq. 25), used by the ``"second_order"`` form.
 
-The penalty is Eq. 16 with ``delta_k = theta_k - theta_pre_k``:
+Two forms of the penalty (``delta_k = theta_k - theta_pre_k``, ``f_l(k)`` the layer-wise factor,
+see :mod:`aioir.diffusion.finetune`):
 
-``L_reg = lambda * sum_k lambda_l(k) * [ 1/2 * Omega_k * delta_k^2  (+ absgrad_k * |delta_k|) ]``
-
-(the first-order term is an option, FACTS section 6), ``lambda = 0.2`` and ``lambda_l`` the
-layer-wise factor (see :mod:`aioir.diffusion.finetune`).
+* ``"eedtp"`` (default): Eq. 16 with both terms, the gradient ``w_k`` and the Hessian
+  approximated by ``w_k^2`` (Eq. 25's product of first derivatives), as EEDTP's
+  ``ParameterRegularizer.loss``: ``L_reg = lambda * sum_k f_l(k) [w_k |delta_k| +
+  1/2 w_k^2 delta_k^2]``, raw ``w`` (no normalisation), ``lambda = 0.2``;
+* ``"second_order"``: ``lambda * sum_k f_l(k) [1/2 Omega_k delta_k^2 (+ first_order_k
+  |delta_k|)]`` with ``Omega`` given (the project's earlier reading: ``fisher`` divided by its mean).
 
 **L_orthog** (Eq. 17-20). With per-sample gradients ``g_i`` over the shallow layers of the
 generative samples ``B_g`` and the restoration samples ``B_r`` and cosine similarities
@@ -23,11 +26,12 @@ generative samples ``B_g`` and the restoration samples ``B_r`` and cosine simila
 average (self-pairs ``i = k`` are never counted; an empty set of pairs gives ``s = 1`` or
 ``d = 0``, so its term vanishes):
 
-* ``"opl"`` (default, FACTS section 6): ``s`` = mean cosine over pairs *within* a group,
-  ``d`` = mean cosine over *cross* pairs (generative vs restoration): the cross-objective
-  gradients are driven to orthogonality and each objective's gradients to agree, as the
-  orthogonal-projection loss this form comes from and as the name "gradient orthogonality" says;
-* ``"literal"``: Eq. 17-18 as printed, ``s`` over cross pairs and ``d`` over within pairs.
+* ``"literal"`` (default): Eq. 17-18 as printed, ``s`` = mean cosine over *cross* pairs
+  (generative vs restoration), ``d`` = mean cosine over pairs *within* a group: the cross cosine
+  is driven to 1, as in EEDTP's ``GradientOrthogonalLoss`` (``1 - cos(g_gen, g_res)`` of the two
+  batch gradients, which is this form with one sample per group);
+* ``"opl"``: ``s`` over within pairs, ``d`` over cross pairs: the cross-objective gradients are
+  driven to orthogonality (the orthogonal-projection loss; the project's earlier default).
 
 Per-sample gradients come from ``torch.func`` (``vmap`` of ``grad`` over a ``functional_call``)
 and keep their graph, so ``L_orthog`` has real gradients (second order through the network);
@@ -36,10 +40,12 @@ sample (the reference the tests compare against, and a fallback for a backbone `
 trace).
 
 >>> import torch
->>> g_gen = torch.tensor([[1.0, 0.0], [1.0, 0.0]])
->>> g_rec = torch.tensor([[0.0, 2.0], [0.0, 1.0]])
->>> float(orthogonality_loss(g_gen, g_rec))   # within-group cos 1, cross cos 0: the optimum
-0.0
+>>> g_gen = torch.tensor([[1.0, 0.0]])
+>>> g_rec = torch.tensor([[1.0, 1.0]])
+>>> round(float(orthogonality_loss(g_gen, g_rec)), 6)   # 1 - cos(45 degrees)
+0.292893
+>>> round(float(orthogonality_loss(g_gen, g_rec, "opl")), 6)   # |cos|: no within pairs
+0.707107
 """
 
 from __future__ import annotations
@@ -49,7 +55,8 @@ from typing import Callable, Iterable, Mapping
 
 import torch
 
-FORMS = ("opl", "literal")
+FORMS = ("literal", "opl")
+REG_FORMS = ("eedtp", "second_order")
 METHODS = ("vmap", "loop")
 
 
@@ -118,6 +125,38 @@ def importance_penalty(
     return lam * total
 
 
+def eedtp_penalty(
+    params: Mapping[str, torch.Tensor],
+    theta_pre: Mapping[str, torch.Tensor],
+    weight: Mapping[str, torch.Tensor],
+    *,
+    lam: float,
+    layer_factor: Mapping[str, float] | None = None,
+) -> torch.Tensor:
+    """Eq. 16 as EEDTP computes it: ``lam * sum_k f_k [w_k |delta_k| + 1/2 w_k^2 delta_k^2]``
+    over ``params`` present in ``theta_pre`` (``w``: the raw mean absolute gradient).
+
+    >>> p = {"w": torch.tensor([2.0, 0.0])}
+    >>> pre, w = {"w": torch.tensor([1.0, 1.0])}, {"w": torch.tensor([4.0, 2.0])}
+    >>> float(eedtp_penalty(p, pre, w, lam=0.5))   # 0.5 * ((4 + 8) + (2 + 2))
+    8.0
+    """
+    total = None
+    for name, value in params.items():
+        if name not in theta_pre:
+            continue
+        delta = value - theta_pre[name].to(value)
+        w = weight[name].to(value)
+        term = (w * delta.abs() + 0.5 * w * w * delta * delta).sum()
+        if layer_factor is not None:
+            term = term * float(layer_factor.get(name, 1.0))
+        total = term if total is None else total + term
+    if total is None:
+        ref = next(iter(params.values()))
+        return ref.new_zeros(())
+    return lam * total
+
+
 # ---------------------------------------------------------------------------- L_orthog
 def cosine_matrix(g: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
     """Pairwise cosine similarities (Eq. 20) of the rows of ``g`` (N, P) -> (N, N)."""
@@ -126,7 +165,7 @@ def cosine_matrix(g: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
 
 
 def orthogonality_loss(
-    g_gen: torch.Tensor, g_rec: torch.Tensor, form: str = "opl"
+    g_gen: torch.Tensor, g_rec: torch.Tensor, form: str = "literal"
 ) -> torch.Tensor:
     """``(1 - s) + |d|`` from per-sample gradients of the generative (n_g, P) and the restoration
     (n_r, P) samples; see the module docstring for ``form``."""

@@ -16,6 +16,17 @@ Notation (Ho et al. 2020; the paper's Algorithms 1, 2 and 5), time steps ``t`` i
 
 Data live in ``[0, 1]`` (aioir's image convention; FACTS section 6).
 
+``kind="eedtp"`` is the schedule of the authors' released code (xin1u/EEDTP
+``networks/diffusion_reg.py``, ``NoiseSchedule(max_sigma=10, T=50, schedule="linear",
+eps=0.005)``): a variance-exploding state ``x0 + sigma_bar_t eps`` with ``theta`` linear from
+``1e-4 * 1000 / (T + 1)`` to ``0.02 * 1000 / (T + 1)`` over ``T + 1`` points, ``c_t =
+sum_{s<=t} theta_s - theta_0``, ``dt = -log(0.005) / c_T`` and ``sigma_bar_t = (10 / 255)
+sqrt(1 - exp(-2 c_t dt))`` (at most 10/255). Here it is written in the DDPM form above with
+``abar_t = 1 / (1 + sigma_bar_t^2)``: ``x_t = sqrt(abar_t) (x0 + sigma_bar_t eps)``, the same
+state up to a factor ``sqrt(abar_t) >= 0.9992``, so every formula of this module holds
+(``noise_to_signal(t)`` is ``sigma_bar_t``). Its largest noise is 10/255: the chain cannot start
+from N(0, I), and only light noise can match a step.
+
 >>> s = NoiseSchedule(T=50)
 >>> round(float(s.beta(1)), 4), round(float(s.beta(50)), 4)
 (0.002, 0.4)
@@ -28,6 +39,11 @@ from __future__ import annotations
 import math
 
 import torch
+
+KINDS = ("ddpm", "eedtp")
+#: EEDTP's schedule: the largest noise level (10/255) and the final decay ``eps``
+EEDTP_MAX_SIGMA = 10.0 / 255.0
+EEDTP_EPS = 0.005
 
 #: DDPM's linear schedule ends for 1000 steps
 DDPM_BETA_START = 1e-4
@@ -44,6 +60,12 @@ class NoiseSchedule:
             (1e-4, 0.02 for 1000 steps) to ``T`` steps by ``1000 / T``.
         sigma: ``"beta"`` (``sigma_t^2 = beta_t``) or ``"posterior"``
             (``sigma_t^2 = beta_t (1 - abar_{t-1}) / (1 - abar_t)``).
+        kind: ``"ddpm"`` (the linear beta schedule above) or ``"eedtp"`` (the released code's
+            schedule, see the module docstring; ``beta_start``/``beta_end`` do not apply).
+
+    >>> e = NoiseSchedule(T=50, kind="eedtp")
+    >>> round(e.noise_to_signal(50) * 255, 4)   # 10 sqrt(1 - 0.005^2)
+    9.9999
     """
 
     def __init__(
@@ -52,20 +74,32 @@ class NoiseSchedule:
         beta_start: float | None = None,
         beta_end: float | None = None,
         sigma: str = "beta",
+        kind: str = "ddpm",
     ) -> None:
         if T < 1:
             raise ValueError(f"T must be >= 1, got {T}")
+        if kind not in KINDS:
+            raise ValueError(f"the schedule kind must be one of {KINDS}, got {kind!r}")
+        if kind == "eedtp" and (beta_start is not None or beta_end is not None):
+            raise ValueError("beta_start and beta_end do not apply to the 'eedtp' schedule")
         scale = DDPM_STEPS / T
         b0 = DDPM_BETA_START * scale if beta_start is None else float(beta_start)
         b1 = DDPM_BETA_END * scale if beta_end is None else float(beta_end)
-        if not (0.0 < b0 <= b1 < 1.0):
+        if kind == "ddpm" and not (0.0 < b0 <= b1 < 1.0):
             hint = (f" (DDPM's schedule rescaled to T = {T} steps; below T = 21 set beta_start "
                     "and beta_end explicitly)" if beta_end is None else "")
             raise ValueError(f"need 0 < beta_start <= beta_end < 1, got {b0:g}, {b1:g}{hint}")
         if sigma not in ("beta", "posterior"):
             raise ValueError(f"sigma must be 'beta' or 'posterior', got {sigma!r}")
         self.T = int(T)
+        self.kind = kind
         self.sigma_kind = sigma
+        if kind == "eedtp":
+            self.abars = 1.0 / (1.0 + eedtp_sigma_bars(self.T) ** 2)
+            self.alphas = torch.cat([torch.ones(1, dtype=torch.float64),
+                                     self.abars[1:] / self.abars[:-1]])
+            self.betas = 1.0 - self.alphas
+            return
         betas = torch.linspace(b0, b1, T, dtype=torch.float64) if T > 1 else torch.tensor(
             [b0], dtype=torch.float64)
         # index 0 holds t = 0 (beta 0, abar 1), so tables are indexed by t directly
@@ -178,3 +212,13 @@ def decay_weight(t: torch.Tensor | int | float, rate: float = 0.05) -> torch.Ten
     True
     """
     return torch.exp(-float(rate) * torch.as_tensor(t, dtype=torch.float32))
+
+
+def eedtp_sigma_bars(T: int) -> torch.Tensor:
+    """EEDTP's ``sigma_bar_t`` for ``t = 0..T`` (float64; ``sigma_bar_0 = 0``), see the module
+    docstring."""
+    scale = 1000.0 / (T + 1)
+    thetas = torch.linspace(scale * 1e-4, scale * 0.02, T + 1, dtype=torch.float64)
+    cum = torch.cumsum(thetas, 0) - thetas[0]
+    dt = -math.log(EEDTP_EPS) / float(cum[-1])
+    return torch.sqrt(EEDTP_MAX_SIGMA**2 * (1.0 - torch.exp(-2.0 * cum * dt)))

@@ -25,6 +25,7 @@ components are looked up by registry name only.
 from __future__ import annotations
 
 import inspect
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -188,7 +189,7 @@ def train_components(setting, root: str | Path | None, data: DataConfig
     from aioir.data.depth import DepthFolder
     from aioir.data.paired import PairedDataset
     from aioir.data.synthetic import SyntheticTask
-    from aioir.settings.sources import collect
+    from aioir.settings.sources import collect, pseudo_depth_note
 
     root = _root(root)
     sources = _Sources(root)
@@ -198,6 +199,9 @@ def train_components(setting, root: str | Path | None, data: DataConfig
         if not col.ok:
             raise ValueError(_problems(setting, spec, root, col.problems))
         if spec.kind == "synthetic":
+            note = pseudo_depth_note(spec)
+            if note:
+                logging.getLogger("aioir").info("data: %s", note)
             source = sources.get(spec)
             depth = (DepthFolder(root / str(spec.depth), source.names) if spec.depth else None)
             comps.append(SyntheticTask(source, str(spec.degrade), data.patch_size, dist=data.dist,

@@ -28,6 +28,11 @@ SRResNet shares one: the default); on SRResNet the ``conv_hr`` site is the conv'
 the LeakyReLU the authors modulate after; the explicit maps are drawn from ``prompt_seed``
 instead of read from the authors' file (same distribution, same size).
 
+**Initialisation.** The backbone's layers named in its ``prompt_default_init`` are reset to
+PyTorch's default init after it is built: MiOIR's ``SRResNet_EP``/``SRResNet_AP`` never call
+BasicSR's scaled Kaiming init on ``conv_first``, ``conv_hr`` and ``conv_last`` (the plain
+``SRResNet`` does; the residual blocks keep it in every variant).
+
 **The task at training and test time.** The engine trains through :meth:`PromptedNet.train_forward`
 (the batch carries ``task_id``). ``forward(x)`` has no task: the adaptive variant needs none; the
 explicit variant uses ``forward(x, task_id=...)`` or the task set by :meth:`PromptedNet.use_task`
@@ -160,6 +165,10 @@ class PromptedNet(nn.Module):
             raise ValueError(f"prompt_task_names has {len(prompt_task_names)} names for "
                              f"prompt_tasks={prompt_tasks}: give one name per explicit prompt")
         self.backbone = MODELS.build(backbone, **backbone_options)
+        # MiOIR's EP/AP architectures initialise some layers differently from the plain network
+        # (SRResNet_EP/_AP: conv_first, conv_hr, conv_last keep PyTorch's default init)
+        for name in getattr(self.backbone, "prompt_default_init", ()):
+            self.backbone.get_submodule(name).reset_parameters()
         self.prompt = prompt
         self.num_tasks = int(prompt_tasks)
         inner_tap = getattr(self.backbone, "uem_tap", None)

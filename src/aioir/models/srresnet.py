@@ -73,6 +73,9 @@ class SRResNet(nn.Module):
     """
 
     uem_tap = "body"
+    #: modules MiOIR's prompted variants (SRResNet_EP / _AP) leave at PyTorch's default init:
+    #: they skip the scaled Kaiming init of these three (``aioir.models.prompt`` resets them)
+    prompt_default_init = ("conv_first", "conv_hr", "conv_last")
 
     def __init__(
         self, num_in_ch: int = 3, num_out_ch: int = 3, num_feat: int = 64, num_block: int = 16

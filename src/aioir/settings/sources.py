@@ -86,8 +86,27 @@ def _missing(col: Collection, path: Path, what: str) -> bool:
     return True
 
 
+def pseudo_depth_note(spec: SourceSpec) -> str | None:
+    """The note for a synthetic haze source without depth maps (``aioir data check`` and the
+    run log say it), else None.
+
+    >>> from types import SimpleNamespace as S
+    >>> pseudo_depth_note(S(kind="synthetic", degrade="haze", depth=None, column="haze"))[:40]
+    "'haze' hazes with a pseudo-depth (colour"
+    """
+    if spec.kind != "synthetic" or spec.degrade != "haze" or spec.depth:
+        return None
+    return (f"{spec.column!r} hazes with a pseudo-depth (colour attenuation prior), not real "
+            "depth maps: MiOIR's train and test data used predicted depth maps; give the source "
+            "`depth: FOLDER` (preset mioir7_depth reads DF2K_depth/) to use them")
+
+
 def _collect_clean(col: Collection) -> None:
     from aioir.data.io import ImageReadError, image_size, list_images
+
+    note = pseudo_depth_note(col.spec)
+    if note:
+        col.notes.append(note)
 
     split = col.spec.embedded_split
     if split is not None:

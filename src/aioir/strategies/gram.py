@@ -161,21 +161,30 @@ def nash_coefficients(
     tol: float = 1e-10,
     ridge: float = 1e-10,
 ) -> torch.Tensor:
-    """Nash-MTL (Navon et al., ICML 2022, Eq. 2): ``alpha > 0`` with ``(A alpha)_k = 1 / alpha_k``.
+    """Nash-MTL (Navon et al., ICML 2022, Eq. 2): ``alpha > 0`` with ``alpha_k (A alpha)_k = 1``.
 
-    As the official code, ``A`` is first divided by its Frobenius norm (so ``alpha`` does not
-    depend on the gradients' scale and ``d = sum alpha_k g_k`` scales with them). The system is
-    the stationarity condition of the strictly convex ``f(alpha) = 1/2 alpha^T A alpha -
-    sum log alpha`` (plus ``ridge/2 |alpha|^2`` so a zero gradient cannot send ``alpha`` to
-    infinity), solved by damped Newton steps that keep ``alpha > 0`` (the official code uses a
-    sequence of CVXPY problems; no solver dependency here). ``start`` warm-starts from the previous
-    step's solution.
+    This is the system the official code and LibMTL solve: their CVXPY problem normalises
+    ``A`` by ``s = |A|_F`` for conditioning but its constraints ``alpha_k s (A/s alpha)_k >= 1``
+    are the raw system, so ``alpha`` scales as ``1 / |g|`` and the update
+    ``d = sum alpha_k g_k`` has ``|d|^2 = alpha^T A alpha = K`` whatever the gradients' scale.
+    Here the normalised system ``beta_k (A/s beta)_k = 1`` is solved (``beta = sqrt(s) alpha``) as
+    the stationarity condition of the strictly convex ``f(beta) = 1/2 beta^T (A/s) beta -
+    sum log beta`` (plus ``ridge/2 |beta|^2`` so a zero gradient cannot send it to infinity) by
+    damped Newton steps that keep ``beta > 0`` (no solver dependency), and ``alpha = beta /
+    sqrt(s)`` is returned. ``start`` warm-starts from a previous ``alpha``.
+
+    >>> A = torch.tensor([[4.0, 0.0], [0.0, 1.0]], dtype=torch.float64)
+    >>> [round(v, 6) for v in nash_coefficients(A).tolist()]   # alpha_k = 1 / |g_k|
+    [0.5, 1.0]
+    >>> [round(v, 6) for v in nash_coefficients(100.0 * A).tolist()]
+    [0.05, 0.1]
     """
     n = _check_gram(gram)
-    scale = torch.linalg.matrix_norm(gram)
-    A = gram / scale.clamp_min(_TINY) + ridge * torch.eye(n, dtype=gram.dtype)
+    scale = torch.linalg.matrix_norm(gram).clamp_min(_TINY)
+    root = torch.sqrt(scale)
+    A = gram / scale + ridge * torch.eye(n, dtype=gram.dtype)
     alpha = (
-        start.to(gram.dtype).clone()
+        start.to(gram.dtype).clone() * root
         if start is not None and start.numel() == n and bool((start > 0).all())
         else torch.ones(n, dtype=gram.dtype)
     )
@@ -201,4 +210,4 @@ def nash_coefficients(
                 break
             t *= 0.5
         alpha, fa = cand, fc
-    return alpha
+    return alpha / root

@@ -1,12 +1,14 @@
 """``nashmtl``: multi-task learning as a bargaining game (Navon et al., ICML 2022).
 
 The update ``d = sum_k alpha_k g_k`` (``g_k`` the per-task gradients of the shared parameters)
-is the Nash bargaining solution: ``alpha > 0`` solves ``(G G^T alpha)_k = 1 / alpha_k`` (Eq. 2),
-i.e. every task's directional improvement ``g_k . d`` equals ``1 / alpha_k``. As in the official
-code the Gram matrix is normalised by its Frobenius norm first; ``alpha`` comes from a damped
-Newton solver on the equivalent convex problem, warm-started from the previous step's solution
-(:func:`~aioir.strategies.gram.nash_coefficients`; the official code solves a sequence of CVXPY
-problems: aioir has no solver dependency). The official ``max_norm`` (1.0) clips the norm of
+is the Nash bargaining solution: ``alpha > 0`` solves ``alpha_k (G G^T alpha)_k = 1`` (Eq. 2),
+i.e. every task's directional improvement ``g_k . d`` equals ``1 / alpha_k``, the system the
+official code and LibMTL solve (their CVXPY problem normalises the Gram matrix by its Frobenius
+norm for conditioning only): ``|d| = sqrt(K)`` whatever the gradients' scale. ``alpha`` comes
+from a damped Newton solver on the equivalent convex problem, warm-started from the previous
+step's solution (:func:`~aioir.strategies.gram.nash_coefficients`; the official code solves a
+sequence of CVXPY problems: aioir has no solver dependency), for the true (unscaled) gradients:
+the Gram matrix of a loss-scaled step is divided by the scale squared first. The official ``max_norm`` (1.0) clips the norm of
 ``d`` on the shared parameters (in true, unscaled units); ``0`` disables it. The official
 ``update_weights_every`` option (reuse ``alpha`` for several steps) is not offered: ``alpha`` is
 computed every step (its default).
@@ -70,7 +72,9 @@ class NashMTLStrategy(GradientStrategy):
 
     def combine(self, gram: torch.Tensor, tasks: list[int]) -> torch.Tensor:
         start = self.alpha.detach().cpu()[tasks]
-        alpha = nash_coefficients(gram, start=start)
+        # alpha of the true gradients (g / scale); d = sum alpha g_scaled is then the true
+        # update times the loss scale, as the engine's unscaling expects
+        alpha = nash_coefficients(gram / self._grad_scale**2, start=start)
         self._last = torch.zeros(self.num_tasks, dtype=torch.float64)
         self._last[tasks] = alpha
         if self.max_norm > 0:
