@@ -158,6 +158,8 @@ class RestoreService:
         self._fetched: set[str] = set()
         self._lock = threading.Lock()  # one restore at a time
         self._results_lock = threading.Lock()
+        # job id -> {"stage", "done", "total"} of the restores the page polls
+        self.jobs: OrderedDict[str, dict[str, Any]] = OrderedDict()
 
     def _keep(self, key: str, stem: str, images: dict[str, bytes]) -> None:
         """Store a result; drop expired ones, then fetched ones oldest first while over
@@ -182,15 +184,13 @@ class RestoreService:
         self._fetched.discard(key)
 
     def image(self, key: str, name: str) -> tuple[str, bytes] | None:
-        """The stem and PNG bytes of image ``name`` of result ``key``, None when unknown."""
+        """The stem and encoded bytes of image ``name`` of result ``key``, None when unknown."""
         with self._results_lock:
             stem, images = self.results.get(key, ("", {}))
             if name not in images:
                 return None
             self._fetched.add(key)
             return stem, images[name]
-        # job id -> {"stage", "done", "total"} of the restores the page polls
-        self.jobs: OrderedDict[str, dict[str, Any]] = OrderedDict()
 
     def _report(self, job: str | None, stage: str, done: int = 0, total: int = 0) -> None:
         if not job:
