@@ -202,7 +202,7 @@ def test_an_export_that_fails_says_so_in_one_line(tmp_path, monkeypatch, capfd):
     src = tmp_path / "q.safetensors"
     src.write_bytes(b"")
     monkeypatch.setattr(export_module, "load_network",
-                        lambda path, use_ema=True: (Quantile(), {"model": "quantile",
+                        lambda path, use_ema=True, **_: (Quantile(), {"model": "quantile",
                                                                   "options": {}, "tasks": [],
                                                                   "weights": "export"}))
     with pytest.raises(ValueError) as info:

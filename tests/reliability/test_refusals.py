@@ -20,7 +20,9 @@ CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 def _one_line(capsys, command: str) -> str:
     err = capsys.readouterr().err.strip()
     assert "Traceback" not in err, err
-    lines = [line for line in err.splitlines() if not line.startswith(("INFO ", "WARNING "))]
+    # progress displays (e.g. "report: reading the run folders") are not messages
+    lines = [line for line in err.splitlines()
+             if not line.startswith(("INFO ", "WARNING ", f"{command}: "))]
     assert len(lines) == 1 and lines[0].startswith(f"aioir {command}: error: "), err
     return lines[0]
 

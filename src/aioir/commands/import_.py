@@ -32,11 +32,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from aioir.models.release import (
-        describe_choice,
-        import_release,
-        parse_model_options,
-    )
+    from aioir.inference.importing import import_release
+    from aioir.models.release import describe_choice, parse_model_options
 
     path, meta = import_release(args.file, args.out, model=args.model,
                                 options=parse_model_options(args.option), tasks=args.tasks,

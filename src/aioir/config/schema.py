@@ -242,8 +242,6 @@ def check(cfg: RunConfig) -> None:
     if cfg.optim.lr <= 0:
         raise ConfigError(f"optim.lr must be > 0, got {cfg.optim.lr}")
     if cfg.train.compile:
-        from aioir.engine.compiled import check_backend
-
         check_backend(cfg.train.compile_backend, "train.compile_backend")
     for i, stage in enumerate(cfg.train.stages):
         if stage.steps < 1:
@@ -260,3 +258,18 @@ def check(cfg: RunConfig) -> None:
                 f"train.stages last {total} steps in all but train.steps is {cfg.train.steps}; "
                 "make them agree (to shorten a staged run, use `aioir train CONFIG --steps N`, "
                 "which scales every stage)")
+
+
+#: the torch.compile backends ``train.compile_backend`` offers (torch has more, mostly for its
+#: own debugging); :mod:`aioir.engine.compiled` applies them
+COMPILE_BACKENDS: tuple[str, ...] = ("aot_eager", "eager", "inductor")
+
+
+def check_backend(name: str, key: str) -> None:
+    """``ConfigError`` naming ``key`` when ``name`` is not one of :data:`COMPILE_BACKENDS`."""
+    from aioir.config.errors import ConfigError, suggest
+
+    if name not in COMPILE_BACKENDS:
+        raise ConfigError(f"{key}: {name!r} is not a torch.compile backend"
+                          f"{suggest(name, list(COMPILE_BACKENDS)) or ';'} Known: "
+                          f"{', '.join(COMPILE_BACKENDS)}")

@@ -27,17 +27,8 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-#: the backends offered (torch has more, mostly for its own debugging)
-BACKENDS: tuple[str, ...] = ("aot_eager", "eager", "inductor")
-
-
-def check_backend(name: str, key: str) -> None:
-    """``ConfigError`` naming ``key`` when ``name`` is not one of :data:`BACKENDS`."""
-    from aioir.config.errors import ConfigError, suggest
-
-    if name not in BACKENDS:
-        raise ConfigError(f"{key}: {name!r} is not a torch.compile backend"
-                          f"{suggest(name, list(BACKENDS)) or ';'} Known: {', '.join(BACKENDS)}")
+from aioir.config.schema import COMPILE_BACKENDS as BACKENDS  # noqa: E402,F401
+from aioir.config.schema import check_backend  # noqa: E402,F401
 
 
 def compile_module(module: nn.Module, backend: str = "inductor") -> nn.Module:

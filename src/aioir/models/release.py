@@ -53,7 +53,6 @@ __all__ = [
     "UnknownReleaseError",
     "describe_choice",
     "identify",
-    "import_release",
     "load_release",
     "open_release",
     "parse_model_options",
@@ -110,7 +109,7 @@ def sha256_of(path: str | os.PathLike[str]) -> str:
     return digest.hexdigest()
 
 
-def _read(path: Path) -> Any:
+def read_weights(path: Path) -> Any:
     """The object stored at ``path``: a safetensors file's tensors, or a ``torch.save`` file
     loaded with ``weights_only=True`` (the messages of :mod:`aioir.checkpoint`)."""
     if path.suffix == ".safetensors":
@@ -172,7 +171,7 @@ def open_release(path: str | os.PathLike[str], *, key: str | None = None) -> Rel
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no such checkpoint or weights file: {path}")
-    return release_from_object(path, _read(path), key=key)
+    return release_from_object(path, read_weights(path), key=key)
 
 
 def _fit(name: str, state: Mapping[str, torch.Tensor], options: Mapping[str, Any], *,
@@ -312,51 +311,3 @@ def parse_model_options(items: list[str] | None) -> dict[str, Any]:
         except yaml.YAMLError as exc:
             raise ValueError(f"--option {item!r}: cannot read the value ({exc})") from None
     return options
-
-
-def import_release(path: str | os.PathLike[str], out: str | os.PathLike[str], *,
-                   model: str | None = None, options: Mapping[str, Any] | None = None,
-                   tasks: list[str] | None = None, key: str | None = None,
-                   overwrite: bool = False) -> tuple[Path, dict[str, Any]]:
-    """Write released weights as an aioir ``.safetensors`` (``aioir import``): the network's
-    weights, model name, options and ``tasks``, and the source file's name, layout and sha256.
-    Returns ``(written path, metadata)``; ``out`` must not exist unless ``overwrite``.
-
-    >>> import tempfile, pathlib, torch
-    >>> from aioir import models
-    >>> from aioir.inference.export import load_network
-    >>> d = pathlib.Path(tempfile.mkdtemp())
-    >>> net = models.build("airnet", **models.reduced_options("airnet"))
-    >>> torch.save(net.state_dict(), d / "All.pth")
-    >>> out, _ = import_release(d / "All.pth", d / "airnet.safetensors", tasks=["noise", "rain"])
-    >>> net, meta = load_network(out)
-    >>> meta["model"], meta["tasks"], meta["source"]
-    ('airnet', ['noise', 'rain'], 'All.pth')
-    """
-    from aioir.checkpoint import is_training_checkpoint
-    from aioir.inference.export import check_output_path, save_exported
-
-    path = Path(path)
-    target = check_output_path(out, "safetensors", overwrite=overwrite)
-    if not path.is_file():
-        raise FileNotFoundError(f"no such weights file: {path}")
-    if path.resolve() == target.resolve():
-        raise ValueError(f"--out {target} is the file being imported; choose another name")
-    if path.suffix == ".safetensors":
-        from safetensors import safe_open
-
-        with safe_open(str(path), framework="pt") as fh:
-            if (fh.metadata() or {}).get("format") == "aioir-backbone":
-                raise ValueError(f"{path} is already an aioir file; every command takes it as is")
-        found = open_release(path, key=key)
-    else:
-        obj = _read(path)
-        if is_training_checkpoint(obj):
-            raise ValueError(f"{path} is an aioir training checkpoint: use aioir export to "
-                             "write its backbone")
-        found = release_from_object(path, obj, key=key)
-    net, meta = load_release(path, model=model, options=options, tasks=tasks, release=found)
-    extra = {"source": path.name, "source_sha256": found.sha256, "source_layout": found.layout}
-    written = save_exported(net, target, model_name=meta["model"], options=meta["options"],
-                            tasks=meta["tasks"], extra=extra)
-    return written, meta
