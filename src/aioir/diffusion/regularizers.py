@@ -141,20 +141,10 @@ def eedtp_penalty(
     >>> float(eedtp_penalty(p, pre, w, lam=0.5))   # 0.5 * ((4 + 8) + (2 + 2))
     8.0
     """
-    total = None
-    for name, value in params.items():
-        if name not in theta_pre:
-            continue
-        delta = value - theta_pre[name].to(value)
-        w = weight[name].to(value)
-        term = (w * delta.abs() + 0.5 * w * w * delta * delta).sum()
-        if layer_factor is not None:
-            term = term * float(layer_factor.get(name, 1.0))
-        total = term if total is None else total + term
-    if total is None:
-        ref = next(iter(params.values()))
-        return ref.new_zeros(())
-    return lam * total
+    # importance_penalty's two terms with Omega = w^2 and the first-order weight w
+    squared = {name: w * w for name, w in weight.items() if name in theta_pre}
+    return importance_penalty(params, theta_pre, squared, lam=lam, layer_factor=layer_factor,
+                              first_order=weight)
 
 
 # ---------------------------------------------------------------------------- L_orthog
