@@ -91,7 +91,7 @@ def get_setting(name: str | Setting) -> Setting:
     >>> get_setting("three_tsak")
     Traceback (most recent call last):
     ...
-    ValueError: unknown setting 'three_tsak'; did you mean 'three_task'? Known: allweather, daclip10, embedded, five_task, folder, mioir7, mioir7_offline, realweather, three_task
+    ValueError: unknown setting 'three_tsak'; did you mean 'three_task'? Known: allweather, daclip10, embedded, five_task, folder, mioir7, mioir7_depth, mioir7_offline, realweather, three_task
     """
     if isinstance(name, Setting):
         return name
