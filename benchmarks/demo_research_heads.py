@@ -3,7 +3,7 @@
 Every candidate is a named variant of the demo's run config (:func:`aioir.demo.demo_config`),
 trained through :func:`aioir.engine.run.train` on the demo's data stream (``data.cache`` shared
 by every run with the same seed, steps, batch and patch), then its EMA network - loaded as
-``aioir restore`` loads it (:func:`aioir.inference.export.load_network`) - is evaluated under
+``aioir restore`` loads it (:func:`aioir.inference.reader.load_network`) - is evaluated under
 protocol ``mioir`` on three held-out sets of the three held-out photographs (chelsea, coffee,
 rocket), each with a degraded-input row:
 
@@ -283,7 +283,7 @@ def run_one(variant: str, strategy: str, seed: int, steps: int, out: Path, *,
     import torch
 
     from aioir.engine.run import train
-    from aioir.inference.export import load_network
+    from aioir.inference.reader import load_network
 
     folder = out / run_name(variant, strategy, seed, steps)
     result_file = folder / "eval.json"

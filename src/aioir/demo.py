@@ -391,7 +391,7 @@ def whole_image_scores(cfg: RunConfig, checkpoint: str | Path | None,
     if checkpoint is None:
         return summary(evaluate(lambda img: img, sets, protocol, progress=progress,
                                 desc="degraded whole photographs"))
-    from aioir.inference.export import load_network
+    from aioir.inference.reader import load_network
     from aioir.models.restore import restore_image
 
     model, _ = load_network(checkpoint, use_ema=True)

@@ -129,7 +129,7 @@ def test_moe_adapters_train_and_the_single_task_network_exports(pretrained, tmp_
                if k.startswith("moe.") and k.endswith(".scale"))
     export = tmp_path / "net.safetensors"
     assert main(["export", str(out.train.checkpoint), "--out", str(export)]) == 0
-    from aioir.inference.export import load_network
+    from aioir.inference.reader import load_network
 
     net, meta = load_network(export)
     assert meta["model"] == "diffusion" and net.test_t == 38
@@ -265,7 +265,7 @@ def test_every_evaluation_restores_each_task_at_its_step(finetuned, capsys):
     r(x, t_mat[task]) by hand with scikit-image."""
     from aioir.config import load_config
     from aioir.engine.build import validation_sets
-    from aioir.inference.export import load_network
+    from aioir.inference.reader import load_network
     from aioir.report.images import restore_run
     from aioir.report.runs import load_run
 

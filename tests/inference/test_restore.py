@@ -65,7 +65,7 @@ def test_fixed_tile_and_sixteen_bits():
 
 
 def test_uncertainty_map_comes_with_the_image(tur_checkpoint):
-    from aioir.inference.export import load_network
+    from aioir.inference.reader import load_network
     from aioir.inference.uncertainty import load_uncertainty_head, with_uncertainty
 
     net, _ = load_network(tur_checkpoint)

@@ -129,7 +129,7 @@ def test_degraded_input_row_recomputed_with_scikit_image(report_json):
 
 def test_grid_captions_are_scikit_image_psnr_of_each_runs_restoration(bench_dir, report,
                                                                       report_json):
-    from aioir.inference.export import load_network
+    from aioir.inference.reader import load_network
     from aioir.models.restore import restore_image
 
     data = _figure(report_json, "restorations")["data"]

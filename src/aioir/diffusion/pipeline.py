@@ -76,7 +76,8 @@ def pretrain(cfg: RunConfig, run_dir: str | Path, *, resume: str | None = None,
     from aioir.diffusion.data import clean_batches
     from aioir.diffusion.prior import compute_prior, save_prior
     from aioir.engine.run import train
-    from aioir.inference.export import load_network, save_exported
+    from aioir.inference.export import save_exported
+    from aioir.inference.reader import load_network
 
     if importance_batches < 1:  # checked before training, not after it
         raise ValueError(f"--importance-batches must be >= 1 (batches of clean images for the "
@@ -108,7 +109,7 @@ def load_diffusion_network(path: str | Path, *, use_ema: bool = True):
     """A ``diffusion`` network (eval mode) and its metadata from a training checkpoint, an
     export, or a run folder (its ``pretrained.safetensors``, else its latest checkpoint)."""
     from aioir.checkpoint import latest_checkpoint
-    from aioir.inference.export import load_network
+    from aioir.inference.reader import load_network
 
     path = Path(path)
     if path.is_dir():

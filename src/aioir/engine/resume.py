@@ -163,7 +163,7 @@ def restore_part(part: str, load: Callable[[], Any], source: str | Path,
 
 
 def _model_mismatch(model: Any, state: Any, limit: int = 3) -> str:
-    from aioir.models.pretrained import state_dict_mismatches
+    from aioir.models.guard import state_dict_mismatches
 
     try:
         missing, unexpected, shapes = state_dict_mismatches(model, state)

@@ -17,7 +17,7 @@ graph accepts any batch, height and width:
 
 :func:`check_export` runs the exported file on a test photograph and on two odd-sized inputs
 (one a batch of two) with the runtime a user would use (``torch.jit.load``, onnxruntime,
-:func:`~aioir.inference.export.load_network` for safetensors) and compares with the PyTorch
+:func:`~aioir.inference.reader.load_network` for safetensors) and compares with the PyTorch
 backbone: the largest absolute difference must be at most :data:`CHECK_TOLERANCE` (on outputs
 in [0, 1]; 1e-4 is 0.026 of an 8-bit level). A shape the graph cannot take, or a difference
 above the tolerance, raises :class:`ExportCheckError` naming the input.
@@ -156,7 +156,7 @@ def runner(path: str | Path, fmt: str) -> Callable[[torch.Tensor], torch.Tensor]
     """A function running the exported file the way a user of ``fmt`` would."""
     path = Path(path)
     if fmt == "safetensors":
-        from aioir.inference.export import load_network
+        from aioir.inference.reader import load_network
 
         net, _ = load_network(path)
         return lambda x: net(x)

@@ -27,7 +27,7 @@ def import_release(path: str | os.PathLike[str], out: str | os.PathLike[str], *,
 
     >>> import tempfile, pathlib, torch
     >>> from aioir import models
-    >>> from aioir.inference.export import load_network
+    >>> from aioir.inference.reader import load_network
     >>> d = pathlib.Path(tempfile.mkdtemp())
     >>> net = models.build("airnet", **models.reduced_options("airnet"))
     >>> torch.save(net.state_dict(), d / "All.pth")

@@ -182,7 +182,7 @@ def _fit(name: str, state: Mapping[str, torch.Tensor], options: Mapping[str, Any
     options do not build."""
     from aioir import models
     from aioir.models.guard import meta_model
-    from aioir.models.pretrained import state_dict_mismatches
+    from aioir.models.guard import state_dict_mismatches
 
     factory = models.MODELS.get(name)
     derive = getattr(factory, "options_from_state_dict", None)
@@ -205,7 +205,7 @@ def identify(release: ReleaseFile, model: str | None = None,
              options: Mapping[str, Any] | None = None) -> Identified:
     """The backbone and options ``release`` holds (see the module notes)."""
     from aioir import models
-    from aioir.models.pretrained import check_state_dict
+    from aioir.models.guard import check_state_dict
 
     options = dict(options or {})
     source = str(release.path)
@@ -255,7 +255,7 @@ def load_release(path: str | os.PathLike[str], *, model: str | None = None,
                  key: str | None = None, release: ReleaseFile | None = None,
                  ) -> tuple[nn.Module, dict[str, Any]]:
     """A released file as ``(network in eval mode on the CPU, metadata)``: what
-    :func:`aioir.inference.export.load_network` returns for aioir's own files, with
+    :func:`aioir.inference.reader.load_network` returns for aioir's own files, with
     ``weights="release"`` and the file's ``layout``, ``sha256`` and how the architecture was
     ``chosen``. ``tasks``: the tasks the authors trained it on, when known (else ``[]``)."""
     from aioir.models.guard import build_for_state

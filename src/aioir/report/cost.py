@@ -88,7 +88,7 @@ def run_cost(run: Any, size: int = COST_SIZE, repeats: int = REPEATS,
              on_step: Callable[[], Any] | None = None) -> Cost:
     """:class:`Cost` of the network in ``run``'s latest checkpoint (as evaluated: EMA weights
     when ``val.use_ema``); ``on_step()`` after the load and after each pass."""
-    from aioir.inference.export import load_network
+    from aioir.inference.reader import load_network
 
     if run.checkpoint is None:
         raise FileNotFoundError(f"{run.path} has no checkpoint (checkpoints/step_*.pt)")

@@ -1,6 +1,6 @@
 """Images for the report: a run's restorations of its validation images, its uncertainty maps.
 
-Networks are rebuilt from a run's latest checkpoint with :func:`aioir.inference.export.load_network`
+Networks are rebuilt from a run's latest checkpoint with :func:`aioir.inference.reader.load_network`
 (the EMA weights when the run evaluated them, ``val.use_ema``). Uncertainty maps need the live
 weights instead: TUR/UE's head was trained on the features of the live network (the EMA copy
 carries no hook), so :func:`uncertainty_maps` rebuilds the live backbone and the strategy, loads
@@ -59,7 +59,7 @@ def restore_run(run: Run, samples: Sequence[Sample],
     network that needs its task, the diffusion wrapper, restores each sample as its task's:
     the sample's column). ``on_image()`` is called after each image (a progress display)."""
     from aioir.engine.evaluation import restore_for
-    from aioir.inference.export import load_network
+    from aioir.inference.reader import load_network
     from aioir.models.hooks import hooks
     from aioir.models.restore import restore_image
 
@@ -105,7 +105,7 @@ def uncertainty_maps(
     import torch
 
     from aioir.checkpoint import load_checkpoint
-    from aioir.inference.export import load_network
+    from aioir.inference.reader import load_network
     from aioir.inference.uncertainty import head_border
     from aioir.models.hooks import hooks
 
