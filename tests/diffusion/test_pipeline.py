@@ -194,7 +194,7 @@ def test_eval_on_a_setting_gives_each_column_its_tasks_step(tmp_path, capsys):
     import numpy as np
     from PIL import Image
 
-    from aioir.diffusion.network import DiffusionNet
+    from aioir.models.diffusion.network import DiffusionNet
     from aioir.inference.export import save_exported
     from aioir.metrics import get_protocol, psnr
 

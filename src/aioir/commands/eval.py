@@ -209,7 +209,7 @@ def evaluate_photos(folder: str, restore_fn: Callable[[np.ndarray], np.ndarray],
 
 
 def _lpips_table(summary: dict[str, Any]) -> str:
-    from aioir.report.tables import markdown_table
+    from aioir.markdown import markdown_table
 
     per_task = summary["per_task"]
     cols = list(per_task) + ["Average"]

@@ -56,6 +56,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator
 import numpy as np
 
 from aioir.data import png16, tiff
+from aioir.data.orientation import orient_array
 from aioir.files import atomic_write
 
 if TYPE_CHECKING:
@@ -202,28 +203,6 @@ def _pil_pixels(im: Any) -> tuple[np.ndarray, float]:
     if mode in ("L", "1"):
         return _grey_to_rgb(_as_array(im)), 255.0
     return _as_array(im if mode == "RGB" else im.convert("RGB")), 255.0
-
-
-def orient_array(a: np.ndarray, orientation: int) -> np.ndarray:
-    """Apply EXIF orientation ``1..8`` to an ``H x W x C`` array (as a viewer displays it).
-
-    >>> a = np.arange(6).reshape(2, 3, 1)
-    >>> orient_array(a, 6)[..., 0]   # stored image rotated 90 degrees clockwise
-    array([[3, 0],
-           [4, 1],
-           [5, 2]])
-    """
-    ops = {
-        1: lambda x: x,
-        2: lambda x: x[:, ::-1],
-        3: lambda x: x[::-1, ::-1],
-        4: lambda x: x[::-1],
-        5: lambda x: x.transpose(1, 0, 2),
-        6: lambda x: np.rot90(x, -1),
-        7: lambda x: x.transpose(1, 0, 2)[::-1, ::-1],
-        8: lambda x: np.rot90(x, 1),
-    }
-    return np.ascontiguousarray(ops.get(int(orientation), ops[1])(a))
 
 
 def _read_png16(data: bytes, im: Any) -> tuple[np.ndarray, float]:

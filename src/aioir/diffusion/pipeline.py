@@ -74,7 +74,7 @@ def pretrain(cfg: RunConfig, run_dir: str | Path, *, resume: str | None = None,
              dist: Any = None, allow_changes: bool = False) -> PretrainResult:
     """Generative pre-training through the engine, then the network, the prior and samples."""
     from aioir.diffusion.data import clean_batches
-    from aioir.diffusion.prior import compute_prior, save_prior
+    from aioir.models.diffusion.prior import compute_prior, save_prior
     from aioir.engine.run import train
     from aioir.inference.export import save_exported
     from aioir.inference.reader import load_network
@@ -153,7 +153,7 @@ def sample(checkpoint: str | Path, out: str | Path, *, count: int = 4, size: int
     check_sample_size(count, size)
 
     from aioir.data.io import write_image
-    from aioir.diffusion.generative import sample_images
+    from aioir.models.diffusion.generative import sample_images
 
     net, _ = load_diffusion_network(checkpoint)
     images = sample_images(net, count, size, generator=torch.Generator().manual_seed(seed),
@@ -182,7 +182,7 @@ def write_match_table(rows: list, out_dir: str | Path, *, meta: Mapping[str, Any
     """``t_mat.md``, ``t_mat.csv`` and ``t_mat.json`` (``{"t_mat": {task: t}, ...}``)."""
     from aioir.diffusion.matching import summary_line, table_rows
     from aioir.files import write_text
-    from aioir.report.tables import markdown_table
+    from aioir.markdown import markdown_table
     from aioir.report.writers import write_csv, write_json
 
     out_dir = Path(out_dir)
@@ -300,7 +300,7 @@ def write_prior_file(cfg: RunConfig, pretrained: str | Path, run_dir: str | Path
     computed prior already there (a resumed run) is kept when it was computed from the same
     pre-trained network, else refused."""
     from aioir.diffusion.data import clean_batches
-    from aioir.diffusion.prior import compute_prior, load_prior, save_prior
+    from aioir.models.diffusion.prior import compute_prior, load_prior, save_prior
 
     gef = dict(cfg.model.options.get("gef") or {})
     if gef.get("importance_data", "finetune") == "pretrain":

@@ -72,7 +72,7 @@ def photos_table(result: dict[str, Any], label: str = "restored") -> str:
     | as given   | 5.000 |
     | restored   | 4.250 |
     """
-    from aioir.report.tables import markdown_table
+    from aioir.markdown import markdown_table
 
     metrics = result["metrics"]
 

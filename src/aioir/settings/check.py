@@ -59,7 +59,7 @@ class CheckReport:
     def format(self, limit: int = 20) -> str:
         """The human summary: a table of counts, then every problem (the first ``limit`` per
         source) and what to do."""
-        from aioir.report.tables import markdown_table
+        from aioir.markdown import markdown_table
 
         body = []
         for r in self.rows:

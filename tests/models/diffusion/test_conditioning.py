@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from aioir.diffusion.conditioning import FiLMHead, find_blocks, sinusoidal_embedding
+from aioir.models.diffusion.conditioning import FiLMHead, find_blocks, sinusoidal_embedding
 
 
 def test_sinusoidal_embedding_matches_the_formula():

@@ -4,13 +4,13 @@ Pre-training draws, per clean image ``x_0``, a step ``t ~ Uniform{1..T}`` and ``
 forms ``x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps`` and minimises
 ``|| eps - eps_hat(x_t, t) ||^2`` (mean over pixels; the loss weights ``gamma_t`` of Eq. 11 are 1,
 DDPM's simple objective). ``eps_hat`` is read from the network's output according to the
-wrapper's ``prediction`` option (:meth:`aioir.diffusion.network.DiffusionNet.eps_prediction`).
+wrapper's ``prediction`` option (:meth:`aioir.models.diffusion.network.DiffusionNet.eps_prediction`).
 
 The sampler runs the ancestral chain ``x_T ~ N(0, I)``, ``x_{t-1} = reverse_step(x_t, t)`` down
 to ``x_0`` and is used for a visual check of a pre-trained network (``aioir diffusion sample``).
 
 >>> import torch
->>> from aioir.diffusion.network import DiffusionNet
+>>> from aioir.models.diffusion.network import DiffusionNet
 >>> _ = torch.manual_seed(0)
 >>> net = DiffusionNet(backbone_options={"width": 8}, timesteps=25)
 >>> x0 = torch.rand(2, 3, 16, 16)

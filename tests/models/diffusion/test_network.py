@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from aioir import models, strategies
-from aioir.diffusion.network import DiffusionNet
+from aioir.models.diffusion.network import DiffusionNet
 
 BACKBONES = [n for n in models.names() if n != "diffusion"]
 

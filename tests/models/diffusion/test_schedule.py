@@ -1,4 +1,4 @@
-"""The DDPM maths of aioir.diffusion.schedule against closed forms computed here by hand."""
+"""The DDPM maths of aioir.models.diffusion.schedule against closed forms computed here by hand."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from aioir.diffusion.schedule import NoiseSchedule, decay_weight
+from aioir.models.diffusion.schedule import NoiseSchedule, decay_weight
 
 
 def hand_tables(T: int, b0: float, b1: float):
