@@ -216,7 +216,7 @@ def test_sets(cfg) -> dict[str, list]:
     if not _SETS:
         from aioir.data.sources import EmbeddedPhotos
         from aioir.data.testsets import SyntheticTestSet
-        from aioir.engine.build import validation_sets
+        from aioir.settings.assemble import validation_sets
 
         crops, _ = validation_sets(cfg)
         whole = [SyntheticTestSet(EmbeddedPhotos("test"), t, seed=WHOLE_SEED, key="index",
@@ -355,7 +355,7 @@ def paired(a: list[dict], b: list[dict]) -> dict[str, tuple[float, float]]:
     for r in a:
         by[r["task"]].append(r["psnr"] - kb[(r["task"], r["name"])])
     out = {}
-    for t, v in list(by.items()) + [("all", [x for v in by.values() for x in v])]:
+    for t, v in list(by.items()) + [("all", [x for vs in by.values() for x in vs])]:
         if len(v) > 1:
             out[t] = (float(np.mean(v)), t95(len(v)) * float(np.std(v, ddof=1)) / math.sqrt(len(v)))
     return out
@@ -418,7 +418,7 @@ def cmd_table(a: argparse.Namespace) -> None:
 
 def cmd_cache(a: argparse.Namespace) -> None:
     """Synthesise the shared training stream of ``--seeds`` (before parallel runs use it)."""
-    from aioir.engine.build import resolve_setting, train_dataset
+    from aioir.settings.assemble import resolve_setting, train_dataset
 
     for seed in a.seeds:
         cfg = variant_config("demo", "mixed", seed, a.steps, Path(a.out) / "cache", a.quick)

@@ -80,8 +80,8 @@ def main(dirs: list[str]) -> None:
 
             def row(name: str, fn) -> None:  # noqa: ANN001 - fn(run, task) -> float | None
                 vals = []
-                for t in tasks:
-                    xs = [fn(r, t) for r in runs if fn(r, t) is not None]
+                for t in tasks:  # noqa: B023 - runs in this iteration
+                    xs = [fn(r, t) for r in runs if fn(r, t) is not None]  # noqa: B023 - runs in this iteration
                     vals.append(f"{_mean(xs):.3f}" if xs else "")
                 print(f"| {name} | " + " | ".join(vals) + " |")
 

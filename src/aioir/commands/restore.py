@@ -102,9 +102,9 @@ def run(args: argparse.Namespace) -> int:
                 windows = progress(total=plan.windows, desc=f"  {job.name}", unit="tile")
 
             def advance(n: int) -> None:
-                windows.update(n)
-                if windows.n >= plan.windows:  # the last rows, then encoding the file
-                    windows.set_postfix_str(f"writing {job.target.name}")
+                windows.update(n)  # noqa: B023 - runs in this iteration
+                if windows.n >= plan.windows:  # noqa: B023 - runs in this iteration; the last rows, then encoding the file
+                    windows.set_postfix_str(f"writing {job.target.name}")  # noqa: B023 - runs in this iteration
 
             try:
                 report = restorer.restore_file(

@@ -27,7 +27,8 @@ a quarter of the memory for 8-bit files) with the source's bit depth, ICC profil
 the orientation, which is applied): what a command needs to write a result like its input.
 
 Writing (:func:`write_image`): PNG or JPEG (or any format Pillow writes, chosen by extension),
-8-bit rounded, or 16-bit PNG or TIFF (TIFF through tifffile), with an optional ICC profile and EXIF block (PNG, JPEG, WebP,
+8-bit rounded, or 16-bit PNG or TIFF (TIFF through tifffile), with an optional ICC profile and EXIF
+block (PNG, JPEG, WebP,
 TIFF); parent folders are created; the file appears atomically through
 :func:`aioir.files.atomic_write` (temporary file in the same folder, then ``os.replace``), so a
 crash never leaves a half-written image, with the permissions of any new file (``0666`` less

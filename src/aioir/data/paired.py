@@ -40,7 +40,7 @@ from aioir.data.transforms import PatchSize, as_hw, dihedral, pad_to_min, random
 
 logger = logging.getLogger(__name__)
 
-MatchRule = Union[str, tuple[str, str], Callable[[str], Union[str, None]]]
+MatchRule = str | tuple[str, str] | Callable[[str], str | None]
 
 
 def make_matcher(match: MatchRule) -> Callable[[str], str | None]:

@@ -255,7 +255,7 @@ def prepare_finetune(cfg: RunConfig, run_dir: str | Path, *, pretrained: str | P
     ``copy_prior`` is false). Validation stays as configured: the engine evaluates each test
     set at its task's step (the network's ``task_context`` hook).
     """
-    from aioir.engine.build import resolve_setting
+    from aioir.settings.assemble import resolve_setting
 
     _require_diffusion(cfg)
     cfg = copy.deepcopy(cfg)
@@ -310,7 +310,7 @@ def write_prior_file(cfg: RunConfig, pretrained: str | Path, run_dir: str | Path
     if target.exists():
         try:
             source = load_prior(target).meta.get("pretrained")
-        except Exception:  # not a prior file at all
+        except Exception:  # noqa: BLE001 - not a prior file at all
             source = None
         if source != str(weights):
             raise ValueError(f"{target} holds the prior of another pre-training run than "

@@ -20,7 +20,7 @@ True
 Traceback (most recent call last):
 ...
 aioir.config.errors.ConfigError: train.compile_backend: 'inductr' is not a torch.compile backend; did you mean 'inductor'? Known: aot_eager, eager, inductor
-"""
+"""  # noqa: E501 - the doctest's expected output is one line
 
 from __future__ import annotations
 

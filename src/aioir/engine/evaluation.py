@@ -22,13 +22,14 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import itertools
-from typing import Any, Callable, ContextManager, Iterator, Sequence
+from contextlib import AbstractContextManager
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
 RestoreFn = Callable[[np.ndarray], np.ndarray]
 #: ``task_context(task)``: a context inside which a network restores images of ``task``
-TaskContext = Callable[[str], ContextManager[None]]
+TaskContext = Callable[[str], AbstractContextManager[None]]
 
 
 #: ``progress`` of :func:`evaluate`: a display (True), none (False), or a function told of each
@@ -164,7 +165,7 @@ def task_mismatch(setting_tasks: list[str], model_tasks: list[str] | None) -> st
     warning: the checkpoint was trained on tasks [derain, snow], the setting has [derain] (all of them trained); evaluating anyway (all-in-one models need no task at test time)
     >>> print(task_mismatch(["derain", "dehaze"], ["derain", "snow"]))
     warning: the checkpoint was trained on tasks [derain, snow], the setting has [derain, dehaze] (not trained: dehaze); evaluating anyway (all-in-one models need no task at test time)
-    """
+    """  # noqa: E501 - the doctest's expected output is one line
     if model_tasks is None or list(model_tasks) == list(setting_tasks):
         return None
     missing = [t for t in setting_tasks if t not in model_tasks]

@@ -58,7 +58,7 @@ class MetricsLog:
             write_text(self.path, "".join(line + "\n" for line in kept), what="metrics log")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._fh = open(self.path, "a", encoding="utf-8")
+            self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - closed by close()
         except OSError as exc:
             raise write_error(exc, self.path, "metrics log") from exc
         self._tb = None
@@ -67,7 +67,7 @@ class MetricsLog:
                 from torch.utils.tensorboard import SummaryWriter
 
                 self._tb = SummaryWriter(str(self.path.parent / "tensorboard"))
-            except Exception:  # tensorboard not installed: JSONL only
+            except Exception:  # noqa: BLE001 - tensorboard not installed: JSONL only
                 self._tb = None
 
     def write(self, record: dict[str, Any]) -> None:
@@ -157,7 +157,7 @@ class TextLog:
     >>> log.close("finished")
     >>> print(path.read_text().splitlines()[1].split(" INFO ")[1])
     [demo][step:     10/100, lr:(1.000e-03)] [eta: 0:00:45, time: 0.500 s/step] loss: 4.1200e-02 loss_noise: 3.6000e-02 w_noise: 0.1700
-    """
+    """  # noqa: E501 - the doctest's expected output is one line
 
     def __init__(self, path: str | Path, name: str, total_steps: int, start_step: int = 0):
         from aioir.files import write_error
@@ -168,7 +168,7 @@ class TextLog:
         self._width = len(str(self.total))
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._fh = open(self.path, "a", encoding="utf-8")
+            self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - closed by close()
         except OSError as exc:
             raise write_error(exc, self.path, "training log") from exc
         how = f"resumed at step {start_step}" if start_step else "started"

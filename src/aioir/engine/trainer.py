@@ -571,12 +571,12 @@ class Trainer:
         recon = stage is None or stage.recon_weight > 0
         head = [f"loss {float(out.loss.detach()):.4f}"] if recon else []
         head += [f"{k} {float(v):.4f}" for k, v in (aux or {}).items()]
-        tasks = [(n, float(l), float(w)) for n, l, w, p in
+        tasks = [(n, float(loss), float(w)) for n, loss, w, p in
                  zip(self.task_names, out.task_losses, out.weights, out.present) if p]
         variants = []
         if recon and tasks:
-            full = " ".join(f"{n} {l:.3f}/{w:.2f}" for n, l, w in tasks)
-            short = " ".join(f"{n[:2]} {l:.2f}/{w:.2f}" for n, l, w in tasks)
+            full = " ".join(f"{n} {loss:.3f}/{w:.2f}" for n, loss, w in tasks)
+            short = " ".join(f"{n[:2]} {loss:.2f}/{w:.2f}" for n, loss, w in tasks)
             variants += [", ".join(head + [f"task loss/weight: {full}"]),
                          ", ".join(head + [f"loss/w: {short}"])]
         return variants + [", ".join(head), head[0] if head else ""]

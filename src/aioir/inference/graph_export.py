@@ -182,7 +182,7 @@ def check_inputs() -> list[torch.Tensor]:
 
     photo = torch.from_numpy(np.ascontiguousarray(EmbeddedPhotos("test")[0])).permute(2, 0, 1)
     inputs = [photo[None, :, 40:168, 100:260].contiguous()]
-    for b, c, h, w in CHECK_SHAPES:
+    for b, _c, h, w in CHECK_SHAPES:
         inputs.append(torch.stack([photo[:, 7 * i : 7 * i + h, 11 * i : 11 * i + w]
                                    for i in range(b)]).contiguous())
     return inputs

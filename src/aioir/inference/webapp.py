@@ -355,7 +355,7 @@ def create_app(service: RestoreService) -> Any:
 
         try:
             form = await Request(request.scope, replay).form()
-        except Exception as exc:  # a malformed or oversized multipart body
+        except Exception as exc:  # noqa: BLE001 - a malformed or oversized multipart body
             return JSONResponse({"error": f"cannot read the upload: {exc}"}, status_code=400)
         upload = form.get("image")
         if upload is None or not hasattr(upload, "read"):

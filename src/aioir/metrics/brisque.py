@@ -144,10 +144,7 @@ def brisque_features(img: Any) -> np.ndarray:
                          f"this one is {w} x {h}")
     features: list[float] = []
     for scale in (1, 2):
-        if scale == 1:
-            x = gray
-        else:
-            x = resize_bicubic(gray[..., None], (h // 2, w // 2))[..., 0]
+        x = gray if scale == 1 else resize_bicubic(gray[..., None], (h // 2, w // 2))[..., 0]
         mu = _gaussian_blur(x)
         sigma = _gaussian_blur(x * x)
         sigma = np.sqrt(np.abs(sigma - mu * mu)) + np.float32(1.0 / 255.0)

@@ -18,7 +18,9 @@ __all__ = ["LpipsUnavailableError", "load_lpips", "lpips_distance"]
 _MODELS: dict[tuple[str, str], Any] = {}
 
 _INSTALL_HINT = (
-    "LPIPS needs the optional 'lpips' package: pip install -e '.[lpips]' in the aioir clone (aioir is not on PyPI; lpips pulls torchvision: install one that matches your torch build first). Its AlexNet backbone "
+    "LPIPS needs the optional 'lpips' package: pip install -e '.[lpips]' in the aioir clone "
+    "(aioir is not on PyPI; lpips pulls torchvision: install one that matches your torch build "
+    "first). Its AlexNet backbone "
     "weights (torchvision's alexnet-owt-7be5be79.pth) must also be available offline, in the "
     "torch hub cache ($TORCH_HOME/hub/checkpoints, by default ~/.cache/torch/hub/checkpoints)."
 )

@@ -34,7 +34,7 @@ torch.Size([1, 3, 9, 7])
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping, Optional
+from typing import Any, ClassVar, Mapping, Optional
 
 import torch
 import torch.nn as nn
@@ -315,7 +315,7 @@ class AirNet(nn.Module):
 
     uem_tap = "R.tap"
     train_views = 2
-    aux_loss_weights = {"contrastive": 0.1}
+    aux_loss_weights: ClassVar[dict[str, float]] = {"contrastive": 0.1}
 
     def __init__(
         self, n_feats: int = 64, n_groups: int = 5, n_blocks: int = 5, embed_dim: int = 256,

@@ -26,7 +26,7 @@ True
 Traceback (most recent call last):
 ...
 aioir.models.guard.ModelTooLargeError: crafted.pt asks for a tiny_unet with options {'width': 20000}, which holds 1.4 TB of parameters and buffers; aioir refuses models above 17.2 GB (a crafted or corrupt file?). If it is right, raise the limit with AIOIR_MAX_MODEL_BYTES=<bytes>.
-"""
+"""  # noqa: E501 - the doctest's expected output is one line
 
 from __future__ import annotations
 

@@ -152,7 +152,7 @@ class LeFF(nn.Module):
         self.linear2 = nn.Sequential(nn.Linear(hidden, dim))
 
     def forward(self, x: torch.Tensor, height: int, width: int) -> torch.Tensor:
-        b, n, _ = x.shape
+        b, _n, _ = x.shape
         x = self.linear1(x)
         x = x.transpose(1, 2).reshape(b, -1, height, width)
         x = self.dwconv(x).flatten(2).transpose(1, 2)

@@ -534,7 +534,7 @@ def _validation(groups: list[RunGroup], tasks: list[str], progress: bool = False
     first = groups[0].first
     try:
         cfg = first.run_config
-        from aioir.engine.build import resolve_setting, val_protocol
+        from aioir.settings.assemble import resolve_setting, val_protocol
 
         protocol = val_protocol(cfg, resolve_setting(cfg))
         samples = validation_samples(cfg, list(tasks), progress)

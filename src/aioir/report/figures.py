@@ -37,8 +37,9 @@ def matplotlib_missing() -> str | None:
     try:
         import matplotlib  # noqa: F401
         from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: F401
-    except Exception as exc:  # ImportError, or a broken install
-        return f"matplotlib is not available ({exc}); it is a dependency of aioir: reinstall with pip install -e . in the aioir clone"
+    except Exception as exc:  # noqa: BLE001 - ImportError, or a broken install
+        return (f"matplotlib is not available ({exc}); it is a dependency of aioir: reinstall "
+                "with pip install -e . in the aioir clone")
     return None
 
 

@@ -20,7 +20,7 @@ Sample = tuple[np.ndarray, np.ndarray, str, str]
 def validation_samples(cfg: Any, tasks: list[str], progress: bool = False
                        ) -> list[Sample] | None:
     """The validation samples of the run configured by ``cfg`` (a ``RunConfig``), exactly the
-    images the trainer validates on (:func:`aioir.engine.build.validation_sets`), restricted to
+    images the trainer validates on (:func:`aioir.settings.assemble.validation_sets`), restricted to
     ``tasks``; ``None`` when the run has none (``val.enabled: false``, or a benchmark setting
     whose test sets are not under ``data.root``). ``progress``: one display step per test set
     (degrading the images takes seconds).
@@ -31,7 +31,7 @@ def validation_samples(cfg: Any, tasks: list[str], progress: bool = False
     >>> lq.shape == gt.shape, task
     (True, 'noise')
     """
-    from aioir.engine.build import validation_sets
+    from aioir.settings.assemble import validation_sets
     from aioir.progress import progress as progress_bar
 
     sets, _notes = validation_sets(cfg)

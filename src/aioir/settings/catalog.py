@@ -92,7 +92,7 @@ def get_setting(name: str | Setting) -> Setting:
     Traceback (most recent call last):
     ...
     ValueError: unknown setting 'three_tsak'; did you mean 'three_task'? Known: allweather, daclip10, embedded, five_task, folder, mioir7, mioir7_depth, mioir7_offline, realweather, three_task
-    """
+    """  # noqa: E501 - the doctest's expected output is one line
     if isinstance(name, Setting):
         return name
     text = str(name)

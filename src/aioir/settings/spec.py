@@ -23,7 +23,7 @@ its ``tasks`` are a default, a run may choose any catalogue tasks (``data.tasks`
 entry whose task is ``"*"`` stands for one entry per chosen task (:meth:`Setting.for_tasks`).
 
 This module only describes; :mod:`aioir.settings.sources` finds the files and
-:mod:`aioir.engine.build` turns a setting into datasets.
+:mod:`aioir.settings.assemble` turns a setting into datasets.
 
 >>> spec = SourceSpec.from_dict({"task": "derain", "kind": "paired", "lq": "rainy", "gt": "gt",
 ...                              "match": ["rain-(\\\\d+)", "norain-\\\\1"], "repeat": 120})

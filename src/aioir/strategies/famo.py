@@ -87,9 +87,9 @@ class _InputHook:
 
     def __call__(self, module: nn.Module, args: Any, kwargs: Any) -> None:
         strategy = self._ref() if self._ref is not None else None
-        if strategy is not None and torch.is_grad_enabled() and args:
-            if isinstance(args[0], torch.Tensor):
-                strategy._input = (tuple(args), dict(kwargs or {}))
+        if (strategy is not None and torch.is_grad_enabled() and args
+                and isinstance(args[0], torch.Tensor)):
+            strategy._input = (tuple(args), dict(kwargs or {}))
 
     def __deepcopy__(self, memo: dict[int, Any]) -> "_InputHook":
         return _InputHook(None)

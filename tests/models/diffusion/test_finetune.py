@@ -189,9 +189,9 @@ def test_generative_count_and_errors(prior_path):
     counts = [per_iteration.gef.generative_count(16) for _ in range(3000)]
     assert set(counts) == {0, 16} and abs(counts.count(16) / 3000 - 0.1) < 0.02
     with pytest.raises(ValueError, match="prior is not set"):
-        DiffusionNet(backbone_options={"width": 8}, gef={}).gef
+        _ = DiffusionNet(backbone_options={"width": 8}, gef={}).gef
     with pytest.raises(ValueError, match="orthog_form"):
-        make(prior_path, orthog_form="pcgrad").gef
+        _ = make(prior_path, orthog_form="pcgrad").gef
 
 
 def test_a_strategy_hooked_on_the_model_sees_only_the_restoration_call(prior_path):

@@ -88,7 +88,7 @@ def _tiny_problem():
 
 
 def test_per_sample_gradients_vmap_equals_explicit_backward():
-    w1, w2, x, y, loss = _tiny_problem()
+    w1, _w2, x, y, loss = _tiny_problem()
     g_vmap = per_sample_grads(loss, {"w1": w1}, (x, y), "vmap")
     g_loop = per_sample_grads(loss, {"w1": w1}, (x, y), "loop")
     explicit = []

@@ -94,7 +94,7 @@ def test_decay_weight_is_exp_minus_a_t():
 def test_errors_name_the_problem():
     with pytest.raises(ValueError, match="below T = 21"):
         NoiseSchedule(T=10)
-    with pytest.raises(ValueError, match="1..50|0..50"):
+    with pytest.raises(ValueError, match=r"1..50|0..50"):
         NoiseSchedule(T=50).abar(51)
     with pytest.raises(ValueError, match="sigma"):
         NoiseSchedule(T=50, sigma="ddim")

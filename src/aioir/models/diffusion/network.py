@@ -358,7 +358,7 @@ class DiffusionNet(nn.Module):
                              f"{emb.shape[0]} time steps")
         scale, shift = self.film[index](emb)
         out = FiLMHead.apply(out, scale.to(out.dtype), shift.to(out.dtype))
-        adapter = self.moe[str(index)] if str(index) in self.moe else None
+        adapter = self.moe[str(index)] if str(index) in self.moe else None  # noqa: SIM401 - nn.ModuleDict has no get()
         if isinstance(adapter, EEDTPAdapter):
             if self._t is None:
                 raise ValueError("the EEDTP MoE adapters need the time steps: call net(x, t) "
@@ -423,7 +423,7 @@ class DiffusionNet(nn.Module):
         Traceback (most recent call last):
         ...
         ValueError: no time step for task 'rain': this network was fine-tuned with per-task steps {'dark': 38} and restores only those tasks
-        """
+        """  # noqa: E501 - the doctest's expected output is one line
         if task in self.task_t:
             with self.use_task(task):
                 yield
