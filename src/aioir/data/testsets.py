@@ -38,6 +38,8 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
+from aioir.data.paired import PairedDataset
+from aioir.data.sampling import name_rng
 from aioir.data.sources import ImageSource
 from aioir.data.synthetic import DegradeFn, run_degrade
 from aioir.data.transforms import center_crop
@@ -97,8 +99,6 @@ class PairedTestSet(_TestSet):
                  names: Sequence[str] | None = None, group: str = "main",
                  max_size: int | None = None, multiple: int = 1,
                  max_images: int | None = None) -> None:
-        from aioir.data.paired import PairedDataset
-
         super().__init__(len(pairs), column=column, task=task or column, group=group,
                          max_size=max_size, multiple=multiple, max_images=max_images)
         self.reader = PairedDataset(pairs, names=names)  # the one paired reader
@@ -171,7 +171,6 @@ class SyntheticTestSet(_TestSet):
         j, k, _, _, name = self.units[u]
         if self.key == "index":
             return np.random.default_rng([self.seed, self.task_index, j] + ([k] if k >= 0 else []))
-        from aioir.data.sampling import name_rng
 
         return name_rng(self.seed, name)
 

@@ -23,13 +23,12 @@ from typing import Any, Iterator
 import torch
 
 from aioir.config.schema import RunConfig
+from aioir.settings.assemble import resolve_setting, train_dataset
 
 
 def _dataset(cfg: RunConfig, length: int, seed: int) -> tuple[Any, list[str]]:
     """The run's training stream (whole task mix, no stage subsets) of at least ``length``
     samples at ``seed``, and its task names."""
-    from aioir.settings.assemble import resolve_setting, train_dataset
-
     cfg = copy.deepcopy(cfg)
     cfg.train.seed = int(seed)
     cfg.train.steps = max(1, length // cfg.data.batch_size + 1)

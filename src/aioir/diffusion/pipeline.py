@@ -28,7 +28,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+from aioir.checkpoint import latest_checkpoint
+from aioir.config import from_dict, to_dict
 from aioir.config.schema import RunConfig, StageConfig
+from aioir.data.io import write_image
+from aioir.diffusion.data import clean_batches, task_pairs
+from aioir.diffusion.incremental import incremental_stages, split_budget
+from aioir.diffusion.matching import PAPER_TMAT, match_tasks, paper_name, summary_line, table_rows
+from aioir.engine.run import train
+from aioir.files import write_text
+from aioir.inference.export import save_exported
+from aioir.inference.memory import available_memory, format_bytes
+from aioir.inference.reader import load_network
+from aioir.markdown import markdown_table
+from aioir.models.diffusion.generative import sample_images
+from aioir.models.diffusion.prior import compute_prior, load_prior, save_prior
+from aioir.report.writers import write_csv, write_json
+from aioir.settings.assemble import resolve_setting
 
 PRETRAINED = "pretrained.safetensors"
 PRIOR = "prior.safetensors"
@@ -73,12 +89,6 @@ def pretrain(cfg: RunConfig, run_dir: str | Path, *, resume: str | None = None,
              importance_batches: int = 16, sample_count: int = 4, sample_size: int = 64,
              dist: Any = None, allow_changes: bool = False) -> PretrainResult:
     """Generative pre-training through the engine, then the network, the prior and samples."""
-    from aioir.diffusion.data import clean_batches
-    from aioir.models.diffusion.prior import compute_prior, save_prior
-    from aioir.engine.run import train
-    from aioir.inference.export import save_exported
-    from aioir.inference.reader import load_network
-
     if importance_batches < 1:  # checked before training, not after it
         raise ValueError(f"--importance-batches must be >= 1 (batches of clean images for the "
                          f"prior of L_reg), got {importance_batches}")
@@ -108,9 +118,6 @@ def pretrain(cfg: RunConfig, run_dir: str | Path, *, resume: str | None = None,
 def load_diffusion_network(path: str | Path, *, use_ema: bool = True):
     """A ``diffusion`` network (eval mode) and its metadata from a training checkpoint, an
     export, or a run folder (its ``pretrained.safetensors``, else its latest checkpoint)."""
-    from aioir.checkpoint import latest_checkpoint
-    from aioir.inference.reader import load_network
-
     path = Path(path)
     if path.is_dir():
         candidate = path / PRETRAINED
@@ -131,8 +138,6 @@ def check_sample_size(count: int, size: int) -> None:
     ...
     ValueError: --count must be >= 1, got 0
     """
-    from aioir.inference.memory import available_memory, format_bytes
-
     if count < 1:
         raise ValueError(f"--count must be >= 1, got {count}")
     if size < 1:
@@ -152,9 +157,6 @@ def sample(checkpoint: str | Path, out: str | Path, *, count: int = 4, size: int
 
     check_sample_size(count, size)
 
-    from aioir.data.io import write_image
-    from aioir.models.diffusion.generative import sample_images
-
     net, _ = load_diffusion_network(checkpoint)
     images = sample_images(net, count, size, generator=torch.Generator().manual_seed(seed),
                            progress=progress).clamp(0, 1)
@@ -170,9 +172,6 @@ def match(checkpoint: str | Path, cfg: RunConfig, *, pairs: int = 8, patch_size:
           criterion: str = "x0", seed: int = 0, batch_size: int = 8):
     """The t_mat table (:class:`~aioir.diffusion.matching.MatchRow` list) of the network at
     ``checkpoint`` on ``pairs`` training pairs of every task of ``cfg``'s data."""
-    from aioir.diffusion.data import task_pairs
-    from aioir.diffusion.matching import match_tasks
-
     net, _ = load_diffusion_network(checkpoint)
     samples = task_pairs(cfg, pairs, seed=seed, patch_size=patch_size)
     return match_tasks(net, samples, criterion=criterion, batch_size=batch_size, seed=seed)
@@ -180,11 +179,6 @@ def match(checkpoint: str | Path, cfg: RunConfig, *, pairs: int = 8, patch_size:
 
 def write_match_table(rows: list, out_dir: str | Path, *, meta: Mapping[str, Any]) -> list[Path]:
     """``t_mat.md``, ``t_mat.csv`` and ``t_mat.json`` (``{"t_mat": {task: t}, ...}``)."""
-    from aioir.diffusion.matching import summary_line, table_rows
-    from aioir.files import write_text
-    from aioir.markdown import markdown_table
-    from aioir.report.writers import write_csv, write_json
-
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     headers, body = table_rows(rows)
@@ -201,8 +195,6 @@ def write_match_table(rows: list, out_dir: str | Path, *, meta: Mapping[str, Any
 def load_tmat(spec: str | Path | Mapping[str, int], tasks: list[str]) -> dict[str, int]:
     """Each task's ``t_mat`` from a mapping, a ``t_mat.json`` written by ``match`` (or its
     folder), or ``"paper"`` (the paper's table through :func:`~matching.paper_name`)."""
-    from aioir.diffusion.matching import PAPER_TMAT, paper_name
-
     if isinstance(spec, Mapping):
         table = {str(k): int(v) for k, v in spec.items()}
         source = "the given table"
@@ -255,8 +247,6 @@ def prepare_finetune(cfg: RunConfig, run_dir: str | Path, *, pretrained: str | P
     ``copy_prior`` is false). Validation stays as configured: the engine evaluates each test
     set at its task's step (the network's ``task_context`` hook).
     """
-    from aioir.settings.assemble import resolve_setting
-
     _require_diffusion(cfg)
     cfg = copy.deepcopy(cfg)
     opts = dict(cfg.model.options)
@@ -299,9 +289,6 @@ def write_prior_file(cfg: RunConfig, pretrained: str | Path, run_dir: str | Path
     ``gef.importance_batches`` batches of the fine-tuning data (seeded by ``train.seed``). A
     computed prior already there (a resumed run) is kept when it was computed from the same
     pre-trained network, else refused."""
-    from aioir.diffusion.data import clean_batches
-    from aioir.models.diffusion.prior import compute_prior, load_prior, save_prior
-
     gef = dict(cfg.model.options.get("gef") or {})
     if gef.get("importance_data", "finetune") == "pretrain":
         return copy_prior_file(pretrained, run_dir)
@@ -361,8 +348,6 @@ def finetune(cfg: RunConfig, run_dir: str | Path, *, pretrained: str | Path | No
              allow_changes: bool = False) -> FinetuneResult:
     """Restoration fine-tuning (GEF when configured) through the engine, validated at the end
     like any run (``eval/step_*.json``)."""
-    from aioir.engine.run import train
-
     cfg = prepare_finetune(cfg, run_dir, pretrained=pretrained, tmat=tmat)
     result = train(cfg, run_dir, resume=resume, dist=dist, allow_changes=allow_changes)
     return FinetuneResult(result, result.validation)
@@ -376,9 +361,6 @@ def incremental_config(cfg: RunConfig, *, steps_per_task: int | list[int] | None
     order (:func:`~aioir.diffusion.incremental.incremental_stages`); ``train.steps`` becomes
     the sum of the stages. ``steps_per_task``: one budget for every stage, one per stage, or
     ``None``: ``train.steps`` split evenly over the tasks."""
-    from aioir.config import from_dict, to_dict
-    from aioir.diffusion.incremental import incremental_stages, split_budget
-
     table = dict(cfg.model.options.get("task_t") or {})
     if cfg.train.stages:
         raise ValueError("incremental training writes train.stages itself (one stage per task "
@@ -400,8 +382,6 @@ def incremental(cfg: RunConfig, run_dir: str | Path, *, pretrained: str | Path |
                 ) -> FinetuneResult:
     """Time-sequential incremental training through the engine's stages (the MoE adapters of
     ``model.options.moe_experts`` train with the rest), validated at the end."""
-    from aioir.engine.run import train
-
     cfg = prepare_finetune(cfg, run_dir, pretrained=pretrained, tmat=tmat, copy_prior=False)
     cfg = incremental_config(cfg, steps_per_task=steps_per_task, order=order, replay=replay,
                              fresh_optimizer=fresh_optimizer)

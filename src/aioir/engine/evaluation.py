@@ -27,6 +27,9 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
+from aioir.metrics import LpipsUnavailableError, evaluate_pairs, load_lpips
+from aioir.progress import progress as display
+
 RestoreFn = Callable[[np.ndarray], np.ndarray]
 #: ``task_context(task)``: a context inside which a network restores images of ``task``
 TaskContext = Callable[[str], AbstractContextManager[None]]
@@ -76,7 +79,6 @@ def _image_progress(progress: Progress, sets: Sequence[Any], desc: str, leave: b
     if not progress:
         yield None
         return
-    from aioir.progress import progress as display
 
     try:
         total: int | None = sum(len(ts) for ts in sets)
@@ -91,8 +93,6 @@ def _image_progress(progress: Progress, sets: Sequence[Any], desc: str, leave: b
 
 def _evaluate(restore_fn: RestoreFn, sets: Sequence[Any], protocol: Any, measure_input: bool,
               task_context: TaskContext | None) -> dict[str, Any]:
-    from aioir.metrics import evaluate_pairs
-
     groups: dict[str, list[Any]] = {}
     for ts in sets:
         groups.setdefault(ts.group, []).append(ts)
@@ -182,7 +182,6 @@ def lpips_status(protocol: Any) -> tuple[Any, str | None]:
     otherwise a copy without LPIPS and a note saying why it is missing."""
     if not protocol.lpips:
         return protocol, None
-    from aioir.metrics import LpipsUnavailableError, load_lpips
 
     try:
         load_lpips()

@@ -22,6 +22,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+from aioir.files import write_error, write_text
+
 LOG = logging.getLogger("aioir")
 
 
@@ -47,8 +49,6 @@ class MetricsLog:
     """
 
     def __init__(self, path: str | Path, tensorboard: bool = True, resume_step: int | None = None):
-        from aioir.files import write_error, write_text
-
         self.path = Path(path)
         if resume_step is not None and self.path.exists():
             lines = self.path.read_text(encoding="utf-8").splitlines()
@@ -72,8 +72,6 @@ class MetricsLog:
 
     def write(self, record: dict[str, Any]) -> None:
         """Append one record (must contain ``step``)."""
-        from aioir.files import write_error
-
         record = _jsonable(record)
         try:
             self._fh.write(json.dumps(record, sort_keys=True) + "\n")
@@ -101,8 +99,6 @@ class MetricsLog:
             self._tb.flush()
 
     def close(self) -> None:
-        from aioir.files import write_error
-
         try:
             self._fh.close()
         except OSError as exc:
@@ -160,8 +156,6 @@ class TextLog:
     """  # noqa: E501 - the doctest's expected output is one line
 
     def __init__(self, path: str | Path, name: str, total_steps: int, start_step: int = 0):
-        from aioir.files import write_error
-
         self.path = Path(path)
         self.name = name
         self.total = int(total_steps)
@@ -176,8 +170,6 @@ class TextLog:
 
     def _line(self, text: str) -> None:
         import time
-
-        from aioir.files import write_error
 
         now = time.time()
         stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now))
@@ -225,8 +217,6 @@ class TextLog:
 
     def close(self, status: str = "finished") -> None:
         """Write the closing line (``status``: finished, interrupted) and close the file."""
-        from aioir.files import write_error
-
         if self._fh.closed:
             return
         try:

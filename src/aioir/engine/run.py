@@ -13,7 +13,14 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
+from aioir import __version__
+from aioir.checkpoint import latest_checkpoint
 from aioir.config.schema import RunConfig
+from aioir.config.yaml_io import dump_yaml_text
+from aioir.engine.build import build_run
+from aioir.engine.trainer import Trainer, resolve_resume
+from aioir.files import write_text
+from aioir.runlock import check_free, run_folder_lock
 
 LOG = logging.getLogger("aioir")
 
@@ -22,8 +29,6 @@ def environment() -> dict[str, Any]:
     """Versions, git commit and command line, written into every run folder."""
     import numpy
     import torch
-
-    from aioir import __version__
 
     commit = None
     try:
@@ -98,10 +103,6 @@ def prepare_run_dir(cfg: RunConfig, run_dir: Path, *, is_main: bool = True,
     ``configs/config_<step>.yaml`` and ``configs/environment_<step>.json`` (``_2``, ``_3``, ...
     when the same step is resumed again), so every config the run has used is kept.
     """
-    from aioir.checkpoint import latest_checkpoint
-    from aioir.config.yaml_io import dump_yaml_text
-    from aioir.files import write_text
-
     if not is_main:
         return None
     run_dir = Path(run_dir)
@@ -163,10 +164,6 @@ def train(
     (:mod:`aioir.engine.resume`).
     ``on_step(step)`` is called after every optimizer step (progress displays, benchmarks).
     """
-    from aioir.engine.build import build_run
-    from aioir.engine.trainer import Trainer, resolve_resume
-    from aioir.runlock import check_free, run_folder_lock
-
     run_dir = Path(run_dir)
     is_main = dist is None or dist.is_main
     if is_main:

@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 
 import torch.nn as nn
 
-from aioir.config.schema import RunConfig
+from aioir.config.schema import RunConfig, check
+from aioir.models.hooks import hooks
 
 
 @dataclass
@@ -51,10 +52,7 @@ def resolve_stages(
 
     ``task_names`` (the run's tasks) checks the stages' ``tasks``; ``None`` skips the check.
     """
-    from aioir.config.schema import check
-
     check(cfg)
-    from aioir.models.hooks import hooks
 
     defaults = dict(hooks(model).aux_loss_weights)
     defaults.update({loss.name: loss.weight for loss in cfg.train.extra_losses})

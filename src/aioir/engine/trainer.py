@@ -40,12 +40,20 @@ import torch
 import torch.nn as nn
 
 from aioir import checkpoint as ckpt
+from aioir.config import to_dict
+from aioir.engine.distributed import SingleProcess
+from aioir.engine.evaluation import evaluate, lpips_status, summary
 from aioir.engine.logger import MetricsLog, TextLog
+from aioir.engine.resume import check_resume_config, restore_part
 from aioir.engine.rng import capture_rng_state, restore_rng_state
 from aioir.engine.sampler import StepBatchSampler
-from aioir.errors import UserError
 from aioir.engine.schedule import lr_at
+from aioir.errors import UserError
+from aioir.files import remove_stale_temporaries, write_text
 from aioir.models.hooks import hooks
+from aioir.models.restore import restore_image
+from aioir.progress import paused
+from aioir.runlock import run_folder_lock
 from aioir.strategies.base import BackwardContext, Strategy, StrategyOutput
 
 LOG = logging.getLogger("aioir")
@@ -165,8 +173,6 @@ class Trainer:
         dist: Any = None,
         allow_changes: bool = False,
     ) -> None:
-        from aioir.engine.distributed import SingleProcess
-
         cfg = parts.cfg
         self.parts = parts
         self.cfg = cfg
@@ -208,8 +214,6 @@ class Trainer:
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue the run exactly."""
-        from aioir.config import to_dict
-
         return {
             "format": ckpt.CHECKPOINT_FORMAT,
             "version": ckpt.CHECKPOINT_VERSION,
@@ -227,8 +231,6 @@ class Trainer:
         }
 
     def _load(self, path: Path) -> None:
-        from aioir.engine.resume import check_resume_config, restore_part
-
         state = ckpt.load_training_checkpoint(path)
         changes = check_resume_config(state.get("config"), self.cfg, allow=self.allow_changes,
                                       source=path)
@@ -412,9 +414,6 @@ class Trainer:
 
         Holds the run folder (:mod:`aioir.runlock`: another process training into it is
         refused) and first removes the temporary files of writes a killed run left there."""
-        from aioir.files import remove_stale_temporaries
-        from aioir.runlock import run_folder_lock
-
         with run_folder_lock(self.run_dir, enabled=self.dist.is_main):
             if self.dist.is_main:
                 for folder in (self.run_dir, self.ckpt_dir, self.run_dir / "eval",
@@ -440,7 +439,6 @@ class Trainer:
             from aioir.progress import progress
 
             bar = progress(total=cfg.train.steps, initial=self.step, desc=cfg.name, unit="step")
-        from aioir.progress import paused
 
         # training time only (the rate and the log's eta): validation and checkpoints left out
         clock = _Stopwatch()
@@ -607,8 +605,6 @@ class Trainer:
         if not self.dist.is_main:
             self.dist.barrier()
             return None
-        from aioir.engine.evaluation import evaluate, lpips_status, summary
-        from aioir.models.restore import restore_image
 
         for note in self.parts.val_notes:
             LOG.info("validation: %s", note)
@@ -635,7 +631,6 @@ class Trainer:
             if log is not None and log.tensorboard:  # input | restored | ground truth per task
                 from aioir.engine.evaluation import restore_for
                 from aioir.engine.montage import restoration_montage
-
                 from aioir.progress import progress
 
                 samples = [item for ts in sets for item in ts]
@@ -660,7 +655,6 @@ class Trainer:
         finally:
             net.train(was_training)
         result = summary(results)
-        from aioir.files import write_text
 
         write_text(self.run_dir / "eval" / f"step_{self.step:08d}.json",
                    json.dumps(result, indent=2), what="validation results")

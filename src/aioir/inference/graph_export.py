@@ -40,6 +40,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from aioir.data.sources import EmbeddedPhotos
+
 #: ONNX operator set of the exports (GridSample for the pure-PyTorch deformable conv needs 16)
 ONNX_OPSET = 17
 #: largest absolute difference allowed between an exported network and PyTorch
@@ -178,8 +180,6 @@ def runner(path: str | Path, fmt: str) -> Callable[[torch.Tensor], torch.Tensor]
 def check_inputs() -> list[torch.Tensor]:
     """The check's inputs: a crop of a held-out photograph, then :data:`CHECK_SHAPES` of
     crops of it (float32 in [0, 1])."""
-    from aioir.data.sources import EmbeddedPhotos
-
     photo = torch.from_numpy(np.ascontiguousarray(EmbeddedPhotos("test")[0])).permute(2, 0, 1)
     inputs = [photo[None, :, 40:168, 100:260].contiguous()]
     for b, _c, h, w in CHECK_SHAPES:

@@ -36,6 +36,7 @@ from typing import Any
 
 import torch
 
+from aioir.files import write_text
 from aioir.inference.memory import CALIBRATION_SIZES, ActivationCost
 
 LOG = logging.getLogger("aioir")
@@ -106,7 +107,6 @@ def store_cost(key: str, cost: ActivationCost, describe: Mapping[str, Any]) -> N
     path = _entry(key)
     if path is None:
         return
-    from aioir.files import write_text
 
     data = {"format": FORMAT, "key": key, "torch": torch.__version__,
             "cost": {"constant": cost.constant, "per_pixel": cost.per_pixel,

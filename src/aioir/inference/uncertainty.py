@@ -28,6 +28,9 @@ from typing import Any, Callable
 import torch
 import torch.nn as nn
 
+from aioir import strategies
+from aioir.checkpoint import load_training_checkpoint
+
 
 def load_uncertainty_head(path: str | Path, model: nn.Module) -> nn.Module | None:
     """The uncertainty head kept in the training checkpoint ``path`` for ``model``, or None.
@@ -35,9 +38,6 @@ def load_uncertainty_head(path: str | Path, model: nn.Module) -> nn.Module | Non
     ``model`` must be the checkpoint's backbone (the head's width comes from it); it is not
     modified (the strategy's hook is removed again).
     """
-    from aioir import strategies
-    from aioir.checkpoint import load_training_checkpoint
-
     path = Path(path)
     if path.suffix != ".pt":
         return None

@@ -38,6 +38,8 @@ from typing import Any
 
 import numpy as np
 
+from aioir.degradations.resize import resize_bicubic
+
 __all__ = ["brisque", "brisque_features", "gray_01"]
 
 #: the smallest side BRISQUE accepts (the half-size scale needs 7 x 7 windows)
@@ -134,8 +136,6 @@ def _shifted(x: np.ndarray, dy: int, dx: int) -> np.ndarray:
 def brisque_features(img: Any) -> np.ndarray:
     """The 36 BRISQUE features (float32) of an image (see :func:`gray_01` for the input)."""
     from scipy.special import gamma
-
-    from aioir.degradations.resize import resize_bicubic
 
     gray = gray_01(img)
     h, w = gray.shape

@@ -8,6 +8,8 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
+from aioir.progress import progress as progress_bar
+
 from .perceptual import lpips_distance
 from .protocol import Protocol, get_protocol
 from .psnr import psnr
@@ -129,8 +131,6 @@ def evaluate_pairs(
     >>> res.task_names, res.per_task()["noise"]["psnr"], res.per_task()["dark"]["count"]
     (['dark', 'noise'], inf, 1)
     """
-    from aioir.progress import progress as progress_bar
-
     proto = get_protocol(protocol)
     options = proto.metric_options()
     ssim_options = proto.ssim_options()

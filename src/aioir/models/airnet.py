@@ -42,6 +42,7 @@ import torch.nn.functional as F
 
 from aioir.models import MODELS, TEST_OPTIONS
 from aioir.models.deform_conv import modulated_deform_conv2d
+from aioir.models.pretrained import count_indexed
 
 # ----------------------------------------------------------------------------- restorer (DGRN)
 
@@ -397,8 +398,6 @@ class AirNet(nn.Module):
         >>> AirNet.options_from_state_dict({"E.E.queue": torch.zeros(256, 768)})
         {'queue_size': 768, 'embed_dim': 256}
         """
-        from aioir.models.pretrained import count_indexed
-
         options: dict[str, int] = {}
         for key, value in state.items():
             if key == "E.E.queue" or key.endswith(".E.E.queue"):

@@ -32,6 +32,7 @@ import torch.nn as nn
 
 from aioir.models import MODELS, TEST_OPTIONS
 from aioir.models.padding import crop_to, pad_to_multiple
+from aioir.models.pretrained import count_indexed
 
 
 class SqueezeExcite(nn.Module):
@@ -172,8 +173,6 @@ class TinyUNet(nn.Module):
     @staticmethod
     def options_from_state_dict(state: Mapping[str, Any]) -> dict[str, Any]:
         """Width, blocks per level, channels and the tone head, read off a state dict."""
-        from aioir.models.pretrained import count_indexed
-
         head = state["head.weight"]
         return {"width": int(head.shape[0]), "blocks": count_indexed(state, "enc1"),
                 "in_channels": int(head.shape[1]), "global_tone": "tone.mlp.0.weight" in state}

@@ -36,13 +36,33 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 
+from aioir.progress import progress as progress_bar
+
+from .cost import COST_SIZE, COST_STEPS, run_cost
 from .curves import per_task_keys, per_task_series, scalar_series, validation_series
 from .document import FigureEntry, ReportDocument, RunEntry, TableEntry, html_page, markdown_page
+from .figures import (
+    SMOOTH,
+    histograms_figure,
+    image_grid_figure,
+    lines_figure,
+    panels_figure,
+    save_png,
+    uncertainty_maps_figure,
+)
+from .images import one_per_task
 from .outdir import check_out_dir, publish, staging_dir
-from .runs import RunGroup, find_runs, group_runs
 from .paired import paired_differences
-from .summary import GroupSummary, summarise_evaluation, summarise_group, summary_records
-from .summary import summary_rows
+from .runs import RunGroup, find_runs, group_runs
+from .samples import validation_samples
+from .summary import (
+    GroupSummary,
+    psnr_differences,
+    summarise_evaluation,
+    summarise_group,
+    summary_records,
+    summary_rows,
+)
 from .tables import INPUT_ROW, latex_table
 from .writers import write_csv, write_json
 
@@ -173,8 +193,6 @@ class _Figures:
     @contextmanager
     def _bar(self, total: int, desc: str) -> Iterator[Any]:
         """A progress display for one slow step inside a figure (shown when ``progress``)."""
-        from aioir.progress import progress as progress_bar
-
         bar = progress_bar(total=total, desc=desc, unit="img", disable=not self.progress)
         try:
             yield bar
@@ -182,8 +200,6 @@ class _Figures:
             bar.close()
 
     def _save(self, fig: Any, entry: FigureEntry) -> FigureEntry:
-        from .figures import save_png
-
         entry.file = f"figures/{entry.id}.png"
         save_png(fig, self.folder / f"{entry.id}.png")
         return entry
@@ -209,8 +225,6 @@ class _Figures:
     # ------------------------------------------------------------------ figures
     def per_task_curve(self, key: str, title: str, ylabel: str, caption: str,
                        log_y: bool = False) -> FigureEntry:
-        from .figures import SMOOTH, panels_figure
-
         entry = FigureEntry(f"train_{key}", title, caption)
         panels = self._per_task_panels(key)
         if not panels:
@@ -236,8 +250,6 @@ class _Figures:
     def aux_losses(self) -> FigureEntry:
         """The backbone's auxiliary losses (``record["aux"]``), unweighted, one panel per
         method."""
-        from .figures import SMOOTH, panels_figure
-
         entry = FigureEntry(
             "train_aux", "Auxiliary losses",
             "The backbone's auxiliary losses as logged (before their weights): e.g. the diffusion "
@@ -259,8 +271,6 @@ class _Figures:
                           entry)
 
     def learning_rate(self) -> FigureEntry:
-        from .figures import lines_figure
-
         entry = FigureEntry("learning_rate", "Learning rate",
                             "The learning rate of every logged step (log scale).")
         lines = {g.label: [scalar_series(r.records, "lr") for r in g.runs] for g in self.groups}
@@ -271,8 +281,6 @@ class _Figures:
         return self._save(lines_figure(lines, ylabel="learning rate", log_y=True), entry)
 
     def validation(self) -> FigureEntry:
-        from .figures import panels_figure
-
         entry = FigureEntry(
             "validation_psnr", "Validation PSNR over training",
             "PSNR (dB) on the validation images at each validation during training, on "
@@ -341,8 +349,6 @@ class _Figures:
         return headers, rows
 
     def restoration_grid(self) -> FigureEntry:
-        from .figures import image_grid_figure
-
         entry = FigureEntry("restorations", "Restorations", "")
         if not self._need_samples(entry):
             return entry
@@ -367,8 +373,6 @@ class _Figures:
         return self._save(fig, entry)
 
     def crops(self) -> FigureEntry:
-        from .figures import image_grid_figure
-
         entry = FigureEntry("restoration_crops", "Restorations, zoomed", "")
         if not self._need_samples(entry):
             return entry
@@ -429,8 +433,6 @@ class _Figures:
         return False
 
     def uncertainty_figure(self) -> FigureEntry:
-        from .figures import uncertainty_maps_figure
-
         entry = FigureEntry(
             "uncertainty_maps", "Uncertainty maps",
             "For one validation image per task (the images of the restoration grid): the "
@@ -443,7 +445,6 @@ class _Figures:
         if self._no_uncertainty(entry):
             return entry
         samples = self.samples or []
-        from .images import one_per_task
 
         picked = {id(s) for s in one_per_task(samples, self.tasks)}
         by_task = {s[2]: i for i, s in enumerate(samples) if id(s) in picked}
@@ -460,8 +461,6 @@ class _Figures:
         return self._save(fig, entry)
 
     def uncertainty_histograms(self) -> FigureEntry:
-        from .figures import histograms_figure
-
         entry = FigureEntry(
             "uncertainty_histograms", "Uncertainty per task",
             "Distribution of the per-pixel uncertainty (mean over the head's channels) over "
@@ -487,8 +486,6 @@ class _Figures:
 
     def all(self, progress: bool = False) -> list[FigureEntry]:
         """Every figure, drawn or skipped with its reason."""
-        from aioir.progress import progress as progress_bar
-
         extras = sorted({k for g in self.groups for r in g.runs
                          for k in per_task_keys(r.records, self.tasks)}
                         - {"task_loss", "task_weight"})
@@ -529,8 +526,6 @@ def _validation(groups: list[RunGroup], tasks: list[str], progress: bool = False
                 ) -> tuple[list | None, str, Any, bool]:
     """The validation samples shown in image figures, why there are none, the protocol of
     per-image scores, and whether every run validates on exactly these images."""
-    from .samples import validation_samples
-
     first = groups[0].first
     try:
         cfg = first.run_config
@@ -553,10 +548,6 @@ def _validation(groups: list[RunGroup], tasks: list[str], progress: bool = False
 def _costs(groups: list[RunGroup], progress: bool) -> dict[str, Any]:
     """Each method's :class:`~aioir.report.cost.Cost` (its first run's network), or the reason
     it could not be measured (a string)."""
-    from aioir.progress import progress as progress_bar
-
-    from .cost import COST_STEPS, run_cost
-
     out: dict[str, Any] = {}
     steps = COST_STEPS
     bar = progress_bar(total=len(groups) * steps, desc="report: network cost", unit="step",
@@ -580,8 +571,6 @@ def _costs(groups: list[RunGroup], progress: bool) -> dict[str, Any]:
 def _with_cost(headers: list[str], body: list[list[str]], costs: dict[str, Any],
                labels: list[str]) -> tuple[list[str], list[list[str]]]:
     """The table with parameters, MACs and latency columns (methods' rows only)."""
-    from .cost import COST_SIZE
-
     size = f"{COST_SIZE}x{COST_SIZE}"
     headers = [*headers, "params", f"MACs @{size}", f"ms @{size}"]
     out = []
@@ -837,8 +826,6 @@ def _stat(stat) -> dict[str, Any]:
 def _json(doc: ReportDocument, rows: list[GroupSummary], tasks: list[str],
           baseline: str | None, groups: list[RunGroup], intervals: dict[str, Any],
           costs: dict[str, Any]) -> dict[str, Any]:
-    from .summary import psnr_differences
-
     return {
         "title": doc.title,
         "tasks": tasks,

@@ -170,8 +170,9 @@ def image_grid_figure(
             ax = axes[i][j]
             _show(ax, img, column_titles[j] if i == 0 else "",
                   captions[i][j] if captions else "")
-            if boxes and boxes[i] is not None:
-                top, left, size = boxes[i]
+            box = boxes[i] if boxes else None
+            if box is not None:
+                top, left, size = box
                 ax.add_patch(Rectangle((left - 0.5, top - 0.5), size, size, fill=False,
                                        edgecolor="#ffcc00", linewidth=1.2))
         axes[i][0].set_ylabel(row_titles[i], fontsize=9)

@@ -17,6 +17,15 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from aioir import strategies
+from aioir.checkpoint import load_checkpoint
+from aioir.engine.evaluation import restore_for
+from aioir.inference.reader import load_network
+from aioir.inference.uncertainty import head_border
+from aioir.models.hooks import hooks
+from aioir.models.restore import restore_image
+from aioir.strategies.uem import UncertaintyStrategy
+
 from .runs import Run
 from .samples import Sample
 
@@ -58,11 +67,6 @@ def restore_run(run: Run, samples: Sequence[Sample],
     """``run``'s network (as it was evaluated) applied to each sample's degraded image (a
     network that needs its task, the diffusion wrapper, restores each sample as its task's:
     the sample's column). ``on_image()`` is called after each image (a progress display)."""
-    from aioir.engine.evaluation import restore_for
-    from aioir.inference.reader import load_network
-    from aioir.models.hooks import hooks
-    from aioir.models.restore import restore_image
-
     use_ema = bool((run.config.get("val") or {}).get("use_ema", True))
     model, _ = load_network(_checkpoint(run), use_ema=use_ema)
     task_context = hooks(model).task_context
@@ -79,16 +83,12 @@ def restore_run(run: Run, samples: Sequence[Sample],
 
 
 def _build_strategy(run: Run, num_tasks: int):
-    from aioir import strategies
-
     spec = run.config.get("strategy") or {}
     return strategies.build(spec.get("name"), num_tasks=num_tasks, **(spec.get("options") or {}))
 
 
 def has_uncertainty_head(run: Run) -> bool:
     """Whether ``run``'s strategy predicts uncertainty maps (TUR, UE, ...)."""
-    from aioir.strategies.uem import UncertaintyStrategy
-
     return isinstance(_build_strategy(run, max(len(run.tasks), 1)), UncertaintyStrategy)
 
 
@@ -103,11 +103,6 @@ def uncertainty_maps(
     from contextlib import nullcontext
 
     import torch
-
-    from aioir.checkpoint import load_checkpoint
-    from aioir.inference.reader import load_network
-    from aioir.inference.uncertainty import head_border
-    from aioir.models.hooks import hooks
 
     path = _checkpoint(run)
     model, meta = load_network(path, use_ema=False)

@@ -116,8 +116,8 @@ def psnr_gains(
         gains = {}
         for column in [*tasks, AVERAGE]:
             a, b = _scores(row, column), _scores(base, column)
-            both = a and b and "psnr" in a and "psnr" in b
-            gains[column] = float(a["psnr"]) - float(b["psnr"]) if both else math.nan
+            gains[column] = (float(a["psnr"]) - float(b["psnr"])
+                             if a and b and "psnr" in a and "psnr" in b else math.nan)
         out[name] = gains
     return out
 

@@ -18,6 +18,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from aioir.config.yaml_io import deep_merge, parse_mapping
 from aioir.settings.spec import Setting
 
 #: the environment variable naming an extra folder of setting files
@@ -53,8 +54,6 @@ def _files() -> dict[str, tuple[Any, Any]]:
 def _read(entry: Any, folder: Any, stack: tuple[str, ...] = ()) -> dict[str, Any]:
     """The mapping of a setting file, its ``base:`` files (names in the same folder) merged
     under it as in run configs."""
-    from aioir.config.yaml_io import deep_merge, parse_mapping
-
     if entry.name in stack:
         raise ValueError(f"{entry.name}: base files include each other ({' -> '.join(stack)})")
     data = dict(parse_mapping(entry.read_text(encoding="utf-8"), entry.name))

@@ -37,6 +37,9 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from aioir.config.errors import suggest
+from aioir.metrics import Protocol, get_protocol
+
 KINDS = ("synthetic", "paired", "list")
 #: the task of a template entry: one entry per task of the run (settings with ``any_tasks``)
 ANY_TASK = "*"
@@ -88,8 +91,6 @@ class SourceSpec:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], where: str = "source") -> "SourceSpec":
         """Validate a YAML mapping (unknown keys and missing paths are errors)."""
-        from aioir.config.errors import suggest
-
         known = [f.name for f in fields(cls)]
         unknown = sorted(set(data) - set(known))
         if unknown:
@@ -184,8 +185,6 @@ class Setting:
     @property
     def protocol(self):  # -> aioir.metrics.Protocol
         """The evaluation protocol (:class:`aioir.metrics.Protocol`)."""
-        from aioir.metrics import Protocol, get_protocol
-
         if isinstance(self.protocol_spec, Mapping):
             return Protocol(**dict(self.protocol_spec))
         return get_protocol(self.protocol_spec)

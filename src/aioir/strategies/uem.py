@@ -34,6 +34,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
+from aioir.models.hooks import hooks
 from aioir.strategies.base import Strategy
 from aioir.strategies.functional import CHARBONNIER_EPS
 
@@ -152,7 +153,6 @@ class UncertaintyStrategy(Strategy):
         if self._handle is not None:
             who = self.name or type(self).__name__
             raise RuntimeError(f"{who} is already attached; detach() first")
-        from aioir.models.hooks import hooks
 
         found = hooks(model)
         tap_name, channels = found.uem_tap, found.uem_channels

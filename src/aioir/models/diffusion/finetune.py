@@ -37,6 +37,7 @@ from typing import Any, Mapping
 
 import torch
 
+from aioir.models.diffusion.generative import draw_noise, generative_losses
 from aioir.models.diffusion.regularizers import (
     FORMS,
     METHODS,
@@ -185,8 +186,6 @@ class GEFObjective:
     def terms(self, batch: Mapping[str, torch.Tensor], steps: torch.Tensor
               ) -> dict[str, torch.Tensor]:
         """``{"gen", "reg", "orthog"}`` for a batch whose tasks' matched steps are ``steps``."""
-        from aioir.models.diffusion.generative import draw_noise, generative_losses
-
         net, o = self.net, self.opts
         gt = batch["gt"]
         b = gt.shape[0]

@@ -28,6 +28,8 @@ from typing import Any, Mapping
 import torch
 import torch.nn as nn
 
+from aioir.progress import progress as progress_bar
+
 
 def draw_noise(net: Any, x0: torch.Tensor, generator: torch.Generator | None = None
                ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -72,8 +74,6 @@ def sample_images(
     progress: bool = False,
 ) -> torch.Tensor:
     """``count`` images of ``size x size`` from the ancestral DDPM chain (B, 3, H, W), unclipped."""
-    from aioir.progress import progress as progress_bar
-
     ref = next(net.parameters())
     sched = net.schedule
     x = torch.randn((count, 3, size, size), generator=generator).to(ref.device)

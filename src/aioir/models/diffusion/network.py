@@ -52,7 +52,9 @@ from typing import Any, Iterator, Mapping, Optional
 import torch
 import torch.nn as nn
 
+from aioir import models
 from aioir.models.diffusion.conditioning import Block, FiLMHead, TimeEmbedding, find_blocks
+from aioir.models.diffusion.generative import draw_noise, generative_losses
 from aioir.models.diffusion.moe import EEDTPAdapter, MoEAdapter
 from aioir.models.diffusion.schedule import NoiseSchedule, eps_from_output
 
@@ -180,7 +182,6 @@ class DiffusionNet(nn.Module):
         gef: Optional[dict[str, Any]] = None,
     ) -> None:
         super().__init__()
-        from aioir import models
 
         if backbone == "diffusion":
             raise ValueError("model.options.backbone: a diffusion network cannot wrap itself")
@@ -462,8 +463,6 @@ class DiffusionNet(nn.Module):
     ) -> tuple[Optional[torch.Tensor], dict[str, torch.Tensor]]:
         """The engine's training forward: generative pre-training without reconstruction,
         restoration at ``t_mat`` (+ the GEF terms) with it."""
-        from aioir.models.diffusion.generative import draw_noise, generative_losses
-
         if not restore:
             x0 = batch["gt"]
             t, eps = draw_noise(self, x0)
@@ -525,8 +524,6 @@ class DiffusionNet(nn.Module):
 
     def plain_backbone(self) -> nn.Module:
         """A fresh instance of the backbone with this network's backbone weights (no hooks)."""
-        from aioir import models
-
         net = models.build(self.backbone_name, **self.backbone_options)
         net.load_state_dict(self.backbone.state_dict(), strict=True)
         return net.train(self.training)

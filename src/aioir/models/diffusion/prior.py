@@ -29,6 +29,7 @@ from typing import Iterable
 import torch
 import torch.nn as nn
 
+from aioir.models.diffusion.generative import draw_noise, generative_losses
 from aioir.models.diffusion.regularizers import accumulate_importance
 
 FORMAT = "aioir-diffusion-prior"
@@ -51,8 +52,6 @@ def compute_prior(net: nn.Module, batches: Iterable[torch.Tensor], *, seed: int 
     Each batch draws its steps and noise from a generator seeded with ``seed``; the network is
     evaluated in eval mode (no dropout) and left unchanged (no optimizer step).
     """
-    from aioir.models.diffusion.generative import draw_noise, generative_losses
-
     params = {n: p for n, p in net.named_parameters() if p.requires_grad}
     generator = torch.Generator().manual_seed(seed)
     was_training = net.training
