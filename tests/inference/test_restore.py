@@ -94,6 +94,7 @@ def test_file_plan_reads_the_header_only(tmp_path):
 
 _PEAK_SCRIPT = r"""
 import ctypes, json, sys
+from pathlib import Path
 import torch
 torch.set_num_threads(1)
 from aioir import models

@@ -179,8 +179,8 @@ def run_cells(jobs: list[CellJob], *, workers: int, progress: bool = True) -> Ru
 
     def reap_dead() -> None:
         for w, p in procs.items():
-            if not p.is_alive() and current[w] is not None:
-                name = current[w]
+            name = current[w]
+            if not p.is_alive() and name is not None:
                 current[w] = None
                 if _complete(name):
                     report.status[name] = "finished"

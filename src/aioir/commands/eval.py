@@ -159,12 +159,12 @@ def evaluate_validation(restore_fn: Callable[[np.ndarray], np.ndarray], meta: di
     stem = f"eval_{result_label(Path(args.checkpoint), out)}"
     refuse_existing(out, [stem], getattr(args, "overwrite", False))
     protocol = get_protocol(args.protocol) if args.protocol else val_protocol(cfg, setting)
-    protocol, note = lpips_status(protocol)
+    protocol, lpips_note = lpips_status(protocol)
     result = summary(evaluate(restore_fn, sets, protocol, task_context=task_context,
                               progress=getattr(args, "progress", True), desc="eval"))
     print(validation_table(result))
-    if note:
-        print(f"\n{note}")
+    if lpips_note:
+        print(f"\n{lpips_note}")
     write_results(result, out, stem=stem)
     print(f"results written to {out}")
     return 0

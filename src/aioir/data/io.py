@@ -140,7 +140,7 @@ def _open_guarded(p: Path, source: Any) -> Iterator[Any]:
                     size = probe.size
             finally:
                 Image.MAX_IMAGE_PIXELS = saved
-            raise _too_large(p, *size, limit or 0) or ImageReadError(
+            raise _too_large(p, size[0], size[1], limit or 0) or ImageReadError(
                 f"cannot read image {p}: above Pillow's decompression-bomb limit")
     with im:
         error = _too_large(p, *im.size, limit)
@@ -186,8 +186,8 @@ def _pil_pixels(im: Any) -> tuple[np.ndarray, float]:
     if mode in _SIXTEEN_BIT_MODES:
         return _grey_to_rgb(_as_array(im).astype(np.uint16)), 65535.0
     if mode == "I":
-        a = _as_array(im).astype(np.float64) / 65535.0
-        return _grey_to_rgb(np.clip(a, 0.0, 1.0).astype(np.float32)), 1.0
+        wide = _as_array(im).astype(np.float64) / 65535.0
+        return _grey_to_rgb(np.clip(wide, 0.0, 1.0).astype(np.float32)), 1.0
     if mode == "F":
         a = _as_array(im).astype(np.float32)
         if not np.isfinite(a).all():

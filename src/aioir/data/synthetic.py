@@ -99,6 +99,8 @@ def cut_views(
 ) -> dict[str, Any]:
     """Sample dict with ``views`` random ``size`` crops of ``lq`` (view 0 is ``lq``, with
     ``gt``)."""
+    if size is None:
+        raise ValueError(f"{views} views need a patch size (data.patch_size)")
     h, w = as_hw(size)
     rh, rw = lq.shape[:2]
     corners = [(int(rng.integers(0, rh - h + 1)), int(rng.integers(0, rw - w + 1)))
@@ -229,6 +231,7 @@ class SyntheticTask:
         spec = self.spec
         if spec is None:  # a custom degradation: the window alone
             gt = np.ascontiguousarray(img[y0:y1, x0:x1], dtype=np.float32)
+            assert self._degrade is not None  # set whenever the task has no catalogue spec
             return run_degrade(self._degrade, self.task, gt, rng, self.dist, self.quantize)
 
         params = draw_params(self.task, rng, dist=self.dist)

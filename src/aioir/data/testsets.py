@@ -182,8 +182,10 @@ class SyntheticTestSet(_TestSet):
             degrade = self._degrade
         j, k, top, left, name = self.units[u]
         gt = self.crop(self.source[j], self.source.names[j])
-        if k >= 0:
-            gt = gt[top:top + self.tile, left:left + self.tile]
+        if k >= 0:  # one tile of the image
+            tile = self.tile
+            assert tile is not None
+            gt = gt[top:top + tile, left:left + tile]
         gt = np.ascontiguousarray(gt, dtype=np.float32)
         lq = run_degrade(degrade, self.degrade_task, gt, self.rng(u), self.dist, self.quantize)
         return lq, gt, self.column, name

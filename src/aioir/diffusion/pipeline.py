@@ -199,7 +199,7 @@ def load_tmat(spec: str | Path | Mapping[str, int], tasks: list[str]) -> dict[st
         table = {str(k): int(v) for k, v in spec.items()}
         source = "the given table"
     elif str(spec) == "paper":
-        table = {t: PAPER_TMAT[paper_name(t)] for t in tasks if paper_name(t)}
+        table = {t: PAPER_TMAT[name] for t in tasks if (name := paper_name(t))}
         source = "the paper's table"
     else:
         path = Path(spec)
@@ -270,14 +270,14 @@ def prepare_finetune(cfg: RunConfig, run_dir: str | Path, *, pretrained: str | P
         cfg.model.pretrained = str(weights)
         needs_prior = gef is not None and float(dict(gef).get("reg_lambda", 0.2)) > 0
         from_pretrain = dict(gef or {}).get("importance_data", "finetune") == "pretrain"
-        if needs_prior and not dict(gef).get("prior"):
+        if needs_prior and gef is not None and not dict(gef).get("prior"):
             if prior is None and from_pretrain:
                 raise FileNotFoundError(f"L_reg needs the prior of the pre-training run; none "
                                         f"beside {weights}")
             opts["gef"] = {**dict(gef), "prior": str(Path(run_dir) / PRIOR)}
             wants_copy = True
     cfg.model.options = opts
-    if copy_prior and wants_copy:
+    if copy_prior and wants_copy and pretrained is not None:
         write_prior_file(cfg, pretrained, run_dir)
     return cfg
 

@@ -115,11 +115,13 @@ def build_extra_losses(specs) -> dict[str, nn.Module]:
 
 def build_optimizer(cfg: OptimConfig, params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
     """Adam or AdamW."""
-    kwargs = dict(lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
+    if len(cfg.betas) != 2:
+        raise ConfigError(f"optim.betas must be two numbers (beta1, beta2), got {cfg.betas!r}")
+    betas = (float(cfg.betas[0]), float(cfg.betas[1]))
     if cfg.name == "adam":
-        return torch.optim.Adam(params, **kwargs)
+        return torch.optim.Adam(params, lr=cfg.lr, betas=betas, weight_decay=cfg.weight_decay)
     if cfg.name == "adamw":
-        return torch.optim.AdamW(params, **kwargs)
+        return torch.optim.AdamW(params, lr=cfg.lr, betas=betas, weight_decay=cfg.weight_decay)
     raise ConfigError(f"optim.name: unknown optimizer {cfg.name!r}; known: adam, adamw")
 
 
@@ -158,7 +160,8 @@ def build_run(cfg: RunConfig, device: str | torch.device | None = None) -> RunPa
     torch.manual_seed(cfg.train.seed)
     model = build_model(cfg.model).to(device)
     if cfg.train.channels_last:
-        model = model.to(memory_format=torch.channels_last)
+        # nn.Module.to(memory_format=...) is documented; torch's overloads leave it out
+        model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     needs = hooks(model).train_views
     if needs > cfg.data.views:
         raise ConfigError(f"data.views: {cfg.model.name} trains on {needs} views of each "

@@ -7,10 +7,13 @@
 from __future__ import annotations
 
 from contextlib import nullcontext
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn as nn
+
+if TYPE_CHECKING:
+    from aioir.engine.ddp import TorchDistributed
 
 
 class SingleProcess:
@@ -20,6 +23,8 @@ class SingleProcess:
     world_size = 1
     is_main = True
     device: torch.device | None = None
+    #: DDP's unused-parameter search (set by the Trainer); nothing to search with one process
+    find_unused_parameters = False
 
     def wrap(self, module: nn.Module) -> nn.Module:
         return module
@@ -45,7 +50,7 @@ class SingleProcess:
         """Nothing to tear down."""
 
 
-def from_environment(device: str = "auto") -> SingleProcess:
+def from_environment(device: str = "auto") -> SingleProcess | TorchDistributed:
     """The process context this process was launched in (torchrun sets ``WORLD_SIZE``)."""
     import os
 

@@ -62,6 +62,8 @@ def resolve_stages(
         return [Stage(0, 0, cfg.train.steps, 1.0, defaults, cfg.optim.lr)]
     groups: dict[str, list[nn.Parameter]] = {}
     if any(s.trainable is not None for s in specs):
+        if model is None:
+            raise ValueError("train.stages[].trainable: the stages need the backbone to resolve")
         get_groups = hooks(model).parameter_groups
         if get_groups is None:
             raise ValueError(
@@ -88,6 +90,7 @@ def resolve_stages(
                     f"the backbone has {sorted(groups)}"
                 )
             keep = {id(p) for g in s.trainable for p in groups[g]}
+            assert model is not None  # checked with the groups above
             frozen = [p for p in model.parameters() if p.requires_grad and id(p) not in keep]
         aux = dict(defaults)
         aux.update(s.aux_weights)

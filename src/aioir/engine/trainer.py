@@ -90,7 +90,7 @@ class TrainingModule(nn.Module):
         self.strategy = strategy
         self.extra_losses = nn.ModuleDict(extra_losses or {})
 
-    def forward(  # type: ignore[override]
+    def forward(
         self, batch: dict[str, torch.Tensor], restore: bool = True
     ) -> tuple[StrategyOutput, dict[str, torch.Tensor]]:
         train_forward = hooks(self.model).train_forward
@@ -391,7 +391,7 @@ class Trainer:
             self.strategy.after_step(out)
         return out, aux_values, True
 
-    def _install_signal_handlers(self) -> dict[int, Any]:
+    def _install_signal_handlers(self) -> dict[signal.Signals, Any]:
         def handler(signum: int, _frame: Any) -> None:
             self._stop_signal = signum
             LOG.warning("signal %d received: finishing this step and writing a checkpoint", signum)

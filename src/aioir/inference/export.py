@@ -33,6 +33,7 @@ True
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,7 +62,7 @@ def _metadata(model_name: str, options: dict[str, Any], tasks: list[str],
     }
 
 
-def check_output_path(path: str | Path, fmt: str, *, overwrite: bool = False) -> Path:
+def check_output_path(path: str | os.PathLike[str], fmt: str, *, overwrite: bool = False) -> Path:
     """``path`` as an export target for ``fmt``: the right extension, and not an existing file
     unless ``overwrite`` (then not a folder either).
 
@@ -137,15 +138,15 @@ def export_checkpoint(
     in ``fmt``; see the module notes."""
 
     out = check_output_path(out, fmt, overwrite=overwrite)
-    model, meta = load_network(checkpoint, use_ema=use_ema, model=model, options=options,
-                               tasks=tasks)
+    net, meta = load_network(checkpoint, use_ema=use_ema, model=model, options=options,
+                             tasks=tasks)
     meta_strings = _metadata(meta["model"], meta["options"], meta["tasks"])
     if fmt == "safetensors":
-        data = safetensors_bytes(model, meta_strings)
+        data = safetensors_bytes(net, meta_strings)
     else:
         try:  # in memory: torch.jit.save on a full disk aborts in C++
-            data = (graph_export.torchscript_bytes(model, meta_strings) if fmt == "torchscript"
-                    else graph_export.onnx_bytes(model, meta_strings,
+            data = (graph_export.torchscript_bytes(net, meta_strings) if fmt == "torchscript"
+                    else graph_export.onnx_bytes(net, meta_strings,
                                                  opset=opset or graph_export.ONNX_OPSET))
         except (RuntimeError, TypeError, NotImplementedError) as exc:  # tracer / exporter
             raise ValueError(f"cannot express {meta['model']} in {fmt}: "
@@ -158,5 +159,5 @@ def export_checkpoint(
     with atomic_write(out, what="exported model", keep_suffix=True) as fh:
         fh.write(data)
         fh.flush()
-        report = graph_export.check_export(model, fh.path, fmt) if check else None
+        report = graph_export.check_export(net, fh.path, fmt) if check else None
     return ExportReport(out, fmt, meta["model"], meta["weights"], report, describe_choice(meta))

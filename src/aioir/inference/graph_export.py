@@ -139,7 +139,8 @@ def onnx_bytes(model: nn.Module, metadata: dict[str, str], *,
     with warnings.catch_warnings(), captured_output():
         warnings.simplefilter("ignore")  # tracer size warnings, the exporter's deprecation note
         with torch.no_grad():  # (a failing exporter prints the whole graph: kept out of sight)
-            torch.onnx.export(model.eval(), (example,), buf, dynamo=False,
+            # a file-like target is documented (f: "a file-like object or a string")
+            torch.onnx.export(model.eval(), (example,), buf, dynamo=False,  # type: ignore[arg-type]
                               opset_version=opset, input_names=[INPUT_NAME],
                               output_names=[OUTPUT_NAME], dynamic_axes=axes)
     proto = onnx.load_model_from_string(buf.getvalue())

@@ -98,7 +98,7 @@ def load_cost(key: str) -> ActivationCost | None:
         return None
     if not all(math.isfinite(v) for v in values) or values[1] < 0 or points != 3:
         return None
-    return ActivationCost(*values, points=points)
+    return ActivationCost(values[0], values[1], values[2], points=points)
 
 
 def store_cost(key: str, cost: ActivationCost, describe: Mapping[str, Any]) -> None:

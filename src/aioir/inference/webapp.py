@@ -354,7 +354,7 @@ def create_app(service: RestoreService) -> Any:
         except Exception as exc:  # noqa: BLE001 - a malformed or oversized multipart body
             return JSONResponse({"error": f"cannot read the upload: {exc}"}, status_code=400)
         upload = form.get("image")
-        if upload is None or not hasattr(upload, "read"):
+        if upload is None or isinstance(upload, str):  # a plain form field, not a file
             return JSONResponse({"error": "no file in the upload (field 'image')"},
                                 status_code=400)
         data = bytearray()

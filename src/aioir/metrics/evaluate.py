@@ -137,7 +137,8 @@ def evaluate_pairs(
     fixed = task_names is not None
     names: list[str] = list(task_names) if task_names is not None else []
     measure_lpips = lpips_fn or lpips_distance
-    lpips_options = {"crop_border": proto.crop_border, "round_uint8": proto.round_uint8}
+    lpips_options: dict[str, Any] = {"crop_border": proto.crop_border,
+                                     "round_uint8": proto.round_uint8}
     total = len(samples) if hasattr(samples, "__len__") else None  # type: ignore[arg-type]
     records: list[ImageRecord] = []
     bar = progress_bar(samples, total=total, disable=not progress, desc="eval", unit="img")

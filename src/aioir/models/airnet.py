@@ -76,8 +76,10 @@ class DCNLayer(nn.Module):
         self.bias = nn.Parameter(torch.zeros(channels_out)) if bias else None
         bound = 1.0 / math.sqrt(channels_in * kernel_size * kernel_size)
         nn.init.uniform_(self.weight, -bound, bound)
-        nn.init.zeros_(self.conv_offset_mask.weight)
-        nn.init.zeros_(self.conv_offset_mask.bias)
+        offset = self.conv_offset_mask
+        assert isinstance(offset, nn.Conv2d) and offset.bias is not None  # built with a bias
+        nn.init.zeros_(offset.weight)
+        nn.init.zeros_(offset.bias)
 
     def forward(self, x: torch.Tensor, inter: torch.Tensor) -> torch.Tensor:
         o1, o2, m = torch.chunk(self.conv_offset_mask(torch.cat([x, inter], 1)), 3, dim=1)
@@ -149,7 +151,7 @@ class DGG(nn.Module):
 
     def forward(self, x: torch.Tensor, inter: torch.Tensor) -> torch.Tensor:
         res = x
-        for block in self.body[:-1]:
+        for block in list(self.body)[:-1]:
             res = block(res, inter)
         return self.body[-1](res) + x
 
@@ -176,7 +178,7 @@ class DGRN(nn.Module):
     def forward(self, x: torch.Tensor, inter: torch.Tensor) -> torch.Tensor:
         feat = self.head(x)
         res = feat
-        for group in self.body[:-1]:
+        for group in list(self.body)[:-1]:
             res = group(res, inter)
         res = self.body[-1](res) + feat
         return self.tail(self.tap(res))
@@ -232,6 +234,9 @@ class MoCo(nn.Module):
 
     Buffers ``queue`` (dim, K), column-normalised, and ``queue_ptr`` (1,) int64.
     """
+
+    queue: torch.Tensor
+    queue_ptr: torch.Tensor
 
     def __init__(
         self, n_feats: int = 64, dim: int = 256, queue_size: int = 1280,

@@ -444,7 +444,7 @@ class AwareUNet(nn.Module):
                              f"the batch holds task ids up to {int(task.max())}; set "
                              "model.options.num_tasks to the run's number of tasks")
         b = x.shape[0]
-        n_clean = round(self.clean * b) if self.clean > 0 and "gt" in batch else 0
+        n_clean = int(round(self.clean * b)) if self.clean > 0 and "gt" in batch else 0
         if n_clean:  # ground truths as the clean class, in the same trunk pass
             x = torch.cat([x, batch["gt"][:n_clean]], 0)
             task = torch.cat([task, task.new_full((n_clean,), self.num_tasks)])

@@ -79,7 +79,7 @@ def _module_bound(limit: int | None) -> Iterator[None]:
         return
     init_code, count, previous = nn.Module.__init__.__code__, [0], sys.getprofile()
 
-    def profile(frame: Any, event: str, arg: Any) -> None:
+    def profile(frame: Any, event: Any, arg: Any) -> None:
         if previous is not None:
             previous(frame, event, arg)
         if event == "call" and frame.f_code is init_code:

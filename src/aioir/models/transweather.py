@@ -212,6 +212,12 @@ class EncoderTransformer(nn.Module):
     block) and is added to the next stage's embedding. Returns the four maps (1/4 ... 1/32).
     """
 
+    # the first stage's modules (set with the others by name in __init__)
+    block1: nn.ModuleList
+    norm1: nn.LayerNorm
+    patch_block1: nn.ModuleList
+    pnorm1: nn.LayerNorm
+
     def __init__(
         self, embed_dims: Sequence[int], num_heads: Sequence[int], mlp_ratios: Sequence[float],
         depths: Sequence[int], sr_ratios: Sequence[int], drop_path_rate: float,

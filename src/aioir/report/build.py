@@ -38,7 +38,7 @@ import numpy as np
 
 from aioir.progress import progress as progress_bar
 
-from .cost import COST_SIZE, COST_STEPS, run_cost
+from .cost import COST_SIZE, COST_STEPS, Cost, run_cost
 from .curves import per_task_keys, per_task_series, scalar_series, validation_series
 from .document import FigureEntry, ReportDocument, RunEntry, TableEntry, html_page, markdown_page
 from .figures import (
@@ -187,7 +187,7 @@ class _Figures:
         self.samples_note = samples_note
         self.protocol = protocol
         self._restorations: Any = None
-        self._uncertainty: dict[str, tuple[list[np.ndarray], list[np.ndarray]]] | None = None
+        self._uncertainty: dict[str, tuple[list[np.ndarray], list[np.ndarray], int]] | None = None
 
     # ------------------------------------------------------------------ helpers
     @contextmanager
@@ -308,8 +308,8 @@ class _Figures:
             entry.caption += f" Dashed: the {INPUT_ROW} (PSNR of the images before restoration)."
             references = {c: (INPUT_ROW, self.input_row.mean(c)) for c in panels
                           if not math.isnan(self.input_row.mean(c))}
-        steps = [s for g in self.groups for r in g.runs
-                 if isinstance(s := (r.config.get("train") or {}).get("steps"), (int, float))]
+        steps = [n for g in self.groups for r in g.runs
+                 if isinstance(n := (r.config.get("train") or {}).get("steps"), (int, float))]
         return self._save(panels_figure(panels, ylabel="PSNR (dB)", markers=True, sharey=False,
                                         references=references, xmax=max(steps, default=None)),
                           entry)
@@ -545,10 +545,10 @@ def _validation(groups: list[RunGroup], tasks: list[str], progress: bool = False
     return samples, "", protocol, len(keys) == 1
 
 
-def _costs(groups: list[RunGroup], progress: bool) -> dict[str, Any]:
+def _costs(groups: list[RunGroup], progress: bool) -> dict[str, Cost | str]:
     """Each method's :class:`~aioir.report.cost.Cost` (its first run's network), or the reason
     it could not be measured (a string)."""
-    out: dict[str, Any] = {}
+    out: dict[str, Cost | str] = {}
     steps = COST_STEPS
     bar = progress_bar(total=len(groups) * steps, desc="report: network cost", unit="step",
                        disable=not progress)
@@ -568,7 +568,7 @@ def _costs(groups: list[RunGroup], progress: bool) -> dict[str, Any]:
     return out
 
 
-def _with_cost(headers: list[str], body: list[list[str]], costs: dict[str, Any],
+def _with_cost(headers: list[str], body: list[list[str]], costs: Mapping[str, Cost | str],
                labels: list[str]) -> tuple[list[str], list[list[str]]]:
     """The table with parameters, MACs and latency columns (methods' rows only)."""
     size = f"{COST_SIZE}x{COST_SIZE}"
@@ -576,7 +576,7 @@ def _with_cost(headers: list[str], body: list[list[str]], costs: dict[str, Any],
     out = []
     for row in body:
         c = costs.get(row[0]) if row[0] in labels else None
-        out.append([*row, *(c.cells() if hasattr(c, "cells") else ["-", "-", "-"])])
+        out.append([*row, *(c.cells() if isinstance(c, Cost) else ["-", "-", "-"])])
     return headers, out
 
 

@@ -82,9 +82,10 @@ def restore_run(run: Run, samples: Sequence[Sample],
     return outputs
 
 
-def _build_strategy(run: Run, num_tasks: int):
+def _build_strategy(run: Run, num_tasks: int) -> strategies.Strategy:
     spec = run.config.get("strategy") or {}
-    return strategies.build(spec.get("name"), num_tasks=num_tasks, **(spec.get("options") or {}))
+    return strategies.build(str(spec.get("name")), num_tasks=num_tasks,
+                            **(spec.get("options") or {}))
 
 
 def has_uncertainty_head(run: Run) -> bool:
@@ -109,7 +110,7 @@ def uncertainty_maps(
     task_context = hooks(model).task_context or (lambda task: nullcontext())
     with torch.random.fork_rng(devices=[]):  # attach() draws a fresh head: keep the RNG as is
         strategy = _build_strategy(run, len(meta["tasks"]))
-        if not hasattr(strategy, "uncertainty"):
+        if not isinstance(strategy, UncertaintyStrategy):
             raise ValueError(f"{run.path}: strategy {run.strategy!r} has no uncertainty head")
         strategy.attach(model)
     maps, preds = [], []
@@ -128,6 +129,7 @@ def uncertainty_maps(
             preds.append(pred[0].permute(1, 2, 0).detach().cpu().numpy())
             if on_image is not None:
                 on_image()
+        assert strategy.uem is not None  # attach() made the head
         border = head_border(strategy.uem)
     finally:
         strategy.detach()

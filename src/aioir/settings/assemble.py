@@ -76,7 +76,7 @@ def resolve_setting(cfg: RunConfig) -> Setting:
     return setting
 
 
-def _root(cfg_root: str | None) -> Path:
+def _root(cfg_root: str | Path | None) -> Path:
     return Path(cfg_root) if cfg_root else Path(".")
 
 
@@ -107,19 +107,21 @@ def train_components(setting: Setting, root: str | Path | None, data: DataConfig
     """The training components of ``setting`` under ``root`` (one per training source), with
     their task ids and repeat factors. A source with problems raises ``ValueError`` listing
     them (``aioir data check`` shows the whole picture)."""
-    root = _root(root)
-    sources = _Sources(root)
-    comps, ids, repeats = [], [], []
+    where = _root(root)
+    sources = _Sources(where)
+    comps: list[Any] = []
+    ids: list[int] = []
+    repeats: list[int] = []
     for spec in setting.train:
-        col = collect(spec, root)
+        col = collect(spec, where)
         if not col.ok:
-            raise ValueError(_problems(setting, spec, root, col.problems))
+            raise ValueError(_problems(setting, spec, where, col.problems))
         if spec.kind == "synthetic":
             note = pseudo_depth_note(spec)
             if note:
                 logging.getLogger("aioir").info("data: %s", note)
             source = sources.get(spec)
-            depth = (DepthFolder(root / str(spec.depth), source.names) if spec.depth else None)
+            depth = (DepthFolder(where / str(spec.depth), source.names) if spec.depth else None)
             comps.append(SyntheticTask(source, str(spec.degrade), data.patch_size, dist=data.dist,
                                        augment=data.augment, quantize=data.quantize,
                                        views=data.views, depth=depth))
@@ -173,23 +175,24 @@ def build_test_sets(setting: Setting, root: str | Path | None, *,
     independently degraded tiles (see :mod:`aioir.data.testsets`); a real (paired) test set is
     never tiled: its pairs are the dataset's, so ``tile`` with a paired set raises ``ValueError``.
     """
-    root = _root(root)
-    sources = _Sources(root)
+    where = _root(root)
+    sources = _Sources(where)
     wanted = None if groups is None else set(groups)
-    out, notes = [], []
+    out: list[Any] = []
+    notes: list[str] = []
     for spec in setting.test:
         if wanted is not None and spec.group not in wanted:
             continue
-        col = collect(spec, root)
+        col = collect(spec, where)
         if col.problems:
             missing_only = all(p.startswith(("missing folder", "missing list file"))
                                for p in col.problems)
             if missing_only and (spec.optional or missing == "skip"):
-                notes.append(f"test set {spec.column!r} not found under {root} "
+                notes.append(f"test set {spec.column!r} not found under {where} "
                              f"({col.problems[0]}); skipped")
                 continue
-            raise FileNotFoundError(_problems(setting, spec, root, col.problems))
-        common = dict(column=spec.column, group=spec.group, max_size=max_size,
+            raise FileNotFoundError(_problems(setting, spec, where, col.problems))
+        common: dict[str, Any] = dict(column=spec.column, group=spec.group, max_size=max_size,
                       multiple=setting.crop_multiple, max_images=max_images)
         if spec.kind == "synthetic":
             index = setting.task_names.index(spec.task) if spec.task in setting.task_names else 0

@@ -33,6 +33,8 @@ This module only describes; :mod:`aioir.settings.sources` finds the files and
 
 from __future__ import annotations
 
+import builtins
+
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -146,7 +148,7 @@ class SourceSpec:
             return str(self.clean)[len(EMBEDDED):]
         return None
 
-    def paths(self) -> list[str]:
+    def paths(self) -> builtins.list[str]:  # `list` is a field of this class
         """The folders/files this source reads, relative to the root (for messages)."""
         if self.kind == "synthetic":
             return [str(self.clean)] + ([str(self.depth)] if self.depth else [])

@@ -48,6 +48,8 @@ class NashMTLStrategy(GradientStrategy):
     State: ``alpha`` (K,), the last solution per task (warm start), saved for exact resume.
     """
 
+    alpha: torch.Tensor
+
     name = "nashmtl"
 
     def __init__(

@@ -233,7 +233,7 @@ class DiffusionNet(nn.Module):
         self._t: torch.Tensor | None = None
         # engine-facing attributes of the wrapped backbone
         self.uem_tap = f"backbone.{self.backbone.uem_tap}"
-        self.uem_channels = int(self.backbone.uem_channels)
+        self.uem_channels = int(getattr(self.backbone, "uem_channels"))  # noqa: B009 - typed Any, not Module
         self.train_views = int(getattr(self.backbone, "train_views", 1))
         self.aux_loss_weights = {
             **dict(getattr(self.backbone, "aux_loss_weights", {}) or {}),
@@ -358,7 +358,7 @@ class DiffusionNet(nn.Module):
             raise ValueError(f"block {block.name!r} saw a batch of {out.shape[0]} for "
                              f"{emb.shape[0]} time steps")
         scale, shift = self.film[index](emb)
-        out = FiLMHead.apply(out, scale.to(out.dtype), shift.to(out.dtype))
+        out = FiLMHead.modulate(out, scale.to(out.dtype), shift.to(out.dtype))
         adapter = self.moe[str(index)] if str(index) in self.moe else None  # noqa: SIM401 - nn.ModuleDict has no get()
         if isinstance(adapter, EEDTPAdapter):
             if self._t is None:
@@ -379,7 +379,7 @@ class DiffusionNet(nn.Module):
             )
         return self.test_t
 
-    def forward(  # type: ignore[override]
+    def forward(
         self, x: torch.Tensor, t: Any = None, *, emb: Optional[torch.Tensor] = None
     ) -> torch.Tensor:
         """``r_theta(x, t)``; ``t`` omitted: ``test_t``, or the plain backbone when unset.
