@@ -58,6 +58,7 @@ from aioir.data.sources import ImageSource
 from aioir.data.transforms import PatchSize, as_hw, dihedral, pad_to_min, quantize8
 from aioir.degradations import draw_params, get_task
 from aioir.degradations.api import apply_window
+from aioir.degradations.depth import pseudo_depth
 from aioir.degradations.haze import check_depth
 
 #: ``degrade(task, img, rng, *, dist) -> (degraded img, params)``
@@ -200,13 +201,8 @@ class SyntheticTask:
         if item in self._depths:
             self._depths.move_to_end(item)
             return self._depths[item]
-        if self._depth is not None:
-            raw = np.asarray(self._depth(item, img), dtype=np.float64)
-        else:
-            from aioir.degradations.depth import pseudo_depth
-
-            raw = pseudo_depth(img)
-
+        raw = (np.asarray(self._depth(item, img), dtype=np.float64) if self._depth is not None
+               else pseudo_depth(img))
         d = check_depth(raw, img.shape[:2]).astype(np.float32)
         d.flags.writeable = False
         self._depths[item] = d

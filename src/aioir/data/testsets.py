@@ -43,6 +43,7 @@ from aioir.data.sampling import name_rng
 from aioir.data.sources import ImageSource
 from aioir.data.synthetic import DegradeFn, run_degrade
 from aioir.data.transforms import center_crop
+from aioir.degradations import apply as apply_degradation
 
 Sample = tuple[np.ndarray, np.ndarray, str, str]
 
@@ -176,10 +177,7 @@ class SyntheticTestSet(_TestSet):
 
     def item(self, u: int) -> Sample:
         """``(lq, gt, column, name)`` of test image ``u``."""
-        if self._degrade is None:
-            from aioir.degradations import apply as degrade
-        else:
-            degrade = self._degrade
+        degrade = self._degrade if self._degrade is not None else apply_degradation
         j, k, top, left, name = self.units[u]
         gt = self.crop(self.source[j], self.source.names[j])
         if k >= 0:  # one tile of the image

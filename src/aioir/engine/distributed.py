@@ -7,13 +7,12 @@
 from __future__ import annotations
 
 from contextlib import nullcontext
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 import torch.nn as nn
 
-if TYPE_CHECKING:
-    from aioir.engine.ddp import TorchDistributed
+from aioir.engine.ddp import TorchDistributed
 
 
 class SingleProcess:
@@ -55,7 +54,5 @@ def from_environment(device: str = "auto") -> SingleProcess | TorchDistributed:
     import os
 
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        from aioir.engine.ddp import TorchDistributed
-
         return TorchDistributed.from_environment(device)
     return SingleProcess()

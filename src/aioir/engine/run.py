@@ -19,7 +19,7 @@ from aioir.config.schema import RunConfig
 from aioir.config.yaml_io import dump_yaml_text
 from aioir.engine.build import build_run
 from aioir.engine.trainer import Trainer, resolve_resume
-from aioir.files import write_text
+from aioir.files import write_error, write_text
 from aioir.runlock import check_free, run_folder_lock
 
 LOG = logging.getLogger("aioir")
@@ -67,8 +67,6 @@ class _RunLogFile(logging.FileHandler):
         self.failed = True
         exc = sys.exc_info()[1]
         if isinstance(exc, OSError):
-            from aioir.files import write_error
-
             sys.stderr.write(f"aioir: {write_error(exc, self.baseFilename, 'log')}\n")
         else:
             super().handleError(record)

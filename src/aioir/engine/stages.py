@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 import torch.nn as nn
 
+from aioir.config.errors import suggest
 from aioir.config.schema import RunConfig, check
 from aioir.models.hooks import hooks
 
@@ -74,8 +75,6 @@ def resolve_stages(
     out, start = [], 0
     for i, s in enumerate(specs):
         if s.tasks is not None and task_names is not None:
-            from aioir.config.errors import suggest
-
             for t in s.tasks:
                 if t not in task_names:
                     raise ValueError(

@@ -41,18 +41,21 @@ import torch.nn as nn
 
 from aioir import checkpoint as ckpt
 from aioir.config import to_dict
+from aioir.engine.compiled import compile_module
 from aioir.engine.distributed import SingleProcess
-from aioir.engine.evaluation import evaluate, lpips_status, summary
+from aioir.engine.evaluation import evaluate, lpips_status, restore_for, summary
 from aioir.engine.logger import MetricsLog, TextLog
+from aioir.engine.montage import restoration_montage
 from aioir.engine.resume import check_resume_config, restore_part
 from aioir.engine.rng import capture_rng_state, restore_rng_state
 from aioir.engine.sampler import StepBatchSampler
 from aioir.engine.schedule import lr_at
+from aioir.engine.stages import stage_at
 from aioir.errors import UserError
 from aioir.files import remove_stale_temporaries, write_text
 from aioir.models.hooks import hooks
 from aioir.models.restore import restore_image
-from aioir.progress import paused
+from aioir.progress import fit_postfix, paused, progress
 from aioir.runlock import run_folder_lock
 from aioir.strategies.base import BackwardContext, Strategy, StrategyOutput
 
@@ -193,8 +196,6 @@ class Trainer:
         self.dist.find_unused_parameters = bool(hooks(self.model).unused_in_forward)
         self.train_module = self.dist.wrap(self.module)
         if cfg.train.compile:  # the called module only: checkpoints save the plain ones
-            from aioir.engine.compiled import compile_module
-
             self.train_module = compile_module(self.train_module, cfg.train.compile_backend)
         self.optimizer = parts.optimizer
         self.scaler = torch.amp.GradScaler(
@@ -436,8 +437,6 @@ class Trainer:
         previous = self._install_signal_handlers()
         bar = None
         if cfg.train.progress and self.dist.is_main:
-            from aioir.progress import progress
-
             bar = progress(total=cfg.train.steps, initial=self.step, desc=cfg.name, unit="step")
 
         # training time only (the rate and the log's eta): validation and checkpoints left out
@@ -448,8 +447,6 @@ class Trainer:
         try:
             self.model.train()
             self.strategy.train()
-            from aioir.engine.stages import stage_at
-
             for batch in self._loader():
                 stage = stage_at(self.stages, self.step)
                 if stage.fresh_optimizer and self.step == stage.start:
@@ -481,8 +478,6 @@ class Trainer:
                 if bar is not None:
                     bar.update(1)
                     if logged:
-                        from aioir.progress import fit_postfix
-
                         bar.set_postfix_str(fit_postfix(bar, self._postfix(out, aux, stage)),
                                             refresh=False)
                 if on_step is not None:
@@ -554,8 +549,6 @@ class Trainer:
         if aux:
             rec["aux"] = aux
         if len(self.stages) > 1:
-            from aioir.engine.stages import stage_at
-
             rec["stage"] = stage_at(self.stages, self.step - 1).index
         return rec
 
@@ -629,10 +622,6 @@ class Trainer:
             results = evaluate(restore, sets, protocol, task_context=task_context,
                                progress=shown, desc=f"{self.cfg.name} validation", leave=leave)
             if log is not None and log.tensorboard:  # input | restored | ground truth per task
-                from aioir.engine.evaluation import restore_for
-                from aioir.engine.montage import restoration_montage
-                from aioir.progress import progress
-
                 samples = [item for ts in sets for item in ts]
                 task_of = {ts.column: getattr(ts, "task", None) or ts.column for ts in sets}
                 with progress(total=len(sets), desc=f"{self.cfg.name} validation grid",

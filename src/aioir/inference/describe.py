@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from aioir.checkpoint import check_training_checkpoint, is_training_checkpoint, load_checkpoint
 from aioir.errors import UserError
 from aioir.models import release
 from aioir.models.guard import meta_model
@@ -63,12 +64,6 @@ def describe_file(path: str | Path, *, model: str | None = None,
         obj: Any = None
         found = release.open_release(path)
     else:
-        from aioir.checkpoint import (
-            check_training_checkpoint,
-            is_training_checkpoint,
-            load_checkpoint,
-        )
-
         obj = load_checkpoint(path)
         if is_training_checkpoint(obj):
             ck = check_training_checkpoint(obj, path)

@@ -41,6 +41,7 @@ import torch
 import torch.nn as nn
 
 from aioir.data.sources import EmbeddedPhotos
+from aioir.inference.reader import load_network
 
 #: ONNX operator set of the exports (GridSample for the pure-PyTorch deformable conv needs 16)
 ONNX_OPSET = 17
@@ -159,8 +160,6 @@ def runner(path: str | Path, fmt: str) -> Callable[[torch.Tensor], torch.Tensor]
     """A function running the exported file the way a user of ``fmt`` would."""
     path = Path(path)
     if fmt == "safetensors":
-        from aioir.inference.reader import load_network
-
         net, _ = load_network(path)
         return lambda x: net(x)
     if fmt == "torchscript":

@@ -39,6 +39,7 @@ import torch.nn as nn
 
 from aioir.data import png16
 from aioir.data.io import decode_image, image_size, quantize, stored_sample_bytes, write_image
+from aioir.inference import memory_cache
 from aioir.inference.ensemble import ensemble_extra_bytes, with_ensemble
 from aioir.inference.memory import (
     ActivationCost,
@@ -48,7 +49,7 @@ from aioir.inference.memory import (
     format_bytes,
     plan_tiles,
 )
-from aioir.inference.uncertainty import head_border
+from aioir.inference.uncertainty import head_border, with_uncertainty
 from aioir.models.hooks import hooks
 from aioir.models.tiling import TilePlan, blend_rows
 
@@ -202,8 +203,6 @@ class Restorer:
         self.ensemble = ensemble
         base: Callable[[torch.Tensor], torch.Tensor] = self.model
         if uncertainty is not None:
-            from aioir.inference.uncertainty import with_uncertainty
-
             base = with_uncertainty(self.model, uncertainty.to(self.device).eval())
         self._base = base
         self.fn = with_ensemble(base, ensemble)
@@ -236,8 +235,6 @@ class Restorer:
         plus, for the flip ensemble, its buffers (:func:`ensemble_extra_bytes`).
         :attr:`measure_progress`, when set, is called with 1 after each measured forward."""
         if self._measured is None:
-            from aioir.inference import memory_cache
-
             arch, device, head, _ = self._key
             disk = memory_cache.cost_key({  # what the measurement depends on (module notes)
                 "architecture": repr(arch), "network": self._disk_key[1], "head":

@@ -203,8 +203,6 @@ def identify(release: ReleaseFile, model: str | None = None,
             raise ValueError(f"--model {model}: unknown backbone; registered: "
                              f"{', '.join(models.names())}")
         built, state, _ = _fit(model, release.state, options, source=source)
-        from aioir.models.guard import meta_model
-
         check_state_dict(meta_model(model, built, source=source), state,  # type: ignore[arg-type]
                          source=f"{source} (as --model {model})")
         return Identified(model, built, state, "named")

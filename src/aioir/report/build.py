@@ -36,7 +36,10 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 
+from aioir.metrics import psnr
+from aioir.metrics.evaluate import evaluate_pairs
 from aioir.progress import progress as progress_bar
+from aioir.settings.assemble import resolve_setting, val_protocol
 
 from .cost import COST_SIZE, COST_STEPS, Cost, run_cost
 from .curves import per_task_keys, per_task_series, scalar_series, validation_series
@@ -46,11 +49,19 @@ from .figures import (
     histograms_figure,
     image_grid_figure,
     lines_figure,
+    matplotlib_missing,
     panels_figure,
     save_png,
     uncertainty_maps_figure,
 )
-from .images import one_per_task
+from .images import (
+    Restorations,
+    has_uncertainty_head,
+    one_per_task,
+    restore_run,
+    uncertainty_maps,
+    zoom_window,
+)
 from .outdir import check_out_dir, publish, staging_dir
 from .paired import paired_differences
 from .runs import RunGroup, find_runs, group_runs
@@ -322,10 +333,6 @@ class _Figures:
 
     def restorations(self):
         if self._restorations is None:
-            from aioir.metrics import psnr
-
-            from .images import Restorations, one_per_task, restore_run, zoom_window
-
             picks = one_per_task(self.samples or [], self.tasks)
             res = Restorations(picks)
             options = self.protocol.metric_options()
@@ -394,8 +401,6 @@ class _Figures:
 
     def _uncertainty_maps(self) -> dict[str, tuple[list[np.ndarray], list[np.ndarray], int]]:
         if self._uncertainty is None:
-            from .images import has_uncertainty_head, uncertainty_maps
-
             self._uncertainty = {}
             for g in self.groups:
                 if has_uncertainty_head(g.first):
@@ -529,8 +534,6 @@ def _validation(groups: list[RunGroup], tasks: list[str], progress: bool = False
     first = groups[0].first
     try:
         cfg = first.run_config
-        from aioir.settings.assemble import resolve_setting, val_protocol
-
         protocol = val_protocol(cfg, resolve_setting(cfg))
         samples = validation_samples(cfg, list(tasks), progress)
     except (ValueError, OSError) as exc:  # a config of another version, images moved away...
@@ -675,8 +678,6 @@ def _notes(rows: list[GroupSummary], groups: list[RunGroup], baseline: str | Non
     if baseline:
         notes.append(_difference_note(baseline, bool(intervals)))
     if costs:
-        from .cost import COST_SIZE
-
         notes.append(
             f"params, MACs, ms: the deployed network of each method (the lowest seed's last "
             f"checkpoint; a training-only head such as TUR's is not in it), on one "
@@ -762,8 +763,6 @@ def make_report(
     samples, samples_note, protocol, same_val = _validation(groups, tasks, progress)
     rows: list[GroupSummary] = []
     if samples is not None and same_val:
-        from aioir.metrics.evaluate import evaluate_pairs
-
         identity = evaluate_pairs(lambda img: img, samples, protocol, tasks, progress=progress)
         rows.append(summarise_evaluation(INPUT_ROW, identity.to_dict(), tasks))
     rows += [summarise_group(g, tasks) for g in groups]
@@ -784,8 +783,6 @@ def make_report(
         if not figures:
             entries = []
         else:
-            from .figures import matplotlib_missing
-
             missing = matplotlib_missing()
             if missing:
                 entries = [FigureEntry("figures", "All figures", skipped=missing)]

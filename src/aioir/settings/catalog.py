@@ -18,6 +18,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from aioir.config.errors import suggest
 from aioir.config.yaml_io import deep_merge, parse_mapping
 from aioir.settings.spec import Setting
 
@@ -102,8 +103,6 @@ def get_setting(name: str | Setting) -> Setting:
         return _parse(path.resolve(), path.resolve().parent, path.stem)
     files = _files()
     if text not in files:
-        from aioir.config.errors import suggest
-
         known = sorted(files)
         raise ValueError(f"unknown setting {text!r}{suggest(text, known)} "
                          f"Known: {', '.join(known)}")

@@ -19,8 +19,10 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from aioir.data.depth import depth_file
 from aioir.data.io import ImageReadError, image_size, list_images, read_image
 from aioir.data.paired import pair_folders
+from aioir.data.sources import EMBEDDED_SPLITS
 from aioir.settings.spec import SourceSpec
 
 
@@ -110,8 +112,6 @@ def _collect_clean(col: Collection) -> None:
 
     split = col.spec.embedded_split
     if split is not None:
-        from aioir.data.sources import EMBEDDED_SPLITS
-
         if split not in EMBEDDED_SPLITS:
             col.problems.append(f"unknown embedded split {split!r} (of {col.spec.column!r}); "
                                 f"use one of {', '.join(EMBEDDED_SPLITS)}")
@@ -131,8 +131,6 @@ def _collect_clean(col: Collection) -> None:
             col.problems.append(f"unreadable {col.rel(path)}: {_cause(exc)}")
             continue
         if depth is not None:
-            from aioir.data.depth import depth_file
-
             rel = path.relative_to(folder).as_posix()
             if depth_file(depth, rel) is None:
                 col.problems.append(f"missing depth map for {col.rel(path)} (looked for "

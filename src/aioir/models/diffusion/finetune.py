@@ -38,6 +38,7 @@ from typing import Any, Mapping
 import torch
 
 from aioir.models.diffusion.generative import draw_noise, generative_losses
+from aioir.models.diffusion.prior import load_prior
 from aioir.models.diffusion.regularizers import (
     FORMS,
     METHODS,
@@ -139,8 +140,6 @@ class GEFObjective:
 
     def _reg_tables(self, device: torch.device) -> tuple:
         if self._reg is None:
-            from aioir.models.diffusion.prior import load_prior
-
             prior = load_prior(self.opts.prior)
             params = dict(self.net.named_parameters())
             extra = sorted(set(prior.theta) - set(params))

@@ -53,7 +53,9 @@ import torch
 import torch.nn as nn
 
 from aioir import models
+from aioir.config import from_dict
 from aioir.models.diffusion.conditioning import Block, FiLMHead, TimeEmbedding, find_blocks
+from aioir.models.diffusion.finetune import GEFObjective
 from aioir.models.diffusion.generative import draw_noise, generative_losses
 from aioir.models.diffusion.moe import EEDTPAdapter, MoEAdapter
 from aioir.models.diffusion.schedule import NoiseSchedule, eps_from_output
@@ -226,8 +228,6 @@ class DiffusionNet(nn.Module):
         self.gef_options: GEFOptions | None = None
         self._gef: Any = None
         if gef is not None:
-            from aioir.config import from_dict
-
             self.gef_options = from_dict(GEFOptions, dict(gef), "model.options.gef")
         self._emb: torch.Tensor | None = None
         self._t: torch.Tensor | None = None
@@ -500,8 +500,6 @@ class DiffusionNet(nn.Module):
     def gef(self) -> Any:
         """The GEF objective (built on first use: it reads the prior file)."""
         if self._gef is None:
-            from aioir.models.diffusion.finetune import GEFObjective
-
             if self.gef_options is None:
                 raise ValueError("model.options.gef is not set")
             self._gef = GEFObjective(self, self.gef_options)
