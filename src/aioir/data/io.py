@@ -323,7 +323,7 @@ def _decode_tiff(p: Path) -> DecodedImage | None:
         t = tiff.read_tiff(p, check_size)
     except ImageReadError:
         raise
-    except Exception as exc:  # noqa: BLE001 - tifffile's own errors, named with the file
+    except Exception as exc:  # tifffile's own errors, named with the file
         raise ImageReadError(f"cannot read image {p}: {type(exc).__name__}: {exc}") from exc
     return DecodedImage(t.pixels, t.white, t.bits, t.icc_profile, t.exif)
 

@@ -61,7 +61,7 @@ class _RunLogFile(logging.FileHandler):
 
     failed = False
 
-    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
+    def handleError(self, record: logging.LogRecord) -> None:  # logging's name
         if self.failed:
             return
         self.failed = True
@@ -202,7 +202,7 @@ class _HeldRecords(logging.Handler):
         self.records = []
 
 
-class _held_log_records:  # noqa: N801 - a context manager used like a function
+class _held_log_records:  # a context manager used like a function
     def __enter__(self) -> _HeldRecords:
         logger = logging.getLogger("aioir")
         if logger.getEffectiveLevel() > logging.INFO:  # as setup_logging sets it

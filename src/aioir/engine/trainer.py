@@ -673,7 +673,7 @@ class _Stopwatch:
             self._start = None
 
     @contextlib.contextmanager
-    def paused(self):  # noqa: ANN201 - a context manager
+    def paused(self):  # a context manager
         self.stop()
         try:
             yield
@@ -700,7 +700,7 @@ class _Materialised:
     def __len__(self) -> int:
         return len(self.items)
 
-    def __iter__(self):  # noqa: ANN204 - the cached (lq, gt, column, name) tuples
+    def __iter__(self):  # the cached (lq, gt, column, name) tuples
         return iter(self.items)
 
 

@@ -30,6 +30,7 @@ import torch.nn as nn
 
 from aioir import strategies
 from aioir.checkpoint import load_training_checkpoint
+from aioir.models.hooks import hooks
 
 
 def load_uncertainty_head(path: str | Path, model: nn.Module) -> nn.Module | None:
@@ -61,7 +62,11 @@ def load_uncertainty_head(path: str | Path, model: nn.Module) -> nn.Module | Non
 
 def with_uncertainty(model: nn.Module, head: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
     """``x -> cat(model(x), mean over channels of head(tap))``: ``(B, 4, H, W)``."""
-    tap = model.get_submodule(getattr(model, "uem_tap"))
+    name = hooks(model).uem_tap
+    if name is None:
+        raise ValueError(f"{type(model).__name__} has no uncertainty tap (uem_tap): an "
+                         "uncertainty head cannot be attached to it")
+    tap = model.get_submodule(name)
     captured: dict[str, Any] = {}
 
     def hook(module: nn.Module, inputs: Any, output: torch.Tensor) -> None:

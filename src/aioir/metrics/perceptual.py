@@ -44,7 +44,7 @@ def load_lpips(net: str = "alex", device: str | torch.device = "cpu") -> Any:
             raise LpipsUnavailableError(_INSTALL_HINT) from err
         try:
             model = lpips.LPIPS(net=net, verbose=False)
-        except Exception as err:  # noqa: BLE001 - download/IO errors vary by version
+        except Exception as err:  # download/IO errors vary by version
             raise LpipsUnavailableError(f"could not load the LPIPS {net!r} network ({err}). {_INSTALL_HINT}") from err
         _MODELS[key] = model.eval().to(device)
     return _MODELS[key]
