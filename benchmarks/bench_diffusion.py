@@ -64,7 +64,7 @@ def last_validation(run_dir: Path) -> dict:
 
 def input_row(cfg) -> dict:
     """PSNR/SSIM of the degraded validation images themselves (the identity restored)."""
-    from aioir.engine.build import resolve_setting, val_protocol, validation_sets
+    from aioir.settings.assemble import resolve_setting, val_protocol, validation_sets
     from aioir.engine.evaluation import evaluate, summary
 
     setting = resolve_setting(cfg)

@@ -80,7 +80,7 @@ def main() -> None:
 
 def run(a: argparse.Namespace, work: Path) -> None:
     from aioir import models
-    from aioir.engine.build import resolve_setting, train_dataset
+    from aioir.settings.assemble import resolve_setting, train_dataset
     from aioir.engine.run import train
 
     cfg = build_config(a, work / "cache")
@@ -164,7 +164,7 @@ def components(cfg, dataset, batch: dict, net: torch.nn.Module, work: Path) -> N
 
     b = cfg.data.batch_size
     collate = torch.utils.data.default_collate
-    from aioir.engine.build import resolve_setting
+    from aioir.settings.assemble import resolve_setting
 
     names = list(resolve_setting(cfg).task_names)
     k = len(names)

@@ -86,7 +86,7 @@ def aioir_config(a: argparse.Namespace):
 
 
 def samples_for(cfg) -> list[dict]:
-    from aioir.engine.build import resolve_setting, train_dataset
+    from aioir.settings.assemble import resolve_setting, train_dataset
 
     data = train_dataset(cfg, resolve_setting(cfg))
     return [data[i] for i in range(cfg.train.steps * cfg.data.batch_size)]
@@ -168,7 +168,7 @@ def basicsr_loop(cfg, samples, work: Path, on_step, print_freq: int = 100) -> nn
     current_iter = 0
     net_g.train()
     for train_data in loader(samples, cfg.data.batch_size):
-        current_iter += 1
+        current_iter += 1  # noqa: SIM113 - BasicSR's own counter, kept as its loop has it
         scheduler.step()  # update_learning_rate (no warm-up)
         lq, gt = train_data["lq"].to(device), train_data["gt"].to(device)  # feed_data
         optimizer_g.zero_grad()  # optimize_parameters

@@ -56,7 +56,7 @@ def make_image(path: Path, height: int, width: int) -> None:
 
 
 def _status(key: str) -> int:
-    for line in open("/proc/self/status"):
+    for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith(key):
             return int(line.split()[1]) * 1024
     return 0
@@ -85,10 +85,10 @@ def worker(src: str, dst: str, budget: str, threads: int, model: str, options: s
     t0 = time.perf_counter()
     _ = r.cost
     calibration = time.perf_counter() - t0
-    plan, bits = r.file_plan(src)
+    plan, _bits = r.file_plan(src)
     before = _status("VmHWM")  # the peak so far: imports, weights, calibration
     ctypes.CDLL("libc.so.6").malloc_trim(0)  # return what the calibration freed
-    open("/proc/self/clear_refs", "w").write("5")  # peak RSS (VmHWM) := current RSS
+    Path("/proc/self/clear_refs").write_text("5")  # peak RSS (VmHWM) := current RSS
     base = _rss()
     t0 = time.perf_counter()
     r.restore_file(src, dst)
@@ -206,11 +206,11 @@ def overhead(threads: int) -> None:
         for t in tiles:
             plan = TilePlan.square(h, w, t, 32)
             libc.malloc_trim(0)
-            open("/proc/self/clear_refs", "w").write("5")
+            Path("/proc/self/clear_refs").write_text("5")
             base = _rss()
             r.restore_pixels(img, 255.0, bits=8, plan=plan)
             peak = 0
-            for line in open("/proc/self/status"):
+            for line in Path("/proc/self/status").read_text().splitlines():
                 if line.startswith("VmHWM"):
                     peak = int(line.split()[1]) * 1024 - base
             known = (h * w * 3 + memory.band_bytes(plan.tile_h, w, 3, 32)

@@ -28,6 +28,7 @@ import os
 import statistics
 import sys
 import time
+from typing import ClassVar
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -101,7 +102,7 @@ def big_image_cost(task: str, n: int) -> tuple[float, float]:
     from aioir.data.synthetic import SyntheticTask
 
     class One:
-        names = ["df2k.png"]
+        names: ClassVar[list[str]] = ["df2k.png"]
         cache = True
 
         def __init__(self) -> None:

@@ -3,7 +3,7 @@
 Every candidate is a named variant of the demo's run config (:func:`aioir.demo.demo_config`),
 trained through :func:`aioir.engine.run.train` on the demo's data stream (``data.cache`` shared
 by every run with the same seed, steps, batch and patch), then its EMA network - loaded as
-``aioir restore`` loads it (:func:`aioir.inference.export.load_network`) - is evaluated under
+``aioir restore`` loads it (:func:`aioir.inference.reader.load_network`) - is evaluated under
 protocol ``mioir`` on three held-out sets of the three held-out photographs (chelsea, coffee,
 rocket), each with a degraded-input row:
 
@@ -216,7 +216,7 @@ def test_sets(cfg) -> dict[str, list]:
     if not _SETS:
         from aioir.data.sources import EmbeddedPhotos
         from aioir.data.testsets import SyntheticTestSet
-        from aioir.engine.build import validation_sets
+        from aioir.settings.assemble import validation_sets
 
         crops, _ = validation_sets(cfg)
         whole = [SyntheticTestSet(EmbeddedPhotos("test"), t, seed=WHOLE_SEED, key="index",
@@ -283,7 +283,7 @@ def run_one(variant: str, strategy: str, seed: int, steps: int, out: Path, *,
     import torch
 
     from aioir.engine.run import train
-    from aioir.inference.export import load_network
+    from aioir.inference.reader import load_network
 
     folder = out / run_name(variant, strategy, seed, steps)
     result_file = folder / "eval.json"
@@ -355,7 +355,7 @@ def paired(a: list[dict], b: list[dict]) -> dict[str, tuple[float, float]]:
     for r in a:
         by[r["task"]].append(r["psnr"] - kb[(r["task"], r["name"])])
     out = {}
-    for t, v in list(by.items()) + [("all", [x for v in by.values() for x in v])]:
+    for t, v in list(by.items()) + [("all", [x for vs in by.values() for x in vs])]:
         if len(v) > 1:
             out[t] = (float(np.mean(v)), t95(len(v)) * float(np.std(v, ddof=1)) / math.sqrt(len(v)))
     return out
@@ -418,7 +418,7 @@ def cmd_table(a: argparse.Namespace) -> None:
 
 def cmd_cache(a: argparse.Namespace) -> None:
     """Synthesise the shared training stream of ``--seeds`` (before parallel runs use it)."""
-    from aioir.engine.build import resolve_setting, train_dataset
+    from aioir.settings.assemble import resolve_setting, train_dataset
 
     for seed in a.seeds:
         cfg = variant_config("demo", "mixed", seed, a.steps, Path(a.out) / "cache", a.quick)

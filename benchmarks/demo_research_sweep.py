@@ -67,7 +67,7 @@ def _job(args: tuple) -> dict:
     try:
         payload = dr.run_one(variant, strategy, seed, steps, Path(out), quick=quick,
                              device=device)
-    except Exception as exc:  # report and go on with the plan
+    except Exception as exc:  # noqa: BLE001 - report and go on with the plan
         return {"variant": variant, "strategy": strategy, "seed": seed, "steps": steps,
                 "error": f"{type(exc).__name__}: {exc}"}
     payload["wall_seconds"] = time.perf_counter() - t0
@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> None:
     out.mkdir(parents=True, exist_ok=True)
     results = Path(a.results) if a.results else out / "results.jsonl"
     jobs = plan(a.plan)
-    from aioir.engine.build import resolve_setting, train_dataset
+    from aioir.settings.assemble import resolve_setting, train_dataset
 
     t0 = time.perf_counter()
     by_cache: dict[str, list[tuple]] = {}

@@ -78,10 +78,10 @@ def main(dirs: list[str]) -> None:
             head = "| | " + " | ".join(tasks) + " |"
             print(head + "\n|" + "---|" * (len(tasks) + 1))
 
-            def row(name: str, fn) -> None:  # noqa: ANN001 - fn(run, task) -> float | None
+            def row(name: str, fn) -> None:  # fn(run, task) -> float | None
                 vals = []
-                for t in tasks:
-                    xs = [fn(r, t) for r in runs if fn(r, t) is not None]
+                for t in tasks:  # noqa: B023 - runs in this iteration
+                    xs = [fn(r, t) for r in runs if fn(r, t) is not None]  # noqa: B023 - runs in this iteration
                     vals.append(f"{_mean(xs):.3f}" if xs else "")
                 print(f"| {name} | " + " | ".join(vals) + " |")
 

@@ -15,7 +15,7 @@ import torch
 import torch.nn as nn
 
 from aioir.diffusion.matching import CRITERIA, best_step, distance_curves
-from aioir.diffusion.schedule import NoiseSchedule
+from aioir.models.diffusion.schedule import NoiseSchedule
 
 
 class Wiener(nn.Module):

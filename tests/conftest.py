@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import pytest
+import torch
+import torch.nn as nn
 
+from aioir.models.diffusion.schedule import NoiseSchedule
 from aioir.config.schema import (
     DataConfig,
     ModelConfig,
@@ -61,3 +64,26 @@ def _private_cache_dir(tmp_path_factory):
         os.environ.pop("AIOIR_CACHE_DIR", None)
     else:
         os.environ["AIOIR_CACHE_DIR"] = old
+
+
+# the diffusion tests' (tests/models/diffusion, tests/diffusion) exact noise predictor
+class Oracle(nn.Module):
+    """The exact noise predictor for a data distribution that is one image ``c``:
+    ``eps(x_t, t) = (x_t - sqrt(abar_t) c) / sqrt(1 - abar_t)``."""
+
+    def __init__(self, c: torch.Tensor, T: int = 50) -> None:
+        super().__init__()
+        self.c = c
+        self.schedule = NoiseSchedule(T)
+        self.dummy = nn.Parameter(torch.zeros(()))
+
+    def forward(self, x, t=None):
+        return self.schedule.eps_from_x0(x, t, self.c.expand_as(x))
+
+    def eps_prediction(self, out, x_t, t):
+        return out
+
+
+@pytest.fixture
+def oracle():
+    return Oracle

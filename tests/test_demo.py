@@ -95,7 +95,7 @@ def test_the_demos_test_set_is_pinned():
     """The demo's test images (setting `embedded`, seed 1234, the first demo's generators) give
     the degraded-input row of the README, measured here with scikit-image: a change to the
     test set or its seeds cannot pass unnoticed."""
-    from aioir.engine.build import validation_sets
+    from aioir.settings.assemble import validation_sets
 
     cfg = demo.demo_config("mixed", demo.BUDGETS["default"])
     sets, notes = validation_sets(cfg)

@@ -86,7 +86,7 @@ def test_a_read_only_folder_is_named(tmp_path, monkeypatch):
         raise OSError(errno.EROFS, "Read-only file system")
 
     monkeypatch.setattr(files.tempfile, "mkstemp", read_only)
-    with pytest.raises(OutputError, match="cannot write file .*a.txt: the file system is "
+    with pytest.raises(OutputError, match=r"cannot write file .*a.txt: the file system is "
                                           "read-only: write somewhere else"):
         files.write_text(tmp_path / "a.txt", "x")
 

@@ -72,7 +72,7 @@ def test_a_dead_holders_forked_child_still_holds_it(tmp_path):
     proc.wait()
     start = time.monotonic()
     try:
-        with pytest.raises(runlock.RunFolderBusyError, match="that process has ended but a child "
+        with pytest.raises(runlock.RunFolderBusyError, match=r"that process has ended but a child "
                                                              "of it .* still holds the lock"):
             runlock.acquire(run, orphan_wait_s=0.5)
         assert time.monotonic() - start >= 0.5

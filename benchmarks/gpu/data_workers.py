@@ -1,6 +1,6 @@
 """The training stream's samples/s with 0, 2, 4, 8, 14 DataLoader workers, against a step rate.
 
-The stream is the engine's own (``aioir.engine.build.train_dataset``: the default 7-task
+The stream is the engine's own (``aioir.settings.assemble.train_dataset``: the default 7-task
 on-the-fly synthesis on the embedded photographs, ``--patch`` px crops) read through the
 engine's own loader (``Trainer._loader``: its step sampler, prefetch and seeding) for about
 ``--seconds`` per worker count after the first batch (worker start-up excluded). With

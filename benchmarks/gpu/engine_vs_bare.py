@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     for name in a.models.split(","):
         options = (TINY if a.tiny else PUBLISHED)[name]
         cfg = config(a, name, options, a.warmup + a.steps)
-        from aioir.engine.build import resolve_setting, train_dataset
+        from aioir.settings.assemble import resolve_setting, train_dataset
 
         data = train_dataset(cfg, resolve_setting(cfg))
         collate = torch.utils.data.default_collate

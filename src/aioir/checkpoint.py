@@ -86,7 +86,7 @@ def load_training_checkpoint(path: str | Path) -> dict[str, Any]:
     Traceback (most recent call last):
     ...
     ValueError: checkpoint .../step_00000001.pt is damaged or not a complete aioir training checkpoint: missing or invalid config.model.name, task_names, model
-    """
+    """  # noqa: E501 - the doctest's expected output is one line
     path = Path(path)
     return check_training_checkpoint(load_checkpoint(path), path)
 

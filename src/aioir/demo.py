@@ -338,7 +338,7 @@ class _DemoDisplay:
 def degraded_input_scores(cfg: RunConfig, progress: bool = False) -> dict[str, Any]:
     """PSNR/SSIM of the degraded test images themselves (the row every method must beat),
     measured on the run's validation sets by the evaluation the runs use."""
-    from aioir.engine.build import resolve_setting, val_protocol, validation_sets
+    from aioir.settings.assemble import resolve_setting, val_protocol, validation_sets
     from aioir.engine.evaluation import evaluate, summary
 
     setting = resolve_setting(cfg)
@@ -383,7 +383,7 @@ def whole_image_scores(cfg: RunConfig, checkpoint: str | Path | None,
     """PSNR/SSIM on :func:`whole_image_sets` of the network in ``checkpoint`` loaded and run as
     ``aioir restore`` runs it (EMA weights, the whole image at once, output clipped to [0, 1]);
     ``checkpoint=None``: of the degraded images themselves."""
-    from aioir.engine.build import resolve_setting, val_protocol
+    from aioir.settings.assemble import resolve_setting, val_protocol
     from aioir.engine.evaluation import evaluate, summary
 
     protocol = val_protocol(cfg, resolve_setting(cfg))
@@ -391,7 +391,7 @@ def whole_image_scores(cfg: RunConfig, checkpoint: str | Path | None,
     if checkpoint is None:
         return summary(evaluate(lambda img: img, sets, protocol, progress=progress,
                                 desc="degraded whole photographs"))
-    from aioir.inference.export import load_network
+    from aioir.inference.reader import load_network
     from aioir.models.restore import restore_image
 
     model, _ = load_network(checkpoint, use_ema=True)

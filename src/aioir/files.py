@@ -123,6 +123,7 @@ class _Recording:
     def __init__(self, fh: Any) -> None:
         self._fh = fh
         self.error: OSError | None = None
+        self.path: Path | None = None  # the temporary being written (set by atomic_write)
 
     def write(self, data: Any) -> int:
         try:

@@ -253,8 +253,9 @@ class LineProgress:
         if self.total:
             return tqdm.format_meter(self.n, self.total, elapsed, prefix=self.desc,
                                      unit=self.unit, postfix=postfix, bar_format=_FORMAT)
-        return tqdm.format_meter(self.n, None, elapsed, prefix=self.desc, unit=self.unit,
-                                 postfix=postfix)
+        # total=None is tqdm's documented "no bar" (its stubs say float | int)
+        return tqdm.format_meter(self.n, None, elapsed, prefix=self.desc,  # type: ignore[arg-type]
+                                 unit=self.unit, postfix=postfix)
 
     def _emit(self, now: float) -> None:
         stream = self.file if self.file is not None else sys.stderr

@@ -76,8 +76,9 @@ def _record() -> bytes:
 
 
 def _holder_gone(info: dict[str, Any] | None) -> bool:
-    return bool(info) and info.get("host") == socket.gethostname() and not pid_alive(
-        int(info.get("pid", 0) or 0))
+    if not info:
+        return False
+    return info.get("host") == socket.gethostname() and not pid_alive(int(info.get("pid", 0) or 0))
 
 
 def _busy(run_dir: Path, info: dict[str, Any] | None) -> RunFolderBusyError:

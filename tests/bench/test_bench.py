@@ -107,7 +107,7 @@ def test_tiny_bench_table_resume_and_refusal(tmp_path, capsys, tiny_spec):
     assert "holds a bench with another spec" in capsys.readouterr().err
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "notes.txt").write_text("mine")
-    with pytest.raises(ValueError, match="holds no bench.json"):
+    with pytest.raises(ValueError, match=r"holds no bench.json"):
         run_bench(spec, tmp_path / "other", jobs=1, progress=False)
 
 

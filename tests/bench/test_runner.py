@@ -12,7 +12,7 @@ def test_a_config_mistake_is_refused_before_any_cell_trains(tmp_path, tiny_spec)
     spec = tiny_spec(strategies=["mixed"], seeds=[0], steps=[2])
     spec.base["model"]["options"]["no_such_option"] = 1
     out = tmp_path / "b"
-    with pytest.raises(ValueError, match="model.options: .*'no_such_option'"):
+    with pytest.raises(ValueError, match=r"model.options: .*'no_such_option'"):
         run_bench(spec, out, jobs=1, progress=False)
     assert not list(out.glob("runs/**/checkpoints/*.pt"))
 

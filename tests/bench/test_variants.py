@@ -41,7 +41,7 @@ def test_parse_variant_reads_the_file_and_names_mistakes(tmp_path):
     assert parse_variant("plain=uw") == ("plain", {"strategy": "uw", "config": {}})
     with pytest.raises(ValueError, match="must look like LABEL=STRATEGY"):
         parse_variant("mixed-S")
-    with pytest.raises(FileNotFoundError, match="no such config file: nope.yaml"):
+    with pytest.raises(FileNotFoundError, match=r"no such config file: nope.yaml"):
         parse_variant("x=mixed:nope.yaml")
 
 

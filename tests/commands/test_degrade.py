@@ -135,7 +135,8 @@ def test_user_errors(folder: Path, tmp_path: Path, capsys, extra, msg):
 
 def test_empty_folder(tmp_path: Path, capsys):
     (tmp_path / "empty").mkdir()
-    assert main(["degrade", "--task", "noise", "--input", str(tmp_path / "empty"), "--output", str(tmp_path / "o")]) == 2
+    assert main(["degrade", "--task", "noise", "--input", str(tmp_path / "empty"),
+                 "--output", str(tmp_path / "o")]) == 2
     assert "no images" in capsys.readouterr().err
 
 

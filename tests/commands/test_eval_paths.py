@@ -31,7 +31,7 @@ def test_a_setting_name_with_dot_dot_stays_inside_out(tmp_path, make_config, cap
     setting.write_text(SETTING.format(name="x/../../..", group="../../../g"))
     write_image(tmp_path / "clean" / "a.png", np.random.default_rng(0).random((24, 24, 3)))
     out = tmp_path / "a" / "b" / "out"
-    before = {p for p in tmp_path.rglob("*")}
+    before = set(tmp_path.rglob("*"))
 
     rc = main(["eval", str(tmp_path / "run" / "checkpoints" / "step_00000001.pt"),
                "--setting", str(setting), "--root", str(tmp_path), "--out", str(out)])

@@ -140,7 +140,7 @@ def test_import_writes_a_self_describing_file_every_command_takes(tmp_path, caps
                  "dehaze", "--out", str(out)]) == 0
     assert main(["import", str(ckpt), "--out", str(out)]) == 2  # never replaced silently
     assert "already exists" in capsys.readouterr().err
-    from aioir.inference.export import load_network
+    from aioir.inference.reader import load_network
 
     back, meta = load_network(out)
     assert meta["model"] == "promptir" and meta["tasks"] == ["denoise", "derain", "dehaze"]

@@ -146,7 +146,7 @@ def test_outputs_follow_the_umask(identity, tmp_path, umask):
 
 def test_result_is_the_network_output(tmp_path):
     ckpt = _export(tmp_path / "net.safetensors", perturb=True)
-    from aioir.inference.export import load_network
+    from aioir.inference.reader import load_network
 
     net, _ = load_network(ckpt)
     src = tmp_path / "in"

@@ -62,7 +62,7 @@ def _post(base: str, data: bytes, name: str) -> tuple[int, dict]:
 
 def _expected(tur_checkpoint: Path, a: np.ndarray) -> np.ndarray:
     """What the checkpoint's EMA backbone gives for ``a``, computed here directly."""
-    from aioir.inference.export import load_network
+    from aioir.inference.reader import load_network
 
     net, _ = load_network(tur_checkpoint)
     with torch.no_grad():
@@ -239,7 +239,7 @@ def _noisy_jpeg(h: int, w: int) -> bytes:
 def _softmax_by_hand(export: Path, data: bytes) -> tuple[str, float]:
     """The classifier's most likely class and its probability, from its logits (exp / sum)."""
     from aioir.config.schema import MIOIR_TASKS
-    from aioir.inference.export import load_network
+    from aioir.inference.reader import load_network
 
     net, _ = load_network(export)
     a = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"), np.float32) / 255

@@ -46,10 +46,7 @@ def _train(tmp_path: Path, make_config, *sets: str, steps: int | None = None):
 ])
 def test_config_mistakes_are_named_before_the_run_folder_exists(tmp_path, make_config, capsys,
                                                                 setting, message):
-    if setting.startswith("data.setting=three_task"):
-        extra = ("data.tasks=null",)
-    else:
-        extra = ()
+    extra = ("data.tasks=null",) if setting.startswith("data.setting=three_task") else ()
     rc, run = _train(tmp_path, make_config, setting, *extra)
     err = capsys.readouterr().err
     assert rc == 2

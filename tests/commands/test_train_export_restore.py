@@ -34,7 +34,7 @@ def test_train_writes_a_complete_run_folder(trained):
     assert resolved["train"]["steps"] == 4 and resolved["optim"]["lr"] == 2e-3
     env = json.loads((trained / "environment.json").read_text())
     assert env["torch"] == torch.__version__
-    steps = [json.loads(l)["step"] for l in (trained / "metrics.jsonl").read_text().splitlines()]
+    steps = [json.loads(line)["step"] for line in (trained / "metrics.jsonl").read_text().splitlines()]
     assert steps[0] == 1 and steps[-1] == 4
     assert latest_checkpoint(trained / "checkpoints").name == "step_00000004.pt"
     assert (trained / "eval" / "step_00000004.json").is_file()

@@ -124,7 +124,7 @@ def test_literal_and_enum_errors_suggest() -> None:
 
 
 def test_missing_required_and_post_init_errors() -> None:
-    with pytest.raises(ConfigError, match="^missing required key: name$"):
+    with pytest.raises(ConfigError, match=r"^missing required key: name$"):
         from_dict(Run, {})
     with pytest.raises(ConfigError, match="seed must be >= 0"):
         from_dict(Run, {"name": "x", "seed": -1})

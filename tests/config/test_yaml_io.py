@@ -111,7 +111,7 @@ def test_malformed_overrides(item: str) -> None:
 
 
 def test_override_through_a_scalar_is_an_error() -> None:
-    with pytest.raises(ConfigError, match="'train.lr' is 0.1, not a mapping"):
+    with pytest.raises(ConfigError, match=r"'train.lr' is 0.1, not a mapping"):
         apply_overrides({"train": {"lr": 0.1}}, ["train.lr.x=1"])
 
 

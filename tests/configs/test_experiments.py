@@ -15,6 +15,7 @@ from aioir import models, settings, strategies
 from aioir.config import load_config
 from aioir.config.schema import ModelConfig, RunConfig
 from aioir.engine import build
+from aioir.settings.assemble import resolve_setting
 from aioir.engine.schedule import lr_at
 from aioir.engine.stages import resolve_stages, stage_at
 
@@ -279,7 +280,7 @@ def test_prompt_configs_wrap_the_mioir_backbones():
             assert opts.pop("prompt_sites") == sites
             assert opts.pop("prompt_tasks", 7) == 7
             if kind == "explicit":  # validation gives each test set its task's prompt
-                assert opts.pop("prompt_task_names") == list(build.resolve_setting(plain).task_names)
+                assert opts.pop("prompt_task_names") == list(resolve_setting(plain).task_names)
             opts.pop("prompt_per_site", None)
             assert opts == plain.model.options  # the backbone's own options, passed through
             cfg.model, cfg.name = plain.model, plain.name

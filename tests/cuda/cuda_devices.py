@@ -16,7 +16,7 @@ NO_GPU = "needs a CUDA GPU: torch.cuda.is_available() is False on this machine"
 CUDA_MARKS = (pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available(), reason=NO_GPU))
 
 
-def cuda_param(*values, id: str | None = None):  # noqa: A002 - pytest's name
+def cuda_param(*values, id: str | None = None):  # pytest's name
     """One ``pytest.param`` carrying the CUDA marks."""
     return pytest.param(*values, marks=CUDA_MARKS, id=id)
 

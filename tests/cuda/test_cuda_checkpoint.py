@@ -97,7 +97,7 @@ def test_one_rank_ddp_run_equals_one_process(tmp_path, make_config, device):
 
 @pytest.mark.parametrize("device", DEVICES)
 def test_tiled_restore_on_the_device_equals_the_cpu_result(tur_checkpoint, device):
-    from aioir.inference.export import load_network
+    from aioir.inference.reader import load_network
     from aioir.inference.restore import Restorer
     from aioir.models.restore import restore_image
 

@@ -116,7 +116,7 @@ def test_fp16_scaler_skips_an_overflowing_step_and_backs_off(tmp_path, make_conf
     for k, v in tr.model.state_dict().items():
         assert torch.equal(v, before[k]), k
     tr.scaler = torch.amp.GradScaler("cuda")  # the default scale 2**16: the step updates
-    out, stepped = _one_step(tr)
+    _out, stepped = _one_step(tr)
     assert stepped and any(not torch.equal(v, before[k])
                            for k, v in tr.model.state_dict().items())
 

@@ -256,7 +256,7 @@ def test_truncated_16bit_png_raises(tmp_path: Path) -> None:
     write_image(tmp_path / "w16.png", RNG.random((8, 8, 3)), bits=16)
     data = (tmp_path / "w16.png").read_bytes()
     (tmp_path / "cut16.png").write_bytes(data[: len(data) - 30])
-    with pytest.raises(ImageReadError, match="cut16.png"):
+    with pytest.raises(ImageReadError, match=r"cut16.png"):
         read_image(tmp_path / "cut16.png")
 
 

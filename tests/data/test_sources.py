@@ -78,5 +78,5 @@ def test_folder_source_errors(tmp_path: Path) -> None:
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "broken.png").write_bytes(b"\x89PNG garbage")
     src = FolderSource(tmp_path / "bad")
-    with pytest.raises(ImageReadError, match="broken.png"):
+    with pytest.raises(ImageReadError, match=r"broken.png"):
         src[0]

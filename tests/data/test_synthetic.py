@@ -101,7 +101,7 @@ def test_patches_are_windows_of_a_source_image() -> None:
     for i in range(10):
         gt = hwc(ds[i]["gt"])
         assert gt.shape == (8, 12, 3)
-        j = int(round(gt[0, 0, 1] * 255))
+        j = int(round(gt[0, 0, 1] * 255))  # noqa: RUF046 - a numpy float rounds to a float
         w = src[j].shape[1]
         y0, x0 = divmod(int(position(gt)[0, 0]), w)
         assert np.array_equal(gt, src[j][y0 : y0 + 8, x0 : x0 + 12])
@@ -215,7 +215,7 @@ def test_synthetic_test_set_is_deterministic_and_documented() -> None:
     for t, task in enumerate(TASKS):
         a, b = list(make_set(task, t)), list(make_set(task, t))
         assert len(a) == 2
-        for (lq_a, gt_a, col, name), (lq_b, gt_b, _, _) in zip(a, b):
+        for (lq_a, gt_a, _, _), (lq_b, gt_b, _, _) in zip(a, b):
             assert np.array_equal(lq_a, lq_b) and np.array_equal(gt_a, gt_b)
         for j, (lq, gt, column, name) in enumerate(a):
             assert (column, name) == (task, f"img{j}")
@@ -226,7 +226,7 @@ def test_synthetic_test_set_is_deterministic_and_documented() -> None:
             noise = np.random.default_rng([5, t, j]).uniform(0, 0.01, gt.shape)
             assert_rounded(lq, gt.astype(np.float64) * FACTORS[task] + noise)
     other = list(make_set(TASKS[0], 0, seed=6))
-    assert not np.array_equal(other[0][0], list(make_set(TASKS[0], 0))[0][0])
+    assert not np.array_equal(other[0][0], next(iter(make_set(TASKS[0], 0)))[0])
 
 
 def test_synthetic_test_set_name_key_and_subset() -> None:

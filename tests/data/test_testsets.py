@@ -82,22 +82,22 @@ def test_bad_tiles_are_refused_with_the_value():
     src = _Source([(20, 20)])
     with pytest.raises(ValueError, match="smaller than one 32 x 32 tile"):
         SyntheticTestSet(src, "noise", tile=32, degrade=_draw)
-    with pytest.raises(ValueError, match="multiple of 8.*got 12"):
+    with pytest.raises(ValueError, match=r"multiple of 8.*got 12"):
         SyntheticTestSet(src, "noise", tile=12, multiple=8, degrade=_draw)
     cfg = RunConfig()
     cfg.val.tile = 0
-    with pytest.raises(ConfigError, match="val.tile"):
+    with pytest.raises(ConfigError, match=r"val.tile"):
         check(cfg)
 
 
 def test_paired_test_sets_are_not_tiled(tmp_path):
-    from aioir.engine.build import build_test_sets
+    from aioir.settings.assemble import build_test_sets
     from aioir.settings import get_setting
     from tests.settings.trees import three_task
 
     three_task(tmp_path)
     setting = get_setting("three_task")
-    with pytest.raises(ValueError, match="val.tile=16.*real paired set"):
+    with pytest.raises(ValueError, match=r"val.tile=16.*real paired set"):
         build_test_sets(setting, tmp_path, tile=16)
     sets, _ = build_test_sets(setting, tmp_path, groups=None)
     assert all(ts.column for ts in sets)  # without tile the same tree builds

@@ -28,8 +28,8 @@ def test_more_value_more_streak_energy():
     black = np.zeros((96, 96, 3), np.float32)
 
     def energy(value: int) -> float:
-        return float(np.mean([apply("rain", black, np.random.default_rng(s), value=value, length=30, angle=10, width=5)[0].mean()
-                              for s in range(4)]))
+        return float(np.mean([apply("rain", black, np.random.default_rng(s), value=value,
+                                    length=30, angle=10, width=5)[0].mean() for s in range(4)]))
 
     assert energy(50) < energy(100) < energy(150)
 

@@ -16,8 +16,8 @@ from aioir.diffusion.matching import (
     summary_line,
     table_rows,
 )
-from aioir.diffusion.network import DiffusionNet
-from aioir.diffusion.schedule import NoiseSchedule
+from aioir.models.diffusion.network import DiffusionNet
+from aioir.models.diffusion.schedule import NoiseSchedule
 
 
 @pytest.fixture(scope="module")

@@ -129,7 +129,7 @@ def test_moe_adapters_train_and_the_single_task_network_exports(pretrained, tmp_
                if k.startswith("moe.") and k.endswith(".scale"))
     export = tmp_path / "net.safetensors"
     assert main(["export", str(out.train.checkpoint), "--out", str(export)]) == 0
-    from aioir.inference.export import load_network
+    from aioir.inference.reader import load_network
 
     net, meta = load_network(export)
     assert meta["model"] == "diffusion" and net.test_t == 38
@@ -143,7 +143,7 @@ def test_moe_adapters_train_and_the_single_task_network_exports(pretrained, tmp_
 def test_errors_are_clear(pretrained, tmp_path, capsys):
     with pytest.raises(ValueError, match="no t_mat for task"):
         pipeline.prepare_finetune(config(), tmp_path, pretrained=pretrained, tmat={"noise": 3})
-    with pytest.raises(ValueError, match="model.name"):
+    with pytest.raises(ValueError, match=r"model.name"):
         cfg = config()
         cfg.model.name = "tiny_unet"
         pipeline.pretrain_config(cfg)
@@ -194,7 +194,7 @@ def test_eval_on_a_setting_gives_each_column_its_tasks_step(tmp_path, capsys):
     import numpy as np
     from PIL import Image
 
-    from aioir.diffusion.network import DiffusionNet
+    from aioir.models.diffusion.network import DiffusionNet
     from aioir.inference.export import save_exported
     from aioir.metrics import get_protocol, psnr
 
@@ -264,8 +264,8 @@ def test_every_evaluation_restores_each_task_at_its_step(finetuned, capsys):
     restorations all give each test set's images their task's t_mat: PSNR recomputed here from
     r(x, t_mat[task]) by hand with scikit-image."""
     from aioir.config import load_config
-    from aioir.engine.build import validation_sets
-    from aioir.inference.export import load_network
+    from aioir.settings.assemble import validation_sets
+    from aioir.inference.reader import load_network
     from aioir.report.images import restore_run
     from aioir.report.runs import load_run
 

@@ -46,7 +46,7 @@ def test_truncated_file_is_a_clear_error(tmp_path):
     ck.save_checkpoint({"w": torch.ones(1000)}, path)
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
-    with pytest.raises(ValueError, match="step_00000005.pt"):
+    with pytest.raises(ValueError, match=r"step_00000005.pt"):
         ck.load_checkpoint(path)
 
 

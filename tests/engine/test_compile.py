@@ -74,5 +74,5 @@ def test_compiled_run_resumes_and_its_checkpoint_loads_uncompiled(tmp_path, make
 
 def test_unknown_compile_backend_is_a_config_error(make_config):
     cfg = make_config("mixed", compile=True, compile_backend="inductr")
-    with pytest.raises(ConfigError, match="train.compile_backend: 'inductr'.*'inductor'"):
+    with pytest.raises(ConfigError, match=r"train.compile_backend: 'inductr'.*'inductor'"):
         build_run(cfg)

@@ -60,7 +60,7 @@ def test_two_ranks_match_one_process(tmp_path, make_config, strategy):
     one, two = _losses(tmp_path / "one"), _losses(tmp_path / "two")
     assert one.keys() == two.keys() == set(range(1, 6))
     for step in one:
-        (l1, t1, w1), (l2, t2, w2) = one[step], two[step]
+        (_l1, t1, w1), (_l2, t2, w2) = one[step], two[step]
         assert t1.keys() == t2.keys()
         for k in t1:  # per-task losses and weights are global (all-reduced) quantities
             assert t2[k] == pytest.approx(t1[k], rel=1e-5), (step, k)

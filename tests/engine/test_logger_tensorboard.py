@@ -36,7 +36,7 @@ def test_scalars_and_restoration_grids_reach_tensorboard(tmp_path, make_config):
         assert [v for _, v in got] == pytest.approx([v for _, v in expected], rel=1e-6)
 
     train_recs = [r for r in records if "val" not in r]
-    from aioir.engine.build import resolve_setting, validation_sets
+    from aioir.settings.assemble import resolve_setting, validation_sets
 
     tasks = resolve_setting(cfg).task_names
     for task in tasks:

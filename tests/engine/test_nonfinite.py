@@ -46,7 +46,7 @@ def test_nan_step_is_skipped_and_logged(tmp_path, make_config, caplog):
         res = tr.fit(on_step=snapshot)
     assert res.status == "finished" and res.skipped_steps == 1
     assert any("non-finite loss" in r.message for r in caplog.records)
-    recs = [json.loads(l) for l in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    recs = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [r["stepped"] for r in recs if "stepped" in r] == [True, False, True, True]
 
 

@@ -47,7 +47,7 @@ def test_gradient_accumulation_equals_the_full_batch_for_mixed(tmp_path, make_co
 
 def test_grad_accum_must_divide_the_batch(tmp_path, make_config):
     cfg = make_config("mixed", steps=1, grad_accum=3)
-    with pytest.raises(ValueError, match="not divisible by train.grad_accum 3"):
+    with pytest.raises(ValueError, match=r"not divisible by train.grad_accum 3"):
         Trainer(build_run(cfg), tmp_path).fit()
 
 

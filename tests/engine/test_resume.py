@@ -103,8 +103,8 @@ def test_sigkill_loses_at_most_the_steps_since_the_last_checkpoint(tmp_path, mak
     # the metrics log holds every logged step exactly once after the restart
     import json
 
-    steps = [json.loads(l)["step"] for l in (tmp_path / "kill" / "metrics.jsonl").read_text().splitlines()
-             if "loss" in json.loads(l)]
+    steps = [json.loads(line)["step"] for line in (tmp_path / "kill" / "metrics.jsonl").read_text().splitlines()
+             if "loss" in json.loads(line)]
     assert steps == sorted(set(steps)) and steps[-1] == 40
 
 

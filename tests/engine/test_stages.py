@@ -61,7 +61,7 @@ def test_airnet_two_stage_training(tmp_path, make_config, strategy):
 
     import json
 
-    recs = [json.loads(l) for l in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    recs = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     by_step = {r["step"]: r for r in recs if "loss" in r}
     assert [by_step[s]["stage"] for s in (1, 2, 3, 4)] == [0, 0, 1, 1]
     assert all("contrastive" in by_step[s]["aux"] for s in (1, 2, 3, 4))
@@ -75,14 +75,14 @@ def test_airnet_two_stage_training(tmp_path, make_config, strategy):
 def test_airnet_without_views_is_a_clear_error(tmp_path, make_config):
     cfg = _airnet_config(make_config, "mixed")
     cfg.data.views = 1
-    with pytest.raises(ValueError, match="data.views: 2"):
+    with pytest.raises(ValueError, match=r"data.views: 2"):
         Trainer(build_run(cfg), tmp_path)
 
 
 def test_stage_lengths_must_match_steps(tmp_path, make_config):
     cfg = _airnet_config(make_config, "mixed")
     cfg.train.steps = 5
-    with pytest.raises(ValueError, match="train.stages last 4 steps"):
+    with pytest.raises(ValueError, match=r"train.stages last 4 steps"):
         Trainer(build_run(cfg), tmp_path)
 
 
@@ -139,7 +139,7 @@ def test_extra_loss_is_added_with_its_weight(tmp_path, make_config):
     assert captured["aux"]["perceptual"] > 0
     import json
 
-    rec = [json.loads(l) for l in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()][0]
+    rec = json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[0])
     assert rec["aux"]["perceptual"] == pytest.approx(captured["aux"]["perceptual"], rel=1e-6)
     expected = captured["recon"] + 0.04 * captured["aux"]["perceptual"]
     assert rec["loss_total"] == pytest.approx(expected, rel=1e-6)
@@ -171,7 +171,7 @@ def test_stage_task_subsets_restrict_the_stream(tmp_path, make_config):
     assert sorted(ids[8:10]) == sorted(ids[10:12]) == [0, 1]  # balanced blocks of 2
     assert sorted(ids[16:19]) == [0, 1, 2]                   # a block of 3 from the stage start
     tr.fit()
-    recs = [json.loads(l) for l in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    recs = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     seen = {r["step"]: set(r["task_loss"]) for r in recs if "loss" in r}
     assert seen[1] == seen[2] == {"noise"}
     assert seen[3] == seen[4] == {"noise", "dark"}

@@ -126,7 +126,7 @@ def _meta(path: Path) -> dict:
 
 
 def test_onnx_graph_states_opset_dynamic_axes_and_metadata(exported):
-    net, src, root = exported
+    _net, src, root = exported
     out = root / "axes.onnx"
     export_checkpoint(src, out, fmt="onnx")
     proto = onnx.load(str(out))

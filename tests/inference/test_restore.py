@@ -4,6 +4,7 @@ peak memory of a real process), stored types in and out, the uncertainty map alo
 from __future__ import annotations
 
 import json
+from pathlib import Path
 import subprocess
 import sys
 
@@ -65,7 +66,7 @@ def test_fixed_tile_and_sixteen_bits():
 
 
 def test_uncertainty_map_comes_with_the_image(tur_checkpoint):
-    from aioir.inference.export import load_network
+    from aioir.inference.reader import load_network
     from aioir.inference.uncertainty import load_uncertainty_head, with_uncertainty
 
     net, _ = load_network(tur_checkpoint)
@@ -93,6 +94,7 @@ def test_file_plan_reads_the_header_only(tmp_path):
 
 _PEAK_SCRIPT = r"""
 import ctypes, json, sys
+from pathlib import Path
 import torch
 torch.set_num_threads(1)
 from aioir import models
@@ -107,7 +109,7 @@ def status(key):
         if line.startswith(key):
             return int(line.split()[1]) * 1024
 ctypes.CDLL("libc.so.6").malloc_trim(0)   # give back what the calibration freed
-open("/proc/self/clear_refs", "w").write("5")   # reset the peak (VmHWM) to the current RSS
+Path("/proc/self/clear_refs").write_text("5")   # reset the peak (VmHWM) to the current RSS
 base = status("VmRSS")
 r.restore_file(src, dst)
 print(json.dumps({"peak": status("VmHWM") - base, "windows": plan.windows,
@@ -128,7 +130,7 @@ def test_measured_peak_memory_stays_within_the_budget(tmp_path, name, options, b
     above what it held before the restore (peak RSS, reset through /proc/self/clear_refs) stays
     under the budget, though the whole image would need several times more."""
     try:
-        open("/proc/self/clear_refs", "w").write("5")
+        Path("/proc/self/clear_refs").write_text("5")
     except OSError:
         pytest.skip("this kernel does not let a process reset its peak RSS")
     yy, xx = np.mgrid[0:1200, 0:1600]

@@ -6,7 +6,8 @@ from __future__ import annotations
 import torch
 
 from aioir.checkpoint import load_checkpoint
-from aioir.inference.export import export_checkpoint, load_network
+from aioir.inference.export import export_checkpoint
+from aioir.inference.reader import load_network
 from aioir.inference.uncertainty import load_uncertainty_head, with_uncertainty
 from aioir.strategies.uem import UncertaintyHead
 

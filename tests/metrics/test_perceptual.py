@@ -24,7 +24,7 @@ def test_missing_package_gives_install_hint(monkeypatch: pytest.MonkeyPatch) -> 
 def test_missing_weights_give_the_same_hint(monkeypatch: pytest.MonkeyPatch) -> None:
     class FakeLpipsModule:  # the package is present but its backbone weights cannot be fetched
         @staticmethod
-        def LPIPS(net: str, verbose: bool) -> None:  # noqa: N802 - mirrors the package's API
+        def LPIPS(net: str, verbose: bool) -> None:  # mirrors the package's API
             raise OSError("no network: cannot download alexnet-owt-7be5be79.pth")
 
     monkeypatch.setitem(sys.modules, "lpips", FakeLpipsModule)

@@ -301,7 +301,7 @@ def test_stats_classifier_is_lda_over_every_patch_seen():
     feats, labels = [], []
     for seed, tasks in ((5, [0, 1, 2, 0, 1, 2, 0, 1]), (6, [2, 2, 1, 0, 0, 1, 2, 0])):
         x, y = image(b=8, seed=seed), image(b=8, seed=seed + 10) ** 2
-        _, aux = net.train_forward({"lq": x, "gt": y, "task_id": torch.tensor(tasks)},
+        _, _aux = net.train_forward({"lq": x, "gt": y, "task_id": torch.tensor(tasks)},
                                    restore=False)
         feats.append(degradation_stats(torch.cat([x, y[:2]])).double().numpy())
         labels += tasks + [K, K]

@@ -30,7 +30,7 @@ def _bilinear(img: torch.Tensor, y: torch.Tensor, x: torch.Tensor) -> torch.Tens
 
 
 def naive_dcn(x, offset, mask, weight, bias, stride, padding, dilation):
-    b, c, h, w = x.shape
+    b, c, _h, _w = x.shape
     cout, cin_g, kh, kw = weight.shape
     groups = c // cin_g
     kk = kh * kw

@@ -9,7 +9,7 @@ import torch
 
 from aioir import models
 from aioir.models import guard
-from aioir.models.pretrained import CheckpointMismatchError
+from aioir.models.guard import CheckpointMismatchError
 
 
 @pytest.mark.parametrize("name", models.names())

@@ -181,7 +181,7 @@ def test_explicit_prompts_by_task_name_for_the_engines_evaluation():
         context("haze")
     plain = models.build("prompted", backbone="tiny_unet", width=8, prompt="explicit",
                          prompt_tasks=3)
-    with pytest.raises(ValueError, match="set model.options.prompt_task_names"):
+    with pytest.raises(ValueError, match=r"set model.options.prompt_task_names"):
         hooks(plain).task_context("dark")
     assert hooks(models.build("prompted", backbone="tiny_unet", width=8)).task_context is None
     with pytest.raises(ValueError, match="2 names for prompt_tasks=3"):

@@ -1,5 +1,7 @@
 """Tiled inference: coverage, blending, and equality with a single pass where it must hold."""
 
+from itertools import pairwise
+
 import pytest
 import torch
 
@@ -16,7 +18,7 @@ def test_windows_cover_the_image_with_the_overlap(size, tile, overlap):
         assert 0 <= s and s + t <= size
         covered[s : s + t] = True
     assert covered.all()
-    for a, b in zip(starts, starts[1:]):
+    for a, b in pairwise(starts):
         assert a + t - b >= overlap  # consecutive windows overlap by at least `overlap`
 
 

@@ -48,7 +48,7 @@ class _TestSet(list):
 
 
 def _test_set() -> _TestSet:  # the images the runs validated on (val seed 1234, 32 px crops)
-    from aioir.engine.build import validation_sets
+    from aioir.settings.assemble import validation_sets
 
     from report_runs import tiny_run_config
 
@@ -129,7 +129,7 @@ def test_degraded_input_row_recomputed_with_scikit_image(report_json):
 
 def test_grid_captions_are_scikit_image_psnr_of_each_runs_restoration(bench_dir, report,
                                                                       report_json):
-    from aioir.inference.export import load_network
+    from aioir.inference.reader import load_network
     from aioir.models.restore import restore_image
 
     data = _figure(report_json, "restorations")["data"]
@@ -212,7 +212,7 @@ def test_refuses_a_folder_holding_other_files_and_replaces_its_own_report(bench_
     out = tmp_path / "r"
     out.mkdir()
     (out / "notes.txt").write_text("mine")
-    with pytest.raises(ValueError, match="refusing .* notes.txt"):
+    with pytest.raises(ValueError, match=r"refusing .* notes.txt"):
         make_report([bench_dir / "mixed"], out, figures=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r"]  # nothing left behind
     assert (out / "notes.txt").read_text() == "mine"

@@ -12,7 +12,7 @@ from browser import browser_page  # noqa: E402,F401  (pytest fixture)
 from aioir.report.build import make_report  # noqa: E402
 
 
-def test_every_figure_loads_offline_without_console_errors(bench_dir, tmp_path, browser_page):
+def test_every_figure_loads_offline_without_console_errors(bench_dir, tmp_path, browser_page):  # noqa: F811
     out = make_report([bench_dir], tmp_path / "report", baseline="mixed").out
     figures = json.loads((out / "report.json").read_text())["figures"]
     page = out / "report.html"
@@ -41,7 +41,7 @@ def test_every_figure_loads_offline_without_console_errors(bench_dir, tmp_path, 
     assert browser_page.problems == [] and browser_page.external_requests == []
 
 
-def test_the_checks_catch_a_broken_page(tmp_path, browser_page):
+def test_the_checks_catch_a_broken_page(tmp_path, browser_page):  # noqa: F811 - the fixture
     """The same checks on a page that is broken in each way they look for."""
     bad = tmp_path / "bad.html"
     bad.write_text(

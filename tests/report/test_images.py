@@ -17,8 +17,8 @@ def test_zoom_window_is_the_most_detailed_square_on_the_half_window_grid():
     energy[:, 1:] += np.diff(gray, axis=1) ** 2
     energy[1:, :] += np.diff(gray, axis=0) ** 2
     best = max(
-        (energy[t:t + 12, l:l + 12].sum(), t, l)
-        for t in range(0, 40 - 12 + 1, 6) for l in range(0, 56 - 12 + 1, 6)
+        (energy[t:t + 12, x0:x0 + 12].sum(), t, x0)
+        for t in range(0, 40 - 12 + 1, 6) for x0 in range(0, 56 - 12 + 1, 6)
     )
     assert (top, left, size) == (best[1], best[2], 12)
 

@@ -42,7 +42,7 @@ def test_the_quickstart_install_brings_what_the_page_needs():
         assert phrase in " ".join(quickstart.split()), phrase
 
 
-def test_the_demo_page_shows_every_promised_figure(tmp_path, monkeypatch, browser_page):
+def test_the_demo_page_shows_every_promised_figure(tmp_path, monkeypatch, browser_page):  # noqa: F811
     from aioir import demo
 
     tiny = demo.DemoBudget(steps=2, patch_size=24, batch_size=7, lr=1e-3, width=8,

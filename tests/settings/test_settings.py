@@ -11,7 +11,7 @@ from PIL import Image
 
 import trees
 from aioir.config.schema import DataConfig, RunConfig
-from aioir.engine.build import build_test_sets, resolve_setting, train_dataset
+from aioir.settings.assemble import build_test_sets, resolve_setting, train_dataset
 from aioir.settings import get_setting, names
 from aioir.settings.check import check_setting
 

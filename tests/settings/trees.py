@@ -50,7 +50,8 @@ def five_task(root: Path) -> dict:
     for split, scenes in (("train", ("GOPR0372_07_00", "GOPR0374_11_00")), ("test", ("GOPR0384_11_00",))):
         for j, scene in enumerate(scenes):  # equal frame names in different scenes must not clash
             for frame in ("000047.png", "000048.png"):
-                pair(root / f"GoPro/{split}/{scene}/blur/{frame}", root / f"GoPro/{split}/{scene}/sharp/{frame}", 60 + j)
+                pair(root / f"GoPro/{split}/{scene}/blur/{frame}",
+                     root / f"GoPro/{split}/{scene}/sharp/{frame}", 60 + j)
     for split, n in (("our485", 3), ("eval15", 1)):
         for i in range(n):
             pair(root / f"LOL/{split}/low/{i}.png", root / f"LOL/{split}/high/{i}.png", 70 + i)
@@ -92,7 +93,7 @@ def allweather(root: Path) -> dict:
     names = {"rainfog": ["im_0001_s80_a04.png", "im_0002_s95_a06.png"], "raindrop": ["3_rain.png"],
              "snow": ["beautiful_smile_00001.jpg", "city_read_00010.jpg"]}
     lines = []
-    for k, (task, files) in enumerate(names.items()):
+    for k, files in enumerate(names.values()):
         for j, f in enumerate(files):
             pair(root / "train/allweather/input" / f, root / "train/allweather/gt" / f, 10 * k + j)
             lines.append(f"allweather/input/{f}")

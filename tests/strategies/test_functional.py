@@ -260,7 +260,7 @@ def test_tur_and_ue_generalise_to_rho_over_u(loss: str) -> None:
 def test_tur_gaussian_with_an_l1_pixel_loss_by_hand() -> None:
     p, g, u = _rand(6, 3, 3, 2, 2), _rand(7, 3, 3, 2, 2), _rand(8, 3, 3, 2, 2) + 0.1
     tid = [1, 1, 0]
-    total, per = Fn.tur_loss_gaussian(_t(p), _t(g), _t(u), torch.tensor(tid), 2, 1e-6, "l1")
+    total, _per = Fn.tur_loss_gaussian(_t(p), _t(g), _t(u), torch.tensor(tid), 2, 1e-6, "l1")
     terms = []
     for k in (0, 1):
         idx = [i for i in range(3) if tid[i] == k]

@@ -91,7 +91,7 @@ def test_written_gradient_is_the_method_on_explicit_task_gradients(name, options
     net = _net()
     s = strategies.build(name, num_tasks=K, **options)
     x, gt, tid = _data()
-    tasks, g = _task_grads(net, x, gt, tid)
+    _tasks, g = _task_grads(net, x, gt, tid)
     ref = _reference(name, s, g)
     net.zero_grad(set_to_none=True)
     outs, grad = _run(s, net, [(x, gt, tid)])
@@ -117,7 +117,7 @@ def test_aux_loss_recon_weight_and_loss_scale() -> None:
     x, gt, tid = _data()
     aux = lambda pred: 0.3 * pred.square().mean()  # noqa: E731
     net = _net()
-    tasks, g = _task_grads(net, x, gt, tid)
+    _tasks, g = _task_grads(net, x, gt, tid)
     net.zero_grad(set_to_none=True)
     aux_grad = torch.autograd.grad(aux(net(x)), list(net.parameters()))
     aux_grad = torch.cat([a.reshape(-1) for a in aux_grad]).double().numpy()
@@ -169,7 +169,7 @@ def test_imtl_hybrid_scales_and_their_gradient() -> None:
     with torch.no_grad():
         s.log_scale.copy_(torch.tensor([0.2, -0.1, 0.3]))
     x, gt, tid = _data()
-    tasks, g = _task_grads(net, x, gt, tid)
+    _tasks, g = _task_grads(net, x, gt, tid)
     scales = np.exp([0.2, -0.1, 0.3])
     gs = g * scales[:, None]
     c = imtl_g_coefficients(torch.tensor(gs @ gs.T, dtype=torch.float64)).numpy()
@@ -198,7 +198,7 @@ def test_gradnorm_weight_gradient_and_renormalisation_by_hand() -> None:
     s = strategies.build("gradnorm", num_tasks=K, alpha=1.5)
     s.attach(net)
     x, gt, tid = _data()
-    tasks, g = _task_grads(net, x, gt, tid)
+    _tasks, g = _task_grads(net, x, gt, tid)
     norms = np.linalg.norm(g, axis=1)
     net.zero_grad(set_to_none=True)
     outs, grad = _run(s, net, [(x, gt, tid)])
@@ -213,7 +213,7 @@ def test_gradnorm_weight_gradient_and_renormalisation_by_hand() -> None:
     with torch.no_grad():
         s.weight.copy_(torch.tensor([0.5, 1.0, 1.5]))
     x2, gt2, tid2 = _data(seed=5)
-    tasks, g2 = _task_grads(net, x2, gt2, tid2)
+    _tasks, g2 = _task_grads(net, x2, gt2, tid2)
     net.zero_grad(set_to_none=True)
     s.weight.grad = None
     outs2, grad2 = _run(s, net, [(x2, gt2, tid2)])

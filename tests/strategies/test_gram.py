@@ -68,7 +68,7 @@ def test_simplex_projection_is_the_nearest_point() -> None:
     for _ in range(5):
         v = rng.normal(size=5) * 2
         ours = project_simplex(torch.tensor(v)).numpy()
-        res = minimize(lambda w: ((w - v) ** 2).sum(), np.full(5, 0.2), method="SLSQP",
+        res = minimize(lambda w: ((w - v) ** 2).sum(), np.full(5, 0.2), method="SLSQP",  # noqa: B023 - runs in this iteration
                        bounds=[(0, 1)] * 5,
                        constraints={"type": "eq", "fun": lambda w: w.sum() - 1}, tol=1e-14)
         assert ours.sum() == pytest.approx(1.0) and (ours >= 0).all()

@@ -92,17 +92,17 @@ def _first_step(name: str, start: str, zero_last: bool = False, **options):
 def test_head_start_error_puts_the_first_map_at_half_the_l1(name) -> None:
     # rho(e)/U + 2 log U is smallest at U = mean|e|/2: the first map's mean is that, exactly when
     # the pre-activation is constant, within 1 % from the initialised head
-    s, _, out, pred, gt, _ = _first_step(name, "error", zero_last=True)
+    _s, _, out, pred, gt, _ = _first_step(name, "error", zero_last=True)
     want = float((pred - gt).abs().mean()) / 2
     assert float(out.extras["uncertainty"][out.present].mean()) == pytest.approx(want, rel=1e-5)
-    s, _, out, pred, gt, _ = _first_step(name, "error")
+    _s, _, out, pred, gt, _ = _first_step(name, "error")
     want = float((pred - gt).abs().mean()) / 2
     assert float(out.extras["uncertainty"][out.present].mean()) == pytest.approx(want, rel=1e-2)
 
 
 def test_head_start_error_gaussian_form_starts_at_the_mse() -> None:
     # MSE / (2 sigma^2) + 1/2 log sigma^2 is smallest at sigma^2 = MSE
-    s, _, out, pred, gt, _ = _first_step("tur", "error", zero_last=True, form="gaussian")
+    _s, _, out, pred, gt, _ = _first_step("tur", "error", zero_last=True, form="gaussian")
     want = float(((pred - gt) ** 2).mean())
     assert float(out.extras["uncertainty"][out.present].mean()) == pytest.approx(want, rel=1e-5)
 

@@ -117,7 +117,7 @@ def test_famo_coefficients_and_logit_update_match_the_official_algorithm() -> No
     opt = torch.optim.Adam([xi], lr=lr, weight_decay=gamma)
     prev = None
     rng = np.random.default_rng(1)
-    for step in range(6):
+    for _ in range(6):
         values = rng.uniform(0.05, 0.5, size=3)
         pred, gt, tid = _losses_batch(values, [0, 1, 2])
         L = torch.tensor(values, dtype=torch.float64)

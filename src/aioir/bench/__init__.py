@@ -245,7 +245,7 @@ def _setting_tasks(base: dict[str, Any]) -> list[str]:
     """The task names of the base config's setting (``data.tasks`` unset: all of them)."""
     from aioir.config import from_dict
     from aioir.config.schema import RunConfig
-    from aioir.engine.build import resolve_setting
+    from aioir.settings.assemble import resolve_setting
 
     return list(resolve_setting(from_dict(RunConfig, base)).task_names)
 

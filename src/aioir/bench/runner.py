@@ -111,8 +111,8 @@ def _worker(worker: int, tasks: Any, events: Any, parent: int) -> None:
         try:
             cfg = from_dict(RunConfig, job.config)
             result = train_cell(cfg, Path(job.run_dir),
-                                on_step=lambda _s: events.put(("step", worker, job.name)))
-        except BaseException as exc:  # report, never hang the parent
+                                on_step=lambda _s: events.put(("step", worker, job.name)))  # noqa: B023 - runs in this iteration
+        except BaseException as exc:  # noqa: BLE001 - report, never hang the parent
             events.put(("error", worker, job.name, f"{type(exc).__name__}: {exc}"))
             if not isinstance(exc, Exception):
                 return
@@ -179,8 +179,8 @@ def run_cells(jobs: list[CellJob], *, workers: int, progress: bool = True) -> Ru
 
     def reap_dead() -> None:
         for w, p in procs.items():
-            if not p.is_alive() and current[w] is not None:
-                name = current[w]
+            name = current[w]
+            if not p.is_alive() and name is not None:
                 current[w] = None
                 if _complete(name):
                     report.status[name] = "finished"

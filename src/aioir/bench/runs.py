@@ -101,7 +101,7 @@ def evaluation_sets(cfg: RunConfig) -> tuple[list[Any], Any]:
     """The test sets every cell is evaluated on at its end, and their protocol; a config
     without such an evaluation cannot be benched, which this reports clearly (the bench checks
     it before it writes anything)."""
-    from aioir.engine.build import resolve_setting, val_protocol, validation_sets
+    from aioir.settings.assemble import resolve_setting, val_protocol, validation_sets
 
     setting = resolve_setting(cfg)
     sets, notes = validation_sets(cfg, setting)

@@ -122,7 +122,7 @@ class BenchSpec:
             if cfg.data.tasks:
                 num_tasks = len(cfg.data.tasks)
             else:  # the setting's tasks
-                from aioir.engine.build import resolve_setting
+                from aioir.settings.assemble import resolve_setting
 
                 num_tasks = len(resolve_setting(cfg).task_names)
             try:  # options are checked by building each strategy once

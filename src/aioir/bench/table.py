@@ -14,7 +14,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from aioir.bench.stats import AVERAGE, METHOD, paired_intervals, resampling
-from aioir.report.tables import markdown_table
+from aioir.markdown import markdown_table
 
 __all__ = ["METRICS", "per_image", "summarise", "markdown", "csv_rows", "CSV_HEADERS"]
 

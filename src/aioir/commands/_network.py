@@ -3,7 +3,7 @@
 ``--model NAME`` (the backbone a released file holds; detected from its keys when left out),
 ``--option NAME=VALUE`` (a constructor option the weights cannot show, e.g. TransWeather's
 heads) and ``--tasks`` (the tasks the authors trained it on). :func:`open_network` loads any
-checkpoint (:func:`aioir.inference.export.load_network`) and prints which architecture a
+checkpoint (:func:`aioir.inference.reader.load_network`) and prints which architecture a
 released file was read as.
 """
 
@@ -31,7 +31,7 @@ def add_network_arguments(p: argparse.ArgumentParser) -> None:
 def open_network(args: argparse.Namespace, *, use_ema: bool = True) -> tuple[Any, dict[str, Any]]:
     """``(model, meta)`` of ``args.checkpoint`` with the released-weights options applied;
     prints (to stderr) how a released file was read."""
-    from aioir.inference.export import load_network
+    from aioir.inference.reader import load_network
     from aioir.models.release import describe_choice, parse_model_options
 
     model, meta = load_network(args.checkpoint, use_ema=use_ema, model=args.model,

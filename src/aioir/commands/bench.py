@@ -75,12 +75,12 @@ def run(args: argparse.Namespace) -> int:
     options = {k: o for k, o in options.items()
                if k in strategies or k in variants or k in given}
     if args.jobs == "auto":
-        jobs = None
+        jobs: int | None = None
     else:
-        jobs = parse_int_list(args.jobs, "--jobs")
-        if len(jobs) != 1 or jobs[0] < 1:
+        parsed = parse_int_list(args.jobs, "--jobs")
+        if len(parsed) != 1 or parsed[0] < 1:
             raise ValueError(f"--jobs must be 'auto' or a positive integer, got {args.jobs!r}")
-        jobs = jobs[0]
+        jobs = parsed[0]
     spec = BenchSpec(
         base=base,
         strategies=strategies,

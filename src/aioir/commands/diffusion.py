@@ -206,7 +206,7 @@ def _match_config(args: argparse.Namespace):
 def _match(args: argparse.Namespace) -> int:
     from aioir.diffusion.matching import PAPER_TMAT, summary_line, table_rows
     from aioir.diffusion.pipeline import match, write_match_table
-    from aioir.report.tables import markdown_table
+    from aioir.markdown import markdown_table
 
     cfg = _match_config(args)
     ckpt = Path(args.checkpoint)

@@ -137,7 +137,7 @@ def evaluate_validation(restore_fn: Callable[[np.ndarray], np.ndarray], meta: di
     model's hook, see :func:`aioir.engine.evaluation.evaluate`)."""
     from aioir.config import from_dict
     from aioir.config.schema import RunConfig
-    from aioir.engine.build import resolve_setting, val_protocol, validation_sets
+    from aioir.settings.assemble import resolve_setting, val_protocol, validation_sets
     from aioir.engine.evaluation import evaluate, lpips_status, summary
     from aioir.report.tables import validation_table
     from aioir.report.writers import write_results
@@ -159,12 +159,12 @@ def evaluate_validation(restore_fn: Callable[[np.ndarray], np.ndarray], meta: di
     stem = f"eval_{result_label(Path(args.checkpoint), out)}"
     refuse_existing(out, [stem], getattr(args, "overwrite", False))
     protocol = get_protocol(args.protocol) if args.protocol else val_protocol(cfg, setting)
-    protocol, note = lpips_status(protocol)
+    protocol, lpips_note = lpips_status(protocol)
     result = summary(evaluate(restore_fn, sets, protocol, task_context=task_context,
                               progress=getattr(args, "progress", True), desc="eval"))
     print(validation_table(result))
-    if note:
-        print(f"\n{note}")
+    if lpips_note:
+        print(f"\n{lpips_note}")
     write_results(result, out, stem=stem)
     print(f"results written to {out}")
     return 0
@@ -209,7 +209,7 @@ def evaluate_photos(folder: str, restore_fn: Callable[[np.ndarray], np.ndarray],
 
 
 def _lpips_table(summary: dict[str, Any]) -> str:
-    from aioir.report.tables import markdown_table
+    from aioir.markdown import markdown_table
 
     per_task = summary["per_task"]
     cols = list(per_task) + ["Average"]
@@ -222,7 +222,7 @@ def evaluate_setting(setting: str, root: str | None, restore_fn: Callable[[np.nd
                      task_context: Any = None) -> int:
     """Evaluate ``restore_fn`` on every test set of ``setting`` under ``root``; print the tables
     and write CSV/JSON. Returns the exit status (0)."""
-    from aioir.engine.build import build_test_sets
+    from aioir.settings.assemble import build_test_sets
     from aioir.engine.evaluation import evaluate, lpips_status, task_mismatch
     from aioir.metrics import get_protocol
     from aioir.report.tables import INPUT_ROW, results_table
@@ -244,7 +244,7 @@ def evaluate_setting(setting: str, root: str | None, restore_fn: Callable[[np.nd
     stems = {group: f"eval_{s.name}_{label}" + ("" if group == "main" else f"_{group}")
              for group in s.groups}  # one safe component each (write_results)
     refuse_existing(out, list(stems.values()), getattr(args, "overwrite", False))
-    sets, notes = build_test_sets(s, root)
+    sets, _notes = build_test_sets(s, root)
     results = evaluate(restore_fn, sets, protocol, measure_input=True,
                        progress=getattr(args, "progress", True), desc=f"eval {s.name}",
                        task_context=task_context)

@@ -21,6 +21,7 @@ see docs/models.md).
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from aioir.commands._network import CHECKPOINT_HELP, add_network_arguments, open_network
 
@@ -101,10 +102,11 @@ def run(args: argparse.Namespace) -> int:
             if plan.windows > 1:
                 windows = progress(total=plan.windows, desc=f"  {job.name}", unit="tile")
 
-            def advance(n: int) -> None:
-                windows.update(n)
-                if windows.n >= plan.windows:  # the last rows, then encoding the file
-                    windows.set_postfix_str(f"writing {job.target.name}")
+            def advance(n: int, bar: Any = windows, total: int = plan.windows,
+                        name: str = job.target.name) -> None:
+                bar.update(n)
+                if bar.n >= total:  # the last rows, then encoding the file
+                    bar.set_postfix_str(f"writing {name}")
 
             try:
                 report = restorer.restore_file(

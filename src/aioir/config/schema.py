@@ -19,6 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, Optional
 
+from aioir.config.errors import ConfigError, suggest
+
 MIOIR_TASKS = ["sr", "blur", "noise", "jpeg", "rain", "haze", "dark"]
 
 
@@ -205,8 +207,6 @@ def check(cfg: RunConfig) -> None:
     """Raise :class:`aioir.config.ConfigError` naming the key of the first value no run can
     use (checked before a run folder is written; the setting, model and strategy are checked
     when the run is built)."""
-    from aioir.config.errors import ConfigError
-
     positive = {
         "train.steps": cfg.train.steps,
         "train.log_every": cfg.train.log_every,
@@ -267,8 +267,6 @@ COMPILE_BACKENDS: tuple[str, ...] = ("aot_eager", "eager", "inductor")
 
 def check_backend(name: str, key: str) -> None:
     """``ConfigError`` naming ``key`` when ``name`` is not one of :data:`COMPILE_BACKENDS`."""
-    from aioir.config.errors import ConfigError, suggest
-
     if name not in COMPILE_BACKENDS:
         raise ConfigError(f"{key}: {name!r} is not a torch.compile backend"
                           f"{suggest(name, list(COMPILE_BACKENDS)) or ';'} Known: "

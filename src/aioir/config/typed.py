@@ -202,7 +202,7 @@ def from_dict(cls: type[T], data: typing.Mapping[str, Any], path: str = "") -> T
             raise ConfigError(f"unknown key '{prefix}{key}'{hint}")
     try:
         hints = typing.get_type_hints(cls)
-    except Exception as err:  # noqa: BLE001 - unresolved forward reference in user code
+    except Exception as err:  # unresolved forward reference in user code
         raise TypeError(f"cannot resolve the field types of {cls.__name__}: {err}") from err
     missing = [
         prefix + name

@@ -18,6 +18,8 @@ from typing import Any, Mapping
 
 import yaml
 
+from aioir.files import write_text
+
 from .errors import ConfigError
 from .typed import to_dict
 
@@ -143,6 +145,4 @@ def dump_yaml(obj: Any, path: str | os.PathLike[str]) -> None:
     >>> load_yaml(p)
     {'lr': 1e-10, 'size': [8, 8]}
     """
-    from aioir.files import write_text
-
     write_text(path, dump_yaml_text(obj), what="config")

@@ -33,6 +33,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from aioir.progress import progress as progress_bar
+from aioir.workers import die_with_parent
+
 _FIELDS = ("lq", "gt")
 
 
@@ -99,14 +102,10 @@ def materialize(
         for job in jobs:
             _fill(job)
     else:
-        from aioir.workers import die_with_parent
-
         with mp.get_context("spawn").Pool(workers, initializer=die_with_parent,
                                           initargs=(os.getpid(),)) as pool:
             it = pool.imap_unordered(_fill, jobs)
             if progress:
-                from aioir.progress import progress as progress_bar
-
                 it = progress_bar(it, total=len(jobs), desc="synthesising data", unit="chunk")
             for _ in it:
                 pass

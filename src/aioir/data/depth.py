@@ -18,11 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
+from aioir.data.io import IMAGE_EXTENSIONS, read_image
+
 
 def depth_file(folder: str | Path, rel: str) -> Path | None:
     """The depth file of the clean image ``rel`` (relative path) in ``folder``, or None."""
-    from aioir.data.io import IMAGE_EXTENSIONS
-
     base = Path(folder) / Path(rel).with_suffix("")
     for ext in (".npy", ".mat", *IMAGE_EXTENSIONS):
         cand = base.with_name(base.name + ext)
@@ -33,8 +33,6 @@ def depth_file(folder: str | Path, rel: str) -> Path | None:
 
 def read_depth(path: str | Path) -> np.ndarray:
     """The (H, W) float64 map stored in ``path`` (``.npy``, ``.mat`` or an image)."""
-    from aioir.data.io import read_image
-
     path = Path(path)
     if path.suffix == ".npy":
         d = np.load(path, allow_pickle=False)

@@ -27,7 +27,8 @@ a quarter of the memory for 8-bit files) with the source's bit depth, ICC profil
 the orientation, which is applied): what a command needs to write a result like its input.
 
 Writing (:func:`write_image`): PNG or JPEG (or any format Pillow writes, chosen by extension),
-8-bit rounded, or 16-bit PNG or TIFF (TIFF through tifffile), with an optional ICC profile and EXIF block (PNG, JPEG, WebP,
+8-bit rounded, or 16-bit PNG or TIFF (TIFF through tifffile), with an optional ICC profile and EXIF
+block (PNG, JPEG, WebP,
 TIFF); parent folders are created; the file appears atomically through
 :func:`aioir.files.atomic_write` (temporary file in the same folder, then ``os.replace``), so a
 crash never leaves a half-written image, with the permissions of any new file (``0666`` less
@@ -56,6 +57,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator
 import numpy as np
 
 from aioir.data import png16, tiff
+from aioir.data.orientation import orient_array
 from aioir.files import atomic_write
 
 if TYPE_CHECKING:
@@ -138,7 +140,7 @@ def _open_guarded(p: Path, source: Any) -> Iterator[Any]:
                     size = probe.size
             finally:
                 Image.MAX_IMAGE_PIXELS = saved
-            raise _too_large(p, *size, limit or 0) or ImageReadError(
+            raise _too_large(p, size[0], size[1], limit or 0) or ImageReadError(
                 f"cannot read image {p}: above Pillow's decompression-bomb limit")
     with im:
         error = _too_large(p, *im.size, limit)
@@ -184,8 +186,8 @@ def _pil_pixels(im: Any) -> tuple[np.ndarray, float]:
     if mode in _SIXTEEN_BIT_MODES:
         return _grey_to_rgb(_as_array(im).astype(np.uint16)), 65535.0
     if mode == "I":
-        a = _as_array(im).astype(np.float64) / 65535.0
-        return _grey_to_rgb(np.clip(a, 0.0, 1.0).astype(np.float32)), 1.0
+        wide = _as_array(im).astype(np.float64) / 65535.0
+        return _grey_to_rgb(np.clip(wide, 0.0, 1.0).astype(np.float32)), 1.0
     if mode == "F":
         a = _as_array(im).astype(np.float32)
         if not np.isfinite(a).all():
@@ -202,28 +204,6 @@ def _pil_pixels(im: Any) -> tuple[np.ndarray, float]:
     if mode in ("L", "1"):
         return _grey_to_rgb(_as_array(im)), 255.0
     return _as_array(im if mode == "RGB" else im.convert("RGB")), 255.0
-
-
-def orient_array(a: np.ndarray, orientation: int) -> np.ndarray:
-    """Apply EXIF orientation ``1..8`` to an ``H x W x C`` array (as a viewer displays it).
-
-    >>> a = np.arange(6).reshape(2, 3, 1)
-    >>> orient_array(a, 6)[..., 0]   # stored image rotated 90 degrees clockwise
-    array([[3, 0],
-           [4, 1],
-           [5, 2]])
-    """
-    ops = {
-        1: lambda x: x,
-        2: lambda x: x[:, ::-1],
-        3: lambda x: x[::-1, ::-1],
-        4: lambda x: x[::-1],
-        5: lambda x: x.transpose(1, 0, 2),
-        6: lambda x: np.rot90(x, -1),
-        7: lambda x: x.transpose(1, 0, 2)[::-1, ::-1],
-        8: lambda x: np.rot90(x, 1),
-    }
-    return np.ascontiguousarray(ops.get(int(orientation), ops[1])(a))
 
 
 def _read_png16(data: bytes, im: Any) -> tuple[np.ndarray, float]:
@@ -343,7 +323,7 @@ def _decode_tiff(p: Path) -> DecodedImage | None:
         t = tiff.read_tiff(p, check_size)
     except ImageReadError:
         raise
-    except Exception as exc:  # noqa: BLE001 - tifffile's own errors, named with the file
+    except Exception as exc:  # tifffile's own errors, named with the file
         raise ImageReadError(f"cannot read image {p}: {type(exc).__name__}: {exc}") from exc
     return DecodedImage(t.pixels, t.white, t.bits, t.icc_profile, t.exif)
 

@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any, Sequence
 
 import numpy as np
@@ -94,7 +95,7 @@ class TaskMix(torch.utils.data.Dataset):
         if len(self.repeats) != n or min(self.repeats) < 1:
             raise ValueError(f"repeats must be one positive int per component, got {repeats}")
         segs = list(segments) if segments else [Segment(0, tuple(range(n)))]
-        if segs[0].start != 0 or any(b.start <= a.start for a, b in zip(segs, segs[1:])):
+        if segs[0].start != 0 or any(b.start <= a.start for a, b in pairwise(segs)):
             raise ValueError("segments must start at 0 and be in increasing order")
         for s in segs:
             if not s.components or any(not 0 <= k < n for k in s.components):

@@ -40,7 +40,7 @@ from aioir.data.transforms import PatchSize, as_hw, dihedral, pad_to_min, random
 
 logger = logging.getLogger(__name__)
 
-MatchRule = Union[str, tuple[str, str], Callable[[str], Union[str, None]]]
+MatchRule = str | tuple[str, str] | Callable[[str], str | None]
 
 
 def make_matcher(match: MatchRule) -> Callable[[str], str | None]:
@@ -59,7 +59,7 @@ def make_matcher(match: MatchRule) -> Callable[[str], str | None]:
 
         return by_regex
     if callable(match):
-        return lambda name: match(Path(name).stem)  # type: ignore[operator]
+        return lambda name: match(Path(name).stem)
     raise ValueError(
         f"unknown match rule {match!r}: use 'name', 'stem', (pattern, replacement) or a callable"
     )
@@ -240,6 +240,8 @@ class PairedDataset(torch.utils.data.Dataset):
             if self.augment:
                 k = int(rng.integers(8))
                 lq, gt = dihedral(lq, k), dihedral(gt, k)
+            if self.patch_size is None:
+                raise ValueError(f"{self.views} views need a patch size (data.patch_size)")
             size = as_hw(self.patch_size)
             lq, gt = pad_to_min(lq, *size), pad_to_min(gt, *size)
             return {**cut_views(lq, gt, size, self.views, rng), "task_id": self.task_id}

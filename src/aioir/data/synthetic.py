@@ -53,8 +53,13 @@ import numpy as np
 import torch
 
 from aioir.data.io import to_tensor
+from aioir.data.mixing import TaskMix
 from aioir.data.sources import ImageSource
 from aioir.data.transforms import PatchSize, as_hw, dihedral, pad_to_min, quantize8
+from aioir.degradations import draw_params, get_task
+from aioir.degradations.api import apply_window
+from aioir.degradations.depth import pseudo_depth
+from aioir.degradations.haze import check_depth
 
 #: ``degrade(task, img, rng, *, dist) -> (degraded img, params)``
 DegradeFn = Callable[..., tuple[np.ndarray, dict]]
@@ -95,6 +100,8 @@ def cut_views(
 ) -> dict[str, Any]:
     """Sample dict with ``views`` random ``size`` crops of ``lq`` (view 0 is ``lq``, with
     ``gt``)."""
+    if size is None:
+        raise ValueError(f"{views} views need a patch size (data.patch_size)")
     h, w = as_hw(size)
     rh, rw = lq.shape[:2]
     corners = [(int(rng.integers(0, rh - h + 1)), int(rng.integers(0, rw - w + 1)))
@@ -179,7 +186,6 @@ class SyntheticTask:
         """The catalogue entry of the task (None with a custom ``degrade``)."""
         if self._degrade is not None:
             return None
-        from aioir.degradations import get_task
 
         return get_task(self.task)
 
@@ -195,14 +201,8 @@ class SyntheticTask:
         if item in self._depths:
             self._depths.move_to_end(item)
             return self._depths[item]
-        if self._depth is not None:
-            raw = np.asarray(self._depth(item, img), dtype=np.float64)
-        else:
-            from aioir.degradations.depth import pseudo_depth
-
-            raw = pseudo_depth(img)
-        from aioir.degradations.haze import check_depth
-
+        raw = (np.asarray(self._depth(item, img), dtype=np.float64) if self._depth is not None
+               else pseudo_depth(img))
         d = check_depth(raw, img.shape[:2]).astype(np.float32)
         d.flags.writeable = False
         self._depths[item] = d
@@ -227,9 +227,8 @@ class SyntheticTask:
         spec = self.spec
         if spec is None:  # a custom degradation: the window alone
             gt = np.ascontiguousarray(img[y0:y1, x0:x1], dtype=np.float32)
+            assert self._degrade is not None  # set whenever the task has no catalogue spec
             return run_degrade(self._degrade, self.task, gt, rng, self.dist, self.quantize)
-        from aioir.degradations import draw_params
-        from aioir.degradations.api import apply_window
 
         params = draw_params(self.task, rng, dist=self.dist)
         ry0, rx0, ry1, rx1 = context_region(window, img.shape[:2], spec.context(params))
@@ -284,8 +283,6 @@ def synthetic_mix(
     >>> [mix[i]["task_id"] for i in range(4)].count(0)
     2
     """
-    from aioir.data.mixing import TaskMix
-
     if len(tasks) == 0:
         raise ValueError("need at least one task")
     comps = [SyntheticTask(source, t, patch_size, **options) for t in tasks]

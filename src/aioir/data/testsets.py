@@ -38,9 +38,12 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
+from aioir.data.paired import PairedDataset
+from aioir.data.sampling import name_rng
 from aioir.data.sources import ImageSource
 from aioir.data.synthetic import DegradeFn, run_degrade
 from aioir.data.transforms import center_crop
+from aioir.degradations import apply as apply_degradation
 
 Sample = tuple[np.ndarray, np.ndarray, str, str]
 
@@ -97,8 +100,6 @@ class PairedTestSet(_TestSet):
                  names: Sequence[str] | None = None, group: str = "main",
                  max_size: int | None = None, multiple: int = 1,
                  max_images: int | None = None) -> None:
-        from aioir.data.paired import PairedDataset
-
         super().__init__(len(pairs), column=column, task=task or column, group=group,
                          max_size=max_size, multiple=multiple, max_images=max_images)
         self.reader = PairedDataset(pairs, names=names)  # the one paired reader
@@ -171,20 +172,18 @@ class SyntheticTestSet(_TestSet):
         j, k, _, _, name = self.units[u]
         if self.key == "index":
             return np.random.default_rng([self.seed, self.task_index, j] + ([k] if k >= 0 else []))
-        from aioir.data.sampling import name_rng
 
         return name_rng(self.seed, name)
 
     def item(self, u: int) -> Sample:
         """``(lq, gt, column, name)`` of test image ``u``."""
-        if self._degrade is None:
-            from aioir.degradations import apply as degrade
-        else:
-            degrade = self._degrade
+        degrade = self._degrade if self._degrade is not None else apply_degradation
         j, k, top, left, name = self.units[u]
         gt = self.crop(self.source[j], self.source.names[j])
-        if k >= 0:
-            gt = gt[top:top + self.tile, left:left + self.tile]
+        if k >= 0:  # one tile of the image
+            tile = self.tile
+            assert tile is not None
+            gt = gt[top:top + tile, left:left + tile]
         gt = np.ascontiguousarray(gt, dtype=np.float32)
         lq = run_degrade(degrade, self.degrade_task, gt, self.rng(u), self.dist, self.quantize)
         return lq, gt, self.column, name

@@ -31,6 +31,8 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from aioir.data.orientation import orient_array
+
 __all__ = ["MAGIC", "is_tiff", "readable", "read_tiff", "write_tiff", "TiffPixels"]
 
 #: first bytes of a classic and a BigTIFF file, little- and big-endian
@@ -121,8 +123,6 @@ def read_tiff(path: str | os.PathLike[str], check_size: Any = None) -> TiffPixel
     ``ValueError``.
     """
     import tifffile
-
-    from aioir.data.io import orient_array
 
     with tifffile.TiffFile(path) as tif:
         page = _page(tif)

@@ -48,8 +48,9 @@ def pad_to_min(img: np.ndarray, height: int, width: int) -> np.ndarray:
     ph, pw = max(0, height - img.shape[0]), max(0, width - img.shape[1])
     if ph == 0 and pw == 0:
         return img
-    mode = "reflect" if min(img.shape[0], img.shape[1]) > 1 else "edge"
-    return np.pad(img, ((0, ph), (0, pw), (0, 0)), mode=mode)
+    if min(img.shape[0], img.shape[1]) > 1:
+        return np.pad(img, ((0, ph), (0, pw), (0, 0)), mode="reflect")
+    return np.pad(img, ((0, ph), (0, pw), (0, 0)), mode="edge")
 
 
 def random_crop(

@@ -9,7 +9,7 @@
 Traceback (most recent call last):
 ...
 ValueError: unknown task 'nosie'; did you mean 'noise'? Known: sr, blur, noise, jpeg, rain, haze, dark, denoise_15, denoise_25, denoise_50
-"""
+"""  # noqa: E501 - the doctest's expected output is one line
 
 from __future__ import annotations
 
@@ -66,7 +66,8 @@ def apply(
     spec = get_task(task)
     check_dist(dist)
     if not isinstance(rng, np.random.Generator):
-        raise ValueError(f"rng must be a numpy.random.Generator (np.random.default_rng(seed)), got {type(rng).__name__}")
+        raise ValueError("rng must be a numpy.random.Generator (np.random.default_rng(seed)), "
+                         f"got {type(rng).__name__}")
     x = check_image(img)
     arrays = {name: params.pop(name) for name in spec.arrays if name in params}
     arrays = {name: value for name, value in arrays.items() if value is not None}
@@ -100,7 +101,8 @@ def apply_window(
         return np.ascontiguousarray(apply(task, img, rng, dist=dist, **params)[0][y0:y1, x0:x1])
     check_dist(dist)
     if not isinstance(rng, np.random.Generator):
-        raise ValueError(f"rng must be a numpy.random.Generator (np.random.default_rng(seed)), got {type(rng).__name__}")
+        raise ValueError("rng must be a numpy.random.Generator (np.random.default_rng(seed)), "
+                         f"got {type(rng).__name__}")
     x = check_image(img)
     used = draw_params(task, rng, dist=dist, **params)
     return np.ascontiguousarray(spec.window_fn(x, rng, window, **used), dtype=np.float32)

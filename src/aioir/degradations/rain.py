@@ -53,7 +53,7 @@ def streak_kernel(length: float, angle: float, width: int) -> np.ndarray:
     from scipy.special import erf
 
     s = width_sigma(width)
-    half = int(math.ceil(length / 2 + 3 * s))
+    half = math.ceil(length / 2 + 3 * s)
     yy, xx = np.mgrid[-half : half + 1, -half : half + 1].astype(np.float64)
     theta = math.radians(angle)
     dy, dx = math.cos(theta), math.sin(theta)  # walking down the streak moves right for angle > 0
@@ -96,7 +96,8 @@ def _normalise(streaks: np.ndarray, lo: float, hi: float) -> np.ndarray:
     return (np.floor((streaks - lo) / (hi - lo) * 255.0) / 255.0).astype(np.float32)
 
 
-def rain_layer(shape: tuple[int, int], rng: np.random.Generator, *, value: float, length: float, angle: float, width: int) -> np.ndarray:
+def rain_layer(shape: tuple[int, int], rng: np.random.Generator, *, value: float, length: float,
+               angle: float, width: int) -> np.ndarray:
     """The (H, W) streak layer in [0, 1] (8-bit steps) that :func:`rain` adds to the image."""
     streaks = streak_map(shape, rng, value=value, length=length, angle=angle, width=width)
     if streaks is None:

@@ -91,7 +91,7 @@ class Param:
         if self.kind == "uniform":
             return round(float(rng.uniform(lo, hi)), self.decimals)
         if self.kind == "round":
-            return int(round(float(rng.uniform(lo, hi))))
+            return round(float(rng.uniform(lo, hi)))
         return int(rng.integers(lo, hi, endpoint=True))
 
     def check(self, value: Any) -> Any:
@@ -141,7 +141,8 @@ class TaskSpec:
 
     ``fn(img, rng, **params)`` is the pure degradation; ``arrays`` names extra array inputs the
     function accepts and that are passed through untouched (haze's ``depth``), ``inputs``
-    extra scalar inputs (haze's ``depth_scale``). ``context(params)`` says how much of the image one output pixel depends
+    extra scalar inputs (haze's ``depth_scale``). ``context(params)`` says how much of the image
+    one output pixel depends
     on: ``(margin, grid)`` (the result in a window equals the whole image's when the window is
     grown by ``margin`` pixels and snapped to multiples of ``grid`` from the image's corner), or
     ``None`` when it depends on the whole image (rain's min-max normalisation). Training

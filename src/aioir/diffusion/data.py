@@ -1,7 +1,7 @@
 """Where the diffusion commands get their training images: the run's own training stream.
 
 Pairs for timestep matching and clean batches for the parameter importance of L_reg come from
-:func:`aioir.engine.build.train_dataset` on the run's setting (:func:`~aioir.engine.build.
+:func:`aioir.settings.assemble.train_dataset` on the run's setting (:func:`~aioir.settings.assemble.
 resolve_setting`: ``data.setting``, ``data.root``, ``data.tasks``), i.e. exactly the data a run
 trains on (the embedded photos with the 7 MiOIR tasks by default, any setting). Test images are
 not read here: every evaluation of a diffusion network is :func:`aioir.engine.evaluation.evaluate`
@@ -23,13 +23,12 @@ from typing import Any, Iterator
 import torch
 
 from aioir.config.schema import RunConfig
+from aioir.settings.assemble import resolve_setting, train_dataset
 
 
 def _dataset(cfg: RunConfig, length: int, seed: int) -> tuple[Any, list[str]]:
     """The run's training stream (whole task mix, no stage subsets) of at least ``length``
     samples at ``seed``, and its task names."""
-    from aioir.engine.build import resolve_setting, train_dataset
-
     cfg = copy.deepcopy(cfg)
     cfg.train.seed = int(seed)
     cfg.train.steps = max(1, length // cfg.data.batch_size + 1)

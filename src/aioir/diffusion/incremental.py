@@ -16,7 +16,8 @@ training 100K iterations (App. G.2). In aioir this is a staged schedule, one sta
 * ties in ``t_mat`` keep the run's task order.
 
 The stage dictionaries carry ``tasks`` (``train.stages[].tasks``: the task subset a stage's data
-draws from) and ``fresh_optimizer`` for the engine (:mod:`aioir.engine.stages`). Algorithm 4 writes its loop ``for i = n, ..., 1``; with tasks indexed
+draws from) and ``fresh_optimizer`` for the engine (:mod:`aioir.engine.stages`). Algorithm 4 writes
+its loop ``for i = n, ..., 1``; with tasks indexed
 in increasing ``t_mat`` that would be the decreasing order, which the text and Fig. 5 contradict:
 ``order="decreasing"`` is available as that reading.
 

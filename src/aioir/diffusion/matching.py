@@ -194,8 +194,9 @@ def table_rows(rows: list[MatchRow]) -> tuple[list[str], list[list[Any]]]:
 
 def summary_line(rows: list[MatchRow]) -> str:
     """Spearman correlation of our t_mat with the paper's over the tasks with a counterpart."""
+    pairs = [(r.t_mat, float(r.paper_t_mat)) for r in rows if r.paper_t_mat is not None]
     both = [r for r in rows if r.paper_t_mat is not None]
-    rho = rank_correlation([r.t_mat for r in both], [float(r.paper_t_mat) for r in both])
+    rho = rank_correlation([a for a, _ in pairs], [b for _, b in pairs])
     if len(both) < 2:
         return "fewer than two tasks with a counterpart in the paper: no rank correlation"
     return (f"Spearman rank correlation with the paper's t_mat over {len(both)} tasks: "

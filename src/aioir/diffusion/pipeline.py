@@ -28,7 +28,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+from aioir.checkpoint import latest_checkpoint
+from aioir.config import from_dict, to_dict
 from aioir.config.schema import RunConfig, StageConfig
+from aioir.data.io import write_image
+from aioir.diffusion.data import clean_batches, task_pairs
+from aioir.diffusion.incremental import incremental_stages, split_budget
+from aioir.diffusion.matching import PAPER_TMAT, match_tasks, paper_name, summary_line, table_rows
+from aioir.engine.run import train
+from aioir.files import write_text
+from aioir.inference.export import save_exported
+from aioir.inference.memory import available_memory, format_bytes
+from aioir.inference.reader import load_network
+from aioir.markdown import markdown_table
+from aioir.models.diffusion.generative import sample_images
+from aioir.models.diffusion.prior import compute_prior, load_prior, save_prior
+from aioir.report.writers import write_csv, write_json
+from aioir.settings.assemble import resolve_setting
 
 PRETRAINED = "pretrained.safetensors"
 PRIOR = "prior.safetensors"
@@ -73,11 +89,6 @@ def pretrain(cfg: RunConfig, run_dir: str | Path, *, resume: str | None = None,
              importance_batches: int = 16, sample_count: int = 4, sample_size: int = 64,
              dist: Any = None, allow_changes: bool = False) -> PretrainResult:
     """Generative pre-training through the engine, then the network, the prior and samples."""
-    from aioir.diffusion.data import clean_batches
-    from aioir.diffusion.prior import compute_prior, save_prior
-    from aioir.engine.run import train
-    from aioir.inference.export import load_network, save_exported
-
     if importance_batches < 1:  # checked before training, not after it
         raise ValueError(f"--importance-batches must be >= 1 (batches of clean images for the "
                          f"prior of L_reg), got {importance_batches}")
@@ -107,9 +118,6 @@ def pretrain(cfg: RunConfig, run_dir: str | Path, *, resume: str | None = None,
 def load_diffusion_network(path: str | Path, *, use_ema: bool = True):
     """A ``diffusion`` network (eval mode) and its metadata from a training checkpoint, an
     export, or a run folder (its ``pretrained.safetensors``, else its latest checkpoint)."""
-    from aioir.checkpoint import latest_checkpoint
-    from aioir.inference.export import load_network
-
     path = Path(path)
     if path.is_dir():
         candidate = path / PRETRAINED
@@ -130,8 +138,6 @@ def check_sample_size(count: int, size: int) -> None:
     ...
     ValueError: --count must be >= 1, got 0
     """
-    from aioir.inference.memory import available_memory, format_bytes
-
     if count < 1:
         raise ValueError(f"--count must be >= 1, got {count}")
     if size < 1:
@@ -151,9 +157,6 @@ def sample(checkpoint: str | Path, out: str | Path, *, count: int = 4, size: int
 
     check_sample_size(count, size)
 
-    from aioir.data.io import write_image
-    from aioir.diffusion.generative import sample_images
-
     net, _ = load_diffusion_network(checkpoint)
     images = sample_images(net, count, size, generator=torch.Generator().manual_seed(seed),
                            progress=progress).clamp(0, 1)
@@ -169,9 +172,6 @@ def match(checkpoint: str | Path, cfg: RunConfig, *, pairs: int = 8, patch_size:
           criterion: str = "x0", seed: int = 0, batch_size: int = 8):
     """The t_mat table (:class:`~aioir.diffusion.matching.MatchRow` list) of the network at
     ``checkpoint`` on ``pairs`` training pairs of every task of ``cfg``'s data."""
-    from aioir.diffusion.data import task_pairs
-    from aioir.diffusion.matching import match_tasks
-
     net, _ = load_diffusion_network(checkpoint)
     samples = task_pairs(cfg, pairs, seed=seed, patch_size=patch_size)
     return match_tasks(net, samples, criterion=criterion, batch_size=batch_size, seed=seed)
@@ -179,11 +179,6 @@ def match(checkpoint: str | Path, cfg: RunConfig, *, pairs: int = 8, patch_size:
 
 def write_match_table(rows: list, out_dir: str | Path, *, meta: Mapping[str, Any]) -> list[Path]:
     """``t_mat.md``, ``t_mat.csv`` and ``t_mat.json`` (``{"t_mat": {task: t}, ...}``)."""
-    from aioir.diffusion.matching import summary_line, table_rows
-    from aioir.files import write_text
-    from aioir.report.tables import markdown_table
-    from aioir.report.writers import write_csv, write_json
-
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     headers, body = table_rows(rows)
@@ -200,13 +195,11 @@ def write_match_table(rows: list, out_dir: str | Path, *, meta: Mapping[str, Any
 def load_tmat(spec: str | Path | Mapping[str, int], tasks: list[str]) -> dict[str, int]:
     """Each task's ``t_mat`` from a mapping, a ``t_mat.json`` written by ``match`` (or its
     folder), or ``"paper"`` (the paper's table through :func:`~matching.paper_name`)."""
-    from aioir.diffusion.matching import PAPER_TMAT, paper_name
-
     if isinstance(spec, Mapping):
         table = {str(k): int(v) for k, v in spec.items()}
         source = "the given table"
     elif str(spec) == "paper":
-        table = {t: PAPER_TMAT[paper_name(t)] for t in tasks if paper_name(t)}
+        table = {t: PAPER_TMAT[name] for t in tasks if (name := paper_name(t))}
         source = "the paper's table"
     else:
         path = Path(spec)
@@ -254,8 +247,6 @@ def prepare_finetune(cfg: RunConfig, run_dir: str | Path, *, pretrained: str | P
     ``copy_prior`` is false). Validation stays as configured: the engine evaluates each test
     set at its task's step (the network's ``task_context`` hook).
     """
-    from aioir.engine.build import resolve_setting
-
     _require_diffusion(cfg)
     cfg = copy.deepcopy(cfg)
     opts = dict(cfg.model.options)
@@ -279,14 +270,14 @@ def prepare_finetune(cfg: RunConfig, run_dir: str | Path, *, pretrained: str | P
         cfg.model.pretrained = str(weights)
         needs_prior = gef is not None and float(dict(gef).get("reg_lambda", 0.2)) > 0
         from_pretrain = dict(gef or {}).get("importance_data", "finetune") == "pretrain"
-        if needs_prior and not dict(gef).get("prior"):
+        if needs_prior and gef is not None and not dict(gef).get("prior"):
             if prior is None and from_pretrain:
                 raise FileNotFoundError(f"L_reg needs the prior of the pre-training run; none "
                                         f"beside {weights}")
             opts["gef"] = {**dict(gef), "prior": str(Path(run_dir) / PRIOR)}
             wants_copy = True
     cfg.model.options = opts
-    if copy_prior and wants_copy:
+    if copy_prior and wants_copy and pretrained is not None:
         write_prior_file(cfg, pretrained, run_dir)
     return cfg
 
@@ -298,9 +289,6 @@ def write_prior_file(cfg: RunConfig, pretrained: str | Path, run_dir: str | Path
     ``gef.importance_batches`` batches of the fine-tuning data (seeded by ``train.seed``). A
     computed prior already there (a resumed run) is kept when it was computed from the same
     pre-trained network, else refused."""
-    from aioir.diffusion.data import clean_batches
-    from aioir.diffusion.prior import compute_prior, load_prior, save_prior
-
     gef = dict(cfg.model.options.get("gef") or {})
     if gef.get("importance_data", "finetune") == "pretrain":
         return copy_prior_file(pretrained, run_dir)
@@ -309,7 +297,7 @@ def write_prior_file(cfg: RunConfig, pretrained: str | Path, run_dir: str | Path
     if target.exists():
         try:
             source = load_prior(target).meta.get("pretrained")
-        except Exception:  # not a prior file at all
+        except Exception:  # noqa: BLE001 - not a prior file at all
             source = None
         if source != str(weights):
             raise ValueError(f"{target} holds the prior of another pre-training run than "
@@ -360,8 +348,6 @@ def finetune(cfg: RunConfig, run_dir: str | Path, *, pretrained: str | Path | No
              allow_changes: bool = False) -> FinetuneResult:
     """Restoration fine-tuning (GEF when configured) through the engine, validated at the end
     like any run (``eval/step_*.json``)."""
-    from aioir.engine.run import train
-
     cfg = prepare_finetune(cfg, run_dir, pretrained=pretrained, tmat=tmat)
     result = train(cfg, run_dir, resume=resume, dist=dist, allow_changes=allow_changes)
     return FinetuneResult(result, result.validation)
@@ -375,9 +361,6 @@ def incremental_config(cfg: RunConfig, *, steps_per_task: int | list[int] | None
     order (:func:`~aioir.diffusion.incremental.incremental_stages`); ``train.steps`` becomes
     the sum of the stages. ``steps_per_task``: one budget for every stage, one per stage, or
     ``None``: ``train.steps`` split evenly over the tasks."""
-    from aioir.config import from_dict, to_dict
-    from aioir.diffusion.incremental import incremental_stages, split_budget
-
     table = dict(cfg.model.options.get("task_t") or {})
     if cfg.train.stages:
         raise ValueError("incremental training writes train.stages itself (one stage per task "
@@ -399,8 +382,6 @@ def incremental(cfg: RunConfig, run_dir: str | Path, *, pretrained: str | Path |
                 ) -> FinetuneResult:
     """Time-sequential incremental training through the engine's stages (the MoE adapters of
     ``model.options.moe_experts`` train with the rest), validated at the end."""
-    from aioir.engine.run import train
-
     cfg = prepare_finetune(cfg, run_dir, pretrained=pretrained, tmat=tmat, copy_prior=False)
     cfg = incremental_config(cfg, steps_per_task=steps_per_task, order=order, replay=replay,
                              fresh_optimizer=fresh_optimizer)

@@ -20,9 +20,11 @@ True
 Traceback (most recent call last):
 ...
 aioir.config.errors.ConfigError: train.compile_backend: 'inductr' is not a torch.compile backend; did you mean 'inductor'? Known: aot_eager, eager, inductor
-"""
+"""  # noqa: E501 - the doctest's expected output is one line
 
 from __future__ import annotations
+
+from typing import cast
 
 import torch
 import torch.nn as nn
@@ -33,4 +35,5 @@ from aioir.config.schema import check_backend  # noqa: E402,F401
 
 def compile_module(module: nn.Module, backend: str = "inductor") -> nn.Module:
     """``torch.compile(module)``: a wrapper to call; keep saving ``module`` itself."""
-    return torch.compile(module, backend=backend)
+    # torch.compile of a module returns an OptimizedModule (an nn.Module); typed as a callable
+    return cast(nn.Module, torch.compile(module, backend=backend))

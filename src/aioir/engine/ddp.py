@@ -80,7 +80,8 @@ class TorchDistributed:
 
     def no_sync(self, module: nn.Module):
         """Skip the gradient all-reduce on accumulation micro-batches but the last."""
-        return module.no_sync() if hasattr(module, "no_sync") else nullcontext()
+        no_sync = getattr(module, "no_sync", None)  # DistributedDataParallel's, when wrapped
+        return no_sync() if no_sync is not None else nullcontext()
 
     def barrier(self) -> None:
         tdist.barrier()

@@ -12,6 +12,8 @@ from typing import Any
 import torch
 import torch.nn as nn
 
+from aioir.engine.ddp import TorchDistributed
+
 
 class SingleProcess:
     """No process group: rank 0 of 1."""
@@ -20,6 +22,8 @@ class SingleProcess:
     world_size = 1
     is_main = True
     device: torch.device | None = None
+    #: DDP's unused-parameter search (set by the Trainer); nothing to search with one process
+    find_unused_parameters = False
 
     def wrap(self, module: nn.Module) -> nn.Module:
         return module
@@ -45,12 +49,10 @@ class SingleProcess:
         """Nothing to tear down."""
 
 
-def from_environment(device: str = "auto") -> SingleProcess:
+def from_environment(device: str = "auto") -> SingleProcess | TorchDistributed:
     """The process context this process was launched in (torchrun sets ``WORLD_SIZE``)."""
     import os
 
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        from aioir.engine.ddp import TorchDistributed
-
         return TorchDistributed.from_environment(device)
     return SingleProcess()

@@ -22,13 +22,17 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import itertools
-from typing import Any, Callable, ContextManager, Iterator, Sequence
+from contextlib import AbstractContextManager
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
+from aioir.metrics import LpipsUnavailableError, evaluate_pairs, load_lpips
+from aioir.progress import progress as display
+
 RestoreFn = Callable[[np.ndarray], np.ndarray]
 #: ``task_context(task)``: a context inside which a network restores images of ``task``
-TaskContext = Callable[[str], ContextManager[None]]
+TaskContext = Callable[[str], AbstractContextManager[None]]
 
 
 #: ``progress`` of :func:`evaluate`: a display (True), none (False), or a function told of each
@@ -75,7 +79,6 @@ def _image_progress(progress: Progress, sets: Sequence[Any], desc: str, leave: b
     if not progress:
         yield None
         return
-    from aioir.progress import progress as display
 
     try:
         total: int | None = sum(len(ts) for ts in sets)
@@ -90,8 +93,6 @@ def _image_progress(progress: Progress, sets: Sequence[Any], desc: str, leave: b
 
 def _evaluate(restore_fn: RestoreFn, sets: Sequence[Any], protocol: Any, measure_input: bool,
               task_context: TaskContext | None) -> dict[str, Any]:
-    from aioir.metrics import evaluate_pairs
-
     groups: dict[str, list[Any]] = {}
     for ts in sets:
         groups.setdefault(ts.group, []).append(ts)
@@ -164,7 +165,7 @@ def task_mismatch(setting_tasks: list[str], model_tasks: list[str] | None) -> st
     warning: the checkpoint was trained on tasks [derain, snow], the setting has [derain] (all of them trained); evaluating anyway (all-in-one models need no task at test time)
     >>> print(task_mismatch(["derain", "dehaze"], ["derain", "snow"]))
     warning: the checkpoint was trained on tasks [derain, snow], the setting has [derain, dehaze] (not trained: dehaze); evaluating anyway (all-in-one models need no task at test time)
-    """
+    """  # noqa: E501 - the doctest's expected output is one line
     if model_tasks is None or list(model_tasks) == list(setting_tasks):
         return None
     missing = [t for t in setting_tasks if t not in model_tasks]
@@ -181,7 +182,6 @@ def lpips_status(protocol: Any) -> tuple[Any, str | None]:
     otherwise a copy without LPIPS and a note saying why it is missing."""
     if not protocol.lpips:
         return protocol, None
-    from aioir.metrics import LpipsUnavailableError, load_lpips
 
     try:
         load_lpips()

@@ -22,6 +22,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+from aioir.files import write_error, write_text
+
 LOG = logging.getLogger("aioir")
 
 
@@ -47,8 +49,6 @@ class MetricsLog:
     """
 
     def __init__(self, path: str | Path, tensorboard: bool = True, resume_step: int | None = None):
-        from aioir.files import write_error, write_text
-
         self.path = Path(path)
         if resume_step is not None and self.path.exists():
             lines = self.path.read_text(encoding="utf-8").splitlines()
@@ -58,7 +58,7 @@ class MetricsLog:
             write_text(self.path, "".join(line + "\n" for line in kept), what="metrics log")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._fh = open(self.path, "a", encoding="utf-8")
+            self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - closed by close()
         except OSError as exc:
             raise write_error(exc, self.path, "metrics log") from exc
         self._tb = None
@@ -67,13 +67,11 @@ class MetricsLog:
                 from torch.utils.tensorboard import SummaryWriter
 
                 self._tb = SummaryWriter(str(self.path.parent / "tensorboard"))
-            except Exception:  # tensorboard not installed: JSONL only
+            except Exception:  # noqa: BLE001 - tensorboard not installed: JSONL only
                 self._tb = None
 
     def write(self, record: dict[str, Any]) -> None:
         """Append one record (must contain ``step``)."""
-        from aioir.files import write_error
-
         record = _jsonable(record)
         try:
             self._fh.write(json.dumps(record, sort_keys=True) + "\n")
@@ -101,8 +99,6 @@ class MetricsLog:
             self._tb.flush()
 
     def close(self) -> None:
-        from aioir.files import write_error
-
         try:
             self._fh.close()
         except OSError as exc:
@@ -157,18 +153,16 @@ class TextLog:
     >>> log.close("finished")
     >>> print(path.read_text().splitlines()[1].split(" INFO ")[1])
     [demo][step:     10/100, lr:(1.000e-03)] [eta: 0:00:45, time: 0.500 s/step] loss: 4.1200e-02 loss_noise: 3.6000e-02 w_noise: 0.1700
-    """
+    """  # noqa: E501 - the doctest's expected output is one line
 
     def __init__(self, path: str | Path, name: str, total_steps: int, start_step: int = 0):
-        from aioir.files import write_error
-
         self.path = Path(path)
         self.name = name
         self.total = int(total_steps)
         self._width = len(str(self.total))
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._fh = open(self.path, "a", encoding="utf-8")
+            self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - closed by close()
         except OSError as exc:
             raise write_error(exc, self.path, "training log") from exc
         how = f"resumed at step {start_step}" if start_step else "started"
@@ -176,8 +170,6 @@ class TextLog:
 
     def _line(self, text: str) -> None:
         import time
-
-        from aioir.files import write_error
 
         now = time.time()
         stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now))
@@ -225,8 +217,6 @@ class TextLog:
 
     def close(self, status: str = "finished") -> None:
         """Write the closing line (``status``: finished, interrupted) and close the file."""
-        from aioir.files import write_error
-
         if self._fh.closed:
             return
         try:

@@ -31,7 +31,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from aioir.config import from_dict, to_dict
 from aioir.config.errors import ConfigError
+from aioir.config.schema import RunConfig
+from aioir.models.guard import state_dict_mismatches
 
 LOG = logging.getLogger("aioir")
 
@@ -109,9 +112,6 @@ def config_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Chang
 def _normalised(old: Mapping[str, Any]) -> Mapping[str, Any]:
     """The checkpoint's config with today's defaults filled in (a key added to the schema since
     is not a change); as stored when it no longer parses."""
-    from aioir.config import from_dict, to_dict
-    from aioir.config.schema import RunConfig
-
     try:
         return to_dict(from_dict(RunConfig, dict(old)))
     except (ConfigError, TypeError, ValueError):
@@ -123,8 +123,6 @@ def check_resume_config(old: Mapping[str, Any] | None, new: Any, *, allow: bool,
     """Compare the checkpoint's config ``old`` with the run's ``new`` (a ``RunConfig``); log
     the allowed changes, raise :class:`ConfigChangedError` for changes of the maths unless
     ``allow``. Returns every change."""
-    from aioir.config import to_dict
-
     if not old:
         return []
     changes = config_changes(_normalised(old), to_dict(new))
@@ -163,8 +161,6 @@ def restore_part(part: str, load: Callable[[], Any], source: str | Path,
 
 
 def _model_mismatch(model: Any, state: Any, limit: int = 3) -> str:
-    from aioir.models.pretrained import state_dict_mismatches
-
     try:
         missing, unexpected, shapes = state_dict_mismatches(model, state)
     except Exception:  # noqa: BLE001 - only a better message is at stake

@@ -13,7 +13,14 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
+from aioir import __version__
+from aioir.checkpoint import latest_checkpoint
 from aioir.config.schema import RunConfig
+from aioir.config.yaml_io import dump_yaml_text
+from aioir.engine.build import build_run
+from aioir.engine.trainer import Trainer, resolve_resume
+from aioir.files import write_error, write_text
+from aioir.runlock import check_free, run_folder_lock
 
 LOG = logging.getLogger("aioir")
 
@@ -22,8 +29,6 @@ def environment() -> dict[str, Any]:
     """Versions, git commit and command line, written into every run folder."""
     import numpy
     import torch
-
-    from aioir import __version__
 
     commit = None
     try:
@@ -56,14 +61,12 @@ class _RunLogFile(logging.FileHandler):
 
     failed = False
 
-    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
+    def handleError(self, record: logging.LogRecord) -> None:  # logging's name
         if self.failed:
             return
         self.failed = True
         exc = sys.exc_info()[1]
         if isinstance(exc, OSError):
-            from aioir.files import write_error
-
             sys.stderr.write(f"aioir: {write_error(exc, self.baseFilename, 'log')}\n")
         else:
             super().handleError(record)
@@ -98,10 +101,6 @@ def prepare_run_dir(cfg: RunConfig, run_dir: Path, *, is_main: bool = True,
     ``configs/config_<step>.yaml`` and ``configs/environment_<step>.json`` (``_2``, ``_3``, ...
     when the same step is resumed again), so every config the run has used is kept.
     """
-    from aioir.checkpoint import latest_checkpoint
-    from aioir.config.yaml_io import dump_yaml_text
-    from aioir.files import write_text
-
     if not is_main:
         return None
     run_dir = Path(run_dir)
@@ -163,10 +162,6 @@ def train(
     (:mod:`aioir.engine.resume`).
     ``on_step(step)`` is called after every optimizer step (progress displays, benchmarks).
     """
-    from aioir.engine.build import build_run
-    from aioir.engine.trainer import Trainer, resolve_resume
-    from aioir.runlock import check_free, run_folder_lock
-
     run_dir = Path(run_dir)
     is_main = dist is None or dist.is_main
     if is_main:
@@ -207,7 +202,7 @@ class _HeldRecords(logging.Handler):
         self.records = []
 
 
-class _held_log_records:  # noqa: N801 - a context manager used like a function
+class _held_log_records:  # a context manager used like a function
     def __enter__(self) -> _HeldRecords:
         logger = logging.getLogger("aioir")
         if logger.getEffectiveLevel() > logging.INFO:  # as setup_logging sets it

@@ -25,7 +25,9 @@ from dataclasses import dataclass, field
 
 import torch.nn as nn
 
-from aioir.config.schema import RunConfig
+from aioir.config.errors import suggest
+from aioir.config.schema import RunConfig, check
+from aioir.models.hooks import hooks
 
 
 @dataclass
@@ -51,10 +53,7 @@ def resolve_stages(
 
     ``task_names`` (the run's tasks) checks the stages' ``tasks``; ``None`` skips the check.
     """
-    from aioir.config.schema import check
-
     check(cfg)
-    from aioir.models.hooks import hooks
 
     defaults = dict(hooks(model).aux_loss_weights)
     defaults.update({loss.name: loss.weight for loss in cfg.train.extra_losses})
@@ -64,6 +63,8 @@ def resolve_stages(
         return [Stage(0, 0, cfg.train.steps, 1.0, defaults, cfg.optim.lr)]
     groups: dict[str, list[nn.Parameter]] = {}
     if any(s.trainable is not None for s in specs):
+        if model is None:
+            raise ValueError("train.stages[].trainable: the stages need the backbone to resolve")
         get_groups = hooks(model).parameter_groups
         if get_groups is None:
             raise ValueError(
@@ -74,8 +75,6 @@ def resolve_stages(
     out, start = [], 0
     for i, s in enumerate(specs):
         if s.tasks is not None and task_names is not None:
-            from aioir.config.errors import suggest
-
             for t in s.tasks:
                 if t not in task_names:
                     raise ValueError(
@@ -90,6 +89,7 @@ def resolve_stages(
                     f"the backbone has {sorted(groups)}"
                 )
             keep = {id(p) for g in s.trainable for p in groups[g]}
+            assert model is not None  # checked with the groups above
             frozen = [p for p in model.parameters() if p.requires_grad and id(p) not in keep]
         aux = dict(defaults)
         aux.update(s.aux_weights)

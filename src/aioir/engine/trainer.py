@@ -40,12 +40,23 @@ import torch
 import torch.nn as nn
 
 from aioir import checkpoint as ckpt
+from aioir.config import to_dict
+from aioir.engine.compiled import compile_module
+from aioir.engine.distributed import SingleProcess
+from aioir.engine.evaluation import evaluate, lpips_status, restore_for, summary
 from aioir.engine.logger import MetricsLog, TextLog
+from aioir.engine.montage import restoration_montage
+from aioir.engine.resume import check_resume_config, restore_part
 from aioir.engine.rng import capture_rng_state, restore_rng_state
 from aioir.engine.sampler import StepBatchSampler
-from aioir.errors import UserError
 from aioir.engine.schedule import lr_at
+from aioir.engine.stages import stage_at
+from aioir.errors import UserError
+from aioir.files import remove_stale_temporaries, write_text
 from aioir.models.hooks import hooks
+from aioir.models.restore import restore_image
+from aioir.progress import fit_postfix, paused, progress
+from aioir.runlock import run_folder_lock
 from aioir.strategies.base import BackwardContext, Strategy, StrategyOutput
 
 LOG = logging.getLogger("aioir")
@@ -82,7 +93,7 @@ class TrainingModule(nn.Module):
         self.strategy = strategy
         self.extra_losses = nn.ModuleDict(extra_losses or {})
 
-    def forward(  # type: ignore[override]
+    def forward(
         self, batch: dict[str, torch.Tensor], restore: bool = True
     ) -> tuple[StrategyOutput, dict[str, torch.Tensor]]:
         train_forward = hooks(self.model).train_forward
@@ -165,8 +176,6 @@ class Trainer:
         dist: Any = None,
         allow_changes: bool = False,
     ) -> None:
-        from aioir.engine.distributed import SingleProcess
-
         cfg = parts.cfg
         self.parts = parts
         self.cfg = cfg
@@ -187,8 +196,6 @@ class Trainer:
         self.dist.find_unused_parameters = bool(hooks(self.model).unused_in_forward)
         self.train_module = self.dist.wrap(self.module)
         if cfg.train.compile:  # the called module only: checkpoints save the plain ones
-            from aioir.engine.compiled import compile_module
-
             self.train_module = compile_module(self.train_module, cfg.train.compile_backend)
         self.optimizer = parts.optimizer
         self.scaler = torch.amp.GradScaler(
@@ -208,8 +215,6 @@ class Trainer:
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue the run exactly."""
-        from aioir.config import to_dict
-
         return {
             "format": ckpt.CHECKPOINT_FORMAT,
             "version": ckpt.CHECKPOINT_VERSION,
@@ -227,8 +232,6 @@ class Trainer:
         }
 
     def _load(self, path: Path) -> None:
-        from aioir.engine.resume import check_resume_config, restore_part
-
         state = ckpt.load_training_checkpoint(path)
         changes = check_resume_config(state.get("config"), self.cfg, allow=self.allow_changes,
                                       source=path)
@@ -389,7 +392,7 @@ class Trainer:
             self.strategy.after_step(out)
         return out, aux_values, True
 
-    def _install_signal_handlers(self) -> dict[int, Any]:
+    def _install_signal_handlers(self) -> dict[signal.Signals, Any]:
         def handler(signum: int, _frame: Any) -> None:
             self._stop_signal = signum
             LOG.warning("signal %d received: finishing this step and writing a checkpoint", signum)
@@ -412,9 +415,6 @@ class Trainer:
 
         Holds the run folder (:mod:`aioir.runlock`: another process training into it is
         refused) and first removes the temporary files of writes a killed run left there."""
-        from aioir.files import remove_stale_temporaries
-        from aioir.runlock import run_folder_lock
-
         with run_folder_lock(self.run_dir, enabled=self.dist.is_main):
             if self.dist.is_main:
                 for folder in (self.run_dir, self.ckpt_dir, self.run_dir / "eval",
@@ -437,10 +437,7 @@ class Trainer:
         previous = self._install_signal_handlers()
         bar = None
         if cfg.train.progress and self.dist.is_main:
-            from aioir.progress import progress
-
             bar = progress(total=cfg.train.steps, initial=self.step, desc=cfg.name, unit="step")
-        from aioir.progress import paused
 
         # training time only (the rate and the log's eta): validation and checkpoints left out
         clock = _Stopwatch()
@@ -450,8 +447,6 @@ class Trainer:
         try:
             self.model.train()
             self.strategy.train()
-            from aioir.engine.stages import stage_at
-
             for batch in self._loader():
                 stage = stage_at(self.stages, self.step)
                 if stage.fresh_optimizer and self.step == stage.start:
@@ -483,8 +478,6 @@ class Trainer:
                 if bar is not None:
                     bar.update(1)
                     if logged:
-                        from aioir.progress import fit_postfix
-
                         bar.set_postfix_str(fit_postfix(bar, self._postfix(out, aux, stage)),
                                             refresh=False)
                 if on_step is not None:
@@ -556,8 +549,6 @@ class Trainer:
         if aux:
             rec["aux"] = aux
         if len(self.stages) > 1:
-            from aioir.engine.stages import stage_at
-
             rec["stage"] = stage_at(self.stages, self.step - 1).index
         return rec
 
@@ -571,12 +562,12 @@ class Trainer:
         recon = stage is None or stage.recon_weight > 0
         head = [f"loss {float(out.loss.detach()):.4f}"] if recon else []
         head += [f"{k} {float(v):.4f}" for k, v in (aux or {}).items()]
-        tasks = [(n, float(l), float(w)) for n, l, w, p in
+        tasks = [(n, float(loss), float(w)) for n, loss, w, p in
                  zip(self.task_names, out.task_losses, out.weights, out.present) if p]
         variants = []
         if recon and tasks:
-            full = " ".join(f"{n} {l:.3f}/{w:.2f}" for n, l, w in tasks)
-            short = " ".join(f"{n[:2]} {l:.2f}/{w:.2f}" for n, l, w in tasks)
+            full = " ".join(f"{n} {loss:.3f}/{w:.2f}" for n, loss, w in tasks)
+            short = " ".join(f"{n[:2]} {loss:.2f}/{w:.2f}" for n, loss, w in tasks)
             variants += [", ".join(head + [f"task loss/weight: {full}"]),
                          ", ".join(head + [f"loss/w: {short}"])]
         return variants + [", ".join(head), head[0] if head else ""]
@@ -607,8 +598,6 @@ class Trainer:
         if not self.dist.is_main:
             self.dist.barrier()
             return None
-        from aioir.engine.evaluation import evaluate, lpips_status, summary
-        from aioir.models.restore import restore_image
 
         for note in self.parts.val_notes:
             LOG.info("validation: %s", note)
@@ -633,11 +622,6 @@ class Trainer:
             results = evaluate(restore, sets, protocol, task_context=task_context,
                                progress=shown, desc=f"{self.cfg.name} validation", leave=leave)
             if log is not None and log.tensorboard:  # input | restored | ground truth per task
-                from aioir.engine.evaluation import restore_for
-                from aioir.engine.montage import restoration_montage
-
-                from aioir.progress import progress
-
                 samples = [item for ts in sets for item in ts]
                 task_of = {ts.column: getattr(ts, "task", None) or ts.column for ts in sets}
                 with progress(total=len(sets), desc=f"{self.cfg.name} validation grid",
@@ -660,7 +644,6 @@ class Trainer:
         finally:
             net.train(was_training)
         result = summary(results)
-        from aioir.files import write_text
 
         write_text(self.run_dir / "eval" / f"step_{self.step:08d}.json",
                    json.dumps(result, indent=2), what="validation results")
@@ -690,7 +673,7 @@ class _Stopwatch:
             self._start = None
 
     @contextlib.contextmanager
-    def paused(self):  # noqa: ANN201 - a context manager
+    def paused(self):  # a context manager
         self.stop()
         try:
             yield
@@ -717,7 +700,7 @@ class _Materialised:
     def __len__(self) -> int:
         return len(self.items)
 
-    def __iter__(self):  # noqa: ANN204 - the cached (lq, gt, column, name) tuples
+    def __iter__(self):  # the cached (lq, gt, column, name) tuples
         return iter(self.items)
 
 

@@ -22,10 +22,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from aioir.checkpoint import check_training_checkpoint, is_training_checkpoint, load_checkpoint
+from aioir.errors import UserError
+from aioir.models import release
+from aioir.models.guard import meta_model
+
 
 def _parameters(model: str, options: Mapping[str, Any]) -> int | None:
-    from aioir.models.guard import meta_model
-
     net = meta_model(model, options, source="inspect")
     return None if net is None else sum(p.numel() for p in net.parameters())
 
@@ -36,9 +39,6 @@ def describe_file(path: str | Path, *, model: str | None = None,
     ``parameters`` (of the network, from ``meta``), and per kind ``step``/``ema``/``strategy``,
     ``source``/``source_sha256``, ``sha256``/``chosen``, or ``error`` (why no architecture
     fits, naming the candidates and ``--model``)."""
-    from aioir.errors import UserError
-    from aioir.models import release
-
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no such file: {path}")
@@ -64,12 +64,6 @@ def describe_file(path: str | Path, *, model: str | None = None,
         obj: Any = None
         found = release.open_release(path)
     else:
-        from aioir.checkpoint import (
-            check_training_checkpoint,
-            is_training_checkpoint,
-            load_checkpoint,
-        )
-
         obj = load_checkpoint(path)
         if is_training_checkpoint(obj):
             ck = check_training_checkpoint(obj, path)

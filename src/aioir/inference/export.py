@@ -1,10 +1,10 @@
-"""Export the plain backbone of a training checkpoint, and load networks for inference.
+"""Export the plain backbone of a training checkpoint (read back by :mod:`aioir.inference.reader`).
 
 Formats (:data:`FORMATS`; the file's extension must match):
 
 * ``safetensors`` (``.safetensors``): the backbone's ``state_dict()`` (the EMA weights by
   default, as evaluated) with the model name, its constructor options and the task names in the
-  file's metadata; rebuilt by :func:`load_network` with aioir installed.
+  file's metadata; rebuilt by :func:`aioir.inference.reader.load_network` with aioir installed.
 * ``torchscript`` (``.ts``) and ``onnx`` (``.onnx``): the network as a graph, runnable without
   aioir (:mod:`aioir.inference.graph_export`): traced with dynamic batch, height and width; ONNX
   with opset :data:`~aioir.inference.graph_export.ONNX_OPSET`.
@@ -22,6 +22,7 @@ folder. An existing file is replaced only with ``overwrite=True``.
 >>> net = models.build("tiny_unet", width=8)
 >>> path = pathlib.Path(tempfile.mkdtemp()) / "net.safetensors"
 >>> _ = save_exported(net, path, model_name="tiny_unet", options={"width": 8}, tasks=["noise"])
+>>> from aioir.inference.reader import load_network
 >>> back, meta = load_network(path)
 >>> meta["model"], meta["tasks"]
 ('tiny_unet', ['noise'])
@@ -32,11 +33,18 @@ True
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch.nn as nn
+
+from aioir import __version__
+from aioir.files import atomic_write, remove_stale_temporaries, write_bytes, write_error
+from aioir.inference import graph_export
+from aioir.inference.reader import load_network
+from aioir.models.release import describe_choice
 
 #: export format -> file extension
 FORMATS: dict[str, str] = {"safetensors": ".safetensors", "torchscript": ".ts", "onnx": ".onnx"}
@@ -44,8 +52,6 @@ FORMATS: dict[str, str] = {"safetensors": ".safetensors", "torchscript": ".ts", 
 
 def _metadata(model_name: str, options: dict[str, Any], tasks: list[str],
               extra: dict[str, str] | None = None) -> dict[str, str]:
-    from aioir import __version__
-
     return {
         **(extra or {}),
         "format": "aioir-backbone",
@@ -56,7 +62,7 @@ def _metadata(model_name: str, options: dict[str, Any], tasks: list[str],
     }
 
 
-def check_output_path(path: str | Path, fmt: str, *, overwrite: bool = False) -> Path:
+def check_output_path(path: str | os.PathLike[str], fmt: str, *, overwrite: bool = False) -> Path:
     """``path`` as an export target for ``fmt``: the right extension, and not an existing file
     unless ``overwrite`` (then not a folder either).
 
@@ -88,8 +94,6 @@ def save_exported(
 ) -> Path:
     """Write ``model``'s state dict and its build recipe to a safetensors file (``extra``:
     more metadata strings, e.g. where imported weights came from)."""
-    from aioir.files import write_bytes  # atomic, the user's umask, errors name the file
-
     return write_bytes(Path(path),
                        safetensors_bytes(model, _metadata(model_name, options, tasks, extra)),
                        what="exported model")
@@ -132,21 +136,17 @@ def export_checkpoint(
     """Export the backbone of a training checkpoint (EMA weights when present and ``use_ema``)
     or of released weights (``model``, ``options``, ``tasks``: :func:`load_network`) to ``out``
     in ``fmt``; see the module notes."""
-    from aioir.files import atomic_write, remove_stale_temporaries, write_error
-    from aioir.inference import graph_export
 
     out = check_output_path(out, fmt, overwrite=overwrite)
-    from aioir.models.release import describe_choice
-
-    model, meta = load_network(checkpoint, use_ema=use_ema, model=model, options=options,
-                               tasks=tasks)
+    net, meta = load_network(checkpoint, use_ema=use_ema, model=model, options=options,
+                             tasks=tasks)
     meta_strings = _metadata(meta["model"], meta["options"], meta["tasks"])
     if fmt == "safetensors":
-        data = safetensors_bytes(model, meta_strings)
+        data = safetensors_bytes(net, meta_strings)
     else:
         try:  # in memory: torch.jit.save on a full disk aborts in C++
-            data = (graph_export.torchscript_bytes(model, meta_strings) if fmt == "torchscript"
-                    else graph_export.onnx_bytes(model, meta_strings,
+            data = (graph_export.torchscript_bytes(net, meta_strings) if fmt == "torchscript"
+                    else graph_export.onnx_bytes(net, meta_strings,
                                                  opset=opset or graph_export.ONNX_OPSET))
         except (RuntimeError, TypeError, NotImplementedError) as exc:  # tracer / exporter
             raise ValueError(f"cannot express {meta['model']} in {fmt}: "
@@ -159,82 +159,5 @@ def export_checkpoint(
     with atomic_write(out, what="exported model", keep_suffix=True) as fh:
         fh.write(data)
         fh.flush()
-        report = graph_export.check_export(model, fh.path, fmt) if check else None
+        report = graph_export.check_export(net, fh.path, fmt) if check else None
     return ExportReport(out, fmt, meta["model"], meta["weights"], report, describe_choice(meta))
-
-
-def load_network(path: str | Path, *, use_ema: bool = True, model: str | None = None,
-                 options: dict[str, Any] | None = None, tasks: list[str] | None = None,
-                 ) -> tuple[nn.Module, dict[str, Any]]:
-    """A ready-to-run backbone from a training checkpoint (``.pt``), an exported or imported
-    file, or the authors' released weights (:func:`aioir.models.release.load_release`:
-    ``model``, ``options`` and ``tasks`` apply to those; ``model`` must agree with aioir's
-    own files).
-
-    Returns the model (eval mode, CPU) and metadata: ``model``, ``options``, ``tasks``,
-    ``weights`` ("ema", "model", "export" or "release"), ``step`` and ``config`` when known.
-    """
-    from aioir.models import release
-
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no such checkpoint or exported model: {path}")
-    if path.suffix in (".ts", ".onnx"):
-        raise ValueError(
-            f"{path} is a {path.suffix[1:]} graph for other runtimes; aioir restores from a "
-            "training checkpoint (.pt) or a .safetensors export"
-        )
-    if path.suffix == ".safetensors":
-        from safetensors import safe_open
-        from safetensors.torch import load_file
-
-        try:  # a damaged or foreign file: one line naming it (issue 16)
-            with safe_open(str(path), framework="pt") as fh:
-                raw = fh.metadata() or {}
-        except Exception as exc:  # noqa: BLE001 - safetensors' own error type
-            raise ValueError(f"cannot read {path} as a safetensors file: {exc}") from None
-        if raw.get("format") != "aioir-backbone":  # the authors' weights as safetensors
-            return release.load_release(path, model=model, options=options, tasks=tasks)
-        try:
-            meta = {
-                "model": raw["model"],
-                "options": json.loads(raw["options"]),
-                "tasks": json.loads(raw["tasks"]),
-                "weights": "export",
-                # where `aioir import` read the weights (absent from exports of trained runs)
-                **{k: raw[k] for k in ("source", "source_sha256", "source_layout") if k in raw},
-            }
-        except (KeyError, ValueError) as exc:
-            raise ValueError(f"{path}: damaged aioir export metadata ({exc!r})") from None
-        state = load_file(str(path))
-    else:
-        from aioir.checkpoint import check_training_checkpoint, is_training_checkpoint, \
-            load_checkpoint
-
-        obj = load_checkpoint(path)  # read once, safely; a damaged file is named
-        if not is_training_checkpoint(obj):  # the authors' weights (.pth, .ckpt, ...)
-            found = release.release_from_object(path, obj)
-            return release.load_release(path, model=model, options=options, tasks=tasks,
-                                        release=found)
-        ck = check_training_checkpoint(obj, path)  # format and fields checked, the file named
-        mcfg = ck["config"]["model"]
-        which = "ema" if use_ema and ck.get("ema") is not None else "model"
-        meta = {
-            "model": mcfg["name"],
-            "options": dict(mcfg.get("options") or {}),
-            "tasks": list(ck["task_names"]),
-            "weights": which,
-            "step": int(ck["step"]),
-            "config": ck["config"],
-        }
-        state = ck[which]
-    if model is not None and model != meta["model"]:
-        raise ValueError(f"{path} holds a {meta['model']}, not --model {model}")
-    if options:
-        raise ValueError(f"{path} is an aioir file that records its options; --option applies "
-                         "to released weights only")
-    if tasks:
-        meta["tasks"] = list(tasks)
-    from aioir.models.guard import build_for_state  # size checked on "meta" before building
-
-    return build_for_state(meta["model"], meta["options"], state, source=str(path)), meta

@@ -17,7 +17,7 @@ graph accepts any batch, height and width:
 
 :func:`check_export` runs the exported file on a test photograph and on two odd-sized inputs
 (one a batch of two) with the runtime a user would use (``torch.jit.load``, onnxruntime,
-:func:`~aioir.inference.export.load_network` for safetensors) and compares with the PyTorch
+:func:`~aioir.inference.reader.load_network` for safetensors) and compares with the PyTorch
 backbone: the largest absolute difference must be at most :data:`CHECK_TOLERANCE` (on outputs
 in [0, 1]; 1e-4 is 0.026 of an 8-bit level). A shape the graph cannot take, or a difference
 above the tolerance, raises :class:`ExportCheckError` naming the input.
@@ -39,6 +39,9 @@ from typing import Callable, Iterator
 import numpy as np
 import torch
 import torch.nn as nn
+
+from aioir.data.sources import EmbeddedPhotos
+from aioir.inference.reader import load_network
 
 #: ONNX operator set of the exports (GridSample for the pure-PyTorch deformable conv needs 16)
 ONNX_OPSET = 17
@@ -137,7 +140,8 @@ def onnx_bytes(model: nn.Module, metadata: dict[str, str], *,
     with warnings.catch_warnings(), captured_output():
         warnings.simplefilter("ignore")  # tracer size warnings, the exporter's deprecation note
         with torch.no_grad():  # (a failing exporter prints the whole graph: kept out of sight)
-            torch.onnx.export(model.eval(), (example,), buf, dynamo=False,
+            # a file-like target is documented (f: "a file-like object or a string")
+            torch.onnx.export(model.eval(), (example,), buf, dynamo=False,  # type: ignore[arg-type]
                               opset_version=opset, input_names=[INPUT_NAME],
                               output_names=[OUTPUT_NAME], dynamic_axes=axes)
     proto = onnx.load_model_from_string(buf.getvalue())
@@ -156,8 +160,6 @@ def runner(path: str | Path, fmt: str) -> Callable[[torch.Tensor], torch.Tensor]
     """A function running the exported file the way a user of ``fmt`` would."""
     path = Path(path)
     if fmt == "safetensors":
-        from aioir.inference.export import load_network
-
         net, _ = load_network(path)
         return lambda x: net(x)
     if fmt == "torchscript":
@@ -178,11 +180,9 @@ def runner(path: str | Path, fmt: str) -> Callable[[torch.Tensor], torch.Tensor]
 def check_inputs() -> list[torch.Tensor]:
     """The check's inputs: a crop of a held-out photograph, then :data:`CHECK_SHAPES` of
     crops of it (float32 in [0, 1])."""
-    from aioir.data.sources import EmbeddedPhotos
-
     photo = torch.from_numpy(np.ascontiguousarray(EmbeddedPhotos("test")[0])).permute(2, 0, 1)
     inputs = [photo[None, :, 40:168, 100:260].contiguous()]
-    for b, c, h, w in CHECK_SHAPES:
+    for b, _c, h, w in CHECK_SHAPES:
         inputs.append(torch.stack([photo[:, 7 * i : 7 * i + h, 11 * i : 11 * i + w]
                                    for i in range(b)]).contiguous())
     return inputs

@@ -12,7 +12,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from aioir.checkpoint import is_training_checkpoint
 from aioir.inference.export import check_output_path, save_exported
+from aioir.models.release import load_release, open_release, read_weights, release_from_object
 
 __all__ = ["import_release"]
 
@@ -27,7 +29,7 @@ def import_release(path: str | os.PathLike[str], out: str | os.PathLike[str], *,
 
     >>> import tempfile, pathlib, torch
     >>> from aioir import models
-    >>> from aioir.inference.export import load_network
+    >>> from aioir.inference.reader import load_network
     >>> d = pathlib.Path(tempfile.mkdtemp())
     >>> net = models.build("airnet", **models.reduced_options("airnet"))
     >>> torch.save(net.state_dict(), d / "All.pth")
@@ -36,10 +38,6 @@ def import_release(path: str | os.PathLike[str], out: str | os.PathLike[str], *,
     >>> meta["model"], meta["tasks"], meta["source"]
     ('airnet', ['noise', 'rain'], 'All.pth')
     """
-    from aioir.checkpoint import is_training_checkpoint
-    from aioir.models.release import (load_release, open_release, read_weights,
-                                      release_from_object)
-
     path = Path(path)
     target = check_output_path(out, "safetensors", overwrite=overwrite)
     if not path.is_file():

@@ -112,9 +112,10 @@ def format_bytes(n: float) -> str:
 def available_memory() -> int | None:
     """Memory the system can still give (``MemAvailable`` on Linux), None where unknown."""
     try:
-        for line in open("/proc/meminfo", encoding="ascii"):
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
     except OSError:
         pass
     try:

@@ -36,6 +36,7 @@ from typing import Any
 
 import torch
 
+from aioir.files import write_text
 from aioir.inference.memory import CALIBRATION_SIZES, ActivationCost
 
 LOG = logging.getLogger("aioir")
@@ -97,7 +98,7 @@ def load_cost(key: str) -> ActivationCost | None:
         return None
     if not all(math.isfinite(v) for v in values) or values[1] < 0 or points != 3:
         return None
-    return ActivationCost(*values, points=points)
+    return ActivationCost(values[0], values[1], values[2], points=points)
 
 
 def store_cost(key: str, cost: ActivationCost, describe: Mapping[str, Any]) -> None:
@@ -106,7 +107,6 @@ def store_cost(key: str, cost: ActivationCost, describe: Mapping[str, Any]) -> N
     path = _entry(key)
     if path is None:
         return
-    from aioir.files import write_text
 
     data = {"format": FORMAT, "key": key, "torch": torch.__version__,
             "cost": {"constant": cost.constant, "per_pixel": cost.per_pixel,

@@ -37,6 +37,9 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from aioir.data import png16
+from aioir.data.io import decode_image, image_size, quantize, stored_sample_bytes, write_image
+from aioir.inference import memory_cache
 from aioir.inference.ensemble import ensemble_extra_bytes, with_ensemble
 from aioir.inference.memory import (
     ActivationCost,
@@ -46,6 +49,8 @@ from aioir.inference.memory import (
     format_bytes,
     plan_tiles,
 )
+from aioir.inference.uncertainty import head_border, with_uncertainty
+from aioir.models.hooks import hooks
 from aioir.models.tiling import TilePlan, blend_rows
 
 #: rows quantised at a time when a finished band is stored (bounds the float64 temporary)
@@ -102,9 +107,6 @@ def _stored_sample_bytes(path: Path) -> tuple[int, bool]:
     :func:`~aioir.data.io.decode_image` will hold for ``path``, from the header only: 1 for 8-bit
     files, 2 for 16-bit ones, 4 where it composites alpha or reads floats."""
     from PIL import Image
-
-    from aioir.data import png16
-    from aioir.data.io import stored_sample_bytes
 
     through_tifffile = stored_sample_bytes(path)
     if through_tifffile is not None:
@@ -201,13 +203,10 @@ class Restorer:
         self.ensemble = ensemble
         base: Callable[[torch.Tensor], torch.Tensor] = self.model
         if uncertainty is not None:
-            from aioir.inference.uncertainty import with_uncertainty
-
             base = with_uncertainty(self.model, uncertainty.to(self.device).eval())
         self._base = base
         self.fn = with_ensemble(base, ensemble)
         self.channels_out = 3 + (1 if uncertainty is not None else 0)
-        from aioir.inference.uncertainty import head_border
 
         #: pixels at each side of the uncertainty map made from the head's zero padding
         self.uncertainty_border = head_border(uncertainty) if uncertainty is not None else 0
@@ -219,7 +218,6 @@ class Restorer:
         self._disk_key = (self._key, dict(network or {}),
                           None if uncertainty is None else architecture_key(uncertainty))
         self.tasks = list(tasks or [])
-        from aioir.models.hooks import hooks
 
         self._classify = hooks(self.model).degradation_probabilities
         self._measured: ActivationCost | None = None
@@ -237,8 +235,6 @@ class Restorer:
         plus, for the flip ensemble, its buffers (:func:`ensemble_extra_bytes`).
         :attr:`measure_progress`, when set, is called with 1 after each measured forward."""
         if self._measured is None:
-            from aioir.inference import memory_cache
-
             arch, device, head, _ = self._key
             disk = memory_cache.cost_key({  # what the measurement depends on (module notes)
                 "architecture": repr(arch), "network": self._disk_key[1], "head":
@@ -308,8 +304,6 @@ class Restorer:
     ) -> Restored:
         """Restore ``pixels / white`` (``H x W x 3``, any dtype) into ``bits``-bit integers
         (``bits=None``: float32 in [0, 1])."""
-        from aioir.data.io import quantize
-
         if pixels.ndim != 3 or pixels.shape[2] != 3:
             raise ValueError(f"expected an H x W x 3 image, got shape {pixels.shape}")
         h, w, _ = pixels.shape
@@ -346,8 +340,6 @@ class Restorer:
         Raises :class:`~aioir.data.io.ImageReadError` for an unreadable file and
         :class:`~aioir.inference.memory.BudgetError` when it cannot fit the budget.
         """
-        from aioir.data.io import image_size
-
         src = Path(src)
         with _pixel_limit_lifted():  # a header only: the budget below is the guard
             h, w = image_size(src)
@@ -385,8 +377,6 @@ class Restorer:
         decoding of an accepted file. ``planned``: :meth:`file_plan`'s answer, if already asked.
         """
         import time
-
-        from aioir.data.io import decode_image, write_image
 
         src, dst = Path(src), Path(dst)
         t0 = time.perf_counter()

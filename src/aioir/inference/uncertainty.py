@@ -28,6 +28,10 @@ from typing import Any, Callable
 import torch
 import torch.nn as nn
 
+from aioir import strategies
+from aioir.checkpoint import load_training_checkpoint
+from aioir.models.hooks import hooks
+
 
 def load_uncertainty_head(path: str | Path, model: nn.Module) -> nn.Module | None:
     """The uncertainty head kept in the training checkpoint ``path`` for ``model``, or None.
@@ -35,9 +39,6 @@ def load_uncertainty_head(path: str | Path, model: nn.Module) -> nn.Module | Non
     ``model`` must be the checkpoint's backbone (the head's width comes from it); it is not
     modified (the strategy's hook is removed again).
     """
-    from aioir import strategies
-    from aioir.checkpoint import load_training_checkpoint
-
     path = Path(path)
     if path.suffix != ".pt":
         return None
@@ -61,7 +62,11 @@ def load_uncertainty_head(path: str | Path, model: nn.Module) -> nn.Module | Non
 
 def with_uncertainty(model: nn.Module, head: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
     """``x -> cat(model(x), mean over channels of head(tap))``: ``(B, 4, H, W)``."""
-    tap = model.get_submodule(getattr(model, "uem_tap"))
+    name = hooks(model).uem_tap
+    if name is None:
+        raise ValueError(f"{type(model).__name__} has no uncertainty tap (uem_tap): an "
+                         "uncertainty head cannot be attached to it")
+    tap = model.get_submodule(name)
     captured: dict[str, Any] = {}
 
     def hook(module: nn.Module, inputs: Any, output: torch.Tensor) -> None:

@@ -50,7 +50,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from aioir.data.io import ImageReadError, decode_image, image_size, write_image
+from aioir.inference.memory import BudgetError
 from aioir.inference.restore import Restorer
+from aioir.models.hooks import hooks
 
 #: seconds a result is kept for display and download
 RESULT_TTL_S = 3600.0
@@ -105,8 +108,6 @@ def _png(pixels: np.ndarray, *, bits: int = 8, icc: bytes | None = None,
          exif: bytes | None = None, fmt: str = "png") -> bytes:
     """Image bytes (PNG, or ``fmt``: :data:`FORMATS`) through the one image writer (a temporary
     file: it writes atomically to paths)."""
-    from aioir.data.io import write_image
-
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"x{FORMATS[fmt][0]}"
         write_image(path, pixels, bits=bits, icc_profile=icc, exif=exif)
@@ -208,8 +209,6 @@ class RestoreService:
             return None if state is None else dict(state)
 
     def info(self) -> dict[str, Any]:
-        from aioir.models.hooks import hooks
-
         first = next(iter(self.restorers.values()))
         return {
             "model": self.meta["model"],
@@ -233,9 +232,6 @@ class RestoreService:
         """Restore an upload into ``fmt`` (:func:`output_format`); returns the page's JSON
         answer (raises :class:`UploadRefused`). ``job``: an id under which :meth:`progress`
         tells where the restore is."""
-        from aioir.data.io import ImageReadError, decode_image, image_size
-        from aioir.inference.memory import BudgetError
-
         if ensemble not in self.restorers:
             raise UploadRefused(f"unknown ensemble {ensemble!r}; choose "
                                 f"{' or '.join(self.restorers)}")
@@ -355,10 +351,10 @@ def create_app(service: RestoreService) -> Any:
 
         try:
             form = await Request(request.scope, replay).form()
-        except Exception as exc:  # a malformed or oversized multipart body
+        except Exception as exc:  # noqa: BLE001 - a malformed or oversized multipart body
             return JSONResponse({"error": f"cannot read the upload: {exc}"}, status_code=400)
         upload = form.get("image")
-        if upload is None or not hasattr(upload, "read"):
+        if upload is None or isinstance(upload, str):  # a plain form field, not a file
             return JSONResponse({"error": "no file in the upload (field 'image')"},
                                 status_code=400)
         data = bytearray()

@@ -93,6 +93,9 @@ class PerceptualLoss(nn.Module):
     The VGG parameters are frozen and stay in eval mode.
     """
 
+    mean: torch.Tensor
+    std: torch.Tensor
+
     def __init__(
         self, weights: WeightsArg = None, layers: Sequence[str] = ("relu1_2", "relu2_2", "relu3_3"),
         weight: float = 0.04, imagenet_norm: bool = False,

@@ -38,6 +38,8 @@ from typing import Any
 
 import numpy as np
 
+from aioir.degradations.resize import resize_bicubic
+
 __all__ = ["brisque", "brisque_features", "gray_01"]
 
 #: the smallest side BRISQUE accepts (the half-size scale needs 7 x 7 windows)
@@ -135,8 +137,6 @@ def brisque_features(img: Any) -> np.ndarray:
     """The 36 BRISQUE features (float32) of an image (see :func:`gray_01` for the input)."""
     from scipy.special import gamma
 
-    from aioir.degradations.resize import resize_bicubic
-
     gray = gray_01(img)
     h, w = gray.shape
     if min(h, w) < MIN_SIDE:
@@ -144,10 +144,7 @@ def brisque_features(img: Any) -> np.ndarray:
                          f"this one is {w} x {h}")
     features: list[float] = []
     for scale in (1, 2):
-        if scale == 1:
-            x = gray
-        else:
-            x = resize_bicubic(gray[..., None], (h // 2, w // 2))[..., 0]
+        x = gray if scale == 1 else resize_bicubic(gray[..., None], (h // 2, w // 2))[..., 0]
         mu = _gaussian_blur(x)
         sigma = _gaussian_blur(x * x)
         sigma = np.sqrt(np.abs(sigma - mu * mu)) + np.float32(1.0 / 255.0)

@@ -8,6 +8,8 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
+from aioir.progress import progress as progress_bar
+
 from .perceptual import lpips_distance
 from .protocol import Protocol, get_protocol
 from .psnr import psnr
@@ -129,15 +131,14 @@ def evaluate_pairs(
     >>> res.task_names, res.per_task()["noise"]["psnr"], res.per_task()["dark"]["count"]
     (['dark', 'noise'], inf, 1)
     """
-    from aioir.progress import progress as progress_bar
-
     proto = get_protocol(protocol)
     options = proto.metric_options()
     ssim_options = proto.ssim_options()
     fixed = task_names is not None
     names: list[str] = list(task_names) if task_names is not None else []
     measure_lpips = lpips_fn or lpips_distance
-    lpips_options = {"crop_border": proto.crop_border, "round_uint8": proto.round_uint8}
+    lpips_options: dict[str, Any] = {"crop_border": proto.crop_border,
+                                     "round_uint8": proto.round_uint8}
     total = len(samples) if hasattr(samples, "__len__") else None  # type: ignore[arg-type]
     records: list[ImageRecord] = []
     bar = progress_bar(samples, total=total, disable=not progress, desc="eval", unit="img")

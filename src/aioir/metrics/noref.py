@@ -17,6 +17,9 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
+from aioir.markdown import markdown_table
+from aioir.progress import progress as progress_bar
+
 from .brisque import brisque
 from .niqe import niqe
 
@@ -48,9 +51,8 @@ def score_photos(restore_fn: Callable[[np.ndarray], np.ndarray],
     """NIQE and BRISQUE of every ``(name, image)`` (float RGB in [0, 1]) and of
     ``restore_fn(image)`` (clipped to [0, 1]): ``{"metrics", "records": [{"name", "input":
     {...}, "output": {...}}], "mean": {"input": {...}, "output": {...}}, "notes"}``."""
-    from aioir.progress import progress as progress_bar
-
-    records, notes = [], []
+    records: list[dict[str, Any]] = []
+    notes: list[str] = []
     for name, img in progress_bar(photos, total=total, desc="photos", unit="img",
                                   disable=not progress):
         restored = np.clip(np.asarray(restore_fn(img)), 0.0, 1.0)
@@ -72,8 +74,6 @@ def photos_table(result: dict[str, Any], label: str = "restored") -> str:
     | as given   | 5.000 |
     | restored   | 4.250 |
     """
-    from aioir.report.tables import markdown_table
-
     metrics = result["metrics"]
 
     def cells(which: str) -> list[str]:

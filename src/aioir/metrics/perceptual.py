@@ -18,7 +18,9 @@ __all__ = ["LpipsUnavailableError", "load_lpips", "lpips_distance"]
 _MODELS: dict[tuple[str, str], Any] = {}
 
 _INSTALL_HINT = (
-    "LPIPS needs the optional 'lpips' package: pip install -e '.[lpips]' in the aioir clone (aioir is not on PyPI; lpips pulls torchvision: install one that matches your torch build first). Its AlexNet backbone "
+    "LPIPS needs the optional 'lpips' package: pip install -e '.[lpips]' in the aioir clone "
+    "(aioir is not on PyPI; lpips pulls torchvision: install one that matches your torch build "
+    "first). Its AlexNet backbone "
     "weights (torchvision's alexnet-owt-7be5be79.pth) must also be available offline, in the "
     "torch hub cache ($TORCH_HOME/hub/checkpoints, by default ~/.cache/torch/hub/checkpoints)."
 )
@@ -42,7 +44,7 @@ def load_lpips(net: str = "alex", device: str | torch.device = "cpu") -> Any:
             raise LpipsUnavailableError(_INSTALL_HINT) from err
         try:
             model = lpips.LPIPS(net=net, verbose=False)
-        except Exception as err:  # noqa: BLE001 - download/IO errors vary by version
+        except Exception as err:  # download/IO errors vary by version
             raise LpipsUnavailableError(f"could not load the LPIPS {net!r} network ({err}). {_INSTALL_HINT}") from err
         _MODELS[key] = model.eval().to(device)
     return _MODELS[key]

@@ -74,7 +74,7 @@ class Protocol:
 
         >>> print(get_protocol("airnet").describe())
         Protocol 'airnet': PSNR/SSIM on RGB, no border crop, float values in [0, 1] (data range 1, no uint8 rounding); SSIM 7x7 uniform window with sample covariance (scikit-image defaults), valid region, mean over channels.
-        """
+        """  # noqa: E501 - the doctest's expected output is one line
         channel = "the Y channel (BT.601, MATLAB rgb2ycbcr)" if self.y_channel else "RGB"
         crop = f"{self.crop_border}-px border crop" if self.crop_border else "no border crop"
         scale = (

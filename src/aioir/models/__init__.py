@@ -23,44 +23,7 @@ torch.Size([1, 3, 21, 17])
 
 from __future__ import annotations
 
-from typing import Any
+from aioir.models._registry import MODELS, TEST_OPTIONS, build, names, reduced_options
+from aioir.models.pretrained import load_pretrained
 
-import torch.nn as nn
-
-from aioir.registry import Registry
-
-MODELS = Registry("model", package="aioir.models")
-
-#: reduced-size constructor options per registered backbone (contract tests, *_tiny configs)
-TEST_OPTIONS: dict[str, dict[str, Any]] = {}
-
-
-def build(name: str, **options: Any) -> nn.Module:
-    """Build the backbone registered as ``name`` with constructor ``options``."""
-    return MODELS.build(name, **options)
-
-
-def names() -> list[str]:
-    """Registered backbone names."""
-    return MODELS.names()
-
-
-def reduced_options(name: str) -> dict[str, Any]:
-    """The reduced-size options of backbone ``name`` (same code, small dims; for tests and
-    ``*_tiny`` configs).
-
-    >>> reduced_options("tiny_unet")
-    {'width': 8, 'blocks': 1, 'global_tone': True}
-    """
-    MODELS.get(name)  # imports the backbone modules, which fill TEST_OPTIONS
-    return dict(TEST_OPTIONS[name])
-
-
-def load_pretrained(name: str, path: str, **options: Any) -> nn.Module:
-    """Build ``name`` and load the authors' released checkpoint at ``path`` strictly.
-
-    See :mod:`aioir.models.pretrained` for the formats understood.
-    """
-    from aioir.models.pretrained import load_pretrained as _load
-
-    return _load(name, path, **options)
+__all__ = ["MODELS", "TEST_OPTIONS", "build", "names", "reduced_options", "load_pretrained"]

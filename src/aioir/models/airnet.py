@@ -34,7 +34,7 @@ torch.Size([1, 3, 9, 7])
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping, Optional
+from typing import Any, ClassVar, Mapping, Optional
 
 import torch
 import torch.nn as nn
@@ -42,6 +42,7 @@ import torch.nn.functional as F
 
 from aioir.models import MODELS, TEST_OPTIONS
 from aioir.models.deform_conv import modulated_deform_conv2d
+from aioir.models.pretrained import count_indexed
 
 # ----------------------------------------------------------------------------- restorer (DGRN)
 
@@ -75,8 +76,10 @@ class DCNLayer(nn.Module):
         self.bias = nn.Parameter(torch.zeros(channels_out)) if bias else None
         bound = 1.0 / math.sqrt(channels_in * kernel_size * kernel_size)
         nn.init.uniform_(self.weight, -bound, bound)
-        nn.init.zeros_(self.conv_offset_mask.weight)
-        nn.init.zeros_(self.conv_offset_mask.bias)
+        offset = self.conv_offset_mask
+        assert isinstance(offset, nn.Conv2d) and offset.bias is not None  # built with a bias
+        nn.init.zeros_(offset.weight)
+        nn.init.zeros_(offset.bias)
 
     def forward(self, x: torch.Tensor, inter: torch.Tensor) -> torch.Tensor:
         o1, o2, m = torch.chunk(self.conv_offset_mask(torch.cat([x, inter], 1)), 3, dim=1)
@@ -148,7 +151,7 @@ class DGG(nn.Module):
 
     def forward(self, x: torch.Tensor, inter: torch.Tensor) -> torch.Tensor:
         res = x
-        for block in self.body[:-1]:
+        for block in list(self.body)[:-1]:
             res = block(res, inter)
         return self.body[-1](res) + x
 
@@ -175,7 +178,7 @@ class DGRN(nn.Module):
     def forward(self, x: torch.Tensor, inter: torch.Tensor) -> torch.Tensor:
         feat = self.head(x)
         res = feat
-        for group in self.body[:-1]:
+        for group in list(self.body)[:-1]:
             res = group(res, inter)
         res = self.body[-1](res) + feat
         return self.tail(self.tap(res))
@@ -231,6 +234,9 @@ class MoCo(nn.Module):
 
     Buffers ``queue`` (dim, K), column-normalised, and ``queue_ptr`` (1,) int64.
     """
+
+    queue: torch.Tensor
+    queue_ptr: torch.Tensor
 
     def __init__(
         self, n_feats: int = 64, dim: int = 256, queue_size: int = 1280,
@@ -315,7 +321,7 @@ class AirNet(nn.Module):
 
     uem_tap = "R.tap"
     train_views = 2
-    aux_loss_weights = {"contrastive": 0.1}
+    aux_loss_weights: ClassVar[dict[str, float]] = {"contrastive": 0.1}
 
     def __init__(
         self, n_feats: int = 64, n_groups: int = 5, n_blocks: int = 5, embed_dim: int = 256,
@@ -397,8 +403,6 @@ class AirNet(nn.Module):
         >>> AirNet.options_from_state_dict({"E.E.queue": torch.zeros(256, 768)})
         {'queue_size': 768, 'embed_dim': 256}
         """
-        from aioir.models.pretrained import count_indexed
-
         options: dict[str, int] = {}
         for key, value in state.items():
             if key == "E.E.queue" or key.endswith(".E.E.queue"):

@@ -38,7 +38,7 @@ from typing import Optional, Union
 import torch
 import torch.nn.functional as F
 
-IntPair = Union[int, tuple[int, int]]
+IntPair = int | tuple[int, int]
 
 
 def _pair(v: IntPair) -> tuple[int, int]:
@@ -50,7 +50,7 @@ def torchvision_available() -> bool:
     """True when ``torchvision.ops.deform_conv2d`` can be imported (checked once)."""
     try:
         from torchvision.ops import deform_conv2d  # noqa: F401
-    except Exception:  # ImportError, or a broken torchvision/torch pairing
+    except Exception:  # noqa: BLE001 - ImportError, or a broken torchvision/torch pairing
         return False
     return True
 

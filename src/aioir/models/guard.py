@@ -11,7 +11,7 @@ at most :data:`MODULES_PER_TENSOR` modules per tensor of its weights (plus
 :data:`MODULES_SLACK`; every registered backbone has fewer than 1.5), counted as they are
 constructed and stopped at the first one over the bound. Every loader of checkpoints goes
 through here: ``aioir eval``/``restore``/``export``/``serve`` (via
-:func:`aioir.inference.export.load_network`), :func:`aioir.models.load_pretrained`, and
+:func:`aioir.inference.reader.load_network`), :func:`aioir.models.load_pretrained`, and
 ``aioir train`` (for the model its config asks for).
 
 The limit is 16 GiB of parameters and buffers (no restoration network comes near: Restormer
@@ -26,7 +26,7 @@ True
 Traceback (most recent call last):
 ...
 aioir.models.guard.ModelTooLargeError: crafted.pt asks for a tiny_unet with options {'width': 20000}, which holds 1.4 TB of parameters and buffers; aioir refuses models above 17.2 GB (a crafted or corrupt file?). If it is right, raise the limit with AIOIR_MAX_MODEL_BYTES=<bytes>.
-"""
+"""  # noqa: E501 - the doctest's expected output is one line
 
 from __future__ import annotations
 
@@ -34,15 +34,18 @@ import logging
 import os
 import sys
 from contextlib import contextmanager
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 import torch
 import torch.nn as nn
 
+from aioir.models._registry import MODELS
+
 LOG = logging.getLogger("aioir")
 
 __all__ = ["DEFAULT_MAX_MODEL_BYTES", "ModelTooLargeError", "max_model_bytes", "model_bytes",
-           "meta_model", "check_model_size", "build_for_state"]
+           "meta_model", "check_model_size", "build_for_state", "CheckpointMismatchError",
+           "state_dict_mismatches", "check_state_dict"]
 
 DEFAULT_MAX_MODEL_BYTES = 16 * 2**30
 #: modules a checkpoint's network may build per tensor of its weights (registered backbones:
@@ -52,6 +55,14 @@ MODULES_PER_TENSOR, MODULES_SLACK = 4, 64
 
 class ModelTooLargeError(ValueError):
     """A backbone's options ask for more parameter memory than the limit allows."""
+
+
+#: how many names an error message lists per category
+MAX_LISTED = 10
+
+
+class CheckpointMismatchError(ValueError):
+    """A checkpoint's keys or shapes do not match the model it is loaded into."""
 
 
 class _TooManyModules(Exception):
@@ -68,7 +79,7 @@ def _module_bound(limit: int | None) -> Iterator[None]:
         return
     init_code, count, previous = nn.Module.__init__.__code__, [0], sys.getprofile()
 
-    def profile(frame: Any, event: str, arg: Any) -> None:
+    def profile(frame: Any, event: Any, arg: Any) -> None:
         if previous is not None:
             previous(frame, event, arg)
         if event == "call" and frame.f_code is init_code:
@@ -112,13 +123,11 @@ def meta_model(name: str, options: Mapping[str, Any], *, source: str,
     registered backbone buildable on ``meta``). Wrong options raise ``ValueError`` naming
     ``source``; more than ``max_modules`` modules raise :class:`ModelTooLargeError` as soon as
     the first one over is constructed."""
-    from aioir import models
-
     if not isinstance(options, Mapping) or not all(isinstance(k, str) for k in options):
         raise ValueError(f"{source}: model options must be a mapping of names to values, got "
                          f"{options!r}")
     try:
-        factory = models.MODELS.get(name)
+        factory = MODELS.get(name)
     except KeyError as exc:
         raise ValueError(f"{source}: {exc.args[0]}") from None
     try:
@@ -167,15 +176,58 @@ def check_model_size(name: str, options: Mapping[str, Any], *, source: str) -> i
     return None if model is None else _check(model, name, options, source)
 
 
+def listing(names: Iterable[Any], limit: int = MAX_LISTED) -> str:
+    """The first ``limit`` of ``names`` in brackets, with how many more there are.
+
+    >>> listing(range(12), limit=3)
+    '[0, 1, 2, ... (9 more)]'
+    """
+    names = list(names)
+    shown = ", ".join(str(n) for n in names[:limit])
+    more = f", ... ({len(names) - limit} more)" if len(names) > limit else ""
+    return f"[{shown}{more}]"
+
+
+def state_dict_mismatches(
+    model: nn.Module, state: Mapping[str, torch.Tensor]
+) -> tuple[list[str], list[str], list[tuple[str, tuple[int, ...], tuple[int, ...]]]]:
+    """``(missing, unexpected, shape_mismatches)`` of ``state`` against ``model.state_dict()``.
+
+    Shape mismatches are ``(name, checkpoint shape, model shape)``.
+    """
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    shapes = [
+        (k, tuple(v.shape), tuple(own[k].shape))
+        for k, v in state.items()
+        if k in own and tuple(v.shape) != tuple(own[k].shape)
+    ]
+    return missing, unexpected, shapes
+
+
+def check_state_dict(model: nn.Module, state: Mapping[str, torch.Tensor], source: str = "checkpoint") -> None:
+    """Raise :class:`CheckpointMismatchError` unless ``state`` fits ``model`` exactly."""
+    missing, unexpected, shapes = state_dict_mismatches(model, state)
+    if not (missing or unexpected or shapes):
+        return
+    lines = [f"{source} does not match {type(model).__name__}:"]
+    if missing:
+        lines.append(f"  {len(missing)} missing keys: {listing(missing)}")
+    if unexpected:
+        lines.append(f"  {len(unexpected)} unexpected keys: {listing(unexpected)}")
+    if shapes:
+        desc = (f"{k} checkpoint {list(a)} vs model {list(b)}" for k, a, b in shapes)
+        lines.append(f"  {len(shapes)} shape mismatches: {listing(desc)}")
+    raise CheckpointMismatchError("\n".join(lines))
+
+
 def build_for_state(name: str, options: Mapping[str, Any],
                     state: Mapping[str, torch.Tensor] | None, *, source: str) -> nn.Module:
     """Backbone ``name`` with ``options``, its size checked on ``meta`` first, then (when
     ``state`` is given) the checkpoint's tensors checked against it by name and shape (a
-    :class:`aioir.models.pretrained.CheckpointMismatchError` names them) and loaded strictly.
+    :class:`CheckpointMismatchError` names them) and loaded strictly.
     Returned in eval mode on the CPU."""
-    from aioir import models
-    from aioir.models.pretrained import check_state_dict
-
     if state is not None and not (isinstance(state, Mapping) and all(
             isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items())):
         raise ValueError(f"{source}: the weights must be a mapping of names to tensors")
@@ -186,7 +238,7 @@ def build_for_state(name: str, options: Mapping[str, Any],
         if state is not None:
             check_state_dict(meta, state, source=source)
     try:
-        model = models.build(name, **options)
+        model = MODELS.build(name, **options)
     except TypeError as exc:
         raise ValueError(f"{source}: {name} does not take the options {dict(options)}: {exc}") \
             from None

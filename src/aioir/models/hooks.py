@@ -16,7 +16,8 @@ never look attributes up themselves.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, ContextManager, Mapping, Optional, Protocol, Sequence
+from contextlib import AbstractContextManager
+from typing import Any, Callable, Mapping, Optional, Protocol, Sequence
 
 import torch
 import torch.nn as nn
@@ -67,7 +68,7 @@ class TrainingHooks(Protocol):
 
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]: ...
 
-    def task_context(self, task: str) -> ContextManager[None]: ...
+    def task_context(self, task: str) -> AbstractContextManager[None]: ...
 
     def degradation_probabilities(self, x: torch.Tensor) -> torch.Tensor: ...
 
@@ -83,7 +84,7 @@ class Hooks:
     unused_in_forward: tuple[str, ...] = ()
     uem_tap: str | None = None
     uem_channels: int | None = None
-    task_context: Callable[[str], ContextManager[None]] | None = None
+    task_context: Callable[[str], AbstractContextManager[None]] | None = None
     degradation_probabilities: Callable[[torch.Tensor], torch.Tensor] | None = None
 
 

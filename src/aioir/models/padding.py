@@ -75,7 +75,8 @@ def _pad_traced(x: torch.Tensor, height: Any, width: Any, mode: str) -> torch.Te
         h, w = x.shape[-2:]
         ph = torch.minimum(torch.as_tensor(height - h), torch.as_tensor(h - 1))
         pw = torch.minimum(torch.as_tensor(width - w), torch.as_tensor(w - 1))
-        x = F.pad(x, (0, pw, 0, ph), mode="reflect")
+        # tensors as pads keep the traced graph shape-generic (F.pad takes them; its stub says int)
+        x = F.pad(x, (0, pw, 0, ph), mode="reflect")  # type: ignore[arg-type]
     return x
 
 

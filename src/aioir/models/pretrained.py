@@ -15,7 +15,8 @@ weights_only=True)``; only for a file you trust and that holds arbitrary pickled
 ``trusted=True``.
 
 :func:`load_pretrained` builds the backbone and loads strictly: any missing key, unexpected key
-or shape mismatch raises :class:`CheckpointMismatchError` listing them. Two optional hooks let a
+or shape mismatch raises :class:`~aioir.models.guard.CheckpointMismatchError` listing them
+(:func:`aioir.models.guard.check_state_dict`). Two optional hooks let a
 backbone adapt to its checkpoints without special cases here:
 
 * ``options_from_state_dict(state) -> dict`` (class- or static method of the registered factory):
@@ -42,18 +43,22 @@ from typing import Any, Iterable, Mapping
 import torch
 import torch.nn as nn
 
+from aioir.models._registry import MODELS
+from aioir.models.guard import (
+    CheckpointMismatchError,
+    check_model_size,
+    check_state_dict,
+    listing,
+)
+
+__all__ = ["PREFIXES", "WRAPPER_KEYS", "CheckpointMismatchError", "read_checkpoint",
+           "unwrap_state_dict", "strip_prefixes", "load_state_dict_file", "count_indexed",
+           "load_pretrained"]
+
 #: wrapper prefixes stripped when every key carries them
 PREFIXES: tuple[str, ...] = ("module.", "net.", "model.")
 #: keys of wrapping dicts, in order of preference when no ``key`` is given
 WRAPPER_KEYS: tuple[str, ...] = ("params_ema", "params", "state_dict")
-#: how many names an error message lists per category
-MAX_LISTED = 10
-
-
-class CheckpointMismatchError(ValueError):
-    """A checkpoint's keys or shapes do not match the model it is loaded into."""
-
-
 def read_checkpoint(path: str | os.PathLike[str], *, trusted: bool = False) -> Any:
     """The raw object stored at ``path`` (``.safetensors`` or a ``torch.save`` file), on CPU."""
     path = os.fspath(path)
@@ -93,7 +98,7 @@ def unwrap_state_dict(obj: Any, key: str | None = None) -> dict[str, torch.Tenso
         raise ValueError(f"a checkpoint must be a dict, got {type(obj).__name__}")
     if key is not None:
         if key not in obj:
-            raise KeyError(f"checkpoint has no entry {key!r}; top-level keys: {_listing(obj)}")
+            raise KeyError(f"checkpoint has no entry {key!r}; top-level keys: {listing(obj)}")
         found = obj[key]
     elif _is_state_dict(obj):
         found = obj
@@ -102,7 +107,7 @@ def unwrap_state_dict(obj: Any, key: str | None = None) -> dict[str, torch.Tenso
         if wrapper is None:
             raise ValueError(
                 "cannot find the weights in this checkpoint: expected a state dict or one of "
-                f"{', '.join(WRAPPER_KEYS)}; top-level keys: {_listing(obj)} (pass key=...)"
+                f"{', '.join(WRAPPER_KEYS)}; top-level keys: {listing(obj)} (pass key=...)"
             )
         found = obj[wrapper]
     if not _is_state_dict(found):
@@ -150,47 +155,6 @@ def count_indexed(state: Mapping[str, Any], prefix: str) -> int:
     return max((int(m.group(1)) + 1 for k in state if (m := pat.match(k))), default=0)
 
 
-def _listing(names: Iterable[Any], limit: int = MAX_LISTED) -> str:
-    names = list(names)
-    shown = ", ".join(str(n) for n in names[:limit])
-    more = f", ... ({len(names) - limit} more)" if len(names) > limit else ""
-    return f"[{shown}{more}]"
-
-
-def state_dict_mismatches(
-    model: nn.Module, state: Mapping[str, torch.Tensor]
-) -> tuple[list[str], list[str], list[tuple[str, tuple[int, ...], tuple[int, ...]]]]:
-    """``(missing, unexpected, shape_mismatches)`` of ``state`` against ``model.state_dict()``.
-
-    Shape mismatches are ``(name, checkpoint shape, model shape)``.
-    """
-    own = model.state_dict()
-    missing = [k for k in own if k not in state]
-    unexpected = [k for k in state if k not in own]
-    shapes = [
-        (k, tuple(v.shape), tuple(own[k].shape))
-        for k, v in state.items()
-        if k in own and tuple(v.shape) != tuple(own[k].shape)
-    ]
-    return missing, unexpected, shapes
-
-
-def check_state_dict(model: nn.Module, state: Mapping[str, torch.Tensor], source: str = "checkpoint") -> None:
-    """Raise :class:`CheckpointMismatchError` unless ``state`` fits ``model`` exactly."""
-    missing, unexpected, shapes = state_dict_mismatches(model, state)
-    if not (missing or unexpected or shapes):
-        return
-    lines = [f"{source} does not match {type(model).__name__}:"]
-    if missing:
-        lines.append(f"  {len(missing)} missing keys: {_listing(missing)}")
-    if unexpected:
-        lines.append(f"  {len(unexpected)} unexpected keys: {_listing(unexpected)}")
-    if shapes:
-        desc = (f"{k} checkpoint {list(a)} vs model {list(b)}" for k, a, b in shapes)
-        lines.append(f"  {len(shapes)} shape mismatches: {_listing(desc)}")
-    raise CheckpointMismatchError("\n".join(lines))
-
-
 def load_pretrained(
     name: str,
     path: str | os.PathLike[str],
@@ -213,14 +177,10 @@ def load_pretrained(
     Returns:
         The model with the checkpoint's weights (in training mode, like any freshly built model).
     """
-    from aioir.models import MODELS
-
     state = load_state_dict_file(path, key, trusted=trusted)
     factory = MODELS.get(name)
     derive = getattr(factory, "options_from_state_dict", None)
     built_options = {**(derive(state) if derive is not None else {}), **options}
-    from aioir.models.guard import check_model_size
-
     check_model_size(name, built_options, source=f"checkpoint {os.fspath(path)}")
     model = factory(**built_options)
     adapt = getattr(model, "adapt_state_dict", None)

@@ -140,6 +140,8 @@ class PromptedNet(nn.Module):
             be wrapped by changing ``model.name`` and adding the ``prompt*`` keys).
     """
 
+    task_maps: torch.Tensor
+
     def __init__(
         self,
         backbone: str = "srresnet",

@@ -44,7 +44,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from aioir import models
+from aioir.checkpoint import load_checkpoint
 from aioir.errors import UserError
+from aioir.models.guard import build_for_state, check_state_dict, meta_model, state_dict_mismatches
+from aioir.models.pretrained import PREFIXES, WRAPPER_KEYS, _is_state_dict, unwrap_state_dict
 
 __all__ = [
     "AmbiguousReleaseError",
@@ -119,7 +123,6 @@ def read_weights(path: Path) -> Any:
             return load_file(str(path), device="cpu")
         except Exception as exc:  # noqa: BLE001 - safetensors' own error type
             raise ValueError(f"cannot read {path} as a safetensors file: {exc}") from None
-    from aioir.checkpoint import load_checkpoint
 
     return load_checkpoint(path)
 
@@ -127,13 +130,6 @@ def read_weights(path: Path) -> Any:
 def release_from_object(path: str | os.PathLike[str], obj: Any, *, key: str | None = None,
                         sha256: str | None = None) -> ReleaseFile:
     """:class:`ReleaseFile` of an object already read from ``path`` (see :func:`open_release`)."""
-    from aioir.models.pretrained import (
-        PREFIXES,
-        WRAPPER_KEYS,
-        _is_state_dict,
-        unwrap_state_dict,
-    )
-
     path = Path(path)
     if not isinstance(obj, Mapping):  # a user's file, not a bug: ValueError, one line
         what = type(obj).__name__
@@ -180,10 +176,6 @@ def _fit(name: str, state: Mapping[str, torch.Tensor], options: Mapping[str, Any
     ``name`` for ``state``: options read off the weights by its hook, ``options`` on top, the
     model built on ``meta``. Raises ``ValueError`` when the hook cannot read the weights or the
     options do not build."""
-    from aioir import models
-    from aioir.models.guard import meta_model
-    from aioir.models.pretrained import state_dict_mismatches
-
     factory = models.MODELS.get(name)
     derive = getattr(factory, "options_from_state_dict", None)
     try:
@@ -204,9 +196,6 @@ def _fit(name: str, state: Mapping[str, torch.Tensor], options: Mapping[str, Any
 def identify(release: ReleaseFile, model: str | None = None,
              options: Mapping[str, Any] | None = None) -> Identified:
     """The backbone and options ``release`` holds (see the module notes)."""
-    from aioir import models
-    from aioir.models.pretrained import check_state_dict
-
     options = dict(options or {})
     source = str(release.path)
     if model is not None:
@@ -214,8 +203,6 @@ def identify(release: ReleaseFile, model: str | None = None,
             raise ValueError(f"--model {model}: unknown backbone; registered: "
                              f"{', '.join(models.names())}")
         built, state, _ = _fit(model, release.state, options, source=source)
-        from aioir.models.guard import meta_model
-
         check_state_dict(meta_model(model, built, source=source), state,  # type: ignore[arg-type]
                          source=f"{source} (as --model {model})")
         return Identified(model, built, state, "named")
@@ -255,11 +242,9 @@ def load_release(path: str | os.PathLike[str], *, model: str | None = None,
                  key: str | None = None, release: ReleaseFile | None = None,
                  ) -> tuple[nn.Module, dict[str, Any]]:
     """A released file as ``(network in eval mode on the CPU, metadata)``: what
-    :func:`aioir.inference.export.load_network` returns for aioir's own files, with
+    :func:`aioir.inference.reader.load_network` returns for aioir's own files, with
     ``weights="release"`` and the file's ``layout``, ``sha256`` and how the architecture was
     ``chosen``. ``tasks``: the tasks the authors trained it on, when known (else ``[]``)."""
-    from aioir.models.guard import build_for_state
-
     release = release if release is not None else open_release(path, key=key)
     found = identify(release, model, options)
     net = build_for_state(found.model, found.options, found.state, source=str(release.path))

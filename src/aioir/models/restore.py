@@ -36,10 +36,7 @@ def restore_tensor(
     was_training = model.training
     model.eval()
     try:
-        if tile:
-            y = tiled_forward(model, x, tile=tile, overlap=overlap)
-        else:
-            y = model(x)
+        y = tiled_forward(model, x, tile=tile, overlap=overlap) if tile else model(x)
     finally:
         model.train(was_training)
     return y.clamp(0.0, 1.0) if clamp else y

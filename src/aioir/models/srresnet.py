@@ -29,6 +29,7 @@ import torch
 import torch.nn as nn
 
 from aioir.models import MODELS, TEST_OPTIONS
+from aioir.models.pretrained import count_indexed
 
 
 def scaled_kaiming_(modules: list[nn.Module], scale: float) -> None:
@@ -94,8 +95,6 @@ class SRResNet(nn.Module):
     @staticmethod
     def options_from_state_dict(state: Mapping[str, Any]) -> dict[str, int]:
         """Width, block count and channels read off a checkpoint (MiOIR/TUR/Art releases)."""
-        from aioir.models.pretrained import count_indexed
-
         first, last = state["conv_first.weight"], state["conv_last.weight"]
         return {"num_in_ch": int(first.shape[1]), "num_out_ch": int(last.shape[0]),
                 "num_feat": int(first.shape[0]), "num_block": count_indexed(state, "body")}

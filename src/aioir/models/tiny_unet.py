@@ -32,6 +32,7 @@ import torch.nn as nn
 
 from aioir.models import MODELS, TEST_OPTIONS
 from aioir.models.padding import crop_to, pad_to_multiple
+from aioir.models.pretrained import count_indexed
 
 
 class SqueezeExcite(nn.Module):
@@ -77,8 +78,10 @@ class GlobalTone(nn.Module):
         self.mlp = nn.Sequential(
             nn.Linear(2 * channels, channels), nn.GELU(), nn.Linear(channels, 3 * out_channels)
         )
-        nn.init.zeros_(self.mlp[-1].weight)
-        nn.init.zeros_(self.mlp[-1].bias)
+        last = self.mlp[-1]
+        assert isinstance(last, nn.Linear)
+        nn.init.zeros_(last.weight)
+        nn.init.zeros_(last.bias)
 
     def forward(self, feat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         stats = torch.cat([feat.mean(dim=(2, 3)), feat.amax(dim=(2, 3))], 1)
@@ -128,9 +131,10 @@ def add_unet_trunk(net: nn.Module, in_channels: int, width: int, blocks: int,
     net.dec1 = nn.Sequential(*[ResBlock(c1) for _ in range(blocks)])
 
 
-def encode_unet(net: nn.Module, x: torch.Tensor
+def encode_unet(net: Any, x: torch.Tensor
                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The trunk's encoder features ``(f1, f2, f3)`` at full, half and quarter resolution."""
+    """The trunk's encoder features ``(f1, f2, f3)`` at full, half and quarter resolution
+    (``net``: any module :func:`add_unet_trunk` built the trunk on)."""
     f1 = net.enc1(net.head(x))
     f2 = net.enc2(net.down1(f1))
     return f1, f2, net.middle(net.down2(f2))
@@ -147,6 +151,18 @@ class TinyUNet(nn.Module):
         in_channels: image channels.
         global_tone: add the global tone head (see the module docstring).
     """
+
+    # the trunk add_unet_trunk() builds
+    head: nn.Conv2d
+    enc1: nn.Sequential
+    down1: nn.Conv2d
+    enc2: nn.Sequential
+    down2: nn.Conv2d
+    middle: nn.Sequential
+    up2: nn.Sequential
+    dec2: nn.Sequential
+    up1: nn.Sequential
+    dec1: nn.Sequential
 
     uem_tap = "tap"
 
@@ -167,13 +183,12 @@ class TinyUNet(nn.Module):
         self.tail = nn.Conv2d(c1, in_channels, 3, padding=1)
         if identity_init:
             nn.init.zeros_(self.tail.weight)
+            assert self.tail.bias is not None  # built with a bias
             nn.init.zeros_(self.tail.bias)
 
     @staticmethod
     def options_from_state_dict(state: Mapping[str, Any]) -> dict[str, Any]:
         """Width, blocks per level, channels and the tone head, read off a state dict."""
-        from aioir.models.pretrained import count_indexed
-
         head = state["head.weight"]
         return {"width": int(head.shape[0]), "blocks": count_indexed(state, "enc1"),
                 "in_channels": int(head.shape[1]), "global_tone": "tone.mlp.0.weight" in state}

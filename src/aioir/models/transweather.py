@@ -39,6 +39,7 @@ import torch.nn.functional as F
 from aioir.models import MODELS, TEST_OPTIONS
 from aioir.models.layers import DropPath
 from aioir.models.padding import crop_to, pad_to_multiple
+from aioir.models.pretrained import count_indexed
 
 #: decoder stochastic-depth schedule: the authors' Tdec builds linspace(0, rate, 16) (the sum of
 #: its unused ``depths=[3, 4, 6, 3]``) and its blocks take the first entries
@@ -210,6 +211,12 @@ class EncoderTransformer(nn.Module):
     stage's map once more (``mini_patch_embed{i}``, stride 2), runs ``patch_block{i}`` (one
     block) and is added to the next stage's embedding. Returns the four maps (1/4 ... 1/32).
     """
+
+    # the first stage's modules (set with the others by name in __init__)
+    block1: nn.ModuleList
+    norm1: nn.LayerNorm
+    patch_block1: nn.ModuleList
+    pnorm1: nn.LayerNorm
 
     def __init__(
         self, embed_dims: Sequence[int], num_heads: Sequence[int], mlp_ratios: Sequence[float],
@@ -427,8 +434,6 @@ class TransWeather(nn.Module):
         """Widths, depths, MLP ratios, spatial-reduction ratios, decoder depth, queries and tail
         widths read off a checkpoint. The attention heads (``num_heads``, ``dec_heads``) leave no
         trace in the weights: they keep the official values unless given."""
-        from aioir.models.pretrained import count_indexed
-
         dims = [int(state[f"Tenc.patch_embed{i}.proj.weight"].shape[0]) for i in (1, 2, 3, 4)]
         depths = [count_indexed(state, f"Tenc.block{i}") for i in (1, 2, 3, 4)]
         ratios = [state[f"Tenc.block{i}.0.mlp.fc1.weight"].shape[0] / d

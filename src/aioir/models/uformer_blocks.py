@@ -16,6 +16,8 @@ True
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -98,6 +100,8 @@ class WindowAttention(nn.Module):
     ``attn = softmax(q k^T / sqrt(d) + bias[relative_position_index] + mask) v``, then ``proj``.
     """
 
+    relative_position_index: torch.Tensor
+
     def __init__(
         self,
         dim: int,
@@ -152,7 +156,7 @@ class LeFF(nn.Module):
         self.linear2 = nn.Sequential(nn.Linear(hidden, dim))
 
     def forward(self, x: torch.Tensor, height: int, width: int) -> torch.Tensor:
-        b, n, _ = x.shape
+        b, _n, _ = x.shape
         x = self.linear1(x)
         x = x.transpose(1, 2).reshape(b, -1, height, width)
         x = self.dwconv(x).flatten(2).transpose(1, 2)
@@ -231,7 +235,7 @@ class BasicUformerLayer(nn.Module):
         drop_path: list[float],
         shift_flag: bool = True,
         modulator: bool = False,
-        **block_options: float,
+        **block_options: Any,
     ) -> None:
         super().__init__()
         # the authors' rule: a layer whose nominal resolution fits in one window uses that

@@ -36,13 +36,44 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 
+from aioir.metrics import psnr
+from aioir.metrics.evaluate import evaluate_pairs
+from aioir.progress import progress as progress_bar
+from aioir.settings.assemble import resolve_setting, val_protocol
+
+from .cost import COST_SIZE, COST_STEPS, Cost, run_cost
 from .curves import per_task_keys, per_task_series, scalar_series, validation_series
 from .document import FigureEntry, ReportDocument, RunEntry, TableEntry, html_page, markdown_page
+from .figures import (
+    SMOOTH,
+    histograms_figure,
+    image_grid_figure,
+    lines_figure,
+    matplotlib_missing,
+    panels_figure,
+    save_png,
+    uncertainty_maps_figure,
+)
+from .images import (
+    Restorations,
+    has_uncertainty_head,
+    one_per_task,
+    restore_run,
+    uncertainty_maps,
+    zoom_window,
+)
 from .outdir import check_out_dir, publish, staging_dir
-from .runs import RunGroup, find_runs, group_runs
 from .paired import paired_differences
-from .summary import GroupSummary, summarise_evaluation, summarise_group, summary_records
-from .summary import summary_rows
+from .runs import RunGroup, find_runs, group_runs
+from .samples import validation_samples
+from .summary import (
+    GroupSummary,
+    psnr_differences,
+    summarise_evaluation,
+    summarise_group,
+    summary_records,
+    summary_rows,
+)
 from .tables import INPUT_ROW, latex_table
 from .writers import write_csv, write_json
 
@@ -167,14 +198,12 @@ class _Figures:
         self.samples_note = samples_note
         self.protocol = protocol
         self._restorations: Any = None
-        self._uncertainty: dict[str, tuple[list[np.ndarray], list[np.ndarray]]] | None = None
+        self._uncertainty: dict[str, tuple[list[np.ndarray], list[np.ndarray], int]] | None = None
 
     # ------------------------------------------------------------------ helpers
     @contextmanager
     def _bar(self, total: int, desc: str) -> Iterator[Any]:
         """A progress display for one slow step inside a figure (shown when ``progress``)."""
-        from aioir.progress import progress as progress_bar
-
         bar = progress_bar(total=total, desc=desc, unit="img", disable=not self.progress)
         try:
             yield bar
@@ -182,8 +211,6 @@ class _Figures:
             bar.close()
 
     def _save(self, fig: Any, entry: FigureEntry) -> FigureEntry:
-        from .figures import save_png
-
         entry.file = f"figures/{entry.id}.png"
         save_png(fig, self.folder / f"{entry.id}.png")
         return entry
@@ -209,8 +236,6 @@ class _Figures:
     # ------------------------------------------------------------------ figures
     def per_task_curve(self, key: str, title: str, ylabel: str, caption: str,
                        log_y: bool = False) -> FigureEntry:
-        from .figures import SMOOTH, panels_figure
-
         entry = FigureEntry(f"train_{key}", title, caption)
         panels = self._per_task_panels(key)
         if not panels:
@@ -236,8 +261,6 @@ class _Figures:
     def aux_losses(self) -> FigureEntry:
         """The backbone's auxiliary losses (``record["aux"]``), unweighted, one panel per
         method."""
-        from .figures import SMOOTH, panels_figure
-
         entry = FigureEntry(
             "train_aux", "Auxiliary losses",
             "The backbone's auxiliary losses as logged (before their weights): e.g. the diffusion "
@@ -259,8 +282,6 @@ class _Figures:
                           entry)
 
     def learning_rate(self) -> FigureEntry:
-        from .figures import lines_figure
-
         entry = FigureEntry("learning_rate", "Learning rate",
                             "The learning rate of every logged step (log scale).")
         lines = {g.label: [scalar_series(r.records, "lr") for r in g.runs] for g in self.groups}
@@ -271,8 +292,6 @@ class _Figures:
         return self._save(lines_figure(lines, ylabel="learning rate", log_y=True), entry)
 
     def validation(self) -> FigureEntry:
-        from .figures import panels_figure
-
         entry = FigureEntry(
             "validation_psnr", "Validation PSNR over training",
             "PSNR (dB) on the validation images at each validation during training, on "
@@ -300,8 +319,8 @@ class _Figures:
             entry.caption += f" Dashed: the {INPUT_ROW} (PSNR of the images before restoration)."
             references = {c: (INPUT_ROW, self.input_row.mean(c)) for c in panels
                           if not math.isnan(self.input_row.mean(c))}
-        steps = [s for g in self.groups for r in g.runs
-                 if isinstance(s := (r.config.get("train") or {}).get("steps"), (int, float))]
+        steps = [n for g in self.groups for r in g.runs
+                 if isinstance(n := (r.config.get("train") or {}).get("steps"), (int, float))]
         return self._save(panels_figure(panels, ylabel="PSNR (dB)", markers=True, sharey=False,
                                         references=references, xmax=max(steps, default=None)),
                           entry)
@@ -314,10 +333,6 @@ class _Figures:
 
     def restorations(self):
         if self._restorations is None:
-            from aioir.metrics import psnr
-
-            from .images import Restorations, one_per_task, restore_run, zoom_window
-
             picks = one_per_task(self.samples or [], self.tasks)
             res = Restorations(picks)
             options = self.protocol.metric_options()
@@ -341,8 +356,6 @@ class _Figures:
         return headers, rows
 
     def restoration_grid(self) -> FigureEntry:
-        from .figures import image_grid_figure
-
         entry = FigureEntry("restorations", "Restorations", "")
         if not self._need_samples(entry):
             return entry
@@ -367,8 +380,6 @@ class _Figures:
         return self._save(fig, entry)
 
     def crops(self) -> FigureEntry:
-        from .figures import image_grid_figure
-
         entry = FigureEntry("restoration_crops", "Restorations, zoomed", "")
         if not self._need_samples(entry):
             return entry
@@ -390,8 +401,6 @@ class _Figures:
 
     def _uncertainty_maps(self) -> dict[str, tuple[list[np.ndarray], list[np.ndarray], int]]:
         if self._uncertainty is None:
-            from .images import has_uncertainty_head, uncertainty_maps
-
             self._uncertainty = {}
             for g in self.groups:
                 if has_uncertainty_head(g.first):
@@ -429,8 +438,6 @@ class _Figures:
         return False
 
     def uncertainty_figure(self) -> FigureEntry:
-        from .figures import uncertainty_maps_figure
-
         entry = FigureEntry(
             "uncertainty_maps", "Uncertainty maps",
             "For one validation image per task (the images of the restoration grid): the "
@@ -443,7 +450,6 @@ class _Figures:
         if self._no_uncertainty(entry):
             return entry
         samples = self.samples or []
-        from .images import one_per_task
 
         picked = {id(s) for s in one_per_task(samples, self.tasks)}
         by_task = {s[2]: i for i, s in enumerate(samples) if id(s) in picked}
@@ -460,8 +466,6 @@ class _Figures:
         return self._save(fig, entry)
 
     def uncertainty_histograms(self) -> FigureEntry:
-        from .figures import histograms_figure
-
         entry = FigureEntry(
             "uncertainty_histograms", "Uncertainty per task",
             "Distribution of the per-pixel uncertainty (mean over the head's channels) over "
@@ -487,8 +491,6 @@ class _Figures:
 
     def all(self, progress: bool = False) -> list[FigureEntry]:
         """Every figure, drawn or skipped with its reason."""
-        from aioir.progress import progress as progress_bar
-
         extras = sorted({k for g in self.groups for r in g.runs
                          for k in per_task_keys(r.records, self.tasks)}
                         - {"task_loss", "task_weight"})
@@ -529,13 +531,9 @@ def _validation(groups: list[RunGroup], tasks: list[str], progress: bool = False
                 ) -> tuple[list | None, str, Any, bool]:
     """The validation samples shown in image figures, why there are none, the protocol of
     per-image scores, and whether every run validates on exactly these images."""
-    from .samples import validation_samples
-
     first = groups[0].first
     try:
         cfg = first.run_config
-        from aioir.engine.build import resolve_setting, val_protocol
-
         protocol = val_protocol(cfg, resolve_setting(cfg))
         samples = validation_samples(cfg, list(tasks), progress)
     except (ValueError, OSError) as exc:  # a config of another version, images moved away...
@@ -550,14 +548,10 @@ def _validation(groups: list[RunGroup], tasks: list[str], progress: bool = False
     return samples, "", protocol, len(keys) == 1
 
 
-def _costs(groups: list[RunGroup], progress: bool) -> dict[str, Any]:
+def _costs(groups: list[RunGroup], progress: bool) -> dict[str, Cost | str]:
     """Each method's :class:`~aioir.report.cost.Cost` (its first run's network), or the reason
     it could not be measured (a string)."""
-    from aioir.progress import progress as progress_bar
-
-    from .cost import COST_STEPS, run_cost
-
-    out: dict[str, Any] = {}
+    out: dict[str, Cost | str] = {}
     steps = COST_STEPS
     bar = progress_bar(total=len(groups) * steps, desc="report: network cost", unit="step",
                        disable=not progress)
@@ -577,17 +571,15 @@ def _costs(groups: list[RunGroup], progress: bool) -> dict[str, Any]:
     return out
 
 
-def _with_cost(headers: list[str], body: list[list[str]], costs: dict[str, Any],
+def _with_cost(headers: list[str], body: list[list[str]], costs: Mapping[str, Cost | str],
                labels: list[str]) -> tuple[list[str], list[list[str]]]:
     """The table with parameters, MACs and latency columns (methods' rows only)."""
-    from .cost import COST_SIZE
-
     size = f"{COST_SIZE}x{COST_SIZE}"
     headers = [*headers, "params", f"MACs @{size}", f"ms @{size}"]
     out = []
     for row in body:
         c = costs.get(row[0]) if row[0] in labels else None
-        out.append([*row, *(c.cells() if hasattr(c, "cells") else ["-", "-", "-"])])
+        out.append([*row, *(c.cells() if isinstance(c, Cost) else ["-", "-", "-"])])
     return headers, out
 
 
@@ -686,8 +678,6 @@ def _notes(rows: list[GroupSummary], groups: list[RunGroup], baseline: str | Non
     if baseline:
         notes.append(_difference_note(baseline, bool(intervals)))
     if costs:
-        from .cost import COST_SIZE
-
         notes.append(
             f"params, MACs, ms: the deployed network of each method (the lowest seed's last "
             f"checkpoint; a training-only head such as TUR's is not in it), on one "
@@ -773,8 +763,6 @@ def make_report(
     samples, samples_note, protocol, same_val = _validation(groups, tasks, progress)
     rows: list[GroupSummary] = []
     if samples is not None and same_val:
-        from aioir.metrics.evaluate import evaluate_pairs
-
         identity = evaluate_pairs(lambda img: img, samples, protocol, tasks, progress=progress)
         rows.append(summarise_evaluation(INPUT_ROW, identity.to_dict(), tasks))
     rows += [summarise_group(g, tasks) for g in groups]
@@ -795,8 +783,6 @@ def make_report(
         if not figures:
             entries = []
         else:
-            from .figures import matplotlib_missing
-
             missing = matplotlib_missing()
             if missing:
                 entries = [FigureEntry("figures", "All figures", skipped=missing)]
@@ -837,8 +823,6 @@ def _stat(stat) -> dict[str, Any]:
 def _json(doc: ReportDocument, rows: list[GroupSummary], tasks: list[str],
           baseline: str | None, groups: list[RunGroup], intervals: dict[str, Any],
           costs: dict[str, Any]) -> dict[str, Any]:
-    from .summary import psnr_differences
-
     return {
         "title": doc.title,
         "tasks": tasks,

@@ -21,6 +21,8 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any, Callable
 
+from aioir.inference.reader import load_network
+
 __all__ = ["Cost", "network_cost", "run_cost", "COST_SIZE", "COST_STEPS", "REPEATS"]
 
 #: side of the square image the MACs and latency are measured on
@@ -88,8 +90,6 @@ def run_cost(run: Any, size: int = COST_SIZE, repeats: int = REPEATS,
              on_step: Callable[[], Any] | None = None) -> Cost:
     """:class:`Cost` of the network in ``run``'s latest checkpoint (as evaluated: EMA weights
     when ``val.use_ema``); ``on_step()`` after the load and after each pass."""
-    from aioir.inference.export import load_network
-
     if run.checkpoint is None:
         raise FileNotFoundError(f"{run.path} has no checkpoint (checkpoints/step_*.pt)")
     use_ema = bool((run.config.get("val") or {}).get("use_ema", True))

@@ -130,7 +130,7 @@ def mean_over_runs(series: Sequence[Series]) -> tuple[np.ndarray, np.ndarray, np
     return np.array(common), values.mean(axis=0), std
 
 
-def moving_average(values: Sequence[float], window: int) -> np.ndarray:
+def moving_average(values: Sequence[float] | np.ndarray, window: int) -> np.ndarray:
     """Trailing mean over the last ``window`` values (fewer at the start).
 
     >>> moving_average([1.0, 3.0, 5.0, 7.0], 2).tolist()

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .tables import markdown_table
+from aioir.markdown import markdown_table
 
 __all__ = ["FigureEntry", "RunEntry", "TableEntry", "ReportDocument", "html_page",
            "markdown_page"]

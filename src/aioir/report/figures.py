@@ -37,8 +37,9 @@ def matplotlib_missing() -> str | None:
     try:
         import matplotlib  # noqa: F401
         from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: F401
-    except Exception as exc:  # ImportError, or a broken install
-        return f"matplotlib is not available ({exc}); it is a dependency of aioir: reinstall with pip install -e . in the aioir clone"
+    except Exception as exc:  # noqa: BLE001 - ImportError, or a broken install
+        return (f"matplotlib is not available ({exc}); it is a dependency of aioir: reinstall "
+                "with pip install -e . in the aioir clone")
     return None
 
 
@@ -169,8 +170,9 @@ def image_grid_figure(
             ax = axes[i][j]
             _show(ax, img, column_titles[j] if i == 0 else "",
                   captions[i][j] if captions else "")
-            if boxes and boxes[i] is not None:
-                top, left, size = boxes[i]
+            box = boxes[i] if boxes else None
+            if box is not None:
+                top, left, size = box
                 ax.add_patch(Rectangle((left - 0.5, top - 0.5), size, size, fill=False,
                                        edgecolor="#ffcc00", linewidth=1.2))
         axes[i][0].set_ylabel(row_titles[i], fontsize=9)

@@ -1,6 +1,6 @@
 """Images for the report: a run's restorations of its validation images, its uncertainty maps.
 
-Networks are rebuilt from a run's latest checkpoint with :func:`aioir.inference.export.load_network`
+Networks are rebuilt from a run's latest checkpoint with :func:`aioir.inference.reader.load_network`
 (the EMA weights when the run evaluated them, ``val.use_ema``). Uncertainty maps need the live
 weights instead: TUR/UE's head was trained on the features of the live network (the EMA copy
 carries no hook), so :func:`uncertainty_maps` rebuilds the live backbone and the strategy, loads
@@ -16,6 +16,15 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
+
+from aioir import strategies
+from aioir.checkpoint import load_checkpoint
+from aioir.engine.evaluation import restore_for
+from aioir.inference.reader import load_network
+from aioir.inference.uncertainty import head_border
+from aioir.models.hooks import hooks
+from aioir.models.restore import restore_image
+from aioir.strategies.uem import UncertaintyStrategy
 
 from .runs import Run
 from .samples import Sample
@@ -58,11 +67,6 @@ def restore_run(run: Run, samples: Sequence[Sample],
     """``run``'s network (as it was evaluated) applied to each sample's degraded image (a
     network that needs its task, the diffusion wrapper, restores each sample as its task's:
     the sample's column). ``on_image()`` is called after each image (a progress display)."""
-    from aioir.engine.evaluation import restore_for
-    from aioir.inference.export import load_network
-    from aioir.models.hooks import hooks
-    from aioir.models.restore import restore_image
-
     use_ema = bool((run.config.get("val") or {}).get("use_ema", True))
     model, _ = load_network(_checkpoint(run), use_ema=use_ema)
     task_context = hooks(model).task_context
@@ -78,17 +82,14 @@ def restore_run(run: Run, samples: Sequence[Sample],
     return outputs
 
 
-def _build_strategy(run: Run, num_tasks: int):
-    from aioir import strategies
-
+def _build_strategy(run: Run, num_tasks: int) -> strategies.Strategy:
     spec = run.config.get("strategy") or {}
-    return strategies.build(spec.get("name"), num_tasks=num_tasks, **(spec.get("options") or {}))
+    return strategies.build(str(spec.get("name")), num_tasks=num_tasks,
+                            **(spec.get("options") or {}))
 
 
 def has_uncertainty_head(run: Run) -> bool:
     """Whether ``run``'s strategy predicts uncertainty maps (TUR, UE, ...)."""
-    from aioir.strategies.uem import UncertaintyStrategy
-
     return isinstance(_build_strategy(run, max(len(run.tasks), 1)), UncertaintyStrategy)
 
 
@@ -104,17 +105,12 @@ def uncertainty_maps(
 
     import torch
 
-    from aioir.checkpoint import load_checkpoint
-    from aioir.inference.export import load_network
-    from aioir.inference.uncertainty import head_border
-    from aioir.models.hooks import hooks
-
     path = _checkpoint(run)
     model, meta = load_network(path, use_ema=False)
     task_context = hooks(model).task_context or (lambda task: nullcontext())
     with torch.random.fork_rng(devices=[]):  # attach() draws a fresh head: keep the RNG as is
         strategy = _build_strategy(run, len(meta["tasks"]))
-        if not hasattr(strategy, "uncertainty"):
+        if not isinstance(strategy, UncertaintyStrategy):
             raise ValueError(f"{run.path}: strategy {run.strategy!r} has no uncertainty head")
         strategy.attach(model)
     maps, preds = [], []
@@ -133,6 +129,7 @@ def uncertainty_maps(
             preds.append(pred[0].permute(1, 2, 0).detach().cpu().numpy())
             if on_image is not None:
                 on_image()
+        assert strategy.uem is not None  # attach() made the head
         border = head_border(strategy.uem)
     finally:
         strategy.detach()

@@ -24,6 +24,9 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from aioir.bench.stats import AVERAGE as BENCH_AVERAGE
+from aioir.bench.stats import paired_intervals, resampling
+
 __all__ = ["paired_differences", "interval_text", "AVERAGE"]
 
 AVERAGE = "Average"
@@ -56,9 +59,6 @@ def paired_differences(
     ``evaluations[label][seed]``: that run's evaluation summary. Labels sharing no seed or no
     test image with the baseline get no entry (nothing is paired).
     """
-    from aioir.bench.stats import AVERAGE as BENCH_AVERAGE
-    from aioir.bench.stats import paired_intervals, resampling
-
     base = evaluations.get(baseline) or {}
     out: dict[str, dict[str, dict[str, Any]]] = {}
     for label, runs in evaluations.items():

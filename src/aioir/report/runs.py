@@ -30,6 +30,9 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+from aioir.config import from_dict, load_yaml
+from aioir.config.schema import RunConfig
+
 __all__ = ["Run", "RunGroup", "find_runs", "load_run", "group_runs", "as_float", "IGNORED_KEYS"]
 
 #: config keys that do not change a run's results: runs differing only in these (and the seed)
@@ -140,9 +143,6 @@ class Run:
     @cached_property
     def run_config(self):
         """The typed :class:`~aioir.config.schema.RunConfig` (raises a clear error if invalid)."""
-        from aioir.config import from_dict
-        from aioir.config.schema import RunConfig
-
         try:
             return from_dict(RunConfig, self.config)
         except ValueError as exc:
@@ -169,8 +169,6 @@ def load_run(path: str | Path) -> Run:
     run on a benchmark setting) uses the latest ``eval/eval_step_*.json`` that
     ``aioir eval CHECKPOINT --setting ...`` wrote into it.
     """
-    from aioir.config import load_yaml
-
     path = Path(path)
     for name in ("config.yaml", "metrics.jsonl"):
         if not (path / name).is_file():

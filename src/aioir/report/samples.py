@@ -11,6 +11,9 @@ from typing import Any
 
 import numpy as np
 
+from aioir.progress import progress as progress_bar
+from aioir.settings.assemble import validation_sets
+
 __all__ = ["Sample", "validation_samples"]
 
 #: ``(lq, gt, task, name)``: float32 HWC RGB images in [0, 1], the task and the image's name
@@ -20,7 +23,7 @@ Sample = tuple[np.ndarray, np.ndarray, str, str]
 def validation_samples(cfg: Any, tasks: list[str], progress: bool = False
                        ) -> list[Sample] | None:
     """The validation samples of the run configured by ``cfg`` (a ``RunConfig``), exactly the
-    images the trainer validates on (:func:`aioir.engine.build.validation_sets`), restricted to
+    images the trainer validates on (:func:`aioir.settings.assemble.validation_sets`), restricted to
     ``tasks``; ``None`` when the run has none (``val.enabled: false``, or a benchmark setting
     whose test sets are not under ``data.root``). ``progress``: one display step per test set
     (degrading the images takes seconds).
@@ -31,9 +34,6 @@ def validation_samples(cfg: Any, tasks: list[str], progress: bool = False
     >>> lq.shape == gt.shape, task
     (True, 'noise')
     """
-    from aioir.engine.build import validation_sets
-    from aioir.progress import progress as progress_bar
-
     sets, _notes = validation_sets(cfg)
     samples = [item for ts in progress_bar(sets, desc="report: validation images",
                                            unit="set", disable=not progress)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 from typing import Any, Mapping, Sequence
 
+from aioir.markdown import markdown_table
+
 from .writers import per_task_records, write_csv, write_json, write_results
 
 __all__ = [
@@ -30,42 +32,6 @@ __all__ = [
 INPUT_ROW = "degraded input"
 AVERAGE = "Average"
 MISSING = "-"
-
-
-def _cell_text(value: Any) -> str:
-    return str(value).replace("|", "\\|").replace("\n", " ")
-
-
-def markdown_table(
-    headers: Sequence[Any], rows: Sequence[Sequence[Any]], align: str | None = None
-) -> str:
-    """A GitHub-flavoured markdown table; columns padded to equal width.
-
-    ``align``: one character per column, ``l`` or ``r`` (default: first left, the rest right).
-
-    >>> print(markdown_table(["method", "PSNR"], [["mixed", "30.10"], ["tur", "31.2"]]))
-    | method |  PSNR |
-    |:-------|------:|
-    | mixed  | 30.10 |
-    | tur    |  31.2 |
-    """
-    ncol = len(headers)
-    for row in rows:
-        if len(row) != ncol:
-            raise ValueError(f"row {list(row)!r} has {len(row)} cells, expected {ncol}")
-    align = align or "l" + "r" * (ncol - 1)
-    if len(align) != ncol or set(align) - {"l", "r"}:
-        raise ValueError(f"align must be {ncol} characters of 'l'/'r', got {align!r}")
-    text = [[_cell_text(h) for h in headers]] + [[_cell_text(c) for c in row] for row in rows]
-    widths = [max(3, *(len(r[i]) for r in text)) for i in range(ncol)]
-
-    def line(cells: list[str]) -> str:
-        padded = [c.ljust(w) if a == "l" else c.rjust(w) for c, w, a in zip(cells, widths, align)]
-        return "| " + " | ".join(padded) + " |"
-
-    dashes = [":" + "-" * (w + 1) if a == "l" else "-" * (w + 1) + ":" for w, a in zip(widths, align)]
-    rule = "|" + "|".join(dashes) + "|"
-    return "\n".join([line(text[0]), rule, *(line(r) for r in text[1:])])
 
 
 _LATEX_SPECIAL = {
@@ -150,8 +116,8 @@ def psnr_gains(
         gains = {}
         for column in [*tasks, AVERAGE]:
             a, b = _scores(row, column), _scores(base, column)
-            both = a and b and "psnr" in a and "psnr" in b
-            gains[column] = float(a["psnr"]) - float(b["psnr"]) if both else math.nan
+            gains[column] = (float(a["psnr"]) - float(b["psnr"])
+                             if a and b and "psnr" in a and "psnr" in b else math.nan)
         out[name] = gains
     return out
 

@@ -14,6 +14,8 @@ import os
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from aioir.files import path_component, write_text
+
 __all__ = ["write_csv", "write_json", "write_results", "per_task_records"]
 
 
@@ -28,8 +30,6 @@ def write_csv(
     >>> p.read_text().splitlines()
     ['task,psnr', 'rain,30.5']
     """
-    from aioir.files import write_text
-
     for row in rows:
         if len(row) != len(headers):
             raise ValueError(f"row {list(row)!r} has {len(row)} cells, expected {len(headers)}")
@@ -65,8 +65,6 @@ def write_json(path: str | os.PathLike[str], data: Any) -> Path:
     >>> json.loads(p.read_text())
     {'psnr': inf}
     """
-    from aioir.files import write_text
-
     return write_text(path, json.dumps(_plain(data), indent=2, allow_nan=True) + "\n",
                       what="results")
 
@@ -104,8 +102,6 @@ def write_results(data: Any, out_dir: str | os.PathLike[str], stem: str = "resul
     >>> [p.name for p in write_results({"a": 1}, d / "out", stem="x/../..")]
     ['x_.._...json']
     """
-    from aioir.files import path_component
-
     out_dir = Path(out_dir)
     stem = path_component(stem)
     data = _plain(data)

@@ -1,4 +1,4 @@
-"""Task settings: which tasks, which files, which evaluation protocol — descriptions only.
+"""Task settings: which tasks, which files, which evaluation protocol, and the datasets built from them.
 
 Every run's data is a setting. The presets ship inside the package
 (``aioir/settings/presets/*.yaml``): the built-in synthetic settings ``embedded`` (the
@@ -10,10 +10,12 @@ Every path inside a setting is relative to the dataset root given at run time.
 * :mod:`aioir.settings.catalog` — :func:`get_setting`, :func:`names` (presets,
   ``AIOIR_SETTINGS_DIR``, YAML paths);
 * :mod:`aioir.settings.sources` — :func:`collect`, the files of one source and their problems;
-* :mod:`aioir.settings.check` — what ``aioir data check`` prints.
+* :mod:`aioir.settings.check` — what ``aioir data check`` prints;
+* :mod:`aioir.settings.assemble` — the training stream and the test sets of a setting (classes in
+  :mod:`aioir.data`), for the engine, ``aioir eval``, the report, the bench and the diffusion
+  workflow.
 
-Datasets are built from a setting by :func:`aioir.engine.build.build_run` (classes in
-:mod:`aioir.data`); evaluation is :mod:`aioir.engine.evaluation`.
+Evaluation is :mod:`aioir.engine.evaluation`.
 
 >>> "three_task" in names()
 True

@@ -18,6 +18,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from aioir.config.errors import suggest
+from aioir.config.yaml_io import deep_merge, parse_mapping
 from aioir.settings.spec import Setting
 
 #: the environment variable naming an extra folder of setting files
@@ -53,8 +55,6 @@ def _files() -> dict[str, tuple[Any, Any]]:
 def _read(entry: Any, folder: Any, stack: tuple[str, ...] = ()) -> dict[str, Any]:
     """The mapping of a setting file, its ``base:`` files (names in the same folder) merged
     under it as in run configs."""
-    from aioir.config.yaml_io import deep_merge, parse_mapping
-
     if entry.name in stack:
         raise ValueError(f"{entry.name}: base files include each other ({' -> '.join(stack)})")
     data = dict(parse_mapping(entry.read_text(encoding="utf-8"), entry.name))
@@ -92,7 +92,7 @@ def get_setting(name: str | Setting) -> Setting:
     Traceback (most recent call last):
     ...
     ValueError: unknown setting 'three_tsak'; did you mean 'three_task'? Known: allweather, daclip10, embedded, five_task, folder, mioir7, mioir7_depth, mioir7_offline, realweather, three_task
-    """
+    """  # noqa: E501 - the doctest's expected output is one line
     if isinstance(name, Setting):
         return name
     text = str(name)
@@ -103,8 +103,6 @@ def get_setting(name: str | Setting) -> Setting:
         return _parse(path.resolve(), path.resolve().parent, path.stem)
     files = _files()
     if text not in files:
-        from aioir.config.errors import suggest
-
         known = sorted(files)
         raise ValueError(f"unknown setting {text!r}{suggest(text, known)} "
                          f"Known: {', '.join(known)}")

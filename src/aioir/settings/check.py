@@ -19,6 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from aioir.markdown import markdown_table
+from aioir.settings.catalog import get_setting
+from aioir.settings.sources import collect, decode_check
+
 
 @dataclass
 class CheckRow:
@@ -59,8 +63,6 @@ class CheckReport:
     def format(self, limit: int = 20) -> str:
         """The human summary: a table of counts, then every problem (the first ``limit`` per
         source) and what to do."""
-        from aioir.report.tables import markdown_table
-
         body = []
         for r in self.rows:
             status = "skipped (optional)" if r.skipped else (
@@ -88,9 +90,6 @@ class CheckReport:
 def check_setting(setting: Any, root: str | Path, *, decode: bool = False,
                   sample: int = 2) -> CheckReport:
     """Check every source of ``setting`` (a name or :class:`Setting`) under ``root``."""
-    from aioir.settings.catalog import get_setting
-    from aioir.settings.sources import collect, decode_check
-
     s = get_setting(setting).for_tasks(None)
     root = Path(root)
     report = CheckReport(s.name, root)

@@ -19,6 +19,10 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from aioir.data.depth import depth_file
+from aioir.data.io import ImageReadError, image_size, list_images, read_image
+from aioir.data.paired import pair_folders
+from aioir.data.sources import EMBEDDED_SPLITS
 from aioir.settings.spec import SourceSpec
 
 
@@ -102,16 +106,12 @@ def pseudo_depth_note(spec: SourceSpec) -> str | None:
 
 
 def _collect_clean(col: Collection) -> None:
-    from aioir.data.io import ImageReadError, image_size, list_images
-
     note = pseudo_depth_note(col.spec)
     if note:
         col.notes.append(note)
 
     split = col.spec.embedded_split
     if split is not None:
-        from aioir.data.sources import EMBEDDED_SPLITS
-
         if split not in EMBEDDED_SPLITS:
             col.problems.append(f"unknown embedded split {split!r} (of {col.spec.column!r}); "
                                 f"use one of {', '.join(EMBEDDED_SPLITS)}")
@@ -131,8 +131,6 @@ def _collect_clean(col: Collection) -> None:
             col.problems.append(f"unreadable {col.rel(path)}: {_cause(exc)}")
             continue
         if depth is not None:
-            from aioir.data.depth import depth_file
-
             rel = path.relative_to(folder).as_posix()
             if depth_file(depth, rel) is None:
                 col.problems.append(f"missing depth map for {col.rel(path)} (looked for "
@@ -147,8 +145,6 @@ def _cause(exc: Exception) -> str:
 
 
 def _collect_dirs(col: Collection, lq: Path, gt: Path, check_sizes: bool) -> None:
-    from aioir.data.paired import pair_folders
-
     if _missing(col, lq, "LQ images") | _missing(col, gt, "GT images"):
         return
     report = pair_folders(lq, gt, col.spec.match, check_sizes=check_sizes,
@@ -193,8 +189,6 @@ def _gt_line(line: str, old: str, new: str) -> str:
 
 
 def _collect_list(col: Collection, check_sizes: bool) -> None:
-    from aioir.data.io import ImageReadError, image_size
-
     spec = col.spec
     base = col.root / spec.base
     list_file = base / str(spec.list)
@@ -230,8 +224,6 @@ def _collect_list(col: Collection, check_sizes: bool) -> None:
 def decode_check(col: Collection, sample: int | None = None) -> list[str]:
     """Decode the files of ``col`` with :func:`aioir.data.io.read_image` (all of them, or
     ``sample`` evenly spaced ones) and return a problem line per file that fails."""
-    from aioir.data.io import ImageReadError, read_image
-
     files = col.files()
     if sample is not None and sample <= 0:
         return []

@@ -23,7 +23,7 @@ its ``tasks`` are a default, a run may choose any catalogue tasks (``data.tasks`
 entry whose task is ``"*"`` stands for one entry per chosen task (:meth:`Setting.for_tasks`).
 
 This module only describes; :mod:`aioir.settings.sources` finds the files and
-:mod:`aioir.engine.build` turns a setting into datasets.
+:mod:`aioir.settings.assemble` turns a setting into datasets.
 
 >>> spec = SourceSpec.from_dict({"task": "derain", "kind": "paired", "lq": "rainy", "gt": "gt",
 ...                              "match": ["rain-(\\\\d+)", "norain-\\\\1"], "repeat": 120})
@@ -33,9 +33,13 @@ This module only describes; :mod:`aioir.settings.sources` finds the files and
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
+
+from aioir.config.errors import suggest
+from aioir.metrics import Protocol, get_protocol
 
 KINDS = ("synthetic", "paired", "list")
 #: the task of a template entry: one entry per task of the run (settings with ``any_tasks``)
@@ -88,8 +92,6 @@ class SourceSpec:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], where: str = "source") -> "SourceSpec":
         """Validate a YAML mapping (unknown keys and missing paths are errors)."""
-        from aioir.config.errors import suggest
-
         known = [f.name for f in fields(cls)]
         unknown = sorted(set(data) - set(known))
         if unknown:
@@ -119,6 +121,9 @@ class SourceSpec:
         if missing:
             raise _fail(where, f"kind {self.kind!r} needs {missing}")
         if self.kind == "synthetic" and self.task != ANY_TASK:
+            # local: aioir.degradations adds 0.6-1.5 s of imports (scipy.ndimage) to this module,
+            # which only describes (measured: `python -X importtime` and the median of 3 fresh
+            # processes, 2 shared cores under load); only a synthetic source needs it
             from aioir.degradations import get_task
 
             try:
@@ -145,7 +150,7 @@ class SourceSpec:
             return str(self.clean)[len(EMBEDDED):]
         return None
 
-    def paths(self) -> list[str]:
+    def paths(self) -> builtins.list[str]:  # `list` is a field of this class
         """The folders/files this source reads, relative to the root (for messages)."""
         if self.kind == "synthetic":
             return [str(self.clean)] + ([str(self.depth)] if self.depth else [])
@@ -184,8 +189,6 @@ class Setting:
     @property
     def protocol(self):  # -> aioir.metrics.Protocol
         """The evaluation protocol (:class:`aioir.metrics.Protocol`)."""
-        from aioir.metrics import Protocol, get_protocol
-
         if isinstance(self.protocol_spec, Mapping):
             return Protocol(**dict(self.protocol_spec))
         return get_protocol(self.protocol_spec)
@@ -234,7 +237,7 @@ class Setting:
             raise ValueError(f"data.tasks must be a non-empty list of distinct names, got "
                              f"{list(tasks)}")
         if self.any_tasks:
-            from aioir.degradations import get_task
+            from aioir.degradations import get_task  # local: 0.6-1.5 s (SourceSpec.validate)
 
             for t in tasks:
                 try:
@@ -242,8 +245,6 @@ class Setting:
                 except ValueError as exc:
                     raise ValueError(f"data.tasks: {exc}") from None
         else:
-            from aioir.config.errors import suggest
-
             for t in tasks:
                 if t not in self.task_names:
                     raise ValueError(

@@ -62,6 +62,10 @@ class ArtStrategy(Strategy):
         loss, charbonnier_eps: the pixel loss ``rho`` (``l1`` default).
     """
 
+    ema: torch.Tensor
+    min: torch.Tensor
+    clamped: torch.Tensor
+
     name = "art"
 
     def __init__(
@@ -102,7 +106,7 @@ class ArtStrategy(Strategy):
             state_dict[key] = torch.zeros_like(self.clamped)
         super()._load_from_state_dict(state_dict, prefix, *args)
 
-    def forward(  # type: ignore[override]
+    def forward(
         self, pred: torch.Tensor, gt: torch.Tensor, task_id: torch.Tensor
     ) -> StrategyOutput:
         stats = self.task_statistics(self.per_sample(pred, gt), task_id)

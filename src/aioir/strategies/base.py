@@ -195,7 +195,7 @@ class Strategy(nn.Module):
     def detach(self) -> None:
         """Remove every hook installed by :meth:`attach`."""
 
-    def forward(  # type: ignore[override]
+    def forward(
         self, pred: torch.Tensor, gt: torch.Tensor, task_id: torch.Tensor
     ) -> StrategyOutput:
         raise NotImplementedError

@@ -60,6 +60,10 @@ class DWAStrategy(Strategy):
         loss, charbonnier_eps: the pixel loss ``rho``.
     """
 
+    hist_sum: torch.Tensor
+    hist_count: torch.Tensor
+    seen: torch.Tensor
+
     name = "dwa"
 
     def __init__(
@@ -97,7 +101,7 @@ class DWAStrategy(Strategy):
         ratio = (new_s / new_c.clamp_min(1)) / (old_s / old_c.clamp_min(1)).clamp_min(1e-300)
         return torch.where(ok, ratio, ones)
 
-    def forward(  # type: ignore[override]
+    def forward(
         self, pred: torch.Tensor, gt: torch.Tensor, task_id: torch.Tensor
     ) -> StrategyOutput:
         stats = self.task_statistics(self.per_sample(pred, gt), task_id)

@@ -87,9 +87,9 @@ class _InputHook:
 
     def __call__(self, module: nn.Module, args: Any, kwargs: Any) -> None:
         strategy = self._ref() if self._ref is not None else None
-        if strategy is not None and torch.is_grad_enabled() and args:
-            if isinstance(args[0], torch.Tensor):
-                strategy._input = (tuple(args), dict(kwargs or {}))
+        if (strategy is not None and torch.is_grad_enabled() and args
+                and isinstance(args[0], torch.Tensor)):
+            strategy._input = (tuple(args), dict(kwargs or {}))
 
     def __deepcopy__(self, memo: dict[int, Any]) -> "_InputHook":
         return _InputHook(None)
@@ -108,6 +108,13 @@ class FAMOStrategy(Strategy):
         loss, charbonnier_eps: the pixel loss ``rho``.
     """
 
+    logits: torch.Tensor
+    adam_m: torch.Tensor
+    adam_v: torch.Tensor
+    adam_t: torch.Tensor
+    prev_loss: torch.Tensor
+    prev_present: torch.Tensor
+
     name = "famo"
 
     def __init__(
@@ -125,12 +132,12 @@ class FAMOStrategy(Strategy):
         if w_lr <= 0 or gamma < 0:
             raise ValueError(f"w_lr must be > 0 and gamma >= 0, got {w_lr}, {gamma}")
         self.w_lr, self.gamma, self.update = float(w_lr), float(gamma), update
-        f64 = dict(dtype=torch.float64)
-        self.register_buffer("logits", torch.zeros(num_tasks, **f64))
-        self.register_buffer("adam_m", torch.zeros(num_tasks, **f64))
-        self.register_buffer("adam_v", torch.zeros(num_tasks, **f64))
+        f64 = torch.float64
+        self.register_buffer("logits", torch.zeros(num_tasks, dtype=f64))
+        self.register_buffer("adam_m", torch.zeros(num_tasks, dtype=f64))
+        self.register_buffer("adam_v", torch.zeros(num_tasks, dtype=f64))
         self.register_buffer("adam_t", torch.zeros((), dtype=torch.int64))
-        self.register_buffer("prev_loss", torch.zeros(num_tasks, **f64))
+        self.register_buffer("prev_loss", torch.zeros(num_tasks, dtype=f64))
         self.register_buffer("prev_present", torch.zeros(num_tasks, dtype=torch.bool))
         self._model: Any = None
         self._handle: Any = None
@@ -159,7 +166,7 @@ class FAMOStrategy(Strategy):
             return torch.zeros_like(self.logits)
         return torch.softmax(score, 0).where(present, torch.zeros_like(self.logits))
 
-    def forward(  # type: ignore[override]
+    def forward(
         self, pred: torch.Tensor, gt: torch.Tensor, task_id: torch.Tensor
     ) -> StrategyOutput:
         stats = self.task_statistics(self.per_sample(pred, gt), task_id)

@@ -84,7 +84,7 @@ class GradientStrategy(Strategy):
         return w / total if float(total) != 0 else w
 
     # ------------------------------------------------------------------ contract
-    def forward(  # type: ignore[override]
+    def forward(
         self, pred: torch.Tensor, gt: torch.Tensor, task_id: torch.Tensor
     ) -> StrategyOutput:
         return self.output(self.task_statistics(self.per_sample(pred, gt), task_id))
@@ -113,6 +113,7 @@ class GradientStrategy(Strategy):
         self._outs.append(out)
         items: list[tuple[int, torch.Tensor]] = []
         if out.task_terms is not None and out.task_counts is not None and ctx.recon_weight:
+            assert self._counts is not None  # made with the gradient buffer above
             self._counts += out.task_counts.to(self._counts)
             for k in (out.task_counts > 0).nonzero().flatten().tolist():
                 items.append((k, ctx.scale(out.task_terms[k].float() * ctx.recon_weight)))

@@ -76,6 +76,9 @@ class GradNormStrategy(GradientStrategy):
         loss, charbonnier_eps: the pixel loss ``rho``.
     """
 
+    initial: torch.Tensor
+    last_norm: torch.Tensor
+
     name = "gradnorm"
 
     def __init__(

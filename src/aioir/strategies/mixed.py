@@ -35,7 +35,7 @@ class MixedStrategy(Strategy):
 
     name = "mixed"
 
-    def forward(  # type: ignore[override]
+    def forward(
         self, pred: torch.Tensor, gt: torch.Tensor, task_id: torch.Tensor
     ) -> StrategyOutput:
         per_sample = self.per_sample(pred, gt)

@@ -8,10 +8,10 @@ norm for conditioning only): ``|d| = sqrt(K)`` whatever the gradients' scale. ``
 from a damped Newton solver on the equivalent convex problem, warm-started from the previous
 step's solution (:func:`~aioir.strategies.gram.nash_coefficients`; the official code solves a
 sequence of CVXPY problems: aioir has no solver dependency), for the true (unscaled) gradients:
-the Gram matrix of a loss-scaled step is divided by the scale squared first. The official ``max_norm`` (1.0) clips the norm of
-``d`` on the shared parameters (in true, unscaled units); ``0`` disables it. The official
-``update_weights_every`` option (reuse ``alpha`` for several steps) is not offered: ``alpha`` is
-computed every step (its default).
+the Gram matrix of a loss-scaled step is divided by the scale squared first. The official
+``max_norm`` (1.0) clips the norm of ``d`` on the shared parameters (in true, unscaled units);
+``0`` disables it. The official ``update_weights_every`` option (reuse ``alpha`` for several
+steps) is not offered: ``alpha`` is computed every step (its default).
 
 Reported ``weights``: ``alpha`` (after the clip) normalised to sum 1; the raw solution is the
 ``alpha`` buffer.
@@ -47,6 +47,8 @@ class NashMTLStrategy(GradientStrategy):
 
     State: ``alpha`` (K,), the last solution per task (warm start), saved for exact resume.
     """
+
+    alpha: torch.Tensor
 
     name = "nashmtl"
 

@@ -50,6 +50,8 @@ class PCGradStrategy(GradientStrategy):
         loss, charbonnier_eps: the pixel loss ``rho``.
     """
 
+    step: torch.Tensor
+
     name = "pcgrad"
 
     def __init__(

@@ -50,6 +50,8 @@ class RLWStrategy(Strategy):
         loss, charbonnier_eps: the pixel loss ``rho``.
     """
 
+    step: torch.Tensor
+
     name = "rlw"
 
     def __init__(
@@ -65,7 +67,7 @@ class RLWStrategy(Strategy):
         return torch.randn(self.num_tasks, generator=step_generator(self.seed, int(self.step)),
                            dtype=torch.float64)
 
-    def forward(  # type: ignore[override]
+    def forward(
         self, pred: torch.Tensor, gt: torch.Tensor, task_id: torch.Tensor
     ) -> StrategyOutput:
         stats = self.task_statistics(self.per_sample(pred, gt), task_id)

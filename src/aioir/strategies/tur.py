@@ -108,18 +108,19 @@ class TURStrategy(UncertaintyStrategy):
             return self.per_sample(pred, gt).detach().mean()
         return super().optimum_uncertainty(pred, gt)
 
-    def forward(  # type: ignore[override]
+    def forward(
         self, pred: torch.Tensor, gt: torch.Tensor, task_id: torch.Tensor
     ) -> StrategyOutput:
         u = self.uncertainty(pred, gt)
         k = self.num_tasks
         rho, ceps = self.pixel_loss, self.charbonnier_eps
-        dist = dict(reduce=self.differentiable_reduce(), world_size=self.world_size)
+        reduce, world = self.differentiable_reduce(), self.world_size
         if self.form == "authors":
             loss, _ = tur_loss(pred, gt, u, task_id, k, self.log_weight, self.eps, rho, ceps,
-                               **dist)
+                               reduce=reduce, world_size=world)
         else:
-            loss, _ = tur_loss_gaussian(pred, gt, u, task_id, k, self.eps, rho, ceps, **dist)
+            loss, _ = tur_loss_gaussian(pred, gt, u, task_id, k, self.eps, rho, ceps,
+                                        reduce=reduce, world_size=world)
         with torch.no_grad():
             ud = u.detach().float()
             stats = self.task_statistics(self.per_sample(pred, gt).detach(), task_id)

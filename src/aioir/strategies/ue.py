@@ -67,7 +67,7 @@ class UEStrategy(UncertaintyStrategy):
         self.log_weight = float(log_weight)
         self.eps = float(eps)
 
-    def forward(  # type: ignore[override]
+    def forward(
         self, pred: torch.Tensor, gt: torch.Tensor, task_id: torch.Tensor
     ) -> StrategyOutput:
         u = self.uncertainty(pred, gt)

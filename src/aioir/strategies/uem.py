@@ -34,6 +34,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
+from aioir.models.hooks import hooks
 from aioir.strategies.base import Strategy
 from aioir.strategies.functional import CHARBONNIER_EPS
 
@@ -83,7 +84,8 @@ class UncertaintyHead(nn.Sequential):
             nn.Softplus(),
         )
         with torch.no_grad():
-            for conv in (self[0], self[2], self[4]):
+            for conv in (m for m in self if isinstance(m, nn.Conv2d)):  # layers 0, 2 and 4
+                assert conv.bias is not None  # built with biases
                 if init == "kaiming":
                     nn.init.kaiming_normal_(conv.weight)
                     conv.bias.zero_()
@@ -119,6 +121,10 @@ class UncertaintyStrategy(Strategy):
     :meth:`uncertainty` reads it.
     """
 
+    head_started: torch.Tensor
+    uem: UncertaintyHead | None  # registered as a submodule once attach() knows the channels
+    log_weight: float  # the regulariser's weight, set by each strategy
+
     def __init__(
         self,
         num_tasks: int,
@@ -152,7 +158,6 @@ class UncertaintyStrategy(Strategy):
         if self._handle is not None:
             who = self.name or type(self).__name__
             raise RuntimeError(f"{who} is already attached; detach() first")
-        from aioir.models.hooks import hooks
 
         found = hooks(model)
         tap_name, channels = found.uem_tap, found.uem_channels
@@ -197,12 +202,15 @@ class UncertaintyStrategy(Strategy):
         """Shift the head's output bias so that its mean map on ``feat`` is ``target`` (exact for
         a constant pre-activation; the initialised head's is nearly constant). Means over all
         ranks, so every rank applies the same shift."""
+        if self.uem is None:
+            raise RuntimeError("the uncertainty head is made by attach(); call it first")
         with torch.no_grad():
             u = self.uem(feat)
             sums = self.all_reduce_sum(torch.stack([
                 u.float().sum(), u.new_tensor(u.numel(), dtype=torch.float32), target.float()]))
             mean_u, level = sums[0] / sums[1], sums[2] / self.world_size
             last = self.uem[4]
+            assert isinstance(last, nn.Conv2d) and last.bias is not None  # the output conv
             last.bias += (inverse_softplus(level) - inverse_softplus(mean_u)).to(last.bias.dtype)
             self.head_started.fill_(True)
 

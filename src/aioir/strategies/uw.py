@@ -54,7 +54,7 @@ class UWStrategy(Strategy):
         super().__init__(num_tasks, loss, charbonnier_eps)
         self.log_var = nn.Parameter(torch.full((num_tasks,), float(init)))
 
-    def forward(  # type: ignore[override]
+    def forward(
         self, pred: torch.Tensor, gt: torch.Tensor, task_id: torch.Tensor
     ) -> StrategyOutput:
         stats = self.task_statistics(self.per_sample(pred, gt), task_id)

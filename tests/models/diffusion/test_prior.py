@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from aioir.diffusion.generative import draw_noise, generative_losses
-from aioir.diffusion.network import DiffusionNet
-from aioir.diffusion.prior import compute_prior, load_prior, save_prior
+from aioir.models.diffusion.generative import draw_noise, generative_losses
+from aioir.models.diffusion.network import DiffusionNet
+from aioir.models.diffusion.prior import compute_prior, load_prior, save_prior
 
 
 def test_prior_is_the_mean_squared_and_absolute_gradient(tmp_path):

@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from aioir.diffusion.conditioning import FiLMHead, find_blocks, sinusoidal_embedding
+from aioir.models.diffusion.conditioning import FiLMHead, find_blocks, sinusoidal_embedding
 
 
 def test_sinusoidal_embedding_matches_the_formula():
@@ -31,7 +31,7 @@ def test_film_head_is_zero_at_init_and_applies_scale_and_shift():
     assert torch.equal(scale, torch.zeros(2, 3)) and torch.equal(shift, torch.zeros(2, 3))
     out = torch.rand(2, 3, 2, 2)
     s, b = torch.tensor([[1.0, 0.0, -0.5]] * 2), torch.tensor([[0.0, 2.0, 1.0]] * 2)
-    y = FiLMHead.apply(out, s, b)
+    y = FiLMHead.modulate(out, s, b)
     assert torch.allclose(y[:, 0], 2 * out[:, 0])
     assert torch.allclose(y[:, 1], out[:, 1] + 2)
     assert torch.allclose(y[:, 2], 0.5 * out[:, 2] + 1)

@@ -8,10 +8,10 @@ import math
 import pytest
 import torch
 
-from aioir.diffusion.generative import generative_losses
-from aioir.diffusion.network import DiffusionNet
-from aioir.diffusion.prior import compute_prior, save_prior
-from aioir.diffusion.regularizers import importance_penalty
+from aioir.models.diffusion.generative import generative_losses
+from aioir.models.diffusion.network import DiffusionNet
+from aioir.models.diffusion.prior import compute_prior, save_prior
+from aioir.models.diffusion.regularizers import importance_penalty
 
 TASKS = ["noise", "haze"]
 TMAT = {"noise": 4, "haze": 47}
@@ -88,7 +88,7 @@ def test_a_generative_iteration_diffuses_the_whole_batch(prior_path):
 
 
 def test_regularisation_is_the_penalty_against_the_prior(prior_path):
-    from aioir.diffusion.prior import load_prior
+    from aioir.models.diffusion.prior import load_prior
 
     net = make(prior_path, gen_ratio=0.0, gen_mode="sample", orthog=False,
                reg_form="second_order")
@@ -124,7 +124,7 @@ def test_regularisation_default_is_eq16_as_eedtp_computes_it(prior_path):
     """EEDTP `ParameterRegularizer.loss`: lambda * sum(w |d| + 1/2 w^2 d^2), w the raw mean
     |grad| (no normalisation), here with the layer-wise factor exp(-a l); added only on the
     iterations that carry a generative batch."""
-    from aioir.diffusion.prior import load_prior
+    from aioir.models.diffusion.prior import load_prior
 
     net = make(prior_path, orthog=False)
     g = torch.Generator().manual_seed(4)
@@ -146,7 +146,7 @@ def test_regularisation_default_is_eq16_as_eedtp_computes_it(prior_path):
     w = prior.absgrad["backbone.head.weight"].double()
     d = (net.backbone.head.weight.detach().double()
          - prior.theta["backbone.head.weight"].double()).abs()
-    from aioir.diffusion.regularizers import eedtp_penalty
+    from aioir.models.diffusion.regularizers import eedtp_penalty
     part = eedtp_penalty({"backbone.head.weight": net.backbone.head.weight}, prior.theta,
                          prior.absgrad, lam=0.2)
     assert math.isclose(float(part.detach()), 0.2 * float((w * d + 0.5 * (w * d) ** 2).sum()),
@@ -189,9 +189,9 @@ def test_generative_count_and_errors(prior_path):
     counts = [per_iteration.gef.generative_count(16) for _ in range(3000)]
     assert set(counts) == {0, 16} and abs(counts.count(16) / 3000 - 0.1) < 0.02
     with pytest.raises(ValueError, match="prior is not set"):
-        DiffusionNet(backbone_options={"width": 8}, gef={}).gef
+        _ = DiffusionNet(backbone_options={"width": 8}, gef={}).gef
     with pytest.raises(ValueError, match="orthog_form"):
-        make(prior_path, orthog_form="pcgrad").gef
+        _ = make(prior_path, orthog_form="pcgrad").gef
 
 
 def test_a_strategy_hooked_on_the_model_sees_only_the_restoration_call(prior_path):

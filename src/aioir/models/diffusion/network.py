@@ -2,8 +2,8 @@
 
 :class:`DiffusionNet` holds the plain backbone (``self.backbone``, its parameter names and
 ``state_dict`` layout untouched under the ``backbone.`` prefix), a time embedding, one
-zero-initialised FiLM head per conditioned block (:mod:`aioir.diffusion.conditioning`) and,
-optionally, MoE adapters with time-based prompts (:mod:`aioir.diffusion.moe`). The FiLM and MoE
+zero-initialised FiLM head per conditioned block (:mod:`aioir.models.diffusion.conditioning`) and,
+optionally, MoE adapters with time-based prompts (:mod:`aioir.models.diffusion.moe`). The FiLM and MoE
 parts act through forward hooks on the backbone's blocks, and only while a time step is set:
 
 * ``net(x, t)`` computes ``r_theta(x, t)`` (``t``: an int or a (B,) tensor of steps in 1..T);
@@ -20,7 +20,7 @@ Training goes through the engine's ``TrainingModule`` via :meth:`DiffusionNet.tr
   ``r(lq, t_mat[task])`` goes to the run's strategy (mixed, TUR, Art, ... unchanged: TUR taps
   ``uem_tap = "backbone.<the backbone's tap>"``) and, when the ``gef`` option is set, the GEF
   terms ``gen`` (shallow-only generative samples), ``reg`` (L_reg) and ``orthog`` (L_orthog) are
-  returned as aux losses (:mod:`aioir.diffusion.finetune`).
+  returned as aux losses (:mod:`aioir.models.diffusion.finetune`).
 
 **Test time.** A network fine-tuned with per-task steps needs the task's ``t_mat`` at test time
 (FACTS section 6, the paper's ``r_theta(x, t_mat)``): single-task fine-tuning stores it as
@@ -52,9 +52,13 @@ from typing import Any, Iterator, Mapping, Optional
 import torch
 import torch.nn as nn
 
-from aioir.diffusion.conditioning import Block, FiLMHead, TimeEmbedding, find_blocks
-from aioir.diffusion.moe import EEDTPAdapter, MoEAdapter
-from aioir.diffusion.schedule import NoiseSchedule
+from aioir import models
+from aioir.config import from_dict
+from aioir.models.diffusion.conditioning import Block, FiLMHead, TimeEmbedding, find_blocks
+from aioir.models.diffusion.finetune import GEFObjective
+from aioir.models.diffusion.generative import draw_noise, generative_losses
+from aioir.models.diffusion.moe import EEDTPAdapter, MoEAdapter
+from aioir.models.diffusion.schedule import NoiseSchedule, eps_from_output
 
 PREDICTIONS = ("eps", "x0")
 MOE_FORMS = ("eedtp", "bottleneck")
@@ -111,19 +115,6 @@ class GEFOptions:
     orthog_samples: Optional[int] = None
 
 
-def eps_from_output(
-    prediction: str, out: torch.Tensor, x_t: torch.Tensor, a: torch.Tensor, b: torch.Tensor
-) -> torch.Tensor:
-    """``eps_hat`` from a network output: ``out`` (``"eps"``) or ``(x_t - a out) / b``
-    (``"x0"``), with per-sample ``a = sqrt(abar_t)``, ``b = sqrt(1 - abar_t)`` (B,)."""
-    if prediction == "eps":
-        return out
-    shape = (-1,) + (1,) * (x_t.dim() - 1)
-    a = a.to(x_t).reshape(shape)
-    b = b.to(x_t).reshape(shape)
-    return (x_t - a * out) / b
-
-
 class _BlockHook:
     """Forward hook of one conditioned block: applies the owner's modulation for block ``index``.
 
@@ -145,7 +136,7 @@ class DiffusionNet(nn.Module):
     Args:
         backbone, backbone_options: the wrapped backbone (any name of :mod:`aioir.models`).
         timesteps: T (50). beta_start, beta_end, sigma, schedule: the noise schedule
-            (:class:`~aioir.diffusion.schedule.NoiseSchedule`; ``schedule: eedtp`` the released
+            (:class:`~aioir.models.diffusion.schedule.NoiseSchedule`; ``schedule: eedtp`` the released
             code's, ``ddpm`` the paper's Algorithm 1 form, default).
         prediction: how ``eps_hat`` is read from the output: ``"eps"`` (the output is the noise,
             Algorithm 1 as printed) or ``"x0"`` (the output is the clean image and
@@ -153,7 +144,7 @@ class DiffusionNet(nn.Module):
             ``r~``); see docs/diffusion.md.
         embed_dim: width of the time embedding.
         blocks: submodule names to condition (default: the backbone's ``time_blocks`` or the
-            automatic rule of :func:`~aioir.diffusion.conditioning.find_blocks`).
+            automatic rule of :func:`~aioir.models.diffusion.conditioning.find_blocks`).
         shallow_blocks: how many of the first blocks (in forward order) are "shallow": the
             only parameters generative samples update during fine-tuning.
         moe_experts: experts per MoE adapter (the paper: 10; 0: no adapters).
@@ -161,7 +152,7 @@ class DiffusionNet(nn.Module):
             names or shell patterns (EEDTP: after each decoder level, ``"decoders.*"`` on
             NAFNet, ``"dec*"`` on tiny_unet), in forward order.
         moe_form: ``"eedtp"`` (the released code's adapter) or ``"bottleneck"`` (see
-            :mod:`aioir.diffusion.moe`).
+            :mod:`aioir.models.diffusion.moe`).
         moe_hidden: bottleneck width of an expert (``bottleneck`` only; default ``C // 4``).
         tasks, task_t: the run's task names (in the run's order) and each task's ``t_mat``.
         test_t: the step ``net(x)`` uses when none is given (``None``: unconditioned).
@@ -193,7 +184,6 @@ class DiffusionNet(nn.Module):
         gef: Optional[dict[str, Any]] = None,
     ) -> None:
         super().__init__()
-        from aioir import models
 
         if backbone == "diffusion":
             raise ValueError("model.options.backbone: a diffusion network cannot wrap itself")
@@ -238,14 +228,12 @@ class DiffusionNet(nn.Module):
         self.gef_options: GEFOptions | None = None
         self._gef: Any = None
         if gef is not None:
-            from aioir.config import from_dict
-
             self.gef_options = from_dict(GEFOptions, dict(gef), "model.options.gef")
         self._emb: torch.Tensor | None = None
         self._t: torch.Tensor | None = None
         # engine-facing attributes of the wrapped backbone
         self.uem_tap = f"backbone.{self.backbone.uem_tap}"
-        self.uem_channels = int(self.backbone.uem_channels)
+        self.uem_channels = int(getattr(self.backbone, "uem_channels"))  # noqa: B009 - typed Any, not Module
         self.train_views = int(getattr(self.backbone, "train_views", 1))
         self.aux_loss_weights = {
             **dict(getattr(self.backbone, "aux_loss_weights", {}) or {}),
@@ -370,8 +358,8 @@ class DiffusionNet(nn.Module):
             raise ValueError(f"block {block.name!r} saw a batch of {out.shape[0]} for "
                              f"{emb.shape[0]} time steps")
         scale, shift = self.film[index](emb)
-        out = FiLMHead.apply(out, scale.to(out.dtype), shift.to(out.dtype))
-        adapter = self.moe[str(index)] if str(index) in self.moe else None
+        out = FiLMHead.modulate(out, scale.to(out.dtype), shift.to(out.dtype))
+        adapter = self.moe[str(index)] if str(index) in self.moe else None  # noqa: SIM401 - nn.ModuleDict has no get()
         if isinstance(adapter, EEDTPAdapter):
             if self._t is None:
                 raise ValueError("the EEDTP MoE adapters need the time steps: call net(x, t) "
@@ -391,7 +379,7 @@ class DiffusionNet(nn.Module):
             )
         return self.test_t
 
-    def forward(  # type: ignore[override]
+    def forward(
         self, x: torch.Tensor, t: Any = None, *, emb: Optional[torch.Tensor] = None
     ) -> torch.Tensor:
         """``r_theta(x, t)``; ``t`` omitted: ``test_t``, or the plain backbone when unset.
@@ -436,7 +424,7 @@ class DiffusionNet(nn.Module):
         Traceback (most recent call last):
         ...
         ValueError: no time step for task 'rain': this network was fine-tuned with per-task steps {'dark': 38} and restores only those tasks
-        """
+        """  # noqa: E501 - the doctest's expected output is one line
         if task in self.task_t:
             with self.use_task(task):
                 yield
@@ -475,8 +463,6 @@ class DiffusionNet(nn.Module):
     ) -> tuple[Optional[torch.Tensor], dict[str, torch.Tensor]]:
         """The engine's training forward: generative pre-training without reconstruction,
         restoration at ``t_mat`` (+ the GEF terms) with it."""
-        from aioir.diffusion.generative import draw_noise, generative_losses
-
         if not restore:
             x0 = batch["gt"]
             t, eps = draw_noise(self, x0)
@@ -514,8 +500,6 @@ class DiffusionNet(nn.Module):
     def gef(self) -> Any:
         """The GEF objective (built on first use: it reads the prior file)."""
         if self._gef is None:
-            from aioir.diffusion.finetune import GEFObjective
-
             if self.gef_options is None:
                 raise ValueError("model.options.gef is not set")
             self._gef = GEFObjective(self, self.gef_options)
@@ -538,8 +522,6 @@ class DiffusionNet(nn.Module):
 
     def plain_backbone(self) -> nn.Module:
         """A fresh instance of the backbone with this network's backbone weights (no hooks)."""
-        from aioir import models
-
         net = models.build(self.backbone_name, **self.backbone_options)
         net.load_state_dict(self.backbone.state_dict(), strict=True)
         return net.train(self.training)

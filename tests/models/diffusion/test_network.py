@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from aioir import models, strategies
-from aioir.diffusion.network import DiffusionNet
+from aioir.models.diffusion.network import DiffusionNet
 
 BACKBONES = [n for n in models.names() if n != "diffusion"]
 
@@ -105,7 +105,7 @@ def test_time_steps_per_task_and_test_time():
             pass
     with pytest.raises(ValueError, match="task_t has no step"):
         wrapped("tiny_unet", tasks=["noise"], task_t={})
-    with pytest.raises(ValueError, match="1..50"):
+    with pytest.raises(ValueError, match=r"1..50"):
         wrapped("tiny_unet", test_t=0)
     with pytest.raises(ValueError, match="time steps must lie"):
         net(x, 51)
@@ -150,5 +150,5 @@ def test_bad_options_are_named():
         wrapped("tiny_unet", shallow_blocks=99)
     with pytest.raises(ValueError, match="moe_blocks"):
         wrapped("tiny_unet", moe_experts=2, moe_blocks=["nope"])
-    with pytest.raises(ValueError, match="model.options.gef"):
+    with pytest.raises(ValueError, match=r"model.options.gef"):
         wrapped("tiny_unet", gef={"gen_ratoi": 0.1})

@@ -11,7 +11,7 @@ pre-trained weights ``theta_pre``, accumulated over batches:
   derivative (Eq. 25), used by the ``"second_order"`` form.
 
 Two forms of the penalty (``delta_k = theta_k - theta_pre_k``, ``f_l(k)`` the layer-wise factor,
-see :mod:`aioir.diffusion.finetune`):
+see :mod:`aioir.models.diffusion.finetune`):
 
 * ``"eedtp"`` (default): Eq. 16 with both terms, the gradient ``w_k`` and the Hessian
   approximated by ``w_k^2`` (Eq. 25's product of first derivatives), as EEDTP's

@@ -1,4 +1,4 @@
-"""The DDPM maths of aioir.diffusion.schedule against closed forms computed here by hand."""
+"""The DDPM maths of aioir.models.diffusion.schedule against closed forms computed here by hand."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from aioir.diffusion.schedule import NoiseSchedule, decay_weight
+from aioir.models.diffusion.schedule import NoiseSchedule, decay_weight
 
 
 def hand_tables(T: int, b0: float, b1: float):
@@ -94,7 +94,7 @@ def test_decay_weight_is_exp_minus_a_t():
 def test_errors_name_the_problem():
     with pytest.raises(ValueError, match="below T = 21"):
         NoiseSchedule(T=10)
-    with pytest.raises(ValueError, match="1..50|0..50"):
+    with pytest.raises(ValueError, match=r"1..50|0..50"):
         NoiseSchedule(T=50).abar(51)
     with pytest.raises(ValueError, match="sigma"):
         NoiseSchedule(T=50, sigma="ddim")

@@ -8,7 +8,7 @@ weights from the gradients of the generative loss over ``batches`` batches of cl
 ``format = aioir-diffusion-prior``, the batch count and the seed.
 
 >>> import torch, tempfile, pathlib
->>> from aioir.diffusion.network import DiffusionNet
+>>> from aioir.models.diffusion.network import DiffusionNet
 >>> _ = torch.manual_seed(0)
 >>> net = DiffusionNet(backbone_options={"width": 8}, timesteps=25)
 >>> prior = compute_prior(net, [torch.rand(2, 3, 16, 16)], seed=0)
@@ -29,7 +29,8 @@ from typing import Iterable
 import torch
 import torch.nn as nn
 
-from aioir.diffusion.regularizers import accumulate_importance
+from aioir.models.diffusion.generative import draw_noise, generative_losses
+from aioir.models.diffusion.regularizers import accumulate_importance
 
 FORMAT = "aioir-diffusion-prior"
 
@@ -51,8 +52,6 @@ def compute_prior(net: nn.Module, batches: Iterable[torch.Tensor], *, seed: int 
     Each batch draws its steps and noise from a generator seeded with ``seed``; the network is
     evaluated in eval mode (no dropout) and left unchanged (no optimizer step).
     """
-    from aioir.diffusion.generative import draw_noise, generative_losses
-
     params = {n: p for n, p in net.named_parameters() if p.requires_grad}
     generator = torch.Generator().manual_seed(seed)
     was_training = net.training

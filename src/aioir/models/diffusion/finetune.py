@@ -17,13 +17,13 @@ configs); :class:`GEFObjective` returns the rest as the aux losses ``gen``, ``re
   ``gen = sum_i w_i l_i / B``, so one generative sample counts as much as one restoration sample
   (times ``w``). (EEDTP computes this loss but adds only L_reg and L_orthog to the total;
   Algorithm 3 lines 5-8 update with it: aioir follows the paper.)
-* ``reg``: L_reg against the prior (:func:`~aioir.diffusion.regularizers.eedtp_penalty` with
-  ``reg_form: eedtp``, else :func:`~aioir.diffusion.regularizers.importance_penalty` with each
+* ``reg``: L_reg against the prior (:func:`~aioir.models.diffusion.regularizers.eedtp_penalty` with
+  ``reg_form: eedtp``, else :func:`~aioir.models.diffusion.regularizers.importance_penalty` with each
   importance divided by its mean over all parameters under ``reg_normalize: mean``),
   ``lambda = 0.2``; with ``reg_layer_decay`` the parameters of block ``l`` (forward order, see
   :meth:`DiffusionNet.parameter_depths`) get ``lambda * exp(-a l)``. Under ``gen_mode:
   iteration`` only the steps that carry a generative batch add it (EEDTP).
-* ``orthog``: :func:`~aioir.diffusion.regularizers.orthogonality_loss` of the per-sample
+* ``orthog``: :func:`~aioir.models.diffusion.regularizers.orthogonality_loss` of the per-sample
   gradients, over the shallow parameters, of the generative samples (their DDPM loss) and of the
   restoration samples (their L1 content loss), computed with ``torch.func`` and kept in the graph.
 
@@ -37,7 +37,9 @@ from typing import Any, Mapping
 
 import torch
 
-from aioir.diffusion.regularizers import (
+from aioir.models.diffusion.generative import draw_noise, generative_losses
+from aioir.models.diffusion.prior import load_prior
+from aioir.models.diffusion.regularizers import (
     FORMS,
     METHODS,
     REG_FORMS,
@@ -47,7 +49,7 @@ from aioir.diffusion.regularizers import (
     per_sample_grads,
     stochastic_round,
 )
-from aioir.diffusion.schedule import decay_weight
+from aioir.models.diffusion.schedule import decay_weight, eps_from_output
 
 GEN_WEIGHTS = ("t_mat", "t", "none")
 GEN_MODES = ("iteration", "sample")
@@ -73,7 +75,7 @@ def normalized(table: Mapping[str, torch.Tensor], how: str) -> dict[str, torch.T
 
 
 class GEFObjective:
-    """The GEF aux losses for one :class:`~aioir.diffusion.network.DiffusionNet`.
+    """The GEF aux losses for one :class:`~aioir.models.diffusion.network.DiffusionNet`.
 
     The prior file is read on the first step that needs it (``reg_lambda > 0``).
     """
@@ -138,8 +140,6 @@ class GEFObjective:
 
     def _reg_tables(self, device: torch.device) -> tuple:
         if self._reg is None:
-            from aioir.diffusion.prior import load_prior
-
             prior = load_prior(self.opts.prior)
             params = dict(self.net.named_parameters())
             extra = sorted(set(prior.theta) - set(params))
@@ -185,8 +185,6 @@ class GEFObjective:
     def terms(self, batch: Mapping[str, torch.Tensor], steps: torch.Tensor
               ) -> dict[str, torch.Tensor]:
         """``{"gen", "reg", "orthog"}`` for a batch whose tasks' matched steps are ``steps``."""
-        from aioir.diffusion.generative import draw_noise, generative_losses
-
         net, o = self.net, self.opts
         gt = batch["gt"]
         b = gt.shape[0]
@@ -223,7 +221,6 @@ class GEFObjective:
         """L_orthog from per-sample shallow-layer gradients of both objectives."""
         from torch.func import functional_call
 
-        from aioir.diffusion.network import eps_from_output
 
         net, o = self.net, self.opts
         params = {n: p for n, p in net.named_parameters() if n in shallow}

@@ -222,3 +222,16 @@ def eedtp_sigma_bars(T: int) -> torch.Tensor:
     cum = torch.cumsum(thetas, 0) - thetas[0]
     dt = -math.log(EEDTP_EPS) / float(cum[-1])
     return torch.sqrt(EEDTP_MAX_SIGMA**2 * (1.0 - torch.exp(-2.0 * cum * dt)))
+
+
+def eps_from_output(
+    prediction: str, out: torch.Tensor, x_t: torch.Tensor, a: torch.Tensor, b: torch.Tensor
+) -> torch.Tensor:
+    """``eps_hat`` from a network output: ``out`` (``"eps"``) or ``(x_t - a out) / b``
+    (``"x0"``), with per-sample ``a = sqrt(abar_t)``, ``b = sqrt(1 - abar_t)`` (B,)."""
+    if prediction == "eps":
+        return out
+    shape = (-1,) + (1,) * (x_t.dim() - 1)
+    a = a.to(x_t).reshape(shape)
+    b = b.to(x_t).reshape(shape)
+    return (x_t - a * out) / b

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from aioir.diffusion.moe import MoEAdapter
+from aioir.models.diffusion.moe import MoEAdapter
 
 
 def test_moe_equals_loop_over_experts():
@@ -50,7 +50,7 @@ def test_eedtp_adapters_after_each_nafnet_decoder_level():
     a scalar scale. Per adapter: 10 (9Ch + h + 9h^2 + h + hC + C) + 51 C + (2C^2 + C) +
     (10 C + 10) + 1, written out: C = 256: 2,157,835; 128: 544,395; 64: 138,571;
     32: 78,923 -> 2,919,724 at NAFNet width 32; width 64 adds C = 512: 8,591,883."""
-    from aioir.diffusion.network import DiffusionNet
+    from aioir.models.diffusion.network import DiffusionNet
 
     def by_hand(c: int) -> int:
         h = max(c // 4, 16)
@@ -78,7 +78,7 @@ def test_eedtp_adapters_after_each_nafnet_decoder_level():
 
 
 def test_eedtp_adapter_is_the_routed_sum_of_its_experts():
-    from aioir.diffusion.moe import EEDTPAdapter
+    from aioir.models.diffusion.moe import EEDTPAdapter
 
     torch.manual_seed(0)
     a = EEDTPAdapter(channels=8, experts=3, T=50)

@@ -9,7 +9,7 @@ import math
 import pytest
 import torch
 
-from aioir.diffusion.regularizers import (
+from aioir.models.diffusion.regularizers import (
     accumulate_importance,
     importance_penalty,
     orthogonality_loss,
@@ -88,7 +88,7 @@ def _tiny_problem():
 
 
 def test_per_sample_gradients_vmap_equals_explicit_backward():
-    w1, w2, x, y, loss = _tiny_problem()
+    w1, _w2, x, y, loss = _tiny_problem()
     g_vmap = per_sample_grads(loss, {"w1": w1}, (x, y), "vmap")
     g_loop = per_sample_grads(loss, {"w1": w1}, (x, y), "loop")
     explicit = []
@@ -150,7 +150,7 @@ def test_default_orthogonality_is_eedtps_one_minus_cosine():
 def test_eedtp_penalty_by_hand():
     """EEDTP `ParameterRegularizer.loss`: lambda * sum(w |d| + 1/2 w^2 d^2), w = mean |grad|.
     w = (0.5, 2.0), d = (0.1, -0.3): 0.05 + 0.6 + (0.25 * 0.01 + 4 * 0.09) / 2 = 0.83125."""
-    from aioir.diffusion.regularizers import eedtp_penalty
+    from aioir.models.diffusion.regularizers import eedtp_penalty
 
     params = {"a": torch.tensor([1.1, 0.7], dtype=torch.float64), "free": torch.ones(2)}
     pre = {"a": torch.tensor([1.0, 1.0], dtype=torch.float64)}

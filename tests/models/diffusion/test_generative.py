@@ -6,9 +6,10 @@ import math
 
 import torch
 
-from aioir.diffusion.generative import draw_noise, generative_losses, sample_images
-from aioir.diffusion.network import DiffusionNet, eps_from_output
-from aioir.diffusion.schedule import NoiseSchedule
+from aioir.models.diffusion.generative import draw_noise, generative_losses, sample_images
+from aioir.models.diffusion.network import DiffusionNet
+from aioir.models.diffusion.schedule import eps_from_output
+from aioir.models.diffusion.schedule import NoiseSchedule
 
 
 def test_generative_loss_is_the_ddpm_loss():

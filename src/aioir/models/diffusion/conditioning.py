@@ -66,7 +66,9 @@ class TimeEmbedding(nn.Module):
         self.mlp = nn.Sequential(nn.Linear(dim, dim), nn.SiLU(), nn.Linear(dim, dim))
 
     def forward(self, t: torch.Tensor) -> torch.Tensor:  # noqa: D102
-        ref = self.mlp[0].weight
+        first = self.mlp[0]
+        assert isinstance(first, nn.Linear)
+        ref = first.weight
         return self.mlp(sinusoidal_embedding(t, self.dim).to(device=ref.device, dtype=ref.dtype))
 
 
@@ -85,7 +87,7 @@ class FiLMHead(nn.Module):
         return scale, shift
 
     @staticmethod
-    def apply(out: torch.Tensor, scale: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+    def modulate(out: torch.Tensor, scale: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
         """``out * (1 + scale) + shift`` with per-sample, per-channel ``scale``/``shift`` (B, C)."""
         return out * (1.0 + scale[:, :, None, None]) + shift[:, :, None, None]
 
