@@ -19,7 +19,6 @@ Folder layout (``out``)::
 from __future__ import annotations
 
 import json
-import os
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -83,17 +82,21 @@ def run_bench(
     """Train the missing cells of ``spec`` into ``out`` and write the tables.
 
     ``jobs``: cells trained at once (default: as many as the cores allow at ``spec.threads``
-    threads per cell). One bench process at a time may use a folder (``.bench.lock``).
+    threads per cell). One process at a time may use a folder: it holds the folder's
+    :mod:`aioir.runlock` lock (a second bench on it is refused with a message naming the
+    holder; the kernel frees the lock of a killed process).
     """
     from aioir.bench import runs
+    from aioir.runlock import check_free, run_folder_lock
 
     spec.validate()
     # everything that can be refused is refused before the folder and bench.json are written
     every = cells(spec)
     configs = [cell_config(spec, c, Path(out).resolve()) for c in every]
     runs.evaluation_sets(configs[0])
-    out = claim_folder(out, spec).resolve()
-    with _folder_lock(out):
+    check_free(out)
+    with run_folder_lock(out):
+        out = claim_folder(out, spec).resolve()
         return _run(spec, out, jobs=jobs, progress=progress)
 
 
@@ -139,50 +142,6 @@ def _run(spec: BenchSpec, out: Path, *, jobs: int | None, progress: bool) -> Ben
             return result
     result.tables, result.markdown = tabulate(spec, out, inputs)
     return result
-
-
-LOCK_FILE = ".bench.lock"
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    return True
-
-
-@contextmanager
-def _folder_lock(out: Path) -> Iterator[None]:
-    """One bench process per folder: ``.bench.lock`` holds the pid of the one running.
-
-    A lock left by a process that no longer exists (killed) is taken over.
-    """
-    path = out / LOCK_FILE
-    for _ in range(2):
-        try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-            break
-        except FileExistsError:
-            try:
-                pid = int(path.read_text().strip() or 0)
-            except (OSError, ValueError):
-                pid = 0
-            if pid and pid != os.getpid() and _pid_alive(pid):
-                raise ValueError(
-                    f"another aioir bench (pid {pid}) is running in {out}; wait for it or stop "
-                    "it (a dead process's lock is taken over)") from None
-            path.unlink(missing_ok=True)
-    else:
-        raise ValueError(f"cannot create {path}")
-    try:
-        os.write(fd, str(os.getpid()).encode())
-        os.close(fd)
-        yield
-    finally:
-        path.unlink(missing_ok=True)
 
 
 @contextmanager

@@ -391,6 +391,8 @@ def claim_folder(out: str | Path, spec: BenchSpec) -> Path:
     Refuses a folder that holds an incompatible bench (naming what differs) or files of
     anything else.
     """
+    from aioir.runlock import LOCK_NAME  # the bench's own lock (run_bench holds it)
+
     out = Path(out)
     record = out / SPEC_FILE
     new = spec.to_dict()
@@ -410,7 +412,7 @@ def claim_folder(out: str | Path, spec: BenchSpec) -> Path:
                 "config, threads and strategy options to resume or extend it, or choose "
                 "another --out"
             )
-    elif out.exists() and (not out.is_dir() or any(out.iterdir())):
+    elif out.exists() and (not out.is_dir() or any(p.name != LOCK_NAME for p in out.iterdir())):
         raise ValueError(f"{out} exists and holds no {SPEC_FILE}: refusing to write a bench into "
                          "it; choose a new or empty --out")
     from aioir.files import write_text  # atomic, process-tagged temporary
