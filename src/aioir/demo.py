@@ -13,14 +13,13 @@ printed and written to ``report.md`` beside the run folders.
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
-import queue as queue_mod
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from aioir.bench.runner import CellDisplay
 from aioir.config.schema import (
     MIOIR_TASKS,
     DataConfig,
@@ -106,40 +105,11 @@ def demo_config(
     )
 
 
-def _worker(cfg_dict: dict[str, Any], run_dir: str, queue: Any,
-            whole_max_size: int | None = None, parent: int | None = None) -> None:
-    """Train one demo run in a child process, reporting progress through ``queue``; it dies
-    with ``parent`` (:func:`aioir.workers.die_with_parent`)."""
-    if parent is not None:
-        from aioir.workers import die_with_parent
-
-        die_with_parent(parent)
-    import torch
-
-    from aioir.config import from_dict
-    from aioir.engine.build import build_run
-    from aioir.engine.run import prepare_run_dir
-    from aioir.engine.trainer import Trainer
-
-    torch.set_num_threads(1)
-    cfg = from_dict(RunConfig, cfg_dict)
-    try:
-        parts = build_run(cfg)
-        prepare_run_dir(cfg, Path(run_dir))
-        trainer = Trainer(parts, run_dir, resume="auto")
-        queue.put(("ready", cfg.name, None))  # started: the parent's display counts it
-
-        def evaluated(n: int) -> None:  # one test image restored: the parent's display
-            queue.put(("eval", cfg.name, n))
-
-        result = trainer.fit(on_step=lambda s: queue.put(("step", cfg.name, 1)),
-                             on_eval=evaluated)
-        whole = whole_image_scores(cfg, result.checkpoint, whole_max_size, progress=evaluated)
-        queue.put(("done", cfg.name, {"validation": result.validation, "seconds": result.seconds,
-                                      "checkpoint": str(result.checkpoint), "whole": whole}))
-    except BaseException as exc:  # report, never hang the parent
-        queue.put(("error", cfg.name, f"{type(exc).__name__}: {exc}"))
-        raise
+def _whole_after(cfg: RunConfig, result: Any, run_dir: Path, on_eval: Any,
+                 whole_max_size: int | None = None) -> dict[str, Any]:
+    """Run in a demo arm's worker once it finished training (a
+    :class:`~aioir.bench.runner.CellJob`'s ``after``): its whole-photograph scores."""
+    return whole_image_scores(cfg, result.checkpoint, whole_max_size, progress=on_eval)
 
 
 def run_demo(
@@ -151,17 +121,34 @@ def run_demo(
     jobs: int | None = None,
     progress: bool = True,
 ) -> dict[str, Any]:
-    """Train and evaluate every strategy; returns the results and writes ``report.md``."""
-    from aioir.report.tables import results_table, write_results
+    """Train and evaluate every strategy; returns the results and writes ``report.md``.
+
+    One process at a time may use the folder (:mod:`aioir.runlock`); the arms train in the
+    bench's worker processes (:func:`aioir.bench.runner.run_cells`): an arm that fails stops
+    the others and is named in the :class:`~aioir.errors.UserError` raised; SIGTERM, SIGHUP
+    or Ctrl-C stop them all and raise :class:`aioir.workers.Interrupted`."""
+    from aioir.runlock import check_free, run_folder_lock
 
     budget_name = "quick" if quick else "default"
-    budget = BUDGETS[budget_name]
     out = Path(out) / budget_name  # a re-run resumes; quick and default never mix
-    out.mkdir(parents=True, exist_ok=True)
+    check_free(out)
+    with run_folder_lock(out):
+        return _run_demo(out, BUDGETS[budget_name], strategies, seed, jobs, progress)
+
+
+def _run_demo(out: Path, budget: DemoBudget, strategies: tuple[str, ...], seed: int,
+              jobs: int | None, progress: bool) -> dict[str, Any]:
+    import functools
+
+    from aioir.bench.runner import CellJob, run_cells
+    from aioir.bench.runs import completed_steps
+    from aioir.errors import UserError
+    from aioir.report.tables import results_table, write_results
+    from aioir.workers import Interrupted
+
     # every strategy trains on the same stream (same seed): synthesise it once, on all cores
     cache = str(out / "data-cache")
     configs = {s: demo_config(s, budget, seed, cache) for s in strategies}
-    jobs = jobs or len(configs)
     t0 = time.perf_counter()
 
     from aioir.engine.build import build_run
@@ -178,55 +165,20 @@ def run_demo(
 
     from aioir.config import to_dict
 
-    ctx = mp.get_context("spawn")
-    queue = ctx.Queue()
-    pending = list(configs.items())
-    running: dict[str, Any] = {}
-    results: dict[str, dict[str, Any]] = {}
-    errors: dict[str, str] = {}
-    total = budget.steps * len(configs)
-    display = _DemoDisplay(total, eval_total, [c.name for c in configs.values()], progress)
-    from aioir.workers import signals_interrupt, stop_processes
-
-    try:
-        with signals_interrupt():  # SIGTERM / SIGHUP: stop the workers as Ctrl-C does
-            while pending or running:
-                while pending and len(running) < jobs:
-                    name, cfg = pending.pop(0)
-                    proc = ctx.Process(target=_worker, args=(
-                        to_dict(cfg), str(out / name), queue, budget.whole_max_size,
-                        os.getpid()))
-                    proc.start()
-                    running[name] = proc
-                try:
-                    kind, name, payload = queue.get(timeout=1.0)
-                except queue_mod.Empty:  # a worker killed without a word (OOM): never wait
-                    for strat, proc in list(running.items()):
-                        if not proc.is_alive() and queue.empty():
-                            errors[strat] = f"worker process died (exit code {proc.exitcode})"
-                            running.pop(strat).join()
-                    continue
-                strat = name.removeprefix("demo-")
-                if kind == "step":
-                    display.step(payload)
-                    continue
-                if kind == "eval":
-                    display.evaluated(name, payload)
-                    continue
-                if kind == "ready":
-                    display.ready()
-                    continue
-                if kind == "done":
-                    results[strat] = payload
-                else:
-                    errors[strat] = payload
-                running.pop(strat).join()
-                display.done(strat)
-    finally:
-        display.close()
-        stop_processes(running.values(), timeout=60.0)  # each checkpoints, then is killed
-    if errors:
-        raise RuntimeError("demo runs failed: " + "; ".join(f"{k}: {v}" for k, v in errors.items()))
+    after = functools.partial(_whole_after, whole_max_size=budget.whole_max_size)
+    cell_jobs = [CellJob(s, to_dict(cfg), str(out / s), budget.steps,
+                         completed_steps(out / s), after=after) for s, cfg in configs.items()]
+    display = _DemoDisplay(budget.steps * len(configs), eval_total, list(strategies), progress)
+    ran = run_cells(cell_jobs, workers=jobs or len(configs), display=display, fail_fast=True)
+    if ran.interrupted:
+        raise Interrupted(ran.signal)
+    if not ran.ok:
+        failed = [s for s in strategies if ran.status[s] != "finished"]
+        raise UserError("demo arm(s) failed: " + "; ".join(
+            f"{s}: {ran.errors.get(s, ran.status[s])} (run folder {out / s})"
+            for s in failed) + ". Fix the cause and rerun the same command: finished arms "
+            "are reused, stopped ones resume from their checkpoints")
+    results = {s: {**ran.results[s], "whole": ran.results[s]["after"]} for s in strategies}
 
     for s in strategies:  # beside each run's validations, so `aioir report` shows this table
         write_whole_evaluation(out / s, budget.steps, results[s]["whole"], baseline_whole,
@@ -248,7 +200,9 @@ def run_demo(
     intervals = {s: (crop_iv[s], whole_iv[s]) for s in crop_iv}
     report = _report_text(table, whole_table, protocol, budget, elapsed, out, strategies,
                           verdict, whole_verdict, intervals)
-    (out / "report.md").write_text(report)
+    from aioir.files import write_text
+
+    write_text(out / "report.md", report, what="demo report")
     write_results({"rows": rows, "whole_rows": whole_rows, "budget": budget.__dict__,
                    "seconds": elapsed, "verdict": verdict, "whole_verdict": whole_verdict,
                    "vs_mixed": {s: {"crops": c, "whole": w} for s, (c, w) in intervals.items()}},
@@ -264,7 +218,7 @@ def run_demo(
             "vs_mixed": intervals}
 
 
-class _DemoDisplay:
+class _DemoDisplay(CellDisplay):
     """The demo's display: the runs starting (each process loads PyTorch and the data: a
     minute on a loaded machine); the training steps of every run on one bar, from the first
     step on; then, once every run trains no more (all steps done, or each is evaluating), the
@@ -287,6 +241,17 @@ class _DemoDisplay:
 
     def ready(self) -> None:
         self.starting.update(1)
+
+    # what the runner calls (aioir.bench.runner.CellDisplay)
+    def started(self, name: str) -> None:
+        self.ready()
+
+    def stepped(self, name: str) -> None:
+        self.step(1)
+
+    def ended(self, name: str, status: str) -> None:
+        if status == "finished":
+            self.done(name)
 
     def _training_bar(self) -> Any:
         if self.bar is None:

@@ -25,11 +25,13 @@ __all__ = [
 ]
 
 
-def train_cell(cfg: RunConfig, run_dir: Path, on_step: Callable[[int], None] | None = None):
-    """Train one cell, continuing its latest checkpoint if there is one (``TrainResult``)."""
+def train_cell(cfg: RunConfig, run_dir: Path, on_step: Callable[[int], None] | None = None,
+               on_eval: Callable[[int], None] | None = None):
+    """Train one cell, continuing its latest checkpoint if there is one (``TrainResult``);
+    ``on_step(step)`` after every step, ``on_eval(1)`` after every validation image."""
     from aioir.engine.run import train
 
-    return train(cfg, run_dir, resume="auto", on_step=on_step)
+    return train(cfg, run_dir, resume="auto", on_step=on_step, on_eval=on_eval)
 
 
 def _eval_path(run_dir: Path, steps: int) -> Path:
