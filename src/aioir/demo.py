@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from aioir.bench.runner import CellDisplay
+from aioir.report.summary import AVERAGE, beats_input, interval_text, paired_differences
 from aioir.config.schema import (
     MIOIR_TASKS,
     DataConfig,
@@ -158,7 +159,9 @@ def _run_demo(out: Path, budget: DemoBudget, strategies: tuple[str, ...], seed: 
     first.train.progress = progress
     build_run(first)  # materialises the shared data cache, on every core
     first.train.progress = False
-    baseline = degraded_input_scores(first, progress=progress)
+    from aioir.bench.runs import input_evaluation
+
+    baseline = input_evaluation(first, progress=progress)
     baseline_whole = whole_image_scores(first, None, budget.whole_max_size, progress=progress)
     # what each run evaluates after training (validation crops, whole photographs): its images
     eval_total = len(strategies) * (len(baseline["records"]) + len(baseline_whole["records"]))
@@ -191,12 +194,12 @@ def _run_demo(out: Path, budget: DemoBudget, strategies: tuple[str, ...], seed: 
     table = results_table(rows, list(MIOIR_TASKS), baseline=base_name)
     whole_table = results_table(whole_rows, list(MIOIR_TASKS), baseline=base_name)
     elapsed = time.perf_counter() - t0
-    verdict = demo_verdict(rows, strategies)
-    whole_verdict = demo_verdict(whole_rows, strategies)
+    verdict = beats_input(rows, strategies, MIOIR_TASKS)
+    whole_verdict = beats_input(whole_rows, strategies, MIOIR_TASKS)
     from aioir.metrics import get_protocol
 
     protocol = get_protocol("mioir").describe()
-    crop_iv, whole_iv = demo_intervals(rows, strategies), demo_intervals(whole_rows, strategies)
+    crop_iv, whole_iv = vs_baseline(rows, strategies), vs_baseline(whole_rows, strategies)
     intervals = {s: (crop_iv[s], whole_iv[s]) for s in crop_iv}
     report = _report_text(table, whole_table, protocol, budget, elapsed, out, strategies,
                           verdict, whole_verdict, intervals)
@@ -300,18 +303,6 @@ class _DemoDisplay(CellDisplay):
             self.eval_bar.close()
 
 
-def degraded_input_scores(cfg: RunConfig, progress: bool = False) -> dict[str, Any]:
-    """PSNR/SSIM of the degraded test images themselves (the row every method must beat),
-    measured on the run's validation sets by the evaluation the runs use."""
-    from aioir.engine.build import resolve_setting, val_protocol, validation_sets
-    from aioir.engine.evaluation import evaluate, summary
-
-    setting = resolve_setting(cfg)
-    sets, _ = validation_sets(cfg, setting)
-    return summary(evaluate(lambda img: img, sets, val_protocol(cfg, setting),
-                            progress=progress, desc="degraded test crops"))
-
-
 #: what a run's ``eval/whole_step_*.json`` holds, in its ``description``
 WHOLE_DESCRIPTION = ("the held-out photographs degraded whole (seed {seed}) and restored at {size} "
                      "as `aioir restore` restores them (EMA weights, one pass, clipped to [0, 1])")
@@ -364,54 +355,16 @@ def whole_image_scores(cfg: RunConfig, checkpoint: str | Path | None,
                             progress=progress, desc="whole photographs"))
 
 
-def demo_verdict(rows: dict[str, Any], strategies: tuple[str, ...]) -> dict[str, Any]:
-    """For each strategy: tasks where it beats the degraded input, and on average."""
-    base = rows["degraded input"]
-    verdict = {}
-    for s in strategies:
-        r = rows[s]
-        better = [t for t in MIOIR_TASKS if r["per_task"][t]["psnr"] > base["per_task"][t]["psnr"]]
-        verdict[s] = {
-            "tasks_beating_input": better,
-            "n_tasks_beating_input": len(better),
-            "average_gain_over_input": r["average"]["psnr"] - base["average"]["psnr"],
-        }
-    return verdict
-
-
-def demo_intervals(rows: dict[str, Any], strategies: tuple[str, ...], baseline: str = "mixed",
-                   n_boot: int = 10_000) -> dict[str, Any]:
-    """Each strategy's PSNR difference to ``baseline`` on the 7-task average, with a 95 %
-    percentile-bootstrap interval over the test images (paired: the same image restored by both
-    networks; one training seed, so the interval covers test-image variation only; see
-    :mod:`aioir.bench.stats`, the bench's estimator)."""
-    import numpy as np
-
-    from aioir.bench.stats import AVERAGE, paired_intervals, resampling
-
+def vs_baseline(rows: dict[str, Any], strategies: tuple[str, ...], baseline: str = "mixed",
+                n_boot: int = 10_000) -> dict[str, Any]:
+    """Each strategy's PSNR difference to ``baseline`` on the 7-task average with its 95 %
+    interval (:func:`aioir.report.summary.paired_differences` on the one training seed: the
+    interval covers the test images only)."""
     if baseline not in rows:
         return {}
-
-    def scores(row: dict[str, Any]) -> dict[tuple[str, str], float]:
-        return {(r["task"], r["name"]): r["psnr"] for r in row["records"]}
-
-    base = scores(rows[baseline])
-    keys = sorted(base, key=lambda k: (MIOIR_TASKS.index(k[0]), k[1]))
-    groups = np.array([MIOIR_TASKS.index(t) for t, _ in keys])
-    r = resampling(1, np.bincount(groups, minlength=len(MIOIR_TASKS)).tolist(), n_boot=n_boot)
-    out = {}
-    for s in strategies:
-        if s == baseline:
-            continue
-        mine = scores(rows[s])
-        d = np.array([[mine[k] - base[k] for k in keys]])
-        out[s] = paired_intervals(d, groups, r)[AVERAGE]
-    return out
-
-
-def _interval_text(iv: dict[str, Any]) -> str:
-    return f"{iv['estimate']:+.2f} [{iv['lo']:+.2f}, {iv['hi']:+.2f}]" + \
-        ("*" if iv["excludes_zero"] else "")
+    paired = paired_differences({s: {0: rows[s]} for s in (baseline, *strategies)}, baseline,
+                                MIOIR_TASKS, n_boot=n_boot)
+    return {s: paired[s][AVERAGE] for s in strategies if s != baseline}
 
 
 def _report_text(table: str, whole_table: str, protocol: str, budget: DemoBudget,
@@ -444,8 +397,8 @@ def _report_text(table: str, whole_table: str, protocol: str, budget: DemoBudget
     ]
     for s, (crop_iv, whole_iv) in intervals.items():
         lines.append(
-            f"- {s} - mixed: {_interval_text(crop_iv)} dB on the crops, "
-            f"{_interval_text(whole_iv)} dB on the whole photographs (7-task average; 95 % "
+            f"- {s} - mixed: {interval_text(crop_iv)} dB on the crops, "
+            f"{interval_text(whole_iv)} dB on the whole photographs (7-task average; 95 % "
             "bootstrap interval over the test images, one training seed: it covers the test "
             "images, not another seed; `aioir bench` adds seeds)")
     if intervals:

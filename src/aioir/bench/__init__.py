@@ -4,7 +4,7 @@ Trains every (strategy, seed, budget) cell of a :class:`~aioir.bench.spec.BenchS
 run config -- same data stream, initial weights and test images for every strategy of a seed --
 in parallel processes, and writes one table per budget: per-task and average PSNR/SSIM as mean ±
 std over seeds, and each strategy's paired difference to the baseline with a 95 % interval
-(:mod:`aioir.bench.stats`). A finished cell is never trained again; an interrupted one continues
+(:mod:`aioir.report.summary`, :mod:`aioir.report.stats`). A finished cell is never trained again; an interrupted one continues
 from its checkpoint. See ``docs/bench.md``.
 
 Folder layout (``out``)::
@@ -164,7 +164,8 @@ def tabulate(spec: BenchSpec, out: str | Path, inputs: dict[str, Any] | None = N
              ) -> tuple[dict[int, dict[str, Any]], str]:
     """Read every cell's final evaluation and write ``results.{md,csv,json}`` into ``out``."""
     from aioir.bench import runs
-    from aioir.bench.table import CSV_HEADERS, csv_rows, markdown, method_note, summarise
+    from aioir.bench.table import CSV_HEADERS, csv_rows, markdown, method_note
+    from aioir.report.summary import summarise_seeds
     from aioir.files import write_text
     from aioir.report.writers import write_csv, write_json
 
@@ -184,7 +185,7 @@ def tabulate(spec: BenchSpec, out: str | Path, inputs: dict[str, Any] | None = N
                     raise ValueError(
                         f"{out / cell.run_dir} has no final evaluation at step {steps}")
                 evaluations[strategy].append(summary)
-        tables[steps] = summarise(evaluations, inputs, tasks=tasks, seeds=spec.seeds,
+        tables[steps] = summarise_seeds(evaluations, inputs, tasks=tasks, seeds=spec.seeds,
                                   baseline=spec.baseline, n_boot=spec.n_boot)
     text = _report(spec, tables, markdown, method_note, inputs.get("protocol_description"))
     write_text(out / "results.md", text, what="bench table")

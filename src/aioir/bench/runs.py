@@ -117,10 +117,11 @@ def evaluation_sets(cfg: RunConfig) -> tuple[list[Any], Any]:
     return sets, val_protocol(cfg, setting)
 
 
-def input_evaluation(cfg: RunConfig) -> dict[str, Any]:
+def input_evaluation(cfg: RunConfig, progress: bool = False) -> dict[str, Any]:
     """Per-image scores of the degraded test images themselves (the row a network must beat),
-    on :func:`evaluation_sets`."""
+    on :func:`evaluation_sets`, by the evaluation the runs use."""
     from aioir.engine.evaluation import evaluate, summary
 
     sets, protocol = evaluation_sets(cfg)
-    return summary(evaluate(lambda img: img, sets, protocol))
+    return summary(evaluate(lambda img: img, sets, protocol, progress=progress,
+                            desc="degraded test images"))

@@ -14,8 +14,8 @@ or of ``aioir bench`` (runs that share a configuration apart from the seed becom
 The baseline of the difference rows is ``mixed`` when one row trains with it (unless another
 is named, or ``"none"``); it leads the table, the other methods follow in the order
 :data:`LEAD` then alphabetically by strategy (path order within one strategy). Difference rows
-show the paired difference and its 95 % interval (:mod:`aioir.report.paired`, the bench's
-estimator). Besides the validation table: the whole-photograph table of ``aioir demo`` runs
+show the paired difference and its 95 % interval (:func:`aioir.report.summary.paired_differences`,
+the bench's estimator). Besides the validation table: the whole-photograph table of ``aioir demo`` runs
 (``eval/whole_step_*.json``), the no-reference scores of photo folders (``eval/photos_*.json``
 of ``aioir eval --photos``), and each method's parameters, MACs and CPU latency
 (:mod:`aioir.report.cost`).
@@ -40,8 +40,8 @@ from .curves import per_task_keys, per_task_series, scalar_series, validation_se
 from .document import FigureEntry, ReportDocument, RunEntry, TableEntry, html_page, markdown_page
 from .outdir import check_out_dir, publish, staging_dir
 from .runs import RunGroup, find_runs, group_runs
-from .paired import paired_differences
-from .summary import GroupSummary, summarise_evaluation, summarise_group, summary_records
+from .summary import (GroupSummary, paired_differences, summarise_evaluation, summarise_group,
+                      summary_records)
 from .summary import summary_rows
 from .tables import INPUT_ROW, latex_table
 from .writers import write_csv, write_json
@@ -662,7 +662,7 @@ def _difference_note(baseline: str, paired: bool) -> str:
     return (f"Rows 'vs {baseline}': PSNR difference to {baseline} in dB, paired over (seed, "
             "test image) on the seeds and images both have, with its 95 % interval (crossed "
             "percentile bootstrap over seeds and, per task, test images: the estimator of "
-            "aioir bench, aioir.bench.stats; `*`: the interval excludes 0). With one seed the "
+            "aioir bench, aioir.report.stats; `*`: the interval excludes 0). With one seed the "
             "interval covers the test images only, not another training run.")
 
 
