@@ -5,21 +5,23 @@ see :func:`demo_model_options`) with the same seed, data and budget on crops of 
 training photographs, degraded on the fly by the seven MiOIR degradations; each is then
 evaluated on the held-out embedded photographs, degraded once at a fixed seed, twice: on the
 192 px centre crops its validation uses, and on the whole photographs restored at full size as
-``aioir restore`` restores them (the EMA network, clipped to [0, 1]). The runs go in parallel
-processes (one thread each) and share one progress bar. The result is two tables -- per-task
-PSNR/SSIM of the degraded input and of each strategy, and each strategy's gain over mixed --
-printed and written to ``report.md`` beside the run folders.
+``aioir restore`` restores them (the EMA network, clipped to [0, 1]). The demo is a bench
+(:func:`demo_spec`: ``aioir bench demo:quick --seeds 1`` trains the same cells): the runs go
+in the bench's worker processes (one thread each) with one progress display, and the
+comparison is :mod:`aioir.report.summary`'s. The result is two tables -- per-task PSNR/SSIM
+of the degraded input and of each strategy, and each strategy's gain over mixed -- printed and
+written to ``report.md`` beside the bench's own tables (``results.md``).
 """
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from aioir.bench.runner import CellDisplay
+from aioir.bench.spec import BenchSpec
 from aioir.report.summary import AVERAGE, beats_input, interval_text, paired_differences
 from aioir.config.schema import (
     MIOIR_TASKS,
@@ -113,6 +115,27 @@ def _whole_after(cfg: RunConfig, result: Any, run_dir: Path, on_eval: Any,
     return whole_image_scores(cfg, result.checkpoint, whole_max_size, progress=on_eval)
 
 
+def demo_spec(budget_name: str = "default", strategies: tuple[str, ...] = STRATEGIES,
+              seed: int = 0) -> BenchSpec:
+    """The demo as a bench: the preset ``demo`` / ``demo:quick`` of ``aioir bench`` (the run
+    config of :func:`demo_config`, Art's ``tau``), one seed, the budget's steps, one thread a
+    cell, one shared training stream; ``aioir demo --quick`` trains exactly the cells of
+    ``aioir bench demo:quick --seeds 1``.
+
+    >>> spec = demo_spec("quick")
+    >>> spec.strategies, spec.seeds, spec.steps, spec.baseline, spec.strategy_options
+    (['mixed', 'tur', 'art'], [0], [150], 'mixed', {'art': {'tau': 3.0}})
+    """
+    from aioir.bench.spec import base_from_source
+
+    base, options = base_from_source(f"demo:{budget_name}", (), strategies)
+    return BenchSpec(base=base, strategies=list(strategies), seeds=[seed],
+                     steps=[BUDGETS[budget_name].steps],
+                     baseline="mixed" if "mixed" in strategies else strategies[0],
+                     strategy_options={s: o for s, o in options.items() if o}, threads=1,
+                     cache=True)
+
+
 def run_demo(
     out: str | Path = "aioir-demo",
     *,
@@ -124,72 +147,69 @@ def run_demo(
 ) -> dict[str, Any]:
     """Train and evaluate every strategy; returns the results and writes ``report.md``.
 
-    One process at a time may use the folder (:mod:`aioir.runlock`); the arms train in the
-    bench's worker processes (:func:`aioir.bench.runner.run_cells`): an arm that fails stops
-    the others and is named in the :class:`~aioir.errors.UserError` raised; SIGTERM, SIGHUP
-    or Ctrl-C stop them all and raise :class:`aioir.workers.Interrupted`."""
-    from aioir.runlock import check_free, run_folder_lock
-
+    The arms are the cells of :func:`demo_spec`, trained by :func:`aioir.bench.run_bench` into
+    ``out/<budget>`` (a bench folder: ``runs/steps_N/seed_S/STRATEGY``), each evaluated on the
+    whole photographs in its worker once trained. One process at a time may use the folder
+    (:mod:`aioir.runlock`); an arm that fails stops the others and is named in the
+    :class:`~aioir.errors.UserError` raised; SIGTERM, SIGHUP or Ctrl-C stop them all and raise
+    :class:`aioir.workers.Interrupted`. A rerun reuses the finished arms and resumes the others
+    from their checkpoints."""
     budget_name = "quick" if quick else "default"
     out = Path(out) / budget_name  # a re-run resumes; quick and default never mix
-    check_free(out)
-    with run_folder_lock(out):
-        return _run_demo(out, BUDGETS[budget_name], strategies, seed, jobs, progress)
+    return _run_demo(out, budget_name, strategies, seed, jobs, progress)
 
 
-def _run_demo(out: Path, budget: DemoBudget, strategies: tuple[str, ...], seed: int,
+def _run_demo(out: Path, budget_name: str, strategies: tuple[str, ...], seed: int,
               jobs: int | None, progress: bool) -> dict[str, Any]:
     import functools
+    import json
 
-    from aioir.bench.runner import CellJob, run_cells
-    from aioir.bench.runs import completed_steps
+    from aioir.bench import INPUT_FILE, run_bench
+    from aioir.bench.runs import final_evaluation
+    from aioir.bench.spec import cells
     from aioir.errors import UserError
     from aioir.report.tables import results_table, write_results
     from aioir.workers import Interrupted
 
-    # every strategy trains on the same stream (same seed): synthesise it once, on all cores
-    cache = str(out / "data-cache")
-    configs = {s: demo_config(s, budget, seed, cache) for s in strategies}
+    from aioir.runlock import check_free
+
+    check_free(out)  # before the whole photos' input row is measured
+    budget = BUDGETS[budget_name]
+    spec = demo_spec(budget_name, strategies, seed)
+    arms = {c.strategy: c for c in cells(spec)}
     t0 = time.perf_counter()
-
-    from aioir.engine.build import build_run
-
-    first = configs[strategies[0]]
-    first.data.cache_workers = max(os.cpu_count() or 1, 1)
-    first.train.progress = progress
-    build_run(first)  # materialises the shared data cache, on every core
-    first.train.progress = False
-    from aioir.bench.runs import input_evaluation
-
-    baseline = input_evaluation(first, progress=progress)
+    first = demo_config(strategies[0], budget, seed)
     baseline_whole = whole_image_scores(first, None, budget.whole_max_size, progress=progress)
-    # what each run evaluates after training (validation crops, whole photographs): its images
-    eval_total = len(strategies) * (len(baseline["records"]) + len(baseline_whole["records"]))
 
-    from aioir.config import to_dict
+    def display(cell_jobs: list[Any]) -> _DemoDisplay:
+        # what each run evaluates after training (validation crops, whole photographs)
+        crops = len(json.loads((out / INPUT_FILE).read_text())["records"])
+        return _DemoDisplay(sum(j.steps - j.done_steps for j in cell_jobs),
+                            len(cell_jobs) * (crops + len(baseline_whole["records"])),
+                            [j.name for j in cell_jobs], progress)
 
     after = functools.partial(_whole_after, whole_max_size=budget.whole_max_size)
-    cell_jobs = [CellJob(s, to_dict(cfg), str(out / s), budget.steps,
-                         completed_steps(out / s), after=after) for s, cfg in configs.items()]
-    display = _DemoDisplay(budget.steps * len(configs), eval_total, list(strategies), progress)
-    ran = run_cells(cell_jobs, workers=jobs or len(configs), display=display, fail_fast=True)
-    if ran.interrupted:
-        raise Interrupted(ran.signal)
-    if not ran.ok:
-        failed = [s for s in strategies if ran.status[s] != "finished"]
+    ran = run_bench(spec, out, jobs=jobs or len(strategies), progress=progress, after=after,
+                    display=display, fail_fast=True)
+    out = ran.out
+    if ran.status == "interrupted":
+        raise Interrupted(ran.signal or 2)
+    if ran.status == "failed":
         raise UserError("demo arm(s) failed: " + "; ".join(
-            f"{s}: {ran.errors.get(s, ran.status[s])} (run folder {out / s})"
-            for s in failed) + ". Fix the cause and rerun the same command: finished arms "
-            "are reused, stopped ones resume from their checkpoints")
-    results = {s: {**ran.results[s], "whole": ran.results[s]["after"]} for s in strategies}
-
-    for s in strategies:  # beside each run's validations, so `aioir report` shows this table
-        write_whole_evaluation(out / s, budget.steps, results[s]["whole"], baseline_whole,
-                               budget.whole_max_size)
-    rows = {"degraded input": baseline}
-    rows.update({s: results[s]["validation"] for s in strategies})
-    whole_rows = {"degraded input": baseline_whole}
-    whole_rows.update({s: results[s]["whole"] for s in strategies})
+            f"{s}: {ran.errors[c.name]}" for s, c in arms.items() if c.name in ran.errors)
+            + ". Fix the cause and rerun the same command: finished arms are reused, stopped "
+            "ones resume from their checkpoints")
+    rows: dict[str, Any] = {"degraded input": ran.inputs}
+    whole_rows: dict[str, Any] = {"degraded input": baseline_whole}
+    for s, cell in arms.items():
+        run_dir = out / cell.run_dir
+        rows[s] = final_evaluation(run_dir, budget.steps)
+        if cell.name in ran.results:  # trained now: its worker evaluated the whole photos
+            whole_rows[s] = ran.results[cell.name]["after"]
+            write_whole_evaluation(run_dir, budget.steps, whole_rows[s], baseline_whole,
+                                   budget.whole_max_size)
+        else:  # reused: its whole-photograph evaluation is in its folder
+            whole_rows[s] = _whole_evaluation(run_dir, budget, first, baseline_whole, progress)
     base_name = "mixed" if "mixed" in rows else None
     table = results_table(rows, list(MIOIR_TASKS), baseline=base_name)
     whole_table = results_table(whole_rows, list(MIOIR_TASKS), baseline=base_name)
@@ -201,7 +221,8 @@ def _run_demo(out: Path, budget: DemoBudget, strategies: tuple[str, ...], seed: 
     protocol = get_protocol("mioir").describe()
     crop_iv, whole_iv = vs_baseline(rows, strategies), vs_baseline(whole_rows, strategies)
     intervals = {s: (crop_iv[s], whole_iv[s]) for s in crop_iv}
-    report = _report_text(table, whole_table, protocol, budget, elapsed, out, strategies,
+    run_dirs = [out / arms[s].run_dir for s in strategies]
+    report = _report_text(table, whole_table, protocol, budget, elapsed, run_dirs, strategies,
                           verdict, whole_verdict, intervals)
     from aioir.files import write_text
 
@@ -212,13 +233,31 @@ def _run_demo(out: Path, budget: DemoBudget, strategies: tuple[str, ...], seed: 
                   out, stem="demo_results")
     from aioir.report.build import make_report  # grids and plots next to the table
 
-    figures = make_report([out / s for s in strategies], out / "report", progress=progress,
+    figures = make_report(run_dirs, out / "report", progress=progress,
                           baseline="mixed" if "mixed" in strategies else None,
                           title="aioir demo: " + ", ".join(strategies))
     return {"table": table, "rows": rows, "seconds": elapsed, "out": out, "verdict": verdict,
             "whole_table": whole_table, "whole_rows": whole_rows,
             "whole_verdict": whole_verdict, "protocol": protocol, "report": figures,
-            "vs_mixed": intervals}
+            "vs_mixed": intervals, "run_dirs": dict(zip(strategies, run_dirs))}
+
+
+def _whole_evaluation(run_dir: Path, budget: DemoBudget, cfg: RunConfig,
+                      degraded_input: dict[str, Any], progress: bool) -> dict[str, Any]:
+    """A reused arm's whole-photograph evaluation: the one in its folder (written when it was
+    trained), else measured now (and written)."""
+    import json
+
+    path = run_dir / "eval" / f"whole_step_{budget.steps:08d}.json"
+    if path.is_file():
+        data = json.loads(path.read_text())
+        return {k: v for k, v in data.items() if k not in ("degraded_input", "description")}
+    from aioir.checkpoint import checkpoint_path
+
+    whole = whole_image_scores(cfg, checkpoint_path(run_dir / "checkpoints", budget.steps),
+                               budget.whole_max_size, progress=progress)
+    write_whole_evaluation(run_dir, budget.steps, whole, degraded_input, budget.whole_max_size)
+    return whole
 
 
 class _DemoDisplay(CellDisplay):
@@ -368,7 +407,7 @@ def vs_baseline(rows: dict[str, Any], strategies: tuple[str, ...], baseline: str
 
 
 def _report_text(table: str, whole_table: str, protocol: str, budget: DemoBudget,
-                 seconds: float, out: Path, strategies: tuple[str, ...],
+                 seconds: float, run_dirs: list[Path], strategies: tuple[str, ...],
                  verdict: dict[str, Any], whole_verdict: dict[str, Any],
                  intervals: dict[str, tuple[dict[str, Any], dict[str, Any]]]) -> str:
     lines = [
@@ -412,5 +451,5 @@ def _report_text(table: str, whole_table: str, protocol: str, budget: DemoBudget
             f"({w['average_gain_over_input']:+.2f} dB)"
         )
     lines += ["", f"Wall time {seconds:.0f} s. Run folders: "
-              + ", ".join(str(out / s) for s in strategies) + "."]
+              + ", ".join(str(d) for d in run_dirs) + "."]
     return "\n".join(lines) + "\n"

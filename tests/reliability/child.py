@@ -111,10 +111,11 @@ def main() -> int:
         demo.BUDGETS["quick"] = demo.DemoBudget(steps=int(steps), patch_size=16, batch_size=1,
                                                 lr=1e-3, width=8, val_max_size=32,
                                                 whole_max_size=32)
-        demo.os.cpu_count = lambda: 1  # its few samples synthesised in-process, no pool
         if uncached:  # each arm synthesises its samples as it trains: a long run starts at once
-            config = demo.demo_config
-            demo.demo_config = lambda s, budget, seed=0, cache=None: config(s, budget, seed)
+            import dataclasses
+
+            spec = demo.demo_spec
+            demo.demo_spec = lambda *a, **k: dataclasses.replace(spec(*a, **k), cache=False)
     else:
         raise SystemExit(f"unknown mode {mode}")
     from aioir.cli import main as aioir_main

@@ -142,7 +142,7 @@ def test_a_killed_demo_leaves_no_process(tmp_path, sig):
     started (all three start at once)."""
     out = tmp_path / "demo"
     proc = _start(["demo", "--quick", "--out", str(out)], tmp_path, "tiny-demo", "500")
-    cached = out / "quick" / "data-cache" / "complete.json"
+    cached = out / "quick" / "data-cache" / "steps_00000500-seed_0" / "complete.json"
     _wait_until("its three workers run",
                 lambda: cached.is_file() and len(_workers(proc.pid)) == 3, proc)
     _kill_and_check(proc, sig, workers=3)
@@ -170,7 +170,7 @@ def test_a_killed_demo_worker_ends_the_demo_naming_its_arm(tmp_path, sig):
     folder lock (its pid is in the lock's record)."""
     out = tmp_path / "demo"
     proc = _start(["demo", "--quick", "--out", str(out)], tmp_path, "tiny-demo", "20000:uncached")
-    arm = out / "quick" / "tur"
+    arm = out / "quick" / "runs" / "steps_00020000" / "seed_0" / "tur"
     _wait_until("the tur arm trains", lambda: len(_workers(proc.pid)) == 3
                 and _holder_pid(arm) in _workers(proc.pid), proc)
     family = _descendants(proc.pid)

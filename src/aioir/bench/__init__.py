@@ -22,8 +22,9 @@ import json
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
+from aioir.bench.runner import CellDisplay, CellJob
 from aioir.bench.spec import BenchSpec, Cell, cell_config, cells, claim_folder
 
 __all__ = ["BenchSpec", "BenchResult", "run_bench", "tabulate"]
@@ -46,6 +47,11 @@ class BenchResult:
     markdown: str = ""
     #: the signal that interrupted the bench (``status == "interrupted"``)
     signal: int | None = None
+    #: per cell trained by this call: what :func:`aioir.bench.runner.run_cells` reported
+    #: (``validation``, ``seconds``, ``checkpoint``, ``after``)
+    results: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: the degraded test images' own evaluation (``degraded-input.json``)
+    inputs: dict[str, Any] = field(default_factory=dict)
 
 
 def _input_scores(out: Path, cfg: Any) -> dict[str, Any]:
@@ -77,7 +83,9 @@ def _prepare_streams(spec: BenchSpec, todo: list[Cell], configs: dict[Cell, Any]
 
 
 def run_bench(
-    spec: BenchSpec, out: str | Path, *, jobs: int | None = None, progress: bool = True
+    spec: BenchSpec, out: str | Path, *, jobs: int | None = None, progress: bool = True,
+    after: Callable[..., Any] | None = None,
+    display: Callable[[list[CellJob]], CellDisplay] | None = None, fail_fast: bool = False,
 ) -> BenchResult:
     """Train the missing cells of ``spec`` into ``out`` and write the tables.
 
@@ -85,6 +93,12 @@ def run_bench(
     threads per cell). One process at a time may use a folder: it holds the folder's
     :mod:`aioir.runlock` lock (a second bench on it is refused with a message naming the
     holder; the kernel frees the lock of a killed process).
+
+    What ``aioir demo`` adds to a bench (:mod:`aioir.demo`): ``after``, run in the worker of
+    every cell it trains once the cell finished (a :class:`~aioir.bench.runner.CellJob`'s
+    ``after``; its return value is in ``BenchResult.results[cell]["after"]``); ``display``,
+    the progress display made from the jobs to train; ``fail_fast``: the first cell that
+    fails stops the others.
     """
     from aioir.bench import runs
     from aioir.runlock import check_free, run_folder_lock
@@ -97,12 +111,15 @@ def run_bench(
     check_free(out)
     with run_folder_lock(out):
         out = claim_folder(out, spec).resolve()
-        return _run(spec, out, jobs=jobs, progress=progress)
+        return _run(spec, out, jobs=jobs, progress=progress, after=after, display=display,
+                    fail_fast=fail_fast)
 
 
-def _run(spec: BenchSpec, out: Path, *, jobs: int | None, progress: bool) -> BenchResult:
+def _run(spec: BenchSpec, out: Path, *, jobs: int | None, progress: bool,
+         after: Callable[..., Any] | None, display: Callable[[list[CellJob]], CellDisplay] | None,
+         fail_fast: bool) -> BenchResult:
     from aioir.bench import runs
-    from aioir.bench.runner import CellJob, auto_jobs, available_cores, run_cells
+    from aioir.bench.runner import auto_jobs, available_cores, run_cells
     from aioir.config import to_dict
 
     every = cells(spec)
@@ -110,7 +127,7 @@ def _run(spec: BenchSpec, out: Path, *, jobs: int | None, progress: bool) -> Ben
     todo = [c for c in every if not runs.is_finished(out / c.run_dir, c.steps)]
     with _torch_threads(spec.threads):  # small convolutions crawl on busy cores with more
         inputs = _input_scores(out, configs[every[0]])
-    result = BenchResult(status="finished", out=out,
+    result = BenchResult(status="finished", out=out, inputs=inputs,
                          reused=[c.name for c in every if c not in todo])
     if todo:
         workers = jobs or auto_jobs(spec.threads, len(todo))
@@ -123,12 +140,12 @@ def _run(spec: BenchSpec, out: Path, *, jobs: int | None, progress: bool) -> Ben
         if spec.cache:
             with _torch_threads(spec.threads):
                 _prepare_streams(spec, todo, configs, progress)
-        report = run_cells(
-            [CellJob(c.name, to_dict(configs[c]), str(out / c.run_dir), c.steps,
-                     runs.completed_steps(out / c.run_dir)) for c in todo],
-            workers=workers, progress=progress,
-        )
+        cell_jobs = [CellJob(c.name, to_dict(configs[c]), str(out / c.run_dir), c.steps,
+                             runs.completed_steps(out / c.run_dir), after=after) for c in todo]
+        report = run_cells(cell_jobs, workers=workers, progress=progress,
+                           display=display(cell_jobs) if display else None, fail_fast=fail_fast)
         result.trained = [n for n, s in report.status.items() if s == "finished"]
+        result.results = report.results
         result.errors = {n: f"{e} (run folder {out / _cell(every, n).run_dir})"
                          for n, e in report.errors.items()}
         if report.interrupted:
