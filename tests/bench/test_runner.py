@@ -116,3 +116,34 @@ def test_one_bench_process_per_folder(tmp_path, tiny_spec):
     result = run_bench(spec, out, jobs=1, progress=False)  # and does not stop the next bench
     assert result.status == "finished"
     assert not (out / LOCK_NAME).exists()  # released
+
+
+def test_a_signal_while_the_workers_start_stops_them(tmp_path, tiny_spec, monkeypatch):
+    """SIGTERM arriving between the first worker's start and the second's (a kill test's SIGTERM
+    once both workers show in /proc met this): the run ends interrupted, the started worker is
+    stopped, and no exception escapes (the command used to end through the CLI's generic
+    'interrupted' with no resume message)."""
+    import multiprocessing.context as mpc
+    import os
+    import signal
+
+    from aioir.bench.runner import CellJob, run_cells
+    from aioir.bench.spec import Cell, cell_config
+    from aioir.config import to_dict
+
+    spec = tiny_spec(strategies=["mixed", "art"], seeds=[0], steps=[1000])
+    spec.cache = False
+    jobs = [CellJob(c.name, to_dict(cell_config(spec, c, tmp_path)), str(tmp_path / c.run_dir),
+                    1000) for c in (Cell("mixed", 0, 1000), Cell("art", 0, 1000))]
+    start, started = mpc.SpawnProcess.start, []
+
+    def start_then_signal(self):
+        if started:  # the second worker: the signal comes first
+            os.kill(os.getpid(), signal.SIGTERM)
+        start(self)
+        started.append(self)
+
+    monkeypatch.setattr(mpc.SpawnProcess, "start", start_then_signal)
+    report = run_cells(jobs, workers=2, progress=False)
+    assert report.interrupted and report.signal == signal.SIGTERM
+    assert len(started) == 1 and not started[0].is_alive()

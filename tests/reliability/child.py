@@ -46,14 +46,14 @@ def main() -> int:
 
         fit, at = trainer.Trainer.fit, int(arg)
 
-        def patched_fit(self, on_step=None):
+        def patched_fit(self, on_step=None, **kwargs):
             def hook(step: int) -> None:
                 if on_step is not None:
                     on_step(step)
                 if step == at:
                     _stop(ready, f"step {step}")
 
-            return fit(self, on_step=hook)
+            return fit(self, on_step=hook, **kwargs)
 
         trainer.Trainer.fit = patched_fit
     elif mode == "cut-checkpoint":

@@ -289,11 +289,11 @@ def run_cells(jobs: list[CellJob], *, workers: int, progress: bool = True,
     stop_request = signals_interrupt()
     stop_request.__enter__()
     try:
-        for p in procs.values():
-            p.start()
-        for _ in range(workers):
-            hand_out()
-        try:
+        try:  # a signal while the workers start stops the ones started, as any other
+            for p in procs.values():
+                p.start()
+            for _ in range(workers):
+                hand_out()
             checked = time.monotonic()
             while any(p.is_alive() for p in procs.values()):
                 try:
@@ -324,6 +324,8 @@ def run_cells(jobs: list[CellJob], *, workers: int, progress: bool = True,
         stop_request.__exit__(None, None, None)
         show.close()
         for p in procs.values():
+            if p.pid is None:  # never started
+                continue
             if p.is_alive():
                 p.kill()
             p.join(timeout=5)
