@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     load_after = os.getloadavg()[0]
     cpus = os.cpu_count()
     lines = [
-        f"| task | images/s | ms / image | spread of runs (ms) |",
+        "| task | images/s | ms / image | spread of runs (ms) |",
         "|---|---:|---:|---:|",
         *[f"| {t} | {ips:.1f} | {ms:.2f} | {spread:.2f} |" for t, ips, ms, spread in rows],
     ]

@@ -64,8 +64,8 @@ def last_validation(run_dir: Path) -> dict:
 
 def input_row(cfg) -> dict:
     """PSNR/SSIM of the degraded validation images themselves (the identity restored)."""
-    from aioir.settings.assemble import resolve_setting, val_protocol, validation_sets
     from aioir.engine.evaluation import evaluate, summary
+    from aioir.settings.assemble import resolve_setting, val_protocol, validation_sets
 
     setting = resolve_setting(cfg)
     sets, _ = validation_sets(cfg, setting)

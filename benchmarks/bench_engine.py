@@ -80,8 +80,8 @@ def main() -> None:
 
 def run(a: argparse.Namespace, work: Path) -> None:
     from aioir import models
-    from aioir.settings.assemble import resolve_setting, train_dataset
     from aioir.engine.run import train
+    from aioir.settings.assemble import resolve_setting, train_dataset
 
     cfg = build_config(a, work / "cache")
     dataset = train_dataset(cfg, resolve_setting(cfg))
@@ -180,7 +180,7 @@ def components(cfg, dataset, batch: dict, net: torch.nn.Module, work: Path) -> N
 
     log = MetricsLog(work / "components.jsonl")
     record = {"step": 1, "loss": 0.1, "lr": 1e-3, "stepped": True,
-              "task_loss": {n: 0.1 for n in names}, "task_weight": {n: 0.1 for n in names}}
+              "task_loss": dict.fromkeys(names, 0.1), "task_weight": dict.fromkeys(names, 0.1)}
     bar = LineProgress(total=10**9, file=io.StringIO())
     rows = [
         ("read + collate one batch from the cache", _median_ms(

@@ -162,7 +162,7 @@ def basicsr_loop(cfg, samples, work: Path, on_step, print_freq: int = 100) -> nn
     def model_ema(decay: float) -> None:
         net_g_params = dict(net_g.named_parameters())
         net_g_ema_params = dict(net_g_ema.named_parameters())
-        for k in net_g_ema_params.keys():
+        for k in net_g_ema_params:
             net_g_ema_params[k].data.mul_(decay).add_(net_g_params[k].data, alpha=1 - decay)
 
     current_iter = 0

@@ -28,13 +28,13 @@ class Wiener(nn.Module):
         self.schedule = NoiseSchedule(T)
         self.dummy = nn.Parameter(torch.zeros((), dtype=torch.float64))
 
-    def forward(self, x: torch.Tensor, t) -> torch.Tensor:  # noqa: D102
+    def forward(self, x: torch.Tensor, t) -> torch.Tensor:
         steps = torch.as_tensor(t).expand(x.shape[0]) if torch.as_tensor(t).dim() == 0 else t
         ab = self.schedule.abar(steps).to(x).view(-1, 1, 1, 1)
         x0 = self.mu + ab.sqrt() * self.var / (ab * self.var + 1 - ab) * (x - ab.sqrt() * self.mu)
         return (x - ab.sqrt() * x0) / (1 - ab).sqrt()
 
-    def eps_prediction(self, out, x_t, t):  # noqa: D102
+    def eps_prediction(self, out, x_t, t):
         return out
 
 

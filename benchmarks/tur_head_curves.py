@@ -93,7 +93,7 @@ def summary(curves: dict, window: int, at: list[int]) -> str:
     half = len(steps) // 2  # the second half's means, as diagnose_strategies.py reports them
     mu = [_mean(curves["u"][t][half:]) for t in tasks]
     mo = [_mean(curves["opt"][t][half:]) for t in tasks]
-    lines.append(f"| 2nd half | " + " | ".join(f"{a:.3f} / {b:.3f}" for a, b in zip(mu, mo))
+    lines.append("| 2nd half | " + " | ".join(f"{a:.3f} / {b:.3f}" for a, b in zip(mu, mo))
                  + f" | {max(mu) / min(mu):.2f} | {max(mo) / min(mo):.2f} |")
     lines.append(f"\nacross tasks, 2nd half: slope of log U on log optimum {tracking(mu, mo):.2f} "
                  "(1: U follows each task's optimum; 0: one U for all tasks)")

@@ -6,7 +6,6 @@ import pytest
 import torch
 import torch.nn as nn
 
-from aioir.models.diffusion.schedule import NoiseSchedule
 from aioir.config.schema import (
     DataConfig,
     ModelConfig,
@@ -16,6 +15,7 @@ from aioir.config.schema import (
     TrainConfig,
     ValConfig,
 )
+from aioir.models.diffusion.schedule import NoiseSchedule
 
 
 def tiny_config(strategy: str = "mixed", steps: int = 6, **train_overrides) -> RunConfig:

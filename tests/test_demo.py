@@ -29,8 +29,11 @@ def test_tiny_demo_end_to_end(tmp_path, monkeypatch):
     for row in ("degraded input", "mixed", "art", "art vs mixed \\(dB\\)"):
         assert re.search(rf"^\| {row} +\|", report, re.M), row
     assert "4-px border crop" in res["protocol"]
-    for s in ("mixed", "art"):
-        assert (tmp_path / "quick" / s / "checkpoints").is_dir()
+    for s in ("mixed", "art"):  # a bench folder: the demo is `aioir bench demo:quick`
+        assert (tmp_path / "quick" / "runs" / "steps_00000003" / "seed_0" / s /
+                "checkpoints").is_dir()
+    assert res["run_dirs"]["art"] == tmp_path / "quick" / "runs" / "steps_00000003" / "seed_0" / "art"
+    assert "| art - mixed" in (tmp_path / "quick" / "results.md").read_text()
 
     # degraded-input row: PSNR with a 4-px crop on uint8, computed here with scikit-image
     for t, task in enumerate(MIOIR_TASKS):
@@ -83,6 +86,15 @@ def test_tiny_demo_end_to_end(tmp_path, monkeypatch):
                                                "validation_psnr", "train_clamped"}
     # the whole-photograph table is in the page too, from the runs' eval/whole_step_*.json
     assert "## Whole photographs" in (figures.out / "report.md").read_text()
+
+    # the same command again: a bench rerun, every arm reused (not retrained), same tables
+    ckpt = res["run_dirs"]["art"] / "checkpoints" / "step_00000003.pt"
+    stamp = ckpt.stat().st_mtime_ns
+    again = demo.run_demo(tmp_path, quick=True, strategies=("mixed", "art"), jobs=2,
+                          progress=False)
+    assert ckpt.stat().st_mtime_ns == stamp
+    assert (again["table"], again["whole_table"], again["vs_mixed"]) == \
+        (res["table"], res["whole_table"], res["vs_mixed"])
 
 
 #: PSNR (dB) of the demo's degraded test inputs per task at the default budget (192 px crops),

@@ -54,7 +54,7 @@ _CELLS = {20.0: "20.00/0.5000", 24.125: "24.12/0.7500", 24.13: "24.13/0.7500"}
 def _expected(mixed: float) -> str:
     head = "| method         |" + "".join(f" {t:>12} |" for t in (*TASKS, "Average"))
     rule = "|:---------------|" + "-------------:|" * 8
-    row = lambda name, v: f"| {name:<14} |" + f" {_CELLS[v]} |" * 8  # noqa: E731
+    row = lambda name, v: f"| {name:<14} |" + f" {_CELLS[v]} |" * 8
     return "\n".join([head, rule, row("degraded input", 20.0), row("mixed", mixed)])
 
 

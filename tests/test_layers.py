@@ -125,12 +125,8 @@ def _edges(graph: dict[str, set[str]],
     return out
 
 
-#: edges allowed while another branch removes them; the lead deletes each at merge
-ALLOWED_UPWARD = {
-    ("aioir.bench.spec", "aioir.demo"),  # removed by issue 24 part B
-    # the paired intervals move into the one summary module (issue 24 part B's deliverable 4)
-    ("aioir.report.paired", "aioir.bench.stats"),  # removed by issue 24 part B
-}
+#: edges allowed while another branch removes them (none today; each names its issue)
+ALLOWED_UPWARD: set[tuple[str, str]] = set()
 
 
 def _floors() -> dict[str, int]:

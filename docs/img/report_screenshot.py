@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))
-from browser import open_page  # noqa: E402
+from browser import open_page
 
 
 def _small(path: Path) -> None:

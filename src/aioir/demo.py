@@ -5,141 +5,66 @@ see :func:`demo_model_options`) with the same seed, data and budget on crops of 
 training photographs, degraded on the fly by the seven MiOIR degradations; each is then
 evaluated on the held-out embedded photographs, degraded once at a fixed seed, twice: on the
 192 px centre crops its validation uses, and on the whole photographs restored at full size as
-``aioir restore`` restores them (the EMA network, clipped to [0, 1]). The runs go in parallel
-processes (one thread each) and share one progress bar. The result is two tables -- per-task
-PSNR/SSIM of the degraded input and of each strategy, and each strategy's gain over mixed --
-printed and written to ``report.md`` beside the run folders.
+``aioir restore`` restores them (the EMA network, clipped to [0, 1]). The demo is a bench
+(:func:`demo_spec`: ``aioir bench demo:quick --seeds 1`` trains the same cells): the runs go
+in the bench's worker processes (one thread each) with one progress display, and the
+comparison is :mod:`aioir.report.summary`'s. The result is two tables -- per-task PSNR/SSIM
+of the degraded input and of each strategy, and each strategy's gain over mixed -- printed and
+written to ``report.md`` beside the bench's own tables (``results.md``).
 """
 
 from __future__ import annotations
 
-import multiprocessing as mp
-import os
-import queue as queue_mod
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aioir.config.schema import (
-    MIOIR_TASKS,
-    DataConfig,
-    ModelConfig,
-    OptimConfig,
-    RunConfig,
-    ScheduleConfig,
-    StrategyConfig,
-    TrainConfig,
-    ValConfig,
+from aioir.bench.preset import (
+    BUDGETS,
+    DEMO_MODEL,
+    STRATEGIES,
+    DemoBudget,
+    demo_config,
+    demo_model_options,
 )
+from aioir.bench.runner import CellDisplay
+from aioir.bench.spec import BenchSpec
+from aioir.config.schema import MIOIR_TASKS, RunConfig
+from aioir.report.summary import AVERAGE, beats_input, interval_text, paired_differences
 
-STRATEGIES = ("mixed", "tur", "art")
-#: the demo's backbone (registry name)
-DEMO_MODEL = "aware_unet"
+__all__ = ["BUDGETS", "DEMO_MODEL", "STRATEGIES", "WHOLE_SEED", "DemoBudget", "demo_config",
+           "demo_model_options", "demo_spec", "run_demo", "whole_image_scores", "whole_image_sets"]
+
 #: seed of the whole-photograph test set (``key="index"`` generators, as the crops')
 WHOLE_SEED = 7
 
 
-@dataclass(frozen=True)
-class DemoBudget:
-    """Training budget of one demo run."""
-
-    steps: int
-    patch_size: int
-    batch_size: int
-    lr: float
-    width: int
-    val_max_size: int
-    #: side limit of the whole-photograph test images (None: full size, as the user's photos)
-    whole_max_size: int | None = None
+def _whole_after(cfg: RunConfig, result: Any, run_dir: Path, on_eval: Any,
+                 whole_max_size: int | None = None) -> dict[str, Any]:
+    """Run in a demo arm's worker once it finished training (a
+    :class:`~aioir.bench.runner.CellJob`'s ``after``): its whole-photograph scores."""
+    return whole_image_scores(cfg, result.checkpoint, whole_max_size, progress=on_eval)
 
 
-#: the default budget finishes in about 9.5 minutes on 2 idle CPU cores; --quick in about 2
-BUDGETS = {
-    "default": DemoBudget(steps=420, patch_size=64, batch_size=16, lr=1e-3, width=24,
-                          val_max_size=192),
-    "quick": DemoBudget(steps=150, patch_size=64, batch_size=12, lr=1e-3, width=16,
-                        val_max_size=192),
-}
+def demo_spec(budget_name: str = "default", strategies: tuple[str, ...] = STRATEGIES,
+              seed: int = 0) -> BenchSpec:
+    """The demo as a bench: the preset ``demo`` / ``demo:quick`` of ``aioir bench`` (the run
+    config of :func:`demo_config`, Art's ``tau``), one seed, the budget's steps, one thread a
+    cell, one shared training stream; ``aioir demo --quick`` trains exactly the cells of
+    ``aioir bench demo:quick --seeds 1``.
 
+    >>> spec = demo_spec("quick")
+    >>> spec.strategies, spec.seeds, spec.steps, spec.baseline, spec.strategy_options
+    (['mixed', 'tur', 'art'], [0], [150], 'mixed', {'art': {'tau': 3.0}})
+    """
+    from aioir.bench.spec import base_from_source
 
-def demo_model_options(width: int) -> dict[str, Any]:
-    """The demo backbone's options: a U-Net whose output heads (a tone curve, a residual tail
-    and a 7 x 7 linear filter fitted in closed form, per task) are chosen by a classifier on
-    size-invariant image statistics (linear discriminant analysis, also closed form), with a
-    "clean" class routed to the identity. The deployed network needs no task id. Why this and
-    not a plain U-Net: the measurements in docs/benchmarks.md ("The demo")."""
-    return {"width": width, "num_tasks": len(MIOIR_TASKS), "heads": "both", "clean": 0.25,
-            "filter_size": 7, "filter_fit": "lstsq", "classifier": "stats", "gate": "hard"}
-
-
-def demo_config(
-    strategy: str, budget: DemoBudget, seed: int = 0, cache: str | None = None
-) -> RunConfig:
-    """The run config of one demo strategy (identical for all but ``strategy``)."""
-    options = {"tau": 3.0} if strategy == "art" else {}
-    return RunConfig(
-        name=f"demo-{strategy}",
-        model=ModelConfig(name=DEMO_MODEL, options=demo_model_options(budget.width)),
-        strategy=StrategyConfig(name=strategy, options=options),
-        data=DataConfig(
-            setting="embedded",
-            tasks=list(MIOIR_TASKS),
-            patch_size=budget.patch_size,
-            batch_size=budget.batch_size,
-            cache=cache,
-        ),
-        optim=OptimConfig(name="adam", lr=budget.lr),
-        schedule=ScheduleConfig(name="cosine", warmup_steps=max(budget.steps // 20, 1)),
-        train=TrainConfig(
-            steps=budget.steps,
-            seed=seed,
-            device="cpu",
-            ema_decay=0.99,
-            grad_clip=1.0,
-            log_every=10,
-            checkpoint_every=max(budget.steps // 4, 1),
-            threads=1,
-            progress=False,
-        ),
-        val=ValConfig(max_size=budget.val_max_size, protocol="mioir"),
-    )
-
-
-def _worker(cfg_dict: dict[str, Any], run_dir: str, queue: Any,
-            whole_max_size: int | None = None, parent: int | None = None) -> None:
-    """Train one demo run in a child process, reporting progress through ``queue``; it dies
-    with ``parent`` (:func:`aioir.workers.die_with_parent`)."""
-    if parent is not None:
-        from aioir.workers import die_with_parent
-
-        die_with_parent(parent)
-    import torch
-
-    from aioir.config import from_dict
-    from aioir.engine.build import build_run
-    from aioir.engine.run import prepare_run_dir
-    from aioir.engine.trainer import Trainer
-
-    torch.set_num_threads(1)
-    cfg = from_dict(RunConfig, cfg_dict)
-    try:
-        parts = build_run(cfg)
-        prepare_run_dir(cfg, Path(run_dir))
-        trainer = Trainer(parts, run_dir, resume="auto")
-        queue.put(("ready", cfg.name, None))  # started: the parent's display counts it
-
-        def evaluated(n: int) -> None:  # one test image restored: the parent's display
-            queue.put(("eval", cfg.name, n))
-
-        result = trainer.fit(on_step=lambda s: queue.put(("step", cfg.name, 1)),
-                             on_eval=evaluated)
-        whole = whole_image_scores(cfg, result.checkpoint, whole_max_size, progress=evaluated)
-        queue.put(("done", cfg.name, {"validation": result.validation, "seconds": result.seconds,
-                                      "checkpoint": str(result.checkpoint), "whole": whole}))
-    except BaseException as exc:  # report, never hang the parent
-        queue.put(("error", cfg.name, f"{type(exc).__name__}: {exc}"))
-        raise
+    base, options = base_from_source(f"demo:{budget_name}", (), strategies)
+    return BenchSpec(base=base, strategies=list(strategies), seeds=[seed],
+                     steps=[BUDGETS[budget_name].steps],
+                     baseline="mixed" if "mixed" in strategies else strategies[0],
+                     strategy_options={s: o for s, o in options.items() if o}, threads=1,
+                     cache=True)
 
 
 def run_demo(
@@ -151,120 +76,121 @@ def run_demo(
     jobs: int | None = None,
     progress: bool = True,
 ) -> dict[str, Any]:
-    """Train and evaluate every strategy; returns the results and writes ``report.md``."""
-    from aioir.report.tables import results_table, write_results
+    """Train and evaluate every strategy; returns the results and writes ``report.md``.
 
+    The arms are the cells of :func:`demo_spec`, trained by :func:`aioir.bench.run_bench` into
+    ``out/<budget>`` (a bench folder: ``runs/steps_N/seed_S/STRATEGY``), each evaluated on the
+    whole photographs in its worker once trained. One process at a time may use the folder
+    (:mod:`aioir.runlock`); an arm that fails stops the others and is named in the
+    :class:`~aioir.errors.UserError` raised; SIGTERM, SIGHUP or Ctrl-C stop them all and raise
+    :class:`aioir.workers.Interrupted`. A rerun reuses the finished arms and resumes the others
+    from their checkpoints."""
     budget_name = "quick" if quick else "default"
-    budget = BUDGETS[budget_name]
     out = Path(out) / budget_name  # a re-run resumes; quick and default never mix
-    out.mkdir(parents=True, exist_ok=True)
-    # every strategy trains on the same stream (same seed): synthesise it once, on all cores
-    cache = str(out / "data-cache")
-    configs = {s: demo_config(s, budget, seed, cache) for s in strategies}
-    jobs = jobs or len(configs)
+    return _run_demo(out, budget_name, strategies, seed, jobs, progress)
+
+
+def _run_demo(out: Path, budget_name: str, strategies: tuple[str, ...], seed: int,
+              jobs: int | None, progress: bool) -> dict[str, Any]:
+    import functools
+    import json
+
+    from aioir.bench import INPUT_FILE, run_bench
+    from aioir.bench.runs import final_evaluation
+    from aioir.bench.spec import cells
+    from aioir.errors import UserError
+    from aioir.report.tables import results_table, write_results
+    from aioir.runlock import check_free
+    from aioir.workers import Interrupted
+
+    check_free(out)  # before the whole photos' input row is measured
+    budget = BUDGETS[budget_name]
+    spec = demo_spec(budget_name, strategies, seed)
+    arms = {c.strategy: c for c in cells(spec)}
     t0 = time.perf_counter()
-
-    from aioir.engine.build import build_run
-
-    first = configs[strategies[0]]
-    first.data.cache_workers = max(os.cpu_count() or 1, 1)
-    first.train.progress = progress
-    build_run(first)  # materialises the shared data cache, on every core
-    first.train.progress = False
-    baseline = degraded_input_scores(first, progress=progress)
+    first = demo_config(strategies[0], budget, seed)
     baseline_whole = whole_image_scores(first, None, budget.whole_max_size, progress=progress)
-    # what each run evaluates after training (validation crops, whole photographs): its images
-    eval_total = len(strategies) * (len(baseline["records"]) + len(baseline_whole["records"]))
 
-    from aioir.config import to_dict
+    def display(cell_jobs: list[Any]) -> _DemoDisplay:
+        # what each run evaluates after training (validation crops, whole photographs)
+        crops = len(json.loads((out / INPUT_FILE).read_text())["records"])
+        return _DemoDisplay(sum(j.steps - j.done_steps for j in cell_jobs),
+                            len(cell_jobs) * (crops + len(baseline_whole["records"])),
+                            [j.name for j in cell_jobs], progress)
 
-    ctx = mp.get_context("spawn")
-    queue = ctx.Queue()
-    pending = list(configs.items())
-    running: dict[str, Any] = {}
-    results: dict[str, dict[str, Any]] = {}
-    errors: dict[str, str] = {}
-    total = budget.steps * len(configs)
-    display = _DemoDisplay(total, eval_total, [c.name for c in configs.values()], progress)
-    from aioir.workers import signals_interrupt, stop_processes
-
-    try:
-        with signals_interrupt():  # SIGTERM / SIGHUP: stop the workers as Ctrl-C does
-            while pending or running:
-                while pending and len(running) < jobs:
-                    name, cfg = pending.pop(0)
-                    proc = ctx.Process(target=_worker, args=(
-                        to_dict(cfg), str(out / name), queue, budget.whole_max_size,
-                        os.getpid()))
-                    proc.start()
-                    running[name] = proc
-                try:
-                    kind, name, payload = queue.get(timeout=1.0)
-                except queue_mod.Empty:  # a worker killed without a word (OOM): never wait
-                    for strat, proc in list(running.items()):
-                        if not proc.is_alive() and queue.empty():
-                            errors[strat] = f"worker process died (exit code {proc.exitcode})"
-                            running.pop(strat).join()
-                    continue
-                strat = name.removeprefix("demo-")
-                if kind == "step":
-                    display.step(payload)
-                    continue
-                if kind == "eval":
-                    display.evaluated(name, payload)
-                    continue
-                if kind == "ready":
-                    display.ready()
-                    continue
-                if kind == "done":
-                    results[strat] = payload
-                else:
-                    errors[strat] = payload
-                running.pop(strat).join()
-                display.done(strat)
-    finally:
-        display.close()
-        stop_processes(running.values(), timeout=60.0)  # each checkpoints, then is killed
-    if errors:
-        raise RuntimeError("demo runs failed: " + "; ".join(f"{k}: {v}" for k, v in errors.items()))
-
-    for s in strategies:  # beside each run's validations, so `aioir report` shows this table
-        write_whole_evaluation(out / s, budget.steps, results[s]["whole"], baseline_whole,
-                               budget.whole_max_size)
-    rows = {"degraded input": baseline}
-    rows.update({s: results[s]["validation"] for s in strategies})
-    whole_rows = {"degraded input": baseline_whole}
-    whole_rows.update({s: results[s]["whole"] for s in strategies})
+    after = functools.partial(_whole_after, whole_max_size=budget.whole_max_size)
+    ran = run_bench(spec, out, jobs=jobs or len(strategies), progress=progress, after=after,
+                    display=display, fail_fast=True)
+    out = ran.out
+    if ran.status == "interrupted":
+        raise Interrupted(ran.signal or 2)
+    if ran.status == "failed":
+        raise UserError("demo arm(s) failed: " + "; ".join(
+            f"{s}: {ran.errors[c.name]}" for s, c in arms.items() if c.name in ran.errors)
+            + ". Fix the cause and rerun the same command: finished arms are reused, stopped "
+            "ones resume from their checkpoints")
+    rows: dict[str, Any] = {"degraded input": ran.inputs}
+    whole_rows: dict[str, Any] = {"degraded input": baseline_whole}
+    for s, cell in arms.items():
+        run_dir = out / cell.run_dir
+        rows[s] = final_evaluation(run_dir, budget.steps)
+        if cell.name in ran.results:  # trained now: its worker evaluated the whole photos
+            whole_rows[s] = ran.results[cell.name]["after"]
+            write_whole_evaluation(run_dir, budget.steps, whole_rows[s], baseline_whole,
+                                   budget.whole_max_size)
+        else:  # reused: its whole-photograph evaluation is in its folder
+            whole_rows[s] = _whole_evaluation(run_dir, budget, first, baseline_whole, progress)
     base_name = "mixed" if "mixed" in rows else None
     table = results_table(rows, list(MIOIR_TASKS), baseline=base_name)
     whole_table = results_table(whole_rows, list(MIOIR_TASKS), baseline=base_name)
     elapsed = time.perf_counter() - t0
-    verdict = demo_verdict(rows, strategies)
-    whole_verdict = demo_verdict(whole_rows, strategies)
+    verdict = beats_input(rows, strategies, MIOIR_TASKS)
+    whole_verdict = beats_input(whole_rows, strategies, MIOIR_TASKS)
     from aioir.metrics import get_protocol
 
     protocol = get_protocol("mioir").describe()
-    crop_iv, whole_iv = demo_intervals(rows, strategies), demo_intervals(whole_rows, strategies)
+    crop_iv, whole_iv = vs_baseline(rows, strategies), vs_baseline(whole_rows, strategies)
     intervals = {s: (crop_iv[s], whole_iv[s]) for s in crop_iv}
-    report = _report_text(table, whole_table, protocol, budget, elapsed, out, strategies,
+    run_dirs = [out / arms[s].run_dir for s in strategies]
+    report = _report_text(table, whole_table, protocol, budget, elapsed, run_dirs, strategies,
                           verdict, whole_verdict, intervals)
-    (out / "report.md").write_text(report)
+    from aioir.files import write_text
+
+    write_text(out / "report.md", report, what="demo report")
     write_results({"rows": rows, "whole_rows": whole_rows, "budget": budget.__dict__,
                    "seconds": elapsed, "verdict": verdict, "whole_verdict": whole_verdict,
                    "vs_mixed": {s: {"crops": c, "whole": w} for s, (c, w) in intervals.items()}},
                   out, stem="demo_results")
     from aioir.report.build import make_report  # grids and plots next to the table
 
-    figures = make_report([out / s for s in strategies], out / "report", progress=progress,
+    figures = make_report(run_dirs, out / "report", progress=progress,
                           baseline="mixed" if "mixed" in strategies else None,
                           title="aioir demo: " + ", ".join(strategies))
     return {"table": table, "rows": rows, "seconds": elapsed, "out": out, "verdict": verdict,
             "whole_table": whole_table, "whole_rows": whole_rows,
             "whole_verdict": whole_verdict, "protocol": protocol, "report": figures,
-            "vs_mixed": intervals}
+            "vs_mixed": intervals, "run_dirs": dict(zip(strategies, run_dirs))}
 
 
-class _DemoDisplay:
+def _whole_evaluation(run_dir: Path, budget: DemoBudget, cfg: RunConfig,
+                      degraded_input: dict[str, Any], progress: bool) -> dict[str, Any]:
+    """A reused arm's whole-photograph evaluation: the one in its folder (written when it was
+    trained), else measured now (and written)."""
+    import json
+
+    path = run_dir / "eval" / f"whole_step_{budget.steps:08d}.json"
+    if path.is_file():
+        data = json.loads(path.read_text())
+        return {k: v for k, v in data.items() if k not in ("degraded_input", "description")}
+    from aioir.checkpoint import checkpoint_path
+
+    whole = whole_image_scores(cfg, checkpoint_path(run_dir / "checkpoints", budget.steps),
+                               budget.whole_max_size, progress=progress)
+    write_whole_evaluation(run_dir, budget.steps, whole, degraded_input, budget.whole_max_size)
+    return whole
+
+
+class _DemoDisplay(CellDisplay):
     """The demo's display: the runs starting (each process loads PyTorch and the data: a
     minute on a loaded machine); the training steps of every run on one bar, from the first
     step on; then, once every run trains no more (all steps done, or each is evaluating), the
@@ -287,6 +213,17 @@ class _DemoDisplay:
 
     def ready(self) -> None:
         self.starting.update(1)
+
+    # what the runner calls (aioir.bench.runner.CellDisplay)
+    def started(self, name: str) -> None:
+        self.ready()
+
+    def stepped(self, name: str) -> None:
+        self.step(1)
+
+    def ended(self, name: str, status: str) -> None:
+        if status == "finished":
+            self.done(name)
 
     def _training_bar(self) -> Any:
         if self.bar is None:
@@ -335,18 +272,6 @@ class _DemoDisplay:
             self.eval_bar.close()
 
 
-def degraded_input_scores(cfg: RunConfig, progress: bool = False) -> dict[str, Any]:
-    """PSNR/SSIM of the degraded test images themselves (the row every method must beat),
-    measured on the run's validation sets by the evaluation the runs use."""
-    from aioir.settings.assemble import resolve_setting, val_protocol, validation_sets
-    from aioir.engine.evaluation import evaluate, summary
-
-    setting = resolve_setting(cfg)
-    sets, _ = validation_sets(cfg, setting)
-    return summary(evaluate(lambda img: img, sets, val_protocol(cfg, setting),
-                            progress=progress, desc="degraded test crops"))
-
-
 #: what a run's ``eval/whole_step_*.json`` holds, in its ``description``
 WHOLE_DESCRIPTION = ("the held-out photographs degraded whole (seed {seed}) and restored at {size} "
                      "as `aioir restore` restores them (EMA weights, one pass, clipped to [0, 1])")
@@ -383,8 +308,8 @@ def whole_image_scores(cfg: RunConfig, checkpoint: str | Path | None,
     """PSNR/SSIM on :func:`whole_image_sets` of the network in ``checkpoint`` loaded and run as
     ``aioir restore`` runs it (EMA weights, the whole image at once, output clipped to [0, 1]);
     ``checkpoint=None``: of the degraded images themselves."""
-    from aioir.settings.assemble import resolve_setting, val_protocol
     from aioir.engine.evaluation import evaluate, summary
+    from aioir.settings.assemble import resolve_setting, val_protocol
 
     protocol = val_protocol(cfg, resolve_setting(cfg))
     sets = whole_image_sets(cfg, max_size)
@@ -399,58 +324,20 @@ def whole_image_scores(cfg: RunConfig, checkpoint: str | Path | None,
                             progress=progress, desc="whole photographs"))
 
 
-def demo_verdict(rows: dict[str, Any], strategies: tuple[str, ...]) -> dict[str, Any]:
-    """For each strategy: tasks where it beats the degraded input, and on average."""
-    base = rows["degraded input"]
-    verdict = {}
-    for s in strategies:
-        r = rows[s]
-        better = [t for t in MIOIR_TASKS if r["per_task"][t]["psnr"] > base["per_task"][t]["psnr"]]
-        verdict[s] = {
-            "tasks_beating_input": better,
-            "n_tasks_beating_input": len(better),
-            "average_gain_over_input": r["average"]["psnr"] - base["average"]["psnr"],
-        }
-    return verdict
-
-
-def demo_intervals(rows: dict[str, Any], strategies: tuple[str, ...], baseline: str = "mixed",
-                   n_boot: int = 10_000) -> dict[str, Any]:
-    """Each strategy's PSNR difference to ``baseline`` on the 7-task average, with a 95 %
-    percentile-bootstrap interval over the test images (paired: the same image restored by both
-    networks; one training seed, so the interval covers test-image variation only; see
-    :mod:`aioir.bench.stats`, the bench's estimator)."""
-    import numpy as np
-
-    from aioir.bench.stats import AVERAGE, paired_intervals, resampling
-
+def vs_baseline(rows: dict[str, Any], strategies: tuple[str, ...], baseline: str = "mixed",
+                n_boot: int = 10_000) -> dict[str, Any]:
+    """Each strategy's PSNR difference to ``baseline`` on the 7-task average with its 95 %
+    interval (:func:`aioir.report.summary.paired_differences` on the one training seed: the
+    interval covers the test images only)."""
     if baseline not in rows:
         return {}
-
-    def scores(row: dict[str, Any]) -> dict[tuple[str, str], float]:
-        return {(r["task"], r["name"]): r["psnr"] for r in row["records"]}
-
-    base = scores(rows[baseline])
-    keys = sorted(base, key=lambda k: (MIOIR_TASKS.index(k[0]), k[1]))
-    groups = np.array([MIOIR_TASKS.index(t) for t, _ in keys])
-    r = resampling(1, np.bincount(groups, minlength=len(MIOIR_TASKS)).tolist(), n_boot=n_boot)
-    out = {}
-    for s in strategies:
-        if s == baseline:
-            continue
-        mine = scores(rows[s])
-        d = np.array([[mine[k] - base[k] for k in keys]])
-        out[s] = paired_intervals(d, groups, r)[AVERAGE]
-    return out
-
-
-def _interval_text(iv: dict[str, Any]) -> str:
-    return f"{iv['estimate']:+.2f} [{iv['lo']:+.2f}, {iv['hi']:+.2f}]" + \
-        ("*" if iv["excludes_zero"] else "")
+    paired = paired_differences({s: {0: rows[s]} for s in (baseline, *strategies)}, baseline,
+                                MIOIR_TASKS, n_boot=n_boot)
+    return {s: paired[s][AVERAGE] for s in strategies if s != baseline}
 
 
 def _report_text(table: str, whole_table: str, protocol: str, budget: DemoBudget,
-                 seconds: float, out: Path, strategies: tuple[str, ...],
+                 seconds: float, run_dirs: list[Path], strategies: tuple[str, ...],
                  verdict: dict[str, Any], whole_verdict: dict[str, Any],
                  intervals: dict[str, tuple[dict[str, Any], dict[str, Any]]]) -> str:
     lines = [
@@ -479,8 +366,8 @@ def _report_text(table: str, whole_table: str, protocol: str, budget: DemoBudget
     ]
     for s, (crop_iv, whole_iv) in intervals.items():
         lines.append(
-            f"- {s} - mixed: {_interval_text(crop_iv)} dB on the crops, "
-            f"{_interval_text(whole_iv)} dB on the whole photographs (7-task average; 95 % "
+            f"- {s} - mixed: {interval_text(crop_iv)} dB on the crops, "
+            f"{interval_text(whole_iv)} dB on the whole photographs (7-task average; 95 % "
             "bootstrap interval over the test images, one training seed: it covers the test "
             "images, not another seed; `aioir bench` adds seeds)")
     if intervals:
@@ -494,5 +381,5 @@ def _report_text(table: str, whole_table: str, protocol: str, budget: DemoBudget
             f"({w['average_gain_over_input']:+.2f} dB)"
         )
     lines += ["", f"Wall time {seconds:.0f} s. Run folders: "
-              + ", ".join(str(out / s) for s in strategies) + "."]
+              + ", ".join(str(d) for d in run_dirs) + "."]
     return "\n".join(lines) + "\n"

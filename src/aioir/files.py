@@ -32,9 +32,10 @@ import socket
 import tempfile
 import time
 import zlib
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from aioir.errors import OutputError
 

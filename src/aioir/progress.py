@@ -26,8 +26,9 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, Iterable, Iterator, Sequence, TextIO
+from typing import Any, TextIO
 
 __all__ = ["progress", "LineProgress", "progress_mode", "paused", "fit_postfix", "ENV", "MODES"]
 
@@ -208,7 +209,7 @@ class LineProgress:
         finally:
             self.close()
 
-    def __enter__(self) -> "LineProgress":
+    def __enter__(self) -> LineProgress:
         return self
 
     def __exit__(self, *exc: Any) -> None:

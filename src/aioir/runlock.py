@@ -28,10 +28,11 @@ import os
 import socket
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from aioir.errors import UserError
 from aioir.files import pid_alive, write_error

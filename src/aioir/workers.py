@@ -29,8 +29,9 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 __all__ = ["Interrupted", "die_with_parent", "signals_interrupt", "stop_processes"]
 

@@ -24,7 +24,7 @@ def make_tiny_spec(**changes) -> BenchSpec:
     cfg.train.ema_decay = 0.0
     cfg.val.max_size = 40
     fields = dict(base=to_dict(cfg), strategies=["mixed", "art"], seeds=[0, 1], steps=[6],
-                  baseline="mixed", n_boot=500)
+                  baseline="mixed")  # n_boot: aioir report's 10,000
     fields.update(changes)
     return BenchSpec(**fields)
 

@@ -14,6 +14,7 @@ from aioir.bench import run_bench
 from aioir.bench.spec import cells
 from aioir.cli import main
 
+
 def _eval(run_dir, steps=6):
     return json.loads((run_dir / "eval" / f"step_{steps:08d}.json").read_text())
 
@@ -68,6 +69,17 @@ def test_tiny_bench_table_resume_and_refusal(tmp_path, capsys, tiny_spec):
     assert csv_lines[0].startswith("steps,row,kind,metric,column,value,std,lo,hi")
     assert len(csv_lines) == 1 + 2 * 3 * (len(tasks) + 1) + 2 * (len(tasks) + 1)
     assert json.loads((out / "results.json").read_text())["spec"]["seeds"] == [0, 1]
+
+    # -- `aioir report` on the bench folder shows the same paired intervals (one summary module)
+    from aioir.report.build import make_report
+
+    rep = make_report([out / "runs"], tmp_path / "report", figures=False, cost=False)
+    shown = json.loads((rep.out / "report.json").read_text())["paired_differences"]["art"]
+    for t in tasks:
+        got, want = shown[t], table["differences"]["art"]["psnr"][t]
+        assert (got["estimate"], got["lo"], got["hi"]) == \
+            (want["estimate"], want["lo"], want["hi"])
+    assert "art vs mixed" in (rep.out / "report.md").read_text()
 
     # -- resume: interrupt one cell after its step-3 checkpoint; the others are finished
     cut, *kept = [c for c in cells(spec) if c.name == "art-seed1-steps6"] + \

@@ -85,25 +85,65 @@ def test_sigterm_stops_the_bench_with_checkpoints_and_keeps_finished_cells(tmp_p
 
 
 def test_one_bench_process_per_folder(tmp_path, tiny_spec):
+    """A second bench on a folder another process holds is refused with a message naming the
+    folder and the holder's pid (a pid the test knows from Popen); once that process is killed
+    (SIGKILL: no chance to clean up), the folder is free again."""
     import os
+    import signal
     import subprocess
     import sys
 
     import pytest
 
-    from aioir.bench import LOCK_FILE, _folder_lock
-    from aioir.bench.spec import claim_folder
+    from aioir.runlock import LOCK_NAME, RunFolderBusyError
 
     spec = tiny_spec()
-    out = claim_folder(tmp_path / "b", spec)
-    lock = out / LOCK_FILE
-    lock.write_text(str(os.getppid()))  # a live process holds the folder
-    with pytest.raises(ValueError, match=rf"another aioir bench \(pid {os.getppid()}\)"):
-        run_bench(spec, out, jobs=1, progress=False)
-    assert lock.read_text() == str(os.getppid())  # the holder's lock is left alone
-    dead = subprocess.Popen([sys.executable, "-c", "pass"])
-    dead.wait()
-    lock.write_text(str(dead.pid))  # the lock of a process that died is taken over
-    with _folder_lock(out):
-        assert lock.read_text() == str(os.getpid())
-    assert not lock.exists()  # and released
+    out = tmp_path / "b"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from aioir.runlock import acquire; "
+         "acquire(sys.argv[1]); print('held', flush=True); time.sleep(600)", str(out)],
+        stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": os.pathsep.join(
+            sys.path)})
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(RunFolderBusyError, match=rf"{out}.*pid {holder.pid}\b"):
+            run_bench(spec, out, jobs=1, progress=False)
+        assert not (out / "bench.json").exists()  # nothing written into the held folder
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(timeout=30)
+    assert (out / LOCK_NAME).exists()  # the killed holder's stale lock file is still there
+    result = run_bench(spec, out, jobs=1, progress=False)  # and does not stop the next bench
+    assert result.status == "finished"
+    assert not (out / LOCK_NAME).exists()  # released
+
+
+def test_a_signal_while_the_workers_start_stops_them(tmp_path, tiny_spec, monkeypatch):
+    """SIGTERM arriving between the first worker's start and the second's (a kill test's SIGTERM
+    once both workers show in /proc met this): the run ends interrupted, the started worker is
+    stopped, and no exception escapes (the command used to end through the CLI's generic
+    'interrupted' with no resume message)."""
+    import multiprocessing.context as mpc
+    import os
+    import signal
+
+    from aioir.bench.runner import CellJob, run_cells
+    from aioir.bench.spec import Cell, cell_config
+    from aioir.config import to_dict
+
+    spec = tiny_spec(strategies=["mixed", "art"], seeds=[0], steps=[1000])
+    spec.cache = False
+    jobs = [CellJob(c.name, to_dict(cell_config(spec, c, tmp_path)), str(tmp_path / c.run_dir),
+                    1000) for c in (Cell("mixed", 0, 1000), Cell("art", 0, 1000))]
+    start, started = mpc.SpawnProcess.start, []
+
+    def start_then_signal(self):
+        if started:  # the second worker: the signal comes first
+            os.kill(os.getpid(), signal.SIGTERM)
+        start(self)
+        started.append(self)
+
+    monkeypatch.setattr(mpc.SpawnProcess, "start", start_then_signal)
+    report = run_cells(jobs, workers=2, progress=False)
+    assert report.interrupted and report.signal == signal.SIGTERM
+    assert len(started) == 1 and not started[0].is_alive()

@@ -115,3 +115,30 @@ def test_a_label_given_twice_is_refused(tmp_path, capsys):
                  "--variant", "a=art", "--out", str(tmp_path / "b")]) == 2
     assert "--variant 'a' is given twice" in capsys.readouterr().err
     assert not (tmp_path / "b").exists()
+
+
+@pytest.mark.parametrize("name", ["demo_aware_both", "demo_soft_gate"])
+def test_the_demo_research_variants_build_their_network(name):
+    """The research log's rows (docs/benchmarks.md, "How we got there") as bench variants of the
+    demo's config: each file merges into a valid spec and builds the network it describes, with
+    the options transcribed here from the log's description of the row."""
+    from pathlib import Path
+
+    from aioir import models
+    from aioir.bench.spec import BenchSpec, base_from_source
+
+    root = Path(__file__).resolve().parents[2]
+    label, variant = parse_variant(f"v=mixed:{root / 'benchmarks' / 'variants' / name}.yaml")
+    base, _ = base_from_source("demo", (), ["mixed"])
+    spec = BenchSpec(base=base, strategies=["mixed"], seeds=[0], steps=[450], baseline="mixed",
+                     variants={label: variant})
+    spec.validate()
+    cfg = cell_config(spec, Cell(label, 0, 450), "/tmp/b")
+    want = {"demo_aware_both": {"heads": "both", "clean": 0.0, "filter_size": 0,
+                                "filter_fit": "grad", "classifier": "trunk", "gate": "soft"},
+            "demo_soft_gate": {"heads": "both", "clean": 0.25, "filter_size": 7,
+                               "filter_fit": "lstsq", "classifier": "stats", "gate": "soft"}}[name]
+    assert cfg.model.name == "aware_unet" and cfg.model.options["width"] == 24
+    assert {k: cfg.model.options[k] for k in want} == want
+    net = models.build(cfg.model.name, **cfg.model.options)
+    assert net.gate == want["gate"]

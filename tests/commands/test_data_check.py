@@ -11,9 +11,9 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "settings"))
-import trees  # noqa: E402
+import trees
 
-from aioir.cli import main  # noqa: E402
+from aioir.cli import main
 
 
 def _run(capsys, *argv: str) -> tuple[int, str]:

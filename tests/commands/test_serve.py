@@ -23,9 +23,9 @@ pytest.importorskip("uvicorn", reason="the serve extra is not installed")
 pytest.importorskip("multipart", reason="the serve extra is not installed")
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the shared browser module
-from browser import open_page, unavailable_reason  # noqa: E402
-from serving import free_port as _free_port  # noqa: E402
-from serving import running  # noqa: E402
+from browser import open_page, unavailable_reason
+from serving import free_port as _free_port
+from serving import running
 
 
 @pytest.fixture(scope="module")

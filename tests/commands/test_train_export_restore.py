@@ -11,9 +11,9 @@ import yaml
 from PIL import Image
 
 from aioir import models
+from aioir.checkpoint import latest_checkpoint, load_checkpoint
 from aioir.cli import main
 from aioir.config import dump_yaml
-from aioir.checkpoint import latest_checkpoint, load_checkpoint
 
 
 @pytest.fixture

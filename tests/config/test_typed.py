@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Any, Literal
 
 import pytest
 
@@ -22,7 +22,7 @@ class Train:
     lr: float = 2e-4
     iters: int = 100
     amp: bool = False
-    clip: Optional[float] = None
+    clip: float | None = None
     betas: tuple[float, float] = (0.9, 0.999)
     milestones: tuple[int, ...] = ()
 

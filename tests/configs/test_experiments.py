@@ -15,9 +15,9 @@ from aioir import models, settings, strategies
 from aioir.config import load_config
 from aioir.config.schema import ModelConfig, RunConfig
 from aioir.engine import build
-from aioir.settings.assemble import resolve_setting
 from aioir.engine.schedule import lr_at
 from aioir.engine.stages import resolve_stages, stage_at
+from aioir.settings.assemble import resolve_setting
 
 ROOT = Path(__file__).resolve().parents[2]
 EXP = ROOT / "configs" / "experiments"

@@ -33,13 +33,13 @@ import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "settings"))
-import trees  # noqa: E402  tests/settings/trees.py: the settings' layouts
+import trees
 
-from aioir import models  # noqa: E402
-from aioir.cli import main  # noqa: E402
-from aioir.config import load_config  # noqa: E402
-from aioir.config.schema import RunConfig  # noqa: E402
-from aioir.settings import get_setting  # noqa: E402
+from aioir import models
+from aioir.cli import main
+from aioir.config import load_config
+from aioir.config.schema import RunConfig
+from aioir.settings import get_setting
 
 ROOT = Path(__file__).resolve().parents[2]
 EXP = ROOT / "configs" / "experiments"

@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from cuda_devices import DEVICES, cuda_param
+
 from aioir.checkpoint import latest_checkpoint, load_checkpoint
 from aioir.config import dump_yaml
 from aioir.engine.build import build_run

@@ -17,8 +17,8 @@ import math
 
 import pytest
 import torch
-
 from cuda_devices import CUDA_MARKS, DEVICES, cuda_param
+
 from aioir.engine.build import build_run
 from aioir.engine.stages import stage_at
 from aioir.engine.trainer import Trainer

@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 
 from aioir.data.sampling import balanced_choice, choose, sample_rng
-from aioir.data.transforms import center_crop, dihedral, pad_to_min, quantize8, random_crop, random_views
+from aioir.data.transforms import (
+    center_crop,
+    dihedral,
+    pad_to_min,
+    quantize8,
+    random_crop,
+    random_views,
+)
 
 
 def test_sample_rng_is_default_rng_of_seed_and_index() -> None:

@@ -41,7 +41,7 @@ def test_every_embedded_photo_loads_offline() -> None:
         img = src[i]
         assert img.dtype == np.float32 and img.ndim == 3 and img.shape[2] == 3, name
         assert min(img.shape[:2]) >= 256, name
-        assert 0.0 <= float(img.min()) and float(img.max()) <= 1.0, name
+        assert float(img.min()) >= 0.0 and float(img.max()) <= 1.0, name
         assert float(img.std()) > 0.02, name  # a real picture, not a flat field
 
 

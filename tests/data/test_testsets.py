@@ -91,8 +91,8 @@ def test_bad_tiles_are_refused_with_the_value():
 
 
 def test_paired_test_sets_are_not_tiled(tmp_path):
-    from aioir.settings.assemble import build_test_sets
     from aioir.settings import get_setting
+    from aioir.settings.assemble import build_test_sets
     from tests.settings.trees import three_task
 
     three_task(tmp_path)

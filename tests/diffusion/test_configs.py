@@ -20,7 +20,7 @@ from aioir.diffusion import pipeline
 from aioir.diffusion.matching import PAPER_TMAT, paper_name
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "settings"))
-import trees  # noqa: E402  tests/settings/trees.py: the settings' layouts
+import trees
 
 ROOT = Path(__file__).resolve().parents[2]
 DIR = ROOT / "configs" / "diffusion"

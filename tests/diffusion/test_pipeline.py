@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from aioir import strategies
+from aioir.checkpoint import load_checkpoint
 from aioir.cli import main
 from aioir.config.schema import (
     DataConfig,
@@ -23,7 +24,6 @@ from aioir.config.schema import (
     ValConfig,
 )
 from aioir.diffusion import pipeline
-from aioir.checkpoint import load_checkpoint
 
 TASKS = ["noise", "dark", "jpeg"]
 GEF = {"gen_ratio": 0.3, "orthog_samples": 2, "importance_batches": 1}
@@ -194,9 +194,9 @@ def test_eval_on_a_setting_gives_each_column_its_tasks_step(tmp_path, capsys):
     import numpy as np
     from PIL import Image
 
-    from aioir.models.diffusion.network import DiffusionNet
     from aioir.inference.export import save_exported
     from aioir.metrics import get_protocol, psnr
+    from aioir.models.diffusion.network import DiffusionNet
 
     root = tmp_path / "data"
     rng = np.random.default_rng(0)
@@ -264,10 +264,10 @@ def test_every_evaluation_restores_each_task_at_its_step(finetuned, capsys):
     restorations all give each test set's images their task's t_mat: PSNR recomputed here from
     r(x, t_mat[task]) by hand with scikit-image."""
     from aioir.config import load_config
-    from aioir.settings.assemble import validation_sets
     from aioir.inference.reader import load_network
     from aioir.report.images import restore_run
     from aioir.report.runs import load_run
+    from aioir.settings.assemble import validation_sets
 
     run, out, tmat = finetuned
     net, _ = load_network(out.train.checkpoint, use_ema=True)

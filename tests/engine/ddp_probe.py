@@ -18,7 +18,6 @@ def main() -> None:
     from aioir.config import load_config
     from aioir.config.schema import RunConfig
     from aioir.engine.distributed import from_environment
-    from aioir.engine.run import train
 
     p = argparse.ArgumentParser()
     p.add_argument("config")

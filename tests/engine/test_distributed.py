@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from aioir.config import dump_yaml
 from aioir.checkpoint import latest_checkpoint, load_checkpoint
+from aioir.config import dump_yaml
 
 PROBE = Path(__file__).with_name("ddp_probe.py")
 

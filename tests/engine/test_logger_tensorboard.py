@@ -62,7 +62,7 @@ def test_scalars_and_restoration_grids_reach_tensorboard(tmp_path, make_config):
         h, w = first_gt.shape[:2]
         lq_tile = grid[top:top + h, 0:w]
         gt_tile = grid[top:top + h, 2 * (w + gap):3 * w + 2 * gap]
-        u8 = lambda x: np.round(np.clip(x, 0, 1) * 255).astype(np.int16)  # noqa: E731
+        u8 = lambda x: np.round(np.clip(x, 0, 1) * 255).astype(np.int16)
         assert np.abs(lq_tile.astype(np.int16) - u8(first_lq)).max() <= 1, task
         assert np.abs(gt_tile.astype(np.int16) - u8(first_gt)).max() <= 1, task
         top += h + gap

@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from aioir import strategies
-from aioir.config import dump_yaml
 from aioir.checkpoint import latest_checkpoint, load_checkpoint
+from aioir.config import dump_yaml
 from aioir.engine.build import build_run
 from aioir.engine.trainer import Trainer
 

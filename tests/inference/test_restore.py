@@ -4,9 +4,9 @@ peak memory of a real process), stored types in and out, the uncertainty map alo
 from __future__ import annotations
 
 import json
-from pathlib import Path
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest

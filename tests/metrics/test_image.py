@@ -10,14 +10,14 @@ from aioir.metrics import bt601_y, lpips_distance, psnr, ssim, to_bchw
 
 
 @pytest.mark.parametrize("metric", [psnr, ssim])
-def test_mismatched_shapes(metric) -> None:  # noqa: ANN001
+def test_mismatched_shapes(metric) -> None:
     with pytest.raises(ValueError, match="shapes differ"):
         metric(np.zeros((16, 16, 3)), np.zeros((16, 17, 3)))
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
 @pytest.mark.parametrize("metric", [psnr, ssim, lpips_distance])
-def test_non_finite(metric, bad: float) -> None:  # noqa: ANN001
+def test_non_finite(metric, bad: float) -> None:
     a = np.zeros((16, 16, 3))
     b = a.copy()
     b[3, 4, 1] = bad

@@ -7,8 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from aioir.metrics import LpipsUnavailableError, lpips_distance
-from aioir.metrics import perceptual
+from aioir.metrics import LpipsUnavailableError, lpips_distance, perceptual
 
 
 def test_missing_package_gives_install_hint(monkeypatch: pytest.MonkeyPatch) -> None:

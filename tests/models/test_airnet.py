@@ -12,7 +12,7 @@ import torch.nn.functional as F
 import yaml
 
 from aioir import models
-from aioir.models.airnet import AirNet, DGM
+from aioir.models.airnet import DGM, AirNet
 
 MANIFEST = json.loads((Path(__file__).parent / "manifests" / "airnet.json").read_text())
 CONFIGS = Path(__file__).parents[2] / "configs" / "models"

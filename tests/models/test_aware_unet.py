@@ -6,7 +6,6 @@ import math
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 from scipy.ndimage import uniform_filter
 
 from aioir import models

@@ -44,7 +44,7 @@ def test_site_and_output_modulation_by_hand(prompt: str) -> None:
     tid = torch.tensor([2, 0])
     src = x if prompt == "adaptive" else net.task_maps[tid].unsqueeze(1)
     v = _f_ext_by_hand(net.extractors[0], src)
-    lin = lambda layer: v @ layer.weight.T + layer.bias  # noqa: E731
+    lin = lambda layer: v @ layer.weight.T + layer.bias
     inner = net.backbone
     # the plain backbone with the same modulations applied by hand at its two sites
     h1 = inner.dec2.register_forward_hook(lambda m, i, o: o * lin(net.scales[0])[:, :, None, None]
@@ -79,9 +79,8 @@ def test_explicit_prompts_need_the_task_and_use_it() -> None:
     b = net(x, task_id=torch.tensor([1]))
     c = net(x, task_id=torch.tensor([2]))
     assert torch.equal(a, b) and not torch.allclose(a, c)
-    with pytest.raises(ValueError, match="task must lie"):
-        with net.use_task(3):
-            pass
+    with pytest.raises(ValueError, match="task must lie"), net.use_task(3):
+        pass
     # train_forward reads the batch's task ids, one per sample
     batch = {"lq": torch.cat([x, x]), "task_id": torch.tensor([1, 2])}
     pred, aux = net.train_forward(batch)

@@ -63,7 +63,7 @@ def test_prompt_block_by_hand():
         resized = F.interpolate(mix[None], size=(7, 9), mode="bilinear", align_corners=False)
         expected = F.conv2d(resized, blk.conv3x3.weight, padding=1)[0]
         assert torch.allclose(out[b], expected, atol=1e-5)
-    assert 0 <= P.min() and P.max() < 1  # prompts start uniform in [0, 1)
+    assert P.min() >= 0 and P.max() < 1  # prompts start uniform in [0, 1)
 
 
 def test_unused_convs_do_not_change_the_output():

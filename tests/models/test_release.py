@@ -29,7 +29,7 @@ MANIFESTS = Path(__file__).parent / "manifests"
 def manifest_state(name: str) -> tuple[dict[str, torch.Tensor], dict]:
     """The manifest's keys and shapes as ``meta`` tensors (what the release holds, no memory)."""
     data = json.loads((MANIFESTS / f"{name}.json").read_text())
-    dtypes = {k: torch.int64 for k in data.get("non_float32_tensors", {})}
+    dtypes = dict.fromkeys(data.get("non_float32_tensors", {}), torch.int64)
     state = {k: torch.empty(v, device="meta", dtype=dtypes.get(k, torch.float32))
              for k, v in data["tensors"].items()}
     return state, data

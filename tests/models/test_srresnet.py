@@ -31,7 +31,7 @@ def test_full_size_matches_released_state_dict():
 
 def test_parameter_count_by_hand():
     f, b = 64, 16
-    conv = lambda cin, cout: cin * cout * 9 + cout  # noqa: E731
+    conv = lambda cin, cout: cin * cout * 9 + cout
     expected = conv(3, f) + b * 2 * conv(f, f) + conv(f, f) + conv(f, 3)
     assert expected == 1_222_147
     with torch.device("meta"):

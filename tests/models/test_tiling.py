@@ -15,7 +15,7 @@ def test_windows_cover_the_image_with_the_overlap(size, tile, overlap):
     t = min(tile, size)
     covered = torch.zeros(size, dtype=torch.bool)
     for s in starts:
-        assert 0 <= s and s + t <= size
+        assert s >= 0 and s + t <= size
         covered[s : s + t] = True
     assert covered.all()
     for a, b in pairwise(starts):

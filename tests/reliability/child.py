@@ -12,9 +12,10 @@ what it did) and sleeps until the test kills it (SIGKILL). Modes:
   (``RLIMIT_FSIZE``, with SIGXFSZ ignored: ``write`` returns ``EFBIG``), as on a full disk.
 * ``stop-at-fsync FOLDER``: inside the first ``os.fsync`` of a file in FOLDER (a write that is
   complete in its temporary file, not yet renamed), e.g. ``aioir export``'s.
-* ``tiny-demo STEPS``: no pause; ``aioir demo --quick`` trains STEPS steps (batch 1) of a
-  width-8 network on 16 px patches (its workers get the budget in their configs), its stream
-  synthesised in-process, so a test can kill it while its workers run.
+* ``tiny-demo STEPS[:uncached]``: no pause; ``aioir demo --quick`` trains STEPS steps (batch 1)
+  of a width-8 network on 16 px patches (its workers get the budget in their configs), its
+  stream synthesised in-process (``uncached``: by each arm as it trains, no shared stream), so a
+  test can kill it while its workers run.
 
 Nothing here is part of aioir: it only wraps ``torch.save``, ``os.replace`` or the Trainer's
 ``on_step`` callback, whatever aioir version runs.
@@ -45,14 +46,14 @@ def main() -> int:
 
         fit, at = trainer.Trainer.fit, int(arg)
 
-        def patched_fit(self, on_step=None):
+        def patched_fit(self, on_step=None, **kwargs):
             def hook(step: int) -> None:
                 if on_step is not None:
                     on_step(step)
                 if step == at:
                     _stop(ready, f"step {step}")
 
-            return fit(self, on_step=hook)
+            return fit(self, on_step=hook, **kwargs)
 
         trainer.Trainer.fit = patched_fit
     elif mode == "cut-checkpoint":
@@ -106,10 +107,15 @@ def main() -> int:
     elif mode == "tiny-demo":
         import aioir.demo as demo
 
-        demo.BUDGETS["quick"] = demo.DemoBudget(steps=int(arg), patch_size=16, batch_size=1,
+        steps, _, uncached = arg.partition(":")
+        demo.BUDGETS["quick"] = demo.DemoBudget(steps=int(steps), patch_size=16, batch_size=1,
                                                 lr=1e-3, width=8, val_max_size=32,
                                                 whole_max_size=32)
-        demo.os.cpu_count = lambda: 1  # its few samples synthesised in-process, no pool
+        if uncached:  # each arm synthesises its samples as it trains: a long run starts at once
+            import dataclasses
+
+            spec = demo.demo_spec
+            demo.demo_spec = lambda *a, **k: dataclasses.replace(spec(*a, **k), cache=False)
     else:
         raise SystemExit(f"unknown mode {mode}")
     from aioir.cli import main as aioir_main

@@ -18,8 +18,15 @@ import torch
 import aioir
 from aioir.checkpoint import latest_checkpoint, load_checkpoint
 from aioir.config import dump_yaml
-from aioir.config.schema import (DataConfig, ModelConfig, OptimConfig, RunConfig,
-                                 StrategyConfig, TrainConfig, ValConfig)
+from aioir.config.schema import (
+    DataConfig,
+    ModelConfig,
+    OptimConfig,
+    RunConfig,
+    StrategyConfig,
+    TrainConfig,
+    ValConfig,
+)
 
 CHILD = Path(__file__).with_name("child.py")
 STEPS = 8

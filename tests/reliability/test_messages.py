@@ -134,9 +134,9 @@ def test_cuda_without_cuda_names_the_key(tmp_path, checkpoint, capsys):
     rc = main(["train", str(cfg_path), "--set", "train.device=cuda", "--out",
                str(tmp_path / "run")])
     line = _one_line(capsys.readouterr().err, "train")
-    assert rc == 2 and line.endswith("train.device: 'cuda' asks for a CUDA GPU, but this torch "
+    assert (rc == 2 and line.endswith("train.device: 'cuda' asks for a CUDA GPU, but this torch "
                                      "build has no CUDA support; set train.device to auto or "
-                                     "cpu") or "no CUDA GPU is visible" in line, line
+                                     "cpu")) or "no CUDA GPU is visible" in line, line
     assert not (tmp_path / "run").exists()
     rc = main(["eval", str(checkpoint), "--device", "cuda:1"])
     line = _one_line(capsys.readouterr().err, "eval")

@@ -23,8 +23,8 @@ from PIL import Image
 from .conftest import child_env
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the shared serve helper
-from serving import free_port as _free_port  # noqa: E402
-from serving import running  # noqa: E402
+from serving import free_port as _free_port
+from serving import running
 
 pytest.importorskip("fastapi", reason="the serve extra is not installed")
 pytest.importorskip("uvicorn", reason="the serve extra is not installed")

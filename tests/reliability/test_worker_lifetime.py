@@ -142,9 +142,56 @@ def test_a_killed_demo_leaves_no_process(tmp_path, sig):
     started (all three start at once)."""
     out = tmp_path / "demo"
     proc = _start(["demo", "--quick", "--out", str(out)], tmp_path, "tiny-demo", "500")
-    cached = out / "quick" / "data-cache" / "complete.json"
+    cached = out / "quick" / "data-cache" / "steps_00000500-seed_0" / "complete.json"
     _wait_until("its three workers run",
                 lambda: cached.is_file() and len(_workers(proc.pid)) == 3, proc)
     _kill_and_check(proc, sig, workers=3)
     _, err = proc.communicate()
     assert proc.returncode == (143 if sig == signal.SIGTERM else -signal.SIGKILL), err
+
+
+def _holder_pid(run_dir: Path) -> int | None:
+    """The pid in the run folder's lock record (the worker training it), if it is alive."""
+    import json
+
+    try:
+        pid = int(json.loads((run_dir / ".aioir-run.lock").read_text())["pid"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return pid if _alive({pid}) else None
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
+def test_a_killed_demo_worker_ends_the_demo_naming_its_arm(tmp_path, sig):
+    """One arm's worker is killed (SIGKILL: as the OOM killer does) or stopped (SIGTERM) while
+    the three arms train 20000 steps each (minutes): the demo does not train on, or wait, for
+    the others; it ends within a minute with a one-line error naming that arm and how it
+    ended, and leaves no process behind. The worker is the process holding the arm's run
+    folder lock (its pid is in the lock's record)."""
+    out = tmp_path / "demo"
+    proc = _start(["demo", "--quick", "--out", str(out)], tmp_path, "tiny-demo", "20000:uncached")
+    arm = out / "quick" / "runs" / "steps_00020000" / "seed_0" / "tur"
+    _wait_until("the tur arm trains", lambda: len(_workers(proc.pid)) == 3
+                and _holder_pid(arm) in _workers(proc.pid), proc)
+    family = _descendants(proc.pid)
+    os.kill(_holder_pid(arm), sig)
+    try:
+        _, err = proc.communicate(timeout=60 + GRACE)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise AssertionError("the demo trained on after one of its workers was killed") from None
+    end = time.monotonic() + GRACE
+    while _alive(family) and time.monotonic() < end:
+        time.sleep(0.1)
+    left = _alive(family)
+    if left:
+        os.killpg(proc.pid, signal.SIGKILL)
+    assert not left, f"processes of the demo still run: {sorted(left)}"
+    assert proc.returncode == 2 and "Traceback" not in err, err
+    (line,) = [ln for ln in err.splitlines() if ln.startswith("aioir demo: error:")]
+    # SIGTERM once training runs: the arm checkpoints and stops; before (its Trainer not yet
+    # handling signals): the signal's default action ends it
+    how = (["its worker process was killed by SIGKILL"] if sig == signal.SIGKILL
+           else ["its worker was stopped by a signal", "its worker process was killed by SIGTERM"])
+    assert any(f"tur: {h}" in line for h in how) and f"(run folder {arm})" in line, line

@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # report_runs: the runs' config, shared
 
-from report_runs import tiny_run_config  # noqa: E402
+from report_runs import tiny_run_config
 
 
 @pytest.fixture(scope="session")

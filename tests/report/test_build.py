@@ -48,9 +48,9 @@ class _TestSet(list):
 
 
 def _test_set() -> _TestSet:  # the images the runs validated on (val seed 1234, 32 px crops)
-    from aioir.settings.assemble import validation_sets
-
     from report_runs import tiny_run_config
+
+    from aioir.settings.assemble import validation_sets
 
     sets, _ = validation_sets(tiny_run_config("mixed", 0))
     return _TestSet(_Sample(*item) for ts in sets for item in ts)

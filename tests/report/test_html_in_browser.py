@@ -7,9 +7,9 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the shared browser module
-from browser import browser_page  # noqa: E402,F401  (pytest fixture)
+from browser import browser_page  # noqa: F401  (pytest fixture)
 
-from aioir.report.build import make_report  # noqa: E402
+from aioir.report.build import make_report
 
 
 def test_every_figure_loads_offline_without_console_errors(bench_dir, tmp_path, browser_page):  # noqa: F811

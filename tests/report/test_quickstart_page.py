@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import re
 import sys
-import tomllib
 from pathlib import Path
 
+import tomllib
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the shared browser module
-from browser import browser_page  # noqa: E402,F401  (pytest fixture)
+from browser import browser_page  # noqa: F401  (pytest fixture)
 
 ROOT = Path(__file__).resolve().parents[2]
 

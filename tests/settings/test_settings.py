@@ -7,12 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import trees
 from PIL import Image
 
-import trees
 from aioir.config.schema import DataConfig, RunConfig
-from aioir.settings.assemble import build_test_sets, resolve_setting, train_dataset
 from aioir.settings import get_setting, names
+from aioir.settings.assemble import build_test_sets, resolve_setting, train_dataset
 from aioir.settings.check import check_setting
 
 

@@ -9,13 +9,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import trees
 from PIL import Image
 from skimage.metrics import peak_signal_noise_ratio
 
-import trees
 from aioir.cli import main
-from aioir.config.schema import (DataConfig, ModelConfig, OptimConfig, RunConfig, TrainConfig,
-                                 ValConfig)
+from aioir.config.schema import (
+    DataConfig,
+    ModelConfig,
+    OptimConfig,
+    RunConfig,
+    TrainConfig,
+    ValConfig,
+)
 
 
 def _config(setting: str, root: Path, balance: str) -> RunConfig:

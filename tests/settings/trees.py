@@ -68,7 +68,7 @@ def mioir7(root: Path) -> dict:
         write(root / f"CL_test/original/GT/{i:04d}.png", 100 + i)
         for t in MIOIR:
             write(root / f"CL_test/single_indis/{t}/{i:04d}.png", 200 + i)
-    return {"train": {t: 2 for t in MIOIR}, "test": {t: 2 for t in MIOIR}}
+    return {"train": dict.fromkeys(MIOIR, 2), "test": dict.fromkeys(MIOIR, 2)}
 
 
 def mioir7_depth(root: Path) -> dict:
@@ -85,7 +85,7 @@ def mioir7_offline(root: Path) -> dict:
         write(root / f"DF2K_sub300/GT_sub300/0001_s{i:03d}.png", i)
         for t in MIOIR:
             write(root / f"DF2K_sub300/{t}_sub300/0001_s{i:03d}.png", 300 + i)
-    out["train"] = {t: 3 for t in MIOIR}
+    out["train"] = dict.fromkeys(MIOIR, 3)
     return out
 
 
@@ -130,7 +130,7 @@ def daclip10(root: Path) -> dict:
             for i in range(n):
                 pair(root / f"universal/{split}/{d}/LQ/{i}.png", root / f"universal/{split}/{d}/GT/{i}.png",
                      10 * k + i, (24, 24))
-    return {"train": {d: 2 for d in DACLIP}, "test": {d: 1 for d in DACLIP}}
+    return {"train": dict.fromkeys(DACLIP, 2), "test": dict.fromkeys(DACLIP, 1)}
 
 
 BUILDERS = {"three_task": three_task, "five_task": five_task, "mioir7": mioir7,

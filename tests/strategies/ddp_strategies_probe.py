@@ -26,8 +26,8 @@ def main() -> None:
         TrainConfig,
         ValConfig,
     )
-    from aioir.engine.distributed import from_environment
     from aioir.engine.build import build_run
+    from aioir.engine.distributed import from_environment
     from aioir.engine.trainer import Trainer
 
     out_dir, out_file, names = Path(sys.argv[1]), sys.argv[2], sys.argv[3:]

@@ -12,7 +12,7 @@ from aioir import strategies
 
 
 def _weights_by_hand(L, ema, low, tau, present, eps=1e-6, lcr=True, gcw="log"):
-    clip = lambda v: min(max(v, eps), 1 - eps)  # noqa: E731
+    clip = lambda v: min(max(v, eps), 1 - eps)
 
     def s(t):  # Eq. 5 (ema = smoothed loss) or Eq. 4 (ema = previous loss); 1 when off
         return L[t] / max(ema[t], eps) if lcr else 1.0
@@ -82,7 +82,7 @@ def test_loss_gradient_is_weighted_sum_of_task_gradients() -> None:
 
 def test_state_dict_round_trip_continues_identically() -> None:
     data = _batches(1, 6)
-    conv = lambda b: (torch.tensor(b[0], dtype=torch.float32),  # noqa: E731
+    conv = lambda b: (torch.tensor(b[0], dtype=torch.float32),
                       torch.tensor(b[1], dtype=torch.float32), torch.tensor(b[2]))
     a = strategies.build("art", num_tasks=3, ema_weight=0.3)
     for b in data[:3]:

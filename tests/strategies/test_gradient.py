@@ -115,7 +115,7 @@ def test_aux_loss_recon_weight_and_loss_scale() -> None:
     """d scales with the recon weight (PCGrad is homogeneous) and with the loss scale; the
     auxiliary term's gradient is added once, scaled by the loss scale only."""
     x, gt, tid = _data()
-    aux = lambda pred: 0.3 * pred.square().mean()  # noqa: E731
+    aux = lambda pred: 0.3 * pred.square().mean()
     net = _net()
     _tasks, g = _task_grads(net, x, gt, tid)
     net.zero_grad(set_to_none=True)

@@ -4,8 +4,8 @@ Trains every (strategy, seed, budget) cell of a :class:`~aioir.bench.spec.BenchS
 run config -- same data stream, initial weights and test images for every strategy of a seed --
 in parallel processes, and writes one table per budget: per-task and average PSNR/SSIM as mean ±
 std over seeds, and each strategy's paired difference to the baseline with a 95 % interval
-(:mod:`aioir.bench.stats`). A finished cell is never trained again; an interrupted one continues
-from its checkpoint. See ``docs/bench.md``.
+(:mod:`aioir.report.summary`, :mod:`aioir.report.stats`). A finished cell is never trained
+again; an interrupted one continues from its checkpoint. See ``docs/bench.md``.
 
 Folder layout (``out``)::
 
@@ -19,12 +19,13 @@ Folder layout (``out``)::
 from __future__ import annotations
 
 import json
-import os
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
+from aioir.bench.runner import CellDisplay, CellJob
 from aioir.bench.spec import BenchSpec, Cell, cell_config, cells, claim_folder
 
 __all__ = ["BenchSpec", "BenchResult", "run_bench", "tabulate"]
@@ -47,6 +48,11 @@ class BenchResult:
     markdown: str = ""
     #: the signal that interrupted the bench (``status == "interrupted"``)
     signal: int | None = None
+    #: per cell trained by this call: what :func:`aioir.bench.runner.run_cells` reported
+    #: (``validation``, ``seconds``, ``checkpoint``, ``after``)
+    results: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: the degraded test images' own evaluation (``degraded-input.json``)
+    inputs: dict[str, Any] = field(default_factory=dict)
 
 
 def _input_scores(out: Path, cfg: Any) -> dict[str, Any]:
@@ -78,28 +84,43 @@ def _prepare_streams(spec: BenchSpec, todo: list[Cell], configs: dict[Cell, Any]
 
 
 def run_bench(
-    spec: BenchSpec, out: str | Path, *, jobs: int | None = None, progress: bool = True
+    spec: BenchSpec, out: str | Path, *, jobs: int | None = None, progress: bool = True,
+    after: Callable[..., Any] | None = None,
+    display: Callable[[list[CellJob]], CellDisplay] | None = None, fail_fast: bool = False,
 ) -> BenchResult:
     """Train the missing cells of ``spec`` into ``out`` and write the tables.
 
     ``jobs``: cells trained at once (default: as many as the cores allow at ``spec.threads``
-    threads per cell). One bench process at a time may use a folder (``.bench.lock``).
+    threads per cell). One process at a time may use a folder: it holds the folder's
+    :mod:`aioir.runlock` lock (a second bench on it is refused with a message naming the
+    holder; the kernel frees the lock of a killed process).
+
+    What ``aioir demo`` adds to a bench (:mod:`aioir.demo`): ``after``, run in the worker of
+    every cell it trains once the cell finished (a :class:`~aioir.bench.runner.CellJob`'s
+    ``after``; its return value is in ``BenchResult.results[cell]["after"]``); ``display``,
+    the progress display made from the jobs to train; ``fail_fast``: the first cell that
+    fails stops the others.
     """
     from aioir.bench import runs
+    from aioir.runlock import check_free, run_folder_lock
 
     spec.validate()
     # everything that can be refused is refused before the folder and bench.json are written
     every = cells(spec)
     configs = [cell_config(spec, c, Path(out).resolve()) for c in every]
     runs.evaluation_sets(configs[0])
-    out = claim_folder(out, spec).resolve()
-    with _folder_lock(out):
-        return _run(spec, out, jobs=jobs, progress=progress)
+    check_free(out)
+    with run_folder_lock(out):
+        out = claim_folder(out, spec).resolve()
+        return _run(spec, out, jobs=jobs, progress=progress, after=after, display=display,
+                    fail_fast=fail_fast)
 
 
-def _run(spec: BenchSpec, out: Path, *, jobs: int | None, progress: bool) -> BenchResult:
+def _run(spec: BenchSpec, out: Path, *, jobs: int | None, progress: bool,
+         after: Callable[..., Any] | None, display: Callable[[list[CellJob]], CellDisplay] | None,
+         fail_fast: bool) -> BenchResult:
     from aioir.bench import runs
-    from aioir.bench.runner import CellJob, auto_jobs, available_cores, run_cells
+    from aioir.bench.runner import auto_jobs, available_cores, run_cells
     from aioir.config import to_dict
 
     every = cells(spec)
@@ -107,7 +128,7 @@ def _run(spec: BenchSpec, out: Path, *, jobs: int | None, progress: bool) -> Ben
     todo = [c for c in every if not runs.is_finished(out / c.run_dir, c.steps)]
     with _torch_threads(spec.threads):  # small convolutions crawl on busy cores with more
         inputs = _input_scores(out, configs[every[0]])
-    result = BenchResult(status="finished", out=out,
+    result = BenchResult(status="finished", out=out, inputs=inputs,
                          reused=[c.name for c in every if c not in todo])
     if todo:
         workers = jobs or auto_jobs(spec.threads, len(todo))
@@ -120,12 +141,12 @@ def _run(spec: BenchSpec, out: Path, *, jobs: int | None, progress: bool) -> Ben
         if spec.cache:
             with _torch_threads(spec.threads):
                 _prepare_streams(spec, todo, configs, progress)
-        report = run_cells(
-            [CellJob(c.name, to_dict(configs[c]), str(out / c.run_dir), c.steps,
-                     runs.completed_steps(out / c.run_dir)) for c in todo],
-            workers=workers, progress=progress,
-        )
+        cell_jobs = [CellJob(c.name, to_dict(configs[c]), str(out / c.run_dir), c.steps,
+                             runs.completed_steps(out / c.run_dir), after=after) for c in todo]
+        report = run_cells(cell_jobs, workers=workers, progress=progress,
+                           display=display(cell_jobs) if display else None, fail_fast=fail_fast)
         result.trained = [n for n, s in report.status.items() if s == "finished"]
+        result.results = report.results
         result.errors = {n: f"{e} (run folder {out / _cell(every, n).run_dir})"
                          for n, e in report.errors.items()}
         if report.interrupted:
@@ -139,50 +160,6 @@ def _run(spec: BenchSpec, out: Path, *, jobs: int | None, progress: bool) -> Ben
             return result
     result.tables, result.markdown = tabulate(spec, out, inputs)
     return result
-
-
-LOCK_FILE = ".bench.lock"
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by someone else
-        return True
-    return True
-
-
-@contextmanager
-def _folder_lock(out: Path) -> Iterator[None]:
-    """One bench process per folder: ``.bench.lock`` holds the pid of the one running.
-
-    A lock left by a process that no longer exists (killed) is taken over.
-    """
-    path = out / LOCK_FILE
-    for _ in range(2):
-        try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-            break
-        except FileExistsError:
-            try:
-                pid = int(path.read_text().strip() or 0)
-            except (OSError, ValueError):
-                pid = 0
-            if pid and pid != os.getpid() and _pid_alive(pid):
-                raise ValueError(
-                    f"another aioir bench (pid {pid}) is running in {out}; wait for it or stop "
-                    "it (a dead process's lock is taken over)") from None
-            path.unlink(missing_ok=True)
-    else:
-        raise ValueError(f"cannot create {path}")
-    try:
-        os.write(fd, str(os.getpid()).encode())
-        os.close(fd)
-        yield
-    finally:
-        path.unlink(missing_ok=True)
 
 
 @contextmanager
@@ -205,8 +182,9 @@ def tabulate(spec: BenchSpec, out: str | Path, inputs: dict[str, Any] | None = N
              ) -> tuple[dict[int, dict[str, Any]], str]:
     """Read every cell's final evaluation and write ``results.{md,csv,json}`` into ``out``."""
     from aioir.bench import runs
-    from aioir.bench.table import CSV_HEADERS, csv_rows, markdown, method_note, summarise
+    from aioir.bench.table import CSV_HEADERS, csv_rows, markdown, method_note
     from aioir.files import write_text
+    from aioir.report.summary import summarise_seeds
     from aioir.report.writers import write_csv, write_json
 
     out = Path(out)
@@ -225,7 +203,7 @@ def tabulate(spec: BenchSpec, out: str | Path, inputs: dict[str, Any] | None = N
                     raise ValueError(
                         f"{out / cell.run_dir} has no final evaluation at step {steps}")
                 evaluations[strategy].append(summary)
-        tables[steps] = summarise(evaluations, inputs, tasks=tasks, seeds=spec.seeds,
+        tables[steps] = summarise_seeds(evaluations, inputs, tasks=tasks, seeds=spec.seeds,
                                   baseline=spec.baseline, n_boot=spec.n_boot)
     text = _report(spec, tables, markdown, method_note, inputs.get("protocol_description"))
     write_text(out / "results.md", text, what="bench table")

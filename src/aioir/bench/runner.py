@@ -20,13 +20,14 @@ import os
 import queue as queue_mod
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from aioir.bench.runs import is_finished
 
-__all__ = ["CellJob", "RunReport", "run_cells", "available_cores", "auto_jobs"]
+__all__ = ["CellJob", "CellDisplay", "RunReport", "run_cells", "available_cores", "auto_jobs"]
 
 #: seconds the parent waits for workers to checkpoint and exit after an interruption
 STOP_TIMEOUT = 300.0
@@ -34,13 +35,20 @@ STOP_TIMEOUT = 300.0
 
 @dataclass(frozen=True)
 class CellJob:
-    """A cell to train: its name, its run config (plain dict), its run folder and budget."""
+    """A cell to train: its name, its run config (plain dict), its run folder and budget.
+
+    ``after``: a module-level function (it travels to the worker by name) called in the worker
+    once the cell finished, as ``after(cfg, result, run_dir, on_eval)`` (``result``: the
+    :class:`~aioir.engine.trainer.TrainResult`; ``on_eval(n)``: n more test images evaluated,
+    for the display); what it returns (plain data) is the cell's ``RunReport.results[...]
+    ["after"]``. The demo's whole-photograph evaluation runs there."""
 
     name: str
     config: dict[str, Any]
     run_dir: str
     steps: int
     done_steps: int = 0
+    after: Callable[..., Any] | None = None
 
 
 @dataclass
@@ -49,6 +57,9 @@ class RunReport:
 
     status: dict[str, str] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
+    #: per finished cell: ``validation`` (its final evaluation), ``seconds``, ``checkpoint``
+    #: and ``after`` (what its job's ``after`` returned)
+    results: dict[str, dict[str, Any]] = field(default_factory=dict)
     interrupted: bool = False
     #: the signal that interrupted the bench (SIGINT for Ctrl-C)
     signal: int = int(signal.SIGINT)
@@ -92,6 +103,46 @@ def _drop_file_handlers() -> None:
             h.close()
 
 
+class CellDisplay:
+    """What :func:`run_cells` shows while cells train: override what you show.
+
+    The default is the bench's: one bar of every cell's steps, with the cells done and running.
+    """
+
+    def __init__(self, jobs: list[CellJob], shown: bool = True) -> None:
+        from aioir.progress import progress as progress_bar
+
+        self.total, self.finished, self.running = len(jobs), 0, 0
+        self.bar: Any = progress_bar(total=sum(j.steps for j in jobs),
+                                     initial=sum(j.done_steps for j in jobs), desc="bench",
+                                     unit="step", disable=not shown)
+
+    def started(self, name: str) -> None:
+        """A worker took cell ``name``."""
+        self.running += 1
+        self._postfix()
+
+    def stepped(self, name: str) -> None:
+        """Cell ``name`` made one optimizer step."""
+        self.bar.update(1)
+
+    def evaluated(self, name: str, n: int) -> None:
+        """Cell ``name`` evaluated ``n`` more test images."""
+
+    def ended(self, name: str, status: str) -> None:
+        """Cell ``name`` ended (``finished``, ``interrupted`` or ``error``)."""
+        self.running -= 1
+        self.finished += status == "finished"
+        self._postfix()
+
+    def _postfix(self) -> None:
+        self.bar.set_postfix_str(f"{self.finished}/{self.total} cells done, {self.running} running",
+                                 refresh=False)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
 def _worker(worker: int, tasks: Any, events: Any, parent: int) -> None:
     """Train the cells the parent hands out until it sends ``None``."""
     from aioir.workers import die_with_parent
@@ -108,10 +159,21 @@ def _worker(worker: int, tasks: Any, events: Any, parent: int) -> None:
         if job is None:
             return
         events.put(("start", worker, job.name))
+
+        def evaluated(n: int, name: str = job.name) -> None:
+            events.put(("eval", worker, name, n))
+
         try:
             cfg = from_dict(RunConfig, job.config)
             result = train_cell(cfg, Path(job.run_dir),
-                                on_step=lambda _s: events.put(("step", worker, job.name)))  # noqa: B023 - runs in this iteration
+                                on_step=lambda _s: events.put(("step", worker, job.name)),  # noqa: B023 - runs in this iteration
+                                on_eval=evaluated)
+            payload = None
+            if result.status == "finished":
+                payload = {"validation": result.validation, "seconds": result.seconds,
+                           "checkpoint": str(result.checkpoint) if result.checkpoint else None,
+                           "after": (job.after(cfg, result, Path(job.run_dir), evaluated)
+                                     if job.after is not None else None)}
         except BaseException as exc:  # noqa: BLE001 - report, never hang the parent
             events.put(("error", worker, job.name, f"{type(exc).__name__}: {exc}"))
             if not isinstance(exc, Exception):
@@ -119,58 +181,87 @@ def _worker(worker: int, tasks: Any, events: Any, parent: int) -> None:
             continue
         finally:
             _drop_file_handlers()
-        events.put((result.status, worker, job.name))
+        events.put((result.status, worker, job.name, payload))
         if result.status != "finished":
             return
 
 
-def run_cells(jobs: list[CellJob], *, workers: int, progress: bool = True) -> RunReport:
-    """Train ``jobs`` on ``workers`` processes; returns every cell's status."""
-    from aioir.progress import progress as progress_bar
+def _death(exitcode: int | None) -> str:
+    """Why a worker ended without a word, for the message naming its cell."""
+    if exitcode is not None and exitcode < 0:
+        try:
+            name = signal.Signals(-exitcode).name
+        except ValueError:
+            name = f"signal {-exitcode}"
+        why = " (out of memory? the OOM killer sends SIGKILL)" if -exitcode == signal.SIGKILL \
+            else ""
+        return f"its worker process was killed by {name}{why}"
+    return f"its worker process died (exit code {exitcode})"
 
+
+def run_cells(jobs: list[CellJob], *, workers: int, progress: bool = True,
+              display: CellDisplay | None = None, fail_fast: bool = False) -> RunReport:
+    """Train ``jobs`` on ``workers`` processes; returns every cell's status.
+
+    A worker that dies without a word (SIGKILL, the OOM killer) is noticed within a second and
+    its cell reported as an error naming how it died. ``fail_fast``: the first cell that fails
+    stops the others (each checkpoints, as on Ctrl-C) instead of letting them go on.
+    SIGTERM / SIGHUP / Ctrl-C in the parent stop every worker (``RunReport.interrupted``);
+    whatever kills the parent kills its workers (:func:`aioir.workers.die_with_parent`).
+    """
     report = RunReport(status={j.name: "not run" for j in jobs})
     if not jobs:
         return report
     pending = sorted(jobs, key=lambda j: -(j.steps - j.done_steps))
     workers = max(1, min(workers, len(pending)))
-    total = sum(j.steps for j in jobs)
-    bar = progress_bar(total=total, initial=sum(j.done_steps for j in jobs), desc="bench",
-                       unit="step", disable=not progress)
+    show = display if display is not None else CellDisplay(jobs, shown=progress)
     ctx = mp.get_context("spawn")
     tasks, events = ctx.Queue(), ctx.Queue()
     # not daemonic: a cell may start DataLoader worker processes of its own
     procs = {w: ctx.Process(target=_worker, args=(w, tasks, events, os.getpid()))
              for w in range(workers)}
-    for p in procs.values():
-        p.start()
-    current: dict[int, str | None] = {w: None for w in procs}
-    stopping = False
+    current: dict[int, str | None] = dict.fromkeys(procs)
+    by_name = {j.name: j for j in jobs}
+    failed: list[str] = []  # the cells that failed (the bench was not interrupted)
 
     def hand_out() -> None:
-        tasks.put(pending.pop(0) if pending and not stopping else None)
+        go = pending and not report.interrupted and not (fail_fast and failed)
+        tasks.put(pending.pop(0) if go else None)
+
+    def end(name: str, status: str, error: str | None = None) -> None:
+        if status != "finished" and _complete(name):
+            status = "finished"  # stopped after its final checkpoint and evaluation
+        report.status[name] = status
+        if status == "interrupted" and not report.interrupted:
+            error = (f"stopped because cell {failed[0]} failed" if fail_fast and failed else
+                     "its worker was stopped by a signal before the cell finished")
+        if status != "finished":
+            if error is not None:
+                report.errors[name] = error
+            if not report.interrupted:
+                failed.append(name)
+        show.ended(name, status)
 
     def handle(event: tuple[Any, ...]) -> None:
         kind, worker, name = event[:3]
         if kind == "step":
-            bar.update(1)
+            show.stepped(name)
+            return
+        if kind == "eval":
+            show.evaluated(name, event[3])
             return
         if kind == "start":
             current[worker] = name
             report.status[name] = "running"
-        else:
-            current[worker] = None
-            if kind != "finished" and _complete(name):
-                kind = "finished"  # stopped after its final checkpoint and evaluation
-            report.status[name] = kind if kind in ("finished", "interrupted") else "error"
-            if kind == "error":
-                report.errors[name] = event[3]
-            if kind in ("finished", "error"):
-                hand_out()  # the worker's next cell, or None (it exits) when none or stopping
-        done = sum(s == "finished" for s in report.status.values())
-        busy = sum(n is not None for n in current.values())
-        bar.set_postfix_str(f"{done}/{len(jobs)} cells done, {busy} running", refresh=False)
-
-    by_name = {j.name: j for j in jobs}
+            show.started(name)
+            return
+        current[worker] = None
+        status = kind if kind in ("finished", "interrupted") else "error"
+        if kind == "finished" and event[3] is not None:
+            report.results[name] = event[3]
+        end(name, status, event[3] if kind == "error" else None)
+        if status in ("finished", "error"):
+            hand_out()  # the worker's next cell, or None (it exits) when none or stopping
 
     def _complete(name: str) -> bool:
         """The cell's final checkpoint and evaluation are written (what a rerun skips)."""
@@ -181,30 +272,43 @@ def run_cells(jobs: list[CellJob], *, workers: int, progress: bool = True) -> Ru
         for w, p in procs.items():
             name = current[w]
             if not p.is_alive() and name is not None:
+                while True:  # its last words may still be in the pipe
+                    try:
+                        handle(events.get_nowait())
+                    except queue_mod.Empty:
+                        break
+                if current[w] is None:
+                    continue
                 current[w] = None
-                if _complete(name):
-                    report.status[name] = "finished"
-                elif report.interrupted:
-                    report.status[name] = "interrupted"
+                if report.interrupted:
+                    end(name, "interrupted")
                 else:
-                    report.status[name] = "error"
-                    report.errors[name] = f"worker process died (exit code {p.exitcode})"
+                    end(name, "error", _death(p.exitcode))
 
     from aioir.workers import signals_interrupt
 
     stop_request = signals_interrupt()
     stop_request.__enter__()
     try:
-        for _ in range(workers):
-            hand_out()
-        try:
+        try:  # a signal while the workers start stops the ones started, as any other
+            for p in procs.values():
+                p.start()
+            for _ in range(workers):
+                hand_out()
+            checked = time.monotonic()
             while any(p.is_alive() for p in procs.values()):
                 try:
                     handle(events.get(timeout=0.5))
                 except queue_mod.Empty:
+                    pass
+                if time.monotonic() - checked >= 0.5:  # events may never pause: check anyway
+                    checked = time.monotonic()
                     reap_dead()
+                if fail_fast and failed:
+                    raise _Stop
+        except _Stop:
+            _stop_workers(procs, events, handle)
         except KeyboardInterrupt as exc:
-            stopping = True
             report.interrupted = True
             report.signal = int(getattr(exc, "signum", signal.SIGINT))
             _stop_workers(procs, events, handle)
@@ -214,14 +318,23 @@ def run_cells(jobs: list[CellJob], *, workers: int, progress: bool = True) -> Ru
                 handle(events.get_nowait())
             except queue_mod.Empty:
                 break
+        for name, status in report.status.items():
+            if status == "running":  # its worker ended before it could say so
+                report.status[name] = "interrupted" if report.interrupted else "error"
     finally:
         stop_request.__exit__(None, None, None)
-        bar.close()
+        show.close()
         for p in procs.values():
+            if p.pid is None:  # never started
+                continue
             if p.is_alive():
                 p.kill()
             p.join(timeout=5)
     return report
+
+
+class _Stop(Exception):
+    """A cell failed and ``fail_fast`` stops the others."""
 
 
 def _stop_workers(procs: dict[int, Any], events: Any, handle: Any) -> None:

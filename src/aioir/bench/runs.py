@@ -10,8 +10,9 @@ this file only.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from aioir.config.schema import RunConfig
 
@@ -25,11 +26,13 @@ __all__ = [
 ]
 
 
-def train_cell(cfg: RunConfig, run_dir: Path, on_step: Callable[[int], None] | None = None):
-    """Train one cell, continuing its latest checkpoint if there is one (``TrainResult``)."""
+def train_cell(cfg: RunConfig, run_dir: Path, on_step: Callable[[int], None] | None = None,
+               on_eval: Callable[[int], None] | None = None):
+    """Train one cell, continuing its latest checkpoint if there is one (``TrainResult``);
+    ``on_step(step)`` after every step, ``on_eval(1)`` after every validation image."""
     from aioir.engine.run import train
 
-    return train(cfg, run_dir, resume="auto", on_step=on_step)
+    return train(cfg, run_dir, resume="auto", on_step=on_step, on_eval=on_eval)
 
 
 def _eval_path(run_dir: Path, steps: int) -> Path:
@@ -115,10 +118,11 @@ def evaluation_sets(cfg: RunConfig) -> tuple[list[Any], Any]:
     return sets, val_protocol(cfg, setting)
 
 
-def input_evaluation(cfg: RunConfig) -> dict[str, Any]:
+def input_evaluation(cfg: RunConfig, progress: bool = False) -> dict[str, Any]:
     """Per-image scores of the degraded test images themselves (the row a network must beat),
-    on :func:`evaluation_sets`."""
+    on :func:`evaluation_sets`, by the evaluation the runs use."""
     from aioir.engine.evaluation import evaluate, summary
 
     sets, protocol = evaluation_sets(cfg)
-    return summary(evaluate(lambda img: img, sets, protocol))
+    return summary(evaluate(lambda img: img, sets, protocol, progress=progress,
+                            desc="degraded test images"))

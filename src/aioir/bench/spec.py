@@ -19,9 +19,10 @@ seeds and budgets (only the new cells train); anything that would change a cell 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from aioir.config.schema import RunConfig
 
@@ -289,7 +290,7 @@ def base_from_source(
     from aioir.config import apply_overrides, from_dict, load_yaml, to_dict
 
     if source in ("demo", "demo:default", "demo:quick"):
-        from aioir import demo
+        from aioir.bench import preset as demo
 
         budget = demo.BUDGETS["quick" if source.endswith("quick") else "default"]
         data = to_dict(demo.demo_config(demo.STRATEGIES[0], budget))
@@ -391,6 +392,8 @@ def claim_folder(out: str | Path, spec: BenchSpec) -> Path:
     Refuses a folder that holds an incompatible bench (naming what differs) or files of
     anything else.
     """
+    from aioir.runlock import LOCK_NAME  # the bench's own lock (run_bench holds it)
+
     out = Path(out)
     record = out / SPEC_FILE
     new = spec.to_dict()
@@ -410,7 +413,7 @@ def claim_folder(out: str | Path, spec: BenchSpec) -> Path:
                 "config, threads and strategy options to resume or extend it, or choose "
                 "another --out"
             )
-    elif out.exists() and (not out.is_dir() or any(out.iterdir())):
+    elif out.exists() and (not out.is_dir() or any(p.name != LOCK_NAME for p in out.iterdir())):
         raise ValueError(f"{out} exists and holds no {SPEC_FILE}: refusing to write a bench into "
                          "it; choose a new or empty --out")
     from aioir.files import write_text  # atomic, process-tagged temporary

@@ -25,9 +25,9 @@ ValueError: a.jpg and a.png would both be written as a.png; rename one or write 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 #: shown when refusing to replace files
 _SHOWN = 3

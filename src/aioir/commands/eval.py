@@ -36,8 +36,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -137,10 +138,10 @@ def evaluate_validation(restore_fn: Callable[[np.ndarray], np.ndarray], meta: di
     model's hook, see :func:`aioir.engine.evaluation.evaluate`)."""
     from aioir.config import from_dict
     from aioir.config.schema import RunConfig
-    from aioir.settings.assemble import resolve_setting, val_protocol, validation_sets
     from aioir.engine.evaluation import evaluate, lpips_status, summary
     from aioir.report.tables import validation_table
     from aioir.report.writers import write_results
+    from aioir.settings.assemble import resolve_setting, val_protocol, validation_sets
 
     if "config" not in meta:
         raise ValueError("an exported model has no validation sets: pass --setting and --root")
@@ -222,12 +223,12 @@ def evaluate_setting(setting: str, root: str | None, restore_fn: Callable[[np.nd
                      task_context: Any = None) -> int:
     """Evaluate ``restore_fn`` on every test set of ``setting`` under ``root``; print the tables
     and write CSV/JSON. Returns the exit status (0)."""
-    from aioir.settings.assemble import build_test_sets
     from aioir.engine.evaluation import evaluate, lpips_status, task_mismatch
     from aioir.metrics import get_protocol
     from aioir.report.tables import INPUT_ROW, results_table
     from aioir.report.writers import write_results
     from aioir.settings import get_setting
+    from aioir.settings.assemble import build_test_sets
 
     s = get_setting(setting).for_tasks(None)
     if not root and s.needs_root:

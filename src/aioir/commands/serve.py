@@ -36,12 +36,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from aioir.commands._network import open_network
     from aioir.engine.trainer import resolve_device
     from aioir.inference.memory import format_bytes, parse_memory
     from aioir.inference.restore import Restorer
     from aioir.inference.uncertainty import load_uncertainty_head
     from aioir.inference.webapp import RestoreService, create_app, listen, serve
-    from aioir.commands._network import open_network
 
     if not 0 < args.port < 65536:
         raise ValueError(f"--port must be 1-65535, got {args.port}")

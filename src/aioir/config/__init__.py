@@ -14,7 +14,8 @@ or all at once with :func:`load_config`. Every problem raises :class:`ConfigErro
 from __future__ import annotations
 
 import os
-from typing import Iterable, TypeVar
+from collections.abc import Iterable
+from typing import TypeVar
 
 from .errors import ConfigError
 from .overrides import apply_overrides, parse_override

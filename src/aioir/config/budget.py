@@ -76,7 +76,7 @@ def scale_budget(cfg: RunConfig, steps: int) -> tuple[RunConfig, list[str]]:
     if cfg.train.steps < 1:
         raise ConfigError(f"train.steps must be >= 1, got {cfg.train.steps}")
     new = copy.deepcopy(cfg)
-    old_total = cfg.train.stages and sum(s.steps for s in cfg.train.stages) or cfg.train.steps
+    old_total = (cfg.train.stages and sum(s.steps for s in cfg.train.stages)) or cfg.train.steps
     factor = steps / old_total
     lines = [f"budget: {old_total} -> {steps} steps (x{factor:.3g})"]
     if cfg.train.stages:

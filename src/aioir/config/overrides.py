@@ -9,7 +9,8 @@ Intermediate dicts are created as needed; whether a key exists is checked later 
 from __future__ import annotations
 
 import copy
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from .errors import ConfigError
 from .yaml_io import parse_value

@@ -17,7 +17,7 @@ aioir.config.errors.ConfigError: train.checkpoint_every must be >= 1, got 0
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, Optional
+from typing import Any, ClassVar, Literal
 
 from aioir.config.errors import ConfigError, suggest
 
@@ -30,7 +30,7 @@ class ModelConfig:
 
     name: str = "tiny_unet"
     options: dict[str, Any] = field(default_factory=dict)
-    pretrained: Optional[str] = None
+    pretrained: str | None = None
 
 
 @dataclass
@@ -61,8 +61,8 @@ class DataConfig:
                   "setting name (source: setting); see docs/configs.md"}
 
     setting: str = "embedded"
-    root: Optional[str] = None
-    tasks: Optional[list[str]] = None
+    root: str | None = None
+    tasks: list[str] | None = None
     patch_size: int = 64
     batch_size: int = 16
     dist: Literal["in", "out"] = "in"
@@ -71,7 +71,7 @@ class DataConfig:
     quantize: bool = True
     views: int = 1
     num_workers: int = 0
-    cache: Optional[str] = None
+    cache: str | None = None
     cache_workers: int = 2
 
 
@@ -121,9 +121,9 @@ class StageConfig:
     steps: int = 1
     recon_weight: float = 1.0
     aux_weights: dict[str, float] = field(default_factory=dict)
-    trainable: Optional[list[str]] = None
-    lr: Optional[float] = None
-    tasks: Optional[list[str]] = None
+    trainable: list[str] | None = None
+    lr: float | None = None
+    tasks: list[str] | None = None
     fresh_optimizer: bool = False
 
 
@@ -135,7 +135,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
-    grad_clip: Optional[float] = None
+    grad_clip: float | None = None
     grad_accum: int = 1
     ema_decay: float = 0.999
     aux_weights: dict[str, float] = field(default_factory=dict)
@@ -145,7 +145,7 @@ class TrainConfig:
     checkpoint_every: int = 200
     keep_checkpoints: int = 2
     max_nonfinite: int = 5
-    threads: Optional[int] = None
+    threads: int | None = None
     channels_last: bool = False
     #: torch.compile the training forward (backbone, strategy loss, hooks); checkpoints keep
     #: the plain modules' keys. ``compile_backend``: torch.compile's backend (``inductor``
@@ -182,10 +182,10 @@ class ValConfig:
     enabled: bool = True
     every: int = 0
     groups: list[str] = field(default_factory=lambda: ["main"])
-    max_size: Optional[int] = 192
-    max_images: Optional[int] = None
-    tile: Optional[int] = None
-    protocol: Optional[str] = None
+    max_size: int | None = 192
+    max_images: int | None = None
+    tile: int | None = None
+    protocol: str | None = None
     use_ema: bool = True
 
 

@@ -75,7 +75,7 @@ def materialize(
     workers: int = 2,
     key: str = "",
     progress: bool = False,
-) -> "CachedDataset":
+) -> CachedDataset:
     """Samples ``0..n-1`` of ``dataset`` in ``folder`` (reused when ``key`` and ``n`` match).
 
     ``key`` must identify the dataset's content (source, tasks, patch size, seed, ...): a

@@ -49,10 +49,11 @@ from __future__ import annotations
 import io
 import os
 import struct
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -505,7 +506,7 @@ def write_image(
             pil.save(fh, format=fmt, **options, **meta)
 
 
-def to_tensor(img: np.ndarray) -> "torch.Tensor":
+def to_tensor(img: np.ndarray) -> torch.Tensor:
     """HWC (or HW) numpy image -> float32 CHW torch tensor (a copy).
 
     >>> to_tensor(np.zeros((4, 5, 3))).shape
@@ -521,7 +522,7 @@ def to_tensor(img: np.ndarray) -> "torch.Tensor":
     return torch.from_numpy(a.transpose(2, 0, 1).copy())
 
 
-def to_numpy(t: "torch.Tensor") -> np.ndarray:
+def to_numpy(t: torch.Tensor) -> np.ndarray:
     """CHW torch tensor -> float32 HWC numpy array (on CPU, detached).
 
     >>> import torch

@@ -42,9 +42,10 @@ True
 from __future__ import annotations
 
 import bisect
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import pairwise
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch

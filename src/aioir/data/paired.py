@@ -26,9 +26,10 @@ from __future__ import annotations
 import logging
 import os
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Literal, Sequence, Union
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -72,7 +73,7 @@ def _gt_key(match: MatchRule) -> Callable[[str], str]:
 class PairingError(ValueError):
     """LQ/GT pairing found problems; ``.report`` holds the details."""
 
-    def __init__(self, report: "PairingReport") -> None:
+    def __init__(self, report: PairingReport) -> None:
         super().__init__(report.summary())
         self.report = report
 

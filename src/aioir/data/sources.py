@@ -18,8 +18,9 @@ read-only views of the cache, so a caller that wants to modify one copies it fir
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Literal, Protocol
+from typing import Literal, Protocol
 
 import numpy as np
 

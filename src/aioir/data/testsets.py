@@ -33,8 +33,8 @@ networks is measured on many images instead of a few. A tile is named ``NAME@rRc
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import numpy as np
 

@@ -17,7 +17,7 @@ array([[2., 5.],
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

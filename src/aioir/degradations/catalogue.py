@@ -23,8 +23,8 @@ from aioir.degradations.haze import haze
 from aioir.degradations.jpeg import jpeg
 from aioir.degradations.noise import noise
 from aioir.degradations.rain import rain, rain_window
-from aioir.degradations.sr import sr
 from aioir.degradations.spec import Param, TaskSpec, suggest
+from aioir.degradations.sr import sr
 
 MIOIR = "MiOIR (Kong, Dong & Zhang 2024) and its data scripts"
 

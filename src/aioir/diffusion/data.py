@@ -18,7 +18,8 @@ on the run's validation sets or a setting's test sets, as for any other network.
 from __future__ import annotations
 
 import copy
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import torch
 

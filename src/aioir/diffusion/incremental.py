@@ -30,7 +30,8 @@ in increasing ``t_mat`` that would be the decreasing order, which the text and F
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 ORDERS = ("increasing", "decreasing")
 REPLAYS = ("all", "none")

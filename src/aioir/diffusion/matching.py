@@ -39,8 +39,9 @@ degradations are here too, so that a measured table is printed beside the paper'
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 

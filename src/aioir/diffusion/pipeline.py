@@ -24,9 +24,10 @@ import dataclasses
 import json
 import os
 import shutil
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from aioir.checkpoint import latest_checkpoint
 from aioir.config import from_dict, to_dict

@@ -29,8 +29,8 @@ from typing import cast
 import torch
 import torch.nn as nn
 
-from aioir.config.schema import COMPILE_BACKENDS as BACKENDS  # noqa: E402,F401
-from aioir.config.schema import check_backend  # noqa: E402,F401
+from aioir.config.schema import COMPILE_BACKENDS as BACKENDS  # noqa: F401
+from aioir.config.schema import check_backend  # noqa: F401
 
 
 def compile_module(module: nn.Module, backend: str = "inductor") -> nn.Module:

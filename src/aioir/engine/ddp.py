@@ -40,7 +40,7 @@ class TorchDistributed:
         self.find_unused_parameters = find_unused_parameters
 
     @classmethod
-    def from_environment(cls, device: str = "auto") -> "TorchDistributed":
+    def from_environment(cls, device: str = "auto") -> TorchDistributed:
         """Join the process group described by torchrun's environment variables."""
         rank = int(os.environ["RANK"])
         world = int(os.environ["WORLD_SIZE"])

@@ -22,8 +22,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import itertools
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 

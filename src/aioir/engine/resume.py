@@ -27,9 +27,10 @@ is checked key by key (:func:`config_changes`):
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from aioir.config import from_dict, to_dict
 from aioir.config.errors import ConfigError

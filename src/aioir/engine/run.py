@@ -10,8 +10,9 @@ import logging
 import platform
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from aioir import __version__
 from aioir.checkpoint import latest_checkpoint
@@ -150,6 +151,7 @@ def train(
     dist: Any = None,
     allow_changes: bool = False,
     on_step: Callable[[int], None] | None = None,
+    on_eval: Callable[[int], None] | None = None,
 ):
     """Build the run, prepare its folder and train; returns
     :class:`aioir.engine.trainer.TrainResult`.
@@ -160,7 +162,8 @@ def train(
     folder another process is training into is refused (:mod:`aioir.runlock`), and a resume
     whose config changes the run's maths is refused unless ``allow_changes``
     (:mod:`aioir.engine.resume`).
-    ``on_step(step)`` is called after every optimizer step (progress displays, benchmarks).
+    ``on_step(step)`` is called after every optimizer step (progress displays, benchmarks),
+    ``on_eval(1)`` after every validation image.
     """
     run_dir = Path(run_dir)
     is_main = dist is None or dist.is_main
@@ -179,7 +182,7 @@ def train(
             if is_main:
                 setup_logging(run_dir)
                 held.release_to(run_dir / "train.log")
-        return trainer.fit(on_step=on_step)
+        return trainer.fit(on_step=on_step, on_eval=on_eval)
 
 
 class _HeldRecords(logging.Handler):

@@ -14,7 +14,7 @@ without bound: datasets accept any index >= 0 (finite ones map it onto an epoch 
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 from torch.utils.data import Sampler
 

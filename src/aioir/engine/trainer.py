@@ -31,10 +31,11 @@ import logging
 import math
 import signal
 import time
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -589,7 +590,7 @@ class Trainer:
             self._val_samples = sets
         return sets
 
-    def validate(self, log: MetricsLog | None = None, text: "TextLog | None" = None, *,
+    def validate(self, log: MetricsLog | None = None, text: TextLog | None = None, *,
                  leave: bool = True) -> dict[str, Any] | None:
         """The run's validation sets measured by :func:`aioir.engine.evaluation.evaluate`
         (rank 0); written to ``eval/step_<step>.json``, the metrics log and ``train.log``.

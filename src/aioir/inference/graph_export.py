@@ -32,9 +32,9 @@ import os
 import sys
 import tempfile
 import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -81,7 +81,7 @@ def cause(exc: BaseException) -> str:
 
 
 @contextlib.contextmanager
-def captured_output() -> "Iterator[io.StringIO]":
+def captured_output() -> Iterator[io.StringIO]:
     """Send what runs inside to a buffer instead of the terminal: ``sys.stdout``/``sys.stderr``
     and the process's file descriptors 1 and 2 (the ONNX exporter prints the whole Torch IR graph,
     100 KB and more, when it fails; C++ warnings go to the descriptors). The buffer holds it all

@@ -36,8 +36,9 @@ import math
 import os
 import re
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -212,7 +213,7 @@ class LiveTensorBytes:
         ref = weakref.ref(t, release)
         self._refs[id(ref)] = ref
 
-    def __enter__(self) -> "LiveTensorBytes":
+    def __enter__(self) -> LiveTensorBytes:
         self._mode.__enter__()
         return self
 
@@ -365,7 +366,7 @@ def plan_tiles(
             )
     else:
         smallest = max(MIN_TILE, 2 * overlap + 1)
-        most = lambda size: max(1, math.ceil(size / max(smallest - overlap, 1)))  # noqa: E731
+        most = lambda size: max(1, math.ceil(size / max(smallest - overlap, 1)))
         best: tuple[int, int, int, int] | None = None  # (processed pixels, windows, th, tw)
         for ny in range(1, most(height) + 1):
             th = even_tile(height, ny, overlap)

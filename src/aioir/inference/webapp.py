@@ -48,7 +48,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from aioir.data.io import ImageReadError, decode_image, image_size, write_image
 from aioir.inference.memory import BudgetError
@@ -171,7 +170,7 @@ class RestoreService:
             self._made[key] = now
             for k in [k for k, t in self._made.items() if now - t > RESULT_TTL_S]:
                 self._forget(k)
-            size = lambda: sum(sum(map(len, imgs.values()))  # noqa: E731
+            size = lambda: sum(sum(map(len, imgs.values()))
                                for _, imgs in self.results.values())
             for pool in ([k for k in self.results if k in self._fetched], list(self.results)):
                 for k in pool:

@@ -25,6 +25,6 @@ from aioir.losses import LOSSES
 class FrequencyLoss(nn.Module):
     """``mean |FFT2(pred) - FFT2(gt)|`` (no parameters; the weight is the extra loss's)."""
 
-    def forward(self, pred: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:  # noqa: D102
+    def forward(self, pred: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
         diff = torch.fft.fft2(pred.float()) - torch.fft.fft2(gt.float())
         return diff.abs().mean()

@@ -22,7 +22,8 @@ path is required.
 from __future__ import annotations
 
 import os
-from typing import Mapping, Sequence, Union
+from collections.abc import Mapping, Sequence
+from typing import Union
 
 import torch
 import torch.nn as nn
@@ -121,7 +122,7 @@ class PerceptualLoss(nn.Module):
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
 
-    def train(self, mode: bool = True) -> "PerceptualLoss":
+    def train(self, mode: bool = True) -> PerceptualLoss:
         super().train(mode)
         self.vgg.eval()
         return self

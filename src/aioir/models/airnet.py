@@ -34,7 +34,8 @@ torch.Size([1, 3, 9, 7])
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import torch
 import torch.nn as nn
@@ -357,7 +358,7 @@ class AirNet(nn.Module):
 
     def training_outputs(
         self, x_query: torch.Tensor, x_key: torch.Tensor, restore: bool = True
-    ) -> tuple[Optional[torch.Tensor], dict[str, torch.Tensor]]:
+    ) -> tuple[torch.Tensor | None, dict[str, torch.Tensor]]:
         """One official training forward: ``(restored or None, {"contrastive": CE})``.
 
         ``x_query`` and ``x_key`` are two crops of the same degraded images (same batch size,
@@ -373,7 +374,7 @@ class AirNet(nn.Module):
 
     def train_forward(
         self, batch: Mapping[str, torch.Tensor], restore: bool = True
-    ) -> tuple[Optional[torch.Tensor], dict[str, torch.Tensor]]:
+    ) -> tuple[torch.Tensor | None, dict[str, torch.Tensor]]:
         """Generic engine hook: a training batch -> ``(prediction or None, auxiliary losses)``.
 
         Reads ``batch["lq_views"]`` (B, V >= 2, C, h, w): view 0 is the query (its ground truth

@@ -74,15 +74,16 @@ True
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from aioir.models import MODELS, TEST_OPTIONS
-from aioir.models.padding import crop_to, pad_to_multiple
 from aioir.models.degradation_stats import NUM_STATS, degradation_stats
+from aioir.models.padding import crop_to, pad_to_multiple
 from aioir.models.tiny_unet import add_unet_trunk, encode_unet
 
 HEADS = ("none", "tone", "tail", "both")
@@ -434,7 +435,7 @@ class AwareUNet(nn.Module):
 
     def train_forward(
         self, batch: Mapping[str, Any], restore: bool = True
-    ) -> tuple[Optional[torch.Tensor], dict[str, torch.Tensor]]:
+    ) -> tuple[torch.Tensor | None, dict[str, torch.Tensor]]:
         """Training forward: ``(restored batch, {"cls": cross-entropy of the classifier})``,
         the heads gated as ``train_gate`` says (see the module docstring)."""
         x = batch["lq"]

@@ -33,7 +33,6 @@ True
 from __future__ import annotations
 
 import functools
-from typing import Optional, Union
 
 import torch
 import torch.nn.functional as F
@@ -58,9 +57,9 @@ def torchvision_available() -> bool:
 def deform_conv2d_torch(
     x: torch.Tensor,
     offset: torch.Tensor,
-    mask: Optional[torch.Tensor],
+    mask: torch.Tensor | None,
     weight: torch.Tensor,
-    bias: Optional[torch.Tensor] = None,
+    bias: torch.Tensor | None = None,
     stride: IntPair = 1,
     padding: IntPair = 0,
     dilation: IntPair = 1,
@@ -126,9 +125,9 @@ def deform_conv2d_torch(
 def modulated_deform_conv2d(
     x: torch.Tensor,
     offset: torch.Tensor,
-    mask: Optional[torch.Tensor],
+    mask: torch.Tensor | None,
     weight: torch.Tensor,
-    bias: Optional[torch.Tensor] = None,
+    bias: torch.Tensor | None = None,
     stride: IntPair = 1,
     padding: IntPair = 0,
     dilation: IntPair = 1,

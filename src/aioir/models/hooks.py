@@ -15,15 +15,16 @@ never look attributes up themselves.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
-from typing import Any, Callable, Mapping, Optional, Protocol, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import torch
 import torch.nn as nn
 
 #: ``train_forward(batch, restore=True) -> (pred or None, {aux loss name: scalar})``
-TrainForward = Callable[..., tuple[Optional[torch.Tensor], dict[str, torch.Tensor]]]
+TrainForward = Callable[..., tuple[torch.Tensor | None, dict[str, torch.Tensor]]]
 
 
 class TrainingHooks(Protocol):
@@ -64,7 +65,7 @@ class TrainingHooks(Protocol):
     uem_channels: int
 
     def train_forward(self, batch: dict[str, Any], restore: bool = True
-                      ) -> tuple[Optional[torch.Tensor], dict[str, torch.Tensor]]: ...
+                      ) -> tuple[torch.Tensor | None, dict[str, torch.Tensor]]: ...
 
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]: ...
 

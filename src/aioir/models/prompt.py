@@ -61,8 +61,9 @@ torch.Size([1, 3, 20, 18])
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -101,7 +102,7 @@ class PromptExtractor(nn.Module):
 class _Modulate:
     """Forward hook: ``out * scale + shift + out`` with the wrapper's current modulation."""
 
-    def __init__(self, owner: "PromptedNet", index: int) -> None:
+    def __init__(self, owner: PromptedNet, index: int) -> None:
         self.owner = owner
         self.index = index
 
@@ -244,7 +245,7 @@ class PromptedNet(nn.Module):
 
     # ------------------------------------------------------------------ the task (EP)
     @contextmanager
-    def use_task(self, task: int) -> Iterator["PromptedNet"]:
+    def use_task(self, task: int) -> Iterator[PromptedNet]:
         """Run ``forward(x)`` with the explicit prompt of ``task`` inside the block."""
         if not 0 <= int(task) < self.num_tasks:
             raise ValueError(f"task must lie in [0, {self.num_tasks}), got {task}")

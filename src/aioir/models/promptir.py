@@ -33,7 +33,8 @@ torch.Size([1, 3, 11, 9])
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 import torch.nn as nn

@@ -133,7 +133,7 @@ def release_from_object(path: str | os.PathLike[str], obj: Any, *, key: str | No
     path = Path(path)
     if not isinstance(obj, Mapping):  # a user's file, not a bug: ValueError, one line
         what = type(obj).__name__
-        raise ValueError(f"{path} holds a {what}, not the weights of a network")  # noqa: TRY004
+        raise ValueError(f"{path} holds a {what}, not the weights of a network")
     if key is None and not _is_state_dict(obj):
         key = next((k for k in WRAPPER_KEYS if k in obj), None)
         if key is None:

@@ -26,7 +26,8 @@ torch.Size([1, 3, 13, 10])
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 import torch.nn as nn

@@ -23,7 +23,8 @@ torch.Size([1, 8, 4, 4])
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 import torch.nn as nn

@@ -28,8 +28,8 @@ True
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterator
 
 import torch
 
@@ -93,13 +93,13 @@ class TilePlan:
         object.__setattr__(self, "tile_w", min(self.tile_w, self.width))
 
     @classmethod
-    def single(cls, height: int, width: int) -> "TilePlan":
+    def single(cls, height: int, width: int) -> TilePlan:
         """One window: the plain forward."""
         return cls(height, width, tile_h=height, tile_w=width, overlap=0)
 
     @classmethod
     def square(cls, height: int, width: int, tile: int, overlap: int = 32,
-               batch: int = 1) -> "TilePlan":
+               batch: int = 1) -> TilePlan:
         """Windows of at most ``tile x tile`` (``--tile N``)."""
         return cls(height, width, tile_h=tile, tile_w=tile, overlap=overlap, batch=batch)
 
@@ -225,6 +225,6 @@ def tiled_forward(
     if tile <= overlap and (h > tile or w > tile):
         raise ValueError(f"tile ({tile}) must be larger than overlap ({overlap})")
     plan = TilePlan.square(h, w, tile, overlap, batch)
-    read = lambda y0, y1, x0, x1: x[0, :, y0:y1, x0:x1]  # noqa: E731
+    read = lambda y0, y1, x0, x1: x[0, :, y0:y1, x0:x1]
     blocks = [b.clone() for _, b in blend_rows(fn, read, plan, device=x.device)]
     return torch.cat(blocks, dim=1)[None].to(x)

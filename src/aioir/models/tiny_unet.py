@@ -25,7 +25,8 @@ torch.Size([2, 3, 30, 19])
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import torch
 import torch.nn as nn

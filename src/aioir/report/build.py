@@ -14,8 +14,8 @@ or of ``aioir bench`` (runs that share a configuration apart from the seed becom
 The baseline of the difference rows is ``mixed`` when one row trains with it (unless another
 is named, or ``"none"``); it leads the table, the other methods follow in the order
 :data:`LEAD` then alphabetically by strategy (path order within one strategy). Difference rows
-show the paired difference and its 95 % interval (:mod:`aioir.report.paired`, the bench's
-estimator). Besides the validation table: the whole-photograph table of ``aioir demo`` runs
+show the paired difference and its 95 % interval (:func:`aioir.report.summary.paired_differences`,
+the bench's estimator). Besides the validation table: the whole-photograph table of ``aioir demo`` runs
 (``eval/whole_step_*.json``), the no-reference scores of photo folders (``eval/photos_*.json``
 of ``aioir eval --photos``), and each method's parameters, MACs and CPU latency
 (:mod:`aioir.report.cost`).
@@ -29,10 +29,11 @@ import math
 import re
 import shutil
 import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -63,11 +64,11 @@ from .images import (
     zoom_window,
 )
 from .outdir import check_out_dir, publish, staging_dir
-from .paired import paired_differences
 from .runs import RunGroup, find_runs, group_runs
 from .samples import validation_samples
 from .summary import (
     GroupSummary,
+    paired_differences,
     psnr_differences,
     summarise_evaluation,
     summarise_group,
@@ -654,7 +655,7 @@ def _difference_note(baseline: str, paired: bool) -> str:
     return (f"Rows 'vs {baseline}': PSNR difference to {baseline} in dB, paired over (seed, "
             "test image) on the seeds and images both have, with its 95 % interval (crossed "
             "percentile bootstrap over seeds and, per task, test images: the estimator of "
-            "aioir bench, aioir.bench.stats; `*`: the interval excludes 0). With one seed the "
+            "aioir bench, aioir.report.stats; `*`: the interval excludes 0). With one seed the "
             "interval covers the test images only, not another training run.")
 
 

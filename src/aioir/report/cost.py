@@ -18,8 +18,9 @@ with the threads torch has at report time, under ``torch.inference_mode``.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any, Callable
+from typing import Any
 
 from aioir.inference.reader import load_network
 

@@ -9,8 +9,9 @@ change); :func:`save_png` writes it. matplotlib is imported inside these functio
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 

@@ -25,10 +25,11 @@ import json
 import logging
 import math
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from aioir.config import from_dict, load_yaml
 from aioir.config.schema import RunConfig

@@ -8,7 +8,8 @@ Cells read ``PSNR/SSIM`` (``.2f``/``.4f``); a task a row has no value for reads 
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from aioir.markdown import markdown_table
 

@@ -11,8 +11,9 @@ import io
 import json
 import math
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from aioir.files import path_component, write_text
 

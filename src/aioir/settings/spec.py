@@ -34,9 +34,10 @@ This module only describes; :mod:`aioir.settings.sources` finds the files and
 from __future__ import annotations
 
 import builtins
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from aioir.config.errors import suggest
 from aioir.metrics import Protocol, get_protocol
@@ -90,7 +91,7 @@ class SourceSpec:
     optional: bool = False
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], where: str = "source") -> "SourceSpec":
+    def from_dict(cls, data: Mapping[str, Any], where: str = "source") -> SourceSpec:
         """Validate a YAML mapping (unknown keys and missing paths are errors)."""
         known = [f.name for f in fields(cls)]
         unknown = sorted(set(data) - set(known))
@@ -160,7 +161,7 @@ class SourceSpec:
             return [f"{self.scenes}/<scene>/{self.lq}", f"{self.scenes}/<scene>/{self.gt}"]
         return [str(self.lq), str(self.gt)]
 
-    def for_task(self, task: str) -> "SourceSpec":
+    def for_task(self, task: str) -> SourceSpec:
         """This entry for ``task`` (a template entry ``"*"`` becomes that task's entry)."""
         if self.task != ANY_TASK:
             return self
@@ -212,7 +213,7 @@ class Setting:
         return any(s.kind != "synthetic" or s.embedded_split is None
                    for s in self.train + self.test)
 
-    def for_tasks(self, tasks: Sequence[str] | None) -> "Setting":
+    def for_tasks(self, tasks: Sequence[str] | None) -> Setting:
         """The setting restricted to (or, with ``any_tasks``, instantiated for) ``tasks``.
 
         ``None`` keeps the setting's own tasks. A fixed setting accepts a subset of its tasks
@@ -260,7 +261,7 @@ class Setting:
         return replace(self, task_names=tasks, train=pick(self.train), test=pick(self.test))
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], where: str = "setting") -> "Setting":
+    def from_dict(cls, data: Mapping[str, Any], where: str = "setting") -> Setting:
         """Build and validate a setting from its YAML mapping."""
         known = {"name", "tasks", "train", "test", "protocol", "crop_multiple", "description",
                  "notes", "any_tasks"}

@@ -37,8 +37,9 @@ never branches on a strategy's name; it only reads this capability flag.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, NamedTuple, Sequence
+from typing import NamedTuple
 
 import torch
 import torch.nn as nn

@@ -39,7 +39,8 @@ Reported ``weights``: ``a_k``; ``extras["z"]``: ``softmax(xi)`` over the present
 from __future__ import annotations
 
 import weakref
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -82,7 +83,7 @@ class _InputHook:
     (a time-conditioned network is called ``model(lq, t)``), by weak reference to the
     strategy."""
 
-    def __init__(self, strategy: "FAMOStrategy | None") -> None:
+    def __init__(self, strategy: FAMOStrategy | None) -> None:
         self._ref = weakref.ref(strategy) if strategy is not None else None
 
     def __call__(self, module: nn.Module, args: Any, kwargs: Any) -> None:
@@ -91,7 +92,7 @@ class _InputHook:
                 and isinstance(args[0], torch.Tensor)):
             strategy._input = (tuple(args), dict(kwargs or {}))
 
-    def __deepcopy__(self, memo: dict[int, Any]) -> "_InputHook":
+    def __deepcopy__(self, memo: dict[int, Any]) -> _InputHook:
         return _InputHook(None)
 
 

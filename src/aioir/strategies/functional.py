@@ -25,7 +25,7 @@ Gradient combinations (PCGrad, CAGrad, IMTL-G, Nash-MTL) are in :mod:`aioir.stra
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 

@@ -34,7 +34,7 @@ buffer (P = number of shared parameters); see docs/benchmarks.md.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn as nn

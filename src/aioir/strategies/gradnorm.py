@@ -31,7 +31,8 @@ loss); ``extras["grad_norm"]`` is the last ``|grad_W L_k|`` (per task).
 from __future__ import annotations
 
 import weakref
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn as nn

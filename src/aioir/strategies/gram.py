@@ -17,7 +17,7 @@ functions are pure and tested against direct computations on explicit gradient v
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 

@@ -29,7 +29,7 @@ Reported ``weights``: the coefficients of the raw task gradients, ``alpha_k e^{s
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn as nn

@@ -23,7 +23,7 @@ Reported ``weights``: ``alpha`` (after the clip) normalised to sum 1; the raw so
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn as nn

@@ -33,7 +33,8 @@ every entry, as aioir's stages do).
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 #: MiOIR's task orders (official option files), by backbone
 MIOIR_ORDERS: dict[str, tuple[str, ...]] = {

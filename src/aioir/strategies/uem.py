@@ -101,7 +101,7 @@ class _TapHook:
     strategy, and does not drag a copy of the strategy along.
     """
 
-    def __init__(self, strategy: "UncertaintyStrategy | None") -> None:
+    def __init__(self, strategy: UncertaintyStrategy | None) -> None:
         self._ref = weakref.ref(strategy) if strategy is not None else None
 
     def __call__(self, module: nn.Module, inputs: Any, output: Any) -> None:
@@ -109,7 +109,7 @@ class _TapHook:
         if strategy is not None:
             strategy._capture(output)
 
-    def __deepcopy__(self, memo: dict[int, Any]) -> "_TapHook":
+    def __deepcopy__(self, memo: dict[int, Any]) -> _TapHook:
         return _TapHook(None)
 
 

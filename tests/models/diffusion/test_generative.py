@@ -8,8 +8,7 @@ import torch
 
 from aioir.models.diffusion.generative import draw_noise, generative_losses, sample_images
 from aioir.models.diffusion.network import DiffusionNet
-from aioir.models.diffusion.schedule import eps_from_output
-from aioir.models.diffusion.schedule import NoiseSchedule
+from aioir.models.diffusion.schedule import NoiseSchedule, eps_from_output
 
 
 def test_generative_loss_is_the_ddpm_loss():

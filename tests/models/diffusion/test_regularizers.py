@@ -27,7 +27,7 @@ def orthog_by_hand(gen, rec, form):
     """Eq. 17-20 written out pair by pair (self-pairs excluded)."""
     cross = [cos(g, r) for g in gen for r in rec]
     within = [cos(a, b) for group in (gen, rec) for a, b in itertools.permutations(group, 2)]
-    mean = lambda v, empty: sum(v) / len(v) if v else empty  # noqa: E731
+    mean = lambda v, empty: sum(v) / len(v) if v else empty
     if form == "opl":
         s, d = mean(within, 1.0), mean(cross, 0.0)
     else:

@@ -15,8 +15,8 @@ docs/diffusion.md.
 
 from __future__ import annotations
 
-from aioir.models.diffusion.network import DiffusionNet
 from aioir.models import MODELS, TEST_OPTIONS
+from aioir.models.diffusion.network import DiffusionNet
 
 MODELS.register("diffusion")(DiffusionNet)
 

@@ -32,8 +32,9 @@ needs no knowledge of any backbone's names. For ``tiny_unet`` it finds
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -65,7 +66,7 @@ class TimeEmbedding(nn.Module):
         self.dim = int(dim)
         self.mlp = nn.Sequential(nn.Linear(dim, dim), nn.SiLU(), nn.Linear(dim, dim))
 
-    def forward(self, t: torch.Tensor) -> torch.Tensor:  # noqa: D102
+    def forward(self, t: torch.Tensor) -> torch.Tensor:
         first = self.mlp[0]
         assert isinstance(first, nn.Linear)
         ref = first.weight
@@ -82,7 +83,7 @@ class FiLMHead(nn.Module):
         nn.init.zeros_(self.proj.weight)
         nn.init.zeros_(self.proj.bias)
 
-    def forward(self, emb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # noqa: D102
+    def forward(self, emb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         scale, shift = self.proj(nn.functional.silu(emb)).chunk(2, dim=1)
         return scale, shift
 

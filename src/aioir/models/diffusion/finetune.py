@@ -33,7 +33,8 @@ iteration``, ``reg``) are 0 for that step.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 

@@ -23,7 +23,8 @@ torch.Size([1, 3, 16, 16])
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, cast
+from collections.abc import Callable, Mapping
+from typing import Any, cast
 
 import torch
 import torch.nn as nn

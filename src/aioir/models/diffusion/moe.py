@@ -69,7 +69,7 @@ class MoEAdapter(nn.Module):
         out = self.project(F.gelu(self.expand(feat)))
         return out.view(b, self.experts, self.channels, h, w)
 
-    def forward(self, feat: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:  # noqa: D102
+    def forward(self, feat: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
         pi = self.routing(feat, emb)
         mixed = (pi[:, :, None, None, None] * self.expert_outputs(feat)).sum(dim=1)
         return feat + self.scale.view(1, -1, 1, 1) * mixed
@@ -109,7 +109,7 @@ class EEDTPAdapter(nn.Module):
         emb = self.time_emb(steps).to(pooled.dtype)
         return torch.softmax(self.router(torch.cat([pooled, emb], dim=1)), dim=1)
 
-    def forward(self, feat: torch.Tensor, t: torch.Tensor) -> torch.Tensor:  # noqa: D102
+    def forward(self, feat: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         pi = self.routing(feat, t)
         mixed = torch.zeros_like(feat)
         for e, expert in enumerate(self.expert):

@@ -45,9 +45,10 @@ True
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Iterator, Mapping, Optional
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -108,11 +109,11 @@ class GEFOptions:
     reg_layer_decay: bool = True
     importance_data: str = "finetune"
     importance_batches: int = 50
-    prior: Optional[str] = None
+    prior: str | None = None
     orthog: bool = True
     orthog_form: str = "literal"
     orthog_method: str = "vmap"
-    orthog_samples: Optional[int] = None
+    orthog_samples: int | None = None
 
 
 class _BlockHook:
@@ -122,7 +123,7 @@ class _BlockHook:
     engine's EMA copy) gets hooks that point at the copy.
     """
 
-    def __init__(self, owner: "DiffusionNet", index: int) -> None:
+    def __init__(self, owner: DiffusionNet, index: int) -> None:
         self.owner = owner
         self.index = index
 
@@ -163,25 +164,25 @@ class DiffusionNet(nn.Module):
     def __init__(
         self,
         backbone: str = "tiny_unet",
-        backbone_options: Optional[dict[str, Any]] = None,
+        backbone_options: dict[str, Any] | None = None,
         timesteps: int = 50,
-        beta_start: Optional[float] = None,
-        beta_end: Optional[float] = None,
+        beta_start: float | None = None,
+        beta_end: float | None = None,
         sigma: str = "beta",
         schedule: str = "ddpm",
         prediction: str = "eps",
         embed_dim: int = 64,
-        blocks: Optional[list[str]] = None,
+        blocks: list[str] | None = None,
         shallow_blocks: int = 2,
         moe_experts: int = 0,
         moe_blocks: Any = 2,
         moe_form: str = "eedtp",
-        moe_hidden: Optional[int] = None,
-        tasks: Optional[list[str]] = None,
-        task_t: Optional[dict[str, int]] = None,
-        test_t: Optional[int] = None,
+        moe_hidden: int | None = None,
+        tasks: list[str] | None = None,
+        task_t: dict[str, int] | None = None,
+        test_t: int | None = None,
         require_t: bool = False,
-        gef: Optional[dict[str, Any]] = None,
+        gef: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
 
@@ -276,9 +277,7 @@ class DiffusionNet(nn.Module):
             if n in depth:
                 continue
             parts = n.split(".")
-            if parts[0] == "film":
-                depth[n] = int(parts[1])
-            elif parts[0] == "moe":
+            if parts[0] == "film" or parts[0] == "moe":
                 depth[n] = int(parts[1])
             elif parts[0] == "time":
                 depth[n] = 0
@@ -326,7 +325,7 @@ class DiffusionNet(nn.Module):
         return steps
 
     @contextmanager
-    def embedded(self, emb: torch.Tensor, steps: Optional[torch.Tensor] = None
+    def embedded(self, emb: torch.Tensor, steps: torch.Tensor | None = None
                  ) -> Iterator[None]:
         """Within the block, the backbone's blocks are modulated by the time embedding ``emb``
         (B, D) and the EEDTP adapters see the steps ``steps`` (B,) (no checks on them: the form
@@ -369,7 +368,7 @@ class DiffusionNet(nn.Module):
             out = adapter(out, emb)
         return out
 
-    def _default_t(self) -> Optional[int]:
+    def _default_t(self) -> int | None:
         if self.test_t is None and self.require_t:
             raise ValueError(
                 "this network was fine-tuned with per-task time steps "
@@ -380,7 +379,7 @@ class DiffusionNet(nn.Module):
         return self.test_t
 
     def forward(
-        self, x: torch.Tensor, t: Any = None, *, emb: Optional[torch.Tensor] = None
+        self, x: torch.Tensor, t: Any = None, *, emb: torch.Tensor | None = None
     ) -> torch.Tensor:
         """``r_theta(x, t)``; ``t`` omitted: ``test_t``, or the plain backbone when unset.
         ``emb``: a precomputed time embedding (B, D) of the steps ``t`` (a (B,) tensor, passed
@@ -460,7 +459,7 @@ class DiffusionNet(nn.Module):
     # ------------------------------------------------------------------ engine hooks
     def train_forward(
         self, batch: Mapping[str, torch.Tensor], restore: bool = True
-    ) -> tuple[Optional[torch.Tensor], dict[str, torch.Tensor]]:
+    ) -> tuple[torch.Tensor | None, dict[str, torch.Tensor]]:
         """The engine's training forward: generative pre-training without reconstruction,
         restoration at ``t_mat`` (+ the GEF terms) with it."""
         if not restore:

@@ -22,9 +22,9 @@ weights from the gradients of the generative loss over ``batches`` batches of cl
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
 
 import torch
 import torch.nn as nn

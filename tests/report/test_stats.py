@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from aioir.bench.stats import AVERAGE, paired_intervals, replicates, resampling
+from aioir.report.stats import AVERAGE, paired_intervals, replicates, resampling
 
 
 def test_one_seed_matches_scipy_bootstrap_and_t_interval():
