@@ -6,6 +6,12 @@ CI) a live bar would write one carriage-return update per step into the log, so
 done, and at least every ``every_seconds`` while work goes on (a heartbeat for slow steps or an
 unknown total), plus a last line when it closes.
 
+A live bar redraws itself every ``heartbeat`` seconds (default 1) while it is open, so its
+elapsed time moves while one slow item (a whole-photo forward, a worker pool starting) takes
+long: the display is never still for longer than that, and its count and rate still count only
+what was done. A display for a part of one item (the tiles of one image) can wait ``delay``
+seconds before it shows, so fast items print nothing.
+
 The environment variable ``AIOIR_PROGRESS`` overrides the choice: ``auto`` (default: live bar on
 a terminal, lines elsewhere), ``bar`` (always the live bar), ``lines`` (always lines) or ``off``.
 
@@ -25,11 +31,16 @@ import math
 import os
 import shutil
 import sys
+import threading
 import time
 from contextlib import contextmanager
 from typing import Any, Iterable, Iterator, Sequence, TextIO
 
-__all__ = ["progress", "LineProgress", "progress_mode", "paused", "fit_postfix", "ENV", "MODES"]
+__all__ = ["progress", "LineProgress", "progress_mode", "paused", "fit_postfix", "ENV", "MODES",
+           "HEARTBEAT"]
+
+#: seconds between two redraws of an open live bar that nothing updated
+HEARTBEAT = 1.0
 
 #: environment variable that overrides the display
 ENV = "AIOIR_PROGRESS"
@@ -74,24 +85,74 @@ def progress(
     every_percent: float = 5.0,
     every_seconds: float = 60.0,
     leave: bool = True,
+    delay: float = 0.0,
+    heartbeat: float | None = HEARTBEAT,
 ) -> Any:
     """A progress display over ``iterable`` (or updated by hand): tqdm or :class:`LineProgress`.
 
     Both offer ``update(n)``, ``set_postfix_str(text, refresh=...)``, ``close()``, iteration and
     ``with``. ``disable=True`` shows nothing. ``leave=False``: a live bar is erased when it
-    closes (a phase shown below another bar); lines stay.
+    closes (a phase shown below another bar); lines stay. ``delay``: nothing is shown before
+    so many seconds have passed (a display that is not needed when the work is quick).
+    ``heartbeat``: a live bar redraws itself (elapsed time) at least that often while open
+    (``None``: only when updated).
     """
     if total is None and iterable is not None and hasattr(iterable, "__len__"):
         total = len(iterable)  # type: ignore[arg-type]
     mode = "off" if disable else progress_mode(file)
     if mode == "bar":
-        from tqdm import tqdm
-
-        return tqdm(iterable, total=total, desc=desc, unit=unit, initial=initial, file=file,
-                    dynamic_ncols=True, leave=leave)
+        bar = _live_bar_class()(iterable, total=total, desc=desc, unit=unit, initial=initial,
+                                file=file, dynamic_ncols=True, leave=leave, delay=delay)
+        if heartbeat:
+            bar.start_heartbeat(heartbeat)
+        return bar
     return LineProgress(iterable, total=total, desc=desc, unit=unit, initial=initial,
                         file=file, every_percent=every_percent, every_seconds=every_seconds,
-                        disable=mode == "off")
+                        disable=mode == "off", delay=delay)
+
+
+_LIVE_BAR: type | None = None
+
+
+def _live_bar_class() -> type:
+    """tqdm's bar with a heartbeat: a daemon thread that redraws it while it is open and not
+    :func:`paused` (tqdm is imported on first use)."""
+    global _LIVE_BAR
+    if _LIVE_BAR is not None:
+        return _LIVE_BAR
+    from tqdm import tqdm
+
+    class LiveBar(tqdm):  # type: ignore[misc,valid-type]
+        _aioir_stop: threading.Event | None = None
+        _aioir_paused = False
+
+        def start_heartbeat(self, every: float) -> None:
+            if self.disable:
+                return
+            stop = self._aioir_stop = threading.Event()
+
+            def beat() -> None:
+                while not stop.wait(every):
+                    if self._aioir_paused or self.disable:
+                        continue
+                    now = self._time()
+                    if now - self.start_t < getattr(self, "delay", 0) or \
+                            now - self.last_print_t < every:  # updated lately: drawn already
+                        continue
+                    try:
+                        self.refresh()
+                    except Exception:  # a closed stream: stop beating
+                        return
+
+            threading.Thread(target=beat, name="aioir-progress-heartbeat", daemon=True).start()
+
+        def close(self) -> None:
+            if self._aioir_stop is not None:
+                self._aioir_stop.set()
+            super().close()
+
+    _LIVE_BAR = LiveBar
+    return LiveBar
 
 
 @contextmanager
@@ -119,13 +180,16 @@ def paused(bar: Any) -> Iterator[None]:
             bar.start += gap
             bar._last_time += gap
         return
-    t = bar._time()  # tqdm: shift its clocks past the pause
+    t = bar._time()  # tqdm: shift its clocks past the pause (and hold its heartbeat)
+    held = getattr(bar, "_aioir_paused", False)
+    bar._aioir_paused = True
     try:
         yield
     finally:
         gap = bar._time() - t
         bar.start_t += gap
         bar.last_print_t += gap
+        bar._aioir_paused = held
 
 
 def fit_postfix(bar: Any, variants: Sequence[str], *, min_bar: int = 10,
@@ -174,6 +238,7 @@ class LineProgress:
         every_percent: float = 5.0,
         every_seconds: float = 60.0,
         disable: bool = False,
+        delay: float = 0.0,
     ) -> None:
         if every_percent <= 0 or every_seconds <= 0:
             raise ValueError("every_percent and every_seconds must be > 0")
@@ -186,6 +251,7 @@ class LineProgress:
         self.every_percent = float(every_percent)
         self.every_seconds = float(every_seconds)
         self.disable = disable
+        self.delay = float(delay)
         self.postfix = ""
         self.start = _clock()
         self._last_time = self.start
@@ -257,6 +323,10 @@ class LineProgress:
                                  postfix=postfix)
 
     def _emit(self, now: float) -> None:
+        if now - self.start < self.delay:  # quick work: no line (the last one is not owed)
+            self._last_time = now
+            self._printed_n = self.n
+            return
         stream = self.file if self.file is not None else sys.stderr
         stream.write(self.line(now) + "\n")
         stream.flush()

@@ -98,6 +98,8 @@ def run(args: argparse.Namespace) -> int:
             planned = restorer.file_plan(job.source)
             plan = planned[0]
             windows = None
+            bar.set_postfix_str(f"{job.name}: " + (
+                "whole" if plan.windows == 1 else f"{plan.windows} tiles"))
             if plan.windows > 1:
                 windows = progress(total=plan.windows, desc=f"  {job.name}", unit="tile")
 

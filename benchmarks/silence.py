@@ -1,0 +1,330 @@
+"""The longest silent gap of a command's output, as a user at a terminal sees it (issue 22).
+
+A command runs under a pseudo-terminal (so progress bars draw live, as for a user); every chunk
+of its output is timestamped, and the longest time without output (including from the start to
+the first chunk and from the last chunk to the exit) is reported with the last line before it and
+the first line after it: the phase that sat silent. The exit status is 1 when a gap exceeds
+``--threshold`` seconds (or the command failed).
+
+One command::
+
+    python benchmarks/silence.py [--threshold 5] -- aioir report aioir-demo
+
+The README's paths at small sizes (what docs/benchmarks.md "Silent phases" reports; one command,
+about 10 minutes on 2 idle cores)::
+
+    python benchmarks/silence.py --suite /tmp/silence [--append-md docs/benchmarks.md]
+
+runs ``aioir demo --quick``, then on its results ``aioir train`` (a demo run's config, 30 steps),
+``aioir eval`` (the run's validation sets), ``aioir restore`` of a 2000 x 1500 photo (tiled by
+the memory budget) and ``aioir report``.
+
+>>> w = Watch(["x"], [Chunk(0.5, "loading ...\\n"), Chunk(7.0, "\\rtrain:  10% 1/10")], 0, 7.5)
+>>> g = w.longest()
+>>> round(g.seconds, 1), g.before, g.after
+(6.5, 'loading ...', 'train:  10% 1/10')
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import fcntl
+import os
+import platform
+import pty
+import re
+import select
+import shlex
+import struct
+import subprocess
+import sys
+import termios
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+#: ANSI escape sequences (tqdm moves the cursor and clears lines with them)
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Za-z0-9]")
+
+
+@dataclass
+class Chunk:
+    """Output read at ``t`` seconds after the start."""
+
+    t: float
+    text: str
+
+
+@dataclass
+class Gap:
+    """``seconds`` without output, starting ``start`` s into the run, between two lines."""
+
+    seconds: float
+    start: float
+    before: str
+    after: str
+
+
+def visible_lines(text: str) -> list[str]:
+    """The lines a terminal would show for ``text``, one per carriage return or newline,
+    escape sequences removed, blank ones dropped.
+
+    >>> visible_lines("a\\rb 10%\\x1b[A\\n\\nc")
+    ['a', 'b 10%', 'c']
+    """
+    return [s.strip() for s in re.split(r"[\r\n]+", _ANSI.sub("", text)) if s.strip()]
+
+
+#: what changes on a display that is only redrawn: clock times, ETA, rates
+_TIMES = re.compile(r"\d+:\d\d(?::\d\d)?|[<?]|[\d.]+\s*(?:s/\w+|\w+/s)|\w+/s")
+
+
+def content(line: str) -> str:
+    """``line`` without its clock: elapsed and remaining times and rates removed, so that a
+    bar redrawn without progress reads the same.
+
+    >>> content("x:  10%|#  | 1/10 [00:21<05:26, 21.79s/chunk]")
+    'x: 10%/# / 1/10 [ , ]'
+    >>> content("x:  10%|#  | 1/10 [00:22<?, ?chunk/s]") == content("x:  10%|#  | 1/10 [00:21<05:26, 21.79s/chunk]")
+    True
+    """
+    return " ".join(_TIMES.sub(" ", line).replace("|", "/").split())
+
+
+@dataclass
+class Watch:
+    """A command's output chunks, its exit status and its wall time."""
+
+    command: Sequence[str]
+    chunks: list[Chunk]
+    returncode: int
+    seconds: float
+
+    def gaps(self) -> list[Gap]:
+        """Every interval without output: start -> first chunk, between chunks, last -> exit."""
+        return _intervals(self.chunks, self.seconds)
+
+    def longest(self) -> Gap:
+        """The longest silent gap."""
+        return max(self.gaps(), key=lambda g: g.seconds)
+
+    def stalls(self) -> list[Gap]:
+        """Every interval without new content: a chunk counts only when it shows a line (clock
+        removed, :func:`content`) never shown before, so a bar that is redrawn (its elapsed time
+        moving) while its count stays is one stall."""
+        seen: set[str] = set()
+        moving = []
+        for c in self.chunks:
+            new = {content(line) for line in visible_lines(c.text)} - seen
+            if new:
+                seen |= new
+                moving.append(c)
+        return _intervals(moving, self.seconds)
+
+    def longest_stall(self) -> Gap:
+        """The longest interval without new content."""
+        return max(self.stalls(), key=lambda g: g.seconds)
+
+    def text(self) -> str:
+        """Everything the command printed."""
+        return "".join(c.text for c in self.chunks)
+
+
+def _intervals(chunks: Sequence[Chunk], end: float) -> list[Gap]:
+    times = [0.0] + [c.t for c in chunks] + [end]
+    texts = [""] + [c.text for c in chunks] + [""]
+    out = []
+    for k in range(1, len(times)):
+        before = _last_visible(texts[:k])
+        after = _first_visible(texts[k:]) if k < len(times) - 1 else "(exit)"
+        out.append(Gap(times[k] - times[k - 1], times[k - 1], before or "(start)", after))
+    return out
+
+
+def _last_visible(texts: Sequence[str]) -> str:
+    for text in reversed(texts):
+        lines = visible_lines(text)
+        if lines:
+            return lines[-1]
+    return ""
+
+
+def _first_visible(texts: Sequence[str]) -> str:
+    for text in texts:
+        lines = visible_lines(text)
+        if lines:
+            return lines[0]
+    return ""
+
+
+def watch(command: Sequence[str], *, env: dict[str, str] | None = None,
+          cwd: str | os.PathLike[str] | None = None, columns: int = 100,
+          timeout: float | None = None, echo: bool = False) -> Watch:
+    """Run ``command`` with stdin, stdout and stderr on a pseudo-terminal ``columns`` wide and
+    timestamp every chunk it writes (``echo``: copy the output to this process's stdout too).
+    ``timeout``: kill it after so many seconds (return code -9)."""
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, columns, 0, 0))
+    full_env = dict(os.environ if env is None else env)
+    full_env.update(COLUMNS=str(columns), LINES="40")
+    full_env.setdefault("TERM", "xterm")
+    t0 = time.monotonic()
+    proc = subprocess.Popen(list(command), stdin=slave, stdout=slave, stderr=slave, cwd=cwd,
+                            env=full_env, close_fds=True, start_new_session=True)
+    os.close(slave)
+    chunks: list[Chunk] = []
+    try:
+        while True:
+            wait = 1.0
+            if timeout is not None:
+                left = timeout - (time.monotonic() - t0)
+                if left <= 0:
+                    proc.kill()
+                    break
+                wait = min(wait, left)
+            ready, _, _ = select.select([master], [], [], wait)
+            if not ready:
+                if proc.poll() is not None:
+                    break
+                continue
+            try:
+                data = os.read(master, 65536)
+            except OSError as exc:  # EIO: every writer closed the terminal
+                if exc.errno == errno.EIO:
+                    break
+                raise
+            if not data:
+                break
+            text = data.decode("utf-8", "replace")
+            chunks.append(Chunk(time.monotonic() - t0, text))
+            if echo:
+                sys.stdout.write(text)
+                sys.stdout.flush()
+    finally:
+        os.close(master)
+    returncode = proc.wait()
+    return Watch(list(command), chunks, returncode, time.monotonic() - t0)
+
+
+def describe(name: str, w: Watch) -> str:
+    """One block naming the longest silence and the longest stall, and their phases."""
+    g, s = w.longest(), w.longest_stall()
+    return (f"{name}: exit {w.returncode}, {w.seconds:.1f} s, {len(w.chunks)} chunks\n"
+            f"  longest silence {g.seconds:.1f} s at {g.start:.1f} s\n    after:  "
+            f"{g.before[:110]}\n    before: {g.after[:110]}\n"
+            f"  longest without new content {s.seconds:.1f} s at {s.start:.1f} s\n    after:  "
+            f"{s.before[:110]}\n    before: {s.after[:110]}")
+
+
+# ------------------------------------------------------------------ the README's paths, small
+
+
+def _photo(path: Path, width: int = 2000, height: int = 1500) -> None:
+    """A ``width x height`` photograph made from scikit-image's astronaut, upscaled."""
+    import numpy as np
+    from PIL import Image
+    from skimage import data
+
+    img = Image.fromarray(np.asarray(data.astronaut()))
+    img.resize((width, height), Image.Resampling.BICUBIC).save(path)
+
+
+def _suite(work: Path, threshold: float) -> list[tuple[str, list[str], Watch]]:
+    """Run the README's commands at small sizes in ``work``; [(name, command, watch)]."""
+    work.mkdir(parents=True, exist_ok=True)
+    aioir = [sys.executable, "-m", "aioir"]
+    demo = work / "demo"
+    done: list[tuple[str, list[str], Watch]] = []
+
+    def step(name: str, cmd: list[str]) -> Watch:
+        print(f"\n$ {shlex.join(cmd)}", flush=True)
+        w = watch(cmd, cwd=work)
+        print(describe(name, w), flush=True)
+        done.append((name, cmd, w))
+        return w
+
+    step("demo --quick", aioir + ["demo", "--quick", "--out", str(demo)])
+    runs = sorted(p.parent for p in demo.rglob("config.yaml") if (p.parent / "checkpoints").is_dir())
+    if not runs:
+        raise SystemExit(f"no run folder with checkpoints under {demo}")
+    run = runs[0]
+    ckpt = sorted((run / "checkpoints").glob("*.pt"))[-1]
+    step("train (30 steps)", aioir + ["train", str(run / "config.yaml"), "--steps", "30",
+                                      "--out", str(work / "train")])
+    step("eval (validation sets)", aioir + ["eval", str(ckpt), "--out", str(work / "eval"),
+                                            "--overwrite"])
+    photo = work / "photo_2000x1500.png"
+    if not photo.exists():
+        _photo(photo)
+    step("restore 2000x1500", aioir + ["restore", str(ckpt), str(photo), "--out",
+                                       str(work / "restored"), "--max-memory", "400M",
+                                       "--overwrite"])
+    step("report", aioir + ["report", str(demo), "--out", str(work / "report")])
+    return done
+
+
+def _load() -> str:
+    try:
+        return ", ".join(f"{v:.2f}" for v in os.getloadavg())
+    except OSError:
+        return "unknown"
+
+
+def _markdown(done: list[tuple[str, list[str], Watch]], load_before: str, load_after: str,
+              threshold: float) -> str:
+    import torch
+
+    lines = [f"| command | wall (s) | longest silence (s) | after | before |",
+             "|---|---:|---:|---|---|"]
+    for name, cmd, w in done:
+        g = w.longest()
+        cells = [f"`{' '.join(cmd[2:])}`".replace(str(Path.cwd()), "."), f"{w.seconds:.0f}",
+                 f"{g.seconds:.1f}" + (" **over**" if g.seconds > threshold else ""),
+                 g.before[:60].replace("|", "/"), g.after[:60].replace("|", "/")]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines.append("")
+    lines.append(f"{platform.machine()}, {os.cpu_count()} CPU cores, Python "
+                 f"{platform.python_version()}, torch {torch.__version__}; load average "
+                 f"(1, 5, 15 min) {load_before} before, {load_after} after; "
+                 f"threshold {threshold:g} s.")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--threshold", type=float, default=5.0,
+                   help="longest allowed silence in seconds (default 5)")
+    p.add_argument("--suite", default=None, metavar="DIR",
+                   help="run the README's commands at small sizes in DIR")
+    p.add_argument("--append-md", default=None, metavar="FILE",
+                   help="with --suite: append the table to FILE")
+    p.add_argument("--quiet", action="store_true", help="do not echo the command's output")
+    p.add_argument("command", nargs=argparse.REMAINDER, help="-- COMMAND ARGS...")
+    args = p.parse_args(argv)
+    if args.suite:
+        before = _load()
+        done = _suite(Path(args.suite).resolve(), args.threshold)
+        table = _markdown(done, before, _load(), args.threshold)
+        print("\n" + table)
+        if args.append_md:
+            with open(args.append_md, "a", encoding="utf-8") as fh:
+                fh.write("\n" + table)
+        bad = [n for n, _, w in done if w.returncode != 0 or w.longest().seconds > args.threshold]
+        return 1 if bad else 0
+    cmd = args.command[1:] if args.command[:1] == ["--"] else args.command
+    if not cmd:
+        p.error("give a command after --, or --suite DIR")
+    w = watch(cmd, echo=not args.quiet)
+    print("\n" + describe(shlex.join(cmd), w))
+    over = [g for g in w.gaps() if g.seconds > args.threshold]
+    for g in sorted(over, key=lambda g: -g.seconds)[:5]:
+        print(f"  over {args.threshold:g} s: {g.seconds:.1f} s at {g.start:.1f} s after "
+              f"{g.before[:80]!r}")
+    return 1 if over or w.returncode != 0 else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
