@@ -41,9 +41,9 @@ import subprocess
 import sys
 import termios
 import time
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 #: ANSI escape sequences (tqdm moves the cursor and clears lines with them)
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Za-z0-9]")
@@ -218,6 +218,20 @@ def describe(name: str, w: Watch) -> str:
             f"{s.before[:110]}\n    before: {s.after[:110]}")
 
 
+def timeline(w: Watch) -> str:
+    """One line per chunk: seconds since the start, then what it shows (lines joined by
+    `` / ``).
+
+    >>> print(timeline(Watch(["x"], [Chunk(0.25, "a\\nb"), Chunk(1.5, "\\rc")], 0, 2.0)), end="")
+        0.25  a / b
+        1.50  c
+        2.00  (exit 0)
+    """
+    rows = [f"{c.t:8.2f}  {' / '.join(visible_lines(c.text))}" for c in w.chunks]
+    rows.append(f"{w.seconds:8.2f}  (exit {w.returncode})")
+    return "\n".join(rows) + "\n"
+
+
 # ------------------------------------------------------------------ the README's paths, small
 
 
@@ -232,15 +246,20 @@ def _photo(path: Path, width: int = 2000, height: int = 1500) -> None:
 
 
 def _suite(work: Path, threshold: float) -> list[tuple[str, list[str], Watch]]:
-    """Run the README's commands at small sizes in ``work``; [(name, command, watch)]."""
+    """Run the README's commands at small sizes in ``work`` (a new folder per call beside the
+    demo's); [(name, command, watch)]. Each command's timeline is written beside its output."""
     work.mkdir(parents=True, exist_ok=True)
     aioir = [sys.executable, "-m", "aioir"]
-    demo = work / "demo"
+    here = work / time.strftime("%Y%m%d-%H%M%S")
+    here.mkdir()
+    demo = here / "demo"
     done: list[tuple[str, list[str], Watch]] = []
 
     def step(name: str, cmd: list[str]) -> Watch:
         print(f"\n$ {shlex.join(cmd)}", flush=True)
-        w = watch(cmd, cwd=work)
+        w = watch(cmd, cwd=here)
+        slug = re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
+        (here / f"{slug}.timeline").write_text(timeline(w), encoding="utf-8")
         print(describe(name, w), flush=True)
         done.append((name, cmd, w))
         return w
@@ -250,19 +269,28 @@ def _suite(work: Path, threshold: float) -> list[tuple[str, list[str], Watch]]:
     if not runs:
         raise SystemExit(f"no run folder with checkpoints under {demo}")
     run = runs[0]
-    ckpt = sorted((run / "checkpoints").glob("*.pt"))[-1]
+    ckpt = max((run / "checkpoints").glob("*.pt"))
     step("train (30 steps)", aioir + ["train", str(run / "config.yaml"), "--steps", "30",
-                                      "--out", str(work / "train")])
-    step("eval (validation sets)", aioir + ["eval", str(ckpt), "--out", str(work / "eval"),
-                                            "--overwrite"])
-    photo = work / "photo_2000x1500.png"
-    if not photo.exists():
-        _photo(photo)
-    step("restore 2000x1500", aioir + ["restore", str(ckpt), str(photo), "--out",
-                                       str(work / "restored"), "--max-memory", "400M",
-                                       "--overwrite"])
-    step("report", aioir + ["report", str(demo), "--out", str(work / "report")])
+                                      "--out", str(here / "train")])
+    step("eval (validation sets)", aioir + ["eval", str(ckpt), "--out", str(here / "eval")])
+    photos = here / "photos"
+    photos.mkdir()
+    _photo(photos / "photo_2000x1500.png")
+    step("eval --photos (2000x1500, tiled)", aioir + [
+        "eval", str(ckpt), "--photos", str(photos), "--tile", "512", "--out", str(here / "eval")])
+    step("restore 2000x1500", aioir + ["restore", str(ckpt), str(photos / "photo_2000x1500.png"),
+                                       "--out", str(here / "restored")])
+    step("report", aioir + ["report", str(demo), "--out", str(here / "report")])
     return done
+
+
+def _short(args: Sequence[str]) -> str:
+    """The arguments with their folders left out (``.../demo/runs/x.pt`` -> ``x.pt``)."""
+    return " ".join(Path(a).name if os.sep in a else a for a in args)
+
+
+def _cell(text: str) -> str:
+    return "`" + text[:60].replace("|", "/").replace("`", "'") + "`"
 
 
 def _load() -> str:
@@ -276,13 +304,13 @@ def _markdown(done: list[tuple[str, list[str], Watch]], load_before: str, load_a
               threshold: float) -> str:
     import torch
 
-    lines = [f"| command | wall (s) | longest silence (s) | after | before |",
-             "|---|---:|---:|---|---|"]
+    lines = [("| command | wall (s) | longest silence (s) | after the line | longest without "
+              "new content (s) | after the line |"), "|---|---:|---:|---|---:|---|"]
     for name, cmd, w in done:
-        g = w.longest()
-        cells = [f"`{' '.join(cmd[2:])}`".replace(str(Path.cwd()), "."), f"{w.seconds:.0f}",
+        g, s = w.longest(), w.longest_stall()
+        cells = [f"`aioir {_short(cmd[3:])}`", f"{w.seconds:.0f}",
                  f"{g.seconds:.1f}" + (" **over**" if g.seconds > threshold else ""),
-                 g.before[:60].replace("|", "/"), g.after[:60].replace("|", "/")]
+                 _cell(g.before), f"{s.seconds:.1f}", _cell(s.before)]
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
     lines.append(f"{platform.machine()}, {os.cpu_count()} CPU cores, Python "
@@ -302,6 +330,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--append-md", default=None, metavar="FILE",
                    help="with --suite: append the table to FILE")
     p.add_argument("--quiet", action="store_true", help="do not echo the command's output")
+    p.add_argument("--log", default=None, metavar="FILE",
+                   help="write each chunk's time and visible lines to FILE (the timeline)")
     p.add_argument("command", nargs=argparse.REMAINDER, help="-- COMMAND ARGS...")
     args = p.parse_args(argv)
     if args.suite:
@@ -318,6 +348,8 @@ def main(argv: list[str] | None = None) -> int:
     if not cmd:
         p.error("give a command after --, or --suite DIR")
     w = watch(cmd, echo=not args.quiet)
+    if args.log:
+        Path(args.log).write_text(timeline(w), encoding="utf-8")
     print("\n" + describe(shlex.join(cmd), w))
     over = [g for g in w.gaps() if g.seconds > args.threshold]
     for g in sorted(over, key=lambda g: -g.seconds)[:5]:

@@ -36,8 +36,8 @@ import time
 from contextlib import contextmanager
 from typing import Any, Iterable, Iterator, Sequence, TextIO
 
-__all__ = ["progress", "LineProgress", "progress_mode", "paused", "fit_postfix", "ENV", "MODES",
-           "HEARTBEAT"]
+__all__ = ["progress", "LineProgress", "progress_mode", "paused", "working", "fit_postfix", "ENV",
+           "MODES", "HEARTBEAT"]
 
 #: seconds between two redraws of an open live bar that nothing updated
 HEARTBEAT = 1.0
@@ -153,6 +153,42 @@ def _live_bar_class() -> type:
 
     _LIVE_BAR = LiveBar
     return LiveBar
+
+
+@contextmanager
+def working(desc: str, *, file: TextIO | None = None,
+            heartbeat: float | None = HEARTBEAT) -> Iterator[None]:
+    """Say ``desc ...`` for a step with nothing to count (loading PyTorch and a network, reading
+    run folders): on a terminal its clock runs until the step ends (``desc ... 00:04``); in a
+    log one line before it; nothing with ``AIOIR_PROGRESS=off``. ``file``: default stdout
+    (what a command says it does goes with its other messages; errors alone go to stderr).
+
+    >>> import io
+    >>> out = io.StringIO()
+    >>> with working("loading net.pt", file=out):
+    ...     pass
+    >>> out.getvalue()
+    'loading net.pt ...\\n'
+    """
+    file = file if file is not None else sys.stdout
+    mode = progress_mode(file)
+    if mode == "off":
+        yield
+        return
+    if mode == "lines":
+        stream = file
+        stream.write(f"{desc} ...\n")
+        stream.flush()
+        yield
+        return
+    bar = _live_bar_class()(total=None, desc=desc, file=file, dynamic_ncols=True,
+                            bar_format="{desc} ... {elapsed}")
+    if heartbeat:
+        bar.start_heartbeat(heartbeat)
+    try:
+        yield
+    finally:
+        bar.close()
 
 
 @contextmanager

@@ -53,11 +53,12 @@ def test_gaps_and_stalls_of_a_recorded_output():
 
 
 def test_a_command_under_the_terminal_is_timed_and_its_exit_kept():
-    code = "import sys, time; print('a', flush=True); time.sleep(0.3); print('b'); sys.exit(3)"
+    code = "import sys, time; print('a', flush=True); time.sleep(0.6); print('b'); sys.exit(3)"
     w = silence.watch([sys.executable, "-c", code])
     assert w.returncode == 3
     assert silence.visible_lines(w.text()) == ["a", "b"]
-    # the pause between the two lines is a gap of at least the 0.3 s slept
+    # the pause between the two lines is a gap (the 0.6 s slept, less how late the first line
+    # was read on a busy machine: at least half of it)
     assert max(g.seconds for g in w.gaps()[1:-1]) >= 0.3
 
 
@@ -69,7 +70,7 @@ def test_report_says_it_starts_before_loading_and_reading_runs(tmp_path):
                        str(tmp_path / "r")], env=_env(), cwd=tmp_path)
     lines = silence.visible_lines(w.text())
     assert w.returncode == 2, lines  # no run folder under it: one line naming it
-    assert lines[0] == f"report of {empty}: loading ...", lines
+    assert lines[0].startswith(f"report of {empty}: loading ..."), lines
     assert "error" in lines[-1] and str(empty) in lines[-1]
 
 

@@ -149,14 +149,16 @@ def tile_progress(img: np.ndarray, tile: int | None, overlap: int) -> Callable[[
 
 
 def run(args: argparse.Namespace) -> int:
-    # PyTorch and the network take seconds to load: say so rather than sit silent
-    print(f"loading {args.checkpoint} ...", flush=True)
-    from aioir.engine.trainer import resolve_device
-    from aioir.models.restore import restore_image
+    from aioir.progress import working
 
-    device = resolve_device(args.device, "--device")
-    model, meta = open_network(args, use_ema=not args.no_ema)
-    model.to(device)
+    # PyTorch and the network take seconds to load: say so, and keep the clock moving
+    with working(f"loading {args.checkpoint}"):
+        from aioir.engine.trainer import resolve_device
+        from aioir.models.restore import restore_image
+
+        device = resolve_device(args.device, "--device")
+        model, meta = open_network(args, use_ema=not args.no_ema)
+        model.to(device)
 
     def restore_fn(img):
         tiles = tile_progress(img, args.tile, args.overlap)

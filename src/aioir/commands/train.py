@@ -42,13 +42,19 @@ def run(args: argparse.Namespace) -> int:
     import os
     from pathlib import Path
 
-    if os.environ.get("RANK", "0") == "0":  # PyTorch, the network, data and optimizer take
-        # seconds to load and build (an optimizer imports PyTorch's compiler): say so
-        print(f"preparing the run of {args.config}: network, data, optimizer ...", flush=True)
-    from aioir.config import load_config
-    from aioir.config.schema import RunConfig
-    from aioir.engine.distributed import from_environment
-    from aioir.engine.run import train
+    from contextlib import nullcontext
+
+    from aioir.progress import working
+
+    # PyTorch, the network, data and optimizer take seconds to load and build (an optimizer
+    # imports PyTorch's compiler): say so, with a moving clock, on the first rank
+    loading = (working(f"preparing the run of {args.config}: loading PyTorch")
+               if os.environ.get("RANK", "0") == "0" else nullcontext())
+    with loading:
+        from aioir.config import load_config
+        from aioir.config.schema import RunConfig
+        from aioir.engine.distributed import from_environment
+        from aioir.engine.run import train
 
     cfg = load_config(RunConfig, args.config, args.overrides)
     if args.steps is not None:
