@@ -13,9 +13,10 @@ One command::
 The README's paths at small sizes (what docs/benchmarks.md "Silent phases" reports; one command,
 about 10 minutes on 2 idle cores)::
 
-    python benchmarks/silence.py --suite /tmp/silence [--append-md docs/benchmarks.md]
+    python benchmarks/silence.py --suite /tmp/silence --update-md docs/benchmarks.md
 
-runs ``aioir demo --quick``, then on its results ``aioir train`` (a demo run's config, 30 steps),
+runs ``aioir demo --quick``, ``aioir train`` (``configs/models/srresnet_tiny.yaml`` on the
+embedded photos, 30 steps), then on the demo's results
 ``aioir eval`` (the run's validation sets), ``aioir restore`` of a 2000 x 1500 photo (tiled by
 the memory budget) and ``aioir report``.
 
@@ -101,6 +102,8 @@ class Watch:
     chunks: list[Chunk]
     returncode: int
     seconds: float
+    #: ``uptime``'s load averages (1, 5, 15 min) when the command ended ("" unless recorded)
+    load: str = ""
 
     def gaps(self) -> list[Gap]:
         """Every interval without output: start -> first chunk, between chunks, last -> exit."""
@@ -258,6 +261,7 @@ def _suite(work: Path, threshold: float) -> list[tuple[str, list[str], Watch]]:
     def step(name: str, cmd: list[str]) -> Watch:
         print(f"\n$ {shlex.join(cmd)}", flush=True)
         w = watch(cmd, cwd=here)
+        w.load = _load()  # the load average when it ended (other work on the machine)
         slug = re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
         (here / f"{slug}.timeline").write_text(timeline(w), encoding="utf-8")
         print(describe(name, w), flush=True)
@@ -270,7 +274,10 @@ def _suite(work: Path, threshold: float) -> list[tuple[str, list[str], Watch]]:
         raise SystemExit(f"no run folder with checkpoints under {demo}")
     run = runs[0]
     ckpt = max((run / "checkpoints").glob("*.pt"))
-    step("train (30 steps)", aioir + ["train", str(run / "config.yaml"), "--steps", "30",
+    # a shipped config on the embedded photos (a demo run's own config.yaml has
+    # train.progress false: its display was the demo's)
+    config = Path(__file__).resolve().parents[1] / "configs" / "models" / "srresnet_tiny.yaml"
+    step("train (30 steps)", aioir + ["train", str(config), "--steps", "30",
                                       "--out", str(here / "train")])
     step("eval (validation sets)", aioir + ["eval", str(ckpt), "--out", str(here / "eval")])
     photos = here / "photos"
@@ -293,6 +300,17 @@ def _cell(text: str) -> str:
     return "`" + text[:60].replace("|", "/").replace("`", "'") + "`"
 
 
+def _cpu() -> str:
+    """The processor's model name (Linux), else the architecture."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.machine()
+
+
 def _load() -> str:
     try:
         return ", ".join(f"{v:.2f}" for v in os.getloadavg())
@@ -305,19 +323,38 @@ def _markdown(done: list[tuple[str, list[str], Watch]], load_before: str, load_a
     import torch
 
     lines = [("| command | wall (s) | longest silence (s) | after the line | longest without "
-              "new content (s) | after the line |"), "|---|---:|---:|---|---:|---|"]
+              "new content (s) | after the line | load at its end |"),
+             "|---|---:|---:|---|---:|---|---|"]
     for name, cmd, w in done:
         g, s = w.longest(), w.longest_stall()
         cells = [f"`aioir {_short(cmd[3:])}`", f"{w.seconds:.0f}",
                  f"{g.seconds:.1f}" + (" **over**" if g.seconds > threshold else ""),
-                 _cell(g.before), f"{s.seconds:.1f}", _cell(s.before)]
+                 _cell(g.before), f"{s.seconds:.1f}", _cell(s.before), w.load]
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
-    lines.append(f"{platform.machine()}, {os.cpu_count()} CPU cores, Python "
+    lines.append(f"{_cpu()}, {os.cpu_count()} CPU cores, Python "
                  f"{platform.python_version()}, torch {torch.__version__}; load average "
                  f"(1, 5, 15 min) {load_before} before, {load_after} after; "
                  f"threshold {threshold:g} s.")
     return "\n".join(lines) + "\n"
+
+
+#: the lines around the table in the docs (``--update-md``)
+MARK_BEGIN, MARK_END = "<!-- silence:table -->\n", "<!-- /silence:table -->"
+
+
+def replace_table(text: str, table: str, where: object = "the file") -> str:
+    r"""``text`` with the body between :data:`MARK_BEGIN` and :data:`MARK_END` replaced by
+    ``table``.
+
+    >>> replace_table("a\n<!-- silence:table -->\nold\n<!-- /silence:table -->\nb", "new\n")
+    'a\n<!-- silence:table -->\nnew\n<!-- /silence:table -->\nb'
+    """
+    start = text.find(MARK_BEGIN)
+    end = text.find(MARK_END, start + 1) if start >= 0 else -1
+    if start < 0 or end < 0:
+        raise SystemExit(f"{where}: no {MARK_BEGIN.strip()} ... {MARK_END} lines to write into")
+    return text[:start + len(MARK_BEGIN)] + table + text[end:]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -327,8 +364,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="longest allowed silence in seconds (default 5)")
     p.add_argument("--suite", default=None, metavar="DIR",
                    help="run the README's commands at small sizes in DIR")
-    p.add_argument("--append-md", default=None, metavar="FILE",
-                   help="with --suite: append the table to FILE")
+    p.add_argument("--update-md", default=None, metavar="FILE",
+                   help="with --suite: write the table into FILE between its "
+                        f"{MARK_BEGIN.strip()} and {MARK_END.strip()} lines")
     p.add_argument("--quiet", action="store_true", help="do not echo the command's output")
     p.add_argument("--log", default=None, metavar="FILE",
                    help="write each chunk's time and visible lines to FILE (the timeline)")
@@ -339,9 +377,11 @@ def main(argv: list[str] | None = None) -> int:
         done = _suite(Path(args.suite).resolve(), args.threshold)
         table = _markdown(done, before, _load(), args.threshold)
         print("\n" + table)
-        if args.append_md:
-            with open(args.append_md, "a", encoding="utf-8") as fh:
-                fh.write("\n" + table)
+        if args.update_md:
+            path = Path(args.update_md)
+            path.write_text(replace_table(path.read_text(encoding="utf-8"), table, path),
+                            encoding="utf-8")
+            print(f"wrote the table into {path}")
         bad = [n for n, _, w in done if w.returncode != 0 or w.longest().seconds > args.threshold]
         return 1 if bad else 0
     cmd = args.command[1:] if args.command[:1] == ["--"] else args.command

@@ -40,9 +40,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import os
-    from pathlib import Path
-
     from contextlib import nullcontext
+    from pathlib import Path
 
     from aioir.progress import working
 
@@ -67,6 +66,10 @@ def run(args: argparse.Namespace) -> int:
 
     run_dir = Path(args.out) if args.out else Path("runs") / path_component(cfg.name)
     dist = from_environment(cfg.train.device)
+    if not cfg.train.progress and dist.is_main:  # e.g. a demo or bench run's config.yaml,
+        # whose display was its parent's: say why nothing moves until the end
+        print(f"train.progress is false in {args.config}: no progress display until the run "
+              "ends (--set train.progress=true shows one; the run writes train.log)")
     try:
         result = train(cfg, run_dir, resume=args.resume, dist=dist,
                        allow_changes=args.allow_changes)
