@@ -191,3 +191,26 @@ def test_delay_keeps_quick_work_silent_in_lines(monkeypatch):
         bar.update(1)
     bar.close()
     assert _counts(slow.getvalue()) == [2, 3, 4]  # from 2 s on
+
+
+def test_working_runs_a_clock_until_the_next_display_takes_over():
+    """Issue 22: a step with nothing to count (building a run) shows a moving clock on a
+    terminal, and stops where a counted display (the training bar) opens."""
+    import time
+
+    from aioir.progress import working
+
+    out = FakeTTY()
+    with working("building the run", file=out, heartbeat=0.05):
+        deadline = time.monotonic() + 20
+        while out.getvalue().count("\r") < 3 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert out.getvalue().count("\r") >= 3  # drawn, then redrawn with no update
+        assert out.getvalue().rsplit("\r", 1)[-1].startswith("building the run ... 00:0")
+        bar = progress(total=2, desc="train", file=out, heartbeat=None)
+        taken_over = out.getvalue()
+        assert taken_over.count("building the run") >= 1 and "train:" in taken_over
+        time.sleep(0.2)  # the clock stopped: only the bar writes from now on
+        assert "building" not in out.getvalue()[len(taken_over):]
+        bar.close()
+    assert out.getvalue().count("\n") >= 2  # the step's line stays above the bar's

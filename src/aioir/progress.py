@@ -101,6 +101,7 @@ def progress(
         total = len(iterable)  # type: ignore[arg-type]
     mode = "off" if disable else progress_mode(file)
     if mode == "bar":
+        _end_working()  # a step said with a clock ends where a counted display takes over
         bar = _live_bar_class()(iterable, total=total, desc=desc, unit=unit, initial=initial,
                                 file=file, dynamic_ncols=True, leave=leave, delay=delay)
         if heartbeat:
@@ -162,6 +163,8 @@ def working(desc: str, *, file: TextIO | None = None,
     run folders): on a terminal its clock runs until the step ends (``desc ... 00:04``); in a
     log one line before it; nothing with ``AIOIR_PROGRESS=off``. ``file``: default stdout
     (what a command says it does goes with its other messages; errors alone go to stderr).
+    A live clock stops where the next :func:`progress` display opens (building a run until
+    its training bar): two live displays never share the terminal's last line.
 
     >>> import io
     >>> out = io.StringIO()
@@ -181,14 +184,28 @@ def working(desc: str, *, file: TextIO | None = None,
         stream.flush()
         yield
         return
+    _end_working()
     bar = _live_bar_class()(total=None, desc=desc, file=file, dynamic_ncols=True,
                             bar_format="{desc} ... {elapsed}")
     if heartbeat:
         bar.start_heartbeat(heartbeat)
+    _WORKING.append(bar)
     try:
         yield
     finally:
-        bar.close()
+        bar.close()  # closing twice is harmless (tqdm)
+        if bar in _WORKING:
+            _WORKING.remove(bar)
+
+
+#: the live clock of :func:`working`, if one runs
+_WORKING: list[Any] = []
+
+
+def _end_working() -> None:
+    """Stop the clock of a :func:`working` step still running (its line stays)."""
+    while _WORKING:
+        _WORKING.pop().close()
 
 
 @contextmanager

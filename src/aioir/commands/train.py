@@ -70,9 +70,14 @@ def run(args: argparse.Namespace) -> int:
         # whose display was its parent's: say why nothing moves until the end
         print(f"train.progress is false in {args.config}: no progress display until the run "
               "ends (--set train.progress=true shows one; the run writes train.log)")
+    # building the network, data (a cache to synthesise) and optimizer: a clock until the
+    # first display of the run (its data cache or training bar) takes over
+    building = (working(f"building the run into {run_dir}: network, data, optimizer")
+                if cfg.train.progress and dist.is_main else nullcontext())
     try:
-        result = train(cfg, run_dir, resume=args.resume, dist=dist,
-                       allow_changes=args.allow_changes)
+        with building:
+            result = train(cfg, run_dir, resume=args.resume, dist=dist,
+                           allow_changes=args.allow_changes)
     finally:
         dist.shutdown()
     if dist.is_main:
