@@ -299,10 +299,10 @@ def _short(args: Sequence[str]) -> str:
 def _cell(text: str) -> str:
     """A line in a table cell: absolute paths by their last part, 60 characters at most.
 
-    >>> _cell("results written to /tmp/s/20261207/eval/photos.json")
-    '`results written to photos.json`'
+    >>> _cell("results written to /tmp/s/20261207/eval/photos.json (PSNR/SSIM)")
+    '`results written to photos.json (PSNR/SSIM)`'
     """
-    text = re.sub(r"(?:/[^\s/]+)+/?", lambda m: Path(m.group()).name, text)
+    text = re.sub(r"(?<![\w.])(?:/[^\s/]+)+/?", lambda m: Path(m.group()).name, text)
     return "`" + text[:60].replace("|", "/").replace("`", "'") + "`"
 
 
