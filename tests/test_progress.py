@@ -146,3 +146,71 @@ def test_paused_time_leaves_a_live_bar_s_rate(monkeypatch):
     assert bar.format_dict["elapsed"] == pytest.approx(10.0)
     assert bar.format_dict["n"] / bar.format_dict["elapsed"] == pytest.approx(1.0)
     bar.close()
+
+
+def test_a_live_bar_is_redrawn_while_one_slow_item_runs_but_not_when_paused_or_closed():
+    """Issue 22: a bar whose count stays (one whole-photo forward) still moves its clock."""
+    import time
+
+    from aioir.progress import paused
+
+    out = FakeTTY()
+    bar = progress(total=3, desc="slow", file=out, heartbeat=0.05)
+    bar.update(1)
+    drawn = out.getvalue().count("\r")
+    deadline = time.monotonic() + 20
+    while out.getvalue().count("\r") < drawn + 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert out.getvalue().count("\r") >= drawn + 2  # redrawn twice with no update
+    assert bar.n == 1 and "1/3" in out.getvalue().rsplit("\r", 1)[-1]
+    with paused(bar):  # validation inside training: the training bar holds still
+        time.sleep(0.15)  # a beat already under way when the pause began has landed
+        before = out.getvalue()
+        time.sleep(0.3)
+        assert out.getvalue() == before
+    bar.close()
+    closed = out.getvalue()
+    time.sleep(0.2)
+    assert out.getvalue() == closed
+
+
+def test_delay_keeps_quick_work_silent_in_lines(monkeypatch):
+    now = [0.0]
+    monkeypatch.setattr(progress_mod, "_clock", lambda: now[0])
+    quick, slow = io.StringIO(), io.StringIO()
+    bar = progress(total=4, desc="tiles", file=quick, delay=2.0, every_percent=25)
+    for _ in range(4):
+        now[0] += 0.4
+        bar.update(1)
+    bar.close()
+    assert quick.getvalue() == ""  # done in 1.6 s < 2 s
+    now[0] = 0.0
+    bar = progress(total=4, desc="tiles", file=slow, delay=2.0, every_percent=25)
+    for _ in range(4):
+        now[0] += 1.0
+        bar.update(1)
+    bar.close()
+    assert _counts(slow.getvalue()) == [2, 3, 4]  # from 2 s on
+
+
+def test_working_runs_a_clock_until_the_next_display_takes_over():
+    """Issue 22: a step with nothing to count (building a run) shows a moving clock on a
+    terminal, and stops where a counted display (the training bar) opens."""
+    import time
+
+    from aioir.progress import working
+
+    out = FakeTTY()
+    with working("building the run", file=out, heartbeat=0.05):
+        deadline = time.monotonic() + 20
+        while out.getvalue().count("\r") < 3 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert out.getvalue().count("\r") >= 3  # drawn, then redrawn with no update
+        assert out.getvalue().rsplit("\r", 1)[-1].startswith("building the run ... 00:0")
+        bar = progress(total=2, desc="train", file=out, heartbeat=None)
+        taken_over = out.getvalue()
+        assert taken_over.count("building the run") >= 1 and "train:" in taken_over
+        time.sleep(0.2)  # the clock stopped: only the bar writes from now on
+        assert "building" not in out.getvalue()[len(taken_over):]
+        bar.close()
+    assert out.getvalue().count("\n") >= 2  # the step's line stays above the bar's

@@ -6,6 +6,12 @@ CI) a live bar would write one carriage-return update per step into the log, so
 done, and at least every ``every_seconds`` while work goes on (a heartbeat for slow steps or an
 unknown total), plus a last line when it closes.
 
+A live bar redraws itself every ``heartbeat`` seconds (default 1) while it is open, so its
+elapsed time moves while one slow item (a whole-photo forward, a worker pool starting) takes
+long: the display is never still for longer than that, and its count and rate still count only
+what was done. A display for a part of one item (the tiles of one image) can wait ``delay``
+seconds before it shows, so fast items print nothing.
+
 The environment variable ``AIOIR_PROGRESS`` overrides the choice: ``auto`` (default: live bar on
 a terminal, lines elsewhere), ``bar`` (always the live bar), ``lines`` (always lines) or ``off``.
 
@@ -25,12 +31,17 @@ import math
 import os
 import shutil
 import sys
+import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TextIO
 
-__all__ = ["progress", "LineProgress", "progress_mode", "paused", "fit_postfix", "ENV", "MODES"]
+__all__ = ["progress", "LineProgress", "progress_mode", "paused", "working", "fit_postfix", "ENV",
+           "MODES", "HEARTBEAT"]
+
+#: seconds between two redraws of an open live bar that nothing updated
+HEARTBEAT = 1.0
 
 #: environment variable that overrides the display
 ENV = "AIOIR_PROGRESS"
@@ -75,24 +86,127 @@ def progress(
     every_percent: float = 5.0,
     every_seconds: float = 60.0,
     leave: bool = True,
+    delay: float = 0.0,
+    heartbeat: float | None = HEARTBEAT,
 ) -> Any:
     """A progress display over ``iterable`` (or updated by hand): tqdm or :class:`LineProgress`.
 
     Both offer ``update(n)``, ``set_postfix_str(text, refresh=...)``, ``close()``, iteration and
     ``with``. ``disable=True`` shows nothing. ``leave=False``: a live bar is erased when it
-    closes (a phase shown below another bar); lines stay.
+    closes (a phase shown below another bar); lines stay. ``delay``: nothing is shown before
+    so many seconds have passed (a display that is not needed when the work is quick).
+    ``heartbeat``: a live bar redraws itself (elapsed time) at least that often while open
+    (``None``: only when updated).
     """
     if total is None and iterable is not None and hasattr(iterable, "__len__"):
         total = len(iterable)  # type: ignore[arg-type]
     mode = "off" if disable else progress_mode(file)
     if mode == "bar":
-        from tqdm import tqdm
-
-        return tqdm(iterable, total=total, desc=desc, unit=unit, initial=initial, file=file,
-                    dynamic_ncols=True, leave=leave)
+        _end_working()  # a step said with a clock ends where a counted display takes over
+        bar = _live_bar_class()(iterable, total=total, desc=desc, unit=unit, initial=initial,
+                                file=file, dynamic_ncols=True, leave=leave, delay=delay)
+        if heartbeat:
+            bar.start_heartbeat(heartbeat)
+        return bar
     return LineProgress(iterable, total=total, desc=desc, unit=unit, initial=initial,
                         file=file, every_percent=every_percent, every_seconds=every_seconds,
-                        disable=mode == "off")
+                        disable=mode == "off", delay=delay)
+
+
+_LIVE_BAR: type | None = None
+
+
+def _live_bar_class() -> type:
+    """tqdm's bar with a heartbeat: a daemon thread that redraws it while it is open and not
+    :func:`paused` (tqdm is imported on first use)."""
+    global _LIVE_BAR
+    if _LIVE_BAR is not None:
+        return _LIVE_BAR
+    from tqdm import tqdm
+
+    class LiveBar(tqdm):
+        _aioir_stop: threading.Event | None = None
+        _aioir_paused = False
+
+        def start_heartbeat(self, every: float) -> None:
+            if self.disable:
+                return
+            stop = self._aioir_stop = threading.Event()
+
+            def beat() -> None:
+                while not stop.wait(every):
+                    if self._aioir_paused or self.disable:
+                        continue
+                    now = time.time()  # tqdm's own clock (its _time is time.time)
+                    if now - self.start_t < getattr(self, "delay", 0) or \
+                            now - self.last_print_t < every:  # updated lately: drawn already
+                        continue
+                    try:
+                        self.refresh()
+                    except Exception:  # noqa: BLE001 - a closed stream, whatever it raises: stop beating
+                        return
+
+            threading.Thread(target=beat, name="aioir-progress-heartbeat", daemon=True).start()
+
+        def close(self) -> None:
+            if self._aioir_stop is not None:
+                self._aioir_stop.set()
+            super().close()
+
+    _LIVE_BAR = LiveBar
+    return LiveBar
+
+
+@contextmanager
+def working(desc: str, *, file: TextIO | None = None,
+            heartbeat: float | None = HEARTBEAT) -> Iterator[None]:
+    """Say ``desc ...`` for a step with nothing to count (loading PyTorch and a network, reading
+    run folders): on a terminal its clock runs until the step ends (``desc ... 00:04``); in a
+    log one line before it; nothing with ``AIOIR_PROGRESS=off``. ``file``: default stdout
+    (what a command says it does goes with its other messages; errors alone go to stderr).
+    A live clock stops where the next :func:`progress` display opens (building a run until
+    its training bar): two live displays never share the terminal's last line.
+
+    >>> import io
+    >>> out = io.StringIO()
+    >>> with working("loading net.pt", file=out):
+    ...     pass
+    >>> out.getvalue()
+    'loading net.pt ...\\n'
+    """
+    file = file if file is not None else sys.stdout
+    mode = progress_mode(file)
+    if mode == "off":
+        yield
+        return
+    if mode == "lines":
+        stream = file
+        stream.write(f"{desc} ...\n")
+        stream.flush()
+        yield
+        return
+    _end_working()
+    bar = _live_bar_class()(total=None, desc=desc, file=file, dynamic_ncols=True,
+                            bar_format="{desc} ... {elapsed}")
+    if heartbeat:
+        bar.start_heartbeat(heartbeat)
+    _WORKING.append(bar)
+    try:
+        yield
+    finally:
+        bar.close()  # closing twice is harmless (tqdm)
+        if bar in _WORKING:
+            _WORKING.remove(bar)
+
+
+#: the live clock of :func:`working`, if one runs
+_WORKING: list[Any] = []
+
+
+def _end_working() -> None:
+    """Stop the clock of a :func:`working` step still running (its line stays)."""
+    while _WORKING:
+        _WORKING.pop().close()
 
 
 @contextmanager
@@ -120,13 +234,16 @@ def paused(bar: Any) -> Iterator[None]:
             bar.start += gap
             bar._last_time += gap
         return
-    t = bar._time()  # tqdm: shift its clocks past the pause
+    t = bar._time()  # tqdm: shift its clocks past the pause (and hold its heartbeat)
+    held = getattr(bar, "_aioir_paused", False)
+    bar._aioir_paused = True
     try:
         yield
     finally:
         gap = bar._time() - t
         bar.start_t += gap
         bar.last_print_t += gap
+        bar._aioir_paused = held
 
 
 def fit_postfix(bar: Any, variants: Sequence[str], *, min_bar: int = 10,
@@ -175,6 +292,7 @@ class LineProgress:
         every_percent: float = 5.0,
         every_seconds: float = 60.0,
         disable: bool = False,
+        delay: float = 0.0,
     ) -> None:
         if every_percent <= 0 or every_seconds <= 0:
             raise ValueError("every_percent and every_seconds must be > 0")
@@ -187,6 +305,7 @@ class LineProgress:
         self.every_percent = float(every_percent)
         self.every_seconds = float(every_seconds)
         self.disable = disable
+        self.delay = float(delay)
         self.postfix = ""
         self.start = _clock()
         self._last_time = self.start
@@ -259,6 +378,10 @@ class LineProgress:
                                  unit=self.unit, postfix=postfix)
 
     def _emit(self, now: float) -> None:
+        if now - self.start < self.delay:  # quick work: no line (the last one is not owed)
+            self._last_time = now
+            self._printed_n = self.n
+            return
         stream = self.file if self.file is not None else sys.stderr
         stream.write(self.line(now) + "\n")
         stream.flush()

@@ -97,3 +97,12 @@ def test_steps_on_a_plain_config_and_too_few_steps():
     assert [s.steps for s in new.train.stages] == [1, 1, 1] and new.train.steps == 3
     assert any("at least one step each" in line for line in lines)
     assert new.schedule.warmup_steps == 0  # kept below the first stage's single step
+
+
+def test_a_config_without_progress_display_says_so(tmp_path, make_config, capsys):
+    """Issue 22: a demo or bench run's config.yaml has ``train.progress: false`` (its display
+    was its parent's); ``aioir train`` on it says why nothing moves until the end."""
+    rc, _ = _train(tmp_path, make_config)  # the tests' config: progress false
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert f"train.progress is false in {tmp_path / 'cfg.yaml'}: no progress display" in out

@@ -139,3 +139,25 @@ def test_extra_output_channels_are_blended_too():
     fn = lambda t: torch.cat([t, t.mean(1, keepdim=True)], 1)
     y = tiled_forward(fn, x, tile=24, overlap=8)
     assert y.shape == (1, 4, 40, 50) and torch.allclose(y, fn(x), atol=1e-6)
+
+
+def test_tiled_restore_tells_of_every_window_and_eval_shows_them():
+    """Issue 22: a tiled image reports its windows as they are restored (``aioir eval``'s
+    display of one slow image): 100 x 130 in windows of 48 overlapping by 8 is a stride of 40,
+    ceil(92 / 40) = 3 rows by ceil(122 / 40) = 4 columns."""
+    import numpy as np
+
+    from aioir import models
+    from aioir.commands.eval import tile_progress
+    from aioir.models.restore import restore_image
+
+    net = models.build("tiny_unet", width=8)
+    img = np.random.default_rng(0).random((100, 130, 3), dtype=np.float32)
+    told: list[int] = []
+    out = restore_image(net, img, tile=48, overlap=8, progress=told.append)
+    assert sum(told) == 12 and len(told) == 3  # one call per row (4 windows a batch)
+    assert np.allclose(out, restore_image(net, img, tile=48, overlap=8), atol=0)
+    display = tile_progress(img, 48, 8)
+    assert display.total == 12
+    display.close()
+    assert tile_progress(img, 200, 8) is None  # whole: nothing to count inside it

@@ -106,18 +106,69 @@ def refuse_existing(out: Path, stems: list[str], overwrite: bool) -> None:
                                  f"--overwrite to replace it, or choose another --out")
 
 
-def run(args: argparse.Namespace) -> int:
-    # PyTorch and the network take seconds to load: say so rather than sit silent
-    print(f"loading {args.checkpoint} ...", flush=True)
-    from aioir.engine.trainer import resolve_device
-    from aioir.models.restore import restore_image
+#: seconds one image's tiles may take before their own display shows (a quick image: none)
+TILE_DISPLAY_DELAY = 2.0
 
-    device = resolve_device(args.device, "--device")
-    model, meta = open_network(args, use_ema=not args.no_ema)
-    model.to(device)
+
+class _TileDisplay:
+    """The windows of one tiled image, shown below the image bar when they take longer than
+    :data:`TILE_DISPLAY_DELAY` (erased when the image is done); called with each batch."""
+
+    def __init__(self, total: int) -> None:
+        from aioir.progress import progress
+
+        self.total = total
+        self.bar = progress(total=total, desc="  tiles of this image", unit="tile",
+                            leave=False, delay=TILE_DISPLAY_DELAY, every_percent=25)
+
+    def __call__(self, n: int) -> None:
+        self.bar.update(n)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def tile_progress(img: np.ndarray, tile: int | None, overlap: int) -> _TileDisplay | None:
+    """A display of ``img``'s windows for a tiled restore (None when it is restored whole).
+
+    >>> import numpy as np
+    >>> tile_progress(np.zeros((64, 64, 3)), None, 32) is None
+    True
+    >>> tile_progress(np.zeros((64, 64, 3)), 128, 32) is None   # one window: whole
+    True
+    >>> tiles = tile_progress(np.zeros((64, 200, 3)), 96, 32)    # 64 x 200: 1 row of 3
+    >>> tiles.total
+    3
+    >>> tiles.close()
+    """
+    if not tile or max(img.shape[:2]) <= tile:
+        return None
+    from aioir.models.tiling import TilePlan
+
+    windows = TilePlan.square(img.shape[0], img.shape[1], tile, overlap).windows
+    return _TileDisplay(windows) if windows > 1 else None
+
+
+def run(args: argparse.Namespace) -> int:
+    from aioir.progress import working
+
+    # PyTorch and the network take seconds to load: say so, and keep the clock moving
+    with working(f"loading {args.checkpoint}"):
+        from aioir.engine.trainer import resolve_device
+        from aioir.models.restore import restore_image
+
+        device = resolve_device(args.device, "--device")
+        model, meta = open_network(args, use_ema=not args.no_ema)
+        model.to(device)
 
     def restore_fn(img):
-        return restore_image(model, img, device=device, tile=args.tile, overlap=args.overlap)
+        tiles = tile_progress(img, args.tile, args.overlap)
+        try:
+            return restore_image(model, img, device=device, tile=args.tile,
+                                 overlap=args.overlap, progress=tiles)
+        finally:
+            if tiles is not None:
+                tiles.close()
 
     from aioir.models.hooks import hooks
 

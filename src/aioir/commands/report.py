@@ -27,7 +27,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from aioir.report.build import make_report
+    from aioir.progress import working
+
+    # the report's modules take seconds to load on a busy machine: say what is starting
+    with working(f"report of {', '.join(args.runs)}: loading"):
+        from aioir.report.build import make_report
 
     result = make_report(args.runs, args.out, baseline=args.baseline, title=args.title,
                          progress=True, figures=not args.no_figures,

@@ -57,26 +57,32 @@ def run(args: argparse.Namespace) -> int:
     import time
     from pathlib import Path
 
-    # PyTorch and the network take seconds to load: say so rather than sit silent
-    print(f"loading {args.checkpoint} ...", flush=True)
+    from aioir.progress import working
 
-    from aioir.commands._batch import plan_outputs
-    from aioir.data.io import ImageReadError
-    from aioir.engine.trainer import resolve_device
-    from aioir.errors import OutputError
-    from aioir.inference.memory import CALIBRATION_SIZES, BudgetError, format_bytes, parse_memory
-    from aioir.inference.restore import Restorer
-    from aioir.models.hooks import hooks
-    from aioir.progress import progress
+    # PyTorch and the network take seconds to load: say so, and keep the clock moving
+    with working(f"loading {args.checkpoint}"):
+        from aioir.commands._batch import plan_outputs
+        from aioir.data.io import ImageReadError
+        from aioir.engine.trainer import resolve_device
+        from aioir.errors import OutputError
+        from aioir.inference.memory import (
+            CALIBRATION_SIZES,
+            BudgetError,
+            format_bytes,
+            parse_memory,
+        )
+        from aioir.inference.restore import Restorer
+        from aioir.models.hooks import hooks
+        from aioir.progress import progress
 
-    budget = None if args.max_memory == "auto" else parse_memory(args.max_memory)
-    jobs = plan_outputs(args.inputs, Path(args.out), overwrite=args.overwrite)
-    device = resolve_device(args.device)
-    model, meta = open_network(args, use_ema=not args.no_ema)
-    restorer = Restorer(model, device=device, max_memory=budget, tile=args.tile,
-                        overlap=args.overlap, ensemble=args.ensemble,
-                        network={"model": meta["model"], "options": meta["options"]},
-                        tasks=meta["tasks"])
+        budget = None if args.max_memory == "auto" else parse_memory(args.max_memory)
+        jobs = plan_outputs(args.inputs, Path(args.out), overwrite=args.overwrite)
+        device = resolve_device(args.device)
+        model, meta = open_network(args, use_ema=not args.no_ema)
+        restorer = Restorer(model, device=device, max_memory=budget, tile=args.tile,
+                            overlap=args.overlap, ensemble=args.ensemble,
+                            network={"model": meta["model"], "options": meta["options"]},
+                            tasks=meta["tasks"])
     sidecar = Path(args.out) / DETECTED_FILE
     routes = hooks(model).degradation_probabilities is not None
     if routes and sidecar.exists() and not args.overwrite:
@@ -99,6 +105,8 @@ def run(args: argparse.Namespace) -> int:
             planned = restorer.file_plan(job.source)
             plan = planned[0]
             windows = None
+            bar.set_postfix_str(f"{job.name}: " + (
+                "whole" if plan.windows == 1 else f"{plan.windows} tiles"))
             if plan.windows > 1:
                 windows = progress(total=plan.windows, desc=f"  {job.name}", unit="tile")
 

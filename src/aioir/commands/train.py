@@ -40,15 +40,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import os
+    from contextlib import nullcontext
     from pathlib import Path
 
-    if os.environ.get("RANK", "0") == "0":  # PyTorch, the network, data and optimizer take
-        # seconds to load and build (an optimizer imports PyTorch's compiler): say so
-        print(f"preparing the run of {args.config}: network, data, optimizer ...", flush=True)
-    from aioir.config import load_config
-    from aioir.config.schema import RunConfig
-    from aioir.engine.distributed import from_environment
-    from aioir.engine.run import train
+    from aioir.progress import working
+
+    # PyTorch, the network, data and optimizer take seconds to load and build (an optimizer
+    # imports PyTorch's compiler): say so, with a moving clock, on the first rank
+    loading = (working(f"preparing the run of {args.config}: loading PyTorch")
+               if os.environ.get("RANK", "0") == "0" else nullcontext())
+    with loading:
+        from aioir.config import load_config
+        from aioir.config.schema import RunConfig
+        from aioir.engine.distributed import from_environment
+        from aioir.engine.run import train
 
     cfg = load_config(RunConfig, args.config, args.overrides)
     if args.steps is not None:
@@ -61,9 +66,18 @@ def run(args: argparse.Namespace) -> int:
 
     run_dir = Path(args.out) if args.out else Path("runs") / path_component(cfg.name)
     dist = from_environment(cfg.train.device)
+    if not cfg.train.progress and dist.is_main:  # e.g. a demo or bench run's config.yaml,
+        # whose display was its parent's: say why nothing moves until the end
+        print(f"train.progress is false in {args.config}: no progress display until the run "
+              "ends (--set train.progress=true shows one; the run writes train.log)")
+    # building the network, data (a cache to synthesise) and optimizer: a clock until the
+    # first display of the run (its data cache or training bar) takes over
+    building = (working(f"building the run into {run_dir}: network, data, optimizer")
+                if cfg.train.progress and dist.is_main else nullcontext())
     try:
-        result = train(cfg, run_dir, resume=args.resume, dist=dist,
-                       allow_changes=args.allow_changes)
+        with building:
+            result = train(cfg, run_dir, resume=args.resume, dist=dist,
+                           allow_changes=args.allow_changes)
     finally:
         dist.shutdown()
     if dist.is_main:

@@ -214,10 +214,13 @@ def tiled_forward(
     tile: int,
     overlap: int = 32,
     batch: int = 4,
+    progress: Callable[[int], None] | None = None,
 ) -> torch.Tensor:
     """Apply ``fn`` (B,C,h,w -> B,C',h,w) to ``x`` (1,C,H,W) tile by tile and blend the results.
 
-    ``batch`` windows of a row are restored per call to ``fn`` (throughput vs memory).
+    ``batch`` windows of a row are restored per call to ``fn`` (throughput vs memory);
+    ``progress(n)`` is told of each batch of ``n`` windows restored (out of
+    ``TilePlan.square(H, W, tile, overlap).windows``).
     """
     if x.dim() != 4 or x.shape[0] != 1:
         raise ValueError(f"tiled_forward expects a (1, C, H, W) tensor, got {tuple(x.shape)}")
@@ -226,5 +229,6 @@ def tiled_forward(
         raise ValueError(f"tile ({tile}) must be larger than overlap ({overlap})")
     plan = TilePlan.square(h, w, tile, overlap, batch)
     read = lambda y0, y1, x0, x1: x[0, :, y0:y1, x0:x1]
-    blocks = [b.clone() for _, b in blend_rows(fn, read, plan, device=x.device)]
+    blocks = [b.clone() for _, b in blend_rows(fn, read, plan, device=x.device,
+                                                progress=progress)]
     return torch.cat(blocks, dim=1)[None].to(x)

@@ -759,9 +759,16 @@ def make_report(
                                 [g.strategy for g in groups])
     groups = method_order(groups, baseline)
 
-    say(f"{sum(len(g.runs) for g in groups)} run folder(s), {len(groups)} method(s); "
-        "rebuilding the validation images")
-    samples, samples_note, protocol, same_val = _validation(groups, tasks, progress)
+    # loading PyTorch and the networks before the first image: a clock until its display opens
+    from contextlib import nullcontext
+
+    from aioir.progress import working
+
+    rebuilding = working(f"report: {sum(len(g.runs) for g in groups)} run folder(s), "
+                         f"{len(groups)} method(s); rebuilding the validation images",
+                         file=sys.stderr) if progress else nullcontext()
+    with rebuilding:
+        samples, samples_note, protocol, same_val = _validation(groups, tasks, progress)
     rows: list[GroupSummary] = []
     if samples is not None and same_val:
         identity = evaluate_pairs(lambda img: img, samples, protocol, tasks, progress=progress)
