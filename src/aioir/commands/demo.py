@@ -20,14 +20,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-
-    # PyTorch takes seconds to load before the first display: say what is starting
-    print("preparing the demo (data, networks) ...", flush=True)
-    from aioir.demo import run_demo
+    from aioir.progress import working
 
     strategies = tuple(s.strip() for s in args.strategies.split(",") if s.strip())
-    res = run_demo(args.out, quick=args.quick, strategies=strategies, seed=args.seed,
-                   jobs=args.jobs)
+    # PyTorch, the data and the workers take seconds before the first bar: a running clock
+    # says so (it stops where the first bar opens)
+    with working("preparing the demo (data, networks)"):
+        from aioir.demo import run_demo
+
+        res = run_demo(args.out, quick=args.quick, strategies=strategies, seed=args.seed,
+                       jobs=args.jobs)
     print("\nTest crops:\n")
     print(res["table"])
     print("\nWhole photographs, restored at full size:\n")
