@@ -21,7 +21,8 @@ degraded-input row is the same function on the identity.
         --steps 600 --seeds 0,1 --append-md docs/benchmarks.md
 
 Invocations may run side by side (other seeds, other arms): ``--skip-arms plain,paradigm``
-leaves arms out of one, and ``--merge A/bench.json,B/bench.json`` prints the section of several
+leaves arms out of one (an invocation of ``plain`` and ``--arm`` arms alone neither pre-trains
+nor matches: it can run beside the pre-training), and ``--merge A/bench.json,B/bench.json`` prints the section of several
 (each arm's mean over its own seeds; differences against plain on the seeds both have).
 """
 
@@ -111,35 +112,41 @@ def main() -> None:
     common = [*a.overrides, "train.threads=1", "train.progress=false"]
     cfg_dir = ROOT / "configs" / "diffusion"
 
+    tasks = load(cfg_dir / "embedded_pretrain.yaml", []).data.tasks
+    skip = {x for x in a.skip_arms.split(",") if x}
+    own = [arm for arm in ["paradigm"] + [v for v in a.variants.split(",") if v]
+           if arm not in skip]
     pre_seconds = None
-    if a.pretrained:
-        pre_dir = Path(a.pretrained)
-    else:
-        pre_dir = out / "pretrain"
-        cfg = load(cfg_dir / "embedded_pretrain.yaml",
-                   common + a.paradigm_set + [f"train.steps={a.pretrain_steps}"])
-        t0 = time.perf_counter()
-        res = pipeline.pretrain(cfg, pre_dir, resume="auto")
-        pre_seconds = time.perf_counter() - t0
-        assert res.train.status == "finished"
-    if a.tmat:
-        tmat_path = Path(a.tmat)
-    else:
-        tmat_path = out / "match"
-        rows = pipeline.match(pre_dir, load(cfg_dir / "embedded_pretrain.yaml", common),
-                              pairs=8, patch_size=64, criterion="x0")
-        pipeline.write_match_table(rows, tmat_path, meta={"criterion": "x0", "pairs": 8})
-    tmat = pipeline.load_tmat(tmat_path, load(cfg_dir / "embedded_pretrain.yaml", []).data.tasks)
+    pre_dir: Path | None = None
+    tmat: dict[str, int] = {}
+    if own:  # the arms on this invocation's own pre-trained network and t_mat
+        if a.pretrained:
+            pre_dir = Path(a.pretrained)
+        else:
+            pre_dir = out / "pretrain"
+            cfg = load(cfg_dir / "embedded_pretrain.yaml",
+                       common + a.paradigm_set + [f"train.steps={a.pretrain_steps}"])
+            t0 = time.perf_counter()
+            res = pipeline.pretrain(cfg, pre_dir, resume="auto")
+            pre_seconds = time.perf_counter() - t0
+            assert res.train.status == "finished"
+        if a.tmat:
+            tmat_path = Path(a.tmat)
+        else:
+            tmat_path = out / "match"
+            rows = pipeline.match(pre_dir, load(cfg_dir / "embedded_pretrain.yaml", common),
+                                  pairs=8, patch_size=64, criterion="x0")
+            pipeline.write_match_table(rows, tmat_path, meta={"criterion": "x0", "pairs": 8})
+        tmat = pipeline.load_tmat(tmat_path, tasks)
 
-    arms = ["plain", "paradigm"] + [v for v in a.variants.split(",") if v]
+    arms = ["plain"] + own
     specs = {"paradigm": (pre_dir, tmat, list(a.paradigm_set)),
              "tmat_only": (pre_dir, tmat, list(a.paradigm_set) + ["model.options.gef=null"])}
     for arm in a.arm:
         name, pre, tm, *rest = arm.split("|")
-        specs[name] = (Path(pre), pipeline.load_tmat(tm, list(tmat)),
+        specs[name] = (Path(pre), pipeline.load_tmat(tm, tasks),
                        [o for o in (rest[0].split(",") if rest else []) if o])
         arms.append(name)
-    skip = {x for x in a.skip_arms.split(",") if x}
     arms = [arm for arm in arms if arm not in skip]
     results: dict[str, dict[int, dict]] = {arm: {} for arm in arms}
     seconds: dict[str, list[float]] = {arm: [] for arm in arms}
@@ -170,7 +177,7 @@ def main() -> None:
               "pretrain_steps": {arm: load(Path(specs[arm][0]) / "config.yaml", []).train.steps
                                  for arm in arms if arm in specs},
               "batch": ref.data.batch_size, "patch": ref.data.patch_size,
-              "pretrain_seconds": pre_seconds, "pretrain": str(pre_dir),
+              "pretrain_seconds": pre_seconds, "pretrain": str(pre_dir) if pre_dir else None,
               "steps": a.steps, "seeds": a.seeds, "load_before": load_before,
               "load_after": uptime(), "total_seconds": time.perf_counter() - t_start,
               "command": "python benchmarks/bench_diffusion.py "
