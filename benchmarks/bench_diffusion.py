@@ -22,7 +22,8 @@ degraded-input row is the same function on the identity.
 
 Invocations may run side by side (other seeds, other arms): ``--skip-arms plain,paradigm``
 leaves arms out of one (an invocation of ``plain`` and ``--arm`` arms alone neither pre-trains
-nor matches: it can run beside the pre-training), and ``--merge A/bench.json,B/bench.json`` prints the section of several
+nor matches: it can run beside the pre-training), and ``--merge A/bench.json,B/bench.json``
+prints the section of several
 (each arm's mean over its own seeds; differences against plain on the seeds both have).
 """
 

@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import aioir.bench.preset as demo_preset
 from aioir.config.schema import RunConfig
 
 __all__ = ["BenchSpec", "Cell", "cells", "cell_config", "claim_folder", "parse_seeds",
@@ -290,11 +291,10 @@ def base_from_source(
     from aioir.config import apply_overrides, from_dict, load_yaml, to_dict
 
     if source in ("demo", "demo:default", "demo:quick"):
-        from aioir.bench import preset as demo
 
-        budget = demo.BUDGETS["quick" if source.endswith("quick") else "default"]
-        data = to_dict(demo.demo_config(demo.STRATEGIES[0], budget))
-        options = {s: to_dict(demo.demo_config(s, budget).strategy)["options"]
+        budget = demo_preset.BUDGETS["quick" if source.endswith("quick") else "default"]
+        data = to_dict(demo_preset.demo_config(demo_preset.STRATEGIES[0], budget))
+        options = {s: to_dict(demo_preset.demo_config(s, budget).strategy)["options"]
                    for s in strategies}
     else:
         path = Path(source)
