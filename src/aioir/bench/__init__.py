@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from aioir.bench.runner import CellDisplay, CellJob
 from aioir.bench.spec import BenchSpec, Cell, cell_config, cells, claim_folder
+from aioir.progress import working
 
 __all__ = ["BenchSpec", "BenchResult", "run_bench", "tabulate"]
 
@@ -139,7 +140,10 @@ def _run(spec: BenchSpec, out: Path, *, jobs: int | None, progress: bool,
                 "%d jobs x %d threads exceed the %d cores: cells will compete for them",
                 workers, spec.threads, available_cores())
         if spec.cache:
-            with _torch_threads(spec.threads):
+            # building each stream (network, data, the cache's workers) takes seconds before
+            # the cache's own bar, if any: a running clock says so and stops at that bar
+            saying = working("preparing the training data") if progress else nullcontext()
+            with _torch_threads(spec.threads), saying:
                 _prepare_streams(spec, todo, configs, progress)
         cell_jobs = [CellJob(c.name, to_dict(configs[c]), str(out / c.run_dir), c.steps,
                              runs.completed_steps(out / c.run_dir), after=after) for c in todo]
