@@ -324,3 +324,49 @@ def test_stats_classifier_leaves_unseen_classes_out():
     net.train_forward({"lq": image(b=4), "task_id": torch.tensor([0, 1, 0, 1])}, restore=False)
     net.eval()
     assert (net.logits(image()).argmax(1) != 2).all()
+
+
+def _fitted_stats_net(**options):
+    net = build(classifier="stats", clean=0.25, **options)
+    net.train()
+    for seed, tasks in ((5, [0, 1, 2, 0, 1, 2, 0, 1]), (6, [2, 2, 1, 0, 0, 1, 2, 0])):
+        x, y = image(b=8, seed=seed), image(b=8, seed=seed + 10) ** 2
+        net.train_forward({"lq": x, "gt": y, "task_id": torch.tensor(tasks)}, restore=False)
+    return net.eval()
+
+
+def test_cls_tile_classifies_the_mean_statistics_of_the_tiles():
+    """cls_tile=16 on a 40 x 50 image: the logits are the discriminants of the mean
+    statistics of its six 16-px tiles (the 8/2-px remainders left out), cut here by hand."""
+    from aioir.models.degradation_stats import degradation_stats
+
+    whole, tiled = _fitted_stats_net(), _fitted_stats_net(cls_tile=16)
+    assert torch.equal(whole.lda_weight, tiled.lda_weight)  # training is unchanged
+    x = image(b=2, h=40, w=50, seed=9)
+    cut = [x[:, :, 16 * i:16 * i + 16, 16 * j:16 * j + 16] for i in range(2) for j in range(3)]
+    mean = torch.stack([degradation_stats(c) for c in cut]).mean(0)
+    expected = mean @ whole.lda_weight.T + whole.lda_bias
+    assert torch.allclose(tiled.logits(x), expected, atol=1e-5)
+    assert not torch.allclose(whole.logits(x), expected, atol=1e-3)
+    with pytest.raises(ValueError, match="cls_tile"):
+        build(cls_tile=16)                       # the trunk classifier has no statistics
+
+
+def test_min_confidence_sends_unsure_images_to_the_identity():
+    net = _fitted_stats_net(gate="hard")
+    x = image(b=3, h=24, w=24, seed=11)
+    probs = net.degradation_probabilities(x)
+    top = probs.max(1).values
+    threshold = float(top.median())             # one image above, one below, the median on it
+    with torch.no_grad():
+        for p in net.tail.parameters():          # heads that change the image
+            p.add_(0.1)
+    net.min_confidence = threshold
+    out = net(x)
+    for i in range(3):
+        if top[i] < threshold:
+            assert torch.allclose(out[i], x[i], atol=1e-6)
+        elif int(probs[i].argmax()) != K:
+            assert not torch.allclose(out[i], x[i], atol=1e-3)
+    with pytest.raises(ValueError, match="clean"):
+        build(min_confidence=0.5)

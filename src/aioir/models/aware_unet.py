@@ -82,7 +82,7 @@ import torch.nn.functional as F
 
 from aioir.models import MODELS, TEST_OPTIONS
 from aioir.models.padding import crop_to, pad_to_multiple
-from aioir.models.degradation_stats import NUM_STATS, degradation_stats
+from aioir.models.degradation_stats import MIN_SIDE, NUM_STATS, degradation_stats, tiled_stats
 from aioir.models.tiny_unet import add_unet_trunk, encode_unet
 
 HEADS = ("none", "tone", "tail", "both")
@@ -169,12 +169,17 @@ class AwareUNet(nn.Module):
             (:func:`~aioir.models.degradation_stats.degradation_stats` and linear
             discriminant analysis fitted in closed form).
         cls_ridge: relative ridge of the ``stats`` classifier's covariance (``r`` above).
+        cls_tile: at test time the ``stats`` classifier sees the mean statistics of the image's
+            ``cls_tile``-px tiles (:func:`~aioir.models.degradation_stats.tiled_stats`; the
+            training patches' size), not the whole image's; 0: the whole image's.
         train_gate: the gate in training: ``true``, ``pred`` or ``mix``.
         gate: the gate at test time: ``soft`` (probabilities) or ``hard`` (argmax).
         cls_detach: the classification loss does not reach the trunk.
         cls_weight: default weight of the classification loss (``aux_loss_weights``).
         clean: fraction of each batch's ground truths trained as a "clean" class (0: none).
         idt_weight: default weight of the clean images' L1 loss (``pred``/``mix`` gates).
+        min_confidence: at test time, an image whose most probable class has a probability
+            below this is restored by the clean class (the identity); 0: off. Needs ``clean``.
         in_channels: image channels.
     """
 
@@ -192,12 +197,14 @@ class AwareUNet(nn.Module):
         filter_ridge: float = 1e-5,
         classifier: str = "trunk",
         cls_ridge: float = 0.1,
+        cls_tile: int = 0,
         train_gate: str = "true",
         gate: str = "soft",
         cls_detach: bool = False,
         cls_weight: float = 0.1,
         clean: float = 0.0,
         idt_weight: float = 1.0,
+        min_confidence: float = 0.0,
         in_channels: int = 3,
     ) -> None:
         super().__init__()
@@ -214,6 +221,16 @@ class AwareUNet(nn.Module):
             raise ValueError(f"aware_unet: filter_size must be 0 or odd, got {filter_size}")
         if not 0.0 <= clean <= 1.0:
             raise ValueError(f"aware_unet: clean must be in [0, 1], got {clean}")
+        if cls_tile and (classifier != "stats" or cls_tile < MIN_SIDE):
+            raise ValueError(f"aware_unet: cls_tile needs classifier='stats' and a tile of at "
+                             f"least {MIN_SIDE} px, got cls_tile={cls_tile} with {classifier!r}")
+        self.cls_tile = int(cls_tile)
+        if not 0.0 <= min_confidence < 1.0:
+            raise ValueError(f"aware_unet: min_confidence must be in [0, 1), got {min_confidence}")
+        if min_confidence > 0 and clean <= 0:
+            raise ValueError("aware_unet: min_confidence routes unsure images to the clean class; "
+                             "it needs clean > 0")
+        self.min_confidence = float(min_confidence)
         c1, c2, c3 = width, 2 * width, 4 * width
         self.num_tasks = num_tasks
         self.clean = float(clean)
@@ -375,7 +392,8 @@ class AwareUNet(nn.Module):
         """The classifier's logits from the unpadded input ``x``, the padded ``xp`` and the
         trunk's pooled statistics."""
         if self.classifier is None:
-            return degradation_stats(x) @ self.lda_weight.T + self.lda_bias
+            stats = tiled_stats(x, self.cls_tile) if self.cls_tile else degradation_stats(x)
+            return stats @ self.lda_weight.T + self.lda_bias
         stats = self._class_stats(xp, trunk_stats)
         return self.classifier(stats.detach() if detach else stats)
 
@@ -428,8 +446,13 @@ class AwareUNet(nn.Module):
         xp, (h, w) = pad_to_multiple(x, 4)
         f1, f2, f3, stats = self._trunk(xp)
         probs = self._class_logits(x, xp, stats).softmax(1)
+        unsure = probs.max(1).values < self.min_confidence
         if self.gate == "hard":
             probs = F.one_hot(probs.argmax(1), self.num_classes).to(probs.dtype)
+        if self.min_confidence > 0:  # do no harm: an unsure image goes to the identity
+            clean = F.one_hot(torch.full_like(unsure, self.num_tasks, dtype=torch.long),
+                              self.num_classes).to(probs.dtype)
+            probs = torch.where(unsure[:, None], clean, probs)
         return crop_to(self._decode(xp, f1, f2, f3, probs), h, w)
 
     def train_forward(
