@@ -95,8 +95,6 @@ def score_network(checkpoint: Path | None, sets: list[Any], protocol: Any,
 
 def merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
     """One summary from per-task summaries (records concatenated, the average recomputed)."""
-    from aioir.engine.evaluation import summary  # noqa: F401  (same layout)
-
     out = dict(parts[0])
     out["records"] = [r for p in parts for r in p["records"]]
     out["per_task"] = {k: v for p in parts for k, v in p["per_task"].items()}
@@ -168,6 +166,8 @@ def main(argv: list[str] | None = None) -> int:
     print(table)
     print()
     print("\n".join(verdict(rows, names, tasks)))
+    if args.routing == "oracle":
+        print("(--routing oracle: the true task forced, a diagnosis; the network cannot do this)")
     if args.routes:
         for s in names:
             print(f"{s} routes:", json.dumps(routes[s]))
