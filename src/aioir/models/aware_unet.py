@@ -62,6 +62,13 @@ the training gate uses the classifier (``pred``/``mix``), restored with an L1 lo
 themselves (auxiliary loss ``idt``, weight ``idt_weight``). At test time an image the classifier
 finds clean-looking is gated towards the identity.
 
+**Test-time routing options** (off in the demo; measured on held-out photographs for issue 27,
+docs/benchmarks.md "The demo on held-out photographs": neither met its target without costing
+the embedded test set): ``min_confidence`` sends an image whose top probability is below it to
+the clean class (the identity); ``cls_tile`` makes the ``stats`` classifier read the mean
+statistics of the image's ``cls_tile``-px tiles (the training patches' scale) instead of the
+whole image's.
+
 >>> import torch
 >>> net = AwareUNet(width=8, num_tasks=3)
 >>> x = torch.rand(2, 3, 30, 19)
