@@ -370,3 +370,34 @@ def test_min_confidence_sends_unsure_images_to_the_identity():
             assert not torch.allclose(out[i], x[i], atol=1e-3)
     with pytest.raises(ValueError, match="clean"):
         build(min_confidence=0.5)
+
+
+def test_min_risk_routing_fits_the_cost_matrix_and_takes_the_least_expected_loss():
+    # 3 classes: two tasks and the clean class (the identity head). Hand-computed:
+    # class 0 images lose (0, 8, 10) and (0, 8, 10) dB -> C[0] = (0, 8, 10);
+    # class 1: (25, 33, 32) -> (8, 0, 1); clean: (35, 40, 50) -> (15, 10, 0).
+    torch.manual_seed(0)
+    net = models.build("aware_unet", width=8, num_tasks=2, clean=0.25, routing="min_risk")
+    psnr = torch.tensor([[30.0, 22.0, 20.0], [28.0, 20.0, 18.0], [25.0, 33.0, 32.0],
+                         [35.0, 40.0, 50.0]])
+    cost = net.fit_route_cost(psnr, torch.tensor([0, 0, 1, 2]))
+    assert cost.tolist() == [[0.0, 8.0, 10.0], [8.0, 0.0, 1.0], [15.0, 10.0, 0.0]]
+    # p = (0.4, 0.35, 0.25): argmax is class 0, but the risks are
+    # r0 = 0.35*8 + 0.25*15 = 6.55, r1 = 0.4*8 + 0.25*10 = 5.7, r2 = 0.4*10 + 0.35*1 = 4.35
+    logits = torch.tensor([[0.4, 0.35, 0.25]]).log()
+    assert net.min_risk_routes(logits).tolist() == [2]
+    # temperature 0.25: p ~ p**4 = (0.575, 0.337, 0.088): r0 = 4.02, r1 = 5.48, r2 = 6.09
+    net.route_temperature = 0.25
+    assert net.min_risk_routes(logits).tolist() == [0]
+    net.route_temperature = 1.0
+    # forward restores with the chosen head: here the identity (the clean class)
+    with torch.no_grad():
+        for p in net.tail.parameters():          # heads that change the image
+            p.add_(0.1)
+    net._class_logits = lambda x, xp, stats, detach=False: logits.expand(x.shape[0], 3)
+    x = image(b=2, h=24, w=24, seed=3)
+    assert torch.allclose(net(x), x, atol=1e-6)
+    with pytest.raises(ValueError, match="routing"):
+        build(routing="bayes")
+    with pytest.raises(ValueError, match="fit_route_cost"):
+        models.build("aware_unet", width=8, num_tasks=2, routing="min_risk")(x)

@@ -67,7 +67,11 @@ docs/benchmarks.md "The demo on held-out photographs": neither met its target wi
 the embedded test set): ``min_confidence`` sends an image whose top probability is below it to
 the clean class (the identity); ``cls_tile`` makes the ``stats`` classifier read the mean
 statistics of the image's ``cls_tile``-px tiles (the training patches' scale) instead of the
-whole image's.
+whole image's. ``routing="min_risk"`` routes an image to
+``argmin_r sum_t p(t | x) C[t, r]``, ``C[t, r]`` the mean dB lost by sending an image of class
+``t`` to head ``r`` rather than its best one, fitted on images of known class after training
+(:meth:`AwareUNet.fit_route_cost`, a buffer like the LDA's): when the classifier is unsure
+between heads, the one that costs least when wrong (often the identity) wins.
 
 >>> import torch
 >>> net = AwareUNet(width=8, num_tasks=3)
@@ -97,6 +101,7 @@ TRAIN_GATES = ("true", "pred", "mix")
 TEST_GATES = ("soft", "hard")
 FILTER_FITS = ("grad", "lstsq")
 CLASSIFIERS = ("trunk", "input", "stats")
+ROUTINGS = ("argmax", "min_risk")
 
 
 def mean_std(x: torch.Tensor) -> torch.Tensor:
@@ -187,6 +192,10 @@ class AwareUNet(nn.Module):
         idt_weight: default weight of the clean images' L1 loss (``pred``/``mix`` gates).
         min_confidence: at test time, an image whose most probable class has a probability
             below this is restored by the clean class (the identity); 0: off. Needs ``clean``.
+        routing: the test-time route: ``argmax`` (the gate above) or ``min_risk`` (the head
+            with the least expected loss under the classifier's probabilities and a cost
+            matrix fitted after training by :meth:`fit_route_cost`; a hard route).
+        route_temperature: ``min_risk`` reads ``softmax(logits / route_temperature)``.
         in_channels: image channels.
     """
 
@@ -212,13 +221,16 @@ class AwareUNet(nn.Module):
         clean: float = 0.0,
         idt_weight: float = 1.0,
         min_confidence: float = 0.0,
+        routing: str = "argmax",
+        route_temperature: float = 1.0,
         in_channels: int = 3,
     ) -> None:
         super().__init__()
         for name, value, allowed in (("heads", heads, HEADS), ("train_gate", train_gate,
                                      TRAIN_GATES), ("gate", gate, TEST_GATES),
                                      ("filter_fit", filter_fit, FILTER_FITS),
-                                     ("classifier", classifier, CLASSIFIERS)):
+                                     ("classifier", classifier, CLASSIFIERS),
+                                     ("routing", routing, ROUTINGS)):
             if value not in allowed:
                 raise ValueError(f"aware_unet: {name} must be one of {', '.join(allowed)}, "
                                  f"got {value!r}")
@@ -238,10 +250,19 @@ class AwareUNet(nn.Module):
             raise ValueError("aware_unet: min_confidence routes unsure images to the clean class; "
                              "it needs clean > 0")
         self.min_confidence = float(min_confidence)
+        if routing == "min_risk" and min_confidence > 0:
+            raise ValueError("aware_unet: routing='min_risk' and min_confidence are two answers "
+                             "to the same question; set one of them")
+        if not route_temperature > 0:
+            raise ValueError(f"aware_unet: route_temperature must be > 0, got {route_temperature}")
+        self.routing = routing
+        self.route_temperature = float(route_temperature)
         c1, c2, c3 = width, 2 * width, 4 * width
         self.num_tasks = num_tasks
         self.clean = float(clean)
         self.num_classes = num_tasks + (1 if clean > 0 else 0)
+        if routing == "min_risk":  # C[t, r]: the loss of routing class t to head r (fitted)
+            self.register_buffer("route_cost", torch.zeros(self.num_classes, self.num_classes))
         self.heads, self.train_gate, self.gate = heads, train_gate, gate
         self.cls_detach = cls_detach
         # the closed-form classifier has no gradient: its cross-entropy is only reported
@@ -449,10 +470,57 @@ class AwareUNet(nn.Module):
         return self.logits(x).softmax(1)
 
     # ------------------------------------------------------------------ forward
+    @torch.no_grad()
+    def fit_route_cost(self, psnr: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
+        """Fit the cost matrix of ``routing="min_risk"`` from images of known class.
+
+        ``psnr`` is ``(N, num_classes)``: each image's PSNR when restored by each head (the last
+        one, with the clean class, the identity); ``classes`` ``(N,)`` its true class (the
+        clean class for undegraded images). ``C[t, r]`` is the mean over the images of class
+        ``t`` of ``max_r' psnr[r'] - psnr[r]``, the dB lost by routing them to ``r`` rather than
+        to their best head; a class with no image keeps a zero row. Returns ``C``.
+
+        >>> net = AwareUNet(width=4, num_tasks=2, routing="min_risk")
+        >>> psnr = torch.tensor([[30.0, 20.0], [28.0, 24.0], [21.0, 25.0]])
+        >>> net.fit_route_cost(psnr, torch.tensor([0, 0, 1])).tolist()
+        [[0.0, 7.0], [4.0, 0.0]]
+        """
+        if self.routing != "min_risk":
+            raise ValueError("aware_unet: fit_route_cost needs routing='min_risk'")
+        if psnr.dim() != 2 or psnr.shape[1] != self.num_classes or len(classes) != len(psnr):
+            raise ValueError(f"aware_unet: fit_route_cost needs psnr (N, {self.num_classes}) "
+                             f"and N classes, got {tuple(psnr.shape)} and {len(classes)}")
+        loss = (psnr.max(1, keepdim=True).values - psnr).double()
+        classes = torch.as_tensor(classes).long()
+        count = torch.bincount(classes, minlength=self.num_classes).double()
+        total = torch.zeros(self.num_classes, self.num_classes, dtype=torch.float64)
+        total.index_add_(0, classes, loss)
+        self.route_cost.copy_((total / count.clamp(min=1)[:, None]).float())
+        return self.route_cost.clone()
+
+    def min_risk_routes(self, logits: torch.Tensor) -> torch.Tensor:
+        """``argmin_r sum_t p(t | x) C[t, r]`` per image, ``p = softmax(logits / T)``
+        (``T``: ``route_temperature``): the head with the least expected loss.
+
+        >>> net = AwareUNet(width=4, num_tasks=2, routing="min_risk")
+        >>> _ = net.route_cost.copy_(torch.tensor([[0.0, 7.0], [4.0, 0.0]]))
+        >>> net.min_risk_routes(torch.tensor([[0.0, 0.0], [0.0, 1.0]])).tolist()
+        [0, 1]
+        """
+        if not bool(self.route_cost.any()):
+            raise ValueError("aware_unet: routing='min_risk' needs its cost matrix; call "
+                             "fit_route_cost after training")
+        probs = (logits / self.route_temperature).softmax(1)
+        return (probs @ self.route_cost).argmin(1)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         xp, (h, w) = pad_to_multiple(x, 4)
         f1, f2, f3, stats = self._trunk(xp)
-        probs = self._class_logits(x, xp, stats).softmax(1)
+        logits = self._class_logits(x, xp, stats)
+        if self.routing == "min_risk":
+            gate = F.one_hot(self.min_risk_routes(logits), self.num_classes).to(x.dtype)
+            return crop_to(self._decode(xp, f1, f2, f3, gate), h, w)
+        probs = logits.softmax(1)
         unsure = probs.max(1).values < self.min_confidence
         if self.gate == "hard":
             probs = F.one_hot(probs.argmax(1), self.num_classes).to(probs.dtype)
