@@ -1,10 +1,13 @@
 """Issue 27 diagnosis: the demo's 192-px test crops (the embedded test photographs, the demo's
 crop table) restored by today's demo networks under another test-time routing::
 
-    python benchmarks/heldout_diagnosis/crops.py mixed,tur 0,64,96 [LDA.pt]
+    python benchmarks/heldout_diagnosis/crops.py mixed,tur 0,64,96 [LDA.pt | risk=COST.pt]
 
 ``cls_tile`` 0 (today's, reproduces the committed crop table) or N px tiles; with ``LDA.pt``
-(``refit_lda.py``) the classifier's discriminants are replaced by that refit.
+(``refit_lda.py``) the classifier's discriminants are replaced by that refit; with
+``risk=COST.pt`` (``STRAT`` in the path: each strategy's own fit) the network routes by
+``routing="min_risk"`` with the cost matrix and temperature that ``route_cost.py`` fitted on
+training images (``riskT1=COST.pt``: temperature 1).
 """
 import sys
 from pathlib import Path
@@ -29,7 +32,14 @@ for strat in sys.argv[1].split(","):
     protocol = val_protocol(cfg, setting)
     sets, _ = build_test_sets(setting, cfg.data.root, max_size=cfg.val.max_size)
     model, _ = load_network(sorted((run / "checkpoints").glob("step_*.pt"))[-1], use_ema=True)
-    if len(sys.argv) > 3:
+    arg = sys.argv[3] if len(sys.argv) > 3 else ""
+    if arg.startswith("risk"):
+        d = torch.load(arg.split("=", 1)[1].replace("STRAT", strat))
+        model.routing = "min_risk"
+        model.min_confidence = 0.0
+        model.route_temperature = 1.0 if arg.startswith("riskT1") else d["temperature"]
+        model.register_buffer("route_cost", d["cost"])
+    elif arg:
         lda = torch.load(sys.argv[3])
         model.lda_weight.copy_(lda["w"])
         model.lda_bias.copy_(lda["b"])

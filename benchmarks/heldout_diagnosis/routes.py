@@ -8,7 +8,9 @@ gate, so the heads never see the classifier and a routing change equals training
 VARIANTS (comma-separated): ``whole`` (today's: statistics of the whole image), ``tN`` (mean
 statistics of N-px tiles, ``cls_tile``), ``rX:whole`` / ``rX:tN`` (the LDA re-solved with ridge X
 from the checkpoint's sufficient statistics), ``f=FILE@whole`` (an LDA saved by
-``refit_lda.py``). Each is printed with confidence thresholds 0 / 0.5 / 0.6 (``min_confidence``),
+``refit_lda.py``), ``risk=FILE`` / ``riskT1=FILE`` (``routing="min_risk"`` with the cost matrix
+and temperature fitted on training images by ``route_cost.py``; ``riskT1``: temperature 1). Each
+(but the risk variants) is printed with confidence thresholds 0 / 0.5 / 0.6 (``min_confidence``),
 then the oracle (true task) and the input (identity). ``heldout``: the held-out photographs in
 runs/demo_base/heldout-photos (``benchmarks/heldout_photos.py``); ``whole``: the embedded test
 photographs whole.
@@ -64,6 +66,12 @@ def solve(ridge):
     return w.float(), (-0.5 * (w * means).sum(1)).float()
 def lp(v, x):
     ridge = None
+    if v.startswith("risk"):  # min-risk route, returned one-hot
+        d = torch.load(v.split("=", 1)[1])
+        temp = 1.0 if v.startswith("riskT1") else d["temperature"]
+        logit = degradation_stats(x) @ W.T + b
+        r = int(((logit / temp).softmax(1) @ d["cost"]).argmin(1)[0])
+        return torch.nn.functional.one_hot(torch.tensor(r), model.num_classes).float()
     if v.startswith("f="):
         path, v = v[2:].split("@"); d = torch.load(path)
         s_ = degradation_stats(x) if v == "whole" else tiled_stats(x, int(v[1:]))
@@ -81,7 +89,7 @@ for s in ss:
         for v in variants:
             probs[v][(s.task, idx, nm)] = lp(v, x).tolist()
 for v in variants + ["oracle", "input"]:
-    for thr in ((0.0, 0.5, 0.6) if v not in ("oracle", "input") else (0.0,)):
+    for thr in ((0.0, 0.5, 0.6) if v not in ("oracle", "input") and not v.startswith("risk") else (0.0,)):
         per, acc = {}, 0
         for s in ss:
             for (t, idx, nm), p in probs[variants[0]].items():
