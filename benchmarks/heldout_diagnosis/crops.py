@@ -7,7 +7,7 @@ crop table) restored by today's demo networks under another test-time routing::
 (``refit_lda.py``) the classifier's discriminants are replaced by that refit; with
 ``risk=COST.pt`` (``STRAT`` in the path: each strategy's own fit) the network routes by
 ``routing="min_risk"`` with the cost matrix and temperature that ``route_cost.py`` fitted on
-training images (``riskT1=COST.pt``: temperature 1).
+training images (``riskTX=COST.pt``: temperature X).
 """
 import sys
 from pathlib import Path
@@ -37,7 +37,8 @@ for strat in sys.argv[1].split(","):
         d = torch.load(arg.split("=", 1)[1].replace("STRAT", strat))
         model.routing = "min_risk"
         model.min_confidence = 0.0
-        model.route_temperature = 1.0 if arg.startswith("riskT1") else d["temperature"]
+        head = arg.split("=", 1)[0]
+        model.route_temperature = float(head[5:]) if head.startswith("riskT") else d["temperature"]
         model.register_buffer("route_cost", d["cost"])
     elif arg:
         lda = torch.load(sys.argv[3])

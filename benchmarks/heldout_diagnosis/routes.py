@@ -8,8 +8,8 @@ gate, so the heads never see the classifier and a routing change equals training
 VARIANTS (comma-separated): ``whole`` (today's: statistics of the whole image), ``tN`` (mean
 statistics of N-px tiles, ``cls_tile``), ``rX:whole`` / ``rX:tN`` (the LDA re-solved with ridge X
 from the checkpoint's sufficient statistics), ``f=FILE@whole`` (an LDA saved by
-``refit_lda.py``), ``risk=FILE`` / ``riskT1=FILE`` (``routing="min_risk"`` with the cost matrix
-and temperature fitted on training images by ``route_cost.py``; ``riskT1``: temperature 1). Each
+``refit_lda.py``), ``risk=FILE`` / ``riskTX=FILE`` (``routing="min_risk"`` with the cost matrix
+and temperature fitted on training images by ``route_cost.py``; ``riskTX``: temperature X). Each
 (but the risk variants) is printed with confidence thresholds 0 / 0.5 / 0.6 (``min_confidence``),
 then the oracle (true task) and the input (identity). ``heldout``: the held-out photographs in
 runs/demo_base/heldout-photos (``benchmarks/heldout_photos.py``); ``whole``: the embedded test
@@ -68,7 +68,8 @@ def lp(v, x):
     ridge = None
     if v.startswith("risk"):  # min-risk route, returned one-hot
         d = torch.load(v.split("=", 1)[1])
-        temp = 1.0 if v.startswith("riskT1") else d["temperature"]
+        head = v.split("=", 1)[0]
+        temp = float(head[5:]) if head.startswith("riskT") else d["temperature"]
         logit = degradation_stats(x) @ W.T + b
         r = int(((logit / temp).softmax(1) @ d["cost"]).argmin(1)[0])
         return torch.nn.functional.one_hot(torch.tensor(r), model.num_classes).float()
