@@ -15,7 +15,11 @@ One folder holds both budgets: ``aioir demo --out D`` writes ``D/default`` and
 ``aioir demo --quick --out D`` writes ``D/quick``. To regenerate every table after a change of
 numbers (the one command)::
 
-    aioir demo --out D && aioir demo --quick --out D && python benchmarks/doc_tables.py D
+    aioir demo --out D && aioir demo --quick --out D && python benchmarks/heldout_demo.py D \
+        && python benchmarks/doc_tables.py D
+
+(``heldout_demo.py`` writes ``D/default/heldout_results.json``, the table ``demo-heldout``: the
+default demo's networks on the held-out photographs of issue 27).
 
 ``--check`` rewrites nothing: it exits 1 with a diff when a documented table differs from what
 the folder's run printed (the CI test ``tests/test_doc_tables.py`` does this with a fresh
@@ -51,6 +55,8 @@ class Table:
 
     budget: str
     render: Callable[[dict[str, Any]], str]
+    #: a key the budget's results must hold (else the table is left alone)
+    needs: str | None = None
 
 
 def _results_table(key: str) -> Callable[[dict[str, Any]], str]:
@@ -102,6 +108,8 @@ TABLES = {
     for part, render in (("crops", _results_table("rows")), ("whole", _results_table("whole_rows")),
                          ("summary", summary_text))
 }
+#: the held-out photographs of issue 27 (``python benchmarks/heldout_demo.py D`` writes them)
+TABLES["demo-heldout"] = Table("default", _results_table("heldout_rows"), needs="heldout_rows")
 
 
 def load_results(folder: Path) -> dict[str, dict[str, Any]]:
@@ -112,6 +120,9 @@ def load_results(folder: Path) -> dict[str, dict[str, Any]]:
         for f in (folder / b / "demo_results.json", folder / "demo_results.json"):
             if f.is_file() and (f.parent.name == b):
                 found[b] = json.loads(f.read_text())
+                heldout = f.parent / "heldout_results.json"
+                if heldout.is_file():
+                    found[b]["heldout_rows"] = json.loads(heldout.read_text())["rows"]
                 break
     return found
 
@@ -126,7 +137,8 @@ def fill(text: str, results: dict[str, dict[str, Any]], where: str) -> tuple[str
         if name not in TABLES:
             raise SystemExit(f"{where}: unknown table marker {name!r} (known: {sorted(TABLES)})")
         table = TABLES[name]
-        if table.budget not in results:
+        if table.budget not in results or (table.needs
+                                           and table.needs not in results[table.budget]):
             skipped.append(name)
             return m.group(0)
         # blank lines around the table: the comments stay HTML blocks of their own in Markdown

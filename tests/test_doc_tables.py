@@ -84,6 +84,20 @@ def test_fill_writes_the_marked_table_and_leaves_other_budgets(tmp_path):
     assert text == want
 
 
+def test_heldout_table_comes_from_heldout_results_and_is_left_alone_without_them(tmp_path):
+    doc = "<!-- table:demo-heldout -->\n\n| old |\n\n<!-- /table -->\n"
+    out = tmp_path / "demo" / "default"
+    out.mkdir(parents=True)
+    (out / "demo_results.json").write_text(json.dumps(_results(24.13)))
+    results = doc_tables.load_results(out.parent)
+    text, skipped = doc_tables.fill(doc, results, "x.md")
+    assert skipped == ["demo-heldout"] and text == doc      # no heldout_results.json yet
+    (out / "heldout_results.json").write_text(json.dumps({"rows": _results(24.125)["rows"]}))
+    text, skipped = doc_tables.fill(doc, doc_tables.load_results(out.parent), "x.md")
+    assert not skipped
+    assert text == f"<!-- table:demo-heldout -->\n\n{_expected(24.125)}\n\n<!-- /table -->\n"
+
+
 def test_summary_lines_round_as_the_demo_prints(tmp_path):
     r = _results(24.125)
     r["vs_mixed"] = {"tur": {"crops": {"estimate": -0.344, "lo": -0.775, "hi": 0.031},

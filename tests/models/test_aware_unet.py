@@ -323,3 +323,80 @@ def test_stats_classifier_leaves_unseen_classes_out():
     net.train_forward({"lq": image(b=4), "task_id": torch.tensor([0, 1, 0, 1])}, restore=False)
     net.eval()
     assert (net.logits(image()).argmax(1) != 2).all()
+
+
+def _fitted_stats_net(**options):
+    net = build(classifier="stats", clean=0.25, **options)
+    net.train()
+    for seed, tasks in ((5, [0, 1, 2, 0, 1, 2, 0, 1]), (6, [2, 2, 1, 0, 0, 1, 2, 0])):
+        x, y = image(b=8, seed=seed), image(b=8, seed=seed + 10) ** 2
+        net.train_forward({"lq": x, "gt": y, "task_id": torch.tensor(tasks)}, restore=False)
+    return net.eval()
+
+
+def test_cls_tile_classifies_the_mean_statistics_of_the_tiles():
+    """cls_tile=16 on a 40 x 50 image: the logits are the discriminants of the mean
+    statistics of its six 16-px tiles (the 8/2-px remainders left out), cut here by hand."""
+    from aioir.models.degradation_stats import degradation_stats
+
+    whole, tiled = _fitted_stats_net(), _fitted_stats_net(cls_tile=16)
+    assert torch.equal(whole.lda_weight, tiled.lda_weight)  # training is unchanged
+    x = image(b=2, h=40, w=50, seed=9)
+    cut = [x[:, :, 16 * i:16 * i + 16, 16 * j:16 * j + 16] for i in range(2) for j in range(3)]
+    mean = torch.stack([degradation_stats(c) for c in cut]).mean(0)
+    expected = mean @ whole.lda_weight.T + whole.lda_bias
+    assert torch.allclose(tiled.logits(x), expected, atol=1e-5)
+    assert not torch.allclose(whole.logits(x), expected, atol=1e-3)
+    with pytest.raises(ValueError, match="cls_tile"):
+        build(cls_tile=16)                       # the trunk classifier has no statistics
+
+
+def test_min_confidence_sends_unsure_images_to_the_identity():
+    net = _fitted_stats_net(gate="hard")
+    x = image(b=3, h=24, w=24, seed=11)
+    probs = net.degradation_probabilities(x)
+    top = probs.max(1).values
+    threshold = float(top.median())             # one image above, one below, the median on it
+    with torch.no_grad():
+        for p in net.tail.parameters():          # heads that change the image
+            p.add_(0.1)
+    net.min_confidence = threshold
+    out = net(x)
+    for i in range(3):
+        if top[i] < threshold:
+            assert torch.allclose(out[i], x[i], atol=1e-6)
+        elif int(probs[i].argmax()) != K:
+            assert not torch.allclose(out[i], x[i], atol=1e-3)
+    with pytest.raises(ValueError, match="clean"):
+        build(min_confidence=0.5)
+
+
+def test_min_risk_routing_fits_the_cost_matrix_and_takes_the_least_expected_loss():
+    # 3 classes: two tasks and the clean class (the identity head). Hand-computed:
+    # class 0 images lose (0, 8, 10) and (0, 8, 10) dB -> C[0] = (0, 8, 10);
+    # class 1: (25, 33, 32) -> (8, 0, 1); clean: (35, 40, 50) -> (15, 10, 0).
+    torch.manual_seed(0)
+    net = models.build("aware_unet", width=8, num_tasks=2, clean=0.25, routing="min_risk")
+    psnr = torch.tensor([[30.0, 22.0, 20.0], [28.0, 20.0, 18.0], [25.0, 33.0, 32.0],
+                         [35.0, 40.0, 50.0]])
+    cost = net.fit_route_cost(psnr, torch.tensor([0, 0, 1, 2]))
+    assert cost.tolist() == [[0.0, 8.0, 10.0], [8.0, 0.0, 1.0], [15.0, 10.0, 0.0]]
+    # p = (0.4, 0.35, 0.25): argmax is class 0, but the risks are
+    # r0 = 0.35*8 + 0.25*15 = 6.55, r1 = 0.4*8 + 0.25*10 = 5.7, r2 = 0.4*10 + 0.35*1 = 4.35
+    logits = torch.tensor([[0.4, 0.35, 0.25]]).log()
+    assert net.min_risk_routes(logits).tolist() == [2]
+    # temperature 0.25: p ~ p**4 = (0.575, 0.337, 0.088): r0 = 4.02, r1 = 5.48, r2 = 6.09
+    net.route_temperature = 0.25
+    assert net.min_risk_routes(logits).tolist() == [0]
+    net.route_temperature = 1.0
+    # forward restores with the chosen head: here the identity (the clean class)
+    with torch.no_grad():
+        for p in net.tail.parameters():          # heads that change the image
+            p.add_(0.1)
+    net._class_logits = lambda x, xp, stats, detach=False: logits.expand(x.shape[0], 3)
+    x = image(b=2, h=24, w=24, seed=3)
+    assert torch.allclose(net(x), x, atol=1e-6)
+    with pytest.raises(ValueError, match="routing"):
+        build(routing="bayes")
+    with pytest.raises(ValueError, match="fit_route_cost"):
+        models.build("aware_unet", width=8, num_tasks=2, routing="min_risk")(x)

@@ -62,6 +62,19 @@ the training gate uses the classifier (``pred``/``mix``), restored with an L1 lo
 themselves (auxiliary loss ``idt``, weight ``idt_weight``). At test time an image the classifier
 finds clean-looking is gated towards the identity.
 
+**Test-time routing options** (off in the demo; measured on held-out photographs for issue 27,
+docs/benchmarks.md "The demo on held-out photographs": neither met its target without costing
+the embedded test set): ``min_confidence`` sends an image whose top probability is below it to
+the clean class (the identity); ``cls_tile`` makes the ``stats`` classifier read the mean
+statistics of the image's ``cls_tile``-px tiles (the training patches' scale) instead of the
+whole image's. ``routing="min_risk"`` routes an image to
+``argmin_r sum_t p(t | x) C[t, r]``, ``C[t, r]`` the mean dB lost by sending an image of class
+``t`` to head ``r`` rather than its best one, fitted on images of known class after training
+(:meth:`AwareUNet.fit_route_cost`, a buffer like the LDA's): when the classifier is unsure
+between heads, the one that costs least when wrong (often the identity) wins. Measured on the
+demo for issue 27 with ``C`` fitted on its training photographs: worse than the argmax on the
+held-out and the embedded photographs (the costs do not transfer from 11 training photos), off.
+
 >>> import torch
 >>> net = AwareUNet(width=8, num_tasks=3)
 >>> x = torch.rand(2, 3, 30, 19)
@@ -75,14 +88,14 @@ True
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from aioir.models import MODELS, TEST_OPTIONS
-from aioir.models.degradation_stats import NUM_STATS, degradation_stats
+from aioir.models.degradation_stats import MIN_SIDE, NUM_STATS, degradation_stats, tiled_stats
 from aioir.models.padding import crop_to, pad_to_multiple
 from aioir.models.tiny_unet import add_unet_trunk, encode_unet
 
@@ -91,6 +104,7 @@ TRAIN_GATES = ("true", "pred", "mix")
 TEST_GATES = ("soft", "hard")
 FILTER_FITS = ("grad", "lstsq")
 CLASSIFIERS = ("trunk", "input", "stats")
+ROUTINGS = ("argmax", "min_risk")
 
 
 def mean_std(x: torch.Tensor) -> torch.Tensor:
@@ -150,6 +164,7 @@ def _correlate_shifts(padded: torch.Tensor, kernels: torch.Tensor, k: int, h: An
         for j in range(k):
             term = kernels[:, i * k + j, None, None, None] * padded[:, :, i:i + h, j:j + w]
             out = term if out is None else out + term
+    assert out is not None  # k >= 1
     return out
 
 
@@ -170,14 +185,42 @@ class AwareUNet(nn.Module):
             (:func:`~aioir.models.degradation_stats.degradation_stats` and linear
             discriminant analysis fitted in closed form).
         cls_ridge: relative ridge of the ``stats`` classifier's covariance (``r`` above).
+        cls_tile: at test time the ``stats`` classifier sees the mean statistics of the image's
+            ``cls_tile``-px tiles (:func:`~aioir.models.degradation_stats.tiled_stats`; the
+            training patches' size), not the whole image's; 0: the whole image's.
         train_gate: the gate in training: ``true``, ``pred`` or ``mix``.
         gate: the gate at test time: ``soft`` (probabilities) or ``hard`` (argmax).
         cls_detach: the classification loss does not reach the trunk.
         cls_weight: default weight of the classification loss (``aux_loss_weights``).
         clean: fraction of each batch's ground truths trained as a "clean" class (0: none).
         idt_weight: default weight of the clean images' L1 loss (``pred``/``mix`` gates).
+        min_confidence: at test time, an image whose most probable class has a probability
+            below this is restored by the clean class (the identity); 0: off. Needs ``clean``.
+        routing: the test-time route: ``argmax`` (the gate above) or ``min_risk`` (the head
+            with the least expected loss under the classifier's probabilities and a cost
+            matrix fitted after training by :meth:`fit_route_cost`; a hard route).
+        route_temperature: ``min_risk`` reads ``softmax(logits / route_temperature)``.
         in_channels: image channels.
     """
+
+    # buffers and optional parts registered in __init__ by the options, typed for mypy
+    lda_count: torch.Tensor
+    lda_sum: torch.Tensor
+    lda_scatter: torch.Tensor
+    lda_weight: torch.Tensor
+    lda_bias: torch.Tensor
+    filters: torch.Tensor
+    filter_gram: torch.Tensor
+    filter_rhs: torch.Tensor
+    filter_count: torch.Tensor
+    route_cost: torch.Tensor
+    classifier: nn.Sequential | None
+    film: nn.ModuleList | None
+    up1: nn.Module
+    up2: nn.Module
+    dec1: nn.Module
+    dec2: nn.Module
+
 
     uem_tap = "tap"
 
@@ -193,19 +236,24 @@ class AwareUNet(nn.Module):
         filter_ridge: float = 1e-5,
         classifier: str = "trunk",
         cls_ridge: float = 0.1,
+        cls_tile: int = 0,
         train_gate: str = "true",
         gate: str = "soft",
         cls_detach: bool = False,
         cls_weight: float = 0.1,
         clean: float = 0.0,
         idt_weight: float = 1.0,
+        min_confidence: float = 0.0,
+        routing: str = "argmax",
+        route_temperature: float = 1.0,
         in_channels: int = 3,
     ) -> None:
         super().__init__()
         for name, value, allowed in (("heads", heads, HEADS), ("train_gate", train_gate,
                                      TRAIN_GATES), ("gate", gate, TEST_GATES),
                                      ("filter_fit", filter_fit, FILTER_FITS),
-                                     ("classifier", classifier, CLASSIFIERS)):
+                                     ("classifier", classifier, CLASSIFIERS),
+                                     ("routing", routing, ROUTINGS)):
             if value not in allowed:
                 raise ValueError(f"aware_unet: {name} must be one of {', '.join(allowed)}, "
                                  f"got {value!r}")
@@ -215,10 +263,29 @@ class AwareUNet(nn.Module):
             raise ValueError(f"aware_unet: filter_size must be 0 or odd, got {filter_size}")
         if not 0.0 <= clean <= 1.0:
             raise ValueError(f"aware_unet: clean must be in [0, 1], got {clean}")
+        if cls_tile and (classifier != "stats" or cls_tile < MIN_SIDE):
+            raise ValueError(f"aware_unet: cls_tile needs classifier='stats' and a tile of at "
+                             f"least {MIN_SIDE} px, got cls_tile={cls_tile} with {classifier!r}")
+        self.cls_tile = int(cls_tile)
+        if not 0.0 <= min_confidence < 1.0:
+            raise ValueError(f"aware_unet: min_confidence must be in [0, 1), got {min_confidence}")
+        if min_confidence > 0 and clean <= 0:
+            raise ValueError("aware_unet: min_confidence routes unsure images to the clean class; "
+                             "it needs clean > 0")
+        self.min_confidence = float(min_confidence)
+        if routing == "min_risk" and min_confidence > 0:
+            raise ValueError("aware_unet: routing='min_risk' and min_confidence are two answers "
+                             "to the same question; set one of them")
+        if not route_temperature > 0:
+            raise ValueError(f"aware_unet: route_temperature must be > 0, got {route_temperature}")
+        self.routing = routing
+        self.route_temperature = float(route_temperature)
         c1, c2, c3 = width, 2 * width, 4 * width
         self.num_tasks = num_tasks
         self.clean = float(clean)
         self.num_classes = num_tasks + (1 if clean > 0 else 0)
+        if routing == "min_risk":  # C[t, r]: the loss of routing class t to head r (fitted)
+            self.register_buffer("route_cost", torch.zeros(self.num_classes, self.num_classes))
         self.heads, self.train_gate, self.gate = heads, train_gate, gate
         self.cls_detach = cls_detach
         # the closed-form classifier has no gradient: its cross-entropy is only reported
@@ -261,16 +328,16 @@ class AwareUNet(nn.Module):
         )
         self.tap = nn.Identity()
         self.tail = nn.Conv2d(c1, in_channels * n_tail, 3, padding=1)
-        for layer in (self.tone[-1], self.tail):
+        for layer in (cast(nn.Linear, self.tone[-1]), self.tail):  # both with a bias
             nn.init.zeros_(layer.weight)
-            nn.init.zeros_(layer.bias)
+            nn.init.zeros_(cast(torch.Tensor, layer.bias))
         n = self.num_classes
         self.film = (nn.ModuleList([nn.Linear(n, 2 * c2), nn.Linear(n, 2 * c1)])
                      if film else None)
         if self.film is not None:
-            for layer in self.film:
-                nn.init.zeros_(layer.weight)
-                nn.init.zeros_(layer.bias)
+            for linear in cast(list[nn.Linear], list(self.film)):
+                nn.init.zeros_(linear.weight)
+                nn.init.zeros_(linear.bias)
         self.filter_size = filter_size
         self.filter_fit = filter_fit
         self.filter_ridge = float(filter_ridge)
@@ -372,11 +439,12 @@ class AwareUNet(nn.Module):
         return base + self._mixed(self.tail(self.tap(d1)), w, c)
 
     def _class_logits(self, x: torch.Tensor, xp: torch.Tensor,
-                      trunk_stats: torch.Tensor, detach: bool = False) -> torch.Tensor:
+                      trunk_stats: torch.Tensor | None, detach: bool = False) -> torch.Tensor:
         """The classifier's logits from the unpadded input ``x``, the padded ``xp`` and the
         trunk's pooled statistics."""
         if self.classifier is None:
-            return degradation_stats(x) @ self.lda_weight.T + self.lda_bias
+            stats = tiled_stats(x, self.cls_tile) if self.cls_tile else degradation_stats(x)
+            return stats @ self.lda_weight.T + self.lda_bias
         stats = self._class_stats(xp, trunk_stats)
         return self.classifier(stats.detach() if detach else stats)
 
@@ -401,8 +469,9 @@ class AwareUNet(nn.Module):
         self.lda_weight.copy_(torch.where(seen[:, None], w, torch.zeros_like(w)).float())
         self.lda_bias.copy_(torch.where(seen, b, torch.full_like(b, -1e4)).float())
 
-    def _class_stats(self, x: torch.Tensor, trunk_stats: torch.Tensor) -> torch.Tensor:
+    def _class_stats(self, x: torch.Tensor, trunk_stats: torch.Tensor | None) -> torch.Tensor:
         if self.cls_net is None:
+            assert trunk_stats is not None  # no classifier net of its own: it reads the trunk
             return trunk_stats
         stats, h = [], x
         for layer in self.cls_net:
@@ -425,12 +494,64 @@ class AwareUNet(nn.Module):
         return self.logits(x).softmax(1)
 
     # ------------------------------------------------------------------ forward
+    @torch.no_grad()
+    def fit_route_cost(self, psnr: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
+        """Fit the cost matrix of ``routing="min_risk"`` from images of known class.
+
+        ``psnr`` is ``(N, num_classes)``: each image's PSNR when restored by each head (the last
+        one, with the clean class, the identity); ``classes`` ``(N,)`` its true class (the
+        clean class for undegraded images). ``C[t, r]`` is the mean over the images of class
+        ``t`` of ``max_r' psnr[r'] - psnr[r]``, the dB lost by routing them to ``r`` rather than
+        to their best head; a class with no image keeps a zero row. Returns ``C``.
+
+        >>> net = AwareUNet(width=4, num_tasks=2, routing="min_risk")
+        >>> psnr = torch.tensor([[30.0, 20.0], [28.0, 24.0], [21.0, 25.0]])
+        >>> net.fit_route_cost(psnr, torch.tensor([0, 0, 1])).tolist()
+        [[0.0, 7.0], [4.0, 0.0]]
+        """
+        if self.routing != "min_risk":
+            raise ValueError("aware_unet: fit_route_cost needs routing='min_risk'")
+        if psnr.dim() != 2 or psnr.shape[1] != self.num_classes or len(classes) != len(psnr):
+            raise ValueError(f"aware_unet: fit_route_cost needs psnr (N, {self.num_classes}) "
+                             f"and N classes, got {tuple(psnr.shape)} and {len(classes)}")
+        loss = (psnr.max(1, keepdim=True).values - psnr).double()
+        classes = torch.as_tensor(classes).long()
+        count = torch.bincount(classes, minlength=self.num_classes).double()
+        total = torch.zeros(self.num_classes, self.num_classes, dtype=torch.float64)
+        total.index_add_(0, classes, loss)
+        self.route_cost.copy_((total / count.clamp(min=1)[:, None]).float())
+        return self.route_cost.clone()
+
+    def min_risk_routes(self, logits: torch.Tensor) -> torch.Tensor:
+        """``argmin_r sum_t p(t | x) C[t, r]`` per image, ``p = softmax(logits / T)``
+        (``T``: ``route_temperature``): the head with the least expected loss.
+
+        >>> net = AwareUNet(width=4, num_tasks=2, routing="min_risk")
+        >>> _ = net.route_cost.copy_(torch.tensor([[0.0, 7.0], [4.0, 0.0]]))
+        >>> net.min_risk_routes(torch.tensor([[0.0, 0.0], [0.0, 1.0]])).tolist()
+        [0, 1]
+        """
+        if not bool(self.route_cost.any()):
+            raise ValueError("aware_unet: routing='min_risk' needs its cost matrix; call "
+                             "fit_route_cost after training")
+        probs = (logits / self.route_temperature).softmax(1)
+        return (probs @ self.route_cost).argmin(1)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         xp, (h, w) = pad_to_multiple(x, 4)
         f1, f2, f3, stats = self._trunk(xp)
-        probs = self._class_logits(x, xp, stats).softmax(1)
+        logits = self._class_logits(x, xp, stats)
+        if self.routing == "min_risk":
+            gate = F.one_hot(self.min_risk_routes(logits), self.num_classes).to(x.dtype)
+            return crop_to(self._decode(xp, f1, f2, f3, gate), h, w)
+        probs = logits.softmax(1)
+        unsure = probs.max(1).values < self.min_confidence
         if self.gate == "hard":
             probs = F.one_hot(probs.argmax(1), self.num_classes).to(probs.dtype)
+        if self.min_confidence > 0:  # do no harm: an unsure image goes to the identity
+            clean = F.one_hot(torch.full_like(unsure, self.num_tasks, dtype=torch.long),
+                              self.num_classes).to(probs.dtype)
+            probs = torch.where(unsure[:, None], clean, probs)
         return crop_to(self._decode(xp, f1, f2, f3, probs), h, w)
 
     def train_forward(
@@ -445,7 +566,7 @@ class AwareUNet(nn.Module):
                              f"the batch holds task ids up to {int(task.max())}; set "
                              "model.options.num_tasks to the run's number of tasks")
         b = x.shape[0]
-        n_clean = int(round(self.clean * b)) if self.clean > 0 and "gt" in batch else 0
+        n_clean = round(self.clean * b) if self.clean > 0 and "gt" in batch else 0
         if n_clean:  # ground truths as the clean class, in the same trunk pass
             x = torch.cat([x, batch["gt"][:n_clean]], 0)
             task = torch.cat([task, task.new_full((n_clean,), self.num_tasks)])

@@ -53,6 +53,11 @@ pixels (every ``n``-th pixel in raster order), so whole photographs cost little.
 torch.Size([2, 21])
 >>> bool(torch.isfinite(degradation_stats(torch.zeros(1, 3, 16, 16))).all())  # flat black
 True
+
+A classifier fitted on ``t``-px training patches sees a whole photograph through
+:func:`tiled_stats`: the mean of the statistics of its ``t x t`` tiles, so that a quantile, a
+contrast or a gradient level is measured at the scale it was fitted at (over a whole photograph
+the 5-95 % range spans more content than over a patch, and looks less hazy or dark).
 """
 
 from __future__ import annotations
@@ -193,3 +198,34 @@ def degradation_stats(x: torch.Tensor) -> torch.Tensor:
     sd = hp.std(1, keepdim=True) + EPS
     feats.append(((centred ** 3).mean(1, keepdim=True) / sd ** 3).clamp(-5, 5) / 5)
     return torch.cat(feats, 1)
+
+
+def tiled_stats(x: torch.Tensor, tile: int) -> torch.Tensor:
+    """``(B, C, H, W)`` -> ``(B, NUM_STATS)``: the mean of :func:`degradation_stats` over the
+    non-overlapping ``tile x tile`` tiles of each image, from its top-left corner (a remainder
+    under a tile is left out; an image under ``tile`` on a side is first extended to it by
+    repeating its last row/column). A ``tile``-px image gives its own statistics.
+
+    >>> x = torch.rand(1, 3, 64, 64)
+    >>> bool(torch.equal(tiled_stats(x, 64), degradation_stats(x)))
+    True
+    >>> top = x[:, :, :32]                                     # 32 x 64: two 32-px tiles
+    >>> halves = torch.cat([degradation_stats(top[..., :32]), degradation_stats(top[..., 32:])])
+    >>> bool(torch.allclose(tiled_stats(top, 32), halves.mean(0, keepdim=True)))
+    True
+    """
+    if x.dim() != 4:
+        raise ValueError(f"tiled_stats: expected (B, C, H, W) images, got {tuple(x.shape)}")
+    if tile < MIN_SIDE:
+        raise ValueError(f"tiled_stats: tile must be >= {MIN_SIDE}, got {tile}")
+    b, c = x.shape[0], x.shape[1]
+    if torch.jit.is_tracing():
+        x = F.pad(x, (0, _larger(tile - x.shape[3], 0), 0, _larger(tile - x.shape[2], 0)),
+                  mode="replicate")
+    elif x.shape[2] < tile or x.shape[3] < tile:
+        x = F.pad(x, (0, max(0, tile - x.shape[3]), 0, max(0, tile - x.shape[2])),
+                  mode="replicate")
+    nh, nw = x.shape[2] // tile, x.shape[3] // tile
+    tiles = (x[:, :, :nh * tile, :nw * tile].reshape(b, c, nh, tile, nw, tile)
+             .permute(0, 2, 4, 1, 3, 5).reshape(-1, c, tile, tile))
+    return degradation_stats(tiles).reshape(b, -1, NUM_STATS).mean(1)
