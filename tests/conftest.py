@@ -87,3 +87,14 @@ class Oracle(nn.Module):
 @pytest.fixture
 def oracle():
     return Oracle
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch thread for a module of many tiny forwards, where a second OpenMP thread on a
+    shared 2-core machine costs far more than it gives (requested by the diffusion folders'
+    conftests)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

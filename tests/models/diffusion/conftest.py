@@ -1,15 +1,8 @@
-"""One torch thread per test: these tests run many tiny forwards, where a second OpenMP thread
-on a shared 2-core machine costs far more than it gives."""
-
-from __future__ import annotations
+"""Every test here runs with one torch thread (``one_torch_thread`` in tests/conftest.py)."""
 
 import pytest
-import torch
 
 
 @pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
+def one_thread(one_torch_thread):
     yield
-    torch.set_num_threads(before)
