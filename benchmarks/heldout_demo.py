@@ -20,8 +20,10 @@ classifier chose for each degraded photograph.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -77,44 +79,37 @@ def score_network(checkpoint: Path | None, sets: list[Any], protocol: Any,
     tasks = meta.get("tasks") or [s.task for s in sets]
     if routing == "oracle":
         oracle_routing(model, {t: i for i, t in enumerate(tasks)})
-    results = []
-    for s in sets:
-        model.true_task = tasks.index(s.task)
+    current: list[str] = []  # the task of the set being restored (for --routes)
 
-        def restore(img, s=s):
-            if routes is not None and hasattr(model, "degradation_probabilities"):
-                x = torch.from_numpy(img).permute(2, 0, 1)[None].float()
-                p = model.degradation_probabilities(x)[0]
-                names = list(tasks) + (["clean"] if p.numel() > len(tasks) else [])
-                routes.setdefault(s.task, []).append(names[int(p.argmax())])
-            return restore_image(model, img)
+    @contextlib.contextmanager
+    def true_task(task: str) -> Iterator[None]:
+        model.true_task = tasks.index(task)  # read by --routing oracle
+        current[:] = [task]
+        yield
 
-        results.append(summary(evaluate(restore, [s], protocol)))
-    return merge(results)
+    def restore(img):
+        if routes is not None and hasattr(model, "degradation_probabilities"):
+            x = torch.from_numpy(img).permute(2, 0, 1)[None].float()
+            p = model.degradation_probabilities(x)[0]
+            names = list(tasks) + (["clean"] if p.numel() > len(tasks) else [])
+            routes.setdefault(current[0], []).append(names[int(p.argmax())])
+        return restore_image(model, img)
 
-
-def merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
-    """One summary from per-task summaries (records concatenated, the average recomputed)."""
-    out = dict(parts[0])
-    out["records"] = [r for p in parts for r in p["records"]]
-    out["per_task"] = {k: v for p in parts for k, v in p["per_task"].items()}
-    keys = list(next(iter(out["per_task"].values())))
-    out["average"] = {k: sum(v[k] for v in out["per_task"].values()) / len(out["per_task"])
-                      for k in keys if all(isinstance(v[k], (int, float)) for v in
-                                           out["per_task"].values())}
-    out["task_names"] = [k for p in parts for k in p.get("task_names", [])] or list(
-        out["per_task"])
-    return out
+    return summary(evaluate(restore, sets, protocol, task_context=true_task))
 
 
 def verdict(rows: dict[str, Any], names: list[str], tasks: list[str]) -> list[str]:
+    """One line per strategy: its gain over the input (:func:`aioir.report.summary.beats_input`),
+    its worst task, and whether that meets issue 27's target."""
+    from aioir.report.summary import beats_input
+
     base = rows["degraded input"]
+    gains = beats_input(rows, names, tasks)
     lines = []
     for s in names:
-        r = rows[s]
-        diff = {t: r["per_task"][t]["psnr"] - base["per_task"][t]["psnr"] for t in tasks}
-        better = sum(d > 0 for d in diff.values())
-        gain = r["average"]["psnr"] - base["average"]["psnr"]
+        diff = {t: rows[s]["per_task"][t]["psnr"] - base["per_task"][t]["psnr"] for t in tasks}
+        better = gains[s]["n_tasks_beating_input"]
+        gain = gains[s]["average_gain_over_input"]
         worst = min(diff, key=diff.get)
         ok = gain > 0 and better >= 6 and diff[worst] >= -0.3
         lines.append(f"- {s}: {gain:+.2f} dB over the input on average, above it on "
