@@ -44,6 +44,20 @@ def heldout_sets(folder: Path, tasks: list[str]) -> list[Any]:
             for i, t in enumerate(tasks)]
 
 
+def strategy_dir(root: Path, budget: str, strategy: str) -> Path:
+    """The run folder of ``strategy`` in the demo folder ``root`` (``D/<budget>``): the bench's
+    ``runs/steps_N/seed_S/STRATEGY``, or ``STRATEGY`` directly (a demo folder written before
+    the demo became a bench preset, e.g. runs/demo_base)."""
+    from aioir.bench.spec import cells
+    from aioir.demo import demo_spec
+
+    old = root / strategy
+    if (old / "config.yaml").is_file():
+        return old
+    cell = next(c for c in cells(demo_spec(budget, (strategy,))) if c.strategy == strategy)
+    return root / cell.run_dir
+
+
 def last_checkpoint(run_dir: Path) -> Path:
     found = sorted((run_dir / "checkpoints").glob("step_*.pt"))
     if not found:
@@ -147,7 +161,8 @@ def main(argv: list[str] | None = None) -> int:
         write_photos(photos, args.cache)
     import yaml
 
-    cfg = from_dict(RunConfig, yaml.safe_load((root / names[0] / "config.yaml").read_text()))
+    dirs = {s: strategy_dir(root, args.budget, s) for s in names}
+    cfg = from_dict(RunConfig, yaml.safe_load((dirs[names[0]] / "config.yaml").read_text()))
     tasks = cfg.data.tasks or list(MIOIR_TASKS)
     protocol = val_protocol(cfg, resolve_setting(cfg))
     sets = heldout_sets(photos, tasks)
@@ -155,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     routes: dict[str, dict[str, list[str]]] = {}
     for s in names:
         routes[s] = {} if args.routes else None
-        rows[s] = score_network(last_checkpoint(root / s), sets, protocol, args.routing,
+        rows[s] = score_network(last_checkpoint(dirs[s]), sets, protocol, args.routing,
                                 routes[s])
     table = results_table(rows, tasks, baseline="mixed" if "mixed" in names else None)
     print(table)

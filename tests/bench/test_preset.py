@@ -24,8 +24,10 @@ def test_a_demo_run_config_by_hand():
     assert cfg.model.name == "aware_unet"
     assert cfg.model.options == {"width": 16, "num_tasks": 7, "heads": "both", "clean": 0.25,
                                  "filter_size": 7, "filter_fit": "lstsq",
-                                 "classifier": "stats", "gate": "hard"}
+                                 "classifier": "stats", "gate": "hard",
+                                 "lattice_class": cfg.data.tasks.index("jpeg")}
     assert cfg.data.setting == "embedded" and len(cfg.data.tasks) == 7
+    assert cfg.data.classifier_copies == 3
     assert (cfg.train.steps, cfg.train.seed, cfg.train.threads) == (150, 2, 1)
     assert cfg.schedule.warmup_steps == 150 // 20 and cfg.train.checkpoint_every == 150 // 4
     assert cfg.train.ema_decay == 0.99 and cfg.train.grad_clip == 1.0

@@ -303,7 +303,8 @@ def test_a_network_that_routes_by_degradation_reports_what_it_detected(tmp_path,
     import math
 
     torch.manual_seed(0)
-    opts = models.reduced_options("aware_unet")  # 3 tasks and a clean class
+    # 3 tasks and a clean class; the JPEG-lattice route off (it would overrule class 1)
+    opts = {**models.reduced_options("aware_unet"), "lattice_class": -1}
     net = models.build("aware_unet", **opts)
     with torch.no_grad():
         net.lda_weight.zero_()

@@ -40,6 +40,13 @@ def test_views_are_cached_too(tmp_path):
     assert torch.equal(ds[2]["lq_views"], cached[2]["lq_views"])
 
 
+def test_the_classifier_stream_is_cached_too(tmp_path):
+    ds = _synthetic(classifier_copies=2)
+    cached = materialize(ds, 4, tmp_path, workers=1, key="c")
+    for f in ("lq", "gt", "lq_cls", "gt_cls"):
+        assert torch.equal(ds[3][f], cached[3][f]), f
+
+
 def test_reuse_and_rebuild(tmp_path):
     ds = Counting(_synthetic())
     materialize(ds, 6, tmp_path, workers=1, key="k1")

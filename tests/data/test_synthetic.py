@@ -266,3 +266,36 @@ def test_rain_training_crops_equal_the_crop_of_the_whole_rained_image(quantize):
         lq = quantize8(lq) if quantize else lq
         expect = dihedral(lq, k)
         assert np.array_equal(got["lq"].numpy(), np.ascontiguousarray(expect.transpose(2, 0, 1)))
+
+
+def test_the_classifier_stream_leaves_the_samples_unchanged_and_degrades_a_variant():
+    """With classifier_copies the restoration samples are bit-identical to those without it;
+    lq_cls/gt_cls are a degraded/clean pair of the same task: for JPEG the degraded patch sits
+    on a JPEG quantiser lattice at one of the 64 grid offsets (the window is cut anywhere in
+    the JPEG-compressed region) and as it is or transposed (4 of the 8 flips/rotations
+    transpose the blocks, and the table is not symmetric), the clean one at none; the stream
+    is reproducible."""
+    from aioir.data.sources import EmbeddedPhotos
+    from aioir.data.synthetic import synthetic_mix
+    from aioir.models.degradation_stats import jpeg_lattice
+
+    def best_offset(x):
+        return max(float(jpeg_lattice(y[None, :, dy:, dx:])) for y in (x, x.transpose(1, 2))
+                   for dy in range(8) for dx in range(8))
+
+    src = EmbeddedPhotos("test")
+    plain = synthetic_mix(src, ["jpeg", "noise"], 64, seed=3, length=6)
+    with_cls = synthetic_mix(src, ["jpeg", "noise"], 64, seed=3, length=6, classifier_copies=2)
+    again = synthetic_mix(src, ["jpeg", "noise"], 64, seed=3, length=6, classifier_copies=2)
+    jpeg_seen = 0
+    for i in range(6):
+        a, b = plain[i], with_cls[i]
+        assert torch.equal(a["lq"], b["lq"]) and torch.equal(a["gt"], b["gt"])
+        assert a["task_id"] == b["task_id"] and "lq_cls" not in a
+        assert b["lq_cls"].shape == b["gt_cls"].shape == a["lq"].shape
+        assert torch.equal(b["lq_cls"], again[i]["lq_cls"])
+        if b["task_id"] == 0 and float(b["gt_cls"].std()) > 0.05:  # jpeg, a textured patch
+            jpeg_seen += 1
+            assert best_offset(b["lq_cls"]) > 0.7
+            assert best_offset(b["gt_cls"]) < 0.5
+    assert jpeg_seen

@@ -400,3 +400,58 @@ def test_min_risk_routing_fits_the_cost_matrix_and_takes_the_least_expected_loss
         build(routing="bayes")
     with pytest.raises(ValueError, match="fit_route_cost"):
         models.build("aware_unet", width=8, num_tasks=2, routing="min_risk")(x)
+
+
+def _jpeg(x: torch.Tensor, quality: int) -> torch.Tensor:
+    """(1, 3, H, W) in [0, 1] through Pillow's JPEG at ``quality``."""
+    import io
+
+    from PIL import Image
+
+    a = (x[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(a).save(buf, format="JPEG", quality=quality)
+    dec = np.array(Image.open(buf).convert("RGB"))
+    return torch.from_numpy(dec).permute(2, 0, 1)[None].float() / 255
+
+
+def test_lattice_class_sends_a_jpeg_to_its_head_and_keeps_others_from_it():
+    """A photograph through JPEG at quality 40 goes to class 1 whatever the LDA says; the
+    photograph itself never does (its class-1 logit is -20), the others keep their logits."""
+    from aioir.data.sources import EmbeddedPhotos
+
+    photo = torch.from_numpy(np.array(EmbeddedPhotos("test")[0][:96, :128])).permute(2, 0, 1)
+    photo = photo[None].float()
+    plain = _fitted_stats_net()
+    routed = _fitted_stats_net(lattice_class=1)
+    with torch.no_grad():
+        assert routed.logits(_jpeg(photo, 40)).argmax(1).item() == 1
+        got, want = routed.logits(photo), plain.logits(photo)
+    assert got[0, 1].item() == -20.0
+    keep = [0, 2, 3]
+    assert torch.equal(got[:, keep], want[:, keep])
+    assert routed(_jpeg(photo, 40)).shape == photo.shape
+
+
+def test_lattice_class_is_checked():
+    with pytest.raises(ValueError, match="lattice_class"):
+        build(classifier="stats", lattice_class=K)
+
+
+def test_stats_classifier_fits_on_the_classifier_stream_when_the_batch_has_one():
+    """With lq_cls/gt_cls in the batch the LDA's sufficient statistics are those of the
+    stream (degraded patches, then the clean class's ground truths), not of lq/gt."""
+    from aioir.models.degradation_stats import degradation_stats
+
+    net = build(classifier="stats", clean=0.25)
+    net.train()
+    x, y = image(b=8, seed=5), image(b=8, seed=15) ** 2
+    xc, yc = image(b=8, seed=25) ** 0.5, image(b=8, seed=35)
+    tasks = torch.tensor([0, 1, 2, 0, 1, 2, 0, 1])
+    net.train_forward({"lq": x, "gt": y, "lq_cls": xc, "gt_cls": yc, "task_id": tasks},
+                      restore=False)
+    s = degradation_stats(torch.cat([xc, yc[:2]])).double()
+    labels = torch.cat([tasks, torch.tensor([K, K])])
+    want = torch.zeros(K + 1, s.shape[1], dtype=torch.float64).index_add_(0, labels, s)
+    assert torch.allclose(net.lda_sum, want)
+    assert torch.allclose(net.lda_scatter, s.T @ s)

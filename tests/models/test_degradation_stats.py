@@ -1,16 +1,58 @@
-"""degradation_stats against a NumPy re-implementation of the table in its docstring."""
+"""degradation_stats against a NumPy re-implementation of the table in its docstring; the JPEG
+lattice against SciPy's DCT and the quantisation tables Pillow (libjpeg) writes."""
+
+import io
 
 import numpy as np
 import pytest
 import torch
+from PIL import Image
+from scipy.fft import dctn
 
+from aioir.data.sources import EmbeddedPhotos
 from aioir.models.degradation_stats import (
+    JPEG_QUALITIES,
+    LATTICE_BLOCKS,
     NUM_STATS,
     degradation_stats,
+    ijg_table,
+    jpeg_lattice,
     median,
     phase_medians,
     quantiles,
 )
+
+
+def pil_table(quality: int) -> np.ndarray:
+    """The luminance table libjpeg (through Pillow) writes at ``quality``, in natural order."""
+    buf = io.BytesIO()
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(buf, format="JPEG", quality=quality)
+    return np.array(Image.open(buf).quantization[0], dtype=np.float64).reshape(8, 8)
+
+
+def lattice_reference(img: np.ndarray) -> float:
+    """The JPEG lattice statistic of one (C, H, W) float64 image, from the module docstring: SciPy's
+    orthonormal 2-D DCT of the 8 x 8 luma blocks, Pillow's tables."""
+    y = (0.299 * img[0] + 0.587 * img[1] + 0.114 * img[2] if img.shape[0] == 3
+         else img.mean(0)) * 255
+    h, w = y.shape[0] // 8 * 8, y.shape[1] // 8 * 8
+    blocks = y[:h, :w].reshape(h // 8, 8, w // 8, 8).swapaxes(1, 2).reshape(-1, 8, 8)
+    blocks = blocks[::max(1, len(blocks) // LATTICE_BLOCKS)]
+    c = dctn(blocks, axes=(1, 2), norm="ortho")
+    best = -np.inf
+    for q in JPEG_QUALITIES:
+        t = pil_table(q)
+        on = np.abs(c) >= t / 2
+        on[:, 0, 0] = False
+        best = max(best, (np.cos(2 * np.pi * c / t) * on).sum() / (on.sum() + 1))
+    return best
+
+
+def jpeg_roundtrip(img: np.ndarray, quality: int) -> np.ndarray:
+    """(H, W, 3) uint8 through Pillow's JPEG at ``quality``."""
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, format="JPEG", quality=quality)
+    return np.asarray(Image.open(buf).convert("RGB"))
 
 
 def reference(img: np.ndarray) -> np.ndarray:
@@ -124,3 +166,46 @@ def test_a_trace_computes_every_size_as_the_eager_code(shape):
     image extension are recorded as size arithmetic, not the example's numbers."""
     x = torch.rand(*shape, generator=torch.Generator().manual_seed(1))
     assert torch.equal(_traced_stats()(x), degradation_stats(x))
+
+
+@pytest.mark.parametrize("quality", [1, 10, 25, 30, 49, 50, 51, 70, 75, 90, 100])
+def test_ijg_tables_are_the_ones_libjpeg_writes(quality):
+    assert np.array_equal(ijg_table(quality).numpy(), pil_table(quality))
+
+
+def _as_x(a: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.array(a)).permute(2, 0, 1)[None].double() / 255
+
+
+@pytest.mark.parametrize("shape", [(3, 61, 83), (1, 40, 48), (3, 8, 8)])
+def test_the_lattice_matches_scipy_and_pillow(shape):
+    rng = np.random.default_rng(11)
+    img = rng.random(shape)
+    assert float(jpeg_lattice(torch.from_numpy(img)[None])) == pytest.approx(
+        lattice_reference(img), abs=1e-9)
+    if shape[0] == 3:  # on the lattice: a decoded JPEG at a quality of the range
+        dec = jpeg_roundtrip((img.transpose(1, 2, 0) * 255).astype(np.uint8), 40)
+        got = float(jpeg_lattice(_as_x(dec)))
+        assert got == pytest.approx(lattice_reference(dec.transpose(2, 0, 1) / 255.0), abs=1e-9)
+
+
+def test_the_lattice_reads_evenly_spaced_blocks_of_a_large_image():
+    img = np.random.default_rng(12).random((3, 8 * 50, 8 * 90))  # 4500 blocks: every 2nd
+    assert float(jpeg_lattice(torch.from_numpy(img)[None])) == pytest.approx(
+        lattice_reference(img), abs=1e-9)
+
+
+def test_the_lattice_tells_jpeg_in_its_range_from_a_photograph_and_from_other_qualities():
+    """A real photograph: about 1 after JPEG at a quality of the range, about 0 undegraded,
+    after JPEG outside the range (90) or after a shift of the block grid (a crop by 4 px);
+    sensor noise (sigma 8) on the JPEG leaves part of it (the coarsest steps)."""
+    photo = (np.asarray(EmbeddedPhotos("train")[0], np.float32) * 255).round().astype(np.uint8)
+    photo = photo[:256, :256]
+    assert float(jpeg_lattice(_as_x(photo))) < 0.25
+    for quality in (30, 47, 70):
+        dec = jpeg_roundtrip(photo, quality)
+        assert float(jpeg_lattice(_as_x(dec))) > 0.8, quality
+        assert float(jpeg_lattice(_as_x(dec[4:, 4:]))) < 0.25, quality
+        noisy = np.clip(dec + np.random.default_rng(quality).normal(0, 8, dec.shape), 0, 255)
+        assert float(jpeg_lattice(_as_x(noisy.round()))) < 0.5, quality  # coarse steps outlast
+    assert float(jpeg_lattice(_as_x(jpeg_roundtrip(photo, 90)))) < 0.25

@@ -52,7 +52,11 @@ class DataConfig:
     setting accepts a subset of its tasks; ``embedded`` and ``folder`` accept any catalogue
     tasks (default: the seven MiOIR tasks). ``dist``: parameter ranges of the on-the-fly
     degradations (``in`` or ``out``). ``balance``: ``balanced`` (every source equally often),
-    ``random`` or ``concat`` (the official loaders' list repetition).
+    ``random`` or ``concat`` (the official loaders' list repetition). ``classifier_copies``:
+    with N > 0 every synthetic sample also carries ``lq_cls``/``gt_cls``, a sample of the same
+    task from the photograph or one of N scale/colour/tone/noise variants of it
+    (:mod:`aioir.data.variants`), for a degradation classifier to fit on (``aware_unet``'s
+    ``stats`` classifier); the restoration samples are unchanged.
     """
 
     REMOVED_KEYS: ClassVar[dict[str, str]] = {
@@ -70,6 +74,7 @@ class DataConfig:
     augment: bool = True
     quantize: bool = True
     views: int = 1
+    classifier_copies: int = 0
     num_workers: int = 0
     cache: str | None = None
     cache_workers: int = 2
@@ -224,6 +229,7 @@ def check(cfg: RunConfig) -> None:
         "val.every": cfg.val.every,
         "schedule.warmup_steps": cfg.schedule.warmup_steps,
         "data.num_workers": cfg.data.num_workers,
+        "data.classifier_copies": cfg.data.classifier_copies,
         "train.max_nonfinite": cfg.train.max_nonfinite,
     }
     for key, value in non_negative.items():

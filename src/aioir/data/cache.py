@@ -37,6 +37,8 @@ from aioir.progress import progress as progress_bar
 from aioir.workers import die_with_parent
 
 _FIELDS = ("lq", "gt")
+#: image fields a sample may carry besides ``lq`` and ``gt`` (all samples of a stream alike)
+_OPTIONAL = ("lq_views", "lq_cls", "gt_cls")
 
 
 def _to_u8(x: torch.Tensor, what: str) -> np.ndarray:
@@ -50,18 +52,29 @@ def _to_u8(x: torch.Tensor, what: str) -> np.ndarray:
     return r.astype(np.uint8)
 
 
+#: the dataset a cache worker fills from, set once per worker by :func:`_start_worker` (a
+#: dataset sent with every chunk would be unpickled, and its lazily built maps - haze depths,
+#: photo variants - rebuilt, once per chunk)
+_WORKER_DATASET: Any = None
+
+
+def _start_worker(parent_pid: int, dataset: Any) -> None:
+    global _WORKER_DATASET
+    die_with_parent(parent_pid)
+    _WORKER_DATASET = dataset
+
+
 def _fill(args: tuple[Any, str, int, int, dict[str, tuple]]) -> None:
     dataset, folder, start, stop, shapes = args
+    dataset = _WORKER_DATASET if dataset is None else dataset
     torch.set_num_threads(1)
     arrays = {
         f: np.lib.format.open_memmap(Path(folder) / f"{f}.npy", mode="r+") for f in shapes
     }
     for i in range(start, stop):
         s = dataset[i]
-        for f in _FIELDS:
+        for f in (*_FIELDS, *(o for o in _OPTIONAL if o in arrays)):
             arrays[f][i] = _to_u8(s[f], f"{f} of sample {i}")
-        if "lq_views" in arrays:
-            arrays["lq_views"][i] = _to_u8(s["lq_views"], f"lq_views of sample {i}")
         arrays["task_id"][i] = int(s["task_id"])
     for a in arrays.values():
         a.flush()
@@ -89,21 +102,20 @@ def materialize(
         return CachedDataset(folder)
     done.unlink(missing_ok=True)
     first = dataset[0]
-    shapes = {f: (n, *first[f].shape) for f in _FIELDS}
-    if "lq_views" in first:
-        shapes["lq_views"] = (n, *first["lq_views"].shape)
+    shapes = {f: (n, *first[f].shape) for f in (*_FIELDS, *(o for o in _OPTIONAL if o in first))}
     for f, shape in shapes.items():
         np.lib.format.open_memmap(folder / f"{f}.npy", mode="w+", dtype=np.uint8, shape=shape)
     np.lib.format.open_memmap(folder / "task_id.npy", mode="w+", dtype=np.int64, shape=(n,))
     shapes["task_id"] = (n,)
     chunk = max(1, -(-n // max(workers * 8, 1)))
-    jobs = [(dataset, str(folder), a, min(a + chunk, n), shapes) for a in range(0, n, chunk)]
+    ranges = [(a, min(a + chunk, n)) for a in range(0, n, chunk)]
     if workers <= 1:
-        for job in jobs:
-            _fill(job)
+        for a, b in ranges:
+            _fill((dataset, str(folder), a, b, shapes))
     else:
-        with mp.get_context("spawn").Pool(workers, initializer=die_with_parent,
-                                          initargs=(os.getpid(),)) as pool:
+        jobs = [(None, str(folder), a, b, shapes) for a, b in ranges]
+        with mp.get_context("spawn").Pool(workers, initializer=_start_worker,
+                                          initargs=(os.getpid(), dataset)) as pool:
             it = pool.imap_unordered(_fill, jobs)
             if progress:
                 it = progress_bar(it, total=len(jobs), desc="synthesising data", unit="chunk")
@@ -135,10 +147,9 @@ class CachedDataset(torch.utils.data.Dataset):
         a = self._open()
         i = index % self.length
         out: dict[str, Any] = {
-            f: torch.from_numpy(a[f][i].astype(np.float32) / 255.0) for f in _FIELDS
+            f: torch.from_numpy(a[f][i].astype(np.float32) / 255.0)
+            for f in (*_FIELDS, *(o for o in _OPTIONAL if o in a))
         }
-        if "lq_views" in a:
-            out["lq_views"] = torch.from_numpy(a["lq_views"][i].astype(np.float32) / 255.0)
         out["task_id"] = int(a["task_id"][i])
         return out
 

@@ -35,6 +35,14 @@ image, cut like the window.
 A custom ``degrade`` function (tests, experiments) has no catalogue entry and is applied to the
 window alone.
 
+**The classifier's stream** (``classifier_copies > 0``): each sample also carries ``lq_cls`` and
+``gt_cls``, a sample of the same task (same patch size, window, symmetry and degradation drawn
+as above) from one of the photograph's :class:`~aioir.data.variants.PhotoVariants` (the
+photograph itself or one of ``classifier_copies`` scale/colour/tone/noise variants, chosen
+uniformly), for a degradation classifier to fit on (``aware_unet``'s ``stats`` classifier reads
+them). Its draws come from a generator spawned from the sample's (``rng.spawn(1)``), which
+does not advance it: ``lq``, ``gt`` and ``task_id`` are those the sample has without it.
+
 >>> from aioir.data.sources import EmbeddedPhotos
 >>> def darken(task, img, rng, dist="in"):
 ...     return img * 0.5, {}
@@ -57,6 +65,7 @@ from aioir.data.io import to_tensor
 from aioir.data.mixing import TaskMix
 from aioir.data.sources import ImageSource
 from aioir.data.transforms import PatchSize, as_hw, dihedral, pad_to_min, quantize8
+from aioir.data.variants import PhotoVariants
 from aioir.degradations import draw_params, get_task
 from aioir.degradations.api import apply_window
 from aioir.degradations.depth import pseudo_depth
@@ -146,7 +155,8 @@ class SyntheticTask:
 
     ``len()`` is the number of clean images; ``sample(item, rng)`` returns
     ``{"lq", "gt", "task_id": 0}`` (float32 CHW in ``[0, 1]``; the mixer sets the task id),
-    plus ``"lq_views"`` ``(V, C, h, w)`` with ``views >= 2``. See the module notes for the
+    plus ``"lq_views"`` ``(V, C, h, w)`` with ``views >= 2`` and ``"lq_cls"``, ``"gt_cls"``
+    with ``classifier_copies > 0`` (the classifier's stream, module notes). See the module notes for the
     order of the random draws and the context region. ``depth`` gives haze the depth map of a
     clean image (default: its pseudo-depth); maps are cached per image like the source's
     images (at most ``depth_cache`` maps when the source does not cache).
@@ -165,9 +175,12 @@ class SyntheticTask:
         degrade: DegradeFn | None = None,
         depth: DepthFn | None = None,
         depth_cache: int = 64,
+        classifier_copies: int = 0,
     ) -> None:
         if len(source) == 0:
             raise ValueError("the image source is empty")
+        if classifier_copies < 0:
+            raise ValueError(f"classifier_copies must be >= 0, got {classifier_copies}")
         self.source = source
         self.task = str(task)
         self.patch_size = patch_size
@@ -181,6 +194,11 @@ class SyntheticTask:
         self._depths: OrderedDict[int, np.ndarray] = OrderedDict()
         if degrade is None:
             _ = self.spec  # an unknown task fails here, naming the closest one
+        self.classifier_copies = int(classifier_copies)
+        self._cls = (SyntheticTask(PhotoVariants(source, classifier_copies), task, patch_size,
+                                   dist=dist, augment=augment, quantize=quantize,
+                                   degrade=degrade)
+                     if classifier_copies else None)
 
     @property
     def spec(self):  # -> aioir.degradations.TaskSpec | None (looked up: specs hold lambdas)
@@ -261,8 +279,21 @@ class SyntheticTask:
         if k:
             lq, gt = dihedral(lq, k), dihedral(gt, k)
         if self.views < 2:
-            return {"lq": to_tensor(lq), "gt": to_tensor(gt), "task_id": 0}
-        return {**cut_views(lq, gt, self.patch_size, self.views, rng), "task_id": 0}
+            out = {"lq": to_tensor(lq), "gt": to_tensor(gt), "task_id": 0}
+        else:
+            out = {**cut_views(lq, gt, self.patch_size, self.views, rng), "task_id": 0}
+        if self._cls is not None:
+            out.update(self._classifier_sample(int(item) % len(self.source), rng))
+        return out
+
+    def _classifier_sample(self, item: int, rng: np.random.Generator) -> dict[str, Any]:
+        """``lq_cls``/``gt_cls``: a sample of a variant of photograph ``item`` from a
+        generator spawned from ``rng`` (``rng`` itself is not advanced)."""
+        assert self._cls is not None
+        own = rng.spawn(1)[0]
+        copy = int(own.integers(self.classifier_copies + 1))
+        s = self._cls.sample(item * (self.classifier_copies + 1) + copy, own)
+        return {"lq_cls": s["lq"], "gt_cls": s["gt"]}
 
 
 def synthetic_mix(

@@ -50,7 +50,9 @@ its one-hot argmax (``gate="hard"``), so the deployed network needs no task id. 
 from its task), ``"pred"`` - the classifier's probabilities (the heads see the classifier's
 mistakes; reconstruction gradients reach the classifier), or ``"mix"`` - their average.
 ``cls_detach`` stops the classification loss at the pooled statistics, so it does not shape
-the trunk.
+the trunk. The ``stats`` classifier fits on the batch's images, or, when the data carries a
+classifier's stream (``lq_cls``, ``gt_cls``: ``data.classifier_copies``, photographs varied in
+scale, colour, tone and noise), on that stream instead, task for task; the heads see the batch.
 
 **Clean class** (``clean > 0``): a mild degradation (low light with a gamma near 1, JPEG at
 quality 70, sparse rain) can look like a clean photograph, and a classifier that must pick one of
@@ -61,6 +63,17 @@ ground-truth patches is classified as clean (cross-entropy in the same ``cls`` l
 the training gate uses the classifier (``pred``/``mix``), restored with an L1 loss towards
 themselves (auxiliary loss ``idt``, weight ``idt_weight``). At test time an image the classifier
 finds clean-looking is gated towards the identity.
+
+**JPEG by its lattice** (``lattice_class``, on in the demo): a decoded JPEG's 8 x 8 block DCT
+coefficients sit on its quantiser's lattice, a trace with no content in it
+(:func:`~aioir.models.degradation_stats.jpeg_lattice`, about 1 for JPEG at quality 25-75, about
+0 for anything else). With ``lattice_class = k`` an image whose lattice statistic is at least
+``LATTICE_THRESHOLD`` (0.5) goes to head ``k`` (the run's JPEG task) and any other image to the
+classifier's choice among the remaining classes. Why: the linear discriminants read the lattice
+no better than the block-edge ratios (measured: JPEG photographs nobody tuned the demo on went
+to the rain head with the lattice among the LDA's statistics too), because a linear rule over
+statistics fitted on 64 px patches of 11 photographs weighs the content's statistics as much
+as a test that does not depend on the content (docs/benchmarks.md, issue 27).
 
 **Test-time routing options** (off in the demo; measured on held-out photographs for issue 27,
 docs/benchmarks.md "The demo on held-out photographs": neither met its target without costing
@@ -95,7 +108,13 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from aioir.models import MODELS, TEST_OPTIONS
-from aioir.models.degradation_stats import MIN_SIDE, NUM_STATS, degradation_stats, tiled_stats
+from aioir.models.degradation_stats import (
+    MIN_SIDE,
+    NUM_STATS,
+    degradation_stats,
+    jpeg_lattice,
+    tiled_stats,
+)
 from aioir.models.padding import crop_to, pad_to_multiple
 from aioir.models.tiny_unet import add_unet_trunk, encode_unet
 
@@ -105,6 +124,10 @@ TEST_GATES = ("soft", "hard")
 FILTER_FITS = ("grad", "lstsq")
 CLASSIFIERS = ("trunk", "input", "stats")
 ROUTINGS = ("argmax", "min_risk")
+#: ``lattice_class``: an image whose JPEG lattice statistic reaches this goes to that head
+LATTICE_THRESHOLD = 0.5
+#: the logit gap that routes by the lattice (a probability of ``exp(-20)`` for the others)
+LATTICE_LOGIT = 20.0
 
 
 def mean_std(x: torch.Tensor) -> torch.Tensor:
@@ -200,6 +223,8 @@ class AwareUNet(nn.Module):
             with the least expected loss under the classifier's probabilities and a cost
             matrix fitted after training by :meth:`fit_route_cost`; a hard route).
         route_temperature: ``min_risk`` reads ``softmax(logits / route_temperature)``.
+        lattice_class: the class (task index) an image on a JPEG quantiser lattice goes to,
+            any other image to the classifier's choice among the rest; -1: off.
         in_channels: image channels.
     """
 
@@ -246,6 +271,7 @@ class AwareUNet(nn.Module):
         min_confidence: float = 0.0,
         routing: str = "argmax",
         route_temperature: float = 1.0,
+        lattice_class: int = -1,
         in_channels: int = 3,
     ) -> None:
         super().__init__()
@@ -280,6 +306,10 @@ class AwareUNet(nn.Module):
             raise ValueError(f"aware_unet: route_temperature must be > 0, got {route_temperature}")
         self.routing = routing
         self.route_temperature = float(route_temperature)
+        if not -1 <= lattice_class < num_tasks:
+            raise ValueError(f"aware_unet: lattice_class must be -1 (off) or a task index below "
+                             f"num_tasks={num_tasks}, got {lattice_class}")
+        self.lattice_class = int(lattice_class)
         c1, c2, c3 = width, 2 * width, 4 * width
         self.num_tasks = num_tasks
         self.clean = float(clean)
@@ -444,9 +474,20 @@ class AwareUNet(nn.Module):
         trunk's pooled statistics."""
         if self.classifier is None:
             stats = tiled_stats(x, self.cls_tile) if self.cls_tile else degradation_stats(x)
-            return stats @ self.lda_weight.T + self.lda_bias
-        stats = self._class_stats(xp, trunk_stats)
-        return self.classifier(stats.detach() if detach else stats)
+            logits = stats @ self.lda_weight.T + self.lda_bias
+        else:
+            stats = self._class_stats(xp, trunk_stats)
+            logits = self.classifier(stats.detach() if detach else stats)
+        return self._lattice_route(x, logits) if self.lattice_class >= 0 else logits
+
+    def _lattice_route(self, x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+        """``lattice_class``: an image on a JPEG lattice gets the logit 0 for that class and
+        ``-LATTICE_LOGIT`` for the others; any other image its logits with ``-LATTICE_LOGIT``
+        for that class."""
+        on = jpeg_lattice(x) >= LATTICE_THRESHOLD                       # (B, 1)
+        k = torch.arange(self.num_classes, device=x.device) == self.lattice_class
+        jpeg = (k.to(logits.dtype) - 1) * LATTICE_LOGIT               # (K,)
+        return torch.where(on, jpeg, logits.masked_fill(k, -LATTICE_LOGIT))
 
     @torch.no_grad()
     def _fit_classifier(self, x: torch.Tensor, task: torch.Tensor) -> None:
@@ -468,6 +509,20 @@ class AwareUNet(nn.Module):
         b = -0.5 * (w * means).sum(1)
         self.lda_weight.copy_(torch.where(seen[:, None], w, torch.zeros_like(w)).float())
         self.lda_bias.copy_(torch.where(seen, b, torch.full_like(b, -1e4)).float())
+
+    @staticmethod
+    def _classifier_batch(batch: Mapping[str, Any], x: torch.Tensor, task: torch.Tensor,
+                          n_clean: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """What the ``stats`` classifier fits on: the batch's own images ``x`` (its degraded
+        inputs, then ``n_clean`` ground truths as the clean class), or the same made from the
+        classifier's stream ``lq_cls``/``gt_cls`` when the data carries it
+        (``data.classifier_copies``)."""
+        if "lq_cls" not in batch:
+            return x, task
+        cls = batch["lq_cls"].to(x)
+        if n_clean:
+            cls = torch.cat([cls, batch["gt_cls"][:n_clean].to(x)], 0)
+        return cls, task
 
     def _class_stats(self, x: torch.Tensor, trunk_stats: torch.Tensor | None) -> torch.Tensor:
         if self.cls_net is None:
@@ -572,8 +627,8 @@ class AwareUNet(nn.Module):
             task = torch.cat([task, task.new_full((n_clean,), self.num_tasks)])
         xp, (h, w) = pad_to_multiple(x, 4)
         f1, f2, f3, stats = self._trunk(xp)
-        if self.classifier is None and self.training:
-            self._fit_classifier(x, task)  # closed form: this batch included in its fit
+        if self.classifier is None and self.training:  # closed form: this batch in its fit
+            self._fit_classifier(*self._classifier_batch(batch, x, task, n_clean))
         logits = self._class_logits(x, xp, stats, self.cls_detach)
         if self.filter_fit == "lstsq" and self.filter_size and self.training and "gt" in batch:
             self._fit_filters(batch["lq"], batch["gt"], task[:b])
@@ -599,4 +654,5 @@ class AwareUNet(nn.Module):
 #: the demo's configuration (closed-form filters and classifier, hard gate), small, plus FiLM
 TEST_OPTIONS["aware_unet"] = {"width": 8, "blocks": 1, "num_tasks": 3, "heads": "both",
                               "film": True, "filter_size": 3, "filter_fit": "lstsq",
-                              "clean": 0.25, "classifier": "stats", "gate": "hard"}
+                              "clean": 0.25, "classifier": "stats", "gate": "hard",
+                              "lattice_class": 1}

@@ -125,8 +125,14 @@ def train_components(setting: Setting, root: str | Path | None, data: DataConfig
             depth = (DepthFolder(where / str(spec.depth), source.names) if spec.depth else None)
             comps.append(SyntheticTask(source, str(spec.degrade), data.patch_size, dist=data.dist,
                                        augment=data.augment, quantize=data.quantize,
-                                       views=data.views, depth=depth))
+                                       views=data.views, depth=depth,
+                                       classifier_copies=data.classifier_copies))
         else:
+            if data.classifier_copies:
+                raise ValueError(f"data.classifier_copies={data.classifier_copies}: training set "
+                                 f"{spec.column!r} of setting {setting.name!r} is a real paired "
+                                 "set; the classifier's variants are made from clean photographs "
+                                 "(synthetic sets only; set data.classifier_copies: 0)")
             comps.append(PairedDataset(col.pairs, patch_size=data.patch_size,
                                        augment=data.augment, views=data.views))
         ids.append(setting.task_names.index(spec.task))
