@@ -9,12 +9,18 @@ this file only.
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from aioir.checkpoint import checkpoint_path, latest_checkpoint
 from aioir.config.schema import RunConfig
+from aioir.engine.build import build_run
+from aioir.engine.evaluation import evaluate, summary
+from aioir.engine.run import train
+from aioir.settings.assemble import final_groups, resolve_setting, val_protocol, validation_sets
 
 __all__ = [
     "train_cell",
@@ -30,8 +36,6 @@ def train_cell(cfg: RunConfig, run_dir: Path, on_step: Callable[[int], None] | N
                on_eval: Callable[[int], None] | None = None):
     """Train one cell, continuing its latest checkpoint if there is one (``TrainResult``);
     ``on_step(step)`` after every step, ``on_eval(1)`` after every validation image."""
-    from aioir.engine.run import train
-
     return train(cfg, run_dir, resume="auto", on_step=on_step, on_eval=on_eval)
 
 
@@ -71,8 +75,6 @@ def final_evaluation(run_dir: str | Path, steps: int) -> dict[str, Any] | None:
 
 def is_finished(run_dir: str | Path, steps: int) -> bool:
     """A cell is finished when its final checkpoint and its final evaluation are both present."""
-    from aioir.checkpoint import checkpoint_path
-
     run_dir = Path(run_dir)
     return (checkpoint_path(run_dir / "checkpoints", steps).is_file()
             and final_evaluation(run_dir, steps) is not None)
@@ -80,8 +82,6 @@ def is_finished(run_dir: str | Path, steps: int) -> bool:
 
 def completed_steps(run_dir: str | Path) -> int:
     """The step of a cell's latest checkpoint (0 when it has none)."""
-    from aioir.checkpoint import latest_checkpoint
-
     latest = latest_checkpoint(Path(run_dir) / "checkpoints")
     return int(latest.stem.split("_")[1]) if latest is not None else 0
 
@@ -90,10 +90,6 @@ def prepare_data(cfg: RunConfig, *, workers: int, progress: bool) -> None:
     """Synthesise the cell's training stream into ``cfg.data.cache`` (reused when present)."""
     if not cfg.data.cache:
         return
-    import copy
-
-    from aioir.engine.build import build_run
-
     cfg = copy.deepcopy(cfg)
     cfg.data.cache_workers = workers
     cfg.train.progress = progress
@@ -101,13 +97,12 @@ def prepare_data(cfg: RunConfig, *, workers: int, progress: bool) -> None:
 
 
 def evaluation_sets(cfg: RunConfig) -> tuple[list[Any], Any]:
-    """The test sets every cell is evaluated on at its end, and their protocol; a config
-    without such an evaluation cannot be benched, which this reports clearly (the bench checks
-    it before it writes anything)."""
-    from aioir.settings.assemble import resolve_setting, val_protocol, validation_sets
-
+    """The test sets every cell is evaluated on at its end (every group of
+    :func:`~aioir.settings.assemble.final_groups`), and their protocol; a config without such
+    an evaluation cannot be benched, which this reports clearly (the bench checks it before it
+    writes anything)."""
     setting = resolve_setting(cfg)
-    sets, notes = validation_sets(cfg, setting)
+    sets, notes = validation_sets(cfg, setting, groups=final_groups(cfg))
     if not sets:
         why = "; ".join(notes) or f"val.enabled: {cfg.val.enabled}"
         raise ValueError(
@@ -120,9 +115,8 @@ def evaluation_sets(cfg: RunConfig) -> tuple[list[Any], Any]:
 
 def input_evaluation(cfg: RunConfig, progress: bool = False) -> dict[str, Any]:
     """Per-image scores of the degraded test images themselves (the row a network must beat),
-    on :func:`evaluation_sets`, by the evaluation the runs use."""
-    from aioir.engine.evaluation import evaluate, summary
-
+    on :func:`evaluation_sets`, by the evaluation the runs use (every group: the first's at
+    the top, the others under ``groups``, as a run's final evaluation)."""
     sets, protocol = evaluation_sets(cfg)
     return summary(evaluate(lambda img: img, sets, protocol, progress=progress,
                             desc="degraded test images"))
