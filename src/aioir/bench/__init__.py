@@ -26,20 +26,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from aioir.bench import runs
 from aioir.bench.runner import CellDisplay, CellJob, auto_jobs, available_cores, run_cells
 from aioir.bench.spec import BenchSpec, Cell, cell_config, cells, claim_folder, flatten_keys
-from aioir.bench.table import CSV_HEADERS, csv_rows, markdown, method_note
 from aioir.config import from_dict, to_dict
 from aioir.config.schema import RunConfig
 from aioir.files import write_text
 from aioir.progress import working
-from aioir.report.summary import summarise_seeds
-from aioir.report.writers import write_csv, write_json
 from aioir.runlock import check_free, run_folder_lock
-from aioir.settings.assemble import resolve_setting
+
+# Local imports in this package (here, spec.py, runs.py): torch and the modules that load it
+# (engine, settings, report, strategies, checkpoint, bench.table). Every spawned worker imports
+# aioir.bench.runner -- so this face and the module-level imports of the three -- before it can
+# tie its life to the parent's (aioir.workers.die_with_parent). Measured with
+# `python -X importtime -c "import aioir.bench.runner"` (2 shared, loaded cores): 0.08-0.09 s
+# with them local, 2.3-2.5 s at module level, and then test_worker_lifetime's SIGKILLed bench
+# left its workers running past the 5 s grace.
 
 __all__ = ["BenchSpec", "BenchResult", "run_bench", "tabulate"]
 
@@ -69,6 +71,8 @@ class BenchResult:
 
 
 def _input_scores(out: Path, cfg: Any) -> dict[str, Any]:
+    from aioir.report.writers import write_json  # local: torch (see the imports)
+
     path = out / INPUT_FILE
     if path.is_file():
         return json.loads(path.read_text())
@@ -163,6 +167,8 @@ def _run(spec: BenchSpec, out: Path, *, jobs: int | None, progress: bool,
 
 @contextmanager
 def _torch_threads(n: int) -> Iterator[None]:
+    import torch  # local: see the imports
+
     previous = torch.get_num_threads()
     torch.set_num_threads(n)
     try:
@@ -178,6 +184,10 @@ def _cell(every: list[Cell], name: str) -> Cell:
 def tabulate(spec: BenchSpec, out: str | Path, inputs: dict[str, Any] | None = None
              ) -> tuple[dict[int, dict[str, Any]], str]:
     """Read every cell's final evaluation and write ``results.{md,csv,json}`` into ``out``."""
+    from aioir.bench.table import CSV_HEADERS, csv_rows, method_note  # local: torch (see above)
+    from aioir.report.summary import summarise_seeds
+    from aioir.report.writers import write_csv, write_json
+
     out = Path(out)
     if inputs is None:
         inputs = json.loads((out / INPUT_FILE).read_text())
@@ -212,6 +222,8 @@ def tabulate(spec: BenchSpec, out: str | Path, inputs: dict[str, Any] | None = N
 
 def _setting_tasks(base: dict[str, Any]) -> list[str]:
     """The task names of the base config's setting (``data.tasks`` unset: all of them)."""
+    from aioir.settings.assemble import resolve_setting  # local: torch (see the imports)
+
     return list(resolve_setting(from_dict(RunConfig, base)).task_names)
 
 
@@ -223,6 +235,8 @@ def _describe(config: dict[str, Any]) -> list[str]:
 
 
 def _report(spec: BenchSpec, tables: dict[int, dict[str, Any]], protocol: str | None) -> str:
+    from aioir.bench.table import markdown, method_note  # local: torch (see the imports)
+
     base = spec.base
     model = base["model"]
     options = ", ".join(f"{k} {v}" for k, v in model.get("options", {}).items())

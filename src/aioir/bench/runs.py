@@ -15,12 +15,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from aioir.checkpoint import checkpoint_path, latest_checkpoint
 from aioir.config.schema import RunConfig
-from aioir.engine.build import build_run
-from aioir.engine.evaluation import evaluate, summary
-from aioir.engine.run import train
-from aioir.settings.assemble import final_groups, resolve_setting, val_protocol, validation_sets
+
+# the run machinery (torch) is imported where it is used: every spawned bench worker imports this
+# module before it can tie its life to the parent's (measured: see aioir/bench/__init__.py)
 
 __all__ = [
     "train_cell",
@@ -36,6 +34,8 @@ def train_cell(cfg: RunConfig, run_dir: Path, on_step: Callable[[int], None] | N
                on_eval: Callable[[int], None] | None = None):
     """Train one cell, continuing its latest checkpoint if there is one (``TrainResult``);
     ``on_step(step)`` after every step, ``on_eval(1)`` after every validation image."""
+    from aioir.engine.run import train
+
     return train(cfg, run_dir, resume="auto", on_step=on_step, on_eval=on_eval)
 
 
@@ -75,6 +75,8 @@ def final_evaluation(run_dir: str | Path, steps: int) -> dict[str, Any] | None:
 
 def is_finished(run_dir: str | Path, steps: int) -> bool:
     """A cell is finished when its final checkpoint and its final evaluation are both present."""
+    from aioir.checkpoint import checkpoint_path
+
     run_dir = Path(run_dir)
     return (checkpoint_path(run_dir / "checkpoints", steps).is_file()
             and final_evaluation(run_dir, steps) is not None)
@@ -82,6 +84,8 @@ def is_finished(run_dir: str | Path, steps: int) -> bool:
 
 def completed_steps(run_dir: str | Path) -> int:
     """The step of a cell's latest checkpoint (0 when it has none)."""
+    from aioir.checkpoint import latest_checkpoint
+
     latest = latest_checkpoint(Path(run_dir) / "checkpoints")
     return int(latest.stem.split("_")[1]) if latest is not None else 0
 
@@ -90,6 +94,8 @@ def prepare_data(cfg: RunConfig, *, workers: int, progress: bool) -> None:
     """Synthesise the cell's training stream into ``cfg.data.cache`` (reused when present)."""
     if not cfg.data.cache:
         return
+    from aioir.engine.build import build_run
+
     cfg = copy.deepcopy(cfg)
     cfg.data.cache_workers = workers
     cfg.train.progress = progress
@@ -101,6 +107,13 @@ def evaluation_sets(cfg: RunConfig) -> tuple[list[Any], Any]:
     :func:`~aioir.settings.assemble.final_groups`), and their protocol; a config without such
     an evaluation cannot be benched, which this reports clearly (the bench checks it before it
     writes anything)."""
+    from aioir.settings.assemble import (
+        final_groups,
+        resolve_setting,
+        val_protocol,
+        validation_sets,
+    )
+
     setting = resolve_setting(cfg)
     sets, notes = validation_sets(cfg, setting, groups=final_groups(cfg))
     if not sets:
@@ -117,6 +130,8 @@ def input_evaluation(cfg: RunConfig, progress: bool = False) -> dict[str, Any]:
     """Per-image scores of the degraded test images themselves (the row a network must beat),
     on :func:`evaluation_sets`, by the evaluation the runs use (every group: the first's at
     the top, the others under ``groups``, as a run's final evaluation)."""
+    from aioir.engine.evaluation import evaluate, summary
+
     sets, protocol = evaluation_sets(cfg)
     return summary(evaluate(lambda img: img, sets, protocol, progress=progress,
                             desc="degraded test images"))

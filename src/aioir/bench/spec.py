@@ -25,14 +25,15 @@ from pathlib import Path
 from typing import Any
 
 import aioir.bench.preset as demo_preset
-from aioir import strategies as registry
 from aioir.config import ConfigError, apply_overrides, from_dict, load_yaml, parse_override, to_dict
 from aioir.config.budget import scale_stages
 from aioir.config.schema import RunConfig, StrategyConfig, check
 from aioir.config.yaml_io import deep_merge
 from aioir.files import write_text  # atomic, process-tagged temporary
 from aioir.runlock import LOCK_NAME  # the bench's own lock (run_bench holds it)
-from aioir.settings.assemble import resolve_setting
+
+# strategies and settings load torch: imported where used (the worker start, see
+# aioir/bench/__init__.py)
 
 __all__ = ["BenchSpec", "Cell", "cells", "cell_config", "claim_folder", "parse_seeds",
            "parse_int_list", "parse_strategy_options", "parse_variant", "base_from_source",
@@ -93,6 +94,9 @@ class BenchSpec:
             dup = sorted({str(x) for x in items if list(items).count(x) > 1})
             if dup:
                 raise ValueError(f"{what} listed twice: {', '.join(dup)}")
+        from aioir import strategies as registry
+        from aioir.settings.assemble import resolve_setting
+
         known = registry.names()
         for s in self.strategies:
             if s not in known:
