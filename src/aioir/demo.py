@@ -43,7 +43,6 @@ from aioir.progress import progress as progress_bar
 from aioir.report.build import make_report
 from aioir.report.summary import AVERAGE, beats_input, interval_text, paired_differences
 from aioir.report.tables import results_table, write_results
-from aioir.runlock import check_free
 from aioir.settings.assemble import build_test_sets, resolve_setting
 from aioir.settings.catalog import get_setting
 from aioir.workers import Interrupted
@@ -103,7 +102,6 @@ def run_demo(
 
 def _run_demo(out: Path, budget_name: str, strategies: tuple[str, ...], seed: int,
               jobs: int | None, progress: bool) -> dict[str, Any]:
-    check_free(out)
     budget = BUDGETS[budget_name]
     spec = demo_spec(budget_name, strategies, seed)
     arms = {c.strategy: c for c in cells(spec)}

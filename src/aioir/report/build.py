@@ -16,9 +16,9 @@ is named, or ``"none"``); it leads the table, the other methods follow in the or
 :data:`LEAD` then alphabetically by strategy (path order within one strategy). Difference rows
 show the paired difference and its 95 % interval (:func:`aioir.report.summary.paired_differences`,
 the bench's estimator). Besides the validation table: the whole-photograph table (the test group
-``whole`` of the runs' final evaluations, as ``aioir demo`` runs measure it), the no-reference scores of photo folders (``eval/photos_*.json``
-of ``aioir eval --photos``), and each method's parameters, MACs and CPU latency
-(:mod:`aioir.report.cost`).
+``whole`` of the runs' final evaluations, as ``aioir demo`` runs measure it), the no-reference
+scores of photo folders (``eval/photos_*.json`` of ``aioir eval --photos``), and each method's
+parameters, MACs and CPU latency (:mod:`aioir.report.cost`).
 
 The folder is never one that holds anything else (see :mod:`aioir.report.outdir`).
 """
