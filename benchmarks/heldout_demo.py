@@ -1,6 +1,7 @@
 """The demo's whole-photograph table on the held-out photographs of issue 27.
 
-The same protocol as the demo's whole-photograph table (:func:`aioir.demo.whole_image_scores`):
+The same protocol as the demo's whole-photograph table (the ``embedded`` setting's ``whole`` test
+group, which each demo run's final evaluation measures):
 each photograph degraded whole once per task (``default_rng([7, task_index, j])``, as
 ``aioir degrade --seed 7``), restored whole at full size as ``aioir restore`` restores it (EMA
 weights, one pass, clipped to [0, 1]) by each strategy's last checkpoint, scored by the MiOIR

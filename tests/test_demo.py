@@ -57,6 +57,18 @@ def test_tiny_demo_end_to_end(tmp_path, monkeypatch):
         got = res["whole_rows"]["degraded input"]["per_task"][task]["psnr"]
         assert got == pytest.approx(float(np.mean(vals)), abs=1e-6), task
     assert "## Whole photographs" in report and set(res["whole_verdict"]) == {"mixed", "art"}
+    # ... read from the bench's files: each run's final evaluation and the degraded-input file
+    # hold the whole photographs as the group `whole` (3 photographs x 7 tasks); nothing else
+    import json
+
+    inputs = json.loads((tmp_path / "quick" / "degraded-input.json").read_text())
+    assert inputs["groups"]["whole"]["per_task"] == res["whole_rows"]["degraded input"]["per_task"]
+    for s in ("mixed", "art"):
+        files = sorted(p.name for p in (res["run_dirs"][s] / "eval").iterdir())
+        assert files == ["step_00000003.json"], files
+        final = json.loads((res["run_dirs"][s] / "eval" / files[0]).read_text())
+        assert len(final["groups"]["whole"]["records"]) == 21
+        assert final["groups"]["whole"]["per_task"] == res["whole_rows"][s]["per_task"]
 
     # the verdict counts the tasks where the strategy beats the input, recomputed here
     for s in ("mixed", "art"):
@@ -84,7 +96,7 @@ def test_tiny_demo_end_to_end(tmp_path, monkeypatch):
         {f.id: f.skipped for f in figures.skipped}
     assert {f.id for f in figures.skipped} == {"uncertainty_maps", "uncertainty_histograms",
                                                "validation_psnr", "train_clamped"}
-    # the whole-photograph table is in the page too, from the runs' eval/whole_step_*.json
+    # the whole-photograph table is in the page too, from the runs' final evaluations
     assert "## Whole photographs" in (figures.out / "report.md").read_text()
 
     # the same command again: a bench rerun, every arm reused (not retrained), same tables

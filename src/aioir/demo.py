@@ -3,47 +3,57 @@
 Each strategy trains the same small backbone (:data:`DEMO_MODEL`, a degradation-aware U-Net,
 see :func:`demo_model_options`) with the same seed, data and budget on crops of the embedded
 training photographs, degraded on the fly by the seven MiOIR degradations; each is then
-evaluated on the held-out embedded photographs, degraded once at a fixed seed, twice: on the
-192 px centre crops its validation uses, and on the whole photographs restored at full size as
-``aioir restore`` restores them (the EMA network, clipped to [0, 1]). The demo is a bench
-(:func:`demo_spec`: ``aioir bench demo:quick --seeds 1`` trains the same cells): the runs go
-in the bench's worker processes (one thread each) with one progress display, and the
-comparison is :mod:`aioir.report.summary`'s. The result is two tables -- per-task PSNR/SSIM
+evaluated by its own final evaluation on the held-out embedded photographs, degraded once at
+a fixed seed, twice: the 192 px centre crops of the ``embedded`` setting's ``main`` test group,
+and its ``whole`` group, the whole photographs restored at full size as ``aioir restore``
+restores them (the EMA network, one pass, clipped to [0, 1]; ``val.final_groups``). The demo
+is a bench (:func:`demo_spec`: ``aioir bench demo:quick --seeds 1`` trains the same cells):
+the runs go in the bench's worker processes (one thread each) with one progress display, the
+degraded-input rows are the bench's (``degraded-input.json``, both groups), and the comparison
+is :mod:`aioir.report.summary`'s. The result is two tables -- per-task PSNR/SSIM
 of the degraded input and of each strategy, and each strategy's gain over mixed -- printed and
 written to ``report.md`` beside the bench's own tables (``results.md``).
 """
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
 
+from aioir.bench import INPUT_FILE, run_bench
 from aioir.bench.preset import (
     BUDGETS,
     DEMO_MODEL,
     STRATEGIES,
     DemoBudget,
+    baseline_of,
     demo_config,
     demo_model_options,
 )
-from aioir.bench.runner import CellDisplay
-from aioir.bench.spec import BenchSpec
-from aioir.config.schema import MIOIR_TASKS, RunConfig
+from aioir.bench.runner import CellDisplay, CellJob
+from aioir.bench.runs import final_evaluation
+from aioir.bench.spec import BenchSpec, base_from_source, cells
+from aioir.config.schema import MIOIR_TASKS, WHOLE_GROUP, RunConfig
+from aioir.errors import UserError
+from aioir.files import write_text
+from aioir.metrics import get_protocol
+from aioir.progress import progress as progress_bar
+from aioir.report.build import make_report
 from aioir.report.summary import AVERAGE, beats_input, interval_text, paired_differences
+from aioir.report.tables import results_table, write_results
+from aioir.settings.assemble import build_test_sets, resolve_setting
+from aioir.settings.catalog import get_setting
+from aioir.workers import Interrupted
 
-__all__ = ["BUDGETS", "DEMO_MODEL", "STRATEGIES", "WHOLE_SEED", "DemoBudget", "demo_config",
-           "demo_model_options", "demo_spec", "run_demo", "whole_image_scores", "whole_image_sets"]
+__all__ = ["BUDGETS", "DEMO_MODEL", "STRATEGIES", "WHOLE_GROUP", "WHOLE_SEED", "DemoBudget",
+           "baseline_of", "demo_config", "demo_model_options", "demo_spec", "run_demo",
+           "whole_image_sets"]
 
-#: seed of the whole-photograph test set (``key="index"`` generators, as the crops')
-WHOLE_SEED = 7
-
-
-def _whole_after(cfg: RunConfig, result: Any, run_dir: Path, on_eval: Any,
-                 whole_max_size: int | None = None) -> dict[str, Any]:
-    """Run in a demo arm's worker once it finished training (a
-    :class:`~aioir.bench.runner.CellJob`'s ``after``): its whole-photograph scores."""
-    return whole_image_scores(cfg, result.checkpoint, whole_max_size, progress=on_eval)
+#: seed of the whole-photograph test set (the ``embedded`` setting's ``whole`` group;
+#: ``key="index"`` generators, as the crops')
+WHOLE_SEED: int = next(s.seed for s in get_setting("embedded").test if s.group == WHOLE_GROUP)
 
 
 def demo_spec(budget_name: str = "default", strategies: tuple[str, ...] = STRATEGIES,
@@ -56,13 +66,12 @@ def demo_spec(budget_name: str = "default", strategies: tuple[str, ...] = STRATE
     >>> spec = demo_spec("quick")
     >>> spec.strategies, spec.seeds, spec.steps, spec.baseline, spec.strategy_options
     (['mixed', 'tur', 'art'], [0], [150], 'mixed', {'art': {'tau': 3.0}})
+    >>> spec.base["val"]["final_groups"], spec.base["val"]["group_max_size"]
+    (['main', 'whole'], {'whole': None})
     """
-    from aioir.bench.spec import base_from_source
-
     base, options = base_from_source(f"demo:{budget_name}", (), strategies)
     return BenchSpec(base=base, strategies=list(strategies), seeds=[seed],
-                     steps=[BUDGETS[budget_name].steps],
-                     baseline="mixed" if "mixed" in strategies else strategies[0],
+                     steps=[BUDGETS[budget_name].steps], baseline=baseline_of(strategies),
                      strategy_options={s: o for s, o in options.items() if o}, threads=1,
                      cache=True)
 
@@ -79,10 +88,11 @@ def run_demo(
     """Train and evaluate every strategy; returns the results and writes ``report.md``.
 
     The arms are the cells of :func:`demo_spec`, trained by :func:`aioir.bench.run_bench` into
-    ``out/<budget>`` (a bench folder: ``runs/steps_N/seed_S/STRATEGY``), each evaluated on the
-    whole photographs in its worker once trained. One process at a time may use the folder
-    (:mod:`aioir.runlock`); an arm that fails stops the others and is named in the
-    :class:`~aioir.errors.UserError` raised; SIGTERM, SIGHUP or Ctrl-C stop them all and raise
+    ``out/<budget>`` (a bench folder: ``runs/steps_N/seed_S/STRATEGY``); each run's final
+    evaluation measures the crops and the whole photographs (``eval/step_N.json``, the latter
+    under ``groups.whole``). One process at a time may use the folder (:mod:`aioir.runlock`);
+    an arm that fails stops the others and is named in the :class:`~aioir.errors.UserError`
+    raised; SIGTERM, SIGHUP or Ctrl-C stop them all and raise
     :class:`aioir.workers.Interrupted`. A rerun reuses the finished arms and resumes the others
     from their checkpoints."""
     budget_name = "quick" if quick else "default"
@@ -92,34 +102,20 @@ def run_demo(
 
 def _run_demo(out: Path, budget_name: str, strategies: tuple[str, ...], seed: int,
               jobs: int | None, progress: bool) -> dict[str, Any]:
-    import functools
-    import json
-
-    from aioir.bench import INPUT_FILE, run_bench
-    from aioir.bench.runs import final_evaluation
-    from aioir.bench.spec import cells
-    from aioir.errors import UserError
-    from aioir.report.tables import results_table, write_results
-    from aioir.runlock import check_free
-    from aioir.workers import Interrupted
-
-    check_free(out)  # before the whole photos' input row is measured
     budget = BUDGETS[budget_name]
     spec = demo_spec(budget_name, strategies, seed)
     arms = {c.strategy: c for c in cells(spec)}
     t0 = time.perf_counter()
-    first = demo_config(strategies[0], budget, seed)
-    baseline_whole = whole_image_scores(first, None, budget.whole_max_size, progress=progress)
 
-    def display(cell_jobs: list[Any]) -> _DemoDisplay:
-        # what each run evaluates after training (validation crops, whole photographs)
-        crops = len(json.loads((out / INPUT_FILE).read_text())["records"])
+    def display(cell_jobs: list[CellJob]) -> _DemoDisplay:
+        # what each run evaluates at its end: the degraded-input file's images, every group
+        inputs = _read_json(out / INPUT_FILE)
+        images = len(inputs["records"]) + sum(len(g["records"])
+                                              for g in inputs.get("groups", {}).values())
         return _DemoDisplay(sum(j.steps - j.done_steps for j in cell_jobs),
-                            len(cell_jobs) * (crops + len(baseline_whole["records"])),
-                            [j.name for j in cell_jobs], progress)
+                            len(cell_jobs) * images, [j.name for j in cell_jobs], progress)
 
-    after = functools.partial(_whole_after, whole_max_size=budget.whole_max_size)
-    ran = run_bench(spec, out, jobs=jobs or len(strategies), progress=progress, after=after,
+    ran = run_bench(spec, out, jobs=jobs or len(strategies), progress=progress,
                     display=display, fail_fast=True)
     out = ran.out
     if ran.status == "interrupted":
@@ -130,64 +126,49 @@ def _run_demo(out: Path, budget_name: str, strategies: tuple[str, ...], seed: in
             + ". Fix the cause and rerun the same command: finished arms are reused, stopped "
             "ones resume from their checkpoints")
     rows: dict[str, Any] = {"degraded input": ran.inputs}
-    whole_rows: dict[str, Any] = {"degraded input": baseline_whole}
+    whole_rows: dict[str, Any] = {"degraded input": _whole(ran.inputs, out / INPUT_FILE)}
     for s, cell in arms.items():
-        run_dir = out / cell.run_dir
-        rows[s] = final_evaluation(run_dir, budget.steps)
-        if cell.name in ran.results:  # trained now: its worker evaluated the whole photos
-            whole_rows[s] = ran.results[cell.name]["after"]
-            write_whole_evaluation(run_dir, budget.steps, whole_rows[s], baseline_whole,
-                                   budget.whole_max_size)
-        else:  # reused: its whole-photograph evaluation is in its folder
-            whole_rows[s] = _whole_evaluation(run_dir, budget, first, baseline_whole, progress)
-    base_name = "mixed" if "mixed" in rows else None
+        path = out / cell.run_dir
+        rows[s] = final_evaluation(path, budget.steps)
+        whole_rows[s] = _whole(rows[s], path / "eval")
+    base_name = baseline_of(strategies)
     table = results_table(rows, list(MIOIR_TASKS), baseline=base_name)
     whole_table = results_table(whole_rows, list(MIOIR_TASKS), baseline=base_name)
     elapsed = time.perf_counter() - t0
     verdict = beats_input(rows, strategies, MIOIR_TASKS)
     whole_verdict = beats_input(whole_rows, strategies, MIOIR_TASKS)
-    from aioir.metrics import get_protocol
-
     protocol = get_protocol("mioir").describe()
-    crop_iv, whole_iv = vs_baseline(rows, strategies), vs_baseline(whole_rows, strategies)
+    crop_iv = vs_baseline(rows, strategies, base_name)
+    whole_iv = vs_baseline(whole_rows, strategies, base_name)
     intervals = {s: (crop_iv[s], whole_iv[s]) for s in crop_iv}
     run_dirs = [out / arms[s].run_dir for s in strategies]
     report = _report_text(table, whole_table, protocol, budget, elapsed, run_dirs, strategies,
-                          verdict, whole_verdict, intervals)
-    from aioir.files import write_text
-
+                          verdict, whole_verdict, intervals, base_name)
     write_text(out / "report.md", report, what="demo report")
     write_results({"rows": rows, "whole_rows": whole_rows, "budget": budget.__dict__,
                    "seconds": elapsed, "verdict": verdict, "whole_verdict": whole_verdict,
                    "vs_mixed": {s: {"crops": c, "whole": w} for s, (c, w) in intervals.items()}},
                   out, stem="demo_results")
-    from aioir.report.build import make_report  # grids and plots next to the table
-
-    figures = make_report(run_dirs, out / "report", progress=progress,
-                          baseline="mixed" if "mixed" in strategies else None,
-                          title="aioir demo: " + ", ".join(strategies))
+    figures = make_report(run_dirs, out / "report", progress=progress,  # grids and plots
+                          baseline=base_name, title="aioir demo: " + ", ".join(strategies))
     return {"table": table, "rows": rows, "seconds": elapsed, "out": out, "verdict": verdict,
             "whole_table": whole_table, "whole_rows": whole_rows,
             "whole_verdict": whole_verdict, "protocol": protocol, "report": figures,
             "vs_mixed": intervals, "run_dirs": dict(zip(strategies, run_dirs))}
 
 
-def _whole_evaluation(run_dir: Path, budget: DemoBudget, cfg: RunConfig,
-                      degraded_input: dict[str, Any], progress: bool) -> dict[str, Any]:
-    """A reused arm's whole-photograph evaluation: the one in its folder (written when it was
-    trained), else measured now (and written)."""
-    import json
+def _read_json(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text())
 
-    path = run_dir / "eval" / f"whole_step_{budget.steps:08d}.json"
-    if path.is_file():
-        data = json.loads(path.read_text())
-        return {k: v for k, v in data.items() if k not in ("degraded_input", "description")}
-    from aioir.checkpoint import checkpoint_path
 
-    whole = whole_image_scores(cfg, checkpoint_path(run_dir / "checkpoints", budget.steps),
-                               budget.whole_max_size, progress=progress)
-    write_whole_evaluation(run_dir, budget.steps, whole, degraded_input, budget.whole_max_size)
-    return whole
+def _whole(evaluation: dict[str, Any] | None, where: Path) -> dict[str, Any]:
+    """The whole-photograph group of an evaluation (a run's final one, or the bench's
+    degraded-input file), named in an error when missing (a folder of an older demo)."""
+    group = ((evaluation or {}).get("groups") or {}).get(WHOLE_GROUP)
+    if group is None:
+        raise UserError(f"{where}: no '{WHOLE_GROUP}' group in the final evaluation (a run of "
+                        "an older demo?); use another --out or remove that folder")
+    return group
 
 
 class _DemoDisplay(CellDisplay):
@@ -200,8 +181,6 @@ class _DemoDisplay(CellDisplay):
     would enter it."""
 
     def __init__(self, steps_total: int, eval_total: int, names: list[str], shown: bool) -> None:
-        from aioir.progress import progress as progress_bar
-
         self.steps_total, self.eval_total, self.names = steps_total, eval_total, set(names)
         self.shown = shown
         self.steps = self.evals = 0
@@ -227,8 +206,6 @@ class _DemoDisplay(CellDisplay):
 
     def _training_bar(self) -> Any:
         if self.bar is None:
-            from aioir.progress import progress as progress_bar
-
             self.starting.close()
             self.bar = progress_bar(total=self.steps_total, desc="demo", unit="step",
                                     disable=not self.shown)
@@ -257,8 +234,6 @@ class _DemoDisplay(CellDisplay):
         if self.eval_bar is not None:
             return
         if self.steps >= self.steps_total or self.evaluating >= self.names:
-            from aioir.progress import progress as progress_bar
-
             self._training_bar().close()
             self.eval_bar = progress_bar(total=self.eval_total, initial=self.evals,
                                          desc="demo evaluation", unit="img",
@@ -272,59 +247,22 @@ class _DemoDisplay(CellDisplay):
             self.eval_bar.close()
 
 
-#: what a run's ``eval/whole_step_*.json`` holds, in its ``description``
-WHOLE_DESCRIPTION = ("the held-out photographs degraded whole (seed {seed}) and restored at {size} "
-                     "as `aioir restore` restores them (EMA weights, one pass, clipped to [0, 1])")
-
-
-def write_whole_evaluation(run_dir: Path, step: int, whole: dict[str, Any],
-                           degraded_input: dict[str, Any], max_size: int | None) -> Path:
-    """Write ``run_dir/eval/whole_step_<step>.json``: the whole-photograph evaluation of the
-    run's network, with the degraded inputs' evaluation on the same photographs
-    (``degraded_input``) and a ``description`` (what :mod:`aioir.report` shows as the
-    whole-photograph table)."""
-    from aioir.report.writers import write_json
-
-    size = "full size" if max_size is None else f"a side of at most {max_size} px"
-    data = {**whole, "degraded_input": degraded_input,
-            "description": WHOLE_DESCRIPTION.format(seed=WHOLE_SEED, size=size)}
-    return write_json(Path(run_dir) / "eval" / f"whole_step_{step:08d}.json", data)
-
-
 def whole_image_sets(cfg: RunConfig, max_size: int | None = None) -> list[Any]:
-    """The held-out embedded photographs at full size, each degraded whole once per task
-    (generators ``default_rng([WHOLE_SEED, task_index, j])``), as ``aioir degrade`` makes them."""
-    from aioir.data.sources import EmbeddedPhotos
-    from aioir.data.testsets import SyntheticTestSet
+    """The held-out embedded photographs degraded whole once per task (the ``embedded``
+    setting's ``whole`` group: generators ``default_rng([WHOLE_SEED, task_index, j])``), as
+    ``aioir degrade`` makes them; ``max_size``: a side cap (``None``: full size).
 
-    tasks = cfg.data.tasks or list(MIOIR_TASKS)
-    return [SyntheticTestSet(EmbeddedPhotos("test"), t, seed=WHOLE_SEED, key="index",
-                             task_index=i, max_size=max_size, multiple=1)
-            for i, t in enumerate(tasks)]
-
-
-def whole_image_scores(cfg: RunConfig, checkpoint: str | Path | None,
-                       max_size: int | None = None, progress: Any = False) -> dict[str, Any]:
-    """PSNR/SSIM on :func:`whole_image_sets` of the network in ``checkpoint`` loaded and run as
-    ``aioir restore`` runs it (EMA weights, the whole image at once, output clipped to [0, 1]);
-    ``checkpoint=None``: of the degraded images themselves."""
-    from aioir.engine.evaluation import evaluate, summary
-    from aioir.settings.assemble import resolve_setting, val_protocol
-
-    protocol = val_protocol(cfg, resolve_setting(cfg))
-    sets = whole_image_sets(cfg, max_size)
-    if checkpoint is None:
-        return summary(evaluate(lambda img: img, sets, protocol, progress=progress,
-                                desc="degraded whole photographs"))
-    from aioir.inference.reader import load_network
-    from aioir.models.restore import restore_image
-
-    model, _ = load_network(checkpoint, use_ema=True)
-    return summary(evaluate(lambda img: restore_image(model, img), sets, protocol,
-                            progress=progress, desc="whole photographs"))
+    >>> cfg = demo_config("mixed", BUDGETS["quick"])
+    >>> sets = whole_image_sets(cfg, 40)
+    >>> [ts.column for ts in sets] == MIOIR_TASKS, {ts.group for ts in sets}
+    (True, {'whole'})
+    """
+    sets, _ = build_test_sets(resolve_setting(cfg), cfg.data.root, groups=[WHOLE_GROUP],
+                              max_size=max_size)
+    return sets
 
 
-def vs_baseline(rows: dict[str, Any], strategies: tuple[str, ...], baseline: str = "mixed",
+def vs_baseline(rows: dict[str, Any], strategies: tuple[str, ...], baseline: str,
                 n_boot: int = 10_000) -> dict[str, Any]:
     """Each strategy's PSNR difference to ``baseline`` on the 7-task average with its 95 %
     interval (:func:`aioir.report.summary.paired_differences` on the one training seed: the
@@ -339,7 +277,8 @@ def vs_baseline(rows: dict[str, Any], strategies: tuple[str, ...], baseline: str
 def _report_text(table: str, whole_table: str, protocol: str, budget: DemoBudget,
                  seconds: float, run_dirs: list[Path], strategies: tuple[str, ...],
                  verdict: dict[str, Any], whole_verdict: dict[str, Any],
-                 intervals: dict[str, tuple[dict[str, Any], dict[str, Any]]]) -> str:
+                 intervals: dict[str, tuple[dict[str, Any], dict[str, Any]]],
+                 baseline: str) -> str:
     lines = [
         "# aioir demo: mixed vs TUR vs Art on the seven MiOIR degradations",
         "",
@@ -361,12 +300,12 @@ def _report_text(table: str, whole_table: str, protocol: str, budget: DemoBudget
         whole_table,
         "",
         f"{protocol.rstrip('.')}. Cells are PSNR (dB) / SSIM; the gain rows are PSNR "
-        "differences to mixed.",
+        f"differences to {baseline}.",
         "",
     ]
     for s, (crop_iv, whole_iv) in intervals.items():
         lines.append(
-            f"- {s} - mixed: {interval_text(crop_iv)} dB on the crops, "
+            f"- {s} - {baseline}: {interval_text(crop_iv)} dB on the crops, "
             f"{interval_text(whole_iv)} dB on the whole photographs (7-task average; 95 % "
             "bootstrap interval over the test images, one training seed: it covers the test "
             "images, not another seed; `aioir bench` adds seeds)")

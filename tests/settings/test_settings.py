@@ -183,3 +183,37 @@ def test_pseudo_depth_haze_is_said_and_mioir7_depth_reads_maps(tmp_path: Path, c
     (tmp_path / "DF2K_depth/0001.npy").unlink()       # a missing map is a problem, named
     report = check_setting("mioir7_depth", tmp_path)
     assert not report.ok and "missing depth map" in report.format()
+
+
+def test_embedded_lists_the_whole_photographs_as_a_group_of_their_own():
+    """The demo's whole photographs are the `whole` test group of `embedded`: the 3 held-out
+    photographs at their full size (scikit-image's shapes, not cropped to a multiple of 8 nor
+    to val.max_size when val.group_max_size says so), degraded at seed 7 by index; the periodic
+    validation's groups (`val.groups`) leave them out, `final_groups` adds them."""
+    import skimage.data
+
+    from aioir.settings.assemble import final_groups, validation_sets
+
+    cfg = RunConfig()
+    cfg.data.tasks = ["noise", "dark"]
+    setting = resolve_setting(cfg)
+    assert setting.groups == ["main", "whole"]
+    whole = [s for s in setting.test if s.group == "whole"]
+    assert [(s.task, s.seed, s.key, s.crop_multiple) for s in whole] == [
+        ("noise", 7, "index", 1), ("dark", 7, "index", 1)]
+    periodic, _ = validation_sets(cfg, setting)
+    assert {ts.group for ts in periodic} == {"main"} and final_groups(cfg) == ["main"]
+
+    cfg.val.final_groups, cfg.val.group_max_size = ["main", "whole"], {"whole": None}
+    sets, notes = validation_sets(cfg, setting, groups=final_groups(cfg))
+    by_group = {g: [ts for ts in sets if ts.group == g] for g in ("main", "whole")}
+    assert [ts.column for ts in by_group["whole"]] == ["noise", "dark"] and not notes
+    assert len(sets) == 4
+    shapes = sorted(getattr(skimage.data, n)().shape for n in ("chelsea", "coffee", "rocket"))
+    for ts in by_group["whole"]:  # (300, 451): not a multiple of 8
+        assert sorted(gt.shape for _, gt, _, _ in ts) == shapes
+    assert all(max(gt.shape) <= 192 and gt.shape[0] % 8 == 0
+               for _, gt, _, _ in by_group["main"][0])
+    cfg.val.group_max_size = {"whole": 40}
+    capped, _ = validation_sets(cfg, setting, groups=["whole"])
+    assert all(max(gt.shape[:2]) == 40 for _, gt, _, _ in capped[0])

@@ -19,15 +19,29 @@ Folder layout (``out``)::
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aioir.bench.runner import CellDisplay, CellJob
-from aioir.bench.spec import BenchSpec, Cell, cell_config, cells, claim_folder
+from aioir.bench import runs
+from aioir.bench.runner import CellDisplay, CellJob, auto_jobs, available_cores, run_cells
+from aioir.bench.spec import BenchSpec, Cell, cell_config, cells, claim_folder, flatten_keys
+from aioir.config import from_dict, to_dict
+from aioir.config.schema import RunConfig
+from aioir.files import write_text
 from aioir.progress import working
+from aioir.runlock import check_free, run_folder_lock
+
+# Local imports in this package (here, spec.py, runs.py): torch and the modules that load it
+# (engine, settings, report, strategies, checkpoint, bench.table). Every spawned worker imports
+# aioir.bench.runner -- so this face and the module-level imports of the three -- before it can
+# tie its life to the parent's (aioir.workers.die_with_parent). Measured with
+# `python -X importtime -c "import aioir.bench.runner"` (2 shared, loaded cores): 0.08-0.09 s
+# with them local, 2.3-2.5 s at module level, and then test_worker_lifetime's SIGKILLed bench
+# left its workers running past the 5 s grace.
 
 __all__ = ["BenchSpec", "BenchResult", "run_bench", "tabulate"]
 
@@ -50,15 +64,14 @@ class BenchResult:
     #: the signal that interrupted the bench (``status == "interrupted"``)
     signal: int | None = None
     #: per cell trained by this call: what :func:`aioir.bench.runner.run_cells` reported
-    #: (``validation``, ``seconds``, ``checkpoint``, ``after``)
+    #: (``validation``, ``seconds``, ``checkpoint``)
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: the degraded test images' own evaluation (``degraded-input.json``)
     inputs: dict[str, Any] = field(default_factory=dict)
 
 
 def _input_scores(out: Path, cfg: Any) -> dict[str, Any]:
-    from aioir.bench import runs
-    from aioir.report.writers import write_json
+    from aioir.report.writers import write_json  # local: torch (see the imports)
 
     path = out / INPUT_FILE
     if path.is_file():
@@ -70,9 +83,6 @@ def _input_scores(out: Path, cfg: Any) -> dict[str, Any]:
 
 def _prepare_streams(spec: BenchSpec, todo: list[Cell], configs: dict[Cell, Any],
                      progress: bool) -> None:
-    from aioir.bench import runs
-    from aioir.bench.runner import available_cores
-
     done: set[str | None] = set()
     for cell in todo:
         cfg = configs[cell]
@@ -86,7 +96,6 @@ def _prepare_streams(spec: BenchSpec, todo: list[Cell], configs: dict[Cell, Any]
 
 def run_bench(
     spec: BenchSpec, out: str | Path, *, jobs: int | None = None, progress: bool = True,
-    after: Callable[..., Any] | None = None,
     display: Callable[[list[CellJob]], CellDisplay] | None = None, fail_fast: bool = False,
 ) -> BenchResult:
     """Train the missing cells of ``spec`` into ``out`` and write the tables.
@@ -96,15 +105,11 @@ def run_bench(
     :mod:`aioir.runlock` lock (a second bench on it is refused with a message naming the
     holder; the kernel frees the lock of a killed process).
 
-    What ``aioir demo`` adds to a bench (:mod:`aioir.demo`): ``after``, run in the worker of
-    every cell it trains once the cell finished (a :class:`~aioir.bench.runner.CellJob`'s
-    ``after``; its return value is in ``BenchResult.results[cell]["after"]``); ``display``,
-    the progress display made from the jobs to train; ``fail_fast``: the first cell that
-    fails stops the others.
+    What ``aioir demo`` adds to a bench (:mod:`aioir.demo`): ``display``, the progress display
+    made from the jobs to train; ``fail_fast``: the first cell that fails stops the others.
+    The degraded-input file and each cell's final evaluation hold every group of
+    ``val.final_groups`` (the demo's whole photographs); the tables are the first group's.
     """
-    from aioir.bench import runs
-    from aioir.runlock import check_free, run_folder_lock
-
     spec.validate()
     # everything that can be refused is refused before the folder and bench.json are written
     every = cells(spec)
@@ -113,17 +118,13 @@ def run_bench(
     check_free(out)
     with run_folder_lock(out):
         out = claim_folder(out, spec).resolve()
-        return _run(spec, out, jobs=jobs, progress=progress, after=after, display=display,
+        return _run(spec, out, jobs=jobs, progress=progress, display=display,
                     fail_fast=fail_fast)
 
 
 def _run(spec: BenchSpec, out: Path, *, jobs: int | None, progress: bool,
-         after: Callable[..., Any] | None, display: Callable[[list[CellJob]], CellDisplay] | None,
+         display: Callable[[list[CellJob]], CellDisplay] | None,
          fail_fast: bool) -> BenchResult:
-    from aioir.bench import runs
-    from aioir.bench.runner import auto_jobs, available_cores, run_cells
-    from aioir.config import to_dict
-
     every = cells(spec)
     configs = {c: cell_config(spec, c, out) for c in every}
     todo = [c for c in every if not runs.is_finished(out / c.run_dir, c.steps)]
@@ -134,8 +135,6 @@ def _run(spec: BenchSpec, out: Path, *, jobs: int | None, progress: bool,
     if todo:
         workers = jobs or auto_jobs(spec.threads, len(todo))
         if workers * spec.threads > available_cores():
-            import logging
-
             logging.getLogger("aioir").warning(
                 "%d jobs x %d threads exceed the %d cores: cells will compete for them",
                 workers, spec.threads, available_cores())
@@ -146,7 +145,7 @@ def _run(spec: BenchSpec, out: Path, *, jobs: int | None, progress: bool,
             with _torch_threads(spec.threads), saying:
                 _prepare_streams(spec, todo, configs, progress)
         cell_jobs = [CellJob(c.name, to_dict(configs[c]), str(out / c.run_dir), c.steps,
-                             runs.completed_steps(out / c.run_dir), after=after) for c in todo]
+                             runs.completed_steps(out / c.run_dir)) for c in todo]
         report = run_cells(cell_jobs, workers=workers, progress=progress,
                            display=display(cell_jobs) if display else None, fail_fast=fail_fast)
         result.trained = [n for n, s in report.status.items() if s == "finished"]
@@ -168,7 +167,7 @@ def _run(spec: BenchSpec, out: Path, *, jobs: int | None, progress: bool,
 
 @contextmanager
 def _torch_threads(n: int) -> Iterator[None]:
-    import torch
+    import torch  # local: see the imports
 
     previous = torch.get_num_threads()
     torch.set_num_threads(n)
@@ -185,9 +184,7 @@ def _cell(every: list[Cell], name: str) -> Cell:
 def tabulate(spec: BenchSpec, out: str | Path, inputs: dict[str, Any] | None = None
              ) -> tuple[dict[int, dict[str, Any]], str]:
     """Read every cell's final evaluation and write ``results.{md,csv,json}`` into ``out``."""
-    from aioir.bench import runs
-    from aioir.bench.table import CSV_HEADERS, csv_rows, markdown, method_note
-    from aioir.files import write_text
+    from aioir.bench.table import CSV_HEADERS, csv_rows, method_note  # local: torch (see above)
     from aioir.report.summary import summarise_seeds
     from aioir.report.writers import write_csv, write_json
 
@@ -209,7 +206,7 @@ def tabulate(spec: BenchSpec, out: str | Path, inputs: dict[str, Any] | None = N
                 evaluations[strategy].append(summary)
         tables[steps] = summarise_seeds(evaluations, inputs, tasks=tasks, seeds=spec.seeds,
                                   baseline=spec.baseline, n_boot=spec.n_boot)
-    text = _report(spec, tables, markdown, method_note, inputs.get("protocol_description"))
+    text = _report(spec, tables, inputs.get("protocol_description"))
     write_text(out / "results.md", text, what="bench table")
     write_csv(out / "results.csv", CSV_HEADERS,
               [row for steps, res in tables.items() for row in csv_rows(steps, res)])
@@ -225,24 +222,21 @@ def tabulate(spec: BenchSpec, out: str | Path, inputs: dict[str, Any] | None = N
 
 def _setting_tasks(base: dict[str, Any]) -> list[str]:
     """The task names of the base config's setting (``data.tasks`` unset: all of them)."""
-    from aioir.config import from_dict
-    from aioir.config.schema import RunConfig
-    from aioir.settings.assemble import resolve_setting
+    from aioir.settings.assemble import resolve_setting  # local: torch (see the imports)
 
     return list(resolve_setting(from_dict(RunConfig, base)).task_names)
 
 
 def _describe(config: dict[str, Any]) -> list[str]:
     """``key: value`` lines of a partial config (lists of stages shortened to their count)."""
-    from aioir.bench.spec import flatten_keys
-
     return [f"{key}: {len(value)} entries" if isinstance(value, list) and value
             and isinstance(value[0], dict) else f"{key}: {value}"
             for key, value in (flatten_keys(config) if config else {}).items()]
 
 
-def _report(spec: BenchSpec, tables: dict[int, dict[str, Any]], markdown: Any,
-            method_note: Any, protocol: str | None) -> str:
+def _report(spec: BenchSpec, tables: dict[int, dict[str, Any]], protocol: str | None) -> str:
+    from aioir.bench.table import markdown, method_note  # local: torch (see the imports)
+
     base = spec.base
     model = base["model"]
     options = ", ".join(f"{k} {v}" for k, v in model.get("options", {}).items())

@@ -13,6 +13,7 @@ reads it without importing the demo that runs it (:mod:`aioir.demo` re-exports t
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from typing import Any
 import yaml
 
 from aioir.config import from_dict
-from aioir.config.schema import MIOIR_TASKS, RunConfig
+from aioir.config.schema import MIOIR_TASKS, WHOLE_GROUP, RunConfig
 
 #: the preset file
 PRESET = Path(__file__).parent / "presets" / "demo.yaml"
@@ -64,6 +65,15 @@ def _budgets(raw: dict[str, dict[str, Any]]) -> dict[str, DemoBudget]:
 BUDGETS = _budgets(_PRESET["budgets"])
 
 
+def baseline_of(strategies: Sequence[str]) -> str:
+    """The strategy the others are compared with: mixed when it runs, else the first.
+
+    >>> baseline_of(("mixed", "tur")), baseline_of(("tur", "art"))
+    ('mixed', 'tur')
+    """
+    return "mixed" if "mixed" in strategies else strategies[0]
+
+
 def demo_model_options(width: int) -> dict[str, Any]:
     """The demo backbone's options at ``width``: a U-Net whose output heads (a tone curve, a
     residual tail and a 7 x 7 linear filter fitted in closed form, per task) are chosen by a
@@ -89,4 +99,5 @@ def demo_config(
     run["train"].update(steps=budget.steps, seed=seed,
                         checkpoint_every=max(budget.steps // 4, 1))
     run["val"]["max_size"] = budget.val_max_size
+    run["val"]["group_max_size"] = {WHOLE_GROUP: budget.whole_max_size}
     return from_dict(RunConfig, run)

@@ -20,12 +20,15 @@ import os
 import queue as queue_mod
 import signal
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aioir.bench.runs import is_finished
+from aioir.bench.runs import is_finished, train_cell
+from aioir.config import from_dict
+from aioir.config.schema import RunConfig
+from aioir.progress import progress as progress_bar
+from aioir.workers import die_with_parent, signals_interrupt
 
 __all__ = ["CellJob", "CellDisplay", "RunReport", "run_cells", "available_cores", "auto_jobs"]
 
@@ -35,20 +38,13 @@ STOP_TIMEOUT = 300.0
 
 @dataclass(frozen=True)
 class CellJob:
-    """A cell to train: its name, its run config (plain dict), its run folder and budget.
-
-    ``after``: a module-level function (it travels to the worker by name) called in the worker
-    once the cell finished, as ``after(cfg, result, run_dir, on_eval)`` (``result``: the
-    :class:`~aioir.engine.trainer.TrainResult`; ``on_eval(n)``: n more test images evaluated,
-    for the display); what it returns (plain data) is the cell's ``RunReport.results[...]
-    ["after"]``. The demo's whole-photograph evaluation runs there."""
+    """A cell to train: its name, its run config (plain dict), its run folder and budget."""
 
     name: str
     config: dict[str, Any]
     run_dir: str
     steps: int
     done_steps: int = 0
-    after: Callable[..., Any] | None = None
 
 
 @dataclass
@@ -57,8 +53,7 @@ class RunReport:
 
     status: dict[str, str] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
-    #: per finished cell: ``validation`` (its final evaluation), ``seconds``, ``checkpoint``
-    #: and ``after`` (what its job's ``after`` returned)
+    #: per finished cell: ``validation`` (its final evaluation), ``seconds`` and ``checkpoint``
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
     interrupted: bool = False
     #: the signal that interrupted the bench (SIGINT for Ctrl-C)
@@ -110,8 +105,6 @@ class CellDisplay:
     """
 
     def __init__(self, jobs: list[CellJob], shown: bool = True) -> None:
-        from aioir.progress import progress as progress_bar
-
         self.total, self.finished, self.running = len(jobs), 0, 0
         self.bar: Any = progress_bar(total=sum(j.steps for j in jobs),
                                      initial=sum(j.done_steps for j in jobs), desc="bench",
@@ -145,13 +138,7 @@ class CellDisplay:
 
 def _worker(worker: int, tasks: Any, events: Any, parent: int) -> None:
     """Train the cells the parent hands out until it sends ``None``."""
-    from aioir.workers import die_with_parent
-
     die_with_parent(parent)
-    from aioir.bench.runs import train_cell
-    from aioir.config import from_dict
-    from aioir.config.schema import RunConfig
-
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides; SIGTERM stops a cell
     _quiet_console()
     while True:
@@ -171,9 +158,7 @@ def _worker(worker: int, tasks: Any, events: Any, parent: int) -> None:
             payload = None
             if result.status == "finished":
                 payload = {"validation": result.validation, "seconds": result.seconds,
-                           "checkpoint": str(result.checkpoint) if result.checkpoint else None,
-                           "after": (job.after(cfg, result, Path(job.run_dir), evaluated)
-                                     if job.after is not None else None)}
+                           "checkpoint": str(result.checkpoint) if result.checkpoint else None}
         except BaseException as exc:  # noqa: BLE001 - report, never hang the parent
             events.put(("error", worker, job.name, f"{type(exc).__name__}: {exc}"))
             if not isinstance(exc, Exception):
@@ -284,8 +269,6 @@ def run_cells(jobs: list[CellJob], *, workers: int, progress: bool = True,
                     end(name, "interrupted")
                 else:
                     end(name, "error", _death(p.exitcode))
-
-    from aioir.workers import signals_interrupt
 
     stop_request = signals_interrupt()
     stop_request.__enter__()

@@ -9,12 +9,16 @@ this file only.
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from aioir.config.schema import RunConfig
+
+# the run machinery (torch) is imported where it is used: every spawned bench worker imports this
+# module before it can tie its life to the parent's (measured: see aioir/bench/__init__.py)
 
 __all__ = [
     "train_cell",
@@ -90,8 +94,6 @@ def prepare_data(cfg: RunConfig, *, workers: int, progress: bool) -> None:
     """Synthesise the cell's training stream into ``cfg.data.cache`` (reused when present)."""
     if not cfg.data.cache:
         return
-    import copy
-
     from aioir.engine.build import build_run
 
     cfg = copy.deepcopy(cfg)
@@ -101,13 +103,19 @@ def prepare_data(cfg: RunConfig, *, workers: int, progress: bool) -> None:
 
 
 def evaluation_sets(cfg: RunConfig) -> tuple[list[Any], Any]:
-    """The test sets every cell is evaluated on at its end, and their protocol; a config
-    without such an evaluation cannot be benched, which this reports clearly (the bench checks
-    it before it writes anything)."""
-    from aioir.settings.assemble import resolve_setting, val_protocol, validation_sets
+    """The test sets every cell is evaluated on at its end (every group of
+    :func:`~aioir.settings.assemble.final_groups`), and their protocol; a config without such
+    an evaluation cannot be benched, which this reports clearly (the bench checks it before it
+    writes anything)."""
+    from aioir.settings.assemble import (
+        final_groups,
+        resolve_setting,
+        val_protocol,
+        validation_sets,
+    )
 
     setting = resolve_setting(cfg)
-    sets, notes = validation_sets(cfg, setting)
+    sets, notes = validation_sets(cfg, setting, groups=final_groups(cfg))
     if not sets:
         why = "; ".join(notes) or f"val.enabled: {cfg.val.enabled}"
         raise ValueError(
@@ -120,7 +128,8 @@ def evaluation_sets(cfg: RunConfig) -> tuple[list[Any], Any]:
 
 def input_evaluation(cfg: RunConfig, progress: bool = False) -> dict[str, Any]:
     """Per-image scores of the degraded test images themselves (the row a network must beat),
-    on :func:`evaluation_sets`, by the evaluation the runs use."""
+    on :func:`evaluation_sets`, by the evaluation the runs use (every group: the first's at
+    the top, the others under ``groups``, as a run's final evaluation)."""
     from aioir.engine.evaluation import evaluate, summary
 
     sets, protocol = evaluation_sets(cfg)

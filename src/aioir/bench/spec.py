@@ -25,7 +25,15 @@ from pathlib import Path
 from typing import Any
 
 import aioir.bench.preset as demo_preset
-from aioir.config.schema import RunConfig
+from aioir.config import ConfigError, apply_overrides, from_dict, load_yaml, parse_override, to_dict
+from aioir.config.budget import scale_stages
+from aioir.config.schema import RunConfig, StrategyConfig, check
+from aioir.config.yaml_io import deep_merge
+from aioir.files import write_text  # atomic, process-tagged temporary
+from aioir.runlock import LOCK_NAME  # the bench's own lock (run_bench holds it)
+
+# strategies and settings load torch: imported where used (the worker start, see
+# aioir/bench/__init__.py)
 
 __all__ = ["BenchSpec", "Cell", "cells", "cell_config", "claim_folder", "parse_seeds",
            "parse_int_list", "parse_strategy_options", "parse_variant", "base_from_source",
@@ -79,8 +87,6 @@ class BenchSpec:
 
     def validate(self) -> None:
         """Clear errors for an impossible spec (before anything is trained)."""
-        from aioir import strategies as registry
-
         if not self.strategies:
             raise ValueError("--strategies is empty: name at least one strategy")
         for what, items in (("strategy", self.strategies), ("seed", self.seeds),
@@ -88,6 +94,9 @@ class BenchSpec:
             dup = sorted({str(x) for x in items if list(items).count(x) > 1})
             if dup:
                 raise ValueError(f"{what} listed twice: {', '.join(dup)}")
+        from aioir import strategies as registry
+        from aioir.settings.assemble import resolve_setting
+
         known = registry.names()
         for s in self.strategies:
             if s not in known:
@@ -112,8 +121,6 @@ class BenchSpec:
             raise ValueError(f"--threads must be >= 1, got {self.threads}")
         if self.n_boot < 100:
             raise ValueError(f"n_boot must be >= 100, got {self.n_boot}")
-        from aioir.config import ConfigError
-        from aioir.config.schema import check
 
         for row in rows:
             try:
@@ -121,12 +128,7 @@ class BenchSpec:
                 check(cfg)
             except (ConfigError, TypeError, ValueError) as exc:
                 raise ValueError(f"row {row!r}: {exc}") from None
-            if cfg.data.tasks:
-                num_tasks = len(cfg.data.tasks)
-            else:  # the setting's tasks
-                from aioir.settings.assemble import resolve_setting
-
-                num_tasks = len(resolve_setting(cfg).task_names)
+            num_tasks = len(cfg.data.tasks or resolve_setting(cfg).task_names)
             try:  # options are checked by building each strategy once
                 registry.build(self.strategy_of(row), num_tasks=num_tasks,
                                **self.strategy_options.get(row, {}))
@@ -170,10 +172,6 @@ def cell_config(spec: BenchSpec, cell: Cell, bench_dir: str | Path) -> RunConfig
     """The run config of ``cell``: the base (merged with the row's variant config, if any) with
     the bench's per-cell fields set; stages are scaled to the cell's budget, each keeping its
     share (:func:`aioir.config.budget.scale_stages`)."""
-    from aioir.config import from_dict
-    from aioir.config.budget import scale_stages
-    from aioir.config.schema import StrategyConfig
-    from aioir.config.yaml_io import deep_merge
 
     variant = spec.variants.get(cell.strategy)
     base = deep_merge(spec.base, variant["config"]) if variant else spec.base
@@ -218,7 +216,6 @@ def parse_variant(text: str) -> tuple[str, dict[str, Any]]:
     """``"LABEL=STRATEGY[:FILE.yaml]"`` -> ``(label, {"strategy", "config"})``; the YAML file is a
     partial run config merged over the bench's base (read now: the spec keeps its content).
     """
-    from aioir.config import load_yaml
 
     label, sep, rest = text.partition("=")
     if not sep or not label.strip() or not rest.strip():
@@ -268,7 +265,6 @@ def parse_strategy_options(items: Sequence[str]) -> dict[str, dict[str, Any]]:
     >>> parse_strategy_options(["art.tau=3", "art.init=0.05"])
     {'art': {'tau': 3, 'init': 0.05}}
     """
-    from aioir.config import parse_override
 
     out: dict[str, dict[str, Any]] = {}
     for item in items:
@@ -288,7 +284,6 @@ def base_from_source(
     budget) or ``demo:quick``. A YAML's strategy options apply to its own strategy; the demo's
     per-strategy options (Art's ``tau``) are those ``aioir demo`` trains with.
     """
-    from aioir.config import apply_overrides, from_dict, load_yaml, to_dict
 
     if source in ("demo", "demo:default", "demo:quick"):
 
@@ -392,7 +387,6 @@ def claim_folder(out: str | Path, spec: BenchSpec) -> Path:
     Refuses a folder that holds an incompatible bench (naming what differs) or files of
     anything else.
     """
-    from aioir.runlock import LOCK_NAME  # the bench's own lock (run_bench holds it)
 
     out = Path(out)
     record = out / SPEC_FILE
@@ -416,7 +410,6 @@ def claim_folder(out: str | Path, spec: BenchSpec) -> Path:
     elif out.exists() and (not out.is_dir() or any(p.name != LOCK_NAME for p in out.iterdir())):
         raise ValueError(f"{out} exists and holds no {SPEC_FILE}: refusing to write a bench into "
                          "it; choose a new or empty --out")
-    from aioir.files import write_text  # atomic, process-tagged temporary
 
     write_text(record, json.dumps({"format": FORMAT, "version": VERSION, "spec": new}, indent=2)
                + "\n", what="bench record")

@@ -22,6 +22,9 @@ from typing import Any, ClassVar, Literal
 from aioir.config.errors import ConfigError, suggest
 
 MIOIR_TASKS = ["sr", "blur", "noise", "jpeg", "rain", "haze", "dark"]
+#: the test group of whole photographs (the ``embedded`` setting's: degraded whole and kept
+#: whole, as ``aioir restore`` gets them), which the demo and reports show as their own table
+WHOLE_GROUP = "whole"
 
 
 @dataclass
@@ -175,6 +178,11 @@ class ValConfig:
     narrower intervals for a paired difference; ``None``: one test image per photograph).
     ``protocol``: the metric protocol (``None``: the setting's). ``use_ema``: evaluate the EMA
     weights when the run keeps them.
+    ``final_groups``: the test groups of the evaluation at the end of training (``None``:
+    ``groups``); a group listed here and not in ``groups`` is measured once, at the end, never
+    by the periodic validation (the ``embedded`` setting's ``whole`` photographs in the demo).
+    ``group_max_size``: ``max_size`` of a group, overriding ``max_size`` (``{whole: null}``:
+    that group's images whole).
     """
 
     REMOVED_KEYS: ClassVar[dict[str, str]] = {
@@ -192,6 +200,8 @@ class ValConfig:
     tile: int | None = None
     protocol: str | None = None
     use_ema: bool = True
+    final_groups: list[str] | None = None
+    group_max_size: dict[str, int | None] = field(default_factory=dict)
 
 
 @dataclass
@@ -239,6 +249,9 @@ def check(cfg: RunConfig) -> None:
         raise ConfigError(f"train.threads must be >= 1 or null, got {cfg.train.threads}")
     if cfg.val.max_size is not None and cfg.val.max_size < 1:
         raise ConfigError(f"val.max_size must be >= 1 or null, got {cfg.val.max_size}")
+    for group, size in cfg.val.group_max_size.items():
+        if size is not None and size < 1:
+            raise ConfigError(f"val.group_max_size.{group} must be >= 1 or null, got {size}")
     if cfg.val.tile is not None and cfg.val.tile < 1:
         raise ConfigError(f"val.tile must be >= 1 or null, got {cfg.val.tile}")
     if cfg.val.max_images is not None and cfg.val.max_images < 1:

@@ -41,7 +41,13 @@ from aioir.engine.stages import resolve_stages, task_segments
 from aioir.engine.trainer import TrainingModule, resolve_device
 from aioir.models.guard import check_model_size
 from aioir.models.hooks import hooks
-from aioir.settings.assemble import resolve_setting, train_dataset, val_protocol, validation_sets
+from aioir.settings.assemble import (
+    final_groups,
+    resolve_setting,
+    train_dataset,
+    val_protocol,
+    validation_sets,
+)
 
 
 # ---------------------------------------------------------------------------- components
@@ -145,6 +151,9 @@ class RunParts:
     val_sets: list[Any] = field(default_factory=list)
     val_notes: list[str] = field(default_factory=list)
     protocol: Any = None
+    #: the test sets of the groups only the final evaluation measures (``val.final_groups``
+    #: not in ``val.groups``)
+    final_sets: list[Any] = field(default_factory=list)
 
 
 def build_run(cfg: RunConfig, device: str | torch.device | None = None) -> RunParts:
@@ -178,5 +187,9 @@ def build_run(cfg: RunConfig, device: str | torch.device | None = None) -> RunPa
     stages = resolve_stages(cfg, model, task_names)
     train_data = train_dataset(cfg, setting, task_segments(stages, task_names, cfg.data.batch_size))
     val_sets, notes = validation_sets(cfg, setting)
+    final_only = [g for g in final_groups(cfg) if g not in cfg.val.groups]
+    final_sets, final_notes = (validation_sets(cfg, setting, groups=final_only) if final_only
+                               else ([], []))
     return RunParts(cfg, device, setting, task_names, model, ema, strategy, module, optimizer,
-                    stages, train_data, val_sets, notes, val_protocol(cfg, setting))
+                    stages, train_data, val_sets, notes + final_notes, val_protocol(cfg, setting),
+                    final_sets)

@@ -58,6 +58,7 @@ from aioir.models.hooks import hooks
 from aioir.models.restore import restore_image
 from aioir.progress import fit_postfix, paused, progress
 from aioir.runlock import run_folder_lock
+from aioir.settings.assemble import final_groups
 from aioir.strategies.base import BackwardContext, Strategy, StrategyOutput
 
 LOG = logging.getLogger("aioir")
@@ -501,7 +502,7 @@ class Trainer:
                 if last_ckpt is None or self.step % cfg.train.checkpoint_every:
                     last_ckpt = self.save_checkpoint()
                 if cfg.val.enabled:
-                    validation = self.validate(log, text)
+                    validation = self.validate(log, text, final=True)
         except BaseException:
             status = "stopped by an error"  # for train.log; the error itself propagates
             raise
@@ -591,11 +592,14 @@ class Trainer:
         return sets
 
     def validate(self, log: MetricsLog | None = None, text: TextLog | None = None, *,
-                 leave: bool = True) -> dict[str, Any] | None:
+                 leave: bool = True, final: bool = False) -> dict[str, Any] | None:
         """The run's validation sets measured by :func:`aioir.engine.evaluation.evaluate`
         (rank 0); written to ``eval/step_<step>.json``, the metrics log and ``train.log``.
-        Shown as a display of its images with ``train.progress`` (``leave=False``: erased
-        when done, under a training bar), and reported to ``fit``'s ``on_eval``."""
+        ``final``: the evaluation at the end of training, of the groups
+        :func:`aioir.settings.assemble.final_groups` names (``val.final_groups``), the others
+        under ``groups`` in the file; else the periodic one, of ``val.groups``. Shown as a
+        display of its images with ``train.progress`` (``leave=False``: erased when done,
+        under a training bar), and reported to ``fit``'s ``on_eval``."""
         if not self.dist.is_main:
             self.dist.barrier()
             return None
@@ -604,6 +608,9 @@ class Trainer:
             LOG.info("validation: %s", note)
         self.parts.val_notes = []
         sets = self.validation_samples()
+        if final:  # the final-only groups are measured once: streamed, never kept
+            wanted = final_groups(self.cfg)
+            sets = [ts for ts in sets + list(self.parts.final_sets) if ts.group in wanted]
         if not sets:
             self.dist.barrier()
             return None
@@ -623,9 +630,11 @@ class Trainer:
             results = evaluate(restore, sets, protocol, task_context=task_context,
                                progress=shown, desc=f"{self.cfg.name} validation", leave=leave)
             if log is not None and log.tensorboard:  # input | restored | ground truth per task
-                samples = [item for ts in sets for item in ts]
-                task_of = {ts.column: getattr(ts, "task", None) or ts.column for ts in sets}
-                with progress(total=len(sets), desc=f"{self.cfg.name} validation grid",
+                shown_sets = [ts for ts in sets if ts.group in self.cfg.val.groups] or sets
+                samples = [item for ts in shown_sets for item in ts]
+                task_of = {ts.column: getattr(ts, "task", None) or ts.column for ts in shown_sets}
+                with progress(total=len(shown_sets),
+                              desc=f"{self.cfg.name} validation grid",
                               unit="row", leave=leave,
                               disable=not (self.cfg.train.progress and self._on_eval is None)
                               ) as rows:
@@ -639,7 +648,8 @@ class Trainer:
 
                         return run
 
-                    grid = restoration_montage(restore, samples, [ts.column for ts in sets],
+                    grid = restoration_montage(restore, samples,
+                                               [ts.column for ts in shown_sets],
                                                restore_for=row_restore)
                 log.add_image("val/restorations", grid, self.step)
         finally:

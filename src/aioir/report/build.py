@@ -15,10 +15,10 @@ The baseline of the difference rows is ``mixed`` when one row trains with it (un
 is named, or ``"none"``); it leads the table, the other methods follow in the order
 :data:`LEAD` then alphabetically by strategy (path order within one strategy). Difference rows
 show the paired difference and its 95 % interval (:func:`aioir.report.summary.paired_differences`,
-the bench's estimator). Besides the validation table: the whole-photograph table of ``aioir demo`` runs
-(``eval/whole_step_*.json``), the no-reference scores of photo folders (``eval/photos_*.json``
-of ``aioir eval --photos``), and each method's parameters, MACs and CPU latency
-(:mod:`aioir.report.cost`).
+the bench's estimator). Besides the validation table: the whole-photograph table (the test group
+``whole`` of the runs' final evaluations, as ``aioir demo`` runs measure it), the no-reference
+scores of photo folders (``eval/photos_*.json`` of ``aioir eval --photos``), and each method's
+parameters, MACs and CPU latency (:mod:`aioir.report.cost`).
 
 The folder is never one that holds anything else (see :mod:`aioir.report.outdir`).
 """
@@ -32,15 +32,17 @@ import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from aioir.config.schema import WHOLE_GROUP
 from aioir.metrics import psnr
 from aioir.metrics.evaluate import evaluate_pairs
 from aioir.progress import progress as progress_bar
-from aioir.settings.assemble import resolve_setting, val_protocol
+from aioir.settings.assemble import resolve_setting, val_protocol, validation_sets
 
 from .cost import COST_SIZE, COST_STEPS, Cost, run_cost
 from .curves import per_task_keys, per_task_series, scalar_series, validation_series
@@ -64,7 +66,7 @@ from .images import (
     zoom_window,
 )
 from .outdir import check_out_dir, publish, staging_dir
-from .runs import RunGroup, find_runs, group_runs
+from .runs import Run, RunGroup, find_runs, group_runs
 from .samples import validation_samples
 from .summary import (
     GroupSummary,
@@ -584,26 +586,50 @@ def _with_cost(headers: list[str], body: list[list[str]], costs: Mapping[str, Co
     return headers, out
 
 
+#: what the whole-photograph table measures
+WHOLE_NOTE = ("Whole photographs: the test group `whole` of each run's final evaluation (the "
+              "`embedded` setting's held-out photographs degraded whole at seed 7), restored "
+              "at full size (or the run's val.group_max_size) as `aioir restore` restores them: "
+              "EMA weights, one pass, clipped to [0, 1].")
+
+
+def _whole_input(run: Run) -> dict[str, Any] | None:
+    """The degraded whole photographs' own evaluation (the input row), rebuilt from ``run``'s
+    config as its final evaluation measured them; None when they cannot be rebuilt."""
+    try:
+        cfg = run.run_config
+        setting = resolve_setting(cfg)
+        sets, _ = validation_sets(cfg, setting, groups=[WHOLE_GROUP])
+        protocol = val_protocol(cfg, setting)
+    except (ValueError, OSError):  # a config of another version, images moved away...
+        return None
+    if not sets:
+        return None
+    return evaluate_pairs(lambda img: img, chain.from_iterable(sets), protocol,
+                          [ts.column for ts in sets], progress=False).to_dict()
+
+
 def _whole_table(groups: list[RunGroup], tasks: list[str],
                  baseline: str | None) -> TableEntry | None:
-    """The whole-photograph table (``eval/whole_step_*.json`` of ``aioir demo`` runs): the
-    degraded input, each method, the paired differences to the baseline."""
+    """The whole-photograph table (the ``whole`` test group of the runs' final evaluations,
+    ``val.final_groups``; ``aioir demo`` runs measure it): the degraded input, each method,
+    the paired differences to the baseline."""
     with_whole = [g for g in groups if any(r.whole for r in g.runs)]
     if not with_whole:
         return None
-    first = next(r.whole for g in with_whole for r in g.runs if r.whole)
+    first_run = next(r for g in with_whole for r in g.runs if r.whole)
+    first = first_run.whole or {}
     rows: list[GroupSummary] = []
-    if isinstance(first.get("degraded_input"), Mapping):
-        rows.append(summarise_evaluation(INPUT_ROW, first["degraded_input"], tasks))
+    degraded = _whole_input(first_run)
+    if degraded is not None:
+        rows.append(summarise_evaluation(INPUT_ROW, degraded, tasks))
     rows += [summarise_group(g, tasks, which="whole") for g in with_whole]
     base = baseline if baseline in {g.label for g in with_whole} else None
     intervals = (paired_differences(_evaluations(with_whole, "whole"), base, tasks)
                  if base else {})
     headers, body = summary_rows(rows, tasks, base, no_difference=[INPUT_ROW],
                                  intervals=intervals)
-    notes = []
-    if first.get("description"):
-        notes.append(f"Whole photographs: {first['description']}.")
+    notes = [WHOLE_NOTE]
     if first.get("protocol_description"):
         notes.append(str(first["protocol_description"]))
     if base:

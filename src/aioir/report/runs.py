@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from aioir.config import from_dict, load_yaml
-from aioir.config.schema import RunConfig
+from aioir.config.schema import WHOLE_GROUP, RunConfig
 
 __all__ = ["Run", "RunGroup", "find_runs", "load_run", "group_runs", "as_float", "IGNORED_KEYS"]
 
@@ -49,8 +49,6 @@ IGNORED_KEYS = (
 )
 _EVAL_RE = re.compile(r"^step_(\d+)\.json$")  # the trainer's validations
 _CLI_EVAL_RE = re.compile(r"^eval_step_(\d+)\.json$")  # `aioir eval CHECKPOINT` (e.g. --setting)
-#: the whole test photographs restored at full size (what `aioir demo` measures besides crops)
-_WHOLE_RE = re.compile(r"^whole_step_(\d+)\.json$")
 #: no-reference scores of photographs without ground truth (`aioir eval CHECKPOINT --photos DIR`)
 _PHOTOS_RE = re.compile(r"^photos_(.+)\.json$")
 _CKPT_RE = re.compile(r"^step_(\d+)\.pt$")
@@ -116,10 +114,15 @@ class Run:
     evaluation: dict[str, Any] | None = None
     eval_step: int | None = None
     checkpoint: Path | None = None
-    #: the whole-photograph evaluation (``eval/whole_step_*.json``), with its ``degraded_input``
-    whole: dict[str, Any] | None = None
     #: no-reference evaluations of photo folders (``eval/photos_<name>.json``), by name
     photos: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def whole(self) -> dict[str, Any] | None:
+        """The evaluation of the whole photographs: the ``whole`` test group of the final
+        evaluation (``val.final_groups``, as the demo's runs measure it), else None."""
+        groups = (self.evaluation or {}).get("groups") or {}
+        return groups.get(WHOLE_GROUP)
 
     @property
     def name(self) -> str:
@@ -182,9 +185,6 @@ def load_run(path: str | Path) -> Run:
     if latest_eval is not None:
         run.eval_step, eval_path = latest_eval
         run.evaluation = _read_json(eval_path)
-    latest_whole = _latest(path / "eval", _WHOLE_RE)
-    if latest_whole is not None:
-        run.whole = _read_json(latest_whole[1])
     if (path / "eval").is_dir():
         for p in sorted((path / "eval").iterdir()):
             if (m := _PHOTOS_RE.match(p.name)):

@@ -27,7 +27,7 @@ workflow all take their data from here.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +49,7 @@ from aioir.settings.sources import collect, pseudo_depth_note
 from aioir.settings.spec import Setting, SourceSpec
 
 __all__ = ["resolve_setting", "train_components", "train_dataset", "build_test_sets",
-           "validation_sets", "val_protocol"]
+           "final_groups", "validation_sets", "val_protocol"]
 
 
 def resolve_setting(cfg: RunConfig) -> Setting:
@@ -171,14 +171,18 @@ def train_dataset(cfg: RunConfig, setting: Setting,
 
 
 def build_test_sets(setting: Setting, root: str | Path | None, *,
-                    groups: Iterable[str] | None = None, max_size: int | None = None, max_images: int | None = None,
-              tile: int | None = None, missing: str = "raise") -> tuple[list[Any], list[str]]:
+                    groups: Iterable[str] | None = None, max_size: int | None = None,
+                    max_images: int | None = None, tile: int | None = None,
+                    missing: str = "raise", group_max_size: Mapping[str, int | None] | None = None,
+                    ) -> tuple[list[Any], list[str]]:
     """``(test sets, notes)`` of ``setting`` under ``root``, in the setting's order.
 
     ``groups``: the test groups to include (``None``: all). A missing optional set is left out
     with a note; a missing required one raises ``FileNotFoundError`` naming the expected
     folder, or with ``missing="skip"`` (periodic validation) is left out with a note.
-    ``max_size``/``max_images`` cap every set; ``tile`` cuts every synthetic test image into
+    ``max_size``/``max_images`` cap every set (``group_max_size``: a group's own
+    ``max_size``); a set is cropped to a multiple of its ``crop_multiple`` (default: the
+    setting's); ``tile`` cuts every synthetic test image into
     independently degraded tiles (see :mod:`aioir.data.testsets`); a real (paired) test set is
     never tiled: its pairs are the dataset's, so ``tile`` with a paired set raises ``ValueError``.
     """
@@ -199,8 +203,10 @@ def build_test_sets(setting: Setting, root: str | Path | None, *,
                              f"({col.problems[0]}); skipped")
                 continue
             raise FileNotFoundError(_problems(setting, spec, where, col.problems))
-        common: dict[str, Any] = dict(column=spec.column, group=spec.group, max_size=max_size,
-                      multiple=setting.crop_multiple, max_images=max_images)
+        common: dict[str, Any] = dict(
+            column=spec.column, group=spec.group,
+            max_size=(group_max_size or {}).get(spec.group, max_size),
+            multiple=spec.crop_multiple or setting.crop_multiple, max_images=max_images)
         if spec.kind == "synthetic":
             index = setting.task_names.index(spec.task) if spec.task in setting.task_names else 0
             out.append(SyntheticTestSet(sources.get(spec), spec.task, seed=spec.seed, key=spec.key,
@@ -216,14 +222,34 @@ def build_test_sets(setting: Setting, root: str | Path | None, *,
     return out, notes
 
 
-def validation_sets(cfg: RunConfig, setting: Setting | None = None) -> tuple[list[Any], list[str]]:
+def final_groups(cfg: RunConfig) -> list[str]:
+    """The test groups of a run's evaluation at the end of training: ``val.final_groups``, else
+    ``val.groups`` (the periodic validation's).
+
+    >>> from aioir.config.schema import RunConfig
+    >>> cfg = RunConfig()
+    >>> final_groups(cfg)
+    ['main']
+    >>> cfg.val.final_groups = ["main", "whole"]
+    >>> final_groups(cfg)
+    ['main', 'whole']
+    """
+    return list(cfg.val.groups if cfg.val.final_groups is None else cfg.val.final_groups)
+
+
+def validation_sets(cfg: RunConfig, setting: Setting | None = None, *,
+                    groups: Sequence[str] | None = None) -> tuple[list[Any], list[str]]:
     """The test sets a run validates on (``val.*``): what the Trainer and ``aioir eval CKPT``
-    (without ``--setting``) measure."""
+    (without ``--setting``) measure. ``groups``: these test groups (default ``val.groups``,
+    the periodic validation's; :func:`final_groups` for the final evaluation's)."""
     if not cfg.val.enabled:
         return [], []
     setting = setting or resolve_setting(cfg)
-    return build_test_sets(setting, cfg.data.root, groups=cfg.val.groups,
-                           max_size=cfg.val.max_size, max_images=cfg.val.max_images, tile=cfg.val.tile, missing="skip")
+    return build_test_sets(setting, cfg.data.root,
+                           groups=cfg.val.groups if groups is None else groups,
+                           max_size=cfg.val.max_size, max_images=cfg.val.max_images,
+                           tile=cfg.val.tile, missing="skip",
+                           group_max_size=cfg.val.group_max_size)
 
 
 def val_protocol(cfg: RunConfig, setting: Setting) -> Protocol:

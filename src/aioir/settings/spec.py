@@ -65,6 +65,8 @@ class SourceSpec:
     keyed: ``name`` (``aioir.data.sampling.name_rng(seed, relative name)``: adding a file
     changes no other image) or ``index`` (``default_rng([seed, task index, image index])``, the
     embedded test set's rule, kept so its published numbers stay reproducible).
+    ``crop_multiple``: a test set's own crop multiple (``None``: the setting's; ``1`` keeps
+    its images whole, e.g. the ``embedded`` setting's ``whole`` group).
     """
 
     task: str
@@ -89,6 +91,7 @@ class SourceSpec:
     column: str = ""
     group: str = "main"
     optional: bool = False
+    crop_multiple: int | None = None
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], where: str = "source") -> SourceSpec:
@@ -141,6 +144,8 @@ class SourceSpec:
             raise _fail(where, f"seed must be >= 0, got {self.seed}")
         if self.dist not in ("in", "out"):
             raise _fail(where, f"dist must be 'in' or 'out', got {self.dist!r}")
+        if self.crop_multiple is not None and self.crop_multiple < 1:
+            raise _fail(where, f"crop_multiple must be >= 1, got {self.crop_multiple}")
         if self.key not in ("name", "index"):
             raise _fail(where, f"key must be 'name' or 'index', got {self.key!r}")
 
