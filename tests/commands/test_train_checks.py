@@ -38,6 +38,7 @@ def _train(tmp_path: Path, make_config, *sets: str, steps: int | None = None):
     ("train.steps=-3", "train.steps must be >= 1, got -3"),
     ("data.batch_size=0", "data.batch_size must be >= 1, got 0"),
     ("train.seed=-1", "train.seed must be >= 0, got -1"),
+    ("data.classifier_copies=-1", "data.classifier_copies must be >= 0, got -1"),
     ("data.tasks=[noise, rian]", "data.tasks: unknown task 'rian'; did you mean 'rain'?"),
     ("data.setting=three_tsak", "data.setting: unknown setting 'three_tsak'; did you mean "
                                 "'three_task'?"),
