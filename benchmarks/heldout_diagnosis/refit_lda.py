@@ -4,7 +4,9 @@ the 11 training photographs, plain (``none``) or with 3 augmented copies of each
 
     python benchmarks/heldout_diagnosis/refit_lda.py none|aug PATCHES_PER_TASK OUT.pt
 
-(the docs' rows: 240 patches per task; evaluate with ``routes.py ... f=OUT.pt@whole``).
+(the docs' rows: 240 patches per task; evaluate with ``routes.py ... f=OUT.pt@whole``). OUT.pt
+also holds the patches' statistics with the JPEG lattice appended (``S``, labels ``y``), which
+``lattice_routes.py`` fits its variants on.
 """
 
 import sys
@@ -16,7 +18,7 @@ from skimage.transform import rescale
 from aioir.config.schema import MIOIR_TASKS
 from aioir.data.sources import EmbeddedPhotos
 from aioir.data.synthetic import SyntheticTask
-from aioir.models.degradation_stats import degradation_stats
+from aioir.models.degradation_stats import degradation_stats, jpeg_lattice
 
 torch.set_num_threads(1)
 
@@ -53,7 +55,7 @@ for i in range(len(base)):
             x = (np.round(np.clip(x, 0, 1) * 255) / 255).astype(np.float32)
         imgs.append(np.ascontiguousarray(x))
 src = ListSource(imgs)
-feats, labels = [], []
+feats, labels, lattice = [], [], []
 for k, t in enumerate(tasks):
     comp = SyntheticTask(src, t, 64)
     lq, gt = [], []
@@ -62,9 +64,11 @@ for k, t in enumerate(tasks):
         lq.append(s["lq"])
         gt.append(s["gt"])
     feats.append(degradation_stats(torch.stack(lq)).double())
+    lattice.append(jpeg_lattice(torch.stack(lq)).double())
     labels += [k] * n_per
     n_clean = (n_per * 25 // 100) // 7 * 7 // 4 + n_per // 4  # 74 of 240 (the runs in the docs)
     feats.append(degradation_stats(torch.stack(gt[:n_clean])).double())
+    lattice.append(jpeg_lattice(torch.stack(gt[:n_clean])).double())
     labels += [len(tasks)] * feats[-1].shape[0]
     print(t, flush=True)
 S, y = torch.cat(feats), torch.tensor(labels)
@@ -75,5 +79,6 @@ within = R.T @ R / len(S)
 reg = within + 0.1 * torch.diag(within.diagonal().clamp(min=1e-12))
 w = torch.linalg.solve(reg, means.T).T
 b = -0.5 * (w * means).sum(1)
-torch.save({"w": w.float(), "b": b.float(), "counts": torch.bincount(y)}, out)
+torch.save({"w": w.float(), "b": b.float(), "counts": torch.bincount(y),
+            "S": torch.cat([S, torch.cat(lattice)], 1), "y": y}, out)
 print(torch.bincount(y))

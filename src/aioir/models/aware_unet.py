@@ -67,9 +67,10 @@ finds clean-looking is gated towards the identity.
 **JPEG by its lattice** (``lattice_class``, on in the demo): a decoded JPEG's 8 x 8 block DCT
 coefficients sit on its quantiser's lattice, a trace with no content in it
 (:func:`~aioir.models.degradation_stats.jpeg_lattice`, about 1 for JPEG at quality 25-75, about
-0 for anything else). With ``lattice_class = k`` an image whose lattice statistic is at least
-``LATTICE_THRESHOLD`` (0.5) goes to head ``k`` (the run's JPEG task) and any other image to the
-classifier's choice among the remaining classes. Why: the linear discriminants read the lattice
+0 for anything else). With ``lattice_class = k``, at test time (the heads train with the true
+task's gate), an image whose lattice statistic is at least ``LATTICE_THRESHOLD`` (0.5) goes to
+head ``k`` (the run's JPEG task) and any other image to the classifier's choice among the
+remaining classes. Why: the linear discriminants read the lattice
 no better than the block-edge ratios (measured: JPEG photographs nobody tuned the demo on went
 to the rain head with the lattice among the LDA's statistics too), because a linear rule over
 statistics fitted on 64 px patches of 11 photographs weighs the content's statistics as much
@@ -223,8 +224,8 @@ class AwareUNet(nn.Module):
             with the least expected loss under the classifier's probabilities and a cost
             matrix fitted after training by :meth:`fit_route_cost`; a hard route).
         route_temperature: ``min_risk`` reads ``softmax(logits / route_temperature)``.
-        lattice_class: the class (task index) an image on a JPEG quantiser lattice goes to,
-            any other image to the classifier's choice among the rest; -1: off.
+        lattice_class: at test time, the class (task index) an image on a JPEG quantiser
+            lattice goes to, any other image to the classifier's choice among the rest; -1: off.
         in_channels: image channels.
     """
 
@@ -478,7 +479,9 @@ class AwareUNet(nn.Module):
         else:
             stats = self._class_stats(xp, trunk_stats)
             logits = self.classifier(stats.detach() if detach else stats)
-        return self._lattice_route(x, logits) if self.lattice_class >= 0 else logits
+        if self.lattice_class >= 0 and not self.training:  # a test-time route (heads train
+            return self._lattice_route(x, logits)          # with the true task's gate)
+        return logits
 
     def _lattice_route(self, x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
         """``lattice_class``: an image on a JPEG lattice gets the logit 0 for that class and
