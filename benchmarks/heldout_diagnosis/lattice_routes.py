@@ -12,7 +12,6 @@ routing change equals training with it); each image's PSNR under each forced rou
 once and cached in runs/demo_base/lattice/STRATEGY_WHICH.json.
 """
 
-import json
 import sys
 from pathlib import Path
 
@@ -23,15 +22,14 @@ import yaml
 from aioir.config import from_dict
 from aioir.config.schema import MIOIR_TASKS, RunConfig
 from aioir.demo import whole_image_sets
-from aioir.engine.evaluation import evaluate, summary
 from aioir.inference.reader import load_network
 from aioir.models.degradation_stats import degradation_stats, jpeg_lattice
-from aioir.models.restore import restore_image
 from aioir.settings.assemble import build_test_sets, resolve_setting, val_protocol
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 torch.set_num_threads(1)
+from forced import ForcedRoutes  # noqa: E402 - this folder, the script's
 from heldout_demo import heldout_sets  # noqa: E402 - found through the sys.path line above
 
 strategy, fit_path, which = sys.argv[1], sys.argv[2], sys.argv[3]
@@ -51,33 +49,11 @@ else:
 model, _ = load_network(sorted((run / "checkpoints").glob("step_*.pt"))[-1], use_ema=True)
 cache_path = ROOT / "runs/demo_base/lattice" / f"{strategy}_{which}.json"
 cache_path.parent.mkdir(parents=True, exist_ok=True)
-cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}
+forced_routes = ForcedRoutes(model, protocol, len(tasks), cache_path)
 
 
 def score(s, idx, route):
-    """PSNR of image ``idx`` of set ``s`` restored by head ``route`` (K - 1: the identity)."""
-    key = f"{s.task}|{idx}|{route}"
-    if key not in cache:
-        def forced(x, xp, st, detach=False):
-            out = torch.full((x.shape[0], model.num_classes), -1e4)
-            out[:, route] = 0.0
-            return out
-
-        model._class_logits = forced
-
-        class One:  # a one-image view of the set
-            task, column, group = s.task, getattr(s, "column", s.task), getattr(s, "group", None)
-
-            def __iter__(self):
-                yield from (item for j, item in enumerate(s) if j == idx)
-
-            def __len__(self):
-                return 1
-
-        restore = (lambda img: img) if route == len(tasks) else (lambda img: restore_image(model, img))
-        cache[key] = summary(evaluate(restore, [One()], protocol))["records"][0]["psnr"]
-        cache_path.write_text(json.dumps(cache))
-    return cache[key]
+    return forced_routes.score(s, idx, route)
 
 
 fit = torch.load(fit_path)

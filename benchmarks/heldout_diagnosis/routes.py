@@ -16,7 +16,6 @@ runs/demo_base/heldout-photos (``benchmarks/heldout_photos.py``); ``whole``: the
 photographs whole.
 """
 
-import json
 import sys
 from pathlib import Path
 
@@ -27,15 +26,14 @@ import yaml
 from aioir.config import from_dict
 from aioir.config.schema import MIOIR_TASKS, RunConfig
 from aioir.demo import whole_image_sets
-from aioir.engine.evaluation import evaluate, summary
 from aioir.inference.reader import load_network
 from aioir.models.degradation_stats import degradation_stats, tiled_stats
-from aioir.models.restore import restore_image
 from aioir.settings.assemble import resolve_setting, val_protocol
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 torch.set_num_threads(1)
+from forced import ForcedRoutes  # noqa: E402 - this folder, the script's
 from heldout_demo import heldout_sets  # noqa: E402 - found through the sys.path line above
 
 run, cache_path, which = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
@@ -46,7 +44,7 @@ cfg = from_dict(RunConfig, yaml.safe_load((run / "config.yaml").read_text()))
 protocol = val_protocol(cfg, resolve_setting(cfg))
 model, _ = load_network(sorted((run / "checkpoints").glob("step_*.pt"))[-1], use_ema=True)
 W, b = model.lda_weight, model.lda_bias
-cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}
+forced_routes = ForcedRoutes(model, protocol, len(tasks), cache_path)
 ss = (
     heldout_sets(ROOT / "runs/demo_base/heldout-photos", tasks)
     if which == "heldout"
@@ -55,43 +53,7 @@ ss = (
 
 
 def score(s, idx, route):
-    key = f"{s.task}|{idx}|{route}"
-    if key not in cache:
-
-        def forced(x, xp, st, detach=False):
-            o = torch.full((x.shape[0], model.num_classes), -1e4)
-            o[:, route] = 0.0
-            return o
-
-        model._class_logits = forced
-
-        class One:  # a one-image view of the set
-            task, column, group = s.task, getattr(s, "column", s.task), getattr(s, "group", None)
-
-            def __iter__(self_):
-                for j, item in enumerate(s):
-                    if j == idx:
-                        yield item
-
-            def __len__(self_):
-                return 1
-
-        one = One()
-        for a in ("column", "group", "task"):
-            if hasattr(s, a):
-                setattr(one, a, getattr(s, a))
-        r = summary(
-            evaluate(
-                (lambda img: img)
-                if route == len(tasks)
-                else (lambda img: restore_image(model, img)),
-                [one],
-                protocol,
-            )
-        )
-        cache[key] = r["records"][0]["psnr"]
-        cache_path.write_text(json.dumps(cache))
-    return cache[key]
+    return forced_routes.score(s, idx, route)
 
 
 def solve(ridge):
