@@ -41,6 +41,12 @@ _FIELDS = ("lq", "gt")
 _OPTIONAL = ("lq_views", "lq_cls", "gt_cls")
 
 
+def _image_fields(present: Any) -> tuple[str, ...]:
+    """``lq``, ``gt`` and the optional image fields found in ``present`` (a sample or the
+    cache's arrays)."""
+    return (*_FIELDS, *(f for f in _OPTIONAL if f in present))
+
+
 def _to_u8(x: torch.Tensor, what: str) -> np.ndarray:
     a = x.numpy() * 255.0
     r = np.round(a)
@@ -73,7 +79,7 @@ def _fill(args: tuple[Any, str, int, int, dict[str, tuple]]) -> None:
     }
     for i in range(start, stop):
         s = dataset[i]
-        for f in (*_FIELDS, *(o for o in _OPTIONAL if o in arrays)):
+        for f in _image_fields(arrays):
             arrays[f][i] = _to_u8(s[f], f"{f} of sample {i}")
         arrays["task_id"][i] = int(s["task_id"])
     for a in arrays.values():
@@ -102,7 +108,7 @@ def materialize(
         return CachedDataset(folder)
     done.unlink(missing_ok=True)
     first = dataset[0]
-    shapes = {f: (n, *first[f].shape) for f in (*_FIELDS, *(o for o in _OPTIONAL if o in first))}
+    shapes = {f: (n, *first[f].shape) for f in _image_fields(first)}
     for f, shape in shapes.items():
         np.lib.format.open_memmap(folder / f"{f}.npy", mode="w+", dtype=np.uint8, shape=shape)
     np.lib.format.open_memmap(folder / "task_id.npy", mode="w+", dtype=np.int64, shape=(n,))
@@ -147,8 +153,7 @@ class CachedDataset(torch.utils.data.Dataset):
         a = self._open()
         i = index % self.length
         out: dict[str, Any] = {
-            f: torch.from_numpy(a[f][i].astype(np.float32) / 255.0)
-            for f in (*_FIELDS, *(o for o in _OPTIONAL if o in a))
+            f: torch.from_numpy(a[f][i].astype(np.float32) / 255.0) for f in _image_fields(a)
         }
         out["task_id"] = int(a["task_id"][i])
         return out

@@ -40,7 +40,8 @@ window alone.
 as above) from one of the photograph's :class:`~aioir.data.variants.PhotoVariants` (the
 photograph itself or one of ``classifier_copies`` scale/colour/tone/noise variants, chosen
 uniformly), for a degradation classifier to fit on (``aware_unet``'s ``stats`` classifier reads
-them). Its draws come from a generator spawned from the sample's (``rng.spawn(1)``), which
+them). Haze there uses each variant's pseudo-depth (a ``depth`` map does not fit a resized
+variant). Its draws come from a generator spawned from the sample's (``rng.spawn(1)``), which
 does not advance it: ``lq``, ``gt`` and ``task_id`` are those the sample has without it.
 
 >>> from aioir.data.sources import EmbeddedPhotos
@@ -156,8 +157,8 @@ class SyntheticTask:
     ``len()`` is the number of clean images; ``sample(item, rng)`` returns
     ``{"lq", "gt", "task_id": 0}`` (float32 CHW in ``[0, 1]``; the mixer sets the task id),
     plus ``"lq_views"`` ``(V, C, h, w)`` with ``views >= 2`` and ``"lq_cls"``, ``"gt_cls"``
-    with ``classifier_copies > 0`` (the classifier's stream, module notes). See the module notes for the
-    order of the random draws and the context region. ``depth`` gives haze the depth map of a
+    with ``classifier_copies > 0`` (the classifier's stream, module notes). See the module
+    notes for the order of the random draws and the context region. ``depth`` gives haze the depth map of a
     clean image (default: its pseudo-depth); maps are cached per image like the source's
     images (at most ``depth_cache`` maps when the source does not cache).
     """

@@ -70,11 +70,11 @@ coefficients sit on its quantiser's lattice, a trace with no content in it
 0 for anything else). With ``lattice_class = k``, at test time (the heads train with the true
 task's gate), an image whose lattice statistic is at least ``LATTICE_THRESHOLD`` (0.5) goes to
 head ``k`` (the run's JPEG task) and any other image to the classifier's choice among the
-remaining classes. Why: the linear discriminants read the lattice
-no better than the block-edge ratios (measured: JPEG photographs nobody tuned the demo on went
-to the rain head with the lattice among the LDA's statistics too), because a linear rule over
-statistics fitted on 64 px patches of 11 photographs weighs the content's statistics as much
-as a test that does not depend on the content (docs/benchmarks.md, issue 27).
+remaining classes. Why: the linear discriminants read the lattice no better than the block-edge
+ratios (measured: JPEG photographs nobody tuned the demo on went to the rain head with the
+lattice among the LDA's statistics too), because a linear rule over statistics fitted on 64 px
+patches of 11 photographs weighs the content's statistics as much as a test that does not depend
+on the content (docs/benchmarks.md, issue 27).
 
 **Test-time routing options** (off in the demo; measured on held-out photographs for issue 27,
 docs/benchmarks.md "The demo on held-out photographs": neither met its target without costing
@@ -514,18 +514,18 @@ class AwareUNet(nn.Module):
         self.lda_bias.copy_(torch.where(seen, b, torch.full_like(b, -1e4)).float())
 
     @staticmethod
-    def _classifier_batch(batch: Mapping[str, Any], x: torch.Tensor, task: torch.Tensor,
-                          n_clean: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """What the ``stats`` classifier fits on: the batch's own images ``x`` (its degraded
-        inputs, then ``n_clean`` ground truths as the clean class), or the same made from the
-        classifier's stream ``lq_cls``/``gt_cls`` when the data carries it
-        (``data.classifier_copies``)."""
+    def _classifier_images(batch: Mapping[str, Any], x: torch.Tensor,
+                           n_clean: int) -> torch.Tensor:
+        """What the ``stats`` classifier fits on, image for image with ``x`` (the batch's
+        degraded inputs, then ``n_clean`` ground truths as the clean class): ``x`` itself, or
+        the same made from the classifier's stream ``lq_cls``/``gt_cls`` when the data carries
+        it (``data.classifier_copies``)."""
         if "lq_cls" not in batch:
-            return x, task
+            return x
         cls = batch["lq_cls"].to(x)
         if n_clean:
             cls = torch.cat([cls, batch["gt_cls"][:n_clean].to(x)], 0)
-        return cls, task
+        return cls
 
     def _class_stats(self, x: torch.Tensor, trunk_stats: torch.Tensor | None) -> torch.Tensor:
         if self.cls_net is None:
@@ -631,7 +631,7 @@ class AwareUNet(nn.Module):
         xp, (h, w) = pad_to_multiple(x, 4)
         f1, f2, f3, stats = self._trunk(xp)
         if self.classifier is None and self.training:  # closed form: this batch in its fit
-            self._fit_classifier(*self._classifier_batch(batch, x, task, n_clean))
+            self._fit_classifier(self._classifier_images(batch, x, n_clean), task)
         logits = self._class_logits(x, xp, stats, self.cls_detach)
         if self.filter_fit == "lstsq" and self.filter_size and self.training and "gt" in batch:
             self._fit_filters(batch["lq"], batch["gt"], task[:b])
