@@ -257,6 +257,41 @@ def test_lstsq_filter_recovers_a_known_kernel():
     assert np.allclose(pred[0].numpy(), gt[0].numpy(), atol=1e-4)
 
 
+def test_filter_tasks_leave_the_other_tasks_unfiltered():
+    """``filter_tasks=[1]``: task 1 is fitted and applied (the known kernel, as above); task 2's
+    data fits nothing and its gate passes the input through unchanged (zero tails, identity
+    tone), even when its filter is set by hand (the ``grad`` fit's parameters)."""
+    from scipy.ndimage import correlate
+
+    kernel = np.array([[0.0, 0.1, 0.05], [0.1, 0.5, 0.1], [0.05, 0.1, 0.0]])
+    net = build(heads="none", filter_size=3, filter_fit="lstsq", filter_ridge=1e-12,
+                filter_tasks=[1])
+    x = image(b=2, h=24, w=24)
+    gt = torch.from_numpy(np.stack([[correlate(x[i, c].double().numpy(), kernel, mode="nearest")
+                                     for c in range(3)] for i in range(2)])).float()
+    net.train_forward({"lq": x, "gt": gt, "task_id": torch.tensor([1, 2])})
+    assert np.allclose(net.filters[1].numpy(), kernel.ravel(), atol=1e-4)
+    assert np.allclose(net.filters[2].numpy(), np.eye(9)[4])  # its patch fitted nothing
+    with torch.no_grad():
+        pred, _ = net.train_forward({"lq": x, "gt": gt, "task_id": torch.tensor([1, 2])})
+    assert np.allclose(pred[0].numpy(), gt[0].numpy(), atol=1e-4)
+    assert torch.allclose(pred[1], x[1], atol=1e-6)
+    grad = build(heads="none", filter_size=3, filter_tasks=[0, 1])
+    with torch.no_grad():
+        grad.filters[2] = 1.0 / 9.0
+        out, _ = grad.train_forward(batch(x, [2, 2]))
+    assert torch.allclose(out, x, atol=1e-6)
+
+
+def test_filter_tasks_are_checked():
+    with pytest.raises(ValueError, match="filter_tasks"):
+        build(filter_size=3, filter_tasks=[0, 3])
+    with pytest.raises(ValueError, match="filter_tasks"):
+        build(filter_size=3, filter_tasks=[1, 1])
+    with pytest.raises(ValueError, match="filter_size"):
+        build(filter_tasks=[0])
+
+
 def test_lstsq_filter_accumulates_the_normal_equations_over_batches():
     """Two batches give the ridge solution over their union, computed here with numpy."""
     ridge = 1e-3

@@ -29,6 +29,13 @@ degradations its own output head, chosen by a small classifier on size-invariant
   brightness): the sufficient statistics ``Z^T Z``, ``Z^T e`` (``Z``: each pixel's neighbours
   minus itself, ``e``: the target minus the pixel) are accumulated in buffers at every
   training forward and the filter re-solved, no gradient and no learning rate involved.
+  ``filter_tasks`` gives filters to some tasks only (the others keep the delta). The demo gives
+  them to SR, blur, noise and JPEG, whose degradations a linear filter can partly undo (a
+  convolution, an additive error); rain, haze and low light are not linear shift-invariant
+  maps, and there the least-squares filter fits the average spectrum of the training
+  photographs' degradation: rain's notched horizontal detail (gain 0.3 at 1/8 cycle/px, 0.005 at
+  1/2) and cost a hazy photograph nobody tuned the demo on 6.6 dB when it was sent to the rain
+  head (issue 27, docs/benchmarks.md).
 * **classifier input** (``classifier``): ``"trunk"`` pools the restoration trunk's three
   encoder levels; ``"input"`` has its own small CNN on the degraded image (three 3x3 convs,
   two of stride 2, widths ``width/2, width, 2*width``), so classifying neither competes with
@@ -205,6 +212,8 @@ class AwareUNet(nn.Module):
         filter_size: side of the per-task linear input filter (0: none).
         filter_fit: how the filter is found: ``grad`` (parameters) or ``lstsq`` (closed form).
         filter_ridge: ridge added to the normalised normal equations (``lstsq``).
+        filter_tasks: the task indices that get a filter (``None``: all); the others keep the
+            delta, their head being the tone curve and the residual alone.
         classifier: the classifier's features: ``trunk``, ``input`` (its own CNN) or ``stats``
             (:func:`~aioir.models.degradation_stats.degradation_stats` and linear
             discriminant analysis fitted in closed form).
@@ -260,6 +269,7 @@ class AwareUNet(nn.Module):
         filter_size: int = 0,
         filter_fit: str = "grad",
         filter_ridge: float = 1e-5,
+        filter_tasks: list[int] | None = None,
         classifier: str = "trunk",
         cls_ridge: float = 0.1,
         cls_tile: int = 0,
@@ -372,6 +382,14 @@ class AwareUNet(nn.Module):
         self.filter_size = filter_size
         self.filter_fit = filter_fit
         self.filter_ridge = float(filter_ridge)
+        chosen = range(num_tasks) if filter_tasks is None else filter_tasks
+        if any(not 0 <= int(t) < num_tasks for t in chosen) or len(set(chosen)) != len(chosen):
+            raise ValueError(f"aware_unet: filter_tasks must be distinct task indices below "
+                             f"num_tasks={num_tasks}, got {filter_tasks}")
+        if filter_tasks is not None and not filter_size:
+            raise ValueError("aware_unet: filter_tasks chooses which tasks get a filter; it "
+                             "needs filter_size > 0")
+        self.filter_tasks = tuple(sorted(int(t) for t in chosen))
         if filter_size:
             delta = torch.zeros(num_tasks, filter_size * filter_size)
             delta[:, (filter_size * filter_size) // 2] = 1.0
@@ -394,6 +412,16 @@ class AwareUNet(nn.Module):
         gamma, beta = self.film[level](w).chunk(2, dim=1)
         return d * (1.0 + gamma[:, :, None, None]) + beta[:, :, None, None]
 
+    def _filter_bank(self) -> torch.Tensor:
+        """The tasks' filters, the delta for a task outside ``filter_tasks``."""
+        if len(self.filter_tasks) == self.num_tasks:
+            return self.filters
+        on = torch.zeros(self.num_tasks, 1, dtype=torch.bool, device=self.filters.device)
+        on[list(self.filter_tasks)] = True
+        delta = torch.zeros_like(self.filters)
+        delta[:, (self.filter_size * self.filter_size) // 2] = 1.0
+        return torch.where(on, self.filters, delta)
+
     def _filtered(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         """``sum_k w_k (f_k * x)`` = ``(sum_k w_k f_k) * x``: one kernel per image (the clean
         class's filter is the delta)."""
@@ -401,7 +429,7 @@ class AwareUNet(nn.Module):
             return x
         b, c, h, wd = x.shape
         k = self.filter_size
-        kernels = w[:, :self.num_tasks] @ self.filters
+        kernels = w[:, :self.num_tasks] @ self._filter_bank()
         if self.num_classes > self.num_tasks:
             kernels = kernels.clone()
             kernels[:, (k * k) // 2] += w[:, self.num_tasks]
@@ -427,6 +455,8 @@ class AwareUNet(nn.Module):
         k = self.filter_size
         centre = (k * k) // 2
         for t in task.unique().tolist():
+            if t not in self.filter_tasks:
+                continue
             sel = task == t
             x = lq[sel].reshape(-1, 1, *lq.shape[2:]).double()
             y = gt[sel].reshape(-1, 1, *gt.shape[2:]).double()
@@ -658,4 +688,4 @@ class AwareUNet(nn.Module):
 TEST_OPTIONS["aware_unet"] = {"width": 8, "blocks": 1, "num_tasks": 3, "heads": "both",
                               "film": True, "filter_size": 3, "filter_fit": "lstsq",
                               "clean": 0.25, "classifier": "stats", "gate": "hard",
-                              "lattice_class": 1}
+                              "lattice_class": 1, "filter_tasks": [0, 1]}
