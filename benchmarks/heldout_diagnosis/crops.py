@@ -20,9 +20,9 @@ import yaml
 torch.set_num_threads(1)
 from aioir.config import from_dict  # noqa: E402
 from aioir.config.schema import MIOIR_TASKS, RunConfig  # noqa: E402
-from aioir.engine.build import build_test_sets, resolve_setting, val_protocol  # noqa: E402
 from aioir.engine.evaluation import evaluate, summary  # noqa: E402
-from aioir.inference.export import load_network  # noqa: E402
+from aioir.inference.reader import load_network  # noqa: E402
+from aioir.settings.assemble import build_test_sets, resolve_setting, val_protocol  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 tasks = list(MIOIR_TASKS)

@@ -32,7 +32,7 @@ from aioir.data.sources import EmbeddedPhotos  # noqa: E402
 from aioir.data.testsets import SyntheticTestSet  # noqa: E402
 from aioir.data.transforms import center_crop  # noqa: E402
 from aioir.demo import WHOLE_SEED  # noqa: E402
-from aioir.inference.export import load_network  # noqa: E402
+from aioir.inference.reader import load_network  # noqa: E402
 from aioir.models.aware_unet import AwareUNet  # noqa: E402
 
 CAP = 50.0
