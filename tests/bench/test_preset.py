@@ -25,7 +25,9 @@ def test_a_demo_run_config_by_hand():
     assert cfg.model.options == {"width": 16, "num_tasks": 7, "heads": "both", "clean": 0.25,
                                  "filter_size": 7, "filter_fit": "lstsq",
                                  "classifier": "stats", "gate": "hard",
-                                 "lattice_class": cfg.data.tasks.index("jpeg")}
+                                 "lattice_class": cfg.data.tasks.index("jpeg"),
+                                 "filter_tasks": [cfg.data.tasks.index(t)
+                                                  for t in ("sr", "blur", "noise", "jpeg")]}
     assert cfg.data.setting == "embedded" and len(cfg.data.tasks) == 7
     assert cfg.data.classifier_copies == 3
     assert (cfg.train.steps, cfg.train.seed, cfg.train.threads) == (150, 2, 1)

@@ -135,7 +135,8 @@ def test_the_demo_research_variants_build_their_network(name):
     spec.validate()
     cfg = cell_config(spec, Cell(label, 0, 450), "/tmp/b")
     want = {"demo_aware_both": {"heads": "both", "clean": 0.0, "filter_size": 0,
-                                "filter_fit": "grad", "classifier": "trunk", "gate": "soft"},
+                                "filter_fit": "grad", "filter_tasks": None,
+                                "classifier": "trunk", "gate": "soft", "lattice_class": -1},
             "demo_soft_gate": {"heads": "both", "clean": 0.25, "filter_size": 7,
                                "filter_fit": "lstsq", "classifier": "stats", "gate": "soft"}}[name]
     assert cfg.model.name == "aware_unet" and cfg.model.options["width"] == 24

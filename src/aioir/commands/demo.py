@@ -10,7 +10,7 @@ ORDER = 0
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--quick", action="store_true", help="about 2 minutes instead of about 9.5")
+    p.add_argument("--quick", action="store_true", help="about 2 minutes instead of about 11")
     p.add_argument("--out", default="aioir-demo", help="output folder (default ./aioir-demo)")
     p.add_argument("--strategies", default="mixed,tur,art",
                    help="comma-separated strategies to compare (default mixed,tur,art)")

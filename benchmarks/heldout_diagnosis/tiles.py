@@ -1,0 +1,53 @@
+"""Issue 27: the demo's networks on small tiles, each degraded on its own.
+
+    python benchmarks/heldout_diagnosis/tiles.py RUNS [TILE]
+
+RUNS: the folder holding a demo's strategy runs (``D/default/runs/steps_00000420/seed_0``, or
+``runs/demo_base/default`` for a demo written before the bench layout); TILE: the side (default
+128). The embedded setting's test photographs (chelsea, coffee, rocket) are cut into ``TILE``-px
+tiles and each tile is degraded alone for each task (``build_test_sets(..., tile=TILE)``: 231
+images at 128 px), then restored by each strategy's last checkpoint (EMA weights, clipped) and
+scored by the run's protocol. Small tiles carry less evidence for the classifier than a photograph
+(a tile of sky), so this is where routing mistakes show first. Prints the input's PSNR per task
+and each strategy's, with its difference to the input.
+"""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+
+from aioir.config import from_dict
+from aioir.config.schema import MIOIR_TASKS, RunConfig
+from aioir.engine.evaluation import evaluate, summary
+from aioir.inference.reader import load_network
+from aioir.settings.assemble import build_test_sets, resolve_setting, val_protocol
+
+runs = Path(sys.argv[1])
+tile = int(sys.argv[2]) if len(sys.argv) > 2 else 128
+torch.set_num_threads(2)
+tasks = list(MIOIR_TASKS)
+rows: dict[str, dict[str, float]] = {}
+for name in ["input", "mixed", "tur", "art"]:
+    run = runs / ("mixed" if name == "input" else name)
+    cfg = from_dict(RunConfig, yaml.safe_load((run / "config.yaml").read_text()))
+    setting = resolve_setting(cfg)
+    sets, _ = build_test_sets(setting, cfg.data.root, groups=["main"], max_size=None, tile=tile)
+    model, _ = load_network(sorted((run / "checkpoints").glob("step_*.pt"))[-1], use_ema=True)
+
+    def restore(img: np.ndarray, model=model, identity=name == "input") -> np.ndarray:
+        if identity:
+            return img
+        x = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)[None].float()
+        with torch.no_grad():
+            return model(x).clamp(0, 1)[0].permute(1, 2, 0).numpy()
+
+    result = summary(evaluate(restore, sets, val_protocol(cfg, setting)))
+    rows[name] = {t: result["per_task"][t]["psnr"] for t in tasks}
+    gains = "" if name == "input" else " vs input: " + " ".join(
+        f"{t} {rows[name][t] - rows['input'][t]:+.2f}" for t in tasks)
+    print(f"{name} ({sum(len(s) for s in sets)} tiles of {tile} px): "
+          + " ".join(f"{t} {rows[name][t]:.2f}" for t in tasks)
+          + f" avg {np.mean(list(rows[name].values())):.2f}" + gains, flush=True)
