@@ -33,9 +33,9 @@ degradations its own output head, chosen by a small classifier on size-invariant
   them to SR, blur, noise and JPEG, whose degradations a linear filter can partly undo (a
   convolution, an additive error); rain, haze and low light are not linear shift-invariant
   maps, and there the least-squares filter fits the average spectrum of the training
-  photographs' degradation: rain's notched horizontal detail (gain 0.3 at 1/8 cycle/px, 0.005 at
-  1/2) and cost a hazy photograph nobody tuned the demo on 6.6 dB when it was sent to the rain
-  head (issue 27, docs/benchmarks.md).
+  photographs' degradation: rain's filter notched horizontal detail (gain 0.3 at 1/8 cycle/px,
+  0.005 at 1/2) and cost a hazy photograph nobody tuned the demo on 6.6 dB when it was sent to
+  the rain head (issue 27, docs/benchmarks.md).
 * **classifier input** (``classifier``): ``"trunk"`` pools the restoration trunk's three
   encoder levels; ``"input"`` has its own small CNN on the degraded image (three 3x3 convs,
   two of stride 2, widths ``width/2, width, 2*width``), so classifying neither competes with
