@@ -18,6 +18,7 @@ carries the writer's process id, so a run started later removes those a killed r
 from __future__ import annotations
 
 import re
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -57,9 +58,20 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     if not (head.startswith(b"PK") or head.startswith(b"\x80")):  # zip (torch.save) or pickle
         raise ValueError(f"cannot load checkpoint {path}: not a PyTorch checkpoint file")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        return torch_load(path, weights_only=True)
     except Exception as exc:  # corrupt file, pickle with code objects, ...
         raise ValueError(f"cannot load checkpoint {path}: {_load_failure(exc)}") from exc
+
+
+def torch_load(path: str | Path, *, weights_only: bool = True) -> Any:
+    """``torch.load(path, map_location="cpu")`` without torch's warning about a pickle
+    protocol above 2 (a file written by ``pickle`` or ``torch.save(..., pickle_protocol=4)``):
+    the file then loads, or fails with an error the caller reports in one line; the warning
+    would only put two lines of torch's internals before it."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Detected pickle protocol",
+                                category=UserWarning)
+        return torch.load(path, map_location="cpu", weights_only=weights_only)
 
 
 def _load_failure(exc: Exception) -> str:
@@ -67,11 +79,32 @@ def _load_failure(exc: Exception) -> str:
     which would let the file run code: never repeated here)."""
     text = str(exc)
     if "Weights only load failed" in text:
-        why = text.split("WeightsUnpickler error:", 1)[-1].strip().split(". ")[0].strip()
+        why = _refusal_reason(text)
+        if why.startswith("Unsupported operand"):  # a pickle opcode the safe loader lacks
+            return ("it is a pickle the safe loader cannot read (not torch.save's format; a "
+                    "pickle of protocol 4 or more, or one that builds objects), and loading it "
+                    f"otherwise could run code: aioir refuses it ({why})")
         return ("it holds Python objects other than tensors and plain containers, which could "
                 f"run code when loaded; aioir refuses it ({why})")
     first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
     return f"damaged or truncated file ({first})"
+
+
+def _refusal_reason(text: str) -> str:
+    """The reason in torch's weights-only refusal, one sentence: after ``WeightsUnpickler
+    error:`` when torch gives one, else its first line that is not the boilerplate around it.
+
+    >>> _refusal_reason("Weights only load failed. Re-running ... trusted source.\\n\\n\\n"
+    ...                 "Trying to load unsupported GLOBAL posix.system whose module posix is "
+    ...                 "blocked.\\n\\nCheck the documentation of torch.load to learn more")
+    'Trying to load unsupported GLOBAL posix.system whose module posix is blocked'
+    """
+    if "WeightsUnpickler error:" in text:
+        lines = text.split("WeightsUnpickler error:", 1)[1].strip().splitlines()
+    else:
+        lines = [line.strip() for line in text.strip().splitlines()[1:]
+                 if line.strip() and not line.strip().startswith("Check the documentation")]
+    return lines[0].split(". ")[0].strip().rstrip(".") if lines else "weights_only refused it"
 
 
 def load_training_checkpoint(path: str | Path) -> dict[str, Any]:

@@ -44,6 +44,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
+from aioir.checkpoint import torch_load
 from aioir.models._registry import MODELS
 from aioir.models.guard import (
     CheckpointMismatchError,
@@ -70,7 +71,7 @@ def read_checkpoint(path: str | os.PathLike[str], *, trusted: bool = False) -> A
 
         return load_file(path, device="cpu")
     try:
-        return torch.load(path, map_location="cpu", weights_only=not trusted)
+        return torch_load(path, weights_only=not trusted)
     except Exception as exc:
         hint = "" if trusted else " (if you trust this file and it pickles objects, pass trusted=True)"
         raise ValueError(f"cannot read checkpoint {path}: {exc}{hint}") from exc
