@@ -60,7 +60,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         return torch_load(path, weights_only=True)
     except Exception as exc:  # corrupt file, pickle with code objects, ...
-        raise ValueError(f"cannot load checkpoint {path}: {_load_failure(exc)}") from exc
+        raise ValueError(f"cannot load checkpoint {path}: {load_failure(exc)}") from exc
 
 
 def torch_load(path: str | Path, *, weights_only: bool = True) -> Any:
@@ -74,7 +74,7 @@ def torch_load(path: str | Path, *, weights_only: bool = True) -> Any:
         return torch.load(path, map_location="cpu", weights_only=weights_only)
 
 
-def _load_failure(exc: Exception) -> str:
+def load_failure(exc: Exception) -> str:
     """torch.load's failure in one line (its weights-only message suggests weights_only=False,
     which would let the file run code: never repeated here)."""
     text = str(exc)

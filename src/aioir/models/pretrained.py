@@ -44,7 +44,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from aioir.checkpoint import torch_load
+from aioir.checkpoint import load_failure, torch_load
 from aioir.models._registry import MODELS
 from aioir.models.guard import (
     CheckpointMismatchError,
@@ -74,7 +74,7 @@ def read_checkpoint(path: str | os.PathLike[str], *, trusted: bool = False) -> A
         return torch_load(path, weights_only=not trusted)
     except Exception as exc:
         hint = "" if trusted else " (if you trust this file and it pickles objects, pass trusted=True)"
-        raise ValueError(f"cannot read checkpoint {path}: {exc}{hint}") from exc
+        raise ValueError(f"cannot read checkpoint {path}: {load_failure(exc)}{hint}") from exc
 
 
 def _is_state_dict(obj: Any) -> bool:
