@@ -26,6 +26,7 @@ from aioir.config import from_dict
 from aioir.config.schema import MIOIR_TASKS, RunConfig
 from aioir.engine.evaluation import evaluate, summary
 from aioir.inference.reader import load_network
+from aioir.models.restore import restore_image
 from aioir.settings.assemble import build_test_sets, resolve_setting, val_protocol
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -55,11 +56,7 @@ for name in ["input", "mixed", "tur", "art", "mixed (oracle)"]:
         oracle_routing(model, {t: i for i, t in enumerate(tasks)})
 
     def restore(img: np.ndarray, model=model, identity=name == "input") -> np.ndarray:
-        if identity:
-            return img
-        x = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)[None].float()
-        with torch.no_grad():
-            return model(x).clamp(0, 1)[0].permute(1, 2, 0).numpy()
+        return img if identity else restore_image(model, img)  # as `aioir restore` does
 
     def true_task(task: str, model=model):
         model.true_task = tasks.index(task)  # read by the oracle's routing
